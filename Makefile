@@ -1,0 +1,41 @@
+# Occlumency: thin wrapper over CMake. See README.md.
+BUILD        ?= build/release
+BUILD_TEST   ?= build/asan
+JOBS         ?= $(shell nproc)
+ZOO_DIR      ?= build/zoo
+DEPS_STAMP   := build/.deps-ok
+
+.PHONY: all deps build test demo check-zoo bench-native fuzz-smoke fuzz clean
+
+all: build
+
+# Installs what is missing (idempotent); re-run when the script changes.
+$(DEPS_STAMP): scripts/install-deps.sh tools/ort/package.json
+	bash scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+deps: $(DEPS_STAMP)
+
+build: $(DEPS_STAMP)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The test build: warnings as errors, AddressSanitizer + UBSan.
+test: $(DEPS_STAMP)
+	cmake -S . -B $(BUILD_TEST) -DCMAKE_BUILD_TYPE=Debug -DOCC_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD_TEST) -j $(JOBS)
+	cd $(BUILD_TEST) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/occ
+
+# Exports the torchvision zoo, packs it, compares occ with PyTorch and ONNX Runtime.
+check-zoo: build
+	bash scripts/check-zoo.sh $(BUILD)/occ $(ZOO_DIR)
+
+bench-native: build
+	bash bench/native.sh $(BUILD)/occ $(ZOO_DIR)
+
+clean:
+	rm -rf build

@@ -1,0 +1,72 @@
+/* The .occ pack container: a header page, the manifest, the data section.
+ *
+ *  offset 0    header (one page): magic "OCCPACK\0", u32 version (1),
+ *              u32 reserved (0), u64 manifest_offset, u64 manifest_size,
+ *              u64 data_offset, u64 data_size; the rest of the page is zero.
+ *              All integers little-endian.
+ *  manifest    at manifest_offset (= 4096), manifest_size bytes (see
+ *              docs/pack-format.md and src/engine/manifest.c).
+ *  data        at data_offset (page-aligned, after the manifest): the weight
+ *              chunks in execution order, each page-aligned, already in the
+ *              layout the kernels consume.
+ *
+ * Writing is host-side (src/pack). Reading the file is host-side too
+ * (src/host/packfile.c): the host only moves bytes; the trusted side decodes
+ * the manifest and verifies each chunk against its SHA-256. */
+#ifndef OCC_PACK_H
+#define OCC_PACK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "occ/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OCC_PACK_MAGIC "OCCPACK"  /* 8 bytes with the NUL */
+#define OCC_PACK_VERSION 1u
+#define OCC_PACK_HEADER_SIZE 4096u
+#define OCC_PACK_DEFAULT_CHUNK_SIZE (1u << 20)
+#define OCC_PACK_MAX_MANIFEST_SIZE (256u << 20)
+
+/* ---- writing (src/pack/writer.c) ---- */
+
+/* Assigns data_offset to every weight tensor (each node's weights contiguous,
+ * starting on a page boundary, in node order) and builds m->chunks: each
+ * node's region split into chunks of at most chunk_max bytes, cut on row
+ * boundaries of the tensor's leading dimension where possible. Sets
+ * m->data_size. m->chunks is allocated with malloc (caller frees). */
+occ_status occ_pack_layout(occ_model *m, uint64_t chunk_max, occ_error *e) OCC_MUST_CHECK;
+
+/* Progress callback: done and total in bytes. */
+typedef void (*occ_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Writes the pack: computes every chunk's SHA-256 over data (data_size bytes,
+ * laid out by occ_pack_layout), encodes the manifest (which sets
+ * m->model_id), and writes header, manifest and data to path. */
+occ_status occ_pack_write(const char *path, occ_model *m, const uint8_t *data,
+                          occ_progress_fn progress, void *progress_ctx,
+                          occ_error *e) OCC_MUST_CHECK;
+
+/* ---- reading (src/host/packfile.c, untrusted side) ---- */
+
+typedef struct occ_packfile occ_packfile;
+
+occ_status occ_packfile_open(const char *path, occ_packfile **out, occ_error *e) OCC_MUST_CHECK;
+/* The raw, still untrusted manifest bytes. */
+const uint8_t *occ_packfile_manifest(const occ_packfile *p, size_t *size);
+uint64_t occ_packfile_data_size(const occ_packfile *p);
+/* Copies [offset, offset+size) of the data section into dst. */
+occ_status occ_packfile_read(occ_packfile *p, uint64_t offset, void *dst, uint64_t size,
+                             occ_error *e) OCC_MUST_CHECK;
+void occ_packfile_close(occ_packfile *p);
+
+/* Convenience: open + decode the manifest. *model owned by caller. */
+occ_status occ_packfile_load_model(occ_packfile *p, occ_model **model, occ_error *e) OCC_MUST_CHECK;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int occ_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "occ %s: error: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: occ <command> [options]\n"
+          "\n"
+          "Occlumency: confidential CNN inference in an (emulated) SGX enclave.\n"
+          "\n"
+          "commands:\n"
+          "  pack      convert an ONNX model into a .occ pack\n"
+          "  inspect   show a pack's model id, inputs, outputs and layers\n"
+          "  run       run inference on a tensor file or an image\n"
+#ifdef OCC_HAVE_ATTEST
+          "  attest    verify an SGX quote or RA-TLS certificate against a policy\n"
+#endif
+          "\n"
+          "Run `occ <command> --help` for the options of a command.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "pack"))
+        return occ_cmd_pack(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect"))
+        return occ_cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return occ_cmd_run(argc - 1, argv + 1);
+#ifdef OCC_HAVE_ATTEST
+    if (!strcmp(cmd, "attest"))
+        return occ_cmd_attest(argc - 1, argv + 1);
+#endif
+    fprintf(stderr, "occ: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
