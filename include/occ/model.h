@@ -83,7 +83,7 @@ typedef struct occ_node {
 } occ_node;
 
 typedef struct occ_chunk {
-    uint64_t offset;             /* in the data section, page-aligned */
+    uint64_t offset;             /* in the data section; a node's first chunk is page-aligned */
     uint64_t size;               /* bytes */
     uint8_t sha256[32];
 } occ_chunk;

@@ -7,7 +7,8 @@
  *  manifest    at manifest_offset (= 4096), manifest_size bytes (see
  *              docs/pack-format.md and src/engine/manifest.c).
  *  data        at data_offset (page-aligned, after the manifest): the weight
- *              chunks in execution order, each page-aligned, already in the
+ *              chunks in execution order (each node's weights start on a page, cut
+ *              into chunks on output-row boundaries), already in the
  *              layout the kernels consume.
  *
  * Writing is host-side (src/pack). Reading the file is host-side too
@@ -62,9 +63,6 @@ uint64_t occ_packfile_data_size(const occ_packfile *p);
 occ_status occ_packfile_read(occ_packfile *p, uint64_t offset, void *dst, uint64_t size,
                              occ_error *e) OCC_MUST_CHECK;
 void occ_packfile_close(occ_packfile *p);
-
-/* Convenience: open + decode the manifest. *model owned by caller. */
-occ_status occ_packfile_load_model(occ_packfile *p, occ_model **model, occ_error *e) OCC_MUST_CHECK;
 
 #ifdef __cplusplus
 }

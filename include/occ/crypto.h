@@ -1,0 +1,16 @@
+/* Thin wrappers over OpenSSL for the few primitives used everywhere. */
+#ifndef OCC_CRYPTO_H
+#define OCC_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "occ/status.h"
+
+/* SHA-256 of buf. Returns OCC_ERR_INTERNAL if OpenSSL fails. */
+occ_status occ_sha256(const void *buf, size_t size, uint8_t out[32]) OCC_MUST_CHECK;
+
+/* Constant-time comparison; 0 when equal. */
+int occ_ct_memcmp(const void *a, const void *b, size_t size);
+
+#endif
