@@ -1,8 +1,283 @@
+/* occ run: native inference on a tensor file or an image. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
+#include "cli/common.h"
+#include "occ/client.h"
+#include "occ/engine.h"
+#include "occ/model.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: occ run MODEL.occ (--input X.bin | --image FILE) [options]\n"
+          "\n"
+          "Runs the model natively (no enclave: the speed reference).\n"
+          "\n"
+          "  --input FILE    raw little-endian float32 tensor, NCHW, the model's input shape\n"
+          "  --image FILE    PNG/JPEG/BMP image, preprocessed with the pack's metadata\n"
+          "  --output FILE   write the raw float32 output tensor(s) here, in output order\n"
+          "  --top K         print the K best classes (default 5 when no --output)\n"
+          "  --threads N     compute threads (default: all cores)\n"
+          "  --repeat N      after one warm-up run, time N runs and report the median\n"
+          "  --stats         report timings and memory\n"
+          "  --json          print one JSON object (top, median_ms, ...)\n"
+          "  -h, --help      this text\n",
+          f);
+}
+
+typedef struct {
+    occ_packfile *pf;
+} read_ctx;
+
+static occ_status read_chunk(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)
+{
+    return occ_packfile_read(((read_ctx *)ctx)->pf, offset, dst, size, e);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
 
 int occ_cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return occ_cli_error("run", "not implemented yet");
+    const char *path = NULL, *input = NULL, *image = NULL, *output = NULL;
+    int top = -1, threads = 0, repeat = 0, stats = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--stats")) {
+            stats = 1;
+        } else if (!strcmp(a, "--input") || !strcmp(a, "--image") || !strcmp(a, "--output") ||
+                   !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat")) {
+            if (!v)
+                return occ_cli_error("run", "%s needs a value", a);
+            i++;
+            if (!strcmp(a, "--input"))
+                input = v;
+            else if (!strcmp(a, "--image"))
+                image = v;
+            else if (!strcmp(a, "--output"))
+                output = v;
+            else if (!strcmp(a, "--top") && parse_int(v, 0, 1 << 20, &top))
+                return occ_cli_error("run", "--top needs a count, got '%s'", v);
+            else if (!strcmp(a, "--threads") && parse_int(v, 0, 1024, &threads))
+                return occ_cli_error("run", "--threads needs 0..1024, got '%s'", v);
+            else if (!strcmp(a, "--repeat") && parse_int(v, 1, 1000000, &repeat))
+                return occ_cli_error("run", "--repeat needs a count >= 1, got '%s'", v);
+        } else if (a[0] == '-') {
+            usage(stderr);
+            return occ_cli_error("run", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return occ_cli_error("run", "more than one model given ('%s' and '%s')", path, a);
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return occ_cli_error("run", "no model given");
+    }
+    if (!input == !image)
+        return occ_cli_error("run", "give exactly one of --input FILE or --image FILE");
+    if (top < 0)
+        top = output ? 0 : 5;
+
+    occ_error e = {0};
+    occ_packfile *pf = NULL;
+    occ_model *m = NULL;
+    occ_engine *eng = NULL;
+    float **ins = NULL, **outs = NULL;
+    double *times = NULL;
+    cJSON *root = NULL;
+    int rc = 1;
+
+    if (occ_cli_open_model(path, &pf, &m, &e)) {
+        occ_cli_error("run", "%s", e.msg);
+        goto done;
+    }
+    ins = calloc(m->n_inputs, sizeof *ins);
+    outs = calloc(m->n_outputs, sizeof *outs);
+    if (!ins || !outs) {
+        occ_cli_error("run", "out of memory");
+        goto done;
+    }
+    if (m->n_inputs != 1 && image) {
+        occ_cli_error("run", "--image needs a model with one input; this one has %u", m->n_inputs);
+        goto done;
+    }
+    if (m->n_inputs != 1 && input) {
+        occ_cli_error("run", "--input takes one tensor; this model has %u inputs", m->n_inputs);
+        goto done;
+    }
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const occ_tensor *t = &m->tensors[m->inputs[i]];
+        ins[i] = malloc(t->size);
+        if (!ins[i]) {
+            occ_cli_error("run", "out of memory for input '%s'", t->name);
+            goto done;
+        }
+        char what[256], shape[128];
+        occ_cli_shape(t, shape, sizeof shape);
+        snprintf(what, sizeof what, "input '%s' %s", t->name, shape);
+        occ_status s = input ? occ_cli_read_exact(input, ins[i], t->size, what, &e)
+                             : occ_image_preprocess(image, &m->pre, ins[i], (size_t)(t->size / 4), &e);
+        if (s) {
+            occ_cli_error("run", "%s", e.msg);
+            goto done;
+        }
+    }
+    for (uint32_t i = 0; i < m->n_outputs; i++) {
+        outs[i] = malloc(m->tensors[m->outputs[i]].size);
+        if (!outs[i]) {
+            occ_cli_error("run", "out of memory for output");
+            goto done;
+        }
+    }
+
+    read_ctx rctx = {pf};
+    occ_engine_opts opts = {.threads = threads};
+    double t0 = occ_cli_now_ms();
+    if (occ_engine_create(m, &opts, read_chunk, &rctx, &eng, &e)) {
+        occ_cli_error("run", "%s: %s", path, e.msg);
+        goto done;
+    }
+    double load_ms = occ_cli_now_ms() - t0;
+
+    int runs = repeat > 0 ? repeat : 1;
+    times = calloc((size_t)runs, sizeof *times);
+    if (!times) {
+        occ_cli_error("run", "out of memory");
+        goto done;
+    }
+    if (repeat > 0 && occ_engine_run(eng, (const float *const *)ins, outs, &e)) {
+        occ_cli_error("run", "%s", e.msg);
+        goto done;
+    }
+    for (int r = 0; r < runs; r++) {
+        double s0 = occ_cli_now_ms();
+        if (occ_engine_run(eng, (const float *const *)ins, outs, &e)) {
+            occ_cli_error("run", "%s", e.msg);
+            goto done;
+        }
+        times[r] = occ_cli_now_ms() - s0;
+    }
+    double sorted_min = times[0], mean = 0;
+    for (int r = 0; r < runs; r++)
+        mean += times[r] / runs;
+    qsort(times, (size_t)runs, sizeof *times, cmp_double);
+    sorted_min = times[0];
+    double median = runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_rss = (double)ru.ru_maxrss * 1024.0;
+
+    if (output) {
+        /* All outputs, concatenated in the model's output order. */
+        FILE *f = fopen(output, "wb");
+        int ok = f != NULL;
+        for (uint32_t i = 0; ok && i < m->n_outputs; i++)
+            ok = fwrite(outs[i], 1, m->tensors[m->outputs[i]].size, f) == m->tensors[m->outputs[i]].size;
+        if (f && fclose(f))
+            ok = 0;
+        if (!ok) {
+            occ_cli_error("run", "cannot write %s", output);
+            goto done;
+        }
+    }
+
+    const occ_tensor *ot = &m->tensors[m->outputs[0]];
+    size_t count = (size_t)(ot->size / 4);
+    size_t k = (size_t)top;
+    size_t *idx = k ? calloc(k, sizeof *idx) : NULL;
+    if (k && !idx) {
+        occ_cli_error("run", "out of memory");
+        goto done;
+    }
+    k = k ? occ_topk(outs[0], count, k, idx) : 0;
+    /* Softmax over the first output, for a probability next to the raw score. */
+    double maxv = -INFINITY, sum = 0;
+    for (size_t i = 0; i < count; i++)
+        maxv = outs[0][i] > maxv ? outs[0][i] : maxv;
+    for (size_t i = 0; i < count; i++)
+        sum += exp(outs[0][i] - maxv);
+
+    char id[65];
+    occ_hex(m->model_id, 32, id);
+    if (json) {
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "model_id", id);
+        cJSON_AddStringToObject(root, "mode", "native");
+        cJSON *arr = cJSON_AddArrayToObject(root, "top");
+        for (size_t i = 0; i < k; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", (double)idx[i]);
+            if (idx[i] < m->n_labels)
+                cJSON_AddStringToObject(o, "label", m->labels[idx[i]]);
+            else
+                cJSON_AddNullToObject(o, "label");
+            cJSON_AddNumberToObject(o, "score", outs[0][idx[i]]);
+            cJSON_AddNumberToObject(o, "probability", exp(outs[0][idx[i]] - maxv) / sum);
+            cJSON_AddItemToArray(arr, o);
+        }
+        if (stats || repeat > 0) {
+            cJSON_AddNumberToObject(root, "median_ms", median);
+            cJSON_AddNumberToObject(root, "min_ms", sorted_min);
+            cJSON_AddNumberToObject(root, "mean_ms", mean);
+            cJSON_AddNumberToObject(root, "runs", runs);
+            cJSON_AddNumberToObject(root, "threads", threads);
+            cJSON_AddNumberToObject(root, "load_ms", load_ms);
+            cJSON_AddNumberToObject(root, "peak_rss_bytes", peak_rss);
+        }
+        occ_cli_print_json(root);
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            const char *label = idx[i] < m->n_labels ? m->labels[idx[i]] : "";
+            printf("%2zu. %-24s (class %zu)  score %.6g  p=%.4f\n", i + 1, label, idx[i], outs[0][idx[i]],
+                   exp(outs[0][idx[i]] - maxv) / sum);
+        }
+        if (stats || repeat > 0)
+            printf("latency: median %.3f ms, min %.3f ms over %d run(s); load %.1f ms; peak RSS %.1f MiB\n",
+                   median, sorted_min, runs, load_ms, peak_rss / (1 << 20));
+    }
+    free(idx);
+    rc = 0;
+
+done:
+    cJSON_Delete(root);
+    occ_engine_free(eng);
+    if (ins)
+        for (uint32_t i = 0; m && i < m->n_inputs; i++)
+            free(ins[i]);
+    if (outs)
+        for (uint32_t i = 0; m && i < m->n_outputs; i++)
+            free(outs[i]);
+    free(ins);
+    free(outs);
+    free(times);
+    occ_model_free(m);
+    occ_packfile_close(pf);
+    return rc;
 }
