@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo bench-native fuzz-smoke fuzz clean
+.PHONY: all deps build test demo check-zoo bench-native fuzz-build fuzz-smoke fuzz clean
 
 all: build
 
@@ -36,6 +36,20 @@ check-zoo: build
 
 bench-native: build
 	bash bench/native.sh $(BUILD)/occ $(ZOO_DIR)
+
+# libFuzzer targets (clang): every fuzz/fuzz_*.c, seeds in fuzz/corpus/<name>/.
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_SECONDS ?= 30
+fuzz-build: $(DEPS_STAMP)
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DOCC_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# Short run of each target (CI); `make fuzz FUZZ_SECONDS=600` for long runs.
+fuzz-smoke: fuzz-build
+	bash scripts/fuzz.sh $(FUZZ_BUILD) 30
+
+fuzz: fuzz-build
+	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build
