@@ -1,0 +1,203 @@
+/* Add, Sub, Mul, Div with numpy broadcasting; either operand may be a weight.
+ * The broadcast is collapsed at prepare time into at most OCC_MAX_DIMS
+ * (size, stride_a, stride_b) dimensions; the innermost runs as a flat loop.
+ * Equal-shaped operands in the same (possibly blocked) layout run as one flat
+ * loop over the buffer (not Div: the blocked zero padding would give 0/0). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+enum { B_ADD, B_SUB, B_MUL, B_DIV };
+
+static int binary_kind(const char *op)
+{
+    if (strcmp(op, "Add") == 0)
+        return B_ADD;
+    if (strcmp(op, "Sub") == 0)
+        return B_SUB;
+    if (strcmp(op, "Mul") == 0)
+        return B_MUL;
+    return B_DIV;
+}
+
+static occ_status binary_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
+    int64_t d[OCC_MAX_DIMS];
+    int nd;
+    occ_status st = occ_ops_broadcast(a->ndim, a->dims, b->ndim, b->dims, &nd, d, e);
+    if (st)
+        return st;
+    return occ_ops_set_out(m, n, 0, nd, d, e);
+}
+
+static int binary_layout(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *md)
+{
+    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
+    if (binary_kind(n->op) == B_DIV || !md[0] || !md[1])
+        return 0;
+    if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
+        return 0;
+    return dnnl_memory_desc_equal(md[0], md[1]);
+}
+
+typedef struct binary_state {
+    int kind;
+    int nd;                       /* collapsed dims, innermost last */
+    int64_t size[OCC_MAX_DIMS];
+    int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
+    int64_t count;                /* output elements (or buffer floats, blocked) */
+} binary_state;
+
+static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    binary_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    s->kind = binary_kind(p->n->op);
+    const occ_tensor *a = occ_ops_in(p->m, p->n, 0), *b = occ_ops_in(p->m, p->n, 1);
+    const occ_tensor *y = &p->m->tensors[p->n->outputs[0]];
+    if (p->in_md && p->in_md[0]) {
+        /* same shape, same layout: flat over the whole buffer */
+        s->nd = 1;
+        s->count = s->size[0] = (int64_t)(dnnl_memory_desc_get_size(p->in_md[0]) / 4);
+        s->sa[0] = s->sb[0] = 1;
+        p->out_blocked = 1;
+        p->out_md = *p->in_md[0];
+        *state = s;
+        return OCC_OK;
+    }
+    int r = y->ndim;
+    int64_t size[OCC_MAX_DIMS], sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
+    int64_t ca = 1, cb = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        int ia = i - (r - a->ndim), ib = i - (r - b->ndim);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        size[i] = y->dims[i];
+        sa[i] = da == 1 ? 0 : ca;
+        sb[i] = db == 1 ? 0 : cb;
+        ca *= da;
+        cb *= db;
+    }
+    /* collapse: drop size-1 dims, merge contiguous runs */
+    int nd = 0;
+    for (int i = 0; i < r; i++) {
+        if (size[i] == 1)
+            continue;
+        if (nd > 0 && s->sa[nd - 1] == sa[i] * size[i] && s->sb[nd - 1] == sb[i] * size[i]) {
+            s->size[nd - 1] *= size[i];
+            s->sa[nd - 1] = sa[i];
+            s->sb[nd - 1] = sb[i];
+            continue;
+        }
+        s->size[nd] = size[i];
+        s->sa[nd] = sa[i];
+        s->sb[nd] = sb[i];
+        nd++;
+    }
+    if (nd == 0) {
+        nd = 1;
+        s->size[0] = 1;
+        s->sa[0] = s->sb[0] = 0;
+    }
+    s->nd = nd;
+    s->count = occ_ops_count(y->ndim, y->dims);
+    *state = s;
+    return OCC_OK;
+}
+
+/* One inner row: out[i] = a[i*sa] op b[i*sb]. */
+static void binary_row(int kind, float *restrict o, const float *restrict a,
+                       const float *restrict b, int64_t n, int64_t sa, int64_t sb)
+{
+#define ROW(EXPR)                                                                        \
+    do {                                                                                 \
+        if (sa == 1 && sb == 1) {                                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                        \
+                float x = a[i], y = b[i];                                                \
+                o[i] = EXPR;                                                             \
+            }                                                                            \
+        } else if (sa == 1 && sb == 0) {                                                 \
+            const float y = b[0];                                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                        \
+                float x = a[i];                                                          \
+                o[i] = EXPR;                                                             \
+            }                                                                            \
+        } else if (sa == 0 && sb == 1) {                                                 \
+            const float x = a[0];                                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                        \
+                float y = b[i];                                                          \
+                o[i] = EXPR;                                                             \
+            }                                                                            \
+        } else {                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                float x = a[i * sa], y = b[i * sb];                                      \
+                o[i] = EXPR;                                                             \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+    switch (kind) {
+    case B_ADD: ROW(x + y); break;
+    case B_SUB: ROW(x - y); break;
+    case B_MUL: ROW(x * y); break;
+    default: ROW(x / y); break;
+    }
+#undef ROW
+}
+
+static occ_status binary_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const binary_state *s = state;
+    const float *a = x->in[0], *b = x->in[1];
+    float *o = x->out[0];
+    int nd = s->nd;
+    int64_t inner = s->size[nd - 1];
+    int64_t rows = s->count / inner;
+    if (rows == 1) {
+        /* one long row: split it across threads */
+        int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
+        int64_t blk = 16384;
+        int64_t nblk = (inner + blk - 1) / blk;
+#pragma omp parallel for if (nblk > 2) schedule(static)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t lo = k * blk, len = inner - lo < blk ? inner - lo : blk;
+            binary_row(s->kind, o + lo, a + lo * sa, b + lo * sb, len, sa, sb);
+        }
+        return OCC_OK;
+    }
+#pragma omp parallel for if (s->count > 32768) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, oa = 0, ob = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t idx = rem % s->size[d];
+            rem /= s->size[d];
+            oa += idx * s->sa[d];
+            ob += idx * s->sb[d];
+        }
+        binary_row(s->kind, o + r * inner, a + oa, b + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+    }
+    (void)e;
+    return OCC_OK;
+}
+
+static void binary_destroy(void *s)
+{
+    free(s);
+}
+
+#define BINARY(var, name)                                                                 \
+    const occ_op_vtable var = {.op = name,                                                \
+                               .min_in = 2,                                               \
+                               .max_in = 2,                                               \
+                               .n_out = 1,                                                \
+                               .infer = binary_infer,                                     \
+                               .layout = binary_layout,                                   \
+                               .prepare = binary_prepare,                                 \
+                               .run = binary_run,                                         \
+                               .destroy = binary_destroy}
+
+BINARY(occ_op_add, "Add");
+BINARY(occ_op_sub, "Sub");
+BINARY(occ_op_mul, "Mul");
+BINARY(occ_op_div, "Div");

@@ -1,0 +1,128 @@
+/* MatMul (numpy semantics: 1-D operands promoted, batch dims broadcast), one
+ * oneDNN sgemm per batch matrix. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct matmul_state {
+    int64_t m, n, k, batch;
+    int nb;                            /* batch rank of the output */
+    int64_t bdims[OCC_MAX_DIMS];       /* output batch dims */
+    int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS]; /* matrix strides per batch dim */
+} matmul_state;
+
+static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
+                                int *ond, int64_t *od, occ_error *e)
+{
+    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
+    if (a->ndim < 1 || b->ndim < 1)
+        return occ_fail(e, OCC_ERR_SHAPE, "MatMul operands must have rank >= 1");
+    int ra = a->ndim, rb = b->ndim;
+    s->m = ra >= 2 ? a->dims[ra - 2] : 1;
+    s->k = a->dims[ra - 1];
+    int64_t kb = rb >= 2 ? b->dims[rb - 2] : b->dims[0];
+    s->n = rb >= 2 ? b->dims[rb - 1] : 1;
+    if (kb != s->k)
+        return occ_fail(e, OCC_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
+                        (long long)s->k, (long long)kb);
+    int ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0;
+    occ_status st = occ_ops_broadcast(ba, a->dims, bb, b->dims, &s->nb, s->bdims, e);
+    if (st)
+        return st;
+    int64_t ca = s->m * s->k, cb = s->k * s->n;
+    s->batch = 1;
+    for (int i = s->nb - 1; i >= 0; i--) {
+        int ia = i - (s->nb - ba), ib = i - (s->nb - bb);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        s->sa[i] = da == 1 ? 0 : ca;
+        s->sb[i] = db == 1 ? 0 : cb;
+        ca *= da;
+        cb *= db;
+        s->batch *= s->bdims[i];
+    }
+    int r = 0;
+    for (int i = 0; i < s->nb; i++)
+        od[r++] = s->bdims[i];
+    if (ra >= 2)
+        od[r++] = s->m;
+    if (rb >= 2)
+        od[r++] = s->n;
+    *ond = r;
+    return OCC_OK;
+}
+
+static occ_status matmul_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    matmul_state s;
+    int nd;
+    int64_t d[OCC_MAX_DIMS + 2];
+    occ_status st = matmul_params(m, n, &s, &nd, d, e);
+    if (st)
+        return st;
+    return occ_ops_set_out(m, n, 0, nd, d, e);
+}
+
+static uint64_t matmul_flops(const occ_model *m, const occ_node *n)
+{
+    matmul_state s;
+    int nd;
+    int64_t d[OCC_MAX_DIMS + 2];
+    if (matmul_params(m, n, &s, &nd, d, NULL))
+        return 0;
+    return 2u * (uint64_t)s.batch * s.m * s.n * s.k;
+}
+
+static occ_status matmul_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    matmul_state *s = calloc(1, sizeof *s);
+    int nd;
+    int64_t d[OCC_MAX_DIMS + 2];
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = matmul_params(p->m, p->n, s, &nd, d, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const matmul_state *s = state;
+    for (int64_t bi = 0; bi < s->batch; bi++) {
+        int64_t rem = bi, oa = 0, ob = 0;
+        for (int d = s->nb - 1; d >= 0; d--) {
+            int64_t idx = rem % s->bdims[d];
+            rem /= s->bdims[d];
+            oa += idx * s->sa[d];
+            ob += idx * s->sb[d];
+        }
+        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, x->in[0] + oa,
+                                                  s->k, x->in[1] + ob, s->n, 0.0f,
+                                                  x->out[0] + bi * s->m * s->n, s->n),
+                                       "sgemm", e);
+        if (st)
+            return st;
+    }
+    return OCC_OK;
+}
+
+static void matmul_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_matmul = {
+    .op = "MatMul",
+    .min_in = 2,
+    .max_in = 2,
+    .n_out = 1,
+    .infer = matmul_infer,
+    .flops = matmul_flops,
+    .prepare = matmul_prepare,
+    .run = matmul_run,
+    .destroy = matmul_destroy,
+};

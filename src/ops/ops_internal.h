@@ -1,0 +1,150 @@
+/* Internal contract between the operator files (the .c files of src/ops), the registry and
+ * the executor (src/engine). Not a public header.
+ *
+ * Each operator kind provides a vtable:
+ *   infer    - validate attributes and input shapes, write output shapes
+ *              (the common checks - indices, arity, dims - are done by the
+ *              registry before infer is called);
+ *   flops    - operation count for `occ inspect`;
+ *   layout   - optional: may this node consume its runtime inputs in the
+ *              (possibly blocked) oneDNN layouts they were produced in?
+ *              When absent or 0, the executor hands it plain row-major data;
+ *   prepare  - build kernel state from verified weights (called once at
+ *              engine create); ops with a layout hook also report the layout
+ *              of their output;
+ *   run      - execute one inference;
+ *   destroy  - free the state.
+ */
+#ifndef OCC_OPS_INTERNAL_H
+#define OCC_OPS_INTERNAL_H
+
+#include <dnnl.h>
+#include <stdint.h>
+
+#include "occ/model.h"
+#include "ops/ops.h"
+
+/* A fused element-wise epilogue (Conv only, set by the executor). */
+enum { OCC_POST_RELU = 1, OCC_POST_CLIP, OCC_POST_SUM };
+typedef struct occ_post {
+    int kind;
+    float a, b; /* RELU: a = negative slope; CLIP: [a, b] */
+} occ_post;
+#define OCC_MAX_POST 4
+
+typedef struct occ_op_prep {
+    const occ_model *m;
+    const occ_node *n;
+    /* n->n_inputs entries: verified plain data of weight inputs, NULL for
+     * runtime inputs and absent ones. Valid during prepare; valid during run
+     * too unless the vtable has OCC_OPF_COPIES_WEIGHTS. */
+    const float *const *w;
+    dnnl_engine_t eng;
+    /* n->n_inputs entries: layout of each runtime input, NULL = plain. Only
+     * non-NULL for ops whose layout hook accepted them. */
+    const dnnl_memory_desc_t *const *in_md;
+    /* Fused post-ops, in order (Conv only). */
+    int n_post;
+    occ_post post[OCC_MAX_POST];
+    /* Out: layout of output 0 when not plain (ops with a layout hook). */
+    int out_blocked;
+    dnnl_memory_desc_t out_md;
+} occ_op_prep;
+
+typedef struct occ_op_exec {
+    const float *const *in; /* n_inputs: runtime or weight data (NULL if absent) */
+    float *const *out;      /* n_outputs */
+    dnnl_stream_t stream;
+} occ_op_exec;
+
+#define OCC_OPF_COPIES_WEIGHTS 1u /* run never reads prep.w (repacked at prepare) */
+
+typedef struct occ_op_vtable {
+    const char *op;
+    uint32_t min_in, max_in, n_out;
+    uint32_t flags;
+    occ_status (*infer)(occ_model *m, const occ_node *n, occ_error *e);
+    uint64_t (*flops)(const occ_model *m, const occ_node *n);
+    int (*layout)(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *in_md);
+    occ_status (*prepare)(occ_op_prep *p, void **state, occ_error *e);
+    occ_status (*run)(void *state, const occ_op_exec *x, occ_error *e);
+    void (*destroy)(void *state);
+} occ_op_vtable;
+
+const occ_op_vtable *occ_op_find(const char *op);
+
+/* ---- vtables, one per operator (defined in the op files) ---- */
+extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
+    occ_op_leakyrelu, occ_op_clip, occ_op_sigmoid, occ_op_tanh, occ_op_hardsigmoid,
+    occ_op_hardswish, occ_op_add, occ_op_sub, occ_op_mul, occ_op_div, occ_op_maxpool,
+    occ_op_averagepool, occ_op_globalaveragepool, occ_op_lrn, occ_op_concat, occ_op_flatten,
+    occ_op_reshape, occ_op_transpose, occ_op_squeeze, occ_op_unsqueeze, occ_op_softmax,
+    occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm;
+
+/* ---- helpers (src/ops/util.c) ---- */
+
+const occ_attr *occ_ops_attr(const occ_node *n, const char *name);
+/* Integer attribute or default; OCC_ERR_INVALID if present with another type. */
+occ_status occ_ops_attr_int(const occ_node *n, const char *name, int64_t def, int64_t *out,
+                            occ_error *e) OCC_MUST_CHECK;
+occ_status occ_ops_attr_float(const occ_node *n, const char *name, float def, float *out,
+                              occ_error *e) OCC_MUST_CHECK;
+/* INTS attribute: *count = 0 and *vals = NULL when absent. Checks count <= max. */
+occ_status occ_ops_attr_ints(const occ_node *n, const char *name, uint32_t max,
+                             const int64_t **vals, uint32_t *count, occ_error *e) OCC_MUST_CHECK;
+/* STRING attribute or default. */
+occ_status occ_ops_attr_str(const occ_node *n, const char *name, const char *def,
+                            const char **out, occ_error *e) OCC_MUST_CHECK;
+
+/* Input/output tensors (indices were validated by the registry). NULL when the
+ * optional input is absent. */
+const occ_tensor *occ_ops_in(const occ_model *m, const occ_node *n, uint32_t i);
+occ_tensor *occ_ops_out(occ_model *m, const occ_node *n, uint32_t i);
+int occ_ops_is_weight(const occ_model *m, const occ_node *n, uint32_t i);
+
+/* Writes shape of output i; checks dims > 0 and no overflow. */
+occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim,
+                           const int64_t *dims, occ_error *e) OCC_MUST_CHECK;
+/* Elements, with overflow check of dims (0 on bad dims). */
+int64_t occ_ops_count(int ndim, const int64_t *dims);
+/* Normalise axis in [-r, r-1] (or [-r, r] when extra=1) to [0, r). */
+occ_status occ_ops_axis(int64_t axis, int rank, int extra, int *out, occ_error *e) OCC_MUST_CHECK;
+/* Numpy broadcasting of two shapes. */
+occ_status occ_ops_broadcast(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                             int64_t *out, occ_error *e) OCC_MUST_CHECK;
+
+/* Sliding-window geometry of Conv and the pools (2 spatial dims). */
+typedef struct occ_window {
+    int64_t k[2], s[2], d[2], pb[2], pe[2], in[2], out[2];
+} occ_window;
+/* Reads strides, dilations, pads and auto_pad of n; kernel = k (2 values).
+ * ceil_mode rounds the output size up (pools). */
+occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
+                          occ_window *w, occ_error *e) OCC_MUST_CHECK;
+
+/* out[i0..] = in[tab[0][i0], tab[1][i1], ...]; a -1 entry gives fill. Each
+ * tab[d] has odims[d] entries in [-1, idims[d]). Used by Pad and Resize. */
+void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
+                    const int64_t *const *tab, float fill, const float *in, float *out);
+
+/* oneDNN helpers */
+occ_status occ_dnnl_check(dnnl_status_t s, const char *what, occ_error *e) OCC_MUST_CHECK;
+/* Plain row-major desc for a tensor's dims (ndim 0 -> {1}). */
+occ_status occ_dnnl_plain_md(dnnl_memory_desc_t *md, int ndim, const int64_t *dims,
+                             occ_error *e) OCC_MUST_CHECK;
+/* Executes a primitive with n (arg, memory) pairs and waits. */
+occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args,
+                         occ_error *e) OCC_MUST_CHECK;
+/* Creates a memory with no buffer (handle set per run). */
+occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
+                        void *handle, occ_error *e) OCC_MUST_CHECK;
+/* Reorders plain src data into a newly allocated buffer of layout dst (64-byte
+ * aligned, caller frees with free()). */
+occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                                const void *src, const dnnl_memory_desc_t *dst_md, void **out,
+                                occ_error *e) OCC_MUST_CHECK;
+int occ_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
+
+void *occ_ops_alloc(uint64_t size); /* 64-byte aligned, zeroed; NULL on failure */
+
+#endif

@@ -1,0 +1,352 @@
+/* MaxPool, AveragePool (oneDNN pooling when its semantics match ONNX exactly,
+ * in whatever layout the input arrives; else our plain NCHW loops) and
+ * GlobalAveragePool (plain loop).
+ *
+ * Where oneDNN differs: AveragePool with count_include_pad=1 divides by the
+ * full kernel area, while ONNX (and ONNX Runtime / PyTorch) clip the window to
+ * the explicitly padded input; they differ when ceil_mode lets a window run
+ * past the end padding. Those layers (and dilated average pools) use the C
+ * path. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+enum { P_MAX, P_AVG };
+
+typedef struct pool_geom {
+    int kind;
+    int include_pad;
+    int64_t n, c;
+    occ_window w;
+} pool_geom;
+
+static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom *g, occ_error *e)
+{
+    occ_status st;
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    const int64_t *ks;
+    uint32_t kc;
+    int64_t ceil_mode, cip = 0, so = 0;
+    g->kind = strcmp(n->op, "MaxPool") == 0 ? P_MAX : P_AVG;
+    if (x->ndim != 4)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (only 2-D pooling, rank 4)",
+                        x->ndim);
+    if ((st = occ_ops_attr_ints(n, "kernel_shape", 8, &ks, &kc, e)))
+        return st;
+    if (kc != 2)
+        return occ_fail(e, OCC_ERR_INVALID, "kernel_shape must have 2 values (has %u)", kc);
+    if ((st = occ_ops_attr_int(n, "ceil_mode", 0, &ceil_mode, e)))
+        return st;
+    if (ceil_mode != 0 && ceil_mode != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "ceil_mode must be 0 or 1");
+    if (g->kind == P_AVG) {
+        if ((st = occ_ops_attr_int(n, "count_include_pad", 0, &cip, e)))
+            return st;
+        if (cip != 0 && cip != 1)
+            return occ_fail(e, OCC_ERR_INVALID, "count_include_pad must be 0 or 1");
+    } else {
+        if ((st = occ_ops_attr_int(n, "storage_order", 0, &so, e)))
+            return st;
+        if (so != 0)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "storage_order = %lld is not supported",
+                            (long long)so);
+    }
+    g->include_pad = (int)cip;
+    g->n = x->dims[0];
+    g->c = x->dims[1];
+    int64_t in[2] = {x->dims[2], x->dims[3]};
+    return occ_ops_window(n, in, ks, (int)ceil_mode, &g->w, e);
+}
+
+static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    pool_geom g;
+    occ_status st = pool_geometry(m, n, &g, e);
+    if (st)
+        return st;
+    int64_t d[4] = {g.n, g.c, g.w.out[0], g.w.out[1]};
+    return occ_ops_set_out(m, n, 0, 4, d, e);
+}
+
+static uint64_t pool_flops(const occ_model *m, const occ_node *n)
+{
+    pool_geom g;
+    if (pool_geometry(m, n, &g, NULL))
+        return 0;
+    return (uint64_t)g.n * g.c * g.w.out[0] * g.w.out[1] * g.w.k[0] * g.w.k[1];
+}
+
+/* Right padding that makes oneDNN's output size formula give ours. */
+static int64_t dnnl_pad_r(const occ_window *w, int i)
+{
+    int64_t ext = (w->k[i] - 1) * w->d[i] + 1;
+    int64_t need = (w->out[i] - 1) * w->s[i] + ext - w->in[i] - w->pb[i];
+    return need > w->pe[i] ? need : w->pe[i];
+}
+
+static int pool_dnnl_exact(const pool_geom *g)
+{
+    for (int i = 0; i < 2; i++) {
+        int64_t pr = dnnl_pad_r(&g->w, i);
+        int64_t ext = (g->w.k[i] - 1) * g->w.d[i] + 1;
+        if ((g->w.in[i] + g->w.pb[i] + pr - ext) / g->w.s[i] + 1 != g->w.out[i])
+            return 0;
+        /* oneDNN wants padding smaller than the kernel */
+        if (g->w.pb[i] >= ext || pr >= ext)
+            return 0;
+        if (g->kind == P_AVG) {
+            if (g->w.d[i] != 1)
+                return 0;
+            if (g->include_pad && pr != g->w.pe[i])
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static int pool_layout(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *md)
+{
+    pool_geom g;
+    if (pool_geometry(m, n, &g, NULL))
+        return 0;
+    return pool_dnnl_exact(&g);
+}
+
+typedef struct pool_state {
+    pool_geom g;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst;
+} pool_state;
+
+static void pool_destroy(void *p)
+{
+    pool_state *s = p;
+    if (!s)
+        return;
+    if (s->prim)
+        dnnl_primitive_destroy(s->prim);
+    if (s->src)
+        dnnl_memory_destroy(s->src);
+    if (s->dst)
+        dnnl_memory_destroy(s->dst);
+    free(s);
+}
+
+static occ_status pool_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    pool_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = pool_geometry(p->m, p->n, &s->g, e);
+    if (st)
+        goto fail;
+    if (pool_dnnl_exact(&s->g)) {
+        const pool_geom *g = &s->g;
+        dnnl_memory_desc_t smd, dmd;
+        int64_t sd[4] = {g->n, g->c, g->w.in[0], g->w.in[1]};
+        dnnl_dims_t dd = {g->n, g->c, g->w.out[0], g->w.out[1]};
+        if (p->in_md && p->in_md[0])
+            smd = *p->in_md[0];
+        else if ((st = occ_dnnl_plain_md(&smd, 4, sd, e)))
+            goto fail;
+        if ((st = occ_dnnl_check(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32,
+                                                              dnnl_format_tag_any),
+                                 "pooling", e)))
+            goto fail;
+        dnnl_dims_t strides = {g->w.s[0], g->w.s[1]}, kernel = {g->w.k[0], g->w.k[1]};
+        dnnl_dims_t dil = {g->w.d[0] - 1, g->w.d[1] - 1};
+        dnnl_dims_t pl = {g->w.pb[0], g->w.pb[1]};
+        dnnl_dims_t pr = {dnnl_pad_r(&g->w, 0), dnnl_pad_r(&g->w, 1)};
+        dnnl_alg_kind_t alg = g->kind == P_MAX          ? dnnl_pooling_max
+                              : g->include_pad ? dnnl_pooling_avg_include_padding
+                                               : dnnl_pooling_avg_exclude_padding;
+        dnnl_pooling_v2_desc_t pdsc;
+        dnnl_primitive_desc_t pd = NULL;
+        if ((st = occ_dnnl_check(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                                                   alg, &smd, &dmd, strides,
+                                                                   kernel, dil, pl, pr),
+                                 "pooling", e)))
+            goto fail;
+        if ((st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, NULL),
+                                 "pooling", e)))
+            goto fail;
+        dnnl_status_t ds = dnnl_primitive_create(&s->prim, pd);
+        const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        p->out_md = *q;
+        p->out_blocked = !occ_dnnl_md_is_plain(q);
+        dnnl_primitive_desc_destroy(pd);
+        if ((st = occ_dnnl_check(ds, "pooling", e)))
+            goto fail;
+        if ((st = occ_dnnl_mem(&s->src, &smd, p->eng, NULL, e)) ||
+            (st = occ_dnnl_mem(&s->dst, &p->out_md, p->eng, NULL, e)))
+            goto fail;
+    }
+    *state = s;
+    return OCC_OK;
+fail:
+    pool_destroy(s);
+    return st;
+}
+
+static void pool_plain(const pool_geom *g, const float *in, float *out)
+{
+    const occ_window *w = &g->w;
+    const int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
+    const int64_t planes = g->n * g->c;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *src = in + pl * H * W;
+        float *dst = out + pl * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t h0 = oh * w->s[0] - w->pb[0], w0 = ow * w->s[1] - w->pb[1];
+                float acc = g->kind == P_MAX ? -INFINITY : 0.0f;
+                int64_t cnt = 0;
+                for (int64_t kh = 0; kh < w->k[0]; kh++) {
+                    int64_t h = h0 + kh * w->d[0];
+                    if (h < 0 || h >= H)
+                        continue;
+                    for (int64_t kw = 0; kw < w->k[1]; kw++) {
+                        int64_t x = w0 + kw * w->d[1];
+                        if (x < 0 || x >= W)
+                            continue;
+                        float v = src[h * W + x];
+                        if (g->kind == P_MAX)
+                            acc = v > acc ? v : acc;
+                        else
+                            acc += v;
+                        cnt++;
+                    }
+                }
+                if (g->kind == P_AVG) {
+                    if (g->include_pad) {
+                        /* window clipped to the padded input [-pb, H + pe) */
+                        int64_t he = h0 + (w->k[0] - 1) * w->d[0] + 1;
+                        int64_t we = w0 + (w->k[1] - 1) * w->d[1] + 1;
+                        if (he > H + w->pe[0])
+                            he = H + w->pe[0];
+                        if (we > W + w->pe[1])
+                            we = W + w->pe[1];
+                        int64_t nh = (he - h0 + w->d[0] - 1) / w->d[0];
+                        int64_t nw = (we - w0 + w->d[1] - 1) / w->d[1];
+                        cnt = nh * nw;
+                    }
+                    acc = cnt ? acc / (float)cnt : 0.0f;
+                }
+                dst[oh * OW + ow] = acc;
+            }
+        }
+    }
+}
+
+static occ_status pool_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    pool_state *s = state;
+    if (!s->prim) {
+        pool_plain(&s->g, x->in[0], x->out[0]);
+        return OCC_OK;
+    }
+    dnnl_memory_set_data_handle(s->src, (void *)x->in[0]);
+    dnnl_memory_set_data_handle(s->dst, x->out[0]);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
+    return occ_dnnl_exec(s->prim, x->stream, 2, args, e);
+}
+
+const occ_op_vtable occ_op_maxpool = {
+    .op = "MaxPool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = pool_infer,
+    .flops = pool_flops,
+    .layout = pool_layout,
+    .prepare = pool_prepare,
+    .run = pool_run,
+    .destroy = pool_destroy,
+};
+
+const occ_op_vtable occ_op_averagepool = {
+    .op = "AveragePool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = pool_infer,
+    .flops = pool_flops,
+    .layout = pool_layout,
+    .prepare = pool_prepare,
+    .run = pool_run,
+    .destroy = pool_destroy,
+};
+
+/* ---- GlobalAveragePool ---- */
+
+static occ_status gap_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    if (x->ndim < 3)
+        return occ_fail(e, OCC_ERR_SHAPE, "input of rank %d, expected at least 3", x->ndim);
+    int64_t d[OCC_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++)
+        d[i] = i < 2 ? x->dims[i] : 1;
+    return occ_ops_set_out(m, n, 0, x->ndim, d, e);
+}
+
+static uint64_t gap_flops(const occ_model *m, const occ_node *n)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return (uint64_t)occ_ops_count(x->ndim, x->dims);
+}
+
+typedef struct gap_state {
+    int64_t rows, len;
+} gap_state;
+
+static occ_status gap_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    gap_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
+    s->rows = x->dims[0] * x->dims[1];
+    s->len = occ_ops_count(x->ndim, x->dims) / s->rows;
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status gap_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const gap_state *s = state;
+    const float *in = x->in[0];
+    float *out = x->out[0];
+    const float inv = 1.0f / (float)s->len;
+#pragma omp parallel for if (s->rows * s->len > 65536) schedule(static)
+    for (int64_t r = 0; r < s->rows; r++) {
+        const float *row = in + r * s->len;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < s->len; i++)
+            acc += row[i];
+        out[r] = acc * inv;
+    }
+    return OCC_OK;
+}
+
+static void gap_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_globalaveragepool = {
+    .op = "GlobalAveragePool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = gap_infer,
+    .flops = gap_flops,
+    .prepare = gap_prepare,
+    .run = gap_run,
+    .destroy = gap_destroy,
+};

@@ -1,0 +1,108 @@
+/* Operator registry: op_type -> vtable, plus the checks every op shares
+ * (indices, arity, input shapes) so each op's infer only sees sane inputs. */
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+static const occ_op_vtable *const occ_ops_table[] = {
+    &occ_op_conv,        &occ_op_gemm,        &occ_op_matmul,
+    &occ_op_relu,        &occ_op_leakyrelu,   &occ_op_clip,
+    &occ_op_sigmoid,     &occ_op_tanh,        &occ_op_hardsigmoid,
+    &occ_op_hardswish,   &occ_op_add,         &occ_op_sub,
+    &occ_op_mul,         &occ_op_div,         &occ_op_maxpool,
+    &occ_op_averagepool, &occ_op_globalaveragepool, &occ_op_lrn,
+    &occ_op_concat,      &occ_op_flatten,     &occ_op_reshape,
+    &occ_op_transpose,   &occ_op_squeeze,     &occ_op_unsqueeze,
+    &occ_op_softmax,     &occ_op_pad,         &occ_op_resize,
+    &occ_op_upsample,    &occ_op_reducemean,  &occ_op_batchnorm,
+};
+
+const occ_op_vtable *occ_op_find(const char *op)
+{
+    if (!op)
+        return NULL;
+    for (size_t i = 0; i < sizeof occ_ops_table / sizeof occ_ops_table[0]; i++)
+        if (strcmp(occ_ops_table[i]->op, op) == 0)
+            return occ_ops_table[i];
+    return NULL;
+}
+
+int occ_op_supported(const char *op)
+{
+    return occ_op_find(op) != NULL;
+}
+
+static occ_status check_tensor(const occ_tensor *t, const char *what, uint32_t i, occ_error *e)
+{
+    if (t->ndim < 0 || t->ndim > OCC_MAX_DIMS)
+        return occ_fail(e, OCC_ERR_SHAPE, "%s %u has rank %d (0..%d allowed)", what, i, t->ndim,
+                        OCC_MAX_DIMS);
+    for (int d = 0; d < t->ndim; d++)
+        if (t->dims[d] <= 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "%s %u has dimension %d = %lld (must be > 0)",
+                            what, i, d, (long long)t->dims[d]);
+    if (!occ_ops_count(t->ndim, t->dims))
+        return occ_fail(e, OCC_ERR_SHAPE, "%s %u is too large", what, i);
+    return OCC_OK;
+}
+
+occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    if (!m || !n)
+        return occ_fail(e, OCC_ERR_INVALID, "no model or node");
+    const occ_op_vtable *v = occ_op_find(n->op);
+    if (!v)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator %s is not supported",
+                        n->op ? n->op : "(null)");
+    if (n->n_inputs < v->min_in || n->n_inputs > v->max_in)
+        return occ_fail(e, OCC_ERR_INVALID, "%u inputs, expected %u..%u", n->n_inputs, v->min_in,
+                        v->max_in);
+    if (n->n_outputs != v->n_out)
+        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u", n->n_outputs, v->n_out);
+    if ((n->n_inputs && !n->inputs) || !n->outputs)
+        return occ_fail(e, OCC_ERR_INVALID, "missing input or output list");
+    if (n->n_attrs && !n->attrs)
+        return occ_fail(e, OCC_ERR_INVALID, "missing attribute list");
+    for (uint32_t i = 0; i < n->n_attrs; i++)
+        if (!n->attrs[i].name)
+            return occ_fail(e, OCC_ERR_INVALID, "attribute %u has no name", i);
+    for (uint32_t i = 0; i < n->n_inputs; i++) {
+        int32_t t = n->inputs[i];
+        if (t == -1 && i >= v->min_in)
+            continue; /* absent optional input */
+        if (t < 0 || (uint32_t)t >= m->n_tensors)
+            return occ_fail(e, OCC_ERR_INVALID, "input %u refers to tensor %d (of %u)", i, t,
+                            m->n_tensors);
+        occ_status st = check_tensor(&m->tensors[t], "input", i, e);
+        if (st)
+            return st;
+    }
+    for (uint32_t i = 0; i < n->n_outputs; i++) {
+        int32_t t = n->outputs[i];
+        if (t < 0 || (uint32_t)t >= m->n_tensors)
+            return occ_fail(e, OCC_ERR_INVALID, "output %u refers to tensor %d (of %u)", i, t,
+                            m->n_tensors);
+        if (m->tensors[t].kind == OCC_TENSOR_WEIGHT || m->tensors[t].kind == OCC_TENSOR_INPUT)
+            return occ_fail(e, OCC_ERR_INVALID, "output %u is a weight or graph input", i);
+        for (uint32_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == t)
+                return occ_fail(e, OCC_ERR_INVALID, "output %u is also input %u", i, j);
+    }
+    return v->infer(m, n, e);
+}
+
+uint64_t occ_op_flops(const occ_model *m, const occ_node *n)
+{
+    const occ_op_vtable *v = occ_op_find(n ? n->op : NULL);
+    if (!v || !m)
+        return 0;
+    if (v->flops)
+        return v->flops(m, n);
+    /* default: one op per output element */
+    uint64_t f = 0;
+    for (uint32_t i = 0; i < n->n_outputs; i++)
+        if (n->outputs && n->outputs[i] >= 0 && (uint32_t)n->outputs[i] < m->n_tensors)
+            f += (uint64_t)occ_ops_count(m->tensors[n->outputs[i]].ndim,
+                                         m->tensors[n->outputs[i]].dims);
+    return f;
+}

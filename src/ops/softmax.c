@@ -1,0 +1,104 @@
+/* Softmax, opset-13 semantics: normalised along one axis (default -1). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct softmax_state {
+    int64_t outer, len, inner;
+} softmax_state;
+
+static occ_status softmax_params(const occ_model *m, const occ_node *n, softmax_state *s,
+                                 occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    int64_t axis;
+    int ax;
+    occ_status st = occ_ops_attr_int(n, "axis", -1, &axis, e);
+    if (st)
+        return st;
+    if (x->ndim == 0)
+        return occ_fail(e, OCC_ERR_SHAPE, "Softmax of a scalar");
+    if ((st = occ_ops_axis(axis, x->ndim, 0, &ax, e)))
+        return st;
+    s->outer = s->inner = 1;
+    for (int i = 0; i < ax; i++)
+        s->outer *= x->dims[i];
+    for (int i = ax + 1; i < x->ndim; i++)
+        s->inner *= x->dims[i];
+    s->len = x->dims[ax];
+    return OCC_OK;
+}
+
+static occ_status softmax_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    softmax_state s;
+    occ_status st = softmax_params(m, n, &s, e);
+    if (st)
+        return st;
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
+}
+
+static uint64_t softmax_flops(const occ_model *m, const occ_node *n)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return 3u * (uint64_t)occ_ops_count(x->ndim, x->dims);
+}
+
+static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    softmax_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = softmax_params(p->m, p->n, s, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const softmax_state *s = state;
+    const int64_t len = s->len, inner = s->inner;
+#pragma omp parallel for if (s->outer * len * inner > 65536) schedule(static)
+    for (int64_t o = 0; o < s->outer; o++) {
+        for (int64_t j = 0; j < inner; j++) {
+            const float *in = x->in[0] + o * len * inner + j;
+            float *out = x->out[0] + o * len * inner + j;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < len; i++)
+                mx = in[i * inner] > mx ? in[i * inner] : mx;
+            float sum = 0.0f;
+            for (int64_t i = 0; i < len; i++) {
+                float v = expf(in[i * inner] - mx);
+                out[i * inner] = v;
+                sum += v;
+            }
+            float inv = 1.0f / sum;
+            for (int64_t i = 0; i < len; i++)
+                out[i * inner] *= inv;
+        }
+    }
+    return OCC_OK;
+}
+
+static void softmax_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_softmax = {
+    .op = "Softmax",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = softmax_infer,
+    .flops = softmax_flops,
+    .prepare = softmax_prepare,
+    .run = softmax_run,
+    .destroy = softmax_destroy,
+};

@@ -1,0 +1,115 @@
+/* Transpose: generic N-d permutation; the innermost output dimension runs as
+ * a strided gather. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct transpose_state {
+    int nd;
+    int64_t odims[OCC_MAX_DIMS];
+    int64_t istride[OCC_MAX_DIMS]; /* input stride for each output dim */
+    int64_t count;
+} transpose_state;
+
+static occ_status transpose_params(const occ_model *m, const occ_node *n, transpose_state *s,
+                                   occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    const int64_t *perm;
+    uint32_t c;
+    occ_status st = occ_ops_attr_ints(n, "perm", OCC_MAX_DIMS, &perm, &c, e);
+    if (st)
+        return st;
+    if (c && (int)c != x->ndim)
+        return occ_fail(e, OCC_ERR_INVALID, "perm has %u values for rank %d", c, x->ndim);
+    int64_t in_stride[OCC_MAX_DIMS];
+    int64_t acc = 1;
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        in_stride[i] = acc;
+        acc *= x->dims[i];
+    }
+    int seen[OCC_MAX_DIMS] = {0};
+    s->nd = x->ndim;
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t p = c ? perm[i] : x->ndim - 1 - i;
+        if (p < 0 || p >= x->ndim || seen[p])
+            return occ_fail(e, OCC_ERR_INVALID, "perm is not a permutation of 0..%d",
+                            x->ndim - 1);
+        seen[p] = 1;
+        s->odims[i] = x->dims[p];
+        s->istride[i] = in_stride[p];
+    }
+    s->count = occ_ops_count(x->ndim, x->dims);
+    return OCC_OK;
+}
+
+static occ_status transpose_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    transpose_state s;
+    occ_status st = transpose_params(m, n, &s, e);
+    if (st)
+        return st;
+    return occ_ops_set_out(m, n, 0, s.nd, s.odims, e);
+}
+
+static occ_status transpose_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    transpose_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = transpose_params(p->m, p->n, s, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status transpose_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const transpose_state *s = state;
+    const float *in = x->in[0];
+    float *out = x->out[0];
+    if (s->nd == 0) {
+        out[0] = in[0];
+        return OCC_OK;
+    }
+    int64_t inner = s->odims[s->nd - 1], is = s->istride[s->nd - 1];
+    int64_t rows = s->count / inner;
+#pragma omp parallel for if (s->count > 65536) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, off = 0;
+        for (int d = s->nd - 2; d >= 0; d--) {
+            off += (rem % s->odims[d]) * s->istride[d];
+            rem /= s->odims[d];
+        }
+        float *o = out + r * inner;
+        for (int64_t i = 0; i < inner; i++)
+            o[i] = in[off + i * is];
+    }
+    return OCC_OK;
+}
+
+static uint64_t transpose_flops(const occ_model *m, const occ_node *n)
+{
+    return 0;
+}
+
+static void transpose_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_transpose = {
+    .op = "Transpose",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = transpose_infer,
+    .flops = transpose_flops,
+    .prepare = transpose_prepare,
+    .run = transpose_run,
+    .destroy = transpose_destroy,
+};

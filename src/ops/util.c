@@ -1,0 +1,403 @@
+/* Shared helpers of the operators: attributes, shapes, oneDNN glue. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+/* Largest element count of one tensor: keeps bytes and flop counts far from
+ * int64 overflow (2^40 elements = 4 TiB). */
+#define OCC_MAX_COUNT (INT64_C(1) << 40)
+
+const occ_attr *occ_ops_attr(const occ_node *n, const char *name)
+{
+    if (!n->attrs)
+        return NULL;
+    for (uint32_t i = 0; i < n->n_attrs; i++)
+        if (n->attrs[i].name && strcmp(n->attrs[i].name, name) == 0)
+            return &n->attrs[i];
+    return NULL;
+}
+
+occ_status occ_ops_attr_int(const occ_node *n, const char *name, int64_t def, int64_t *out,
+                            occ_error *e)
+{
+    const occ_attr *a = occ_ops_attr(n, name);
+    *out = def;
+    if (!a)
+        return OCC_OK;
+    if (a->type != OCC_ATTR_INT)
+        return occ_fail(e, OCC_ERR_INVALID, "attribute %s must be an int", name);
+    *out = a->i;
+    return OCC_OK;
+}
+
+occ_status occ_ops_attr_float(const occ_node *n, const char *name, float def, float *out,
+                              occ_error *e)
+{
+    const occ_attr *a = occ_ops_attr(n, name);
+    *out = def;
+    if (!a)
+        return OCC_OK;
+    if (a->type == OCC_ATTR_FLOAT)
+        *out = a->f;
+    else if (a->type == OCC_ATTR_INT)
+        *out = (float)a->i;
+    else if (a->type == OCC_ATTR_FLOATS && a->count == 1 && a->floats)
+        *out = a->floats[0];
+    else
+        return occ_fail(e, OCC_ERR_INVALID, "attribute %s must be a float", name);
+    return OCC_OK;
+}
+
+occ_status occ_ops_attr_ints(const occ_node *n, const char *name, uint32_t max,
+                             const int64_t **vals, uint32_t *count, occ_error *e)
+{
+    const occ_attr *a = occ_ops_attr(n, name);
+    *vals = NULL;
+    *count = 0;
+    if (!a)
+        return OCC_OK;
+    if (a->type != OCC_ATTR_INTS || (a->count && !a->ints))
+        return occ_fail(e, OCC_ERR_INVALID, "attribute %s must be a list of ints", name);
+    if (a->count > max)
+        return occ_fail(e, OCC_ERR_INVALID, "attribute %s has %u values, at most %u allowed",
+                        name, a->count, max);
+    *vals = a->ints;
+    *count = a->count;
+    return OCC_OK;
+}
+
+occ_status occ_ops_attr_str(const occ_node *n, const char *name, const char *def,
+                            const char **out, occ_error *e)
+{
+    const occ_attr *a = occ_ops_attr(n, name);
+    *out = def;
+    if (!a)
+        return OCC_OK;
+    if (a->type != OCC_ATTR_STRING || !a->s)
+        return occ_fail(e, OCC_ERR_INVALID, "attribute %s must be a string", name);
+    *out = a->s;
+    return OCC_OK;
+}
+
+const occ_tensor *occ_ops_in(const occ_model *m, const occ_node *n, uint32_t i)
+{
+    if (i >= n->n_inputs || n->inputs[i] < 0)
+        return NULL;
+    return &m->tensors[n->inputs[i]];
+}
+
+occ_tensor *occ_ops_out(occ_model *m, const occ_node *n, uint32_t i)
+{
+    return &m->tensors[n->outputs[i]];
+}
+
+int occ_ops_is_weight(const occ_model *m, const occ_node *n, uint32_t i)
+{
+    const occ_tensor *t = occ_ops_in(m, n, i);
+    return t && t->kind == OCC_TENSOR_WEIGHT;
+}
+
+int64_t occ_ops_count(int ndim, const int64_t *dims)
+{
+    if (ndim < 0 || ndim > OCC_MAX_DIMS)
+        return 0;
+    int64_t c = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] <= 0 || dims[i] > OCC_MAX_COUNT || c > OCC_MAX_COUNT / dims[i])
+            return 0;
+        c *= dims[i];
+    }
+    return c;
+}
+
+occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim,
+                           const int64_t *dims, occ_error *e)
+{
+    if (ndim < 0 || ndim > OCC_MAX_DIMS)
+        return occ_fail(e, OCC_ERR_SHAPE, "output rank %d out of range", ndim);
+    for (int d = 0; d < ndim; d++)
+        if (dims[d] <= 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "output dimension %d is %lld (must be > 0)", d,
+                            (long long)dims[d]);
+    int64_t c = occ_ops_count(ndim, dims);
+    if (!c)
+        return occ_fail(e, OCC_ERR_SHAPE, "output tensor too large");
+    occ_tensor *t = occ_ops_out(m, n, i);
+    t->ndim = ndim;
+    memset(t->dims, 0, sizeof t->dims);
+    for (int d = 0; d < ndim; d++)
+        t->dims[d] = dims[d];
+    t->size = (uint64_t)c * 4u;
+    return OCC_OK;
+}
+
+occ_status occ_ops_axis(int64_t axis, int rank, int extra, int *out, occ_error *e)
+{
+    int64_t r = rank + (extra ? 1 : 0);
+    if (axis < -r || axis >= r)
+        return occ_fail(e, OCC_ERR_INVALID, "axis %lld out of range for rank %d", (long long)axis,
+                        rank);
+    *out = (int)(axis < 0 ? axis + r : axis);
+    return OCC_OK;
+}
+
+occ_status occ_ops_broadcast(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                             int64_t *out, occ_error *e)
+{
+    int r = na > nb ? na : nb;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - na), ib = i - (r - nb);
+        int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return occ_fail(e, OCC_ERR_SHAPE, "shapes not broadcastable at dim %d: %lld vs %lld",
+                            i, (long long)da, (long long)db);
+        out[i] = da == 1 ? db : da;
+    }
+    *nout = r;
+    return OCC_OK;
+}
+
+/* ---- oneDNN ---- */
+
+occ_status occ_dnnl_check(dnnl_status_t s, const char *what, occ_error *e)
+{
+    if (s == dnnl_success)
+        return OCC_OK;
+    if (s == dnnl_unimplemented)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "oneDNN has no implementation for %s", what);
+    if (s == dnnl_out_of_memory)
+        return occ_fail(e, OCC_ERR_NOMEM, "oneDNN out of memory in %s", what);
+    return occ_fail(e, OCC_ERR_INTERNAL, "oneDNN %s failed (status %d)", what, (int)s);
+}
+
+occ_status occ_dnnl_plain_md(dnnl_memory_desc_t *md, int ndim, const int64_t *dims, occ_error *e)
+{
+    dnnl_dims_t d, strides;
+    int nd = ndim > 0 ? ndim : 1;
+    for (int i = 0; i < nd; i++)
+        d[i] = ndim > 0 ? dims[i] : 1;
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= d[i];
+    }
+    return occ_dnnl_check(dnnl_memory_desc_init_by_strides(md, nd, d, dnnl_f32, strides),
+                          "memory descriptor", e);
+}
+
+int occ_dnnl_md_is_plain(const dnnl_memory_desc_t *md)
+{
+    if (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks != 0)
+        return 0;
+    int64_t s = 1;
+    for (int i = md->ndims - 1; i >= 0; i--) {
+        if (md->dims[i] != 1 && md->format_desc.blocking.strides[i] != s)
+            return 0;
+        if (md->padded_dims[i] != md->dims[i] || md->padded_offsets[i] != 0)
+            return 0;
+        s *= md->dims[i];
+    }
+    return md->offset0 == 0;
+}
+
+occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args,
+                         occ_error *e)
+{
+    occ_status st = occ_dnnl_check(dnnl_primitive_execute(p, s, n, args), "execute", e);
+    if (st)
+        return st;
+    return occ_dnnl_check(dnnl_stream_wait(s), "stream wait", e);
+}
+
+occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
+                        void *handle, occ_error *e)
+{
+    return occ_dnnl_check(dnnl_memory_create(mem, md, eng, handle ? handle : DNNL_MEMORY_NONE),
+                          "memory create", e);
+}
+
+void *occ_ops_alloc(uint64_t size)
+{
+    if (size == 0)
+        size = 64;
+    if (size > (UINT64_C(1) << 42))
+        return NULL;
+    size_t sz = (size_t)((size + 63) & ~UINT64_C(63));
+    void *p = aligned_alloc(64, sz);
+    if (p)
+        memset(p, 0, sz);
+    return p;
+}
+
+occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                                const void *src, const dnnl_memory_desc_t *dst_md, void **out,
+                                occ_error *e)
+{
+    occ_status st;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_stream_t stream = NULL;
+    void *buf = occ_ops_alloc(dnnl_memory_desc_get_size(dst_md));
+    *out = NULL;
+    if (!buf)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a reordered weight");
+    if ((st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, src_md, eng, dst_md, eng,
+                                                                NULL),
+                             "weight reorder", e)))
+        goto out;
+    if ((st = occ_dnnl_check(dnnl_primitive_create(&prim, pd), "weight reorder", e)))
+        goto out;
+    if ((st = occ_dnnl_mem(&ms, src_md, eng, (void *)src, e)))
+        goto out;
+    if ((st = occ_dnnl_mem(&md, dst_md, eng, buf, e)))
+        goto out;
+    if ((st = occ_dnnl_check(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags),
+                             "stream", e)))
+        goto out;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+    st = occ_dnnl_exec(prim, stream, 2, args, e);
+out:
+    if (stream)
+        dnnl_stream_destroy(stream);
+    if (ms)
+        dnnl_memory_destroy(ms);
+    if (md)
+        dnnl_memory_destroy(md);
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (st)
+        free(buf);
+    else
+        *out = buf;
+    return st;
+}
+
+occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
+                          occ_window *w, occ_error *e)
+{
+    occ_status st;
+    const int64_t *v;
+    uint32_t c;
+    const char *ap;
+    memset(w, 0, sizeof *w);
+    for (int i = 0; i < 2; i++) {
+        w->in[i] = in[i];
+        w->k[i] = k[i];
+        w->s[i] = 1;
+        w->d[i] = 1;
+        if (k[i] <= 0 || k[i] > (1 << 20))
+            return occ_fail(e, OCC_ERR_INVALID, "kernel size %lld out of range", (long long)k[i]);
+    }
+    if ((st = occ_ops_attr_ints(n, "strides", 8, &v, &c, e)))
+        return st;
+    if (c && c != 2)
+        return occ_fail(e, OCC_ERR_INVALID, "strides has %u values, expected 2", c);
+    for (uint32_t i = 0; i < c; i++) {
+        if (v[i] <= 0 || v[i] > (1 << 20))
+            return occ_fail(e, OCC_ERR_INVALID, "stride %lld out of range", (long long)v[i]);
+        w->s[i] = v[i];
+    }
+    if ((st = occ_ops_attr_ints(n, "dilations", 8, &v, &c, e)))
+        return st;
+    if (c && c != 2)
+        return occ_fail(e, OCC_ERR_INVALID, "dilations has %u values, expected 2", c);
+    for (uint32_t i = 0; i < c; i++) {
+        if (v[i] <= 0 || v[i] > (1 << 20))
+            return occ_fail(e, OCC_ERR_INVALID, "dilation %lld out of range", (long long)v[i]);
+        w->d[i] = v[i];
+    }
+    if ((st = occ_ops_attr_str(n, "auto_pad", "NOTSET", &ap, e)))
+        return st;
+    int64_t ext[2];
+    for (int i = 0; i < 2; i++)
+        ext[i] = (w->k[i] - 1) * w->d[i] + 1;
+    if (strcmp(ap, "NOTSET") == 0) {
+        if ((st = occ_ops_attr_ints(n, "pads", 8, &v, &c, e)))
+            return st;
+        if (c && c != 4)
+            return occ_fail(e, OCC_ERR_INVALID, "pads has %u values, expected 4", c);
+        for (uint32_t i = 0; i < c; i++)
+            if (v[i] < 0 || v[i] > (1 << 20))
+                return occ_fail(e, OCC_ERR_INVALID, "pad %lld out of range", (long long)v[i]);
+        for (int i = 0; i < 2; i++) {
+            w->pb[i] = c ? v[i] : 0;
+            w->pe[i] = c ? v[i + 2] : 0;
+            int64_t span = in[i] + w->pb[i] + w->pe[i] - ext[i];
+            if (span < 0)
+                return occ_fail(e, OCC_ERR_SHAPE,
+                                "window %lld larger than padded input %lld in spatial dim %d",
+                                (long long)ext[i], (long long)(in[i] + w->pb[i] + w->pe[i]), i);
+            w->out[i] = (ceil_mode ? (span + w->s[i] - 1) / w->s[i] : span / w->s[i]) + 1;
+            if (ceil_mode && (w->out[i] - 1) * w->s[i] >= in[i] + w->pb[i])
+                w->out[i]--;
+        }
+    } else if (strcmp(ap, "VALID") == 0) {
+        for (int i = 0; i < 2; i++) {
+            int64_t span = in[i] - ext[i];
+            if (span < 0)
+                return occ_fail(e, OCC_ERR_SHAPE, "window larger than input in spatial dim %d", i);
+            w->out[i] = (ceil_mode ? (span + w->s[i] - 1) / w->s[i] : span / w->s[i]) + 1;
+        }
+    } else if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        int upper = ap[5] == 'U';
+        for (int i = 0; i < 2; i++) {
+            w->out[i] = (in[i] + w->s[i] - 1) / w->s[i];
+            int64_t total = (w->out[i] - 1) * w->s[i] + ext[i] - in[i];
+            if (total < 0)
+                total = 0;
+            w->pb[i] = upper ? total / 2 : total - total / 2;
+            w->pe[i] = total - w->pb[i];
+        }
+    } else {
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "auto_pad = %s is not supported", ap);
+    }
+    for (int i = 0; i < 2; i++)
+        if (w->out[i] <= 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "empty output in spatial dim %d", i);
+    return OCC_OK;
+}
+
+void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
+                    const int64_t *const *tab, float fill, const float *in, float *out)
+{
+    int64_t istride[OCC_MAX_DIMS];
+    int64_t acc = 1, rows = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        istride[d] = acc;
+        acc *= idims[d];
+    }
+    if (nd == 0) {
+        out[0] = in[0];
+        return;
+    }
+    for (int d = 0; d < nd - 1; d++)
+        rows *= odims[d];
+    const int64_t inner = odims[nd - 1];
+    const int64_t *last = tab[nd - 1];
+#pragma omp parallel for if (rows * inner > 65536) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, off = 0;
+        int outside = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t src = tab[d][rem % odims[d]];
+            rem /= odims[d];
+            if (src < 0)
+                outside = 1;
+            else
+                off += src * istride[d];
+        }
+        float *o = out + r * inner;
+        if (outside) {
+            for (int64_t i = 0; i < inner; i++)
+                o[i] = fill;
+            continue;
+        }
+        const float *row = in + off;
+        for (int64_t i = 0; i < inner; i++)
+            o[i] = last[i] < 0 ? fill : row[last[i]];
+    }
+}
