@@ -93,11 +93,10 @@ occ_status occ_attest_check_quote(const uint8_t *quote, size_t size, const occ_a
                                   int64_t at, occ_attest_verdict *v);
 
 /* ---- CBOR (strict subset reader) ---- */
-typedef struct occ_cbor {
-    occ_cur c;
-} occ_cbor;
 /* Reads a head: major type, argument. Refuses indefinite lengths and
  * non-minimal encodings of the argument. */
 int occ_cbor_head(occ_cur *c, unsigned *major, uint64_t *arg);
+/* Skips one data item (nesting at most 16). */
+int occ_cbor_skip(occ_cur *c, int depth);
 
 #endif
