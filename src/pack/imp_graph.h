@@ -1,0 +1,53 @@
+/* Private to src/pack: the graph being converted (onnx_import.c, bnfold.c). */
+#ifndef OCC_PACK_IMP_GRAPH_H
+#define OCC_PACK_IMP_GRAPH_H
+
+#include "pack/imp.h"
+
+typedef struct imp_map_entry {
+    const char *key;
+    int32_t val;
+} imp_map_entry;
+
+typedef struct imp_map {
+    imp_map_entry *e;
+    uint32_t cap, n;
+} imp_map;
+
+int32_t imp_map_get(const imp_map *m, const char *key);
+occ_status imp_map_put(imp_map *m, const char *key, int32_t val, occ_error *e) OCC_MUST_CHECK;
+void imp_map_free(imp_map *m);
+
+/* One value (tensor) of the graph being converted; parallel to occ_tensor. */
+typedef struct imp_val {
+    imp_cval c;          /* constant data when is_const */
+    int is_const;
+    int is_input;        /* graph input */
+    int undefined;       /* e.g. Dropout's mask: must not be used */
+    int32_t producer;    /* runtime node index or -1 */
+} imp_val;
+
+typedef struct imp_ctx {
+    imp_arena *A;
+    occ_error *e;
+    int64_t opset;
+    occ_tensor *t;       /* shapes, names, kinds (what occ_op_infer sees) */
+    imp_val *v;
+    uint32_t nv, vcap;
+    imp_map names;       /* ONNX name (and aliases) -> value index */
+    occ_node *nodes;     /* runtime nodes in execution order */
+    uint8_t *dead;       /* per node */
+    uint32_t nn, ncap;
+    occ_pack_stats stats;
+} imp_ctx;
+
+/* Adds a value; returns its index or a negative status. */
+int32_t imp_val_new(imp_ctx *c, const char *name);
+/* A name not yet used by any value or alias, derived from base. */
+const char *imp_unique_name(imp_ctx *c, const char *base);
+
+/* Folds BatchNormalization nodes into the Conv that produces their input. */
+occ_status imp_fold_batchnorm(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs)
+    OCC_MUST_CHECK;
+
+#endif

@@ -1,0 +1,1325 @@
+/* ONNX -> occ_model. The ONNX bytes are untrusted: every name, index, dim and
+ * size is checked, and every failure is a status with a message, never a
+ * crash. See include/occ/packer.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "occ/packer.h"
+#include "ops/ops.h"
+#include "pack/imp_graph.h"
+
+struct occ_import {
+    imp_arena arena;
+    Onnx__ModelProto *proto;
+    imp_val *vals;        /* owns folded constant data */
+    uint32_t n_vals;
+    occ_model model;
+    const float **wdata;  /* per model tensor */
+    occ_pack_stats stats;
+};
+
+/* ---------------------------------------------------------------- map -- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+int32_t imp_map_get(const imp_map *m, const char *key)
+{
+    if (!m->cap)
+        return -1;
+    uint32_t mask = m->cap - 1, i = (uint32_t)hash_str(key) & mask;
+    while (m->e[i].key) {
+        if (!strcmp(m->e[i].key, key))
+            return m->e[i].val;
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+
+occ_status imp_map_put(imp_map *m, const char *key, int32_t val, occ_error *e)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 256;
+        if (cap < m->cap || cap > (1u << 30))
+            return occ_fail(e, OCC_ERR_NOMEM, "too many names");
+        imp_map_entry *ne = calloc(cap, sizeof *ne);
+        if (!ne)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        for (uint32_t k = 0; k < m->cap; k++) {
+            if (!m->e[k].key)
+                continue;
+            uint32_t i = (uint32_t)hash_str(m->e[k].key) & (cap - 1);
+            while (ne[i].key)
+                i = (i + 1) & (cap - 1);
+            ne[i] = m->e[k];
+        }
+        free(m->e);
+        m->e = ne;
+        m->cap = cap;
+    }
+    uint32_t mask = m->cap - 1, i = (uint32_t)hash_str(key) & mask;
+    while (m->e[i].key) {
+        if (!strcmp(m->e[i].key, key)) {
+            m->e[i].val = val;
+            return OCC_OK;
+        }
+        i = (i + 1) & mask;
+    }
+    m->e[i].key = key;
+    m->e[i].val = val;
+    m->n++;
+    return OCC_OK;
+}
+
+void imp_map_free(imp_map *m)
+{
+    free(m->e);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------- values -- */
+
+int32_t imp_val_new(imp_ctx *c, const char *name)
+{
+    if (c->nv == c->vcap) {
+        uint32_t cap = c->vcap ? c->vcap * 2 : 256;
+        if (cap > (1u << 28))
+            return occ_fail(c->e, OCC_ERR_UNSUPPORTED, "too many tensors");
+        occ_tensor *t = realloc(c->t, cap * sizeof *t);
+        if (!t)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        c->t = t;
+        imp_val *v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        c->v = v;
+        c->vcap = cap;
+    }
+    int32_t idx = (int32_t)c->nv;
+    memset(&c->t[idx], 0, sizeof c->t[idx]);
+    memset(&c->v[idx], 0, sizeof c->v[idx]);
+    c->t[idx].name = name;
+    c->t[idx].kind = OCC_TENSOR_ACT;
+    c->v[idx].producer = -1;
+    occ_status s = imp_map_put(&c->names, name, idx, c->e);
+    if (s)
+        return s;
+    c->nv++;
+    return idx;
+}
+
+const char *imp_unique_name(imp_ctx *c, const char *base)
+{
+    size_t n = strlen(base) + 24;
+    char *buf = imp_alloc(c->A, n);
+    if (!buf)
+        return NULL;
+    if (imp_map_get(&c->names, base) < 0) {
+        memcpy(buf, base, strlen(base) + 1);
+        return buf;
+    }
+    for (unsigned k = 1;; k++) {
+        snprintf(buf, n, "%s#%u", base, k);
+        if (imp_map_get(&c->names, buf) < 0)
+            return buf;
+    }
+}
+
+/* Shape and kind of a value from its constant data. */
+static void val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv)
+{
+    c->v[idx].c = *cv;
+    c->v[idx].is_const = 1;
+    memset(cv, 0, sizeof *cv);
+    occ_tensor *t = &c->t[idx];
+    t->kind = OCC_TENSOR_WEIGHT;
+    t->ndim = c->v[idx].c.ndim;
+    memcpy(t->dims, c->v[idx].c.dims, sizeof t->dims);
+    t->size = 4u * (uint64_t)c->v[idx].c.count;
+}
+
+static const char *sname(const char *s)
+{
+    return s ? s : "";
+}
+
+/* -------------------------------------------------------- topo sort -- */
+
+static occ_status node_prefix(occ_error *e, const Onnx__NodeProto *n, const char *name)
+{
+    return occ_error_prefix(e, "node '%s' (%s)", name, sname(n->op_type));
+}
+
+/* Orders graph nodes topologically (Kahn; ties broken by file order so an
+ * already sorted graph keeps its order). names: node display names. */
+static occ_status topo_sort(imp_ctx *c, const Onnx__GraphProto *g, const char **names,
+                            uint32_t *order)
+{
+    occ_error *e = c->e;
+    size_t nn = g->n_node;
+    imp_map prod = {0};
+    occ_status s = OCC_OK;
+    uint32_t *indeg = calloc(nn + 1, sizeof *indeg);
+    uint32_t *start = calloc(nn + 2, sizeof *start);
+    uint32_t *heap = calloc(nn + 1, sizeof *heap);
+    size_t nedges = 0;
+    for (size_t k = 0; k < nn; k++)
+        nedges += g->node[k]->n_input;
+    uint32_t *adj = calloc(nedges + 1, sizeof *adj);
+    uint32_t *fill = calloc(nn + 1, sizeof *fill);
+    if (!indeg || !start || !heap || !adj || !fill) {
+        s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < nn; k++) {
+        const Onnx__NodeProto *n = g->node[k];
+        for (size_t j = 0; j < n->n_output; j++) {
+            const char *o = n->output[j];
+            if (!*o)
+                continue;
+            int32_t other = imp_map_get(&prod, o);
+            if (other >= 0 || imp_map_get(&c->names, o) >= 0) {
+                s = occ_fail(e, OCC_ERR_FORMAT, "output '%s' is produced twice (%s)", o,
+                             other >= 0 ? names[other] : "it is also an initializer or graph input");
+                node_prefix(e, n, names[k]);
+                goto out;
+            }
+            if ((s = imp_map_put(&prod, o, (int32_t)k, e)))
+                goto out;
+        }
+    }
+    /* edges producer -> consumer, CSR */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < nn; k++) {
+            const Onnx__NodeProto *n = g->node[k];
+            for (size_t j = 0; j < n->n_input; j++) {
+                const char *in = n->input[j];
+                if (!*in)
+                    continue;
+                int32_t p = imp_map_get(&prod, in);
+                if (p < 0) {
+                    if (pass == 0 && imp_map_get(&c->names, in) < 0) {
+                        s = occ_fail(e, OCC_ERR_FORMAT, "input '%s' is not produced by any node, "
+                                     "initializer or graph input", in);
+                        node_prefix(e, n, names[k]);
+                        goto out;
+                    }
+                    continue;
+                }
+                if (pass == 0) {
+                    start[p + 1]++;
+                    indeg[k]++;
+                } else {
+                    adj[start[p] + fill[p]++] = (uint32_t)k;
+                }
+            }
+        }
+        if (pass == 0)
+            for (size_t k = 0; k < nn; k++)
+                start[k + 1] += start[k];
+    }
+    /* Kahn with a min-heap of node indices */
+    size_t hn = 0, done = 0;
+    for (size_t k = 0; k < nn; k++)
+        if (!indeg[k])
+            heap[hn++] = (uint32_t)k; /* increasing: already a heap */
+    while (hn) {
+        uint32_t top = heap[0];
+        heap[0] = heap[--hn];
+        for (size_t i = 0;;) {
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < hn && heap[l] < heap[m])
+                m = l;
+            if (r < hn && heap[r] < heap[m])
+                m = r;
+            if (m == i)
+                break;
+            uint32_t tmp = heap[i];
+            heap[i] = heap[m];
+            heap[m] = tmp;
+            i = m;
+        }
+        order[done++] = top;
+        for (uint32_t q = start[top]; q < start[top + 1]; q++) {
+            uint32_t k = adj[q];
+            if (--indeg[k] == 0) {
+                size_t i = hn++;
+                heap[i] = k;
+                while (i && heap[(i - 1) / 2] > heap[i]) {
+                    uint32_t tmp = heap[i];
+                    heap[i] = heap[(i - 1) / 2];
+                    heap[(i - 1) / 2] = tmp;
+                    i = (i - 1) / 2;
+                }
+            }
+        }
+    }
+    if (done != nn) {
+        size_t k = 0;
+        while (k < nn && !indeg[k])
+            k++;
+        s = occ_fail(e, OCC_ERR_FORMAT, "the graph has a cycle (through node '%s' (%s))",
+                     names[k < nn ? k : 0], sname(g->node[k < nn ? k : 0]->op_type));
+    }
+out:
+    imp_map_free(&prod);
+    free(indeg);
+    free(start);
+    free(heap);
+    free(adj);
+    free(fill);
+    return s;
+}
+
+/* ---------------------------------------------------------- nodes -- */
+
+enum { K_INTS = 1, K_FLOATS, K_FLOAT, K_IGNORE };
+
+typedef struct conv_rule {
+    const char *op;
+    int idx;
+    const char *attr;
+    int kind;
+} conv_rule;
+
+static const conv_rule rules[] = {
+    {"Reshape", 1, "shape", K_INTS},
+    {"Pad", 1, "pads", K_INTS}, {"Pad", 2, "value", K_FLOAT}, {"Pad", 3, "axes", K_INTS},
+    {"Clip", 1, "min", K_FLOAT}, {"Clip", 2, "max", K_FLOAT},
+    {"Squeeze", 1, "axes", K_INTS}, {"Unsqueeze", 1, "axes", K_INTS},
+    {"Resize", 1, "roi", K_IGNORE}, {"Resize", 2, "scales", K_FLOATS}, {"Resize", 3, "sizes", K_INTS},
+    {"Upsample", 1, "scales", K_FLOATS},
+    {"Slice", 1, "starts", K_INTS}, {"Slice", 2, "ends", K_INTS}, {"Slice", 3, "axes", K_INTS},
+    {"Slice", 4, "steps", K_INTS},
+    {"Split", 1, "split", K_INTS},
+    {"Expand", 1, "shape", K_INTS}, {"Tile", 1, "repeats", K_INTS},
+    {"ReduceMean", 1, "axes", K_INTS}, {"ReduceSum", 1, "axes", K_INTS},
+    {"ReduceMax", 1, "axes", K_INTS}, {"ReduceMin", 1, "axes", K_INTS},
+    {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
+    {"ReduceL2", 1, "axes", K_INTS}, {"ReduceSumSquare", 1, "axes", K_INTS},
+    {"ReduceLogSumExp", 1, "axes", K_INTS},
+    {NULL, 0, NULL, 0},
+};
+
+static const conv_rule resize10 = {"Resize", 1, "scales", K_FLOATS};
+
+static const conv_rule *find_rule(const char *op, int64_t opset, int idx)
+{
+    if (!strcmp(op, "Resize") && opset < 11)
+        return idx == 1 ? &resize10 : NULL;
+    for (const conv_rule *r = rules; r->op; r++)
+        if (r->idx == idx && !strcmp(r->op, op))
+            return r;
+    return NULL;
+}
+
+static int rule_replaces_attr(const char *op, int64_t opset, const char *attr, const int32_t *ins,
+                              size_t nin)
+{
+    for (size_t k = 1; k < nin; k++) {
+        const conv_rule *r = find_rule(op, opset, (int)k);
+        if (r && ins[k] >= 0 && !strcmp(r->attr, attr))
+            return 1;
+    }
+    return 0;
+}
+
+static occ_status copy_onnx_attr(imp_ctx *c, const Onnx__AttributeProto *a, occ_attr *o)
+{
+    occ_error *e = c->e;
+    if (!a->name || !*a->name)
+        return occ_fail(e, OCC_ERR_FORMAT, "attribute without a name");
+    o->name = a->name;
+    if (!a->has_type)
+        return occ_fail(e, OCC_ERR_FORMAT, "attribute '%s' has no type", a->name);
+    switch (a->type) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+        o->type = OCC_ATTR_INT;
+        o->i = a->i;
+        o->count = 1;
+        return OCC_OK;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+        o->type = OCC_ATTR_FLOAT;
+        o->f = a->f;
+        o->count = 1;
+        return OCC_OK;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+        if (a->n_ints > UINT32_MAX)
+            return occ_fail(e, OCC_ERR_FORMAT, "attribute '%s' too long", a->name);
+        o->type = OCC_ATTR_INTS;
+        o->ints = a->ints;
+        o->count = (uint32_t)a->n_ints;
+        return OCC_OK;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+        if (a->n_floats > UINT32_MAX)
+            return occ_fail(e, OCC_ERR_FORMAT, "attribute '%s' too long", a->name);
+        o->type = OCC_ATTR_FLOATS;
+        o->floats = a->floats;
+        o->count = (uint32_t)a->n_floats;
+        return OCC_OK;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: {
+        if (a->s.len > (1u << 20) || memchr(a->s.data, 0, a->s.len))
+            return occ_fail(e, OCC_ERR_INVALID, "attribute '%s' is not a valid string", a->name);
+        char *s = imp_alloc(c->A, a->s.len + 1);
+        if (!s)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        if (a->s.len)
+            memcpy(s, a->s.data, a->s.len);
+        o->type = OCC_ATTR_STRING;
+        o->s = s;
+        o->count = (uint32_t)a->s.len;
+        return OCC_OK;
+    }
+    default:
+        return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                        "attribute '%s' has a type (%d) that is not supported "
+                        "(tensors, graphs and string lists)", a->name, (int)a->type);
+    }
+}
+
+/* Turns the constant operand `val` into attribute `o` following rule r. */
+static occ_status operand_to_attr(imp_ctx *c, const conv_rule *r, const imp_val *val, occ_attr *o,
+                                  int *skip)
+{
+    occ_error *e = c->e;
+    const imp_cval *cv = &val->c;
+    *skip = r->kind == K_IGNORE || cv->count == 0;
+    if (*skip)
+        return OCC_OK;
+    if (cv->ndim > 1)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "constant input for '%s' must be 1-D", r->attr);
+    if (cv->count > 4096)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "constant input for '%s' has %lld values",
+                        r->attr, (long long)cv->count);
+    o->name = r->attr;
+    switch (r->kind) {
+    case K_INTS: {
+        if (cv->type != CV_INT)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "input for '%s' must be an integer tensor",
+                            r->attr);
+        int64_t *v = imp_alloc(c->A, (size_t)cv->count * sizeof *v);
+        if (!v)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        memcpy(v, cv->i, (size_t)cv->count * sizeof *v);
+        o->type = OCC_ATTR_INTS;
+        o->ints = v;
+        o->count = (uint32_t)cv->count;
+        return OCC_OK;
+    }
+    case K_FLOATS: {
+        float *v = imp_alloc(c->A, (size_t)cv->count * sizeof *v);
+        if (!v)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        for (int64_t k = 0; k < cv->count; k++)
+            v[k] = cv->type == CV_FLOAT ? cv->f[k] : (float)cv->i[k];
+        o->type = OCC_ATTR_FLOATS;
+        o->floats = v;
+        o->count = (uint32_t)cv->count;
+        return OCC_OK;
+    }
+    default:
+        if (cv->count != 1)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "input for '%s' must be a scalar", r->attr);
+        o->type = OCC_ATTR_FLOAT;
+        o->f = cv->type == CV_FLOAT ? cv->f[0] : (float)cv->i[0];
+        o->count = 1;
+        return OCC_OK;
+    }
+}
+
+static occ_status parse_constant_node(imp_ctx *c, const Onnx__NodeProto *n, imp_cval *cv)
+{
+    occ_error *e = c->e;
+    memset(cv, 0, sizeof *cv);
+    if (n->n_attribute != 1 || !n->attribute[0] || !n->attribute[0]->name)
+        return occ_fail(e, OCC_ERR_FORMAT, "Constant needs exactly one value attribute");
+    const Onnx__AttributeProto *a = n->attribute[0];
+    const char *nm = a->name;
+    if (!strcmp(nm, "value")) {
+        if (!a->t)
+            return occ_fail(e, OCC_ERR_FORMAT, "Constant 'value' is not a tensor");
+        return imp_tensor_parse(a->t, cv, e);
+    }
+    int isf = !strcmp(nm, "value_float") || !strcmp(nm, "value_floats");
+    int isi = !strcmp(nm, "value_int") || !strcmp(nm, "value_ints");
+    if (!isf && !isi)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "Constant attribute '%s' is not supported", nm);
+    int list = nm[strlen(nm) - 1] == 's';
+    cv->type = isf ? CV_FLOAT : CV_INT;
+    if (list) {
+        size_t cnt = isf ? a->n_floats : a->n_ints;
+        if (cnt > (size_t)IMP_MAX_ELEMS)
+            return occ_fail(e, OCC_ERR_FORMAT, "Constant too large");
+        cv->ndim = 1;
+        cv->dims[0] = (int64_t)cnt;
+        cv->count = (int64_t)cnt;
+    } else {
+        if (isf ? !a->has_f : !a->has_i)
+            return occ_fail(e, OCC_ERR_FORMAT, "Constant '%s' has no value", nm);
+        cv->count = 1;
+    }
+    occ_status s = imp_cval_alloc(cv, e);
+    if (s)
+        return s;
+    for (int64_t k = 0; k < cv->count; k++) {
+        if (isf)
+            cv->f[k] = list ? a->floats[k] : a->f;
+        else
+            cv->i[k] = list ? a->ints[k] : a->i;
+    }
+    return OCC_OK;
+}
+
+static occ_status add_node(imp_ctx *c, occ_node **out)
+{
+    if (c->nn == c->ncap) {
+        uint32_t cap = c->ncap ? c->ncap * 2 : 128;
+        occ_node *nodes = realloc(c->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        c->nodes = nodes;
+        uint8_t *dead = realloc(c->dead, cap);
+        if (!dead)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        c->dead = dead;
+        c->ncap = cap;
+    }
+    c->dead[c->nn] = 0;
+    *out = &c->nodes[c->nn];
+    memset(*out, 0, sizeof **out);
+    c->nn++;
+    return OCC_OK;
+}
+
+static int is_empty_const(const imp_val *v)
+{
+    return v->is_const && v->c.count == 0;
+}
+
+/* Converts one ONNX node (inputs already known). */
+static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                               int32_t *ins)
+{
+    occ_error *e = c->e;
+    const char *op = n->op_type;
+    size_t nin = n->n_input, nout = n->n_output;
+    occ_status s;
+
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator domain '%s' is not supported", n->domain);
+    while (nout && !*n->output[nout - 1])
+        nout--;
+    if (nout == 0)
+        return occ_fail(e, OCC_ERR_FORMAT, "node has no outputs");
+
+    for (size_t k = 0; k < nin; k++) {
+        const char *in = n->input[k];
+        ins[k] = *in ? imp_map_get(&c->names, in) : -1;
+        if (*in && ins[k] < 0)
+            return occ_fail(e, OCC_ERR_FORMAT, "input '%s' is undefined", in);
+        if (ins[k] >= 0 && c->v[ins[k]].undefined)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "input '%s' is the mask output of a Dropout, "
+                            "which does not exist at inference", in);
+    }
+
+    if (!strcmp(op, "Constant")) {
+        imp_cval cv;
+        s = parse_constant_node(c, n, &cv);
+        if (s) {
+            imp_cval_clear(&cv);
+            return s;
+        }
+        int32_t idx = imp_val_new(c, n->output[0]);
+        if (idx < 0) {
+            imp_cval_clear(&cv);
+            return idx;
+        }
+        val_set_const(c, idx, &cv);
+        c->stats.folded++;
+        return OCC_OK;
+    }
+    if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
+        if (nin < 1 || ins[0] < 0)
+            return occ_fail(e, OCC_ERR_FORMAT, "missing input");
+        if (nin >= 3 && ins[2] >= 0) {
+            const imp_val *tm = &c->v[ins[2]];
+            if (!tm->is_const)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "training_mode must be a constant");
+            if (tm->c.count >= 1 && (tm->c.type == CV_INT ? tm->c.i[0] != 0 : tm->c.f[0] != 0))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "training_mode is true");
+        }
+        if ((s = imp_map_put(&c->names, n->output[0], ins[0], e)))
+            return s;
+        for (size_t k = 1; k < nout; k++) {
+            if (!*n->output[k])
+                continue;
+            int32_t idx = imp_val_new(c, n->output[k]);
+            if (idx < 0)
+                return idx;
+            c->v[idx].undefined = 1;
+        }
+        c->stats.removed++;
+        return OCC_OK;
+    }
+
+    /* Constant folding. */
+    int all_const = nin > 0, has_data_in = 0;
+    for (size_t k = 0; k < nin; k++) {
+        if (ins[k] < 0)
+            continue;
+        has_data_in = 1;
+        if (!c->v[ins[k]].is_const)
+            all_const = 0;
+    }
+    int shape_only = (!strcmp(op, "Shape") || !strcmp(op, "Size")) && nin == 1 && ins[0] >= 0;
+    if ((all_const && has_data_in) || shape_only) {
+        const imp_cval **cin = calloc(nin ? nin : 1, sizeof *cin);
+        imp_cval *cout = calloc(nout, sizeof *cout);
+        imp_cval shp;
+        if (!cin || !cout) {
+            free(cin);
+            free(cout);
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        }
+        for (size_t k = 0; k < nin; k++)
+            cin[k] = ins[k] >= 0 ? &c->v[ins[k]].c : NULL;
+        if (shape_only && !c->v[ins[0]].is_const) {
+            memset(&shp, 0, sizeof shp);
+            shp.ndim = c->t[ins[0]].ndim;
+            memcpy(shp.dims, c->t[ins[0]].dims, sizeof shp.dims);
+            cin[0] = &shp;
+        }
+        int r = imp_fold(n, c->opset, cin, (uint32_t)nin, cout, (uint32_t)nout, e);
+        free(cin);
+        if (r == IMP_FOLD_DONE) {
+            for (size_t k = 0; k < nout; k++) {
+                if (!*n->output[k]) {
+                    imp_cval_clear(&cout[k]);
+                    continue;
+                }
+                int32_t idx = imp_val_new(c, n->output[k]);
+                if (idx < 0) {
+                    for (size_t j = k; j < nout; j++)
+                        imp_cval_clear(&cout[j]);
+                    free(cout);
+                    return idx;
+                }
+                val_set_const(c, idx, &cout[k]);
+            }
+            free(cout);
+            c->stats.folded++;
+            return OCC_OK;
+        }
+        for (size_t k = 0; k < nout; k++)
+            imp_cval_clear(&cout[k]);
+        free(cout);
+        if (r < 0)
+            return r;
+    }
+
+    /* A runtime node. */
+    if (!occ_op_supported(op))
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator not supported (no kernel)");
+    if (nin > OCC_MAX_NODE_IO || nout > OCC_MAX_NODE_IO)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "more than %d inputs or outputs", OCC_MAX_NODE_IO);
+    occ_attr *attrs = imp_alloc(c->A, (n->n_attribute + 8) * sizeof *attrs);
+    int32_t *nins = imp_alloc(c->A, (nin + 3) * sizeof *nins);
+    int32_t *nouts = imp_alloc(c->A, nout * sizeof *nouts);
+    if (!attrs || !nins || !nouts)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    uint32_t na = 0, ni = 0;
+    for (size_t k = 0; k < n->n_attribute; k++) {
+        const Onnx__AttributeProto *a = n->attribute[k];
+        if (a->name && rule_replaces_attr(op, c->opset, a->name, ins, nin))
+            continue;
+        for (uint32_t j = 0; j < na; j++)
+            if (a->name && !strcmp(attrs[j].name, a->name))
+                return occ_fail(e, OCC_ERR_FORMAT, "attribute '%s' given twice", a->name);
+        if ((s = copy_onnx_attr(c, a, &attrs[na])))
+            return s;
+        na++;
+    }
+    int runtime_in = 0;
+    for (size_t k = 0; k < nin; k++) {
+        const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
+        if (r) {
+            if (ins[k] < 0)
+                continue;
+            const imp_val *v = &c->v[ins[k]];
+            if (!v->is_const) {
+                if (r->kind == K_IGNORE)
+                    continue;
+                return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                "input %zu ('%s', for '%s') must be a constant known at pack time",
+                                k, n->input[k], r->attr);
+            }
+            int skip;
+            if ((s = operand_to_attr(c, r, v, &attrs[na], &skip)))
+                return occ_error_prefix(e, "input '%s'", n->input[k]);
+            if (!skip)
+                na++;
+            continue;
+        }
+        if (ins[k] >= 0) {
+            const imp_val *v = &c->v[ins[k]];
+            if (v->is_const && v->c.type != CV_FLOAT && !is_empty_const(v))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                "input '%s' is an integer constant, which this operator cannot take",
+                                n->input[k]);
+            if (!v->is_const)
+                runtime_in = 1;
+        }
+        nins[ni++] = ins[k];
+    }
+    while (ni && nins[ni - 1] < 0)
+        ni--;
+    if (!runtime_in)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                        "all inputs are constant but the operator cannot be evaluated at pack time");
+    for (size_t k = 0; k < nout; k++) {
+        const char *o = n->output[k];
+        if (!*o) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s:%zu", name, k);
+            o = imp_unique_name(c, buf);
+            if (!o)
+                return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        }
+        int32_t idx = imp_val_new(c, o);
+        if (idx < 0)
+            return idx;
+        c->v[idx].producer = (int32_t)c->nn;
+        nouts[k] = idx;
+    }
+    occ_node *node = NULL;
+    if ((s = add_node(c, &node)))
+        return s;
+    node->name = name;
+    node->op = op;
+    node->n_inputs = ni;
+    node->inputs = nins;
+    node->n_outputs = (uint32_t)nout;
+    node->outputs = nouts;
+    node->n_attrs = na;
+    node->attrs = attrs;
+    occ_model m = {0};
+    m.tensors = c->t;
+    m.n_tensors = c->nv;
+    m.nodes = c->nodes;
+    m.n_nodes = c->nn;
+    s = occ_op_infer(&m, node, e);
+    if (s)
+        return s;
+    for (size_t k = 0; k < nout; k++) {
+        occ_tensor *t = &c->t[nouts[k]];
+        int64_t cnt = imp_count(t->ndim, t->dims);
+        if (cnt < 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "output '%s' has an absurd shape", t->name);
+        t->size = 4u * (uint64_t)cnt;
+    }
+    return OCC_OK;
+}
+
+/* --------------------------------------------------------- inputs -- */
+
+static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
+                                  const occ_pack_options *opts, uint8_t *pinned_used)
+{
+    occ_error *e = c->e;
+    const char *nm = vi->name;
+    if (!nm || !*nm)
+        return occ_fail(e, OCC_ERR_FORMAT, "graph input without a name");
+    if (imp_map_get(&c->names, nm) >= 0)
+        return OCC_OK; /* an initializer (old exporters list them as inputs) */
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph input '%s' is not a tensor", nm);
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    if (!tt->has_elem_type || tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                        "graph input '%s' is not float32 (only float32 inputs are supported)", nm);
+    int32_t idx = imp_val_new(c, nm);
+    if (idx < 0)
+        return idx;
+    occ_tensor *t = &c->t[idx];
+    c->v[idx].is_input = 1;
+    t->kind = OCC_TENSOR_INPUT;
+    const occ_input_shape *pin = NULL;
+    for (uint32_t k = 0; opts && k < opts->n_input_shapes; k++)
+        if (opts->input_shapes[k].name && !strcmp(opts->input_shapes[k].name, nm)) {
+            pin = &opts->input_shapes[k];
+            pinned_used[k] = 1;
+        }
+    const Onnx__TensorShapeProto *sh = tt->shape;
+    if (pin) {
+        if (pin->ndim < 0 || pin->ndim > OCC_MAX_DIMS)
+            return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s' has a bad rank", nm);
+        if (sh && (int32_t)sh->n_dim != pin->ndim)
+            return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s' has %d dims, the model "
+                            "says %zu", nm, (int)pin->ndim, sh->n_dim);
+        t->ndim = pin->ndim;
+        for (int32_t d = 0; d < pin->ndim; d++) {
+            if (pin->dims[d] <= 0)
+                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dims must be positive", nm);
+            const Onnx__TensorShapeProto__Dimension *dm = sh ? sh->dim[d] : NULL;
+            if (dm && dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                dm->dim_value != pin->dims[d])
+                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dim %d is %lld in "
+                                "the model, not %lld", nm, (int)d, (long long)dm->dim_value,
+                                (long long)pin->dims[d]);
+            t->dims[d] = pin->dims[d];
+        }
+    } else {
+        if (!sh)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph input '%s' has no static shape; pin it "
+                            "with --input-shape %s=d0,d1,...", nm, nm);
+        if (sh->n_dim > OCC_MAX_DIMS)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph input '%s' has rank %zu", nm, sh->n_dim);
+        t->ndim = (int32_t)sh->n_dim;
+        for (size_t d = 0; d < sh->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dm = sh->dim[d];
+            if (dm->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                "graph input '%s' has a symbolic dim %zu ('%s'); pin it with "
+                                "--input-shape %s=d0,d1,...", nm, d,
+                                dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                    ? sname(dm->dim_param) : "?", nm);
+            if (dm->dim_value <= 0)
+                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld", nm, d,
+                                (long long)dm->dim_value);
+            t->dims[d] = dm->dim_value;
+        }
+    }
+    int64_t cnt = imp_count(t->ndim, t->dims);
+    if (cnt < 0)
+        return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' is absurdly large", nm);
+    t->size = 4u * (uint64_t)cnt;
+    return OCC_OK;
+}
+
+/* ------------------------------------------------------ finishing -- */
+
+static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t *outs)
+{
+    occ_error *e = c->e;
+    for (size_t k = 0; k < g->n_output; k++) {
+        const char *nm = g->output[k]->name;
+        if (!nm || !*nm)
+            return occ_fail(e, OCC_ERR_FORMAT, "graph output without a name");
+        int32_t idx = imp_map_get(&c->names, nm);
+        if (idx < 0)
+            return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
+        if (c->v[idx].is_const)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a constant", nm);
+        if (c->v[idx].is_input)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
+        if (c->v[idx].undefined)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a Dropout mask", nm);
+        for (size_t j = 0; j < k; j++)
+            if (outs[j] == idx)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                "graph outputs '%s' and '%s' are the same tensor",
+                                c->t[idx].name, nm);
+        outs[k] = idx;
+        c->t[idx].name = nm; /* keeps the graph output's name through Identity */
+    }
+    return OCC_OK;
+}
+
+static uint32_t dead_code(imp_ctx *c, const int32_t *outs, uint32_t nouts, uint32_t *used)
+{
+    memset(used, 0, c->nv * sizeof *used);
+    for (uint32_t k = 0; k < nouts; k++)
+        used[outs[k]]++;
+    uint32_t removed = 0;
+    for (uint32_t k = c->nn; k-- > 0;) {
+        if (c->dead[k])
+            continue;
+        const occ_node *n = &c->nodes[k];
+        int live = 0;
+        for (uint32_t j = 0; j < n->n_outputs; j++)
+            live |= used[n->outputs[j]] > 0;
+        if (!live) {
+            c->dead[k] = 1;
+            removed++;
+            continue;
+        }
+        for (uint32_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0)
+                used[n->inputs[j]]++;
+    }
+    return removed;
+}
+
+static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, uint32_t ngouts,
+                              const char *const *in_names, uint32_t nin_names)
+{
+    occ_error *e = c->e;
+    occ_model *m = &im->model;
+    int32_t *remap = malloc(c->nv * sizeof *remap);
+    int32_t *owner = malloc(c->nv * sizeof *owner);
+    uint32_t live = 0;
+    for (uint32_t k = 0; k < c->nn; k++)
+        live += !c->dead[k];
+    /* upper bound of final tensors: inputs + every node's inputs/outputs */
+    size_t maxt = nin_names;
+    for (uint32_t k = 0; k < c->nn; k++)
+        if (!c->dead[k])
+            maxt += c->nodes[k].n_inputs + c->nodes[k].n_outputs;
+    occ_tensor *t = imp_alloc(c->A, (maxt + 1) * sizeof *t);
+    const float **wd = calloc(maxt + 1, sizeof *wd);
+    occ_node *nodes = imp_alloc(c->A, (live + 1) * sizeof *nodes);
+    int32_t *ins = imp_alloc(c->A, (nin_names + 1) * sizeof *ins);
+    int32_t *outs = imp_alloc(c->A, (ngouts + 1) * sizeof *outs);
+    if (!remap || !owner || !t || !wd || !nodes || !ins || !outs) {
+        free(remap);
+        free(owner);
+        free(wd);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
+    im->wdata = wd;
+    for (uint32_t k = 0; k < c->nv; k++) {
+        remap[k] = -1;
+        owner[k] = -1;
+    }
+    uint32_t nt = 0;
+    for (uint32_t k = 0; k < nin_names; k++) {
+        int32_t idx = imp_map_get(&c->names, in_names[k]);
+        remap[idx] = (int32_t)nt;
+        t[nt++] = c->t[idx];
+        ins[k] = remap[idx];
+    }
+    uint32_t q = 0;
+    for (uint32_t k = 0; k < c->nn; k++) {
+        if (c->dead[k])
+            continue;
+        const occ_node *src = &c->nodes[k];
+        occ_node *dst = &nodes[q];
+        *dst = *src;
+        int32_t *ni = imp_alloc(c->A, (src->n_inputs + 1) * sizeof *ni);
+        int32_t *no = imp_alloc(c->A, (src->n_outputs + 1) * sizeof *no);
+        if (!ni || !no) {
+            free(remap);
+            free(owner);
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        }
+        for (uint32_t j = 0; j < src->n_inputs; j++) {
+            int32_t v = src->inputs[j];
+            if (v < 0) {
+                ni[j] = -1;
+                continue;
+            }
+            if (c->v[v].is_const && owner[v] >= 0 && owner[v] != (int32_t)q) {
+                /* a weight shared by two nodes: each node gets its own copy */
+                const char *nm = imp_unique_name(c, c->t[v].name);
+                if (!nm || imp_map_put(&c->names, nm, v, e)) {
+                    free(remap);
+                    free(owner);
+                    return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                }
+                t[nt] = c->t[v];
+                t[nt].name = nm;
+                wd[nt] = c->v[v].c.f;
+                ni[j] = (int32_t)nt++;
+                continue;
+            }
+            if (remap[v] < 0) {
+                remap[v] = (int32_t)nt;
+                t[nt] = c->t[v];
+                if (c->v[v].is_const) {
+                    owner[v] = (int32_t)q;
+                    t[nt].kind = OCC_TENSOR_WEIGHT;
+                    wd[nt] = c->v[v].c.f;
+                }
+                nt++;
+            }
+            ni[j] = remap[v];
+        }
+        for (uint32_t j = 0; j < src->n_outputs; j++) {
+            int32_t v = src->outputs[j];
+            if (remap[v] < 0) {
+                remap[v] = (int32_t)nt;
+                t[nt++] = c->t[v];
+            }
+            no[j] = remap[v];
+        }
+        dst->inputs = ni;
+        dst->outputs = no;
+        q++;
+    }
+    for (uint32_t k = 0; k < ngouts; k++)
+        outs[k] = remap[gouts[k]];
+    free(remap);
+    free(owner);
+    for (uint32_t k = 0; k < nt; k++) {
+        t[k].layout = OCC_LAYOUT_PLAIN;
+        t[k].data_offset = 0;
+        t[k].size = 4u * (uint64_t)imp_count(t[k].ndim, t[k].dims);
+        if (t[k].kind == OCC_TENSOR_WEIGHT) {
+            c->stats.n_weights++;
+            c->stats.weight_size += t[k].size;
+        }
+    }
+    for (uint32_t k = 0; k < ngouts; k++)
+        if (outs[k] < 0)
+            return occ_fail(e, OCC_ERR_INTERNAL, "graph output lost");
+    m->n_tensors = nt;
+    m->tensors = t;
+    m->n_nodes = q;
+    m->nodes = nodes;
+    m->n_inputs = nin_names;
+    m->inputs = ins;
+    m->n_outputs = ngouts;
+    m->outputs = outs;
+    c->stats.nodes = q;
+    c->stats.n_tensors = nt;
+    return OCC_OK;
+}
+
+static occ_status set_meta(imp_ctx *c, occ_import *im, const Onnx__GraphProto *g,
+                           const occ_pack_options *opts)
+{
+    occ_error *e = c->e;
+    occ_model *m = &im->model;
+    const char *nm = opts && opts->name && *opts->name ? opts->name
+                     : g->name && *g->name ? g->name : "model";
+    m->name = imp_strdup(c->A, nm);
+    if (!m->name)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    if (opts && opts->n_labels) {
+        const char **lab = imp_alloc(c->A, opts->n_labels * sizeof *lab);
+        if (!lab)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        for (uint32_t k = 0; k < opts->n_labels; k++)
+            if (!(lab[k] = imp_strdup(c->A, opts->labels[k] ? opts->labels[k] : "")))
+                return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        m->labels = lab;
+        m->n_labels = opts->n_labels;
+        if (m->n_outputs >= 1) {
+            const occ_tensor *o = &m->tensors[m->outputs[0]];
+            int64_t classes = o->ndim ? o->dims[o->ndim - 1] : 1;
+            if (classes != (int64_t)opts->n_labels)
+                return occ_fail(e, OCC_ERR_INVALID, "%u labels given but output '%s' has %lld "
+                                "classes", opts->n_labels, o->name, (long long)classes);
+        }
+    }
+    if (opts && opts->pre.present) {
+        occ_preproc p = opts->pre;
+        if (m->n_inputs != 1)
+            return occ_fail(e, OCC_ERR_INVALID, "image preprocessing needs a model with one input");
+        const occ_tensor *in = &m->tensors[m->inputs[0]];
+        if (!p.channel_order[0])
+            memcpy(p.channel_order, "RGB", 4);
+        p.channel_order[3] = '\0';
+        if (strcmp(p.channel_order, "RGB") && strcmp(p.channel_order, "BGR") &&
+            strcmp(p.channel_order, "L"))
+            return occ_fail(e, OCC_ERR_INVALID, "channel order must be RGB, BGR or L");
+        int ch = p.channel_order[0] == 'L' ? 1 : 3;
+        if (p.channels && p.channels != ch)
+            return occ_fail(e, OCC_ERR_INVALID, "channel order %s has %d channels, not %d",
+                            p.channel_order, ch, (int)p.channels);
+        p.channels = ch;
+        if (in->ndim != 4)
+            return occ_fail(e, OCC_ERR_INVALID, "image preprocessing needs an NCHW input; '%s' "
+                            "has rank %d", in->name, (int)in->ndim);
+        if (in->dims[1] != ch)
+            return occ_fail(e, OCC_ERR_INVALID, "input '%s' has %lld channels, channel order %s "
+                            "gives %d", in->name, (long long)in->dims[1], p.channel_order, ch);
+        if (!p.height && !p.width) {
+            p.height = (int32_t)in->dims[2];
+            p.width = (int32_t)in->dims[3];
+        }
+        if (p.height != in->dims[2] || p.width != in->dims[3])
+            return occ_fail(e, OCC_ERR_INVALID, "input size %dx%d differs from the model's "
+                            "%lldx%lld", (int)p.height, (int)p.width, (long long)in->dims[2],
+                            (long long)in->dims[3]);
+        if (!(p.scale > 0) || !isfinite(p.scale))
+            return occ_fail(e, OCC_ERR_INVALID, "scale must be positive");
+        for (int k = 0; k < 4; k++) {
+            if (k >= ch) {
+                p.mean[k] = 0;
+                p.std[k] = 0;
+                continue;
+            }
+            if (!(p.std[k] > 0) || !isfinite(p.std[k]) || !isfinite(p.mean[k]))
+                return occ_fail(e, OCC_ERR_INVALID, "std must be positive and mean finite");
+        }
+        p.present = 1;
+        m->pre = p;
+    }
+    return OCC_OK;
+}
+
+static void ctx_free(imp_ctx *c)
+{
+    free(c->t);
+    free(c->nodes);
+    free(c->dead);
+    imp_map_free(&c->names);
+}
+
+occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_options *opts,
+                           occ_import **out, occ_error *e)
+{
+    *out = NULL;
+    if (!buf && size)
+        return occ_fail(e, OCC_ERR_INVALID, "no buffer");
+    occ_import *im = calloc(1, sizeof *im);
+    if (!im)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    imp_ctx c = {0};
+    c.A = &im->arena;
+    c.e = e;
+    occ_status s = OCC_OK;
+    const char **names = NULL;
+    uint32_t *order = NULL;
+    int32_t *ins = NULL, *gouts = NULL, *used = NULL;
+    const char **in_names = NULL;
+    uint8_t *pinned = NULL;
+
+    im->proto = onnx__model_proto__unpack(NULL, size, buf);
+    if (!im->proto) {
+        s = occ_fail(e, OCC_ERR_FORMAT, "not a valid ONNX model (protobuf decoding failed; "
+                     "truncated or not an .onnx file?)");
+        goto fail;
+    }
+    const Onnx__ModelProto *mp = im->proto;
+    const Onnx__GraphProto *g = mp->graph;
+    if (!g || g->n_node == 0) {
+        s = occ_fail(e, OCC_ERR_FORMAT, "not an ONNX model: no graph%s", g ? " nodes" : "");
+        goto fail;
+    }
+    c.opset = 0;
+    for (size_t k = 0; k < mp->n_opset_import; k++) {
+        const Onnx__OperatorSetIdProto *os = mp->opset_import[k];
+        if ((!os->domain || !*os->domain || !strcmp(os->domain, "ai.onnx")) && os->has_version)
+            c.opset = os->version;
+    }
+    if (c.opset == 0)
+        c.opset = 13; /* not declared: assume a current opset */
+    if (c.opset < 7) {
+        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "ONNX opset %lld is too old (7 or newer needed)",
+                     (long long)c.opset);
+        goto fail;
+    }
+    if (g->n_sparse_initializer) {
+        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "sparse initializers are not supported");
+        goto fail;
+    }
+    c.stats.onnx_nodes = g->n_node > UINT32_MAX ? UINT32_MAX : (uint32_t)g->n_node;
+
+    /* initializers */
+    for (size_t k = 0; k < g->n_initializer; k++) {
+        const Onnx__TensorProto *tp = g->initializer[k];
+        if (!tp->name || !*tp->name) {
+            s = occ_fail(e, OCC_ERR_FORMAT, "initializer #%zu has no name", k);
+            goto fail;
+        }
+        if (imp_map_get(&c.names, tp->name) >= 0) {
+            s = occ_fail(e, OCC_ERR_FORMAT, "initializer '%s' is defined twice", tp->name);
+            goto fail;
+        }
+        imp_cval cv;
+        if ((s = imp_tensor_parse(tp, &cv, e))) {
+            imp_cval_clear(&cv);
+            occ_error_prefix(e, "initializer '%s'", tp->name);
+            goto fail;
+        }
+        int32_t idx = imp_val_new(&c, tp->name);
+        if (idx < 0) {
+            imp_cval_clear(&cv);
+            s = idx;
+            goto fail;
+        }
+        val_set_const(&c, idx, &cv);
+    }
+    /* graph inputs */
+    pinned = calloc(opts && opts->n_input_shapes ? opts->n_input_shapes : 1, 1);
+    in_names = calloc(g->n_input + 1, sizeof *in_names);
+    if (!pinned || !in_names) {
+        s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint32_t k = 0; opts && k < opts->n_input_shapes; k++) {
+        const char *pn = opts->input_shapes[k].name;
+        int found = 0;
+        for (size_t j = 0; pn && j < g->n_input; j++)
+            found |= g->input[j]->name && !strcmp(g->input[j]->name, pn) &&
+                     imp_map_get(&c.names, pn) < 0;
+        if (!found) {
+            s = occ_fail(e, OCC_ERR_INVALID, "--input-shape names '%s', which is not a graph input",
+                         sname(pn));
+            goto fail;
+        }
+    }
+    uint32_t n_in = 0;
+    for (size_t k = 0; k < g->n_input; k++) {
+        uint32_t before = c.nv;
+        if ((s = add_graph_input(&c, g->input[k], opts, pinned)))
+            goto fail;
+        if (c.nv > before)
+            in_names[n_in++] = g->input[k]->name;
+    }
+    if (n_in == 0) {
+        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "the model has no runtime input");
+        goto fail;
+    }
+    if (g->n_output == 0) {
+        s = occ_fail(e, OCC_ERR_FORMAT, "the graph has no outputs");
+        goto fail;
+    }
+
+    /* node names, order */
+    names = calloc(g->n_node, sizeof *names);
+    order = calloc(g->n_node, sizeof *order);
+    size_t maxin = 1;
+    for (size_t k = 0; k < g->n_node; k++)
+        if (g->node[k]->n_input > maxin)
+            maxin = g->node[k]->n_input;
+    ins = calloc(maxin, sizeof *ins);
+    if (!names || !order || !ins) {
+        s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *n = g->node[k];
+        if (!n->op_type || !*n->op_type) {
+            s = occ_fail(e, OCC_ERR_FORMAT, "node #%zu has no op_type", k);
+            goto fail;
+        }
+        if (n->name && *n->name) {
+            names[k] = n->name;
+        } else {
+            char buf[96];
+            snprintf(buf, sizeof buf, "%.60s_%zu", n->op_type, k);
+            if (!(names[k] = imp_strdup(c.A, buf))) {
+                s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
+    }
+    if ((s = topo_sort(&c, g, names, order)))
+        goto fail;
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *n = g->node[order[k]];
+        if ((s = convert_node(&c, n, names[order[k]], ins))) {
+            node_prefix(e, n, names[order[k]]);
+            goto fail;
+        }
+    }
+    gouts = calloc(g->n_output, sizeof *gouts);
+    used = calloc(c.nv + 1, sizeof *used);
+    if (!gouts || !used) {
+        s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((s = resolve_outputs(&c, g, gouts)))
+        goto fail;
+    if ((s = imp_fold_batchnorm(&c, gouts, (uint32_t)g->n_output)))
+        goto fail;
+    c.stats.dead = dead_code(&c, gouts, (uint32_t)g->n_output, (uint32_t *)used);
+    if ((s = build_model(&c, im, gouts, (uint32_t)g->n_output, in_names, n_in)))
+        goto fail;
+    if ((s = set_meta(&c, im, g, opts)))
+        goto fail;
+    im->stats = c.stats;
+    im->vals = c.v;
+    im->n_vals = c.nv;
+    c.v = NULL;
+    ctx_free(&c);
+    free(names);
+    free(order);
+    free(ins);
+    free(gouts);
+    free(used);
+    free(in_names);
+    free(pinned);
+    *out = im;
+    return OCC_OK;
+fail:
+    im->vals = c.v;
+    im->n_vals = c.nv;
+    ctx_free(&c);
+    free(names);
+    free(order);
+    free(ins);
+    free(gouts);
+    free(used);
+    free(in_names);
+    free(pinned);
+    occ_import_free(im);
+    return s ? s : occ_fail(e, OCC_ERR_INTERNAL, "import failed");
+}
+
+occ_model *occ_import_model(occ_import *im)
+{
+    return &im->model;
+}
+
+const float *occ_import_weight(const occ_import *im, uint32_t tensor)
+{
+    if (!im || tensor >= im->model.n_tensors || im->model.tensors[tensor].kind != OCC_TENSOR_WEIGHT)
+        return NULL;
+    return im->wdata[tensor];
+}
+
+const occ_pack_stats *occ_import_stats(const occ_import *im)
+{
+    return &im->stats;
+}
+
+void occ_import_free(occ_import *im)
+{
+    if (!im)
+        return;
+    for (uint32_t k = 0; k < im->n_vals; k++)
+        imp_cval_clear(&im->vals[k].c);
+    free(im->vals);
+    free(im->wdata);
+    free(im->model.chunks);
+    if (im->proto)
+        onnx__model_proto__free_unpacked(im->proto, NULL);
+    imp_arena_free(&im->arena);
+    free(im);
+}
+
+occ_status occ_import_layout(occ_import *im, uint64_t chunk_max, uint8_t **data, occ_error *e)
+{
+    *data = NULL;
+    occ_model *m = &im->model;
+    free(m->chunks);
+    m->chunks = NULL;
+    m->n_chunks = 0;
+    occ_status s = occ_pack_layout(m, chunk_max ? chunk_max : OCC_PACK_DEFAULT_CHUNK_SIZE, e);
+    if (s)
+        return s;
+    if (m->data_size > SIZE_MAX / 2)
+        return occ_fail(e, OCC_ERR_NOMEM, "data section of %llu bytes is too large",
+                        (unsigned long long)m->data_size);
+    uint8_t *d = calloc(m->data_size ? (size_t)m->data_size : 1, 1);
+    if (!d)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a %llu-byte data section",
+                        (unsigned long long)m->data_size);
+    for (uint32_t k = 0; k < m->n_tensors; k++) {
+        const occ_tensor *t = &m->tensors[k];
+        if (t->kind != OCC_TENSOR_WEIGHT || !t->size)
+            continue;
+        if (t->data_offset > m->data_size || t->size > m->data_size - t->data_offset || !im->wdata[k]) {
+            free(d);
+            return occ_fail(e, OCC_ERR_INTERNAL, "weight '%s' lies outside the data section",
+                            t->name);
+        }
+        memcpy(d + t->data_offset, im->wdata[k], t->size);
+    }
+    im->stats.data_size = m->data_size;
+    im->stats.n_chunks = m->n_chunks;
+    *data = d;
+    return OCC_OK;
+}

@@ -1,0 +1,260 @@
+/* Importer utilities: arena, constant values, ONNX tensors and attributes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack/imp.h"
+
+struct imp_block {
+    imp_block *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+#define IMP_BLOCK_SIZE (64u << 10)
+
+void *imp_alloc(imp_arena *a, size_t size)
+{
+    size = (size + 15u) & ~(size_t)15u;
+    if (size == 0)
+        size = 16;
+    imp_block *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > IMP_BLOCK_SIZE / 4 ? size : IMP_BLOCK_SIZE;
+        imp_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        if (cap == size && b) { /* a big one-off: keep the current block open */
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            a->head = nb;
+        }
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *imp_strdup(imp_arena *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = imp_alloc(a, n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+void imp_arena_free(imp_arena *a)
+{
+    imp_block *b = a->head;
+    while (b) {
+        imp_block *n = b->next;
+        free(b);
+        b = n;
+    }
+    a->head = NULL;
+}
+
+void imp_cval_clear(imp_cval *c)
+{
+    if (c->owned) {
+        free(c->f);
+        free(c->i);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+int64_t imp_count(int32_t ndim, const int64_t *dims)
+{
+    if (ndim < 0 || ndim > OCC_MAX_DIMS)
+        return -1;
+    int64_t n = 1;
+    for (int32_t k = 0; k < ndim; k++) {
+        if (dims[k] < 0 || dims[k] > IMP_MAX_ELEMS)
+            return -1;
+        if (dims[k] == 0)
+            n = 0;
+        else if (n > IMP_MAX_ELEMS / dims[k])
+            return -1;
+        else
+            n *= dims[k];
+    }
+    return n;
+}
+
+occ_status imp_cval_alloc(imp_cval *c, occ_error *e)
+{
+    if (c->count < 0 || c->count > IMP_MAX_ELEMS)
+        return occ_fail(e, OCC_ERR_SHAPE, "tensor of %lld elements is too large", (long long)c->count);
+    size_t n = c->count ? (size_t)c->count : 1;
+    if (c->type == CV_FLOAT) {
+        c->f = calloc(n, sizeof(float));
+        if (!c->f)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory (%zu floats)", n);
+    } else {
+        c->i = calloc(n, sizeof(int64_t));
+        if (!c->i)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory (%zu integers)", n);
+    }
+    c->owned = 1;
+    return OCC_OK;
+}
+
+static const char *dtype_name(int32_t t)
+{
+    static const char *names[] = {"UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16",
+                                  "INT32", "INT64", "STRING", "BOOL", "FLOAT16", "DOUBLE",
+                                  "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
+    if (t >= 0 && t < (int32_t)(sizeof names / sizeof names[0]))
+        return names[t];
+    return "unknown";
+}
+
+static int64_t rd_int(const uint8_t *p, int32_t dtype)
+{
+    switch (dtype) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return p[0];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return p[0] != 0;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return (int8_t)p[0];
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: return (uint16_t)(p[0] | p[1] << 8);
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: {
+        uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        return dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? (int64_t)(int32_t)v : (int64_t)v;
+    }
+    default: {
+        uint64_t v = 0;
+        for (int k = 7; k >= 0; k--)
+            v = v << 8 | p[k];
+        return (int64_t)v;
+    }
+    }
+}
+
+occ_status imp_tensor_parse(const Onnx__TensorProto *t, imp_cval *c, occ_error *e)
+{
+    memset(c, 0, sizeof *c);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                        "tensor '%s' keeps its data in an external file; re-save the model with "
+                        "the weights embedded (onnx.save(model, path, save_as_external_data=False))",
+                        t->name ? t->name : "");
+    if (t->segment)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "segmented tensors are not supported");
+    if (t->n_dims > OCC_MAX_DIMS)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "tensor has rank %zu (at most %d supported)",
+                        t->n_dims, OCC_MAX_DIMS);
+    c->ndim = (int32_t)t->n_dims;
+    for (size_t k = 0; k < t->n_dims; k++) {
+        if (t->dims[k] < 0)
+            return occ_fail(e, OCC_ERR_FORMAT, "tensor has a negative dimension (%lld)",
+                            (long long)t->dims[k]);
+        c->dims[k] = t->dims[k];
+    }
+    c->count = imp_count(c->ndim, c->dims);
+    if (c->count < 0)
+        return occ_fail(e, OCC_ERR_SHAPE, "tensor dims are absurdly large");
+    int32_t dt = t->has_data_type ? t->data_type : 0;
+    size_t esz;
+    switch (dt) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: c->type = CV_FLOAT; esz = 4; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: c->type = CV_FLOAT; esz = 8; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: c->type = CV_INT; esz = 8; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: c->type = CV_INT; esz = 4; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: c->type = CV_INT; esz = 2; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: c->type = CV_INT; esz = 1; break;
+    default:
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "tensor '%s' has data type %s (only float32 "
+                        "weights and integer constants are supported)",
+                        t->name ? t->name : "", dtype_name(dt));
+    }
+    size_t n = (size_t)c->count;
+    if (t->has_raw_data || t->raw_data.len) {
+        if (t->raw_data.len / esz != n || t->raw_data.len % esz)
+            return occ_fail(e, OCC_ERR_FORMAT,
+                            "tensor '%s': raw_data has %zu bytes but its dims need %zu",
+                            t->name ? t->name : "", t->raw_data.len, n * esz);
+        const uint8_t *p = t->raw_data.data;
+        if (c->type == CV_FLOAT && esz == 4 && n && ((uintptr_t)p % _Alignof(float)) == 0) {
+            c->f = (float *)(void *)t->raw_data.data; /* borrowed; little-endian host */
+            return OCC_OK;
+        }
+        occ_status s = imp_cval_alloc(c, e);
+        if (s)
+            return s;
+        for (size_t k = 0; k < n; k++) {
+            if (c->type == CV_FLOAT && esz == 4) {
+                memcpy(&c->f[k], p + 4 * k, 4);
+            } else if (c->type == CV_FLOAT) {
+                double d;
+                memcpy(&d, p + 8 * k, 8);
+                c->f[k] = (float)d;
+            } else {
+                c->i[k] = rd_int(p + esz * k, dt);
+            }
+        }
+        return OCC_OK;
+    }
+    size_t have;
+    switch (dt) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: have = t->n_float_data; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: have = t->n_double_data; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: have = t->n_int64_data; break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: have = t->n_uint64_data; break;
+    default: have = t->n_int32_data; break;
+    }
+    if (have != n)
+        return occ_fail(e, OCC_ERR_FORMAT, "tensor '%s' has %zu values but its dims need %zu",
+                        t->name ? t->name : "", have, n);
+    if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && n) {
+        c->f = t->float_data; /* borrowed */
+        return OCC_OK;
+    }
+    occ_status s = imp_cval_alloc(c, e);
+    if (s)
+        return s;
+    for (size_t k = 0; k < n; k++) {
+        switch (dt) {
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: c->f[k] = t->float_data[k]; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: c->f[k] = (float)t->double_data[k]; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: c->i[k] = t->int64_data[k]; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: c->i[k] = (int64_t)t->uint64_data[k]; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: c->i[k] = t->int32_data[k] != 0; break;
+        default: c->i[k] = t->int32_data[k]; break;
+        }
+    }
+    return OCC_OK;
+}
+
+const Onnx__AttributeProto *imp_onnx_attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t k = 0; k < n->n_attribute; k++)
+        if (n->attribute[k] && n->attribute[k]->name && !strcmp(n->attribute[k]->name, name))
+            return n->attribute[k];
+    return NULL;
+}
+
+int64_t imp_attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = imp_onnx_attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+
+float imp_attr_float(const Onnx__NodeProto *n, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = imp_onnx_attr(n, name);
+    return a && a->has_f ? a->f : dflt;
+}
