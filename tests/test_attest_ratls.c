@@ -111,7 +111,9 @@ static void test_gramine_legacy(void)
     occ_sha256(der, (size_t)dn, NULL, 0, h);
     CHECK(!memcmp(h, v.report_data, 32));
     /* a cert carrying only the legacy extension verifies with binding "legacy" */
-    int idx = X509_get_ext_by_OBJ(c, OBJ_txt2obj(OCC_RATLS_TCG_OID, 1), -1);
+    ASN1_OBJECT *tcg = OBJ_txt2obj(OCC_RATLS_TCG_OID, 1);
+    int idx = X509_get_ext_by_OBJ(c, tcg, -1);
+    ASN1_OBJECT_free(tcg);
     CHECK(idx >= 0);
     X509_EXTENSION *ext = X509_delete_ext(c, idx);
     X509_EXTENSION_free(ext);
@@ -177,7 +179,9 @@ static void test_binding_negative(void)
 static void test_tcg_parser(void)
 {
     X509 *c = load_cert("ratls-interop/intel-sgxsdk-cert.pem");
-    int idx = X509_get_ext_by_OBJ(c, OBJ_txt2obj(OCC_RATLS_TCG_OID, 1), -1);
+    ASN1_OBJECT *tcg = OBJ_txt2obj(OCC_RATLS_TCG_OID, 1);
+    int idx = X509_get_ext_by_OBJ(c, tcg, -1);
+    ASN1_OBJECT_free(tcg);
     ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(c, idx));
     const uint8_t *b = ASN1_STRING_get0_data(os);
     size_t n = (size_t)ASN1_STRING_length(os);

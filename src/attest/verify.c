@@ -60,7 +60,7 @@ static int root_is_intel(X509 *root)
 /* Verifies leaf against the pinned root, with untrusted intermediates and
  * optional CRLs (then every certificate must have a fresh CRL). */
 static int verify_chain(X509 *leaf, X509 **inter, int ninter, X509 *root, X509_CRL **crls, int ncrl, int64_t at,
-                        char *err, size_t errsz)
+                        char *err, size_t errsz, X509 **expect, int nexpect)
 {
     int ok = 0;
     X509_STORE *store = X509_STORE_new();
@@ -89,6 +89,16 @@ static int verify_chain(X509 *leaf, X509 **inter, int ninter, X509 *root, X509_C
     }
     if (X509_verify_cert(ctx) == 1) {
         ok = 1;
+        /* every certificate the quote carries must be in the verified chain,
+         * in order (so no byte of the certification data is ignored) */
+        STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
+        for (int i = 0; i < nexpect; i++) {
+            if (!built || i >= sk_X509_num(built) || X509_cmp(sk_X509_value(built, i), expect[i])) {
+                snprintf(err, errsz, "certificate %d of the certification data is not in the verified chain", i);
+                ok = 0;
+                break;
+            }
+        }
     } else {
         int code = X509_STORE_CTX_get_error(ctx);
         int depth = X509_STORE_CTX_get_error_depth(ctx);
@@ -144,7 +154,7 @@ static int verify_signed_json(const char *what, const char *chain_pem, const cha
     char err[160];
     int ok = 1;
     X509_CRL *crls[1] = {root_crl};
-    if (!verify_chain(certs[0], certs + 1, n - 1, root, crls, root_crl ? 1 : 0, at, err, sizeof err)) {
+    if (!verify_chain(certs[0], certs + 1, n - 1, root, crls, root_crl ? 1 : 0, at, err, sizeof err, certs, n)) {
         occ_verdict_reason(v, "%s issuer chain does not verify to the pinned root: %s", what, err);
         ok = 0;
     } else {
@@ -162,6 +172,24 @@ static int verify_signed_json(const char *what, const char *chain_pem, const cha
     }
     for (int i = 0; i < n; i++)
         X509_free(certs[i]);
+    return ok;
+}
+
+/* The certification data must be exactly the PEM of the parsed chain (an
+ * optional trailing NUL allowed): no byte of the quote is malleable. */
+static int pem_chain_canonical(const uint8_t *data, size_t size, X509 **chain, int n)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int ok = b != NULL;
+    for (int i = 0; ok && i < n; i++)
+        ok = PEM_write_bio_X509(b, chain[i]);
+    char *pem = NULL;
+    long len = ok ? BIO_get_mem_data(b, &pem) : 0;
+    if (size && data[size - 1] == 0)
+        size--;
+    ok = ok && len >= 0 && (size_t)len == size && !memcmp(pem, data, size);
+    BIO_free(b);
+    ERR_clear_error();
     return ok;
 }
 
@@ -220,6 +248,8 @@ static void verify_evidence(const occ_quote *q, const occ_attest_collateral *col
         occ_verdict_reason(v, "certification data holds no PEM PCK certificate chain");
         goto out;
     }
+    if (!pem_chain_canonical(q->cert_data, q->cert_size, chain, nchain))
+        occ_verdict_reason(v, "certification data is not the canonical PEM encoding of its certificates");
     /* 4. QE report signature with the PCK leaf key. */
     if (!occ_ecdsa_verify_raw(X509_get0_pubkey(chain[0]), q->qe_report_raw, OCC_QUOTE_REPORT_SIZE, q->qe_sig, 64))
         occ_verdict_reason(v, "QE report signature invalid (PCK key)");
@@ -227,7 +257,7 @@ static void verify_evidence(const occ_quote *q, const occ_attest_collateral *col
     if (!root_is_intel(root)) {
         /* Not Intel's root: only an emulated quote chaining to the explicitly
          * given root. No CRLs, no TCB info: status "Emulated". */
-        if (!verify_chain(chain[0], chain + 1, nchain - 1, root, NULL, 0, at, err, sizeof err)) {
+        if (!verify_chain(chain[0], chain + 1, nchain - 1, root, NULL, 0, at, err, sizeof err, chain, nchain)) {
             occ_verdict_reason(v, "PCK certificate chain does not verify to the pinned root: %s", err);
             goto out;
         }
@@ -249,7 +279,7 @@ static void verify_evidence(const occ_quote *q, const occ_attest_collateral *col
         occ_hex_encode(pck.fmspc, 6, v->fmspc);
 
     if (!coll) {
-        if (!verify_chain(chain[0], chain + 1, nchain - 1, root, NULL, 0, at, err, sizeof err))
+        if (!verify_chain(chain[0], chain + 1, nchain - 1, root, NULL, 0, at, err, sizeof err, chain, nchain))
             occ_verdict_reason(v, "PCK certificate chain does not verify to the pinned root: %s", err);
         v->collateral_missing = 1;
         snprintf(v->tcb_status, sizeof v->tcb_status, "Unknown");
@@ -278,7 +308,7 @@ static void verify_evidence(const occ_quote *q, const occ_attest_collateral *col
         for (int i = 0; i < nic; i++)
             extra[nextra++] = ic[i];
         X509_CRL *crls[2] = {root_crl, pck_crl};
-        if (!verify_chain(chain[0], extra, nextra, root, crls, 2, at, err, sizeof err))
+        if (!verify_chain(chain[0], extra, nextra, root, crls, 2, at, err, sizeof err, chain, nchain))
             occ_verdict_reason(v, "PCK certificate chain does not verify to the pinned root: %s", err);
         for (int i = 0; i < nic; i++)
             X509_free(ic[i]);
