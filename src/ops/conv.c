@@ -116,6 +116,7 @@ static void conv_destroy(void *p)
 
 /* Tries to build a primitive descriptor with the given algorithm. */
 static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_bias,
+                             const dnnl_memory_desc_t *src, dnnl_format_tag_t dst_tag,
                              const dnnl_primitive_attr_t attr, dnnl_engine_t eng,
                              dnnl_primitive_desc_t *pd)
 {
@@ -127,9 +128,11 @@ static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_b
     dnnl_dims_t dil = {cg->win.d[0] - 1, cg->win.d[1] - 1};
     dnnl_dims_t pl = {cg->win.pb[0], cg->win.pb[1]}, pr = {cg->win.pe[0], cg->win.pe[1]};
     dnnl_status_t s;
-    if ((s = dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_format_tag_any)))
+    if (src)
+        smd = *src;
+    else if ((s = dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_format_tag_any)))
         return s;
-    if ((s = dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, dnnl_format_tag_any)))
+    if ((s = dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, dst_tag)))
         return s;
     if (cg->g == 1) {
         dnnl_dims_t wd = {cg->m, cg->c, cg->kh, cg->kw};
@@ -191,11 +194,35 @@ static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
      * 1.3-3x faster than direct on this class of CPU); otherwise direct. */
     int wino = cg.g == 1 && cg.kh == 3 && cg.kw == 3 && cg.win.s[0] == 1 && cg.win.s[1] == 1 &&
                cg.win.d[0] == 1 && cg.win.d[1] == 1 && cg.c >= 32 && cg.m >= 32;
+    /* Layouts: keep one canonical blocked layout (nChw16c) between convs so
+     * that no reorders are needed and Winograd (blocked only) is possible.
+     * Try, in order: (the producer's layout -> nChw16c), (any -> nChw16c),
+     * (any -> any); the first that is not a reference kernel wins. */
+    const dnnl_memory_desc_t *in_blk = (p->in_md && p->in_md[0]) ? p->in_md[0] : NULL;
+    struct {
+        const dnnl_memory_desc_t *src;
+        dnnl_format_tag_t dst;
+    } cand[3] = {{in_blk, dnnl_nChw16c}, {NULL, dnnl_nChw16c}, {NULL, dnnl_format_tag_any}};
     dnnl_status_t ds = dnnl_unimplemented;
-    if (wino)
-        ds = conv_pd(&cg, dnnl_convolution_winograd, has_bias, attr, p->eng, &pd);
-    if (ds != dnnl_success)
-        ds = conv_pd(&cg, dnnl_convolution_direct, has_bias, attr, p->eng, &pd);
+    for (int c = in_blk ? 0 : 1; c < 3 && !pd; c++) {
+        for (int a = wino ? 0 : 1; a < 2 && !pd; a++) {
+            dnnl_primitive_desc_t t = NULL;
+            ds = conv_pd(&cg, a == 0 ? dnnl_convolution_winograd : dnnl_convolution_direct,
+                         has_bias, cand[c].src, cand[c].dst, attr, p->eng, &t);
+            if (ds != dnnl_success)
+                continue;
+            const char *impl = "";
+            dnnl_primitive_desc_query(t, dnnl_query_impl_info_str, 0, &impl);
+            if (impl && strncmp(impl, "ref", 3) == 0 && c < 2) {
+                dnnl_primitive_desc_destroy(t);
+                continue;
+            }
+            pd = t;
+        }
+    }
+    if (!pd)
+        ds = conv_pd(&cg, dnnl_convolution_direct, has_bias, NULL, dnnl_format_tag_any, attr,
+                     p->eng, &pd);
     if ((st = occ_dnnl_check(ds, "convolution", e)))
         goto fail;
     if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "convolution", e)))
