@@ -1,9 +1,249 @@
-/* occ attest (being written) */
+/* occ attest: verify an SGX quote or an RA-TLS certificate against a policy.
+ * Exit status: 0 accepted, 1 refused, 2 usage or input error. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 #include "cli/cli.h"
+#include "occ/attest.h"
+#include "occ/quote.h"
+#include "occ/ratls.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: occ attest --quote FILE --root ROOT.der|pem [--collateral C.json] [--policy P.json]\n"
+          "                  [--at UNIX_SECONDS] [--json]\n"
+          "       occ attest --cert CERT.pem|der --root ROOT [--collateral C.json] [--policy P.json] [--at T] [--json]\n"
+          "       occ attest --emu-dir DIR --make-quote OUT [--report-data HEX128]\n"
+          "       occ attest --emu-dir DIR --make-cert OUT.pem [--model-id HEX64]\n"
+          "\n"
+          "Verifies an SGX DCAP ECDSA quote (v3) or an RA-TLS certificate: signatures, QE binding,\n"
+          "the PCK chain to the pinned root, CRLs, TCB info and QE identity (with --collateral),\n"
+          "then the policy (default: UpToDate only, debug refused). Exit 0 only when accepted.\n"
+          "\n"
+          "  --quote FILE        raw quote bytes\n"
+          "  --cert FILE         RA-TLS certificate (TCG 2.23.133.5.4.9 or legacy quote extension)\n"
+          "  --root FILE         trust anchor: the Intel SGX Root CA, or an emulated root (DIR/root.pem)\n"
+          "  --emu-dir DIR       emulated quoting folder; alone, it means --root DIR/root.pem\n"
+          "  --collateral FILE   PCCS-style collateral JSON (tcb_info, qe_identity, CRLs, chains)\n"
+          "  --policy FILE       policy JSON (see docs/attestation.md); default policy otherwise\n"
+          "  --at UNIX_SECONDS   verification time (default: now)\n"
+          "  --json              print the verdict as JSON\n"
+          "  --make-quote OUT    write an EMULATED quote (MRENCLAVE = SHA-256 of this occ binary)\n"
+          "  --make-cert OUT     write an EMULATED RA-TLS certificate (its key is discarded)\n"
+          "  --report-data HEX   REPORTDATA for --make-quote (128 hex chars; default zeros)\n"
+          "  --model-id HEX      model id for --make-cert (64 hex chars; default zeros)\n"
+          "\n"
+          "An emulated quote verifies only with the emulated root given explicitly and is reported\n"
+          "as NOT hardware-backed. Network form (occ attest https://HOST:PORT) comes with the server.\n",
+          f);
+}
+
+static int make_evidence(const char *emu_dir, const char *quote_out, const char *cert_out, const char *rd_hex,
+                         const char *model_hex)
+{
+    occ_error e = {0};
+    uint8_t rd[64] = {0}, model[32] = {0};
+    if (rd_hex && occ_hex_decode(rd_hex, strlen(rd_hex), rd, 64))
+        return occ_cli_error("attest", "--report-data must be 128 hex characters");
+    if (model_hex && occ_hex_decode(model_hex, strlen(model_hex), model, 32))
+        return occ_cli_error("attest", "--model-id must be 64 hex characters");
+    occ_emu_provider prov = {0};
+    if (occ_emu_quote_open(emu_dir, &prov.quoter, &e) || occ_emu_identity_default(prov.quoter, &prov.identity, &e)) {
+        occ_emu_quote_close(prov.quoter);
+        return occ_cli_error("attest", "%s", e.msg);
+    }
+    int rc = 0;
+    FILE *f = fopen(quote_out ? quote_out : cert_out, "wb");
+    if (!f) {
+        occ_emu_quote_close(prov.quoter);
+        return occ_cli_error("attest", "cannot write %s: %s", quote_out ? quote_out : cert_out, strerror(errno));
+    }
+    if (quote_out) {
+        uint8_t *q = NULL;
+        size_t n = 0;
+        if (occ_emu_quote_make(prov.quoter, &prov.identity, rd, &q, &n, &e))
+            rc = occ_cli_error("attest", "%s", e.msg);
+        else if (fwrite(q, 1, n, f) != n)
+            rc = occ_cli_error("attest", "cannot write %s", quote_out);
+        free(q);
+    } else {
+        EVP_PKEY *key = NULL;
+        X509 *cert = NULL;
+        int64_t now = (int64_t)time(NULL);
+        if (occ_ratls_keygen(&key, &e) ||
+            occ_ratls_make_cert(key, model, occ_emu_quote_provider, &prov, now - 3600, now + 30 * 86400, &cert, &e))
+            rc = occ_cli_error("attest", "%s", e.msg);
+        else if (!PEM_write_X509(f, cert))
+            rc = occ_cli_error("attest", "cannot write %s", cert_out);
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    }
+    if (fclose(f) != 0 && !rc)
+        rc = occ_cli_error("attest", "cannot write %s", quote_out ? quote_out : cert_out);
+    if (!rc)
+        fprintf(stderr, "occ attest: wrote an EMULATED %s (NOT hardware-backed); verify with --root %s\n",
+                quote_out ? "quote" : "RA-TLS certificate", occ_emu_quote_root_path(prov.quoter));
+    occ_emu_quote_close(prov.quoter);
+    return rc ? 2 : 0;
+}
+
+static X509 *load_cert_file(const char *path, occ_error *e)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (occ_attest_read_file(path, 1u << 20, &buf, &n, e))
+        return NULL;
+    BIO *b = BIO_new_mem_buf(buf, (int)n);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (!x) {
+        const uint8_t *p = buf;
+        x = d2i_X509(NULL, &p, (long)n);
+    }
+    ERR_clear_error();
+    free(buf);
+    if (!x)
+        occ_fail(e, OCC_ERR_FORMAT, "%s: not a PEM or DER X.509 certificate", path);
+    return x;
+}
+
 int occ_cmd_attest(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return occ_cli_error("attest", "not implemented yet");
+    const char *quote = NULL, *cert = NULL, *coll_path = NULL, *root_path = NULL, *policy_path = NULL;
+    const char *emu_dir = NULL, *make_quote = NULL, *make_cert = NULL, *rd_hex = NULL, *model_hex = NULL;
+    const char *url = NULL;
+    int json = 0;
+    int64_t at = OCC_ATTEST_NOW;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        } else if (!strcmp(a, "--quote")) {
+            slot = &quote;
+        } else if (!strcmp(a, "--cert")) {
+            slot = &cert;
+        } else if (!strcmp(a, "--collateral")) {
+            slot = &coll_path;
+        } else if (!strcmp(a, "--root")) {
+            slot = &root_path;
+        } else if (!strcmp(a, "--policy")) {
+            slot = &policy_path;
+        } else if (!strcmp(a, "--emu-dir")) {
+            slot = &emu_dir;
+        } else if (!strcmp(a, "--make-quote")) {
+            slot = &make_quote;
+        } else if (!strcmp(a, "--make-cert")) {
+            slot = &make_cert;
+        } else if (!strcmp(a, "--report-data")) {
+            slot = &rd_hex;
+        } else if (!strcmp(a, "--model-id")) {
+            slot = &model_hex;
+        } else if (!strcmp(a, "--at")) {
+            if (i + 1 >= argc) {
+                usage(stderr);
+                return 2;
+            }
+            char *end = NULL;
+            errno = 0;
+            long long t = strtoll(argv[++i], &end, 10);
+            if (errno || !end || *end || end == argv[i] || t < 0) {
+                occ_cli_error("attest", "--at wants UNIX seconds, got '%s'", argv[i]);
+                return 2;
+            }
+            at = t;
+            continue;
+        } else if (!strncmp(a, "https://", 8)) {
+            url = a;
+            continue;
+        } else {
+            occ_cli_error("attest", "unknown option '%s' (see occ attest --help)", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            occ_cli_error("attest", "%s needs a value", a);
+            return 2;
+        }
+        *slot = argv[++i];
+    }
+    if (make_quote || make_cert) {
+        if (!emu_dir || (make_quote && make_cert)) {
+            occ_cli_error("attest", "--make-quote/--make-cert need --emu-dir DIR (and only one of them)");
+            return 2;
+        }
+        return make_evidence(emu_dir, make_quote, make_cert, rd_hex, model_hex);
+    }
+    if (url) {
+        /* hook: the network form fetches the server's RA-TLS certificate
+         * (occ_ratls_ssl_verify_cb) and verifies it like --cert. */
+        occ_cli_error("attest", "network attestation (%s) is not available in this build yet; fetch the "
+                                "certificate and use --cert", url);
+        return 2;
+    }
+    if (!!quote + !!cert != 1) {
+        occ_cli_error("attest", "give exactly one of --quote FILE or --cert FILE (see occ attest --help)");
+        return 2;
+    }
+    char emu_root[4200];
+    if (!root_path && emu_dir) {
+        snprintf(emu_root, sizeof emu_root, "%s/root.pem", emu_dir);
+        root_path = emu_root;
+    }
+    if (!root_path) {
+        occ_cli_error("attest", "--root FILE is required (the Intel SGX Root CA, or an emulated root)");
+        return 2;
+    }
+    occ_error e = {0};
+    X509 *root = NULL, *x = NULL;
+    occ_attest_collateral *coll = NULL;
+    occ_attest_policy policy;
+    uint8_t *qbuf = NULL;
+    size_t qn = 0;
+    int rc = 2;
+    occ_attest_policy_default(&policy);
+    if (occ_attest_root_load(root_path, &root, &e) || (coll_path && occ_attest_collateral_load(coll_path, &coll, &e)) ||
+        (policy_path && occ_attest_policy_load(policy_path, &policy, &e)) ||
+        (quote && occ_attest_read_file(quote, 1u << 20, &qbuf, &qn, &e))) {
+        occ_cli_error("attest", "%s", e.msg);
+        goto out;
+    }
+    if (cert && !(x = load_cert_file(cert, &e))) {
+        occ_cli_error("attest", "%s", e.msg);
+        goto out;
+    }
+    occ_attest_verdict v;
+    occ_status st = quote ? occ_attest_verify_quote(qbuf, qn, coll, root, &policy, at, &v, &e)
+                          : occ_ratls_verify_cert(x, &policy, root, coll, at, &v, &e);
+    if (st != OCC_OK && st != OCC_ERR_ATTEST && st != OCC_ERR_FORMAT && st != OCC_ERR_UNSUPPORTED) {
+        occ_cli_error("attest", "%s", e.msg);
+        goto out;
+    }
+    if (json) {
+        char *s = occ_verdict_json(&v);
+        if (!s) {
+            occ_cli_error("attest", "out of memory");
+            goto out;
+        }
+        puts(s);
+        free(s);
+    } else {
+        occ_verdict_print(&v, stdout);
+    }
+    rc = v.accepted ? 0 : 1;
+out:
+    X509_free(root);
+    X509_free(x);
+    occ_attest_collateral_free(coll);
+    free(qbuf);
+    return rc;
 }
