@@ -223,4 +223,98 @@ static inline double max_rel_err(const float *a, const float *ref, int64_t n)
     return worst;
 }
 
+/* ---- single-node cases ---- */
+
+typedef struct tin {
+    int ndim;
+    int64_t dims[OCC_MAX_DIMS];
+    const float *data;
+    int weight;
+} tin;
+
+/* Runs `op` on the inputs; when via_conv, every 4-D run-time input first goes
+ * through an identity 1x1 Conv so it reaches the op in oneDNN's blocked
+ * layout (exercises the layout paths). Checks the output shape and values. */
+static inline void run1(const char *label, const char *op, int n_in, const tin *ins, int n_attrs,
+                        const occ_attr *attrs, int ndim_exp, const int64_t *dims_exp,
+                        const float *ref, double tol, int via_conv)
+{
+    tb b;
+    occ_error e = {0};
+    int tid[OCC_MAX_NODE_IO];
+    const float *gin[8];
+    int ngin = 0;
+    static const char *names[] = {"in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7"};
+    float *eyes[OCC_MAX_NODE_IO];
+    int neyes = 0;
+    tb_init(&b);
+    for (int i = 0; i < n_in; i++) {
+        if (ins[i].ndim < 0) {
+            tid[i] = -1;
+            continue;
+        }
+        if (ins[i].weight) {
+            tid[i] = tb_weight(&b, names[i], ins[i].ndim, ins[i].dims, ins[i].data);
+            continue;
+        }
+        tid[i] = tb_input(&b, names[i], ins[i].ndim, ins[i].dims);
+        gin[ngin++] = ins[i].data;
+    }
+    for (int i = 0; via_conv && i < n_in; i++) {
+        if (tid[i] < 0 || ins[i].weight || ins[i].ndim != 4 || ins[i].dims[1] > 64)
+            continue;
+        int64_t C = ins[i].dims[1];
+        int64_t wd[4] = {C, C, 1, 1};
+        /* identity weights */
+        float *w = calloc((size_t)(C * C), sizeof(float));
+        for (int64_t c = 0; c < C; c++)
+            w[c * C + c] = 1.0f;
+        int tw = tb_weight(&b, "eye", 4, wd, w);
+        int tc = tb_act(&b, "blocked");
+        int cin[2] = {tid[i], tw};
+        tb_node(&b, "Conv", 2, cin, tc, 0, NULL);
+        tid[i] = tc;
+        eyes[neyes++] = w;
+    }
+    int ty = tb_act(&b, "y");
+    tb_node(&b, op, n_in, tid, ty, n_attrs, attrs);
+    tb_output(&b, ty);
+    occ_status st = tb_finish(&b, &e);
+    for (int i = 0; i < neyes; i++)
+        free(eyes[i]);
+    CHECK_MSG(st == OCC_OK, "%s: infer: %s", label, e.msg);
+    if (st) {
+        tb_free(&b);
+        return;
+    }
+    const occ_tensor *y = &b.t[ty];
+    int same = y->ndim == ndim_exp;
+    for (int d = 0; same && d < ndim_exp; d++)
+        same = y->dims[d] == dims_exp[d];
+    CHECK_MSG(same, "%s: output shape (rank %d, dims %lld %lld %lld %lld)", label, y->ndim,
+              (long long)y->dims[0], (long long)y->dims[1], (long long)y->dims[2],
+              (long long)y->dims[3]);
+    float *out = NULL;
+    if (same) {
+        st = tb_run(&b, gin, &out, &e);
+        CHECK_MSG(st == OCC_OK, "%s: run: %s", label, e.msg);
+        if (!st) {
+            int64_t cnt = 1;
+            for (int d = 0; d < y->ndim; d++)
+                cnt *= y->dims[d];
+            double err = max_rel_err(out, ref, cnt);
+            CHECK_MSG(err <= tol, "%s%s: max rel err %g", label, via_conv ? " (blocked)" : "",
+                      err);
+        }
+    }
+    free(out);
+    tb_free(&b);
+}
+
+static inline tin T4(int64_t a, int64_t b_, int64_t c, int64_t d, const float *data)
+{
+    tin t = {4, {a, b_, c, d}, data, 0};
+    return t;
+}
+
 #endif
