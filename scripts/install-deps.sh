@@ -9,7 +9,7 @@ DEB_PKGS=(
   libssl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libdnnl-dev libcjson-dev libstb-dev libhttp-parser-dev
   python3-torch python3-torchvision python3-onnx python3-numpy
-  dataset-fashion-mnist darknet gnuplot-nox wrk valgrind nodejs npm curl
+  dataset-fashion-mnist darknet gnuplot-nox wrk valgrind nodejs npm curl time
 )
 
 missing=()
