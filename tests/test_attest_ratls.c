@@ -108,7 +108,7 @@ static void test_gramine_legacy(void)
     CHECK(occ_attest_check_quote(q, n, NULL, root, T_OK, &v) == OCC_OK && v.verified);
     uint8_t *der = NULL, h[32];
     int dn = i2d_PUBKEY(X509_get0_pubkey(c), &der);
-    occ_sha256(der, (size_t)dn, NULL, 0, h);
+    occ_attest_sha256(der, (size_t)dn, NULL, 0, h);
     CHECK(!memcmp(h, v.report_data, 32));
     /* a cert carrying only the legacy extension verifies with binding "legacy" */
     ASN1_OBJECT *tcg = OBJ_txt2obj(OCC_RATLS_TCG_OID, 1);

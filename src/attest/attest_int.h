@@ -48,7 +48,7 @@ int occ_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, cons
                          size_t sig_len);
 /* P-256 public key from x||y (64 bytes). */
 EVP_PKEY *occ_p256_from_xy(const uint8_t xy[64]);
-void occ_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32]);
+void occ_attest_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32]);
 
 /* PEM chain -> certs (at most max). Returns count, or -1 on error. */
 int occ_pem_chain(const uint8_t *pem, size_t len, X509 **certs, int max);

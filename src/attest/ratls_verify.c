@@ -165,7 +165,7 @@ static int spki_sha256(X509 *cert, uint8_t out[32])
     int n = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
     if (n <= 0)
         return 0;
-    occ_sha256(der, (size_t)n, NULL, 0, out);
+    occ_attest_sha256(der, (size_t)n, NULL, 0, out);
     OPENSSL_free(der);
     return 1;
 }
@@ -221,7 +221,7 @@ occ_status occ_ratls_verify_cert(X509 *cert, const occ_attest_policy *policy, X5
                            ev.has_pubkey_hash ? "not" : "missing, it must be");
     uint8_t claims_hash[32];
     if (ev.tcg)
-        occ_sha256(ev.claims, ev.claims_size, NULL, 0, claims_hash);
+        occ_attest_sha256(ev.claims, ev.claims_size, NULL, 0, claims_hash);
     if (!CRYPTO_memcmp(v->report_data, v->spki_sha256, 32))
         snprintf(v->binding, sizeof v->binding, "%s", ev.tcg ? "occlumency" : "legacy");
     else if (ev.tcg && !CRYPTO_memcmp(v->report_data, claims_hash, 32))

@@ -133,7 +133,7 @@ occ_status occ_attest_read_file(const char *path, size_t max_size, uint8_t **out
     return OCC_OK;
 }
 
-void occ_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
+void occ_attest_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 32;

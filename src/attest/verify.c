@@ -52,7 +52,7 @@ static int root_is_intel(X509 *root)
     int n = i2d_X509(root, &der);
     if (n <= 0)
         return 0;
-    occ_sha256(der, (size_t)n, NULL, 0, h);
+    occ_attest_sha256(der, (size_t)n, NULL, 0, h);
     OPENSSL_free(der);
     return CRYPTO_memcmp(h, occ_attest_intel_root_sha256, 32) == 0;
 }
@@ -233,7 +233,7 @@ static void verify_evidence(const occ_quote *q, const occ_attest_collateral *col
 
     /* 2. QE REPORTDATA binding: SHA-256(attestation key || QE auth data) || 0^32. */
     uint8_t h[32], zero[32] = {0};
-    occ_sha256(q->att_key, 64, q->qe_auth, q->qe_auth_size, h);
+    occ_attest_sha256(q->att_key, 64, q->qe_auth, q->qe_auth_size, h);
     if (CRYPTO_memcmp(h, q->qe_report.report_data, 32) || CRYPTO_memcmp(zero, q->qe_report.report_data + 32, 32))
         occ_verdict_reason(v, "QE REPORTDATA binding mismatch: it is not SHA-256(attestation key || QE auth data)");
 
