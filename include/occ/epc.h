@@ -73,6 +73,8 @@ typedef struct occ_epc_stats {
     uint64_t transitions;
     uint64_t charged_cycles;
     uint64_t charged_ns;      /* the time charged (busy-waited)            */
+    uint64_t service_ns;      /* handler time evicting/verifying/decrypting
+                                 (not the charge, not the uffd round trip) */
     uint64_t resident_size;   /* bytes resident now                        */
     uint64_t cap_size;
     uint64_t region_size;

@@ -92,7 +92,7 @@ struct occ_epc {
     /* counters */
     _Atomic uint64_t faults, first_touch, charged_faults, evictions, bytes_enc,
         bytes_ver, integrity_failures, transitions, charged_cycles, charged_ns,
-        resident;
+        resident, service_ns;
     _Atomic uint64_t first_bad_page;
     _Atomic int internal_err;
 
@@ -359,6 +359,7 @@ static void serve_fault(occ_epc *epc, uint64_t p)
         uffd_wake(epc, p);
         return;
     }
+    uint64_t t0 = now_ns();
     int evicted = 0;
     if (atomic_load_explicit(&epc->resident, memory_order_relaxed) >= epc->cap_pages)
         evicted = evict_one(epc) == 0;
@@ -380,6 +381,8 @@ static void serve_fault(occ_epc *epc, uint64_t p)
     /* Charged: every reload (ELDU, usually with an EWB), and a first touch
      * that had to evict (SGX1 commits the heap at build time, so a heap page
      * beyond the EPC was evicted then and comes back with ELDU). */
+    uint64_t t1 = now_ns();
+    atomic_fetch_add_explicit(&epc->service_ns, t1 - t0, memory_order_relaxed);
     if (st == PG_EVICTED || evicted) {
         atomic_fetch_add_explicit(&epc->charged_faults, 1, memory_order_relaxed);
         charge(epc, epc->fault_cycles);
@@ -882,6 +885,7 @@ void occ_epc_get_stats(occ_epc *epc, occ_epc_stats *s)
     s->transitions = atomic_load(&epc->transitions);
     s->charged_cycles = atomic_load(&epc->charged_cycles);
     s->charged_ns = atomic_load(&epc->charged_ns);
+    s->service_ns = atomic_load(&epc->service_ns);
     s->resident_size = atomic_load(&epc->resident) * PG;
     s->cap_size = epc->cap_pages * PG;
     s->region_size = epc->region_size;
