@@ -62,12 +62,12 @@ static inline int tb_tensor(tb *b, const char *name, uint32_t kind, int ndim, co
     t->name = name;
     t->kind = kind;
     t->ndim = ndim;
-    int64_t c = 1;
-    for (int d = 0; d < ndim; d++) {
+    uint64_t c = 1; /* wraps on absurd test dims; the engine must reject those */
+    for (int d = 0; d < ndim && d < OCC_MAX_DIMS; d++) {
         t->dims[d] = dims[d];
-        c *= dims[d];
+        c *= (uint64_t)dims[d];
     }
-    t->size = (uint64_t)c * 4u;
+    t->size = c * 4u;
     return i;
 }
 static inline int tb_input(tb *b, const char *name, int ndim, const int64_t *dims)
