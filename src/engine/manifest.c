@@ -260,7 +260,7 @@ static occ_status r_bytes(rbuf *r, void *dst, size_t n)
 
 static occ_status r_u32(rbuf *r, uint32_t *v)
 {
-    uint8_t b[4];
+    uint8_t b[4] = {0};
     occ_status s = r_bytes(r, b, 4);
     if (s)
         return s;
@@ -270,7 +270,7 @@ static occ_status r_u32(rbuf *r, uint32_t *v)
 
 static occ_status r_u64(rbuf *r, uint64_t *v)
 {
-    uint32_t lo, hi;
+    uint32_t lo = 0, hi = 0;
     occ_status s = r_u32(r, &lo);
     if (!s)
         s = r_u32(r, &hi);
