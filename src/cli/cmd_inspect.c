@@ -160,10 +160,16 @@ int occ_cmd_inspect(int argc, char **argv)
             occ_cli_shape(&m->tensors[m->outputs[i]], shape, sizeof shape);
             printf("output    %s %s float32\n", m->tensors[m->outputs[i]].name, shape);
         }
-        if (m->pre.present)
-            printf("image     %dx%d %s, x*%g then (x-mean)/std, mean %g,%g,%g std %g,%g,%g\n", m->pre.height,
-                   m->pre.width, m->pre.channel_order, m->pre.scale, m->pre.mean[0], m->pre.mean[1],
-                   m->pre.mean[2], m->pre.std[0], m->pre.std[1], m->pre.std[2]);
+        if (m->pre.present) {
+            printf("image     %dx%d %s, x*%g then (x-mean)/std, mean", m->pre.height, m->pre.width,
+                   m->pre.channel_order, m->pre.scale);
+            for (int c = 0; c < m->pre.channels; c++)
+                printf("%s%g", c ? "," : " ", m->pre.mean[c]);
+            printf(" std");
+            for (int c = 0; c < m->pre.channels; c++)
+                printf("%s%g", c ? "," : " ", m->pre.std[c]);
+            printf("\n");
+        }
         if (m->n_labels)
             printf("labels    %u (%s, ...)\n", m->n_labels, m->labels[0]);
         printf("\n%5s  %-28s %-20s %-20s %14s %16s\n", "#", "name", "op", "output", "params", "FLOPs");
