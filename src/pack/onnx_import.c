@@ -365,7 +365,7 @@ static occ_status copy_onnx_attr(imp_ctx *c, const Onnx__AttributeProto *a, occ_
         o->count = (uint32_t)a->n_floats;
         return OCC_OK;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: {
-        if (a->s.len > (1u << 20) || memchr(a->s.data, 0, a->s.len))
+        if (a->s.len > (1u << 20) || (a->s.len && memchr(a->s.data, 0, a->s.len)))
             return occ_fail(e, OCC_ERR_INVALID, "attribute '%s' is not a valid string", a->name);
         char *s = imp_alloc(c->A, a->s.len + 1);
         if (!s)
@@ -1215,8 +1215,7 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
         }
     }
     gouts = calloc(g->n_output, sizeof *gouts);
-    used = calloc(c.nv + 1, sizeof *used);
-    if (!gouts || !used) {
+    if (!gouts) {
         s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -1224,6 +1223,11 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
         goto fail;
     if ((s = imp_fold_batchnorm(&c, gouts, (uint32_t)g->n_output)))
         goto fail;
+    used = calloc(c.nv + 1, sizeof *used); /* after BN folding added values */
+    if (!used) {
+        s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     c.stats.dead = dead_code(&c, gouts, (uint32_t)g->n_output, (uint32_t *)used);
     if ((s = build_model(&c, im, gouts, (uint32_t)g->n_output, in_names, n_in)))
         goto fail;

@@ -1,0 +1,658 @@
+/* The ONNX importer on models built here with protobuf-c: folding (constants,
+ * BatchNormalization, Identity/Dropout), operand -> attribute conversion,
+ * ordering, and refusal of bad or unsupported input. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "occ/packer.h"
+#include "test.h"
+#include "test_pack_onnx.h"
+
+static occ_status import_tb(tb *b, const occ_pack_options *o, occ_import **im, occ_error *e)
+{
+    uint8_t *buf;
+    size_t size;
+    tb_pack(b, &buf, &size);
+    memset(e, 0, sizeof *e);
+    occ_status s = occ_import_onnx(buf, size, o, im, e);
+    free(buf);
+    return s;
+}
+
+static const occ_node *find_op(const occ_model *m, const char *op)
+{
+    for (uint32_t k = 0; k < m->n_nodes; k++)
+        if (!strcmp(m->nodes[k].op, op))
+            return &m->nodes[k];
+    return NULL;
+}
+
+static const occ_attr *attr(const occ_node *n, const char *name)
+{
+    for (uint32_t k = 0; n && k < n->n_attrs; k++)
+        if (!strcmp(n->attrs[k].name, name))
+            return &n->attrs[k];
+    return NULL;
+}
+
+static uint32_t rng_state = 12345;
+static float frand(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* Naive NCHW conv, stride 1, pad p, no groups. */
+static void conv_ref(const float *x, int C, int H, int W, const float *w, const float *bias, int M,
+                     int K, int p, float *y)
+{
+    int OH = H + 2 * p - K + 1, OW = W + 2 * p - K + 1;
+    for (int m = 0; m < M; m++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                double acc = bias ? bias[m] : 0;
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < K; i++)
+                        for (int j = 0; j < K; j++) {
+                            int ih = oh + i - p, iw = ow + j - p;
+                            if (ih < 0 || iw < 0 || ih >= H || iw >= W)
+                                continue;
+                            acc += (double)x[(c * H + ih) * W + iw] * w[((m * C + c) * K + i) * K + j];
+                        }
+                y[(m * OH + oh) * OW + ow] = (float)acc;
+            }
+}
+
+static void test_conv_bn_relu(void)
+{
+    enum { C = 2, H = 5, W = 5, M = 3, K = 3 };
+    float w[M * C * K * K], bias[M], gamma[M], beta[M], mean[M], var[M];
+    for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
+        w[k] = frand();
+    for (int m = 0; m < M; m++) {
+        bias[m] = frand();
+        gamma[m] = 1.0f + 0.5f * frand();
+        beta[m] = frand();
+        mean[m] = 0.3f * frand();
+        var[m] = 0.5f + 0.4f * frand();
+    }
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, C, H, W}, wd[] = {M, C, K, K}, md[] = {M};
+    tb_input(&b, "x", 4, xd);
+    tb_init_f(&b, "w", 4, wd, w);
+    tb_init_f(&b, "b", 1, md, bias);
+    tb_init_f(&b, "gamma", 1, md, gamma);
+    tb_init_f(&b, "beta", 1, md, beta);
+    tb_init_f(&b, "mean", 1, md, mean);
+    tb_init_f(&b, "var", 1, md, var);
+    Onnx__NodeProto *cv = tb_node(&b, "Conv", "conv1", (const char *[]){"x", "w", "b", NULL},
+                                  (const char *[]){"c", NULL});
+    int64_t ks[] = {K, K}, pads[] = {1, 1, 1, 1};
+    tb_attr_ints(&b, cv, "kernel_shape", 2, ks);
+    tb_attr_ints(&b, cv, "pads", 4, pads);
+    Onnx__NodeProto *bn = tb_node(&b, "BatchNormalization", "bn1",
+                                  (const char *[]){"c", "gamma", "beta", "mean", "var", NULL},
+                                  (const char *[]){"n", NULL});
+    tb_attr_f(&b, bn, "epsilon", 1e-3f);
+    tb_node(&b, "Relu", "relu1", (const char *[]){"n", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (s == OCC_OK) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        CHECK(!strcmp(m->nodes[0].op, "Conv") && !strcmp(m->nodes[1].op, "Relu"));
+        CHECK(occ_import_stats(im)->bn_folded == 1);
+        const occ_node *c = &m->nodes[0];
+        CHECK(c->n_inputs == 3);
+        const occ_tensor *out = &m->tensors[m->outputs[0]];
+        CHECK(!strcmp(out->name, "y"));
+        CHECK(out->ndim == 4 && out->dims[1] == M && out->dims[2] == H && out->dims[3] == W);
+        const float *fw = occ_import_weight(im, (uint32_t)c->inputs[1]);
+        const float *fb = occ_import_weight(im, (uint32_t)c->inputs[2]);
+        CHECK(fw && fb);
+        CHECK(m->tensors[c->inputs[1]].kind == OCC_TENSOR_WEIGHT);
+        /* only the folded weights are left */
+        uint32_t nw = 0;
+        for (uint32_t k = 0; k < m->n_tensors; k++)
+            nw += m->tensors[k].kind == OCC_TENSOR_WEIGHT;
+        CHECK(nw == 2);
+        if (fw && fb) {
+            float x[C * H * W], y0[M * H * W], y1[M * H * W];
+            for (int k = 0; k < C * H * W; k++)
+                x[k] = frand();
+            conv_ref(x, C, H, W, w, bias, M, K, 1, y0);
+            for (int mm = 0; mm < M; mm++)
+                for (int k = 0; k < H * W; k++) {
+                    float *v = &y0[mm * H * W + k];
+                    *v = (*v - mean[mm]) / sqrtf(var[mm] + 1e-3f) * gamma[mm] + beta[mm];
+                }
+            conv_ref(x, C, H, W, fw, fb, M, K, 1, y1);
+            double maxerr = 0;
+            for (int k = 0; k < M * H * W; k++)
+                maxerr = fmax(maxerr, fabs((double)y0[k] - y1[k]));
+            CHECK_MSG(maxerr < 1e-4, "max error %g", maxerr);
+        }
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+static void test_bn_alone_stays(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 2, 3, 3}, md[] = {2};
+    float g[] = {1, 2}, z[] = {0, 0}, one[] = {1, 1};
+    tb_input(&b, "x", 4, xd);
+    tb_init_f(&b, "g", 1, md, g);
+    tb_init_f(&b, "z", 1, md, z);
+    tb_init_f(&b, "one", 1, md, one);
+    tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"r", NULL});
+    tb_node(&b, "BatchNormalization", "bn", (const char *[]){"r", "g", "z", "z", "one", NULL},
+            (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        const occ_node *n = find_op(m, "BatchNormalization");
+        CHECK(n && n->n_inputs == 5);
+        /* z is used twice by one node: one tensor */
+        CHECK(n && n->inputs[2] == n->inputs[3]);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+/* torchvision-style: Shape -> Gather -> Unsqueeze -> Concat -> Reshape -> Gemm */
+static void test_shape_subgraph(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 4, 2, 2};
+    tb_input(&b, "x", 4, xd);
+    tb_node(&b, "Shape", "shape", (const char *[]){"x", NULL}, (const char *[]){"s", NULL});
+    int64_t zero = 0, minus1 = -1, ax0 = 0;
+    tb_const_i64_nd(&b, "idx0", 0, NULL, &zero); /* scalar index 0 */
+    tb_node(&b, "Gather", "gather", (const char *[]){"s", "idx0", NULL}, (const char *[]){"g", NULL});
+    tb_const_i64(&b, "axes0", 1, &ax0);
+    tb_node(&b, "Unsqueeze", "unsq", (const char *[]){"g", "axes0", NULL}, (const char *[]){"u", NULL});
+    tb_const_i64(&b, "m1", 1, &minus1);
+    Onnx__NodeProto *cc = tb_node(&b, "Concat", "concat", (const char *[]){"u", "m1", NULL},
+                                  (const char *[]){"shp", NULL});
+    tb_attr_i(&b, cc, "axis", 0);
+    tb_node(&b, "Reshape", "reshape", (const char *[]){"x", "shp", NULL}, (const char *[]){"f", NULL});
+    float w[3 * 16], bias[3] = {0.1f, 0.2f, 0.3f};
+    for (int k = 0; k < 48; k++)
+        w[k] = frand();
+    int64_t wd[] = {3, 16}, bd[] = {3};
+    tb_init_f(&b, "fc.w", 2, wd, w);
+    tb_init_f(&b, "fc.b", 1, bd, bias);
+    Onnx__NodeProto *gm = tb_node(&b, "Gemm", "fc", (const char *[]){"f", "fc.w", "fc.b", NULL},
+                                  (const char *[]){"logits", NULL});
+    tb_attr_i(&b, gm, "transB", 1);
+    tb_output(&b, "logits");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        const occ_node *r = find_op(m, "Reshape");
+        const occ_attr *a = attr(r, "shape");
+        CHECK(r && r->n_inputs == 1);
+        CHECK(a && a->type == OCC_ATTR_INTS && a->count == 2 && a->ints[0] == 1 && a->ints[1] == -1);
+        const occ_tensor *f = r ? &m->tensors[r->outputs[0]] : NULL;
+        CHECK(f && f->ndim == 2 && f->dims[0] == 1 && f->dims[1] == 16);
+        const occ_tensor *o = &m->tensors[m->outputs[0]];
+        CHECK(o->ndim == 2 && o->dims[1] == 3);
+        CHECK(occ_import_stats(im)->folded >= 7);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+static void test_identity_dropout(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 8};
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Identity", "id0", (const char *[]){"x", NULL}, (const char *[]){"x1", NULL});
+    tb_node(&b, "Relu", "relu", (const char *[]){"x1", NULL}, (const char *[]){"r", NULL});
+    tb_node(&b, "Dropout", "drop", (const char *[]){"r", NULL}, (const char *[]){"d", "mask", NULL});
+    tb_node(&b, "Identity", "id1", (const char *[]){"d", NULL}, (const char *[]){"out", NULL});
+    tb_output(&b, "out");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 1 && !strcmp(m->nodes[0].op, "Relu"));
+        CHECK(!strcmp(m->tensors[m->outputs[0]].name, "out"));
+        CHECK(m->nodes[0].inputs[0] == m->inputs[0]);
+        CHECK(occ_import_stats(im)->removed == 3);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+static void test_operands_to_attrs(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 2, 4, 4};
+    tb_input(&b, "x", 4, xd);
+    int64_t pads[] = {0, 0, 1, 1, 0, 0, 1, 1};
+    tb_const_i64(&b, "pads", 8, pads);
+    tb_node(&b, "Pad", "pad", (const char *[]){"x", "pads", NULL}, (const char *[]){"p", NULL});
+    float lo = 0.0f, hi = 6.0f;
+    int64_t sd[] = {0};
+    tb_init_f(&b, "lo", 0, sd, &lo);
+    tb_init_f(&b, "hi", 0, sd, &hi);
+    tb_node(&b, "Clip", "clip", (const char *[]){"p", "lo", "hi", NULL}, (const char *[]){"c", NULL});
+    float scales[] = {1, 1, 2, 2};
+    int64_t scd[] = {4};
+    tb_init_f(&b, "scales", 1, scd, scales);
+    Onnx__NodeProto *rs = tb_node(&b, "Resize", "resize", (const char *[]){"c", "", "scales", NULL},
+                                  (const char *[]){"y", NULL});
+    (void)rs;
+    tb_output(&b, "y");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 3);
+        const occ_node *p = find_op(m, "Pad"), *c = find_op(m, "Clip"), *r = find_op(m, "Resize");
+        const occ_attr *a = attr(p, "pads");
+        CHECK(p && p->n_inputs == 1 && a && a->count == 8 && a->ints[2] == 1);
+        CHECK(c && c->n_inputs == 1 && attr(c, "min") && attr(c, "max") && attr(c, "max")->f == 6.0f);
+        CHECK(r && r->n_inputs == 1 && attr(r, "scales") && attr(r, "scales")->count == 4);
+        const occ_tensor *y = &m->tensors[m->outputs[0]];
+        CHECK(y->ndim == 4 && y->dims[2] == 12 && y->dims[3] == 12);
+        for (uint32_t k = 0; k < m->n_tensors; k++)
+            CHECK(m->tensors[k].kind != OCC_TENSOR_WEIGHT);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+/* Constants computed from constants (Transpose, Mul) become one weight. */
+static void test_const_fold_weights(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 3}, wd[] = {3, 2}, sd[] = {1};
+    float w[] = {1, 2, 3, 4, 5, 6}, two = 2;
+    tb_input(&b, "x", 2, xd);
+    tb_init_f(&b, "w", 2, wd, w);
+    tb_init_f(&b, "two", 1, sd, &two);
+    tb_node(&b, "Mul", "scale", (const char *[]){"w", "two", NULL}, (const char *[]){"w2", NULL});
+    tb_node(&b, "Transpose", "tr", (const char *[]){"w2", NULL}, (const char *[]){"wt", NULL});
+    tb_node(&b, "Transpose", "tr2", (const char *[]){"wt", NULL}, (const char *[]){"wtt", NULL});
+    tb_node(&b, "MatMul", "mm", (const char *[]){"x", "wtt", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 1);
+        const occ_node *n = &m->nodes[0];
+        const float *wv = occ_import_weight(im, (uint32_t)n->inputs[1]);
+        const occ_tensor *wt = &m->tensors[n->inputs[1]];
+        CHECK(wt->ndim == 2 && wt->dims[0] == 3 && wt->dims[1] == 2);
+        CHECK(wv && wv[0] == 2 && wv[1] == 4 && wv[5] == 12);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+static void test_shared_weight(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 4}, wd[] = {4};
+    float w[] = {1, 2, 3, 4};
+    tb_input(&b, "x", 2, xd);
+    tb_init_f(&b, "w", 1, wd, w);
+    tb_node(&b, "Add", "a1", (const char *[]){"x", "w", NULL}, (const char *[]){"a", NULL});
+    tb_node(&b, "Add", "a2", (const char *[]){"a", "w", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        int32_t w1 = m->nodes[0].inputs[1], w2 = m->nodes[1].inputs[1];
+        CHECK(w1 != w2);
+        CHECK(strcmp(m->tensors[w1].name, m->tensors[w2].name) != 0);
+        CHECK(occ_import_weight(im, (uint32_t)w2) && occ_import_weight(im, (uint32_t)w2)[3] == 4);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+static void expect_fail(tb *b, const occ_pack_options *o, occ_status want, const char *needle)
+{
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(b, o, &im, &e);
+    CHECK_MSG(s == want, "status %d (want %d): %s", (int)s, (int)want, e.msg);
+    CHECK_MSG(!needle || strstr(e.msg, needle), "message '%s' lacks '%s'", e.msg, needle);
+    CHECK(s != OCC_OK || im != NULL);
+    occ_import_free(im);
+}
+
+static void test_unknown_op(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 4};
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "FooBar", "weird", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "node 'weird' (FooBar): ");
+    tb_free(&b);
+}
+
+static void test_bad_graphs(void)
+{
+    int64_t xd[] = {1, 4};
+    tb b;
+    /* cycle */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Add", "a", (const char *[]){"x", "q", NULL}, (const char *[]){"p", NULL});
+    tb_node(&b, "Relu", "b", (const char *[]){"p", NULL}, (const char *[]){"q", NULL});
+    tb_output(&b, "q");
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, "cycle");
+    tb_free(&b);
+    /* dangling input */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Add", "a", (const char *[]){"x", "nowhere", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, "node 'a' (Add): input 'nowhere' is not produced");
+    tb_free(&b);
+    /* duplicate output */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Relu", "r1", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_node(&b, "Relu", "r2", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, "produced twice");
+    tb_free(&b);
+    /* graph output nobody makes */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Relu", "r1", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "z");
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, "'z'");
+    tb_free(&b);
+    /* raw_data size disagrees with dims */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    float w[4] = {1, 2, 3, 4};
+    int64_t wd[] = {4};
+    Onnx__TensorProto *t = tb_init_f(&b, "w", 1, wd, w);
+    t->raw_data.len = 12;
+    tb_node(&b, "Add", "a", (const char *[]){"x", "w", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, "raw_data has 12 bytes");
+    tb_free(&b);
+    /* absurd initializer dims */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    int64_t huge[] = {1ll << 40, 1ll << 40};
+    t = tb_init_f(&b, "w", 1, wd, w);
+    t->n_dims = 2;
+    t->dims = huge;
+    tb_node(&b, "Add", "a", (const char *[]){"x", "w", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_SHAPE, NULL);
+    t->n_dims = 1;
+    t->dims[0] = 1ll << 40; /* writes into huge[] */
+    expect_fail(&b, NULL, OCC_ERR_SHAPE, "absurd");
+    tb_free(&b);
+    /* absurd input dims */
+    tb_init(&b, 13);
+    int64_t hd[] = {1ll << 40, 1ll << 40, 1ll << 40};
+    tb_input(&b, "x", 3, hd);
+    tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_SHAPE, "absurd");
+    tb_free(&b);
+    /* external data */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    t = tb_init_f(&b, "w", 1, wd, w);
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    tb_node(&b, "Add", "a", (const char *[]){"x", "w", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "external");
+    tb_free(&b);
+    /* float16 weights */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    t = tb_init_f(&b, "w", 1, wd, w);
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16;
+    tb_node(&b, "Add", "a", (const char *[]){"x", "w", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "FLOAT16");
+    tb_free(&b);
+    /* non-constant Reshape shape */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_input(&b, "s", 1, (int64_t[]){2});
+    tb_node(&b, "Reshape", "rs", (const char *[]){"x", "s", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "node 'rs' (Reshape): input 1 ('s', for 'shape') must be a constant");
+    tb_free(&b);
+    /* unsupported attribute type */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    Onnx__NodeProto *n = tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_attr(&b, n, "body", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "node 'r' (Relu): attribute 'body'");
+    tb_free(&b);
+    /* foreign domain */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    n = tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    n->domain = "com.microsoft";
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "domain");
+    tb_free(&b);
+    /* Gather index out of range while folding */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Shape", "sh", (const char *[]){"x", NULL}, (const char *[]){"s", NULL});
+    int64_t i9 = 9;
+    tb_const_i64(&b, "i", 1, &i9);
+    tb_node(&b, "Gather", "g", (const char *[]){"s", "i", NULL}, (const char *[]){"gg", NULL});
+    tb_node(&b, "Reshape", "rs", (const char *[]){"x", "gg", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "node 'g' (Gather): Gather index 9 out of range");
+    tb_free(&b);
+    /* ConstantOfShape that would explode */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    int64_t big[] = {1 << 20, 1 << 20};
+    tb_const_i64(&b, "bs", 2, big);
+    tb_node(&b, "ConstantOfShape", "cos", (const char *[]){"bs", NULL}, (const char *[]){"z", NULL});
+    tb_node(&b, "Add", "a", (const char *[]){"x", "z", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_SHAPE, "node 'cos' (ConstantOfShape)");
+    tb_free(&b);
+    /* a graph with nothing */
+    tb_init(&b, 13);
+    expect_fail(&b, NULL, OCC_ERR_FORMAT, NULL);
+    tb_free(&b);
+}
+
+static void test_symbolic_input(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {-1, 4};
+    tb_input(&b, "x", 2, xd);
+    tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "--input-shape x=");
+    occ_input_shape pin;
+    occ_error e;
+    char arg[] = "x=2,4";
+    CHECK(occ_parse_input_shape(arg, &pin, &e) == OCC_OK);
+    CHECK(!strcmp(pin.name, "x") && pin.ndim == 2 && pin.dims[0] == 2);
+    occ_pack_options o = {0};
+    o.n_input_shapes = 1;
+    o.input_shapes = &pin;
+    occ_import *im = NULL;
+    occ_status s = import_tb(&b, &o, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s)
+        CHECK(occ_import_model(im)->tensors[occ_import_model(im)->outputs[0]].dims[0] == 2);
+    occ_import_free(im);
+    char bad[] = "x=2,5";
+    CHECK(occ_parse_input_shape(bad, &pin, &e) == OCC_OK);
+    expect_fail(&b, &o, OCC_ERR_INVALID, "dim 1");
+    char other[] = "nope=1,4";
+    CHECK(occ_parse_input_shape(other, &pin, &e) == OCC_OK);
+    expect_fail(&b, &o, OCC_ERR_INVALID, "'nope'");
+    char junk[] = "x=1,,a";
+    CHECK(occ_parse_input_shape(junk, &pin, &e) == OCC_ERR_INVALID);
+    tb_free(&b);
+}
+
+/* A valid model cut at every length and bytes flipped: errors, never crashes. */
+static void test_truncated_and_garbage(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 2, 4, 4}, wd[] = {2, 2, 1, 1}, md[] = {2};
+    float w[] = {1, 0, 0, 1}, bias[] = {0.5f, -0.5f};
+    tb_input(&b, "x", 4, xd);
+    tb_init_f(&b, "w", 4, wd, w);
+    tb_init_f(&b, "b", 1, md, bias);
+    tb_node(&b, "Conv", "c", (const char *[]){"x", "w", "b", NULL}, (const char *[]){"y0", NULL});
+    tb_node(&b, "Relu", "r", (const char *[]){"y0", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    uint8_t *buf;
+    size_t size;
+    tb_pack(&b, &buf, &size);
+    occ_error e;
+    occ_import *im = NULL;
+    CHECK(occ_import_onnx(buf, size, NULL, &im, &e) == OCC_OK);
+    occ_import_free(im);
+    int failures = 0;
+    for (size_t n = 0; n < size; n++) {
+        uint8_t *cut = malloc(n ? n : 1);
+        memcpy(cut, buf, n);
+        im = NULL;
+        occ_status s = occ_import_onnx(cut, n, NULL, &im, &e);
+        failures += s != OCC_OK;
+        if (s == OCC_OK)
+            CHECK(im != NULL);
+        occ_import_free(im);
+        free(cut);
+    }
+    CHECK(failures > (int)size / 2);
+    im = NULL;
+    CHECK(occ_import_onnx(buf, size / 2, NULL, &im, &e) != OCC_OK);
+    for (size_t k = 0; k < size; k++)
+        for (int bit = 0; bit < 8; bit += 3) {
+            buf[k] ^= (uint8_t)(1u << bit);
+            im = NULL;
+            if (occ_import_onnx(buf, size, NULL, &im, &e) == OCC_OK)
+                occ_import_free(im);
+            buf[k] ^= (uint8_t)(1u << bit);
+        }
+    free(buf);
+    uint8_t garbage[4096];
+    for (size_t k = 0; k < sizeof garbage; k++)
+        garbage[k] = (uint8_t)(frand() * 127 + 128);
+    im = NULL;
+    CHECK(occ_import_onnx(garbage, sizeof garbage, NULL, &im, &e) != OCC_OK);
+    CHECK(im == NULL);
+    CHECK(occ_import_onnx((const uint8_t *)"", 0, NULL, &im, &e) != OCC_OK);
+    tb_free(&b);
+}
+
+static void test_labels_preproc(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 3, 8, 8};
+    tb_input(&b, "img", 4, xd);
+    tb_node(&b, "GlobalAveragePool", "gap", (const char *[]){"img", NULL}, (const char *[]){"p", NULL});
+    tb_node(&b, "Flatten", "fl", (const char *[]){"p", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    const char *labels[] = {"red", "green", "blue"};
+    occ_pack_options o = {0};
+    o.name = "tiny";
+    o.labels = labels;
+    o.n_labels = 3;
+    o.pre.present = 1;
+    memcpy(o.pre.channel_order, "BGR", 4);
+    o.pre.scale = 1.0f / 255;
+    for (int k = 0; k < 3; k++) {
+        o.pre.mean[k] = 0.5f;
+        o.pre.std[k] = 0.25f;
+    }
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, &o, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(!strcmp(m->name, "tiny"));
+        CHECK(m->n_labels == 3 && !strcmp(m->labels[2], "blue"));
+        CHECK(m->pre.present && m->pre.height == 8 && m->pre.width == 8 && m->pre.channels == 3);
+    }
+    occ_import_free(im);
+    o.n_labels = 2;
+    expect_fail(&b, &o, OCC_ERR_INVALID, "2 labels");
+    o.n_labels = 3;
+    o.pre.height = 224;
+    o.pre.width = 224;
+    expect_fail(&b, &o, OCC_ERR_INVALID, "224x224");
+    tb_free(&b);
+}
+
+int main(void)
+{
+    RUN(test_conv_bn_relu);
+    RUN(test_bn_alone_stays);
+    RUN(test_shape_subgraph);
+    RUN(test_identity_dropout);
+    RUN(test_operands_to_attrs);
+    RUN(test_const_fold_weights);
+    RUN(test_shared_weight);
+    RUN(test_unknown_op);
+    RUN(test_bad_graphs);
+    RUN(test_symbolic_input);
+    RUN(test_truncated_and_garbage);
+    RUN(test_labels_preproc);
+    TEST_DONE();
+}
