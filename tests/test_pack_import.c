@@ -640,6 +640,39 @@ static void test_labels_preproc(void)
     tb_free(&b);
 }
 
+/* Optional outputs nobody reads are dropped; a used Dropout mask is refused. */
+static void test_unused_outputs(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 2, 4, 4};
+    tb_input(&b, "x", 4, xd);
+    Onnx__NodeProto *mp = tb_node(&b, "MaxPool", "pool", (const char *[]){"x", NULL},
+                                  (const char *[]){"p", "indices", NULL});
+    tb_attr_ints(&b, mp, "kernel_shape", 2, (int64_t[]){2, 2});
+    tb_attr_ints(&b, mp, "strides", 2, (int64_t[]){2, 2});
+    tb_output(&b, "p");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 1 && m->nodes[0].n_outputs == 1);
+        CHECK(m->tensors[m->outputs[0]].dims[2] == 2);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    tb_init(&b, 13);
+    tb_input(&b, "x", 4, xd);
+    tb_node(&b, "Dropout", "drop", (const char *[]){"x", NULL}, (const char *[]){"d", "mask", NULL});
+    tb_node(&b, "Add", "add", (const char *[]){"d", "mask", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "node 'add' (Add): input 'mask' is the mask output");
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conv_bn_relu);
@@ -654,5 +687,6 @@ int main(void)
     RUN(test_symbolic_input);
     RUN(test_truncated_and_garbage);
     RUN(test_labels_preproc);
+    RUN(test_unused_outputs);
     TEST_DONE();
 }

@@ -35,6 +35,7 @@ typedef struct imp_ctx {
     imp_val *v;
     uint32_t nv, vcap;
     imp_map names;       /* ONNX name (and aliases) -> value index */
+    imp_map consumed;    /* names some node or a graph output reads */
     occ_node *nodes;     /* runtime nodes in execution order */
     uint8_t *dead;       /* per node */
     uint32_t nn, ncap;

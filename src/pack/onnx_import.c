@@ -514,6 +514,10 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
 
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator domain '%s' is not supported", n->domain);
+    /* trailing outputs nobody reads (MaxPool's Indices, BatchNormalization's
+     * training statistics, Dropout's mask) are dropped */
+    while (nout > 1 && (!*n->output[nout - 1] || imp_map_get(&c->consumed, n->output[nout - 1]) < 0))
+        nout--;
     while (nout && !*n->output[nout - 1])
         nout--;
     if (nout == 0)
@@ -1063,6 +1067,7 @@ static void ctx_free(imp_ctx *c)
     free(c->nodes);
     free(c->dead);
     imp_map_free(&c->names);
+    imp_map_free(&c->consumed);
 }
 
 occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_options *opts,
@@ -1207,6 +1212,13 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
     }
     if ((s = topo_sort(&c, g, names, order)))
         goto fail;
+    for (size_t k = 0; k < g->n_node; k++)
+        for (size_t j = 0; j < g->node[k]->n_input; j++)
+            if (*g->node[k]->input[j] && (s = imp_map_put(&c.consumed, g->node[k]->input[j], 1, e)))
+                goto fail;
+    for (size_t k = 0; k < g->n_output; k++)
+        if (g->output[k]->name && (s = imp_map_put(&c.consumed, g->output[k]->name, 1, e)))
+            goto fail;
     for (size_t k = 0; k < g->n_node; k++) {
         const Onnx__NodeProto *n = g->node[order[k]];
         if ((s = convert_node(&c, n, names[order[k]], ins))) {
