@@ -39,14 +39,15 @@ bench-native: build
 
 # libFuzzer targets (clang): every fuzz/fuzz_*.c, seeds in fuzz/corpus/<name>/.
 FUZZ_BUILD   ?= build/fuzz
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
 fuzz-build: $(DEPS_STAMP)
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DOCC_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 
 # Short run of each target (CI); `make fuzz FUZZ_SECONDS=600` for long runs.
 fuzz-smoke: fuzz-build
-	bash scripts/fuzz.sh $(FUZZ_BUILD) 30
+	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 fuzz: fuzz-build
 	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
