@@ -18,9 +18,51 @@ extern "C" {
 typedef occ_status (*occ_read_fn)(void *ctx, uint64_t offset, void *dst, uint64_t size,
                                   occ_error *e);
 
+/* Execution modes (DESIGN §5). */
+typedef enum occ_mode {
+    OCC_MODE_NATIVE = 0,     /* no enclave: every weight resident, the speed reference */
+    OCC_MODE_BASELINE = 1,   /* a framework naively run in an enclave: all weights loaded
+                                into enclave memory, every feature map kept, whole im2col
+                                buffers (the paper's baseline) */
+    OCC_MODE_OCCLUMENCY = 2, /* planned to a budget: streamed, verified weights, reused
+                                feature maps, partitioned convolutions, pipelined loading */
+} occ_mode;
+
+/* Where enclave memory comes from. Every byte the engine holds in the
+ * enclave is allocated here (the EPC emulator in `--enclave emu`); NULL in
+ * occ_engine_opts = the engine's own counting allocator over malloc. */
+typedef struct occ_mem_provider {
+    void *ctx;
+    occ_status (*alloc)(void *ctx, size_t size, void **out, occ_error *e);
+    void (*free)(void *ctx, void *p, size_t size);
+} occ_mem_provider;
+
 typedef struct occ_engine_opts {
     int threads;                 /* compute threads; 0 = default (all cores) */
+    int loader_threads;          /* weight loading/verifying threads; 0 = default (1) */
+    occ_mode mode;
+    uint64_t budget;             /* occlumency: bytes of enclave memory; 0 = 93 MiB */
+    uint32_t batch;              /* inputs per occ_engine_run; 0 = 1 */
+    const occ_mem_provider *mem; /* NULL = counting malloc */
+    /* Optional: called after each weight chunk has been copied in and
+     * verified (for traces), from the loading thread. */
+    void (*on_chunk)(void *ctx, uint32_t chunk);
+    void *hook_ctx;
 } occ_engine_opts;
+
+/* Measured, not estimated. */
+typedef struct occ_engine_stats {
+    uint64_t budget_bytes;       /* 0 when the mode has no budget */
+    uint64_t enclave_bytes;      /* held now */
+    uint64_t peak_enclave_bytes; /* most ever held at once, counted by the allocator */
+    uint64_t plan_peak_bytes;    /* what the planner predicted */
+    uint64_t chunks_loaded;      /* weight chunks copied in (cumulative) */
+    uint64_t bytes_loaded;       /* weight bytes copied in (cumulative) */
+    uint64_t bytes_verified;     /* bytes checked (SHA-256 or AEAD) (cumulative) */
+    uint64_t integrity_failures; /* cumulative */
+} occ_engine_stats;
+
+void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out);
 
 typedef struct occ_engine occ_engine;
 
@@ -32,7 +74,9 @@ occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts,
                              occ_error *e) OCC_MUST_CHECK;
 
 /* inputs[i] / outputs[i] follow m->inputs / m->outputs, each a dense float32
- * buffer of the tensor's shape (NCHW for images). */
+ * buffer of the tensor's shape (NCHW for images); with opts.batch = N, each
+ * holds N such tensors back to back. A failed run (e.g. OCC_ERR_INTEGRITY)
+ * leaves the outputs untouched: nothing half-done is returned. */
 occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
                           occ_error *e) OCC_MUST_CHECK;
 

@@ -1,0 +1,61 @@
+/* The trust boundary between the untrusted host and the trusted enclave
+ * (DESIGN §3). The enclave reaches the outside ONLY through the ocall table;
+ * the host reaches the enclave ONLY through the ecall table. Every crossing
+ * goes through these two structs, so one layer (src/sgxemu/boundary_emu.c)
+ * can count each crossing, charge the emulated transition cost, and record
+ * every byte that crosses (the confidentiality test).
+ *
+ * Rules:
+ *  - src/enclave/ and src/engine/ and src/ops/ never include src/host/ headers
+ *    nor call host functions; they receive a const occ_ocalls* at init.
+ *  - src/host/ never touches enclave state except through occ_ecalls.
+ *  - Bytes passed to an ocall are visible to the host: only ciphertext (TLS
+ *    records), public metadata, or data the enclave verifies after copying
+ *    in (weight chunks).
+ */
+#ifndef OCC_BOUNDARY_H
+#define OCC_BOUNDARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "occ/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- out of the enclave ---- */
+typedef struct occ_ocalls {
+    void *host;  /* the host's context, passed back unchanged */
+    /* Copy [offset, offset+size) of pack `pack_id`'s data section into dst
+     * (dst is enclave memory; the bytes are untrusted until verified). */
+    occ_status (*read_chunk)(void *host, uint32_t pack_id, uint64_t offset, void *dst, uint64_t size,
+                             occ_error *e);
+    /* Queue bytes (TLS records) for connection `conn` towards the network. */
+    occ_status (*send)(void *host, uint64_t conn, const void *buf, size_t size, occ_error *e);
+    /* Close connection `conn`. */
+    void (*close)(void *host, uint64_t conn);
+    /* Monotonic time in nanoseconds (untrusted: used for timeouts and stats only). */
+    uint64_t (*now_ns)(void *host);
+} occ_ocalls;
+
+/* ---- into the enclave ---- */
+typedef struct occ_ecalls {
+    void *enclave;  /* the enclave's context */
+    /* A new connection was accepted. */
+    occ_status (*conn_open)(void *enclave, uint64_t conn, occ_error *e);
+    /* Bytes (TLS records) arrived on `conn`. The enclave may call ocalls->send. */
+    occ_status (*conn_data)(void *enclave, uint64_t conn, const void *buf, size_t size, occ_error *e);
+    /* The peer closed `conn` (or the host gave up on it). */
+    void (*conn_close)(void *enclave, uint64_t conn);
+    /* Run one enclave worker until stop; the host provides the thread. */
+    occ_status (*run_worker)(void *enclave, int worker_index, occ_error *e);
+    /* Ask workers to stop. */
+    void (*stop)(void *enclave);
+} occ_ecalls;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
