@@ -54,14 +54,13 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
     int pct = (int)(done * 100 / total);
     if (p->tty) {
         if (pct != p->last) {
-            fprintf(stderr, "\rwriting weights: %3d%% (%llu / %llu MiB)", pct,
-                    (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+            fprintf(stderr, "\rhashing and writing weights: %3d%%", pct);
             if (done >= total)
                 fputc('\n', stderr);
             fflush(stderr);
         }
     } else if (pct / 25 != p->last / 25 || (p->last < 0 && pct == 0)) {
-        fprintf(stderr, "writing weights: %d%%\n", pct / 25 * 25);
+        fprintf(stderr, "hashing and writing weights: %d%%\n", pct / 25 * 25);
     }
     p->last = pct;
 }
