@@ -11,6 +11,39 @@
 #include "test.h"
 #include "test_pack_onnx.h"
 
+/* Every model the importer accepts must lay out, encode, and decode with the
+ * trusted manifest decoder, weights landing at their offsets. */
+static void check_roundtrip(occ_import *im)
+{
+    occ_model *m = occ_import_model(im);
+    occ_error e = {0};
+    uint8_t *data = NULL, *man = NULL;
+    size_t man_size = 0;
+    occ_status s = occ_import_layout(im, 4096, &data, &e);
+    CHECK_MSG(s == OCC_OK, "layout: %s", e.msg);
+    if (s)
+        return;
+    for (uint32_t k = 0; k < m->n_tensors; k++) {
+        const occ_tensor *t = &m->tensors[k];
+        if (t->kind == OCC_TENSOR_WEIGHT)
+            CHECK(t->data_offset + t->size <= m->data_size &&
+                  !memcmp(data + t->data_offset, occ_import_weight(im, k), t->size));
+    }
+    s = occ_manifest_encode(m, &man, &man_size, &e);
+    CHECK_MSG(s == OCC_OK, "encode: %s", e.msg);
+    occ_model *back = NULL;
+    if (!s) {
+        s = occ_manifest_decode(man, man_size, &back, &e);
+        CHECK_MSG(s == OCC_OK, "decode: %s", e.msg);
+    }
+    if (back) {
+        CHECK(back->n_nodes == m->n_nodes && back->n_tensors == m->n_tensors);
+        occ_model_free(back);
+    }
+    free(man);
+    free(data);
+}
+
 static occ_status import_tb(tb *b, const occ_pack_options *o, occ_import **im, occ_error *e)
 {
     uint8_t *buf;
@@ -19,6 +52,8 @@ static occ_status import_tb(tb *b, const occ_pack_options *o, occ_import **im, o
     memset(e, 0, sizeof *e);
     occ_status s = occ_import_onnx(buf, size, o, im, e);
     free(buf);
+    if (s == OCC_OK)
+        check_roundtrip(*im);
     return s;
 }
 
