@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/enclave_opts.h"
 #include "occ/client.h"
 #include "occ/engine.h"
 #include "occ/model.h"
@@ -29,15 +30,7 @@ static void usage(FILE *f)
           "  --json          print one JSON object (top, median_ms, ...)\n"
           "  -h, --help      this text\n",
           f);
-}
-
-typedef struct {
-    occ_packfile *pf;
-} read_ctx;
-
-static occ_status read_chunk(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)
-{
-    return occ_packfile_read(((read_ctx *)ctx)->pf, offset, dst, size, e);
+    fputs(occ_cli_enclave_usage, f);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -59,13 +52,18 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 int occ_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *image = NULL, *output = NULL;
-    int top = -1, threads = 0, repeat = 0, stats = 0, json = 0;
+    int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er;
+    occ_cli_enclave_opts eo;
+    occ_cli_enclave_opts_default(&eo);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        } else if ((er = occ_cli_enclave_arg(&eo, "run", argc, argv, &i)) != 0) {
+            if (er < 0)
+                return 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "--stats")) {
@@ -109,6 +107,7 @@ int occ_cmd_run(int argc, char **argv)
     occ_packfile *pf = NULL;
     occ_model *m = NULL;
     occ_engine *eng = NULL;
+    occ_cli_enclave *enc = NULL;
     float **ins = NULL, **outs = NULL;
     double *times = NULL;
     cJSON *root = NULL;
@@ -157,14 +156,21 @@ int occ_cmd_run(int argc, char **argv)
         }
     }
 
-    read_ctx rctx = {pf};
     occ_engine_opts opts = {.threads = threads};
+    occ_read_fn read_fn;
+    void *read_arg;
+    if (occ_cli_enclave_open(&eo, pf, &enc, &e)) {
+        occ_cli_error("run", "%s", e.msg);
+        goto done;
+    }
+    occ_cli_enclave_engine(enc, &opts, &read_fn, &read_arg);
     double t0 = occ_cli_now_ms();
-    if (occ_engine_create(m, &opts, read_chunk, &rctx, &eng, &e)) {
+    if (occ_engine_create(m, &opts, read_fn, read_arg, &eng, &e)) {
         occ_cli_error("run", "%s: %s", path, e.msg);
         goto done;
     }
     double load_ms = occ_cli_now_ms() - t0;
+    occ_cli_enclave_created(enc, eng);
 
     int runs = repeat > 0 ? repeat : 1;
     times = calloc((size_t)runs, sizeof *times);
@@ -172,17 +178,26 @@ int occ_cmd_run(int argc, char **argv)
         occ_cli_error("run", "out of memory");
         goto done;
     }
-    if (repeat > 0 && occ_engine_run(eng, (const float *const *)ins, outs, &e)) {
-        occ_cli_error("run", "%s", e.msg);
-        goto done;
+    if (repeat > 0) {
+        occ_cli_enclave_begin(enc, 0, 0);
+        if (occ_engine_run(eng, (const float *const *)ins, outs, &e) || occ_cli_enclave_end(enc, &e)) {
+            occ_cli_error("run", "%s", e.msg);
+            goto done;
+        }
     }
     for (int r = 0; r < runs; r++) {
+        occ_cli_enclave_begin(enc, 1, r == 0);
         double s0 = occ_cli_now_ms();
         if (occ_engine_run(eng, (const float *const *)ins, outs, &e)) {
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
         times[r] = occ_cli_now_ms() - s0;
+        /* Integrity of paged enclave memory: a failure discards the result. */
+        if (occ_cli_enclave_end(enc, &e)) {
+            occ_cli_error("run", "%s", e.msg);
+            goto done;
+        }
     }
     double sorted_min = times[0], mean = 0;
     for (int r = 0; r < runs; r++)
@@ -250,6 +265,7 @@ int occ_cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "threads", threads);
             cJSON_AddNumberToObject(root, "load_ms", load_ms);
             cJSON_AddNumberToObject(root, "peak_rss_bytes", peak_rss);
+            occ_cli_enclave_json(enc, eng, root);
         }
         occ_cli_print_json(root);
     } else {
@@ -261,6 +277,8 @@ int occ_cmd_run(int argc, char **argv)
         if (stats || repeat > 0)
             printf("latency: median %.3f ms, min %.3f ms over %d run(s); load %.1f ms; peak RSS %.1f MiB\n",
                    median, sorted_min, runs, load_ms, peak_rss / (1 << 20));
+        if (stats || repeat > 0)
+            occ_cli_enclave_print(enc, eng, stdout);
     }
     free(idx);
     rc = 0;
@@ -268,6 +286,7 @@ int occ_cmd_run(int argc, char **argv)
 done:
     cJSON_Delete(root);
     occ_engine_free(eng);
+    occ_cli_enclave_close(enc);
     if (ins)
         for (uint32_t i = 0; m && i < m->n_inputs; i++)
             free(ins[i]);
