@@ -47,12 +47,8 @@ for m in "${model_list[@]}"; do
   done
 done
 
-# median_ms from the last JSON object line of a tool's stdout
-median_of() {
-  "$PY" -c 'import json,sys
-lines=[l for l in open(sys.argv[1]) if l.lstrip().startswith("{")]
-print(json.loads(lines[-1])["median_ms"])' "$1"
-}
+# median_ms from the last JSON object of a tool's stdout (may be pretty-printed)
+median_of() { "$PY" "$ROOT/tools/jsonfield.py" "$1" median_ms; }
 median_list() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 max_list() { printf '%s\n' "$@" | sort -g | tail -n1; }
 

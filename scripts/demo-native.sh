@@ -33,8 +33,10 @@ while IFS=, read -r file _index label name; do
   [[ $file == file ]] && continue
   json=$("$OCC_BIN" run "$pack" --image "$SAMPLES/$file" --top 1 --json)
   read -r idx plabel prob < <("$PY" -c 'import json,sys
-t=json.loads(sys.stdin.read().strip().splitlines()[-1])["top"][0]
-print(t["index"], (t.get("label") or "?").replace(" ", "_"), "%.3f" % t.get("probability", t["score"]))' <<<"$json")
+sys.path.insert(0, sys.argv[1]); from jsonfield import last_object
+t=last_object(sys.stdin.read())["top"][0]
+print(t["index"], (t.get("label") or "?").replace(" ", "_"), "%.3f" % t.get("probability", t["score"]))' \
+    "$ROOT/tools" <<<"$json")
   plabel=${plabel//_/ }
   mark="ok"
   if [[ $idx != "$label" ]]; then mark="WRONG"; else right=$((right + 1)); fi

@@ -27,6 +27,9 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jsonfield import last_object  # noqa: E402
+
 IN_FLOATS = 28 * 28
 
 
@@ -65,10 +68,10 @@ def predict_tensor(occ, pack, x, tmp, i):
 
 def predict_image(occ, pack, png):
     out = run_checked([occ, "run", pack, "--image", png, "--top", "1", "--json", "--threads", "1"])
-    lines = [ln for ln in out.splitlines() if ln.lstrip().startswith("{")]
-    if not lines:
-        raise RuntimeError("%s: no JSON in occ output: %r" % (png, out[-200:]))
-    return int(json.loads(lines[-1])["top"][0]["index"])
+    obj = last_object(out)
+    if obj is None or not obj.get("top"):
+        raise RuntimeError("%s: no JSON with a top class in occ output: %r" % (png, out[-200:]))
+    return int(obj["top"][0]["index"])
 
 
 def cmd_predict_occ(a):
