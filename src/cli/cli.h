@@ -5,6 +5,7 @@
 int occ_cmd_pack(int argc, char **argv);
 int occ_cmd_inspect(int argc, char **argv);
 int occ_cmd_run(int argc, char **argv);
+int occ_cmd_bench(int argc, char **argv);
 int occ_cmd_attest(int argc, char **argv);
 
 /* Prints "occ <cmd>: error: <msg>" on stderr; returns 1. */

@@ -25,6 +25,7 @@ static void usage(FILE *f)
           "  pack      convert an ONNX model into a .occ pack\n"
           "  inspect   show a pack's model id, inputs, outputs and layers\n"
           "  run       run inference on a tensor file or an image\n"
+          "  bench     native vs baseline vs occlumency in the emulated enclave, per model\n"
 #ifdef OCC_HAVE_ATTEST
           "  attest    verify an SGX quote or RA-TLS certificate against a policy\n"
 #endif
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
         return occ_cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return occ_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench"))
+        return occ_cmd_bench(argc - 1, argv + 1);
 #ifdef OCC_HAVE_ATTEST
     if (!strcmp(cmd, "attest"))
         return occ_cmd_attest(argc - 1, argv + 1);
