@@ -204,7 +204,7 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
     if (s) {
         for (int c = 0; c < N_CONF; c++)
             snprintf(mr->r[c].error, sizeof mr->r[c].error, "%s", e.msg);
-        progress(o, "[%s] error: %s\n", name, e.msg);
+        fprintf(stderr, "occ bench: %s: error: %s\n", name, e.msg);
         goto done;
     }
     mr->weight_bytes = m->data_size;
@@ -220,7 +220,7 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
             snprintf(e.msg, sizeof e.msg, "out of memory");
         for (int c = 0; c < N_CONF; c++)
             snprintf(mr->r[c].error, sizeof mr->r[c].error, "%s", e.msg);
-        progress(o, "[%s] error: %s\n", name, e.msg);
+        fprintf(stderr, "occ bench: %s: error: %s\n", name, e.msg);
         goto done;
     }
     float *outs[16];
@@ -263,7 +263,8 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
         mr->r[c].load_ms = occ_cli_now_ms() - t0;
         if (s) {
             snprintf(mr->r[c].error, sizeof mr->r[c].error, "%s", e.msg);
-            progress(o, " error: %s\n", e.msg);
+            progress(o, "\n");
+            fprintf(stderr, "occ bench: %s %s: error: %s\n", name, confs[c].name, e.msg);
             free_conf(&cs[c]);
         } else {
             progress(o, " %.0f ms\n", mr->r[c].load_ms);
@@ -287,7 +288,7 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
                 s = occ_cli_enclave_end(cs[c].enc, &e);
             if (s) {
                 snprintf(mr->r[c].error, sizeof mr->r[c].error, "%s", e.msg);
-                progress(o, " %s error: %s", confs[c].name, e.msg);
+                fprintf(stderr, "\nocc bench: %s %s: error: %s\n", name, confs[c].name, e.msg);
                 mr->r[c].runs = 0;
                 free_conf(&cs[c]);
                 continue;
@@ -444,13 +445,19 @@ static occ_status write_outputs(const bench_opts *o, model_result *mrs, int n_mo
     if (!f)
         return occ_fail(e, OCC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     fprintf(f, "model");
+    int ncols = 0;
     for (int c = 0; c < N_CONF; c++)
-        fprintf(f, " %s", confs[c].name);
+        if (o->use[c]) {
+            fprintf(f, " %s", confs[c].name);
+            ncols++;
+        }
     fprintf(f, "\n");
     for (int i = 0; i < n_models; i++) {
         fprintf(f, "%s", mrs[i].name);
         for (int c = 0; c < N_CONF; c++)
-            if (ok(&mrs[i].r[c]))
+            if (!o->use[c])
+                continue;
+            else if (ok(&mrs[i].r[c]))
                 fprintf(f, " %.3f", mrs[i].r[c].median_ms);
             else
                 fprintf(f, " NaN");
@@ -469,10 +476,11 @@ static occ_status write_outputs(const bench_opts *o, model_result *mrs, int n_mo
                "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
                "set logscale y\nset ylabel 'ms (log scale)'\nset grid ytics\n"
                "set key top left\nset xtics rotate by -30\n"
-               "plot 'results.dat' using 2:xtic(1) title columnheader(2), "
-               "'' using 3 title columnheader(3), '' using 4 title columnheader(4), "
-               "'' using 5 title columnheader(5)\n",
+               "plot 'results.dat' using 2:xtic(1) title columnheader(2)",
             occ_epc_cost_name(o->cost));
+    for (int k = 3; k <= ncols + 1; k++)
+        fprintf(f, ", '' using %d title columnheader(%d)", k, k);
+    fprintf(f, "\n");
     if (fclose(f))
         return occ_fail(e, OCC_ERR_IO, "cannot write %s", path);
     if (!access("/usr/bin/gnuplot", X_OK)) {

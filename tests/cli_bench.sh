@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# occ bench on the bundled model: the files the checks read (results.csv with
+# one row per model and configuration, results.md, the chart), packing a
+# missing pack from ZOO/NAME.onnx, and bad arguments.
+set -euo pipefail
+OCC=${OCC_BIN:?OCC_BIN not set}
+SRC=${OCC_SRC:?OCC_SRC not set}
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+mkdir -p "$T/zoo"
+cp "$SRC/models/fmnist.onnx" "$T/zoo/fmnist.onnx"
+$PY -c "import numpy as np; np.random.default_rng(3).standard_normal((1,1,28,28)).astype(np.float32).tofile('$T/zoo/fmnist.input.bin')"
+
+# The pack is missing: bench makes it (in --packs), then measures.
+"$OCC" bench --models fmnist --zoo "$T/zoo" --packs "$T/packs_dir_that_is_created_by_mkdir" --out "$T/out" \
+  --repeat 3 --warmup 1 --threads 1 >"$T/stdout" 2>"$T/stderr" && bad "bench wrote into a missing --packs dir" || ok
+mkdir -p "$T/packs"
+"$OCC" bench --models fmnist --zoo "$T/zoo" --packs "$T/packs" --out "$T/out" --repeat 3 --warmup 1 --threads 1 \
+  >"$T/stdout" 2>"$T/stderr" && ok || { bad "bench"; cat "$T/stderr" >&2; }
+[ -s "$T/packs/fmnist.occ" ] && ok || bad "pack not made"
+grep -q "round 4/4" "$T/stderr" && ok || bad "no progress on stderr"
+grep -q "| fmnist |" "$T/stdout" && ok || bad "table not printed"
+$PY - "$T/out/results.csv" <<'PY' && ok || bad "results.csv"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+need = ["model", "config", "median_ms", "speedup_vs_baseline", "overhead_vs_native", "peak_enclave_bytes",
+        "epc_faults", "evictions", "transitions", "bytes_verified", "charged_ms"]
+assert all(k in rows[0] for k in need), rows[0].keys()
+assert [r["config"] for r in rows] == ["native", "baseline", "occlumency-93M", "occlumency-32M"], rows
+for r in rows:
+    assert r["model"] == "fmnist" and r["status"] == "ok", r
+    assert float(r["median_ms"]) > 0 and int(r["runs"]) == 3
+base = [r for r in rows if r["config"] == "baseline"][0]
+nat = [r for r in rows if r["config"] == "native"][0]
+assert abs(float(base["speedup_vs_baseline"]) - 1) < 1e-9 and abs(float(nat["overhead_vs_native"]) - 1) < 1e-9
+assert int(base["epc_cap_bytes"]) == 93 << 20
+occ32 = [r for r in rows if r["config"] == "occlumency-32M"][0]
+assert int(occ32["epc_cap_bytes"]) == 32 << 20
+# fmnist fits any EPC: nothing pages
+assert all(int(r["epc_faults"]) == 0 for r in rows), rows
+PY
+grep -q "^| fmnist | " "$T/out/results.md" && ok || bad "results.md"
+[ -s "$T/out/results.gp" ] && ok || bad "chart script"
+if [ -x /usr/bin/gnuplot ]; then grep -q "<svg" "$T/out/results.svg" && ok || bad "results.svg"; fi
+
+# A subset of configurations; the existing pack is reused.
+"$OCC" bench --models fmnist --zoo "$T/zoo" --packs "$T/packs" --out "$T/out2" --repeat 1 --warmup 0 \
+  --configs native,occlumency-32M --quiet >/dev/null 2>"$T/stderr" && ok || bad "bench --configs"
+[ "$(grep -c '^fmnist,' "$T/out2/results.csv")" -eq 2 ] && ok || bad "--configs rows"
+[ -s "$T/stderr" ] && bad "--quiet printed: $(head -c 200 "$T/stderr")" || ok
+
+# Errors: one clear line, non-zero exit, no crash.
+expect() {
+  local name=$1 pattern=$2; shift 2
+  local rc=0
+  "$@" >"$T/o" 2>"$T/e" || rc=$?
+  if [ "$rc" -eq 0 ] || [ "$rc" -gt 128 ]; then bad "$name: exit $rc"; return; fi
+  grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/e" && { bad "$name: sanitizer"; return; }
+  grep -qE -e "$pattern" "$T/e" && ok || { bad "$name: stderr"; cat "$T/e" >&2; }
+}
+expect "no models" "--models a,b,c is required" "$OCC" bench --out "$T/x"
+expect "no out" "--out DIR is required" "$OCC" bench --models fmnist
+expect "missing model" "neither" "$OCC" bench --models nosuch --zoo "$T/zoo" --out "$T/o3" --quiet
+expect "bad config" "unknown configuration" "$OCC" bench --models fmnist --out "$T/o4" --configs fast
+expect "bad repeat" "--repeat needs" "$OCC" bench --models fmnist --out "$T/o4" --repeat 0
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
