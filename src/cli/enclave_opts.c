@@ -31,7 +31,9 @@ const char occ_cli_enclave_usage[] =
     "  --cost-model M      sgx1 (40k cycles a fault, 10k a transition; default),\n"
     "                      sgx2 (large EPC: nothing pages), none (count only)\n"
     "  --trace FILE        write the enclave page faults and weight-chunk loads of one\n"
-    "                      inference (the first timed one), one event per line\n";
+    "                      inference (the first timed one), one event per line\n"
+    "  --record-boundary FILE  (tests) append every byte that crosses the enclave\n"
+    "                      boundary to FILE (docs/security.md)\n";
 
 struct occ_cli_enclave {
     occ_cli_enclave_opts o;
