@@ -1,0 +1,82 @@
+/* The confidential inference server.
+ *
+ * Enclave side (src/enclave/server.c, trusted): TLS 1.3 over memory BIOs
+ * with a fresh RA-TLS certificate, HTTP/1.1, the KServe v2 API, a request
+ * queue drained by enclave workers with dynamic batching, Prometheus
+ * metrics. It talks to the outside only through the occ_ocalls it is given
+ * and is driven only through the occ_ecalls it hands out (include/occ/boundary.h).
+ *
+ * The host side is occ/net.h (untrusted; never included by trusted code). */
+#ifndef OCC_SERVER_H
+#define OCC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "occ/boundary.h"
+#include "occ/engine.h"
+#include "occ/quote.h"
+#include "occ/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Connection ids with this bit set are the plaintext metrics port: the
+ * enclave answers GET /metrics there (aggregate counters only, no request
+ * data) and nothing else. */
+#define OCC_CONN_METRICS_BIT (1ull << 63)
+
+/* ---------------- enclave side ---------------- */
+
+typedef struct occ_server_model {
+    const char *name;        /* the API name: /v2/models/{name} */
+    uint32_t pack_id;        /* passed back in ocalls->read_chunk */
+    const uint8_t *manifest; /* the pack's manifest bytes (untrusted; hashed in the enclave) */
+    size_t manifest_size;
+} occ_server_model;
+
+typedef struct occ_enclave_config {
+    const occ_server_model *models;
+    size_t n_models;
+    occ_engine_opts engine;   /* template for every model's engine (threads, mode, budget, mem) */
+    uint32_t max_batch;       /* requests per engine run (dynamic batching); 0 = 8 */
+    uint32_t batch_wait_us;   /* wait this long for a batch to fill; 0 = none */
+    uint64_t max_body_size;   /* bytes; 0 = 64 MiB */
+    uint32_t request_timeout_ms; /* a started request (or handshake) must complete within; 0 = 30000 */
+    uint32_t max_queue;       /* queued inferences before 503; 0 = 1024 */
+    occ_quote_provider_fn quote; /* evidence for the RA-TLS certificate */
+    void *quote_ctx;
+    int64_t cert_not_before, cert_not_after; /* seconds since the epoch (host clock; public) */
+    /* Optional: appends extra Prometheus lines (e.g. EPC emulator counters). */
+    size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
+    void *metrics_ctx;
+} occ_enclave_config;
+
+typedef struct occ_enclave occ_enclave;
+
+/* Decodes the manifests (model ids are computed here), makes the engines,
+ * generates the TLS key inside the enclave and the RA-TLS certificate:
+ * REPORTDATA = SHA-256(SPKI) || binding, binding = the model id for one
+ * model, SHA-256 over the sorted 32-byte model ids for several. The
+ * ocalls table must outlive the enclave. */
+occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *oc, occ_enclave **out,
+                              occ_error *e) OCC_MUST_CHECK;
+/* The table the host drives the enclave with. */
+void occ_enclave_ecalls(occ_enclave *enc, occ_ecalls *out);
+/* Public facts: the certificate (DER, owned by enc), the model binding of
+ * REPORTDATA[32..63], whether engines run batches natively. */
+const uint8_t *occ_enclave_cert_der(const occ_enclave *enc, size_t *size);
+void occ_enclave_binding(const occ_enclave *enc, uint8_t out[32]);
+int occ_enclave_batching(const occ_enclave *enc);
+/* The Prometheus text (malloc'd). */
+char *occ_enclave_metrics(occ_enclave *enc);
+void occ_enclave_free(occ_enclave *enc);
+
+/* Model binding for several model ids (sorted, concatenated, SHA-256). */
+void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[32]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,371 @@
+/* HTTP/1.1 request framing over http_parser (see http.h). */
+#include "enclave/http.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+/* Bytes that may wait behind a request that has not been answered yet. */
+#define OCC_HTTP_MAX_PIPELINED (256u * 1024u)
+
+struct occ_http {
+    http_parser p;
+    http_parser_settings s;
+    size_t max_body;
+    /* bytes not yet given to the parser (only behind a complete request) */
+    uint8_t *in;
+    size_t in_len, in_off, in_cap;
+    /* the message being parsed */
+    int in_message, complete, failed, started;
+    int err_status;
+    char err_msg[200];
+    char url[OCC_HTTP_MAX_URL];
+    size_t url_len;
+    char field[64];
+    size_t field_len;
+    char value[OCC_HTTP_MAX_VALUE];
+    size_t value_len;
+    int have_header, last_was_value;
+    int expect_continue;
+    uint8_t *body;
+    size_t body_len, body_cap;
+    occ_http_request req;
+};
+
+static int fail_msg(occ_http *h, int status, const char *msg)
+{
+    if (!h->err_status) {
+        h->err_status = status;
+        snprintf(h->err_msg, sizeof h->err_msg, "%s", msg);
+    }
+    return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    occ_http *h = p->data;
+    h->in_message = 1;
+    h->url_len = 0;
+    h->field_len = h->value_len = 0;
+    h->have_header = h->last_was_value = 0;
+    h->expect_continue = 0;
+    h->body_len = 0;
+    memset(&h->req, 0, sizeof h->req);
+    h->req.inference_header_length = -1;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    occ_http *h = p->data;
+    if (len >= sizeof h->url - h->url_len)
+        return fail_msg(h, 414, "request target too long");
+    memcpy(h->url + h->url_len, at, len);
+    h->url_len += len;
+    h->url[h->url_len] = 0;
+    return 0;
+}
+
+static int parse_decimal(const char *s, size_t n, int64_t *out)
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    if (!n || n > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int finish_header(occ_http *h)
+{
+    if (!h->have_header)
+        return 0;
+    h->have_header = 0;
+    h->field[h->field_len < sizeof h->field ? h->field_len : sizeof h->field - 1] = 0;
+    h->value[h->value_len] = 0;
+    const char *f = h->field, *v = h->value;
+    if (!strcasecmp(f, "content-type")) {
+        size_t n = h->value_len < sizeof h->req.content_type - 1 ? h->value_len : sizeof h->req.content_type - 1;
+        memcpy(h->req.content_type, v, n);
+        h->req.content_type[n] = 0;
+    } else if (!strcasecmp(f, "inference-header-content-length")) {
+        int64_t x;
+        if (h->req.inference_header_length >= 0 || parse_decimal(v, h->value_len, &x))
+            return fail_msg(h, 400, "bad Inference-Header-Content-Length");
+        h->req.inference_header_length = x;
+    } else if (!strcasecmp(f, "expect")) {
+        if (!strcasecmp(v, "100-continue"))
+            h->expect_continue = 1;
+        else
+            return fail_msg(h, 417, "only 'Expect: 100-continue' is supported");
+    }
+    h->field_len = h->value_len = 0;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    occ_http *h = p->data;
+    if (h->last_was_value) {
+        if (finish_header(h))
+            return -1;
+        h->last_was_value = 0;
+    }
+    h->have_header = 1;
+    /* Long names are kept truncated (and then match nothing we use). */
+    size_t room = sizeof h->field - 1 - (h->field_len < sizeof h->field - 1 ? h->field_len : sizeof h->field - 1);
+    size_t n = len < room ? len : room;
+    memcpy(h->field + h->field_len, at, n);
+    h->field_len += n;
+    if (n < len)
+        h->field_len = sizeof h->field; /* marks truncation: no match */
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    occ_http *h = p->data;
+    h->last_was_value = 1;
+    if (len >= sizeof h->value - h->value_len)
+        return fail_msg(h, 431, "header value too long");
+    memcpy(h->value + h->value_len, at, len);
+    h->value_len += len;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    occ_http *h = p->data;
+    if (finish_header(h))
+        return -1;
+    if (p->http_major != 1)
+        return fail_msg(h, 505, "only HTTP/1.x is supported");
+    if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > 0) {
+        if (p->content_length > h->max_body) {
+            char m[160];
+            snprintf(m, sizeof m, "request body of %llu bytes is over the limit of %zu bytes",
+                     (unsigned long long)p->content_length, h->max_body);
+            return fail_msg(h, 413, m);
+        }
+        if (h->body_cap < p->content_length) {
+            uint8_t *b = realloc(h->body, (size_t)p->content_length);
+            if (!b)
+                return fail_msg(h, 503, "out of memory for the request body");
+            h->body = b;
+            h->body_cap = (size_t)p->content_length;
+        }
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    occ_http *h = p->data;
+    if (len > h->max_body - h->body_len) {
+        char m[160];
+        snprintf(m, sizeof m, "request body is over the limit of %zu bytes", h->max_body);
+        return fail_msg(h, 413, m);
+    }
+    if (h->body_len + len > h->body_cap) {
+        size_t cap = h->body_cap ? h->body_cap : 4096;
+        while (cap < h->body_len + len)
+            cap = cap > h->max_body / 2 ? h->max_body : cap * 2;
+        uint8_t *b = realloc(h->body, cap);
+        if (!b)
+            return fail_msg(h, 503, "out of memory for the request body");
+        h->body = b;
+        h->body_cap = cap;
+    }
+    memcpy(h->body + h->body_len, at, len);
+    h->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    occ_http *h = p->data;
+    if (p->upgrade)
+        return fail_msg(h, 400, "protocol upgrade is not supported");
+    h->in_message = 0;
+    h->started = 0;
+    h->complete = 1;
+    h->req.method = http_method_str((enum http_method)p->method);
+    size_t n = strcspn(h->url, "?#");
+    memcpy(h->req.path, h->url, n);
+    h->req.path[n] = 0;
+    h->req.keep_alive = http_should_keep_alive(p);
+    h->req.body = h->body;
+    h->req.body_size = h->body_len;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+occ_status occ_http_new(size_t max_body, occ_http **out, occ_error *e)
+{
+    *out = NULL;
+    occ_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    http_parser_init(&h->p, HTTP_REQUEST);
+    h->p.data = h;
+    http_parser_settings_init(&h->s);
+    h->s.on_message_begin = on_message_begin;
+    h->s.on_url = on_url;
+    h->s.on_header_field = on_header_field;
+    h->s.on_header_value = on_header_value;
+    h->s.on_headers_complete = on_headers_complete;
+    h->s.on_body = on_body;
+    h->s.on_message_complete = on_message_complete;
+    h->max_body = max_body;
+    h->req.inference_header_length = -1;
+    *out = h;
+    return OCC_OK;
+}
+
+void occ_http_free(occ_http *h)
+{
+    if (!h)
+        return;
+    free(h->in);
+    free(h->body);
+    free(h);
+}
+
+static occ_status parse(occ_http *h, int *http_status, occ_error *e)
+{
+    while (!h->complete && !h->failed && h->in_off < h->in_len) {
+        size_t avail = h->in_len - h->in_off;
+        size_t n = http_parser_execute(&h->p, &h->s, (const char *)h->in + h->in_off, avail);
+        enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
+        if (err == HPE_PAUSED) {
+            h->in_off += n;
+            break;
+        }
+        if (n)
+            h->started = 1;
+        if (err != HPE_OK || (n < avail && !h->complete)) {
+            h->failed = 1;
+            if (!h->err_status) {
+                h->err_status = 400;
+                snprintf(h->err_msg, sizeof h->err_msg, "malformed HTTP request: %s",
+                         http_errno_description(err));
+            }
+            break;
+        }
+        h->in_off += n;
+    }
+    if (h->in_off == h->in_len)
+        h->in_off = h->in_len = 0;
+    if (h->failed) {
+        *http_status = h->err_status;
+        return occ_fail(e, OCC_ERR_FORMAT, "%s", h->err_msg);
+    }
+    return OCC_OK;
+}
+
+occ_status occ_http_feed(occ_http *h, const void *data, size_t size, int *http_status, occ_error *e)
+{
+    *http_status = 0;
+    if (h->failed) {
+        *http_status = h->err_status;
+        return occ_fail(e, OCC_ERR_FORMAT, "%s", h->err_msg);
+    }
+    if (!size)
+        return OCC_OK;
+    if (h->in_off) {
+        memmove(h->in, h->in + h->in_off, h->in_len - h->in_off);
+        h->in_len -= h->in_off;
+        h->in_off = 0;
+    }
+    if (h->complete && h->in_len + size > OCC_HTTP_MAX_PIPELINED) {
+        h->failed = 1;
+        h->err_status = 413;
+        snprintf(h->err_msg, sizeof h->err_msg, "too many pipelined bytes behind an unanswered request");
+        *http_status = 413;
+        return occ_fail(e, OCC_ERR_FORMAT, "%s", h->err_msg);
+    }
+    if (h->in_len + size > h->in_cap) {
+        size_t cap = h->in_cap ? h->in_cap : 16384;
+        while (cap < h->in_len + size)
+            cap *= 2;
+        uint8_t *b = realloc(h->in, cap);
+        if (!b) {
+            *http_status = 503;
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        }
+        h->in = b;
+        h->in_cap = cap;
+    }
+    memcpy(h->in + h->in_len, data, size);
+    h->in_len += size;
+    return parse(h, http_status, e);
+}
+
+const occ_http_request *occ_http_ready(const occ_http *h)
+{
+    return h->complete && !h->failed ? &h->req : NULL;
+}
+
+occ_status occ_http_next(occ_http *h, int *http_status, occ_error *e)
+{
+    *http_status = 0;
+    if (!h->complete)
+        return OCC_OK;
+    h->complete = 0;
+    h->body_len = 0;
+    if (h->body_cap > (1u << 20)) { /* do not hold a big body between requests */
+        free(h->body);
+        h->body = NULL;
+        h->body_cap = 0;
+    }
+    memset(&h->req, 0, sizeof h->req);
+    h->req.inference_header_length = -1;
+    http_parser_pause(&h->p, 0);
+    return parse(h, http_status, e);
+}
+
+int occ_http_partial(const occ_http *h)
+{
+    return !h->complete && (h->in_message || h->started || h->failed);
+}
+
+int occ_http_take_expect_continue(occ_http *h)
+{
+    int x = h->expect_continue && h->in_message;
+    h->expect_continue = 0;
+    return x;
+}
+
+const char *occ_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Status";
+    }
+}

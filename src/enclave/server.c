@@ -1,0 +1,1259 @@
+/* The enclave side of the inference server (see include/occ/server.h).
+ *
+ * Threads: the host calls conn_open/conn_data/conn_close from its event
+ * loop and run_worker from its worker threads. Each connection has a mutex
+ * (its SSL, HTTP state); the request queue has one; each model's engine has
+ * one (occ_engine_run is one run at a time). Lock order: conn -> queue,
+ * conn -> stats; the table lock is never held with another.
+ *
+ * A connection answers requests strictly in order: while an inference of
+ * a connection is queued or running (busy), nothing more is read from its
+ * TLS stream; the worker that answers resumes it. */
+#include "occ/server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "enclave/http.h"
+#include "enclave/kserve.h"
+#include "occ/ratls.h"
+
+#define N_BUCKETS 1024
+#define LAT_N 14
+static const double lat_bounds[LAT_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define BATCH_N 8
+static const int batch_bounds[BATCH_N] = {1, 2, 4, 8, 16, 32, 64, 128};
+static const int code_list[] = {200, 400, 404, 405, 408, 411, 413, 414, 417, 431, 500, 503, 505};
+#define N_CODES ((int)(sizeof code_list / sizeof code_list[0]))
+
+typedef struct srv_model srv_model;
+
+typedef struct read_ctx {
+    const occ_ocalls *oc;
+    uint32_t pack_id;
+} read_ctx;
+
+struct srv_model {
+    char *name;
+    read_ctx rd;
+    occ_model *m;
+    occ_engine *eng;  /* batch 1 */
+    occ_engine *engb; /* batch batch_n, NULL when the engine does not batch */
+    uint32_t batch_n;
+    pthread_mutex_t run_mu;
+    size_t in_bytes, out_bytes; /* per request, all inputs / all outputs */
+    /* stats (under enc->stats_mu) */
+    uint64_t inferences, errors, integrity_failures;
+    uint64_t lat_hist[LAT_N + 1];
+    double lat_sum;
+};
+
+typedef struct conn {
+    uint64_t id;
+    int refs; /* under enc->conn_mu */
+    struct conn *next;
+    pthread_mutex_t mu;
+    int metrics;
+    char mreq[4096];
+    size_t mlen;
+    SSL *ssl;
+    BIO *wbio; /* owned by ssl; rbio too */
+    occ_http *http;
+    int hs_done, closed, busy;
+    uint64_t req_start_ns; /* a handshake or a request is in progress since */
+} conn;
+
+typedef struct job {
+    struct job *next;
+    conn *c; /* holds a reference */
+    srv_model *mdl;
+    occ_kserve_request req;
+    int keep_alive;
+    uint64_t t_enqueue;
+    float **in, **out;
+} job;
+
+struct occ_enclave {
+    const occ_ocalls *oc;
+    uint32_t max_batch;
+    uint64_t batch_wait_ns, req_timeout_ns;
+    size_t max_body;
+    uint32_t max_queue;
+    size_t (*metrics_extra)(void *, char *, size_t);
+    void *metrics_ctx;
+
+    srv_model *models;
+    size_t n_models;
+    int batching;
+
+    SSL_CTX *ctx;
+    EVP_PKEY *key;
+    X509 *cert;
+    uint8_t *cert_der;
+    size_t cert_der_size;
+    uint8_t binding[32];
+
+    pthread_mutex_t conn_mu;
+    conn *buckets[N_BUCKETS];
+
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    job *q_head, *q_tail;
+    size_t q_len;
+    int stopping;
+    uint64_t last_sweep;
+
+    pthread_mutex_t stats_mu;
+    uint64_t http_codes[N_CODES + 1];
+    uint64_t conns_total, conns_open, handshakes, handshake_failures, timeouts, cancelled;
+    uint64_t batch_hist[BATCH_N + 1], batches;
+};
+
+/* ------------------------------------------------------------------ */
+
+static uint64_t now_ns(occ_enclave *enc)
+{
+    return enc->oc->now_ns(enc->oc->host);
+}
+
+static void count_code(occ_enclave *enc, int status)
+{
+    int k = 0;
+    while (k < N_CODES && code_list[k] != status)
+        k++;
+    pthread_mutex_lock(&enc->stats_mu);
+    enc->http_codes[k]++;
+    pthread_mutex_unlock(&enc->stats_mu);
+}
+
+static occ_status engine_read(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)
+{
+    read_ctx *r = ctx;
+    return r->oc->read_chunk(r->oc->host, r->pack_id, offset, dst, size, e);
+}
+
+/* ---------------- connections ---------------- */
+
+static conn *conn_get(occ_enclave *enc, uint64_t id)
+{
+    pthread_mutex_lock(&enc->conn_mu);
+    conn *c = enc->buckets[id % N_BUCKETS];
+    while (c && c->id != id)
+        c = c->next;
+    if (c)
+        c->refs++;
+    pthread_mutex_unlock(&enc->conn_mu);
+    return c;
+}
+
+static void conn_destroy(conn *c)
+{
+    SSL_free(c->ssl);
+    occ_http_free(c->http);
+    pthread_mutex_destroy(&c->mu);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+}
+
+static void conn_put(occ_enclave *enc, conn *c)
+{
+    pthread_mutex_lock(&enc->conn_mu);
+    int last = --c->refs == 0;
+    pthread_mutex_unlock(&enc->conn_mu);
+    if (last)
+        conn_destroy(c);
+}
+
+/* Sends what TLS has written (ciphertext) to the host. c->mu held. */
+static void flush(occ_enclave *enc, conn *c)
+{
+    if (!c->wbio)
+        return;
+    char *p = NULL;
+    long n = BIO_get_mem_data(c->wbio, &p);
+    if (n <= 0)
+        return;
+    if (!c->closed && enc->oc->send(enc->oc->host, c->id, p, (size_t)n, NULL))
+        c->closed = 1; /* the host dropped it */
+    (void)BIO_reset(c->wbio);
+}
+
+static void conn_close_locked(occ_enclave *enc, conn *c, int notify)
+{
+    if (c->closed)
+        return;
+    if (notify && c->ssl && c->hs_done) {
+        (void)SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    flush(enc, c);
+    c->closed = 1;
+    enc->oc->close(enc->oc->host, c->id);
+}
+
+/* Writes a complete HTTP response into TLS (or plaintext for metrics). */
+static void respond(occ_enclave *enc, conn *c, int status, const char *ctype, const void *body, size_t size,
+                    long long header_len, int keep_alive)
+{
+    if (c->closed)
+        return;
+    char head[512];
+    int hn = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
+                      occ_http_reason(status), ctype, size);
+    if (header_len >= 0)
+        hn += snprintf(head + hn, sizeof head - (size_t)hn, "Inference-Header-Content-Length: %lld\r\n", header_len);
+    hn += snprintf(head + hn, sizeof head - (size_t)hn, "%s\r\n", keep_alive ? "" : "Connection: close\r\n");
+    uint8_t *buf = malloc((size_t)hn + size);
+    if (!buf) {
+        conn_close_locked(enc, c, 0);
+        return;
+    }
+    memcpy(buf, head, (size_t)hn);
+    if (size)
+        memcpy(buf + hn, body, size);
+    size_t total = (size_t)hn + size;
+    count_code(enc, status);
+    if (c->metrics) {
+        if (enc->oc->send(enc->oc->host, c->id, buf, total, NULL))
+            c->closed = 1;
+    } else {
+        size_t off = 0;
+        while (off < total) {
+            size_t n = total - off > (1u << 30) ? (1u << 30) : total - off;
+            int w = SSL_write(c->ssl, buf + off, (int)n);
+            if (w <= 0) {
+                ERR_clear_error();
+                break;
+            }
+            off += (size_t)w;
+        }
+        flush(enc, c);
+    }
+    free(buf);
+    if (!keep_alive)
+        conn_close_locked(enc, c, 1);
+}
+
+static void respond_json(occ_enclave *enc, conn *c, int status, char *json, int keep_alive)
+{
+    if (!json) {
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        respond(enc, c, 503, "application/json", oom, sizeof oom - 1, -1, 0);
+        return;
+    }
+    respond(enc, c, status, "application/json", json, strlen(json), -1, keep_alive);
+    free(json);
+}
+
+static void respond_error(occ_enclave *enc, conn *c, int status, const char *msg, int keep_alive)
+{
+    respond_json(enc, c, status, occ_kserve_error_json(msg), keep_alive);
+}
+
+/* ---------------- routing ---------------- */
+
+static srv_model *find_model(occ_enclave *enc, const char *name, size_t len)
+{
+    for (size_t i = 0; i < enc->n_models; i++)
+        if (strlen(enc->models[i].name) == len && !memcmp(enc->models[i].name, name, len))
+            return &enc->models[i];
+    return NULL;
+}
+
+static char *simple_json(const char *fmt, const char *a)
+{
+    size_t n = strlen(fmt) + (a ? strlen(a) : 0) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, fmt, a ? a : "");
+    return s;
+}
+
+static job *job_new(srv_model *mdl)
+{
+    const occ_model *m = mdl->m;
+    size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(float *);
+    head = (head + 63) & ~(size_t)63;
+    job *j = calloc(1, head + mdl->in_bytes + mdl->out_bytes);
+    if (!j)
+        return NULL;
+    j->in = (float **)(j + 1);
+    j->out = j->in + m->n_inputs;
+    uint8_t *p = (uint8_t *)j + head;
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        j->in[i] = (float *)p;
+        p += m->tensors[m->inputs[i]].size;
+    }
+    for (uint32_t i = 0; i < m->n_outputs; i++) {
+        j->out[i] = (float *)p;
+        p += m->tensors[m->outputs[i]].size;
+    }
+    j->mdl = mdl;
+    return j;
+}
+
+static void job_free(job *j)
+{
+    if (!j)
+        return;
+    /* inputs and outputs (contiguous after the header) are the client's data */
+    OPENSSL_cleanse(j->in[0], j->mdl->in_bytes + j->mdl->out_bytes);
+    free(j);
+}
+
+/* Returns 1 when the request was queued (the connection is busy). c->mu held. */
+static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
+{
+    const char *p = r->path;
+    int ka = r->keep_alive;
+    int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    if (!strcmp(p, "/v2/health/live") || !strcmp(p, "/v2/health/ready") || !strcmp(p, "/v2")) {
+        if (!get) {
+            respond_error(enc, c, 405, "use GET", ka);
+        } else if (!strcmp(p, "/v2")) {
+            respond_json(enc, c, 200,
+                         simple_json("{\"name\":\"occlumency\",\"version\":\"0.1.0\",\"extensions\":"
+                                     "[\"binary_tensor_data\",\"occ_attestation\"]%s}",
+                                     NULL),
+                         ka);
+        } else {
+            respond_json(enc, c, 200,
+                         simple_json(strstr(p, "live") ? "{\"live\":true%s}" : "{\"ready\":true%s}", NULL), ka);
+        }
+        return 0;
+    }
+    static const char pre[] = "/v2/models/";
+    if (strncmp(p, pre, sizeof pre - 1)) {
+        respond_error(enc, c, 404, "no such endpoint", ka);
+        return 0;
+    }
+    const char *name = p + sizeof pre - 1;
+    size_t nlen = strcspn(name, "/");
+    const char *rest = name + nlen;
+    if (!strncmp(rest, "/versions/", 10)) { /* /versions/1 is the only version */
+        const char *v = rest + 10;
+        size_t vl = strcspn(v, "/");
+        if (vl != 1 || v[0] != '1') {
+            respond_error(enc, c, 404, "unknown model version (this server has version 1)", ka);
+            return 0;
+        }
+        rest = v + vl;
+    }
+    srv_model *mdl = find_model(enc, name, nlen);
+    if (!mdl) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "unknown model '%.*s'", (int)(nlen > 100 ? 100 : nlen), name);
+        respond_error(enc, c, 404, msg, ka);
+        return 0;
+    }
+    if (!strcmp(rest, "") || !strcmp(rest, "/ready") || !strcmp(rest, "/occ")) {
+        if (!get) {
+            respond_error(enc, c, 405, "use GET", ka);
+        } else if (!*rest) {
+            respond_json(enc, c, 200, occ_kserve_model_metadata(mdl->m, mdl->name), ka);
+        } else if (!strcmp(rest, "/ready")) {
+            respond_json(enc, c, 200, simple_json("{\"name\":\"%s\",\"ready\":true}", mdl->name), ka);
+        } else {
+            char bh[65];
+            occ_hex(enc->binding, 32, bh);
+            respond_json(enc, c, 200, occ_kserve_model_occ(mdl->m, mdl->name, bh), ka);
+        }
+        return 0;
+    }
+    if (strcmp(rest, "/infer")) {
+        respond_error(enc, c, 404, "no such endpoint", ka);
+        return 0;
+    }
+    if (!post) {
+        respond_error(enc, c, 405, "use POST for infer", ka);
+        return 0;
+    }
+    job *j = job_new(mdl);
+    if (!j) {
+        respond_error(enc, c, 503, "out of memory", 0);
+        return 0;
+    }
+    occ_error e = {0};
+    if (occ_kserve_decode_infer(mdl->m, r->body, r->body_size, r->inference_header_length, j->in, &j->req, &e)) {
+        job_free(j);
+        pthread_mutex_lock(&enc->stats_mu);
+        mdl->errors++;
+        pthread_mutex_unlock(&enc->stats_mu);
+        respond_error(enc, c, 400, e.msg, ka);
+        return 0;
+    }
+    j->keep_alive = ka;
+    j->t_enqueue = now_ns(enc);
+    pthread_mutex_lock(&enc->q_mu);
+    if (enc->q_len >= enc->max_queue || enc->stopping) {
+        pthread_mutex_unlock(&enc->q_mu);
+        job_free(j);
+        respond_error(enc, c, 503, "server busy: the inference queue is full, retry later", ka);
+        return 0;
+    }
+    pthread_mutex_lock(&enc->conn_mu);
+    c->refs++;
+    pthread_mutex_unlock(&enc->conn_mu);
+    j->c = c;
+    if (enc->q_tail)
+        enc->q_tail->next = j;
+    else
+        enc->q_head = j;
+    enc->q_tail = j;
+    enc->q_len++;
+    pthread_cond_signal(&enc->q_cv);
+    pthread_mutex_unlock(&enc->q_mu);
+    c->busy = 1;
+    return 1;
+}
+
+/* Answers every complete buffered request until one is queued.
+ * Returns 1 when the connection is busy or closed. c->mu held. */
+static int handle_ready(occ_enclave *enc, conn *c)
+{
+    const occ_http_request *r;
+    while (!c->closed && (r = occ_http_ready(c->http))) {
+        c->req_start_ns = 0;
+        if (dispatch(enc, c, r))
+            return 1;
+        int hs = 0;
+        occ_error e = {0};
+        if (occ_http_next(c->http, &hs, &e)) {
+            respond_error(enc, c, hs, e.msg, 0);
+            return 1;
+        }
+    }
+    if (!c->closed && occ_http_partial(c->http) && !c->req_start_ns)
+        c->req_start_ns = now_ns(enc);
+    return c->closed;
+}
+
+/* Reads plaintext out of TLS and serves it. c->mu held. */
+static void pump(occ_enclave *enc, conn *c)
+{
+    if (c->closed)
+        return;
+    if (!c->hs_done) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int err = SSL_get_error(c->ssl, r);
+            ERR_clear_error();
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                flush(enc, c);
+                return;
+            }
+            pthread_mutex_lock(&enc->stats_mu);
+            enc->handshake_failures++;
+            pthread_mutex_unlock(&enc->stats_mu);
+            conn_close_locked(enc, c, 0); /* flushes the alert, if any */
+            return;
+        }
+        c->hs_done = 1;
+        c->req_start_ns = 0;
+        pthread_mutex_lock(&enc->stats_mu);
+        enc->handshakes++;
+        pthread_mutex_unlock(&enc->stats_mu);
+    }
+    char buf[16384];
+    while (!c->closed && !c->busy) {
+        if (handle_ready(enc, c))
+            break;
+        int n = SSL_read(c->ssl, buf, sizeof buf);
+        if (n <= 0) {
+            int err = SSL_get_error(c->ssl, n);
+            ERR_clear_error();
+            if (err == SSL_ERROR_WANT_READ)
+                break;
+            /* close_notify or a TLS error: half-sent requests are dropped */
+            conn_close_locked(enc, c, err == SSL_ERROR_ZERO_RETURN);
+            break;
+        }
+        int hs = 0;
+        occ_error e = {0};
+        occ_status st = occ_http_feed(c->http, buf, (size_t)n, &hs, &e);
+        OPENSSL_cleanse(buf, (size_t)n);
+        if (st) {
+            respond_error(enc, c, hs ? hs : 400, e.msg, 0);
+            break;
+        }
+        if (occ_http_take_expect_continue(c->http)) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (SSL_write(c->ssl, cont, (int)sizeof cont - 1) <= 0)
+                ERR_clear_error();
+        }
+    }
+    flush(enc, c);
+}
+
+/* ---------------- metrics port (plaintext) ---------------- */
+
+static void metrics_data(occ_enclave *enc, conn *c, const void *buf, size_t size)
+{
+    size_t n = size < sizeof c->mreq - 1 - c->mlen ? size : sizeof c->mreq - 1 - c->mlen;
+    memcpy(c->mreq + c->mlen, buf, n);
+    c->mlen += n;
+    c->mreq[c->mlen] = 0;
+    if (!strstr(c->mreq, "\r\n\r\n") && !strstr(c->mreq, "\n\n")) {
+        if (c->mlen >= sizeof c->mreq - 1)
+            respond_error(enc, c, 431, "request too large", 0);
+        return;
+    }
+    if (!strncmp(c->mreq, "GET /metrics ", 13) || !strncmp(c->mreq, "GET /metrics?", 13)) {
+        char *text = occ_enclave_metrics(enc);
+        if (!text) {
+            respond_error(enc, c, 503, "out of memory", 0);
+            return;
+        }
+        respond(enc, c, 200, "text/plain; version=0.0.4", text, strlen(text), -1, 0);
+        free(text);
+    } else {
+        respond_error(enc, c, 404, "only GET /metrics here", 0);
+    }
+}
+
+/* ---------------- ecalls ---------------- */
+
+static occ_status ec_conn_open(void *p, uint64_t id, occ_error *e)
+{
+    occ_enclave *enc = p;
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    c->id = id;
+    c->refs = 1;
+    pthread_mutex_init(&c->mu, NULL);
+    c->metrics = (id & OCC_CONN_METRICS_BIT) != 0;
+    if (!c->metrics) {
+        BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+        c->ssl = SSL_new(enc->ctx);
+        if (!rb || !wb || !c->ssl || occ_http_new(enc->max_body, &c->http, e)) {
+            BIO_free(rb);
+            BIO_free(wb);
+            ERR_clear_error();
+            conn_destroy(c);
+            return e && e->status ? e->status : occ_fail(e, OCC_ERR_NOMEM, "out of memory for a connection");
+        }
+        BIO_set_mem_eof_return(rb, -1);
+        BIO_set_mem_eof_return(wb, -1);
+        SSL_set_bio(c->ssl, rb, wb);
+        SSL_set_accept_state(c->ssl);
+        c->wbio = wb;
+    }
+    c->req_start_ns = now_ns(enc);
+    pthread_mutex_lock(&enc->conn_mu);
+    conn *old = enc->buckets[id % N_BUCKETS];
+    while (old && old->id != id)
+        old = old->next;
+    if (old) {
+        pthread_mutex_unlock(&enc->conn_mu);
+        conn_destroy(c);
+        return occ_fail(e, OCC_ERR_INVALID, "connection id %llu is already open", (unsigned long long)id);
+    }
+    c->next = enc->buckets[id % N_BUCKETS];
+    enc->buckets[id % N_BUCKETS] = c;
+    pthread_mutex_unlock(&enc->conn_mu);
+    pthread_mutex_lock(&enc->stats_mu);
+    enc->conns_total++;
+    enc->conns_open++;
+    pthread_mutex_unlock(&enc->stats_mu);
+    return OCC_OK;
+}
+
+static occ_status ec_conn_data(void *p, uint64_t id, const void *buf, size_t size, occ_error *e)
+{
+    occ_enclave *enc = p;
+    conn *c = conn_get(enc, id);
+    if (!c)
+        return occ_fail(e, OCC_ERR_INVALID, "unknown connection %llu", (unsigned long long)id);
+    pthread_mutex_lock(&c->mu);
+    if (!c->closed && size) {
+        if (c->metrics) {
+            metrics_data(enc, c, buf, size);
+        } else {
+            BIO *rb = SSL_get_rbio(c->ssl);
+            /* While busy nothing is read; bound what may pile up meanwhile. */
+            if ((size_t)BIO_ctrl_pending(rb) + size > enc->max_body + (4u << 20)) {
+                conn_close_locked(enc, c, 0);
+            } else if (BIO_write(rb, buf, (int)size) != (int)size) {
+                ERR_clear_error();
+                conn_close_locked(enc, c, 0);
+            } else if (!c->busy) {
+                pump(enc, c);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    conn_put(enc, c);
+    return OCC_OK;
+}
+
+static void ec_conn_close(void *p, uint64_t id)
+{
+    occ_enclave *enc = p;
+    pthread_mutex_lock(&enc->conn_mu);
+    conn **pp = &enc->buckets[id % N_BUCKETS];
+    while (*pp && (*pp)->id != id)
+        pp = &(*pp)->next;
+    conn *c = *pp;
+    if (c)
+        *pp = c->next;
+    pthread_mutex_unlock(&enc->conn_mu);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->closed = 1; /* the host is gone: nothing more is sent */
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&enc->stats_mu);
+    enc->conns_open--;
+    pthread_mutex_unlock(&enc->stats_mu);
+    conn_put(enc, c);
+}
+
+/* Closes connections whose handshake or request is overdue (408). */
+static void sweep(occ_enclave *enc)
+{
+    uint64_t now = now_ns(enc);
+    size_t cap = 64, n = 0;
+    conn **list = malloc(cap * sizeof *list);
+    if (!list)
+        return;
+    pthread_mutex_lock(&enc->conn_mu);
+    for (size_t b = 0; b < N_BUCKETS; b++)
+        for (conn *c = enc->buckets[b]; c; c = c->next) {
+            if (n == cap) {
+                conn **l2 = realloc(list, 2 * cap * sizeof *list);
+                if (!l2)
+                    goto stop;
+                list = l2;
+                cap *= 2;
+            }
+            c->refs++;
+            list[n++] = c;
+        }
+stop:
+    pthread_mutex_unlock(&enc->conn_mu);
+    for (size_t i = 0; i < n; i++) {
+        conn *c = list[i];
+        pthread_mutex_lock(&c->mu);
+        if (!c->closed && !c->busy && c->req_start_ns && now > c->req_start_ns &&
+            now - c->req_start_ns > enc->req_timeout_ns) {
+            pthread_mutex_lock(&enc->stats_mu);
+            enc->timeouts++;
+            pthread_mutex_unlock(&enc->stats_mu);
+            if (c->hs_done || c->metrics)
+                respond_error(enc, c, 408, "request timeout: the request did not arrive in time", 0);
+            else
+                conn_close_locked(enc, c, 0);
+        }
+        pthread_mutex_unlock(&c->mu);
+        conn_put(enc, c);
+    }
+    free(list);
+}
+
+static void observe_latency(occ_enclave *enc, srv_model *mdl, double s, int ok, int integrity)
+{
+    pthread_mutex_lock(&enc->stats_mu);
+    if (ok) {
+        mdl->inferences++;
+        int k = 0;
+        while (k < LAT_N && s > lat_bounds[k])
+            k++;
+        mdl->lat_hist[k]++;
+        mdl->lat_sum += s;
+    } else {
+        mdl->errors++;
+        mdl->integrity_failures += integrity != 0;
+    }
+    pthread_mutex_unlock(&enc->stats_mu);
+}
+
+/* Runs the jobs (all for one model) and answers them. */
+static void run_batch(occ_enclave *enc, job **jobs, size_t k)
+{
+    srv_model *mdl = jobs[0]->mdl;
+    const occ_model *m = mdl->m;
+    occ_status st = OCC_OK;
+    occ_error e = {0};
+    int failed[256] = {0};
+    pthread_mutex_lock(&mdl->run_mu);
+    if (k > 1 && mdl->engb) {
+        float **ins = calloc(m->n_inputs + m->n_outputs, sizeof *ins);
+        float **outs = ins ? ins + m->n_inputs : NULL;
+        int ok = ins != NULL;
+        for (uint32_t i = 0; ok && i < m->n_inputs; i++) {
+            size_t sz = m->tensors[m->inputs[i]].size;
+            if (!(ins[i] = malloc(sz * mdl->batch_n)))
+                ok = 0;
+            for (uint32_t b = 0; ok && b < mdl->batch_n; b++)
+                memcpy((uint8_t *)ins[i] + b * sz, jobs[b < k ? b : k - 1]->in[i], sz);
+        }
+        for (uint32_t i = 0; ok && i < m->n_outputs; i++)
+            if (!(outs[i] = malloc(m->tensors[m->outputs[i]].size * mdl->batch_n)))
+                ok = 0;
+        st = ok ? occ_engine_run(mdl->engb, (const float *const *)ins, outs, &e)
+                : occ_fail(&e, OCC_ERR_NOMEM, "out of memory for the batch");
+        for (uint32_t i = 0; ok && !st && i < m->n_outputs; i++) {
+            size_t sz = m->tensors[m->outputs[i]].size;
+            for (size_t b = 0; b < k; b++)
+                memcpy(jobs[b]->out[i], (uint8_t *)outs[i] + b * sz, sz);
+        }
+        for (uint32_t i = 0; ins && i < m->n_inputs + m->n_outputs; i++) {
+            if (ins[i]) {
+                size_t sz = i < m->n_inputs ? m->tensors[m->inputs[i]].size
+                                            : m->tensors[m->outputs[i - m->n_inputs]].size;
+                OPENSSL_cleanse(ins[i], sz * mdl->batch_n);
+            }
+            free(ins[i]);
+        }
+        free(ins);
+        for (size_t b = 0; b < k; b++)
+            failed[b] = st;
+    } else {
+        for (size_t b = 0; b < k; b++) {
+            occ_error eb = {0};
+            failed[b] = occ_engine_run(mdl->eng, (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
+            if (failed[b]) {
+                st = failed[b];
+                e = eb;
+            }
+        }
+    }
+    pthread_mutex_unlock(&mdl->run_mu);
+    pthread_mutex_lock(&enc->stats_mu);
+    enc->batches++;
+    int bk = 0;
+    while (bk < BATCH_N && (int)k > batch_bounds[bk])
+        bk++;
+    enc->batch_hist[bk]++;
+    pthread_mutex_unlock(&enc->stats_mu);
+
+    for (size_t b = 0; b < k; b++) {
+        job *j = jobs[b];
+        conn *c = j->c;
+        uint8_t *body = NULL;
+        size_t size = 0, jsize = 0;
+        occ_error ee = {0};
+        occ_status est = failed[b] ? failed[b]
+                                   : occ_kserve_encode_infer(m, mdl->name, &j->req, (const float *const *)j->out,
+                                                             &body, &size, &jsize, &ee);
+        double secs = (double)(now_ns(enc) - j->t_enqueue) / 1e9;
+        observe_latency(enc, mdl, secs, !est, failed[b] == OCC_ERR_INTEGRITY);
+        pthread_mutex_lock(&c->mu);
+        c->busy = 0;
+        if (!c->closed) {
+            if (est) {
+                char msg[OCC_ERROR_MSG_SIZE + 32];
+                snprintf(msg, sizeof msg, "inference failed: %s", failed[b] ? e.msg : ee.msg);
+                respond_error(enc, c, 500, msg, j->keep_alive);
+            } else {
+                respond(enc, c, 200, size != jsize ? "application/octet-stream" : "application/json", body, size,
+                        size != jsize ? (long long)jsize : -1, j->keep_alive);
+            }
+            int hs = 0;
+            occ_error he = {0};
+            if (!c->closed && occ_http_next(c->http, &hs, &he))
+                respond_error(enc, c, hs, he.msg, 0);
+            pump(enc, c); /* pipelined requests and bytes that waited */
+        } else {
+            pthread_mutex_lock(&enc->stats_mu);
+            enc->cancelled++;
+            pthread_mutex_unlock(&enc->stats_mu);
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (body) {
+            OPENSSL_cleanse(body, size);
+            free(body);
+        }
+        conn_put(enc, c);
+        job_free(j);
+    }
+}
+
+static void deadline_ts(struct timespec *ts, uint64_t ns_from_now)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + ns_from_now;
+    ts->tv_sec += (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static job *take_for_model(occ_enclave *enc, srv_model *mdl)
+{
+    job **pp = &enc->q_head, *prev = NULL;
+    while (*pp && (*pp)->mdl != mdl) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    job *j = *pp;
+    if (!j)
+        return NULL;
+    *pp = j->next;
+    if (enc->q_tail == j)
+        enc->q_tail = prev;
+    j->next = NULL;
+    enc->q_len--;
+    return j;
+}
+
+static occ_status ec_run_worker(void *p, int index, occ_error *e)
+{
+    occ_enclave *enc = p;
+    size_t cap = enc->max_batch;
+    job **batch = calloc(cap, sizeof *batch);
+    if (!batch)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&enc->q_mu);
+    while (!enc->stopping) {
+        uint64_t now = now_ns(enc);
+        if (now - enc->last_sweep > 100000000u) {
+            enc->last_sweep = now;
+            pthread_mutex_unlock(&enc->q_mu);
+            sweep(enc);
+            pthread_mutex_lock(&enc->q_mu);
+            continue;
+        }
+        if (!enc->q_head) {
+            struct timespec ts;
+            deadline_ts(&ts, 50000000u);
+            pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &ts);
+            continue;
+        }
+        srv_model *mdl = enc->q_head->mdl;
+        size_t k = 0;
+        batch[k++] = take_for_model(enc, mdl);
+        size_t limit = mdl->engb ? (cap < mdl->batch_n ? cap : mdl->batch_n) : cap;
+        if (limit > 256)
+            limit = 256;
+        struct timespec dl;
+        deadline_ts(&dl, enc->batch_wait_ns);
+        while (k < limit && !enc->stopping) {
+            job *j = take_for_model(enc, mdl);
+            if (j) {
+                batch[k++] = j;
+                continue;
+            }
+            if (!enc->batch_wait_ns || pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &dl) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&enc->q_mu);
+        run_batch(enc, batch, k);
+        pthread_mutex_lock(&enc->q_mu);
+    }
+    pthread_cond_broadcast(&enc->q_cv);
+    pthread_mutex_unlock(&enc->q_mu);
+    free(batch);
+    return OCC_OK;
+}
+
+static void ec_stop(void *p)
+{
+    occ_enclave *enc = p;
+    pthread_mutex_lock(&enc->q_mu);
+    enc->stopping = 1;
+    pthread_cond_broadcast(&enc->q_cv);
+    pthread_mutex_unlock(&enc->q_mu);
+}
+
+void occ_enclave_ecalls(occ_enclave *enc, occ_ecalls *out)
+{
+    out->enclave = enc;
+    out->conn_open = ec_conn_open;
+    out->conn_data = ec_conn_data;
+    out->conn_close = ec_conn_close;
+    out->run_worker = ec_run_worker;
+    out->stop = ec_stop;
+}
+
+/* ---------------- creation ---------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[32])
+{
+    if (n == 1) {
+        memcpy(out, ids[0], 32);
+        return;
+    }
+    uint8_t(*s)[32] = malloc(n ? n * 32 : 1);
+    if (!s) {
+        memset(out, 0, 32);
+        return;
+    }
+    memcpy(s, ids, n * 32);
+    qsort(s, n, 32, cmp_id);
+    unsigned int len = 32;
+    if (!EVP_Digest(s, n * 32, out, &len, EVP_sha256(), NULL))
+        memset(out, 0, 32);
+    free(s);
+}
+
+/* Does the engine honour opts.batch? Runs one batch of identical zero
+ * inputs and checks every slot of the output was written with the same
+ * values (an engine that ignores batch writes only the first). */
+static int probe_batch(srv_model *mdl)
+{
+    const occ_model *m = mdl->m;
+    uint32_t n = mdl->batch_n;
+    float **bufs = calloc(m->n_inputs + m->n_outputs, sizeof *bufs);
+    int ok = bufs != NULL;
+    for (uint32_t i = 0; ok && i < m->n_inputs; i++)
+        ok = (bufs[i] = calloc(n, m->tensors[m->inputs[i]].size)) != NULL;
+    for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
+        size_t cnt = m->tensors[m->outputs[i]].size / 4 * n;
+        ok = (bufs[m->n_inputs + i] = malloc(cnt * 4)) != NULL;
+        for (size_t k = 0; ok && k < cnt; k++)
+            bufs[m->n_inputs + i][k] = NAN;
+    }
+    occ_error e = {0};
+    if (ok)
+        ok = occ_engine_run(mdl->engb, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
+    for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
+        const float *o = bufs[m->n_inputs + i];
+        size_t cnt = m->tensors[m->outputs[i]].size / 4;
+        for (size_t k = 0; ok && k < cnt; k++)
+            ok = !isnan(o[k]);
+        for (uint32_t b = 1; ok && b < n; b++)
+            ok = !memcmp(o, o + b * cnt, cnt * 4);
+    }
+    for (uint32_t i = 0; bufs && i < m->n_inputs + m->n_outputs; i++)
+        free(bufs[i]);
+    free(bufs);
+    return ok;
+}
+
+void occ_enclave_free(occ_enclave *enc)
+{
+    if (!enc)
+        return;
+    while (enc->q_head) {
+        job *j = enc->q_head;
+        enc->q_head = j->next;
+        conn_put(enc, j->c);
+        job_free(j);
+    }
+    for (size_t b = 0; b < N_BUCKETS; b++)
+        while (enc->buckets[b]) {
+            conn *c = enc->buckets[b];
+            enc->buckets[b] = c->next;
+            conn_destroy(c);
+        }
+    for (size_t i = 0; enc->models && i < enc->n_models; i++) {
+        srv_model *mdl = &enc->models[i];
+        occ_engine_free(mdl->eng);
+        occ_engine_free(mdl->engb);
+        occ_model_free(mdl->m);
+        free(mdl->name);
+        pthread_mutex_destroy(&mdl->run_mu);
+    }
+    free(enc->models);
+    SSL_CTX_free(enc->ctx);
+    EVP_PKEY_free(enc->key); /* frees (and OpenSSL clears) the private key */
+    X509_free(enc->cert);
+    OPENSSL_free(enc->cert_der);
+    pthread_mutex_destroy(&enc->conn_mu);
+    pthread_mutex_destroy(&enc->q_mu);
+    pthread_cond_destroy(&enc->q_cv);
+    pthread_mutex_destroy(&enc->stats_mu);
+    free(enc);
+}
+
+occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *oc, occ_enclave **out,
+                              occ_error *e)
+{
+    *out = NULL;
+    if (!cfg || !oc || !cfg->n_models || !cfg->quote)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: need at least one model, the ocalls and a quote provider");
+    occ_enclave *enc = calloc(1, sizeof *enc);
+    if (!enc)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&enc->conn_mu, NULL);
+    pthread_mutex_init(&enc->q_mu, NULL);
+    pthread_mutex_init(&enc->stats_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&enc->q_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    enc->oc = oc;
+    enc->max_batch = cfg->max_batch ? cfg->max_batch : 8;
+    if (enc->max_batch > 256)
+        enc->max_batch = 256;
+    enc->batch_wait_ns = (uint64_t)cfg->batch_wait_us * 1000u;
+    enc->max_body = cfg->max_body_size ? cfg->max_body_size : (64u << 20);
+    enc->req_timeout_ns = (uint64_t)(cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000) * 1000000u;
+    enc->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
+    enc->metrics_extra = cfg->metrics_extra;
+    enc->metrics_ctx = cfg->metrics_ctx;
+    enc->last_sweep = now_ns(enc);
+
+    occ_status st = OCC_OK;
+    uint8_t(*ids)[32] = calloc(cfg->n_models, 32);
+    enc->models = calloc(cfg->n_models, sizeof *enc->models);
+    if (!ids || !enc->models) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    enc->n_models = cfg->n_models;
+    for (size_t i = 0; i < cfg->n_models; i++)
+        pthread_mutex_init(&enc->models[i].run_mu, NULL);
+    enc->batching = 1;
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const occ_server_model *sm = &cfg->models[i];
+        srv_model *mdl = &enc->models[i];
+        if (!sm->name || !*sm->name || strchr(sm->name, '/') || strlen(sm->name) > 128) {
+            st = occ_fail(e, OCC_ERR_INVALID, "model name must be 1..128 characters without '/'");
+            goto fail;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(enc->models[k].name, sm->name)) {
+                st = occ_fail(e, OCC_ERR_INVALID, "model name '%s' given twice", sm->name);
+                goto fail;
+            }
+        mdl->name = strdup(sm->name);
+        mdl->rd.oc = oc;
+        mdl->rd.pack_id = sm->pack_id;
+        if (!mdl->name) {
+            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = occ_manifest_decode(sm->manifest, sm->manifest_size, &mdl->m, e))) {
+            occ_error_prefix(e, "model '%s'", sm->name);
+            goto fail;
+        }
+        memcpy(ids[i], mdl->m->model_id, 32);
+        for (uint32_t k = 0; k < mdl->m->n_inputs; k++)
+            mdl->in_bytes += mdl->m->tensors[mdl->m->inputs[k]].size;
+        for (uint32_t k = 0; k < mdl->m->n_outputs; k++)
+            mdl->out_bytes += mdl->m->tensors[mdl->m->outputs[k]].size;
+        if (!mdl->m->n_inputs || !mdl->m->n_outputs) {
+            st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", sm->name);
+            goto fail;
+        }
+        occ_engine_opts o = cfg->engine;
+        o.batch = 1;
+        if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng, e))) {
+            occ_error_prefix(e, "model '%s'", sm->name);
+            goto fail;
+        }
+        mdl->batch_n = 1;
+        if (enc->max_batch > 1) {
+            o.batch = enc->max_batch;
+            occ_error be = {0};
+            if (occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->engb, &be) == OCC_OK) {
+                mdl->batch_n = enc->max_batch;
+                if (!probe_batch(mdl)) {
+                    occ_engine_free(mdl->engb);
+                    mdl->engb = NULL;
+                    mdl->batch_n = 1;
+                }
+            }
+        }
+        if (!mdl->engb)
+            enc->batching = 0;
+    }
+    occ_server_models_binding((const uint8_t(*)[32])ids, cfg->n_models, enc->binding);
+
+    /* The TLS key is made here, inside the enclave, and never leaves it. */
+    int64_t nb = cfg->cert_not_before, na = cfg->cert_not_after;
+    if (!nb && !na) {
+        nb = (int64_t)time(NULL) - 3600;
+        na = nb + 366 * 86400;
+    }
+    if ((st = occ_ratls_keygen(&enc->key, e)) ||
+        (st = occ_ratls_make_cert(enc->key, enc->binding, cfg->quote, cfg->quote_ctx, nb, na, &enc->cert, e)))
+        goto fail;
+    int dl = i2d_X509(enc->cert, &enc->cert_der);
+    if (dl <= 0) {
+        st = occ_fail(e, OCC_ERR_INTERNAL, "cannot encode the certificate");
+        goto fail;
+    }
+    enc->cert_der_size = (size_t)dl;
+    enc->ctx = SSL_CTX_new(TLS_server_method());
+    if (!enc->ctx || !SSL_CTX_set_min_proto_version(enc->ctx, TLS1_3_VERSION) ||
+        SSL_CTX_use_certificate(enc->ctx, enc->cert) != 1 || SSL_CTX_use_PrivateKey(enc->ctx, enc->key) != 1 ||
+        SSL_CTX_check_private_key(enc->ctx) != 1) {
+        st = occ_fail(e, OCC_ERR_INTERNAL, "TLS setup failed");
+        goto fail;
+    }
+    SSL_CTX_set_num_tickets(enc->ctx, 0); /* no resumption: every connection sees the attested certificate */
+    SSL_CTX_set_session_cache_mode(enc->ctx, SSL_SESS_CACHE_OFF);
+    free(ids);
+    *out = enc;
+    return OCC_OK;
+fail:
+    ERR_clear_error();
+    free(ids);
+    occ_enclave_free(enc);
+    return st ? st : OCC_ERR_INTERNAL;
+}
+
+const uint8_t *occ_enclave_cert_der(const occ_enclave *enc, size_t *size)
+{
+    *size = enc->cert_der_size;
+    return enc->cert_der;
+}
+
+void occ_enclave_binding(const occ_enclave *enc, uint8_t out[32])
+{
+    memcpy(out, enc->binding, 32);
+}
+
+int occ_enclave_batching(const occ_enclave *enc)
+{
+    return enc->batching;
+}
+
+/* ---------------- metrics ---------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)k < b->cap - b->n) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)k;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+char *occ_enclave_metrics(occ_enclave *enc)
+{
+    sbuf b = {malloc(8192), 0, 8192, 0};
+    if (!b.p)
+        return NULL;
+    b.p[0] = 0;
+    pthread_mutex_lock(&enc->q_mu);
+    size_t qlen = enc->q_len;
+    pthread_mutex_unlock(&enc->q_mu);
+    pthread_mutex_lock(&enc->stats_mu);
+    sb_printf(&b, "# HELP occ_http_responses_total HTTP responses by status code.\n"
+                  "# TYPE occ_http_responses_total counter\n");
+    for (int k = 0; k <= N_CODES; k++)
+        if (k < N_CODES)
+            sb_printf(&b, "occ_http_responses_total{code=\"%d\"} %llu\n", code_list[k],
+                      (unsigned long long)enc->http_codes[k]);
+        else
+            sb_printf(&b, "occ_http_responses_total{code=\"other\"} %llu\n", (unsigned long long)enc->http_codes[k]);
+    sb_printf(&b,
+              "# TYPE occ_connections_total counter\nocc_connections_total %llu\n"
+              "# TYPE occ_connections_open gauge\nocc_connections_open %llu\n"
+              "# TYPE occ_tls_handshakes_total counter\nocc_tls_handshakes_total %llu\n"
+              "# TYPE occ_tls_handshake_failures_total counter\nocc_tls_handshake_failures_total %llu\n"
+              "# TYPE occ_request_timeouts_total counter\nocc_request_timeouts_total %llu\n"
+              "# HELP occ_inferences_cancelled_total Inferences whose client left before the answer.\n"
+              "# TYPE occ_inferences_cancelled_total counter\nocc_inferences_cancelled_total %llu\n"
+              "# TYPE occ_queue_depth gauge\nocc_queue_depth %zu\n",
+              (unsigned long long)enc->conns_total, (unsigned long long)enc->conns_open,
+              (unsigned long long)enc->handshakes, (unsigned long long)enc->handshake_failures,
+              (unsigned long long)enc->timeouts, (unsigned long long)enc->cancelled, qlen);
+    sb_printf(&b, "# HELP occ_batch_size Requests per engine run.\n# TYPE occ_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int k = 0; k < BATCH_N; k++) {
+        cum += enc->batch_hist[k];
+        sb_printf(&b, "occ_batch_size_bucket{le=\"%d\"} %llu\n", batch_bounds[k], (unsigned long long)cum);
+    }
+    cum += enc->batch_hist[BATCH_N];
+    sb_printf(&b, "occ_batch_size_bucket{le=\"+Inf\"} %llu\nocc_batch_size_count %llu\n", (unsigned long long)cum,
+              (unsigned long long)enc->batches);
+    sb_printf(&b, "# HELP occ_inferences_total Successful inferences.\n# TYPE occ_inferences_total counter\n"
+                  "# HELP occ_inference_errors_total Refused or failed infer requests.\n"
+                  "# TYPE occ_inference_errors_total counter\n"
+                  "# HELP occ_inference_latency_seconds Queue + engine + encoding time.\n"
+                  "# TYPE occ_inference_latency_seconds histogram\n");
+    for (size_t i = 0; i < enc->n_models; i++) {
+        srv_model *mdl = &enc->models[i];
+        const char *nm = mdl->name;
+        sb_printf(&b, "occ_inferences_total{model=\"%s\"} %llu\n", nm, (unsigned long long)mdl->inferences);
+        sb_printf(&b, "occ_inference_errors_total{model=\"%s\"} %llu\n", nm, (unsigned long long)mdl->errors);
+        cum = 0;
+        for (int k = 0; k < LAT_N; k++) {
+            cum += mdl->lat_hist[k];
+            sb_printf(&b, "occ_inference_latency_seconds_bucket{model=\"%s\",le=\"%g\"} %llu\n", nm, lat_bounds[k],
+                      (unsigned long long)cum);
+        }
+        cum += mdl->lat_hist[LAT_N];
+        sb_printf(&b,
+                  "occ_inference_latency_seconds_bucket{model=\"%s\",le=\"+Inf\"} %llu\n"
+                  "occ_inference_latency_seconds_sum{model=\"%s\"} %.6f\n"
+                  "occ_inference_latency_seconds_count{model=\"%s\"} %llu\n",
+                  nm, (unsigned long long)cum, nm, mdl->lat_sum, nm, (unsigned long long)cum);
+    }
+    pthread_mutex_unlock(&enc->stats_mu);
+    sb_printf(&b, "# TYPE occ_engine_integrity_failures_total counter\n# TYPE occ_engine_bytes_verified_total counter\n"
+                  "# TYPE occ_engine_chunks_loaded_total counter\n# TYPE occ_engine_peak_enclave_bytes gauge\n"
+                  "# TYPE occ_engine_batching gauge\n");
+    for (size_t i = 0; i < enc->n_models; i++) {
+        srv_model *mdl = &enc->models[i];
+        occ_engine_stats s1 = {0}, s2 = {0};
+        occ_engine_get_stats(mdl->eng, &s1);
+        if (mdl->engb)
+            occ_engine_get_stats(mdl->engb, &s2);
+        const char *nm = mdl->name;
+        sb_printf(&b, "occ_engine_integrity_failures_total{model=\"%s\"} %llu\n", nm,
+                  (unsigned long long)(s1.integrity_failures + s2.integrity_failures));
+        sb_printf(&b, "occ_engine_bytes_verified_total{model=\"%s\"} %llu\n", nm,
+                  (unsigned long long)(s1.bytes_verified + s2.bytes_verified));
+        sb_printf(&b, "occ_engine_chunks_loaded_total{model=\"%s\"} %llu\n", nm,
+                  (unsigned long long)(s1.chunks_loaded + s2.chunks_loaded));
+        sb_printf(&b, "occ_engine_peak_enclave_bytes{model=\"%s\"} %llu\n", nm,
+                  (unsigned long long)(s1.peak_enclave_bytes + s2.peak_enclave_bytes));
+        sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->engb ? mdl->batch_n : 1u);
+    }
+    if (enc->metrics_extra && !b.oom) {
+        if (b.cap - b.n < 16384) {
+            char *q = realloc(b.p, b.n + 16384);
+            if (q) {
+                b.p = q;
+                b.cap = b.n + 16384;
+            }
+        }
+        if (b.cap - b.n > 1)
+            b.n += enc->metrics_extra(enc->metrics_ctx, b.p + b.n, b.cap - b.n - 1);
+        b.p[b.n] = 0;
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
