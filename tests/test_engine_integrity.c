@@ -30,7 +30,7 @@ static void build(tb *b, float **w, float **bias)
 static occ_status create(tb *b, occ_error *e)
 {
     occ_engine *eng = NULL;
-    occ_engine_opts o = {1};
+    occ_engine_opts o = {.threads = 1};
     memset(e, 0, sizeof *e);
     occ_status st = occ_engine_create(&b->m, &o, tb_read, b, &eng, e);
     CHECK(st == OCC_OK ? eng != NULL : eng == NULL);

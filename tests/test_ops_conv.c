@@ -272,7 +272,7 @@ static void test_resblock(void)
         r2[i] = v > 0 ? v : 0;
     }
     occ_engine *eng = NULL;
-    occ_engine_opts o = {1};
+    occ_engine_opts o = {.threads = 1};
     st = occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e);
     CHECK_MSG(st == OCC_OK, "create: %s", e.msg);
     if (!st) {

@@ -199,7 +199,7 @@ static inline void tb_free(tb *b)
 static inline occ_status tb_run(tb *b, const float *const *inputs, float **out, occ_error *e)
 {
     occ_engine *eng = NULL;
-    occ_engine_opts o = {1};
+    occ_engine_opts o = {.threads = 1};
     occ_status st = occ_engine_create(&b->m, &o, tb_read, b, &eng, e);
     if (st)
         return st;

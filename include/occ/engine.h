@@ -62,9 +62,9 @@ typedef struct occ_engine_stats {
     uint64_t integrity_failures; /* cumulative */
 } occ_engine_stats;
 
-void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out);
-
 typedef struct occ_engine occ_engine;
+
+void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out);
 
 /* Validates the model (every op's attributes and shapes, re-inferred), loads
  * and verifies its weights, and prepares kernels. The model must outlive the

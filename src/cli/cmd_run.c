@@ -1,4 +1,4 @@
-/* occ run: native inference on a tensor file or an image. */
+/* occ run: inference on a tensor file or an image, in any engine mode. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +18,24 @@ static void usage(FILE *f)
 {
     fputs("usage: occ run MODEL.occ (--input X.bin | --image FILE) [options]\n"
           "\n"
-          "Runs the model natively (no enclave: the speed reference).\n"
+          "Runs the model: natively (the speed reference), as a framework naively run in\n"
+          "an enclave would (baseline), or planned to an enclave memory budget with\n"
+          "streamed, verified weights (occlumency).\n"
           "\n"
+          "  --mode M        native (default) | baseline | occlumency\n"
+          "  --budget SIZE   enclave memory budget for occlumency (93M default; 32M, 512K...)\n"
+          "  --batch N       run N inputs at once (weights streamed once for all): --input\n"
+          "                  holds N tensors back to back, or one tensor used N times;\n"
+          "                  --output gets N outputs back to back\n"
+          "  --loader-threads N  weight loading/verifying threads (default 1)\n"
           "  --input FILE    raw little-endian float32 tensor, NCHW, the model's input shape\n"
           "  --image FILE    PNG/JPEG/BMP image, preprocessed with the pack's metadata\n"
           "  --output FILE   write the raw float32 output tensor(s) here, in output order\n"
           "  --top K         print the K best classes (default 5 when no --output)\n"
           "  --threads N     compute threads (default: all cores)\n"
           "  --repeat N      after one warm-up run, time N runs and report the median\n"
-          "  --stats         report timings and memory\n"
+          "  --stats         report timings and memory (measured peak enclave bytes, weights\n"
+          "                  loaded and verified)\n"
           "  --json          print one JSON object (top, median_ms, ...)\n"
           "  -h, --help      this text\n",
           f);
@@ -52,7 +61,9 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 int occ_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *image = NULL, *output = NULL;
-    int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er;
+    int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er, batch = 1, loaders = 0;
+    occ_mode mode = OCC_MODE_NATIVE;
+    unsigned long long budget = 0;
     occ_cli_enclave_opts eo;
     occ_cli_enclave_opts_default(&eo);
     for (int i = 1; i < argc; i++) {
@@ -69,7 +80,9 @@ int occ_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--stats")) {
             stats = 1;
         } else if (!strcmp(a, "--input") || !strcmp(a, "--image") || !strcmp(a, "--output") ||
-                   !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat")) {
+                   !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat") ||
+                   !strcmp(a, "--mode") || !strcmp(a, "--budget") || !strcmp(a, "--batch") ||
+                   !strcmp(a, "--loader-threads")) {
             if (!v)
                 return occ_cli_error("run", "%s needs a value", a);
             i++;
@@ -85,6 +98,22 @@ int occ_cmd_run(int argc, char **argv)
                 return occ_cli_error("run", "--threads needs 0..1024, got '%s'", v);
             else if (!strcmp(a, "--repeat") && parse_int(v, 1, 1000000, &repeat))
                 return occ_cli_error("run", "--repeat needs a count >= 1, got '%s'", v);
+            else if (!strcmp(a, "--batch") && parse_int(v, 1, 4096, &batch))
+                return occ_cli_error("run", "--batch needs 1..4096, got '%s'", v);
+            else if (!strcmp(a, "--loader-threads") && parse_int(v, 1, 64, &loaders))
+                return occ_cli_error("run", "--loader-threads needs 1..64, got '%s'", v);
+            else if (!strcmp(a, "--budget") && (occ_parse_size(v, &budget) || budget == 0))
+                return occ_cli_error("run", "--budget needs a size such as 93M, 32M or 512K, got '%s'", v);
+            else if (!strcmp(a, "--mode")) {
+                if (!strcmp(v, "native"))
+                    mode = OCC_MODE_NATIVE;
+                else if (!strcmp(v, "baseline"))
+                    mode = OCC_MODE_BASELINE;
+                else if (!strcmp(v, "occlumency"))
+                    mode = OCC_MODE_OCCLUMENCY;
+                else
+                    return occ_cli_error("run", "--mode is native, baseline or occlumency, got '%s'", v);
+            }
         } else if (a[0] == '-') {
             usage(stderr);
             return occ_cli_error("run", "unknown option '%s'", a);
@@ -133,7 +162,7 @@ int occ_cmd_run(int argc, char **argv)
     }
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         const occ_tensor *t = &m->tensors[m->inputs[i]];
-        ins[i] = malloc(t->size);
+        ins[i] = malloc(t->size * (size_t)batch);
         if (!ins[i]) {
             occ_cli_error("run", "out of memory for input '%s'", t->name);
             goto done;
@@ -141,22 +170,34 @@ int occ_cmd_run(int argc, char **argv)
         char what[256], shape[128];
         occ_cli_shape(t, shape, sizeof shape);
         snprintf(what, sizeof what, "input '%s' %s", t->name, shape);
-        occ_status s = input ? occ_cli_read_exact(input, ins[i], t->size, what, &e)
-                             : occ_image_preprocess(image, &m->pre, ins[i], (size_t)(t->size / 4), &e);
+        occ_status s;
+        if (input && batch > 1 &&
+            occ_cli_read_exact(input, ins[i], t->size * (size_t)batch, what, &e) == OCC_OK) {
+            s = OCC_OK; /* N tensors back to back */
+        } else {
+            s = input ? occ_cli_read_exact(input, ins[i], t->size, what, &e)
+                      : occ_image_preprocess(image, &m->pre, ins[i], (size_t)(t->size / 4), &e);
+            for (int b = 1; !s && b < batch; b++) /* one tensor, used N times */
+                memcpy((char *)ins[i] + (size_t)b * t->size, ins[i], t->size);
+        }
         if (s) {
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
     }
     for (uint32_t i = 0; i < m->n_outputs; i++) {
-        outs[i] = malloc(m->tensors[m->outputs[i]].size);
+        outs[i] = malloc(m->tensors[m->outputs[i]].size * (size_t)batch);
         if (!outs[i]) {
             occ_cli_error("run", "out of memory for output");
             goto done;
         }
     }
 
-    occ_engine_opts opts = {.threads = threads};
+    occ_engine_opts opts = {.threads = threads,
+                            .loader_threads = loaders,
+                            .mode = mode,
+                            .budget = budget,
+                            .batch = (uint32_t)batch};
     occ_read_fn read_fn;
     void *read_arg;
     if (occ_cli_enclave_open(&eo, pf, &enc, &e)) {
@@ -213,8 +254,11 @@ int occ_cmd_run(int argc, char **argv)
         /* All outputs, concatenated in the model's output order. */
         FILE *f = fopen(output, "wb");
         int ok = f != NULL;
-        for (uint32_t i = 0; ok && i < m->n_outputs; i++)
-            ok = fwrite(outs[i], 1, m->tensors[m->outputs[i]].size, f) == m->tensors[m->outputs[i]].size;
+        for (int b = 0; ok && b < batch; b++)
+            for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
+                size_t sz = m->tensors[m->outputs[i]].size;
+                ok = fwrite((char *)outs[i] + (size_t)b * sz, 1, sz, f) == sz;
+            }
         if (f && fclose(f))
             ok = 0;
         if (!ok) {
@@ -241,10 +285,17 @@ int occ_cmd_run(int argc, char **argv)
 
     char id[65];
     occ_hex(m->model_id, 32, id);
+    const char *mode_name = mode == OCC_MODE_BASELINE     ? "baseline"
+                            : mode == OCC_MODE_OCCLUMENCY ? "occlumency"
+                                                          : "native";
+    occ_engine_stats es;
+    occ_engine_get_stats(eng, &es);
     if (json) {
         root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model_id", id);
-        cJSON_AddStringToObject(root, "mode", "native");
+        cJSON_AddStringToObject(root, "mode", mode_name);
+        if (batch > 1)
+            cJSON_AddNumberToObject(root, "batch", batch);
         cJSON *arr = cJSON_AddArrayToObject(root, "top");
         for (size_t i = 0; i < k; i++) {
             cJSON *o = cJSON_CreateObject();
@@ -265,6 +316,15 @@ int occ_cmd_run(int argc, char **argv)
             cJSON_AddNumberToObject(root, "threads", threads);
             cJSON_AddNumberToObject(root, "load_ms", load_ms);
             cJSON_AddNumberToObject(root, "peak_rss_bytes", peak_rss);
+            if (stats) {
+                cJSON_AddNumberToObject(root, "peak_enclave_bytes", (double)es.peak_enclave_bytes);
+                cJSON_AddNumberToObject(root, "budget_bytes", (double)es.budget_bytes);
+                cJSON_AddNumberToObject(root, "plan_peak_bytes", (double)es.plan_peak_bytes);
+                cJSON_AddNumberToObject(root, "bytes_loaded", (double)es.bytes_loaded);
+                cJSON_AddNumberToObject(root, "bytes_verified", (double)es.bytes_verified);
+                cJSON_AddNumberToObject(root, "chunks_loaded", (double)es.chunks_loaded);
+                cJSON_AddNumberToObject(root, "loader_threads", loaders ? loaders : 1);
+            }
             occ_cli_enclave_json(enc, eng, root);
         }
         occ_cli_print_json(root);
@@ -277,6 +337,15 @@ int occ_cmd_run(int argc, char **argv)
         if (stats || repeat > 0)
             printf("latency: median %.3f ms, min %.3f ms over %d run(s); load %.1f ms; peak RSS %.1f MiB\n",
                    median, sorted_min, runs, load_ms, peak_rss / (1 << 20));
+        if (stats) {
+            printf("mode %s: peak enclave memory %.2f MiB (measured; plan %.2f MiB)", mode_name,
+                   es.peak_enclave_bytes / 1048576.0, es.plan_peak_bytes / 1048576.0);
+            if (es.budget_bytes)
+                printf(", budget %.2f MiB", es.budget_bytes / 1048576.0);
+            printf("\nweights: %llu chunks/segments, %.1f MiB loaded, %.1f MiB verified (load and runs)\n",
+                   (unsigned long long)es.chunks_loaded, es.bytes_loaded / 1048576.0,
+                   es.bytes_verified / 1048576.0);
+        }
         if (stats || repeat > 0)
             occ_cli_enclave_print(enc, eng, stdout);
     }

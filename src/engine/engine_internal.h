@@ -7,30 +7,15 @@
 
 #include "occ/engine.h"
 
-/* ---- arena (src/engine/arena.c) ----
- * One request per activation buffer. first/last are the step indices of the
- * buffer's first write and last read (a graph input has first = 0, a graph
- * output last = n_steps); the current allocator ignores them and gives every
- * buffer its own range; a lifetime-reusing planner can replace it. */
+/* One activation buffer: size and the steps of its first write and last
+ * read (internal to exec.c; the planner places them). */
 typedef struct occ_buf_req {
     uint64_t size;   /* bytes */
     uint32_t first, last;
-    uint64_t offset; /* out: 64-byte aligned offset in the arena */
+    uint64_t offset;
 } occ_buf_req;
 
-occ_status occ_arena_plan(occ_buf_req *reqs, uint32_t n, uint64_t *total,
-                          occ_error *e) OCC_MUST_CHECK;
-
-/* ---- weights (src/engine/weights.c) ---- */
-
-/* Reads the chunks covering [lo, hi) of the data section into a new buffer
- * (64-byte aligned, caller frees with free()), verifies each chunk's SHA-256
- * before returning, and sets *base to the data-section offset of buf[0].
- * OCC_ERR_INTEGRITY when a chunk does not match or the range is not covered
- * by chunks. */
-occ_status occ_weights_load(const occ_model *m, uint64_t lo, uint64_t hi, occ_read_fn read,
-                            void *ctx, uint8_t **buf, uint64_t *base,
-                            occ_error *e) OCC_MUST_CHECK;
+#define OCC_DEFAULT_BUDGET (UINT64_C(93) << 20)
 
 /* ---- introspection (for occ inspect / occ run --stats) ---- */
 
@@ -48,5 +33,32 @@ void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info);
  * m->n_nodes entries; a fused node's time is charged to the Conv it joined. */
 void occ_engine_set_profiling(occ_engine *eng, int on);
 const uint64_t *occ_engine_node_times(const occ_engine *eng);
+
+/* ---- the memory plan (occ inspect --plan) ---- */
+
+typedef struct occ_plan_layer {
+    const char *name, *op;
+    uint64_t act_live;       /* feature-map bytes alive during the step */
+    uint64_t work;           /* working buffer (scratchpad) bytes */
+    uint32_t parts;          /* pieces the layer runs in (weight segments) */
+    uint32_t seg_streamed, seg_resident;
+    uint64_t bytes_streamed, bytes_resident;
+} occ_plan_layer;
+
+typedef struct occ_plan_summary {
+    uint64_t budget;         /* 0 = no budget (native, baseline) */
+    uint64_t arena, work, window, resident, fixed, peak, streamed, seg_max;
+    uint32_t window_slots, n_segs, n_streamed;
+} occ_plan_summary;
+
+/* Makes the engine up to its plan (weights are read only where an operator
+ * needs them to prepare), for occ inspect --plan; it cannot run. */
+occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                void *read_ctx, occ_engine **out, occ_error *e) OCC_MUST_CHECK;
+void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
+                             const occ_plan_layer **layers, uint32_t *n_layers);
+
+/* Tests only: the untrusted ciphertext of the streamed segments. */
+uint8_t *occ_engine_debug_stash(occ_engine *eng, uint64_t *size);
 
 #endif

@@ -30,8 +30,18 @@
  *    first, or - when nothing reads it afterwards - the output simply takes
  *    over its buffer (no copy).
  *
- * Memory: activation buffers come from one arena laid out by occ_arena_plan
- * (src/engine/arena.c), the single place to put a lifetime-reusing planner.
+ * Memory and weights (docs/streaming.md): every enclave byte comes from one
+ * counting allocator over the caller's provider. Activations live in one
+ * arena placed by the planner (src/engine/planner.c; greedy-by-size with
+ * lifetime reuse, or naive for baseline). Each layer's weights become one or
+ * more *segments* of kernel-ready bytes (a Conv split by output channels in
+ * multiples of 16, a Gemm by output columns, so no segment exceeds the
+ * budget's share); the planner keeps what fits resident and streams the
+ * rest: at create every pack chunk is SHA-256-checked in enclave memory,
+ * each streamed segment is sealed with AES-256-GCM under a key made in the
+ * enclave and parked in untrusted memory; at run, loader threads copy each
+ * segment into a ring slot in enclave memory and authenticate + decrypt it
+ * there while the compute thread runs earlier layers.
  *
  * Whole models (1 thread, sum of per-node minima over 10 runs on a loaded
  * 2-core machine; outputs match PyTorch's to <5e-5): resnet50 62 ms (ORT ~60),
@@ -43,17 +53,24 @@
  */
 #include <dnnl.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine/engine_internal.h"
+#include "engine/planner.h"
 #include "ops/ops_internal.h"
+#include "occ/crypto.h"
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
 
 #define MAX_TENSORS (1u << 24)
 #define MAX_NODES (1u << 24)
 #define MAX_DATA_SIZE (UINT64_C(1) << 48)
+#define MAX_BATCH 4096u
 
 typedef struct trt {
     int blocked;            /* storage layout is md (else plain) */
@@ -73,21 +90,71 @@ typedef struct trt {
     int is_output;
 } trt;
 
+enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC };
+
 typedef struct step {
     uint32_t node;
     const occ_op_vtable *v;
-    void *state;
-    uint8_t *wbuf;           /* verified weights the op reads at run time */
-    uint64_t wbase;          /* data-section offset of wbuf[0] */
+    void *state;             /* K_GEMM / K_GENERIC / K_NONE: the op's state */
+    int kind;
+    uint32_t n_parts;        /* weight segments of this step (K_CONV: part states) */
+    void **parts;            /* K_CONV: one conv part per segment */
+    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1 */
+    uint32_t first_seg;
+    uint64_t wlo, whi;       /* data-section range of the node's weights */
+    uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
+    int gemm_c_full;         /* K_GEMM: C is copied whole (scalar), not sliced */
     uint8_t in_plain[OCC_MAX_NODE_IO];
     int32_t out;             /* output tensor after fusion */
     int32_t sum_src;         /* residual for the sum post-op; -1 none */
     int sum_alias;           /* out shares sum_src's storage: no copy */
 } step;
 
+/* A weight segment: the unit of residency and streaming. Its plaintext is
+ * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
+ * of B + C slice, or an op's raw weight bytes). */
+typedef struct seg {
+    uint32_t step, part;
+    uint64_t size;
+    uint8_t *res;            /* resident: enclave copy */
+    uint64_t ct_off;         /* streamed: offset of the ciphertext in the stash */
+    uint8_t tag[16];
+    int streamed;
+} seg;
+
+/* Counting allocator over the provider: every enclave byte goes through it. */
+typedef struct emem {
+    occ_mem_provider p;
+    pthread_mutex_t mu;
+    uint64_t cur, peak;
+    occ_ops_allocator ops;
+} emem;
+
+/* The streaming ring shared by the loader threads and the compute thread. */
+typedef struct ring {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t slots;
+    uint8_t **slot;
+    int64_t *ready;          /* per slot: position it holds, ready to use; -1 none */
+    uint32_t n;              /* positions this run */
+    uint32_t next;           /* next position a loader takes */
+    uint32_t released;       /* positions the consumer is done with */
+    int stop, failed;
+    uint32_t fail_seg;
+    struct occ_engine *eng;
+} ring;
+
 struct occ_engine {
     const occ_model *m;
     int threads;
+    int loader_threads;
+    occ_mode mode;
+    uint64_t budget;
+    uint32_t batch;
+    void (*on_chunk)(void *ctx, uint32_t chunk);
+    void *hook_ctx;
+    emem mem;
     dnnl_engine_t deng;
     dnnl_stream_t stream;
     trt *t;
@@ -96,10 +163,31 @@ struct occ_engine {
     int32_t *node_step;      /* node -> step that runs it (fused: the Conv's) */
     occ_buf_req *reqs;
     uint32_t n_reqs;
+    uint64_t *offsets;       /* per (image, req): arena offset */
     uint8_t *arena;
     uint64_t arena_size;
+    uint8_t *scratch;        /* shared working buffer */
+    uint64_t scratch_size;
     uint64_t weights_size;
     uint32_t n_fused, n_reorders;
+    /* weights */
+    seg *segs;
+    uint32_t n_segs;
+    uint64_t seg_max;        /* target segment size for partitioned layers */
+    uint32_t *streamed;      /* seg indices streamed, in order */
+    uint32_t n_streamed;
+    uint8_t *stash;          /* untrusted ciphertext of streamed segments */
+    uint64_t stash_size;
+    uint8_t *key;            /* AES-256-GCM key, enclave memory, wiped at free */
+    ring ring;
+    uint64_t window_slot;    /* bytes per ring slot */
+    uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
+    occ_plan plan;
+    int planned;
+    uint32_t n_layers;
+    occ_plan_layer *layers;
+    /* stats */
+    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures;
     int profiling;
     uint64_t *times;
 };
@@ -316,38 +404,324 @@ static int can_alias(const occ_engine *eng, int32_t r, uint32_t at, uint32_t add
     return 1;
 }
 
-static occ_status load_node_weights(occ_engine *eng, const occ_node *n, occ_read_fn read,
-                                    void *ctx, const float **w, uint8_t **wbuf, uint64_t *wbase,
-                                    occ_error *e)
+/* ---- enclave memory: one counting allocator over the provider ---- */
+
+static occ_status mp_default_alloc(void *ctx, size_t size, void **out, occ_error *e)
 {
-    const occ_model *m = eng->m;
-    uint64_t lo = UINT64_MAX, hi = 0, base = 0;
-    *wbuf = NULL;
-    for (uint32_t k = 0; k < n->n_inputs; k++) {
-        w[k] = NULL;
-        const occ_tensor *t = occ_ops_in(m, n, k);
-        if (!t || t->kind != OCC_TENSOR_WEIGHT)
-            continue;
-        if (t->data_offset < lo)
-            lo = t->data_offset;
-        if (t->data_offset + t->size > hi)
-            hi = t->data_offset + t->size;
-    }
-    if (hi == 0)
-        return OCC_OK;
-    occ_status st = occ_weights_load(m, lo, hi, read, ctx, wbuf, &base, e);
-    if (st)
-        return st;
-    *wbase = base;
-    for (uint32_t k = 0; k < n->n_inputs; k++) {
-        const occ_tensor *t = occ_ops_in(m, n, k);
-        if (t && t->kind == OCC_TENSOR_WEIGHT)
-            w[k] = (const float *)(*wbuf + (t->data_offset - base));
-    }
+    (void)ctx;
+    size_t sz = (size + 63) & ~(size_t)63;
+    *out = sz >= size ? aligned_alloc(64, sz ? sz : 64) : NULL;
+    if (!*out)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for %zu bytes", size);
     return OCC_OK;
 }
 
-static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_error *e)
+static void mp_default_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    free(p);
+}
+
+static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
+{
+    void *p = NULL;
+    if (size > (UINT64_C(1) << 44)) {
+        occ_fail(e, OCC_ERR_NOMEM, "absurd allocation of %llu bytes", (unsigned long long)size);
+        return NULL;
+    }
+    size = (size + 63) & ~UINT64_C(63);
+    if (!size)
+        size = 64;
+    occ_error tmp = {0};
+    if (m->p.alloc(m->p.ctx, (size_t)size, &p, e ? e : &tmp) || !p)
+        return NULL;
+    pthread_mutex_lock(&m->mu);
+    m->cur += size;
+    if (m->cur > m->peak)
+        m->peak = m->cur;
+    pthread_mutex_unlock(&m->mu);
+    return p;
+}
+
+static void emem_free(emem *m, void *p, uint64_t size)
+{
+    if (!p)
+        return;
+    size = (size + 63) & ~UINT64_C(63);
+    if (!size)
+        size = 64;
+    m->p.free(m->p.ctx, p, (size_t)size);
+    pthread_mutex_lock(&m->mu);
+    m->cur -= size;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void *emem_ops_alloc(void *ctx, size_t size)
+{
+    return emem_alloc(ctx, size, NULL);
+}
+
+static void emem_ops_free(void *ctx, void *p, size_t size)
+{
+    emem_free(ctx, p, size);
+}
+
+/* ---- untrusted host memory for ciphertext ----
+ * Outside the enclave and outside the budget. One place, so that under a real
+ * enclave it becomes an ocall (the host allocates; the enclave gets a pointer
+ * it must treat as hostile). */
+static uint8_t *untrusted_alloc(uint64_t size)
+{
+    return size > SIZE_MAX - 64 ? NULL : malloc((size_t)(size ? size : 1));
+}
+
+static void untrusted_free(uint8_t *p)
+{
+    free(p);
+}
+
+/* ---- verified reads of the data section (at create) ---- */
+
+typedef struct vreader {
+    occ_engine *eng;
+    occ_read_fn read;
+    void *ctx;
+    uint8_t *cache;          /* one verified chunk, enclave memory */
+    uint64_t cache_cap;
+    int64_t cached;          /* chunk index in cache, -1 none */
+} vreader;
+
+/* Copies verified bytes [lo, hi) of the data section into dst: each chunk
+ * covering them is read into enclave memory and its SHA-256 checked there
+ * before a byte of it is used. */
+static occ_status vread(vreader *r, uint64_t lo, uint64_t hi, uint8_t *dst, occ_error *e)
+{
+    const occ_model *m = r->eng->m;
+    if (hi <= lo)
+        return OCC_OK;
+    /* first chunk whose end is past lo (chunks are sorted, disjoint) */
+    uint32_t a = 0, b = m->n_chunks;
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        if (m->chunks[mid].offset + m->chunks[mid].size <= lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    uint64_t at = lo;
+    for (uint32_t i = a; i < m->n_chunks && at < hi; i++) {
+        const occ_chunk *c = &m->chunks[i];
+        if (c->offset > at)
+            break; /* gap */
+        if (r->cached != (int64_t)i) {
+            if (c->size > r->cache_cap)
+                return occ_fail(e, OCC_ERR_INTERNAL, "chunk %u larger than the load buffer", i);
+            r->cached = -1;
+            occ_status st = r->read(r->ctx, c->offset, r->cache, c->size, e);
+            if (st)
+                return st;
+            uint8_t h[32];
+            if (occ_sha256(r->cache, (size_t)c->size, h))
+                return occ_fail(e, OCC_ERR_INTERNAL, "SHA-256 failed");
+            r->eng->chunks_loaded++;
+            r->eng->bytes_loaded += c->size;
+            r->eng->bytes_verified += c->size;
+            if (occ_ct_memcmp(h, c->sha256, 32) != 0) {
+                r->eng->integrity_failures++;
+                return occ_fail(e, OCC_ERR_INTEGRITY, "weight chunk %u failed verification", i);
+            }
+            if (r->eng->on_chunk)
+                r->eng->on_chunk(r->eng->hook_ctx, i);
+            r->cached = i;
+        }
+        uint64_t end = c->offset + c->size < hi ? c->offset + c->size : hi;
+        memcpy(dst + (at - lo), r->cache + (at - c->offset), (size_t)(end - at));
+        at = end;
+    }
+    if (at < hi)
+        return occ_fail(e, OCC_ERR_INTEGRITY,
+                        "weights at [%llu, %llu) are not exactly covered by hashed chunks",
+                        (unsigned long long)lo, (unsigned long long)hi);
+    return OCC_OK;
+}
+
+static void node_weight_range(const occ_model *m, const occ_node *n, uint64_t *lo, uint64_t *hi)
+{
+    *lo = UINT64_MAX;
+    *hi = 0;
+    for (uint32_t k = 0; k < n->n_inputs; k++) {
+        const occ_tensor *t = occ_ops_in(m, n, k);
+        if (!t || t->kind != OCC_TENSOR_WEIGHT)
+            continue;
+        if (t->data_offset < *lo)
+            *lo = t->data_offset;
+        if (t->data_offset + t->size > *hi)
+            *hi = t->data_offset + t->size;
+    }
+    if (*hi == 0)
+        *lo = 0;
+}
+
+static int blocked16(const dnnl_memory_desc_t *md)
+{
+    return md->format_kind == dnnl_blocked && md->format_desc.blocking.inner_nblks == 1 &&
+           md->format_desc.blocking.inner_blks[0] == 16 &&
+           md->format_desc.blocking.inner_idxs[0] == 1;
+}
+
+/* Does a part [o0, o1) use the same kernel as the whole layer (so that it
+ * computes bit for bit what the whole layer would)? */
+static int part_matches(occ_op_prep *p, int64_t o0, int64_t o1, const char *impl)
+{
+    void *st = NULL;
+    occ_error e2 = {0};
+    int ob = p->out_blocked;
+    dnnl_memory_desc_t omd = p->out_md;
+    int ok = occ_conv_part_prepare(p, o0, o1, &st, &e2) == OCC_OK;
+    if (ok) {
+        occ_conv_info in;
+        occ_conv_part_info(st, &in);
+        ok = !in.reorders_input && strcmp(in.impl, impl) == 0;
+    }
+    occ_conv_part_destroy(st);
+    p->out_blocked = ob;
+    p->out_md = omd;
+    return ok;
+}
+
+/* Splits a prepared Conv by output channels into parts whose blobs are at
+ * most eng->seg_max bytes (multiples of 16 channels for a blocked output),
+ * each part using the whole layer's kernel. oneDNN picks its Winograd
+ * variant by the channel count, so the part size is searched downwards
+ * for one that keeps the variant; if none does, the layer switches to
+ * direct convolution (whose parts match) - numerically a different but
+ * equally valid summation order, noted in docs/streaming.md. */
+static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error *e)
+{
+    const occ_model *m = eng->m;
+    occ_conv_info full;
+    occ_conv_part_info(s->state, &full);
+    const occ_tensor *x = occ_ops_in(m, p->n, 0), *w = occ_ops_in(m, p->n, 1);
+    int64_t mch = w->dims[0];
+    int64_t group = 1;
+    const occ_attr *ga = occ_ops_attr(p->n, "group");
+    if (ga && ga->type == OCC_ATTR_INT)
+        group = ga->i;
+    int ob = p->out_blocked;
+    dnnl_memory_desc_t omd = p->out_md;
+    int64_t gran = ob ? 16 : 1, per = 0;
+    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && group == 1 &&
+             !full.reorders_input && (!ob || blocked16(&p->out_md));
+    int forced = 0;
+    for (int pass = 0; ok && pass < 3 && !per; pass++) {
+        uint64_t bpc = full.blob_size / (uint64_t)mch + 1;
+        int64_t base = (int64_t)(eng->seg_max / bpc) / gran * gran;
+        if (base < gran)
+            base = gran;
+        if (base >= mch)
+            break;
+        char impl[64];
+        snprintf(impl, sizeof impl, "%s", full.impl);
+        if (pass == 2) {
+            /* nothing keeps the kernel: split anyway (fits the budget; the
+             * parts may sum in another order) */
+            per = base;
+            forced = 1;
+            break;
+        }
+        for (int64_t c = base, tries = 0; c >= gran && tries < 6; c -= gran, tries++) {
+            int64_t last0 = (mch - 1) / c * c;
+            if (part_matches(p, 0, c, impl) && (last0 == 0 || part_matches(p, last0, mch, impl))) {
+                per = c;
+                break;
+            }
+        }
+        if (!per && pass == 0 && strstr(impl, "wino")) {
+            /* no part size keeps the Winograd variant: direct for this layer */
+            void *d = NULL;
+            p->no_winograd = 1;
+            occ_status st = occ_conv_part_prepare(p, 0, 0, &d, e);
+            p->no_winograd = 0;
+            if (st)
+                return st;
+            s->v->destroy(s->state);
+            s->state = d;
+            occ_conv_part_info(s->state, &full);
+            p->out_blocked = ob;
+            p->out_md = omd;
+        }
+    }
+    uint32_t np = per ? (uint32_t)((mch + per - 1) / per) : 1;
+    s->parts = calloc(np, sizeof *s->parts);
+    if (!s->parts)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    s->n_parts = np;
+    s->work = full.scratch_size;
+    if (np == 1) {
+        s->parts[0] = s->state;
+        s->state = NULL;
+        return OCC_OK;
+    }
+    s->work = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        int64_t o0 = (int64_t)i * per, o1 = o0 + per < mch ? o0 + per : mch;
+        occ_status st = occ_conv_part_prepare(p, o0, o1, &s->parts[i], e);
+        if (st)
+            return st;
+        occ_conv_info in;
+        occ_conv_part_info(s->parts[i], &in);
+        if (in.reorders_input || (!forced && strcmp(in.impl, full.impl) != 0)) {
+            for (uint32_t k = 0; k <= i; k++)
+                occ_conv_part_destroy(s->parts[k]);
+            s->parts[0] = s->state;
+            s->state = NULL;
+            s->n_parts = 1;
+            s->work = full.scratch_size;
+            p->out_blocked = ob;
+            p->out_md = omd;
+            return OCC_OK;
+        }
+        if (in.scratch_size > s->work)
+            s->work = in.scratch_size;
+    }
+    p->out_blocked = ob;
+    p->out_md = omd;
+    s->v->destroy(s->state);
+    s->state = NULL;
+    return OCC_OK;
+}
+
+/* Gemm with B = weights [N, K] (transB) and C absent or a weight: split by
+ * output columns into rows of B of at most seg_max bytes. */
+static occ_status split_gemm(occ_engine *eng, step *s, const occ_node *n, occ_error *e)
+{
+    const occ_model *m = eng->m;
+    int64_t ncols = 0, k = 0;
+    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1),
+                     *c = occ_ops_in(m, n, 2);
+    int ok = occ_gemm_splittable(s->state, &ncols, &k) && a->kind != OCC_TENSOR_WEIGHT &&
+             b->kind == OCC_TENSOR_WEIGHT && (!c || c->kind == OCC_TENSOR_WEIGHT);
+    if (!ok)
+        return OCC_OK; /* stays K_GENERIC */
+    s->kind = K_GEMM;
+    s->gemm_c_full = c && !(c->ndim >= 1 && c->dims[c->ndim - 1] == ncols && ncols > 1);
+    uint64_t rowb = (uint64_t)k * 4u;
+    int64_t per = (int64_t)(eng->seg_max / (rowb + 4u));
+    if (per < 1)
+        per = 1;
+    if (per > ncols)
+        per = ncols;
+    uint32_t np = (uint32_t)((ncols + per - 1) / per);
+    s->cols = calloc(np + 1u, sizeof *s->cols);
+    if (!s->cols)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i <= np; i++)
+        s->cols[i] = (int64_t)i * per < ncols ? (int64_t)i * per : ncols;
+    s->n_parts = np;
+    return OCC_OK;
+}
+static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
 {
     const occ_model *m = eng->m;
     occ_status st = OCC_OK;
@@ -372,8 +746,30 @@ static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_
         s->node = i;
         s->v = v;
         s->sum_src = -1;
-        if ((st = load_node_weights(eng, n, read, ctx, w, &s->wbuf, &s->wbase, e)))
-            goto node_fail;
+        uint8_t *wtmp = NULL;
+        uint64_t wtmp_size = 0;
+        int is_conv = strcmp(n->op, "Conv") == 0, is_gemm = strcmp(n->op, "Gemm") == 0;
+        node_weight_range(m, n, &s->wlo, &s->whi);
+        for (uint32_t k = 0; k < n->n_inputs; k++)
+            w[k] = NULL;
+        if (s->whi > s->wlo && !is_conv && !is_gemm) {
+            /* ops that may read their weights at prepare get them now
+             * (verified); Conv and Gemm are prepared from shapes alone */
+            wtmp_size = s->whi - s->wlo;
+            wtmp = emem_alloc(&eng->mem, wtmp_size, e);
+            if (!wtmp) {
+                st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for %llu bytes of weights",
+                              (unsigned long long)wtmp_size);
+                goto node_fail;
+            }
+            if ((st = vread(vr, s->wlo, s->whi, wtmp, e)))
+                goto node_fail;
+            for (uint32_t k = 0; k < n->n_inputs; k++) {
+                const occ_tensor *t = occ_ops_in(m, n, k);
+                if (t && t->kind == OCC_TENSOR_WEIGHT)
+                    w[k] = (const float *)(wtmp + (t->data_offset - s->wlo));
+            }
+        }
         int any_blocked = 0;
         for (uint32_t k = 0; k < n->n_inputs; k++) {
             int32_t t = n->inputs[k];
@@ -432,7 +828,19 @@ static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_
         p.in_md = in_md;
         for (;;) {
             p.out_blocked = 0;
-            st = v->prepare(&p, &s->state, e);
+            st = is_conv ? occ_conv_part_prepare(&p, 0, 0, &s->state, e)
+                         : v->prepare(&p, &s->state, e);
+            if (!st && is_conv && eng->mode == OCC_MODE_OCCLUMENCY && !p.no_winograd) {
+                /* a Winograd working buffer too large for the budget: direct */
+                occ_conv_info ci;
+                occ_conv_part_info(s->state, &ci);
+                if (ci.scratch_size > eng->budget / 8) {
+                    v->destroy(s->state);
+                    s->state = NULL;
+                    p.no_winograd = 1;
+                    continue;
+                }
+            }
             if (!st && sum_at >= 0 &&
                 !(p.out_blocked && dnnl_memory_desc_equal(&p.out_md, &eng->t[s->sum_src].md))) {
                 /* the residual's layout differs: stop the fusion before the Add */
@@ -456,6 +864,18 @@ static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_
         }
         if (st)
             goto node_fail;
+        if (is_conv) {
+            s->kind = K_CONV;
+            if ((st = split_conv(eng, s, &p, e)))
+                goto node_fail;
+        } else if (s->whi > s->wlo && !(v->flags & OCC_OPF_COPIES_WEIGHTS)) {
+            s->kind = K_GENERIC;
+            s->n_parts = 1;
+            if (is_gemm && (st = split_gemm(eng, s, n, e)))
+                goto node_fail;
+        }
+        emem_free(&eng->mem, wtmp, wtmp_size);
+        wtmp = NULL;
         for (int k = 0; k < p.n_post; k++) {
             fused[chain[k]] = 1;
             eng->node_step[chain[k]] = (int32_t)eng->n_steps;
@@ -482,10 +902,6 @@ static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_
             s->sum_alias = 1;
             to->alias = root_of(eng, s->sum_src);
         }
-        if (v->flags & OCC_OPF_COPIES_WEIGHTS) {
-            free(s->wbuf);
-            s->wbuf = NULL;
-        }
         for (uint32_t k = 0; k < n->n_inputs; k++) {
             const occ_tensor *t = occ_ops_in(m, n, k);
             if (t && t->kind == OCC_TENSOR_WEIGHT)
@@ -495,20 +911,171 @@ static occ_status build_steps(occ_engine *eng, occ_read_fn read, void *ctx, occ_
         eng->n_steps++;
         continue;
     node_fail:
-        free(s->wbuf);
-        s->wbuf = NULL;
+        emem_free(&eng->mem, wtmp, wtmp_size);
+        if (st)
+            eng->n_steps++; /* so that free() destroys what was prepared */
         occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
     }
     free(fused);
     return st;
 }
 
-/* ---- memory ---- */
+/* ---- segments: the unit of residency and streaming ---- */
 
-static occ_status plan_memory(occ_engine *eng, occ_error *e)
+static occ_status make_segments(occ_engine *eng, occ_error *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < eng->n_steps; i++)
+        n += eng->steps[i].kind == K_NONE ? 0 : eng->steps[i].n_parts;
+    eng->segs = calloc(n + 1u, sizeof *eng->segs);
+    if (!eng->segs)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    const occ_model *m = eng->m;
+    for (uint32_t i = 0; i < eng->n_steps; i++) {
+        step *s = &eng->steps[i];
+        if (s->kind == K_NONE)
+            continue;
+        s->first_seg = eng->n_segs;
+        const occ_node *nd = &m->nodes[s->node];
+        for (uint32_t p = 0; p < s->n_parts; p++) {
+            seg *g = &eng->segs[eng->n_segs++];
+            g->step = i;
+            g->part = p;
+            if (s->kind == K_CONV) {
+                occ_conv_info in;
+                occ_conv_part_info(s->parts[p], &in);
+                g->size = in.blob_size;
+            } else if (s->kind == K_GEMM) {
+                const occ_tensor *b = occ_ops_in(m, nd, 1), *c = occ_ops_in(m, nd, 2);
+                int64_t nc = s->cols[p + 1] - s->cols[p];
+                uint64_t k = b->size / 4u / (uint64_t)b->dims[0];
+                g->size = ((uint64_t)nc * k * 4u + 63u) & ~UINT64_C(63);
+                if (c)
+                    g->size += s->gemm_c_full ? c->size : (uint64_t)nc * 4u;
+            } else {
+                g->size = s->whi - s->wlo;
+            }
+        }
+    }
+    return OCC_OK;
+}
+
+/* Plain weight bytes a segment is built from (conv: rows of W and bias). */
+static uint64_t seg_plain_size(const occ_engine *eng, const seg *g)
+{
+    const step *s = &eng->steps[g->step];
+    if (s->kind != K_CONV)
+        return 0; /* read straight into the blob */
+    const occ_node *nd = &eng->m->nodes[s->node];
+    const occ_tensor *w = occ_ops_in(eng->m, nd, 1), *b = occ_ops_in(eng->m, nd, 2);
+    occ_conv_info in;
+    occ_conv_part_info(s->parts[g->part], &in);
+    uint64_t rowb = w->size / (uint64_t)w->dims[0];
+    uint64_t sz = (((uint64_t)(in.o1 - in.o0) * rowb) + 63u) & ~UINT64_C(63);
+    if (b)
+        sz += (uint64_t)(in.o1 - in.o0) * 4u;
+    return sz;
+}
+
+/* Builds segment g's plaintext into dst from verified pack bytes. */
+static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t *plain,
+                            uint8_t *dst, occ_error *e)
 {
     const occ_model *m = eng->m;
+    const step *s = &eng->steps[g->step];
+    const occ_node *nd = &m->nodes[s->node];
     occ_status st;
+    if (s->kind == K_CONV) {
+        const occ_tensor *w = occ_ops_in(m, nd, 1), *b = occ_ops_in(m, nd, 2);
+        occ_conv_info in;
+        occ_conv_part_info(s->parts[g->part], &in);
+        uint64_t rowb = w->size / (uint64_t)w->dims[0];
+        uint64_t wb = (uint64_t)(in.o1 - in.o0) * rowb, boff = (wb + 63u) & ~UINT64_C(63);
+        if ((st = vread(vr, w->data_offset + (uint64_t)in.o0 * rowb,
+                        w->data_offset + (uint64_t)in.o1 * rowb, plain, e)))
+            return st;
+        if (b && (st = vread(vr, b->data_offset + (uint64_t)in.o0 * 4u,
+                             b->data_offset + (uint64_t)in.o1 * 4u, plain + boff, e)))
+            return st;
+        return occ_conv_part_pack(s->parts[g->part], eng->deng, (const float *)plain,
+                                  b ? (const float *)(plain + boff) : NULL, dst, e);
+    }
+    if (s->kind == K_GEMM) {
+        const occ_tensor *b = occ_ops_in(m, nd, 1), *c = occ_ops_in(m, nd, 2);
+        int64_t j0 = s->cols[g->part], j1 = s->cols[g->part + 1];
+        uint64_t rowb = b->size / (uint64_t)b->dims[0];
+        uint64_t bb = (uint64_t)(j1 - j0) * rowb, coff = (bb + 63u) & ~UINT64_C(63);
+        if ((st = vread(vr, b->data_offset + (uint64_t)j0 * rowb,
+                        b->data_offset + (uint64_t)j1 * rowb, dst, e)))
+            return st;
+        if (c) {
+            if (s->gemm_c_full)
+                st = vread(vr, c->data_offset, c->data_offset + c->size, dst + coff, e);
+            else
+                st = vread(vr, c->data_offset + (uint64_t)j0 * 4u,
+                           c->data_offset + (uint64_t)j1 * 4u, dst + coff, e);
+        }
+        return st;
+    }
+    return vread(vr, s->wlo, s->whi, dst, e);
+}
+
+/* Nonce and associated data of segment i: the nonce is the segment index
+ * (each segment is sealed exactly once under a key made for this engine);
+ * the AAD binds the model id, the index and the size. */
+static void seg_iv_aad(const occ_engine *eng, uint32_t i, uint64_t size, uint8_t iv[12],
+                       uint8_t aad[44])
+{
+    memset(iv, 0, 12);
+    memcpy(iv, &i, 4);
+    memcpy(aad, eng->m->model_id, 32);
+    memcpy(aad + 32, &i, 4);
+    memcpy(aad + 36, &size, 8);
+}
+
+static occ_status seal(occ_engine *eng, uint32_t i, const uint8_t *pt, uint64_t size,
+                       uint8_t *ct, uint8_t tag[16], occ_error *e)
+{
+    uint8_t iv[12], aad[44];
+    seg_iv_aad(eng, i, size, iv, aad);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0, ok = c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, iv) == 1 &&
+                      EVP_EncryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
+    for (uint64_t at = 0; ok && at < size;) {
+        int n = size - at > (1u << 30) ? (1 << 30) : (int)(size - at);
+        ok = EVP_EncryptUpdate(c, ct + at, &len, pt + at, n) == 1;
+        at += (uint64_t)n;
+    }
+    ok = ok && EVP_EncryptFinal_ex(c, ct + size, &len) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+    EVP_CIPHER_CTX_free(c);
+    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "AES-GCM encryption failed");
+}
+
+/* Decrypts and authenticates segment i in place, in enclave memory. */
+static int open_in_place(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint8_t *buf,
+                         uint64_t size, const uint8_t tag[16])
+{
+    uint8_t iv[12], aad[44], t[16];
+    seg_iv_aad(eng, i, size, iv, aad);
+    memcpy(t, tag, 16);
+    int len = 0, ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, iv) == 1 &&
+                      EVP_DecryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
+    for (uint64_t at = 0; ok && at < size;) {
+        int n = size - at > (1u << 30) ? (1 << 30) : (int)(size - at);
+        ok = EVP_DecryptUpdate(c, buf + at, &len, buf + at, n) == 1;
+        at += (uint64_t)n;
+    }
+    ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, t) == 1 &&
+         EVP_DecryptFinal_ex(c, buf + size, &len) == 1;
+    return ok;
+}
+
+/* ---- the memory plan ---- */
+
+static occ_status collect_buffers(occ_engine *eng, occ_error *e)
+{
+    const occ_model *m = eng->m;
     for (uint32_t i = 0; i < m->n_outputs; i++) {
         trt *t = &eng->t[m->outputs[i]];
         if (t->blocked)
@@ -517,13 +1084,12 @@ static occ_status plan_memory(occ_engine *eng, occ_error *e)
     eng->reqs = calloc(2u * m->n_tensors + 1u, sizeof *eng->reqs);
     if (!eng->reqs)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    /* last step reading each tensor (graph outputs: n_steps) */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         trt *tt = &eng->t[t];
         tt->buf = tt->plain_buf = -1;
         if (!tt->live || tt->virt || m->tensors[t].kind == OCC_TENSOR_WEIGHT)
             continue;
-        uint32_t first = tt->producer_node >= 0 ? (uint32_t)eng->node_step[tt->producer_node] : 0;
+        uint32_t first = tt->producer_node >= 0 ? (uint32_t)eng->node_step[tt->producer_node] + 1u : 0;
         if (tt->alias < 0) {
             tt->buf = (int32_t)eng->n_reqs++;
             eng->reqs[tt->buf].size = tt->size;
@@ -535,6 +1101,8 @@ static occ_status plan_memory(occ_engine *eng, occ_error *e)
             eng->reqs[tt->plain_buf].first = first;
         }
     }
+    /* first/last here are step + 1 (0 = before the first step: graph inputs);
+     * the planner gets them shifted back (-1 = an input) */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         trt *tt = &eng->t[t];
         if (!tt->live || tt->virt || m->tensors[t].kind == OCC_TENSOR_WEIGHT)
@@ -546,8 +1114,8 @@ static occ_status plan_memory(occ_engine *eng, occ_error *e)
             const occ_node *n = &m->nodes[i];
             for (uint32_t k = 0; k < n->n_inputs; k++)
                 if (n->inputs[k] == (int32_t)t && eng->node_step[i] >= 0 &&
-                    (uint32_t)eng->node_step[i] > last)
-                    last = (uint32_t)eng->node_step[i];
+                    (uint32_t)eng->node_step[i] + 1u > last)
+                    last = (uint32_t)eng->node_step[i] + 1u;
         }
         occ_buf_req *r = &eng->reqs[eng->t[root_of(eng, (int32_t)t)].buf];
         if (last > r->last)
@@ -555,12 +1123,363 @@ static occ_status plan_memory(occ_engine *eng, occ_error *e)
         if (tt->plain_buf >= 0 && last > eng->reqs[tt->plain_buf].last)
             eng->reqs[tt->plain_buf].last = last;
     }
-    if ((st = occ_arena_plan(eng->reqs, eng->n_reqs, &eng->arena_size, e)))
-        return st;
-    eng->arena = occ_ops_alloc(eng->arena_size);
-    if (!eng->arena)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for %llu bytes of activations",
-                        (unsigned long long)eng->arena_size);
+    for (uint32_t r = 0; r < eng->n_reqs; r++) {
+        if (eng->reqs[r].last < eng->reqs[r].first)
+            eng->reqs[r].last = eng->reqs[r].first;
+        if (eng->reqs[r].last == 0)
+            eng->reqs[r].last = 1;
+    }
+    return OCC_OK;
+}
+
+static uint32_t window_slots(const occ_engine *eng)
+{
+    return (uint32_t)(eng->loader_threads + 2 > 4 ? eng->loader_threads + 2 : 4);
+}
+
+static occ_status make_plan(occ_engine *eng, occ_error *e)
+{
+    const occ_model *m = eng->m;
+    occ_status st;
+    uint32_t nb = eng->n_reqs * eng->batch;
+    occ_plan_buffer *bufs = calloc(nb + 1u, sizeof *bufs);
+    occ_plan_step *steps = calloc(eng->n_steps + 1u, sizeof *steps);
+    uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
+    if (!bufs || !steps || !csz) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int32_t last_step = eng->n_steps ? (int32_t)eng->n_steps - 1 : 0;
+    for (uint32_t b = 0; b < eng->batch; b++)
+        for (uint32_t r = 0; r < eng->n_reqs; r++) {
+            occ_plan_buffer *pb = &bufs[b * eng->n_reqs + r];
+            pb->size = eng->reqs[r].size;
+            pb->first = (int32_t)eng->reqs[r].first - 1;
+            pb->last = (int32_t)eng->reqs[r].last - 1;
+            if (pb->last > last_step)
+                pb->last = last_step;
+            if (pb->last < 0)
+                pb->last = 0;
+            if (pb->first > pb->last)
+                pb->first = pb->last;
+        }
+    for (uint32_t i = 0; i < eng->n_steps; i++) {
+        steps[i].part_size = eng->steps[i].work;
+        steps[i].parts_max = 1;
+        if (eng->steps[i].kind != K_NONE) {
+            steps[i].first_chunk = eng->steps[i].first_seg;
+            steps[i].n_chunks = eng->steps[i].n_parts;
+        }
+    }
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        csz[g] = eng->segs[g].size;
+    uint64_t budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : (UINT64_MAX >> 3);
+    if (budget <= eng->fixed_bytes) {
+        st = occ_fail(e, OCC_ERR_BUDGET,
+                      "does not fit the enclave memory budget: needs at least %llu bytes of "
+                      "operator state alone, %llu available",
+                      (unsigned long long)eng->fixed_bytes, (unsigned long long)budget);
+        goto out;
+    }
+    occ_plan_input in = {.n_buffers = eng->n_steps ? nb : 0,
+                         .buffers = bufs,
+                         .n_steps = eng->n_steps,
+                         .steps = steps,
+                         .n_chunks = eng->n_segs,
+                         .chunk_sizes = csz,
+                         .budget = budget - eng->fixed_bytes,
+                         .window_slots = window_slots(eng),
+                         .alignment = 64,
+                         .strategy = eng->mode == OCC_MODE_BASELINE ? OCC_PLAN_NAIVE
+                                                                    : OCC_PLAN_GREEDY_BY_SIZE};
+    /* creating the engine needs, besides the resident weights, a chunk
+     * buffer and room to build one segment; those use memory the arena,
+     * working buffer and window take later, so plan again (with fewer
+     * resident bytes) until that room exists */
+    uint64_t load_tmp = 0, max_chunk = 0, max_plain = 0, max_seg = 0;
+    for (uint32_t i = 0; i < m->n_chunks; i++)
+        if (m->chunks[i].size > max_chunk)
+            max_chunk = m->chunks[i].size;
+    for (uint32_t g = 0; g < eng->n_segs; g++) {
+        uint64_t p = seg_plain_size(eng, &eng->segs[g]);
+        if (p > max_plain)
+            max_plain = p;
+        if (eng->segs[g].size > max_seg)
+            max_seg = eng->segs[g].size;
+    }
+    load_tmp = max_chunk + max_plain + max_seg + 3 * 64;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int32_t bn = -1;
+        occ_plan_free(&eng->plan);
+        st = occ_plan_make(&in, &eng->plan, &bn, e);
+        if (st == OCC_ERR_BUDGET) {
+            /* name the bottleneck layer */
+            if (bn >= 0 && (uint32_t)bn < eng->n_steps) {
+                const occ_node *nd = &m->nodes[eng->steps[bn].node];
+                occ_error_prefix(e, "layer %s (%s, step %d)", nm(nd->name), nm(nd->op), bn);
+            }
+            if (eng->fixed_bytes)
+                occ_error_prefix(e, "(plus %llu bytes of operator state)",
+                                 (unsigned long long)eng->fixed_bytes);
+            goto out;
+        }
+        if (st)
+            goto out;
+        if ((st = occ_plan_check(&in, &eng->plan, e)))
+            goto out;
+        uint64_t room = eng->plan.arena_size + eng->plan.work_size + eng->plan.window_size;
+        if (load_tmp <= room || eng->mode != OCC_MODE_OCCLUMENCY)
+            break;
+        uint64_t shrink = load_tmp - room;
+        if (in.budget <= shrink + eng->plan.arena_size) {
+            st = occ_fail(e, OCC_ERR_BUDGET,
+                          "does not fit the enclave memory budget: loading needs %llu bytes "
+                          "besides the plan's %llu, %llu available",
+                          (unsigned long long)load_tmp, (unsigned long long)eng->plan.peak,
+                          (unsigned long long)eng->budget);
+            goto out;
+        }
+        in.budget -= shrink;
+        st = OCC_ERR_BUDGET;
+    }
+    if (st) {
+        st = occ_fail(e, OCC_ERR_BUDGET,
+                      "does not fit the enclave memory budget: no room to load the weights "
+                      "within %llu bytes",
+                      (unsigned long long)eng->budget);
+        goto out;
+    }
+    eng->planned = 1;
+    eng->arena_size = eng->plan.arena_size;
+    eng->scratch_size = eng->plan.work_size;
+    uint32_t slots = window_slots(eng);
+    eng->window_slot = eng->plan.window_size ? eng->plan.window_size / slots : 0;
+    eng->offsets = calloc(nb + 1u, sizeof *eng->offsets);
+    if (!eng->offsets) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(eng->offsets, eng->plan.offsets, (size_t)nb * sizeof *eng->offsets);
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        eng->segs[g].streamed = !eng->plan.resident[g];
+    /* per-layer summary for occ inspect --plan */
+    eng->layers = calloc(eng->n_steps + 1u, sizeof *eng->layers);
+    if (!eng->layers) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    eng->n_layers = eng->n_steps;
+    for (uint32_t i = 0; i < eng->n_steps; i++) {
+        occ_plan_layer *L = &eng->layers[i];
+        const step *s = &eng->steps[i];
+        L->name = nm(m->nodes[s->node].name);
+        L->op = nm(m->nodes[s->node].op);
+        L->work = s->work;
+        L->parts = s->kind == K_NONE ? 1 : s->n_parts;
+        for (uint32_t b = 0; b < nb; b++)
+            if (bufs[b].first <= (int32_t)i && (int32_t)i <= bufs[b].last)
+                L->act_live += bufs[b].size;
+        for (uint32_t p = 0; s->kind != K_NONE && p < s->n_parts; p++) {
+            const seg *g = &eng->segs[s->first_seg + p];
+            if (g->streamed) {
+                L->seg_streamed++;
+                L->bytes_streamed += g->size;
+            } else {
+                L->seg_resident++;
+                L->bytes_resident += g->size;
+            }
+        }
+    }
+    st = OCC_OK;
+out:
+    free(bufs);
+    free(steps);
+    free(csz);
+    return st;
+}
+/* ---- loading: verify every chunk once, keep or seal every segment ---- */
+
+static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
+{
+    occ_status st = OCC_OK;
+    uint64_t max_plain = 0, max_seg = 0, stash = 0;
+    for (uint32_t g = 0; g < eng->n_segs; g++) {
+        seg *sg = &eng->segs[g];
+        uint64_t p = seg_plain_size(eng, sg);
+        if (p > max_plain)
+            max_plain = p;
+        if (sg->streamed) {
+            if (sg->size > max_seg)
+                max_seg = sg->size;
+            sg->ct_off = stash;
+            stash += (sg->size + 63u) & ~UINT64_C(63);
+        }
+    }
+    /* resident segments first: they are planned memory */
+    for (uint32_t g = 0; g < eng->n_segs; g++) {
+        seg *sg = &eng->segs[g];
+        if (sg->streamed)
+            continue;
+        if (!(sg->res = emem_alloc(&eng->mem, sg->size, e)))
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory for %llu bytes of weights",
+                            (unsigned long long)sg->size);
+        eng->weights_size += sg->size;
+    }
+    uint8_t *plain = max_plain ? emem_alloc(&eng->mem, max_plain, e) : NULL;
+    uint8_t *tmp = max_seg ? emem_alloc(&eng->mem, max_seg + 16u, e) : NULL;
+    if ((max_plain && !plain) || (max_seg && !tmp)) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for the load buffers");
+        goto out;
+    }
+    if (stash) {
+        eng->stash = untrusted_alloc(stash);
+        eng->stash_size = stash;
+        eng->key = emem_alloc(&eng->mem, 32, e);
+        if (!eng->stash || !eng->key) {
+            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for the weight stash");
+            goto out;
+        }
+        if (RAND_bytes(eng->key, 32) != 1) {
+            st = occ_fail(e, OCC_ERR_INTERNAL, "no randomness for the weight key");
+            goto out;
+        }
+    }
+    for (uint32_t g = 0; g < eng->n_segs && !st; g++) {
+        seg *sg = &eng->segs[g];
+        uint8_t *dst = sg->streamed ? tmp : sg->res;
+        if ((st = build_seg(eng, vr, sg, plain, dst, e))) {
+            const occ_node *nd = &eng->m->nodes[eng->steps[sg->step].node];
+            occ_error_prefix(e, "node %s (%s)", nm(nd->name), nm(nd->op));
+            break;
+        }
+        if (sg->streamed)
+            st = seal(eng, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
+    }
+out:
+    if (tmp) {
+        OPENSSL_cleanse(tmp, (size_t)max_seg);
+        emem_free(&eng->mem, tmp, max_seg + 16u);
+    }
+    emem_free(&eng->mem, plain, max_plain);
+    return st;
+}
+
+/* ---- the streaming ring ---- */
+
+static void *loader_main(void *arg)
+{
+    ring *r = arg;
+    occ_engine *eng = r->eng;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        if (r->stop || r->next >= r->n)
+            break;
+        uint32_t pos = r->next;
+        if (pos >= r->released + r->slots) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        r->next++;
+        pthread_mutex_unlock(&r->mu);
+        uint32_t gi = eng->streamed[pos];
+        const seg *g = &eng->segs[gi];
+        uint8_t *slot = r->slot[pos % r->slots];
+        /* copy in, then authenticate and decrypt inside enclave memory: the
+         * host cannot change what is checked after the check */
+        memcpy(slot, eng->stash + g->ct_off, (size_t)g->size);
+        int ok = c && open_in_place(eng, c, gi, slot, g->size, g->tag);
+        __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
+        if (ok && eng->on_chunk)
+            eng->on_chunk(eng->hook_ctx, gi);
+        pthread_mutex_lock(&r->mu);
+        if (ok) {
+            r->ready[pos % r->slots] = pos;
+        } else if (!r->failed) {
+            r->failed = 1;
+            r->fail_seg = gi;
+            r->stop = 1;
+        }
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    EVP_CIPHER_CTX_free(c);
+    return NULL;
+}
+
+static const uint8_t *ring_get(occ_engine *eng, uint32_t pos, occ_error *e)
+{
+    ring *r = &eng->ring;
+    pthread_mutex_lock(&r->mu);
+    while (r->ready[pos % r->slots] != (int64_t)pos && !r->failed)
+        pthread_cond_wait(&r->cv, &r->mu);
+    int failed = r->ready[pos % r->slots] != (int64_t)pos;
+    uint32_t fs = r->fail_seg;
+    pthread_mutex_unlock(&r->mu);
+    if (failed) {
+        __atomic_add_fetch(&eng->integrity_failures, 1, __ATOMIC_RELAXED);
+        const seg *g = &eng->segs[fs];
+        const occ_node *nd = &eng->m->nodes[eng->steps[g->step].node];
+        occ_fail(e, OCC_ERR_INTEGRITY,
+                 "weight segment %u (node %s, part %u) failed authentication: the host's copy "
+                 "was altered",
+                 fs, nm(nd->name), g->part);
+        return NULL;
+    }
+    return r->slot[pos % r->slots];
+}
+
+static void ring_release(occ_engine *eng, uint32_t pos)
+{
+    ring *r = &eng->ring;
+    pthread_mutex_lock(&r->mu);
+    r->released = pos + 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void ring_stop(occ_engine *eng, pthread_t *th, int n)
+{
+    ring *r = &eng->ring;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* ---- memory for running ---- */
+
+static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
+{
+    const occ_model *m = eng->m;
+    occ_status st;
+    eng->arena = eng->arena_size ? emem_alloc(&eng->mem, eng->arena_size, e) : NULL;
+    eng->scratch = eng->scratch_size ? emem_alloc(&eng->mem, eng->scratch_size, e) : NULL;
+    if ((eng->arena_size && !eng->arena) || (eng->scratch_size && !eng->scratch))
+        return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for activations");
+    eng->n_streamed = 0;
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        eng->n_streamed += eng->segs[g].streamed;
+    if (eng->n_streamed) {
+        ring *r = &eng->ring;
+        eng->streamed = calloc(eng->n_streamed, sizeof *eng->streamed);
+        r->slots = window_slots(eng);
+        r->slot = calloc(r->slots, sizeof *r->slot);
+        r->ready = calloc(r->slots, sizeof *r->ready);
+        if (!eng->streamed || !r->slot || !r->ready)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        uint32_t k = 0;
+        for (uint32_t g = 0; g < eng->n_segs; g++)
+            if (eng->segs[g].streamed)
+                eng->streamed[k++] = g;
+        for (uint32_t i = 0; i < r->slots; i++)
+            if (!(r->slot[i] = emem_alloc(&eng->mem, eng->window_slot, e)))
+                return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for the weight window");
+    }
     /* layout conversions to the plain shadows */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         trt *tt = &eng->t[t];
@@ -579,24 +1498,24 @@ static occ_status plan_memory(occ_engine *eng, occ_error *e)
         if ((st = occ_dnnl_check(ds, "reorder to plain", e)))
             return st;
         if ((st = occ_dnnl_mem(&tt->from, &tt->md, eng->deng, NULL, e)) ||
-            (st = occ_dnnl_mem(&tt->to, &pmd, eng->deng,
-                               eng->arena + eng->reqs[tt->plain_buf].offset, e)))
+            (st = occ_dnnl_mem(&tt->to, &pmd, eng->deng, NULL, e)))
             return st;
         eng->n_reorders++;
     }
     return OCC_OK;
 }
 
-static float *storage(const occ_engine *eng, int32_t t)
+static float *storage(const occ_engine *eng, int32_t t, uint32_t b)
 {
-    return (float *)(eng->arena + eng->reqs[eng->t[root_of(eng, t)].buf].offset);
+    return (float *)(eng->arena +
+                     eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[root_of(eng, t)].buf]);
 }
 
-static const float *plain_view(const occ_engine *eng, int32_t t)
+static float *plain_view(const occ_engine *eng, int32_t t, uint32_t b)
 {
     if (eng->t[t].plain_buf >= 0)
-        return (const float *)(eng->arena + eng->reqs[eng->t[t].plain_buf].offset);
-    return storage(eng, t);
+        return (float *)(eng->arena + eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[t].plain_buf]);
+    return storage(eng, t, b);
 }
 
 /* ---- public API ---- */
@@ -607,8 +1526,28 @@ static void set_threads(const occ_engine *eng)
         omp_set_num_threads(eng->threads);
 }
 
-occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                             void *read_ctx, occ_engine **out, occ_error *e)
+static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                 void *read_ctx, int plan_only, uint32_t seg_div, occ_engine **out,
+                                 occ_error *e);
+
+/* Occlumency: try large segments first (fewer, bigger pieces: fewer layers
+ * split, kernels as in native), smaller ones when the window does not fit. */
+static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
+{
+    static const uint32_t divs[] = {8, 16, 32};
+    occ_status st = OCC_OK;
+    for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
+        st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i], out, e);
+        if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
+            break;
+    }
+    return st;
+}
+
+static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                 void *read_ctx, int plan_only, uint32_t seg_div, occ_engine **out,
+                                 occ_error *e)
 {
     occ_status st;
     if (!out)
@@ -616,18 +1555,58 @@ occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts, oc
     *out = NULL;
     if (!m || !read)
         return occ_fail(e, OCC_ERR_INVALID, "no model or read callback");
+    occ_engine_opts o;
+    memset(&o, 0, sizeof o);
+    if (opts)
+        o = *opts;
+    if (o.threads < 0 || o.loader_threads < 0 || o.loader_threads > 64)
+        return occ_fail(e, OCC_ERR_INVALID, "threads must be >= 0, loader threads 0..64");
+    if (o.mode != OCC_MODE_NATIVE && o.mode != OCC_MODE_BASELINE && o.mode != OCC_MODE_OCCLUMENCY)
+        return occ_fail(e, OCC_ERR_INVALID, "unknown mode %d", (int)o.mode);
+    if (o.batch > MAX_BATCH)
+        return occ_fail(e, OCC_ERR_INVALID, "batch %u is over %u", o.batch, MAX_BATCH);
+    if (o.mem && (!o.mem->alloc || !o.mem->free))
+        return occ_fail(e, OCC_ERR_INVALID, "memory provider lacks alloc or free");
     occ_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     eng->m = m;
-    eng->threads = opts && opts->threads > 0 ? opts->threads : 0;
-    if (opts && opts->threads < 0) {
-        free(eng);
-        return occ_fail(e, OCC_ERR_INVALID, "threads must be >= 0");
+    eng->threads = o.threads;
+    eng->loader_threads = o.loader_threads ? o.loader_threads : 1;
+    eng->mode = o.mode;
+    eng->budget = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
+    eng->batch = o.batch ? o.batch : 1;
+    eng->on_chunk = o.on_chunk;
+    eng->hook_ctx = o.hook_ctx;
+    eng->mem.p = o.mem ? *o.mem
+                       : (occ_mem_provider){NULL, mp_default_alloc, mp_default_free};
+    pthread_mutex_init(&eng->mem.mu, NULL);
+    pthread_mutex_init(&eng->ring.mu, NULL);
+    pthread_cond_init(&eng->ring.cv, NULL);
+    eng->ring.eng = eng;
+    eng->mem.ops = (occ_ops_allocator){&eng->mem, emem_ops_alloc, emem_ops_free};
+    /* segments: small enough that a ring of them is a small part of the
+     * budget; native and baseline never split a layer */
+    eng->seg_max = UINT64_MAX >> 4;
+    if (eng->mode == OCC_MODE_OCCLUMENCY) {
+        eng->seg_max = eng->budget / seg_div;
+        if (eng->seg_max < (256u << 10))
+            eng->seg_max = 256u << 10;
+        if (eng->seg_max > (8u << 20))
+            eng->seg_max = 8u << 20;
     }
+    occ_ops_set_allocator(&eng->mem.ops);
     set_threads(eng);
+    vreader vr = {eng, read, read_ctx, NULL, 0, -1};
     if ((st = validate(eng, e)))
         goto fail;
+    for (uint32_t i = 0; i < m->n_chunks; i++)
+        if (m->chunks[i].size > vr.cache_cap)
+            vr.cache_cap = m->chunks[i].size;
+    if (vr.cache_cap && !(vr.cache = emem_alloc(&eng->mem, vr.cache_cap, e))) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for a weight chunk");
+        goto fail;
+    }
     eng->t = calloc(m->n_tensors + 1u, sizeof *eng->t);
     if (!eng->t) {
         st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -665,20 +1644,89 @@ occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts, oc
                                                 dnnl_stream_default_flags),
                              "stream", e)))
         goto fail;
-    if ((st = build_steps(eng, read, read_ctx, e)))
+    if ((st = build_steps(eng, &vr, e)))
         goto fail;
-    if ((st = plan_memory(eng, e)))
+    /* what the ops hold themselves (input conversion buffers, folded
+     * constants), besides the chunk buffer used while loading */
+    eng->fixed_bytes = eng->mem.cur - ((vr.cache_cap + 63u) & ~UINT64_C(63));
+    if ((st = make_segments(eng, e)) || (st = collect_buffers(eng, e)) || (st = make_plan(eng, e)))
+        goto fail;
+    if (plan_only) {
+        emem_free(&eng->mem, vr.cache, vr.cache_cap);
+        occ_ops_set_allocator(NULL);
+        *out = eng;
+        return OCC_OK;
+    }
+    if ((st = load_weights(eng, &vr, e)))
+        goto fail;
+    emem_free(&eng->mem, vr.cache, vr.cache_cap);
+    vr.cache = NULL;
+    if ((st = alloc_run_memory(eng, e)))
         goto fail;
     eng->times = calloc(m->n_nodes + 1u, sizeof *eng->times);
     if (!eng->times) {
         st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    occ_ops_set_allocator(NULL);
     *out = eng;
     return OCC_OK;
 fail:
+    emem_free(&eng->mem, vr.cache, vr.cache_cap);
+    occ_ops_set_allocator(NULL);
     occ_engine_free(eng);
     return st;
+}
+
+occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                             void *read_ctx, occ_engine **out, occ_error *e)
+{
+    return engine_create(m, opts, read, read_ctx, 0, out, e);
+}
+
+occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                void *read_ctx, occ_engine **out, occ_error *e)
+{
+    return engine_create(m, opts, read, read_ctx, 1, out, e);
+}
+
+/* Runs step s for image b with the weight blob of the current part. */
+static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const uint8_t *blob,
+                           uint32_t b, occ_error *e)
+{
+    const occ_model *m = eng->m;
+    const occ_node *n = &m->nodes[s->node];
+    const float *in[OCC_MAX_NODE_IO];
+    float *outp[OCC_MAX_NODE_IO];
+    for (uint32_t k = 0; k < n->n_inputs; k++) {
+        int32_t t = n->inputs[k];
+        if (t < 0)
+            in[k] = NULL;
+        else if (m->tensors[t].kind == OCC_TENSOR_WEIGHT)
+            in[k] = blob && s->kind == K_GENERIC
+                        ? (const float *)(blob + (m->tensors[t].data_offset - s->wlo))
+                        : NULL;
+        else
+            in[k] = s->in_plain[k] ? plain_view(eng, t, b) : storage(eng, t, b);
+    }
+    outp[0] = storage(eng, s->out, b);
+    for (uint32_t k = 1; k < n->n_outputs; k++)
+        outp[k] = storage(eng, n->outputs[k], b);
+    if (s->kind == K_CONV)
+        return occ_conv_part_run(s->parts[part], in[0], outp[0], blob, eng->scratch, eng->stream, e);
+    if (s->kind == K_GEMM) {
+        int64_t j0 = s->cols[part], j1 = s->cols[part + 1];
+        const occ_tensor *bt = occ_ops_in(m, n, 1);
+        uint64_t coff = ((uint64_t)(j1 - j0) * (bt->size / (uint64_t)bt->dims[0]) + 63u) &
+                        ~UINT64_C(63);
+        const float *c = NULL;
+        if (occ_ops_in(m, n, 2))
+            c = s->gemm_c_full ? (const float *)(blob + coff)
+                               : (const float *)(blob + coff) - j0;
+        return occ_gemm_run_cols(s->state, in[0], (const float *)blob, c, j0, j1, outp[0], e);
+    }
+    occ_op_exec x = {in, outp, eng->stream};
+    return s->v->run(s->state, &x, e);
 }
 
 occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
@@ -686,54 +1734,88 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
 {
     if (!eng || (eng->m->n_inputs && !inputs) || !outputs)
         return occ_fail(e, OCC_ERR_INVALID, "no engine, inputs or outputs");
+    if (!eng->arena && eng->arena_size)
+        return occ_fail(e, OCC_ERR_INVALID, "engine was made for planning only");
     const occ_model *m = eng->m;
-    set_threads(eng);
-    for (uint32_t i = 0; i < m->n_inputs; i++) {
+    for (uint32_t i = 0; i < m->n_inputs; i++)
         if (!inputs[i])
             return occ_fail(e, OCC_ERR_INVALID, "input %u is NULL", i);
-        memcpy(storage(eng, m->inputs[i]), inputs[i], (size_t)m->tensors[m->inputs[i]].size);
+    for (uint32_t i = 0; i < m->n_outputs; i++)
+        if (!outputs[i])
+            return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
+    set_threads(eng);
+    for (uint32_t b = 0; b < eng->batch; b++)
+        for (uint32_t i = 0; i < m->n_inputs; i++) {
+            uint64_t sz = m->tensors[m->inputs[i]].size;
+            memcpy(storage(eng, m->inputs[i], b), (const uint8_t *)inputs[i] + b * sz, (size_t)sz);
+        }
+    /* start the loaders: they run ahead of compute by the ring's size */
+    pthread_t th[64];
+    int nth = 0;
+    occ_status st = OCC_OK;
+    ring *r = &eng->ring;
+    if (eng->n_streamed) {
+        r->n = eng->n_streamed;
+        r->next = r->released = 0;
+        r->stop = r->failed = 0;
+        for (uint32_t i = 0; i < r->slots; i++)
+            r->ready[i] = -1;
+        for (int i = 0; i < eng->loader_threads; i++) {
+            if (pthread_create(&th[nth], NULL, loader_main, r) != 0)
+                break;
+            nth++;
+        }
+        if (!nth) {
+            return occ_fail(e, OCC_ERR_INTERNAL, "cannot start a weight loader thread");
+        }
     }
-    const float *in[OCC_MAX_NODE_IO];
-    float *outp[OCC_MAX_NODE_IO];
-    for (uint32_t si = 0; si < eng->n_steps; si++) {
+    uint32_t pos = 0;
+    for (uint32_t si = 0; si < eng->n_steps && !st; si++) {
         const step *s = &eng->steps[si];
         const occ_node *n = &m->nodes[s->node];
         uint64_t t0 = eng->profiling ? now_ns() : 0;
-        for (uint32_t k = 0; k < n->n_inputs; k++) {
-            int32_t t = n->inputs[k];
-            if (t < 0)
-                in[k] = NULL;
-            else if (m->tensors[t].kind == OCC_TENSOR_WEIGHT)
-                in[k] = s->wbuf ? (const float *)(s->wbuf + (m->tensors[t].data_offset - s->wbase))
-                                : NULL;
-            else
-                in[k] = s->in_plain[k] ? plain_view(eng, t) : storage(eng, t);
-        }
-        outp[0] = storage(eng, s->out);
-        for (uint32_t k = 1; k < n->n_outputs; k++)
-            outp[k] = storage(eng, n->outputs[k]);
         if (s->sum_src >= 0 && !s->sum_alias)
-            memcpy(outp[0], storage(eng, s->sum_src), (size_t)eng->t[s->out].size);
-        occ_op_exec x = {in, outp, eng->stream};
-        occ_status st = s->v->run(s->state, &x, e);
-        if (st)
-            return occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
+            for (uint32_t b = 0; b < eng->batch; b++)
+                memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
+                       (size_t)eng->t[s->out].size);
+        uint32_t np = s->kind == K_NONE ? 1 : s->n_parts;
+        for (uint32_t p = 0; p < np && !st; p++) {
+            const uint8_t *blob = NULL;
+            const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
+            if (g && g->streamed) {
+                if (!(blob = ring_get(eng, pos, e))) {
+                    st = OCC_ERR_INTEGRITY;
+                    break;
+                }
+            } else if (g) {
+                blob = g->res;
+            }
+            for (uint32_t b = 0; b < eng->batch && !st; b++)
+                if ((st = run_part(eng, s, p, blob, b, e)))
+                    occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
+            if (g && g->streamed)
+                ring_release(eng, pos++);
+        }
         const trt *to = &eng->t[s->out];
-        if (to->to_plain) {
-            dnnl_memory_set_data_handle(to->from, outp[0]);
+        for (uint32_t b = 0; !st && to->to_plain && b < eng->batch; b++) {
+            dnnl_memory_set_data_handle(to->from, storage(eng, s->out, b));
+            dnnl_memory_set_data_handle(to->to, plain_view(eng, s->out, b));
             dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, to->from}, {DNNL_ARG_TO, to->to}};
             if ((st = occ_dnnl_exec(to->to_plain, eng->stream, 2, ra, e)))
-                return occ_error_prefix(e, "node %s (%s): reorder", nm(n->name), nm(n->op));
+                occ_error_prefix(e, "node %s (%s): reorder", nm(n->name), nm(n->op));
         }
         if (eng->profiling)
             eng->times[s->node] = now_ns() - t0;
     }
-    for (uint32_t i = 0; i < m->n_outputs; i++) {
-        if (!outputs[i])
-            return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
-        memcpy(outputs[i], plain_view(eng, m->outputs[i]),
-               (size_t)m->tensors[m->outputs[i]].size);
-    }
+    if (nth)
+        ring_stop(eng, th, nth);
+    if (st)
+        return st; /* nothing written */
+    for (uint32_t b = 0; b < eng->batch; b++)
+        for (uint32_t i = 0; i < m->n_outputs; i++) {
+            uint64_t sz = m->tensors[m->outputs[i]].size;
+            memcpy((uint8_t *)outputs[i] + b * sz, plain_view(eng, m->outputs[i], b), (size_t)sz);
+        }
     return OCC_OK;
 }
 
@@ -741,11 +1823,18 @@ void occ_engine_free(occ_engine *eng)
 {
     if (!eng)
         return;
+    occ_ops_set_allocator(&eng->mem.ops);
     for (uint32_t i = 0; i < eng->n_steps; i++) {
-        if (eng->steps[i].state)
-            eng->steps[i].v->destroy(eng->steps[i].state);
-        free(eng->steps[i].wbuf);
+        step *s = &eng->steps[i];
+        if (s->state)
+            s->v->destroy(s->state);
+        for (uint32_t p = 0; s->parts && p < s->n_parts; p++)
+            if (s->parts[p])
+                occ_conv_part_destroy(s->parts[p]);
+        free(s->parts);
+        free(s->cols);
     }
+    occ_ops_set_allocator(NULL);
     if (eng->t) {
         for (uint32_t t = 0; t < eng->m->n_tensors; t++) {
             if (eng->t[t].to_plain)
@@ -756,17 +1845,60 @@ void occ_engine_free(occ_engine *eng)
                 dnnl_memory_destroy(eng->t[t].to);
         }
     }
+    for (uint32_t g = 0; eng->segs && g < eng->n_segs; g++)
+        emem_free(&eng->mem, eng->segs[g].res, eng->segs[g].size);
+    if (eng->ring.slot) {
+        for (uint32_t i = 0; i < eng->ring.slots; i++) {
+            if (eng->ring.slot[i])
+                OPENSSL_cleanse(eng->ring.slot[i], (size_t)eng->window_slot);
+            emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
+        }
+    }
+    if (eng->key) {
+        OPENSSL_cleanse(eng->key, 32);
+        emem_free(&eng->mem, eng->key, 32);
+    }
+    untrusted_free(eng->stash);
+    emem_free(&eng->mem, eng->arena, eng->arena_size);
+    emem_free(&eng->mem, eng->scratch, eng->scratch_size);
     if (eng->stream)
         dnnl_stream_destroy(eng->stream);
     if (eng->deng)
         dnnl_engine_destroy(eng->deng);
+    occ_plan_free(&eng->plan);
+    free(eng->ring.slot);
+    free(eng->ring.ready);
+    pthread_mutex_destroy(&eng->ring.mu);
+    pthread_cond_destroy(&eng->ring.cv);
+    pthread_mutex_destroy(&eng->mem.mu);
+    free(eng->streamed);
+    free(eng->segs);
+    free(eng->layers);
+    free(eng->offsets);
     free(eng->steps);
     free(eng->node_step);
     free(eng->t);
     free(eng->reqs);
-    free(eng->arena);
     free(eng->times);
     free(eng);
+}
+
+void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!eng)
+        return;
+    occ_engine *w = (occ_engine *)eng;
+    pthread_mutex_lock(&w->mem.mu);
+    out->enclave_bytes = eng->mem.cur;
+    out->peak_enclave_bytes = eng->mem.peak;
+    pthread_mutex_unlock(&w->mem.mu);
+    out->budget_bytes = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : 0;
+    out->plan_peak_bytes = eng->plan.peak + eng->fixed_bytes;
+    out->chunks_loaded = __atomic_load_n(&eng->chunks_loaded, __ATOMIC_RELAXED);
+    out->bytes_loaded = __atomic_load_n(&eng->bytes_loaded, __ATOMIC_RELAXED);
+    out->bytes_verified = __atomic_load_n(&eng->bytes_verified, __ATOMIC_RELAXED);
+    out->integrity_failures = __atomic_load_n(&eng->integrity_failures, __ATOMIC_RELAXED);
 }
 
 void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info)
@@ -779,6 +1911,37 @@ void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info)
     info->n_steps = eng->n_steps;
     info->n_fused = eng->n_fused;
     info->n_reorders = eng->n_reorders;
+}
+
+void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
+                             const occ_plan_layer **layers, uint32_t *n_layers)
+{
+    memset(sum, 0, sizeof *sum);
+    *layers = eng ? eng->layers : NULL;
+    *n_layers = eng ? eng->n_layers : 0;
+    if (!eng)
+        return;
+    sum->budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : 0;
+    sum->arena = eng->plan.arena_size;
+    sum->work = eng->plan.work_size;
+    sum->window = eng->plan.window_size;
+    sum->window_slots = eng->plan.window_size ? window_slots(eng) : 0;
+    sum->resident = eng->plan.resident_size;
+    sum->fixed = eng->fixed_bytes;
+    sum->peak = eng->plan.peak + eng->fixed_bytes;
+    sum->n_segs = eng->n_segs;
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        if (eng->segs[g].streamed) {
+            sum->n_streamed++;
+            sum->streamed += eng->segs[g].size;
+        }
+    sum->seg_max = eng->seg_max;
+}
+
+uint8_t *occ_engine_debug_stash(occ_engine *eng, uint64_t *size)
+{
+    *size = eng ? eng->stash_size : 0;
+    return eng ? eng->stash : NULL;
 }
 
 void occ_engine_set_profiling(occ_engine *eng, int on)

@@ -50,8 +50,8 @@ static void bn_destroy(void *p)
     bn_state *s = p;
     if (!s)
         return;
-    free(s->a);
-    free(s->b);
+    occ_ops_free(s->a);
+    occ_ops_free(s->b);
     free(s);
 }
 

@@ -1,6 +1,7 @@
 /* Conv (2-D): oneDNN convolution, weights reordered once into the layout the
  * chosen implementation wants; Winograd for 3x3 stride-1 layers with enough
  * channels; optional fused post-ops (Relu/Clip/LeakyRelu, residual sum). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,8 +88,18 @@ static int conv_layout(const occ_model *m, const occ_node *n, const dnnl_memory_
 
 typedef struct conv_state {
     dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, bias, dst;
-    void *wbuf, *bbuf;
+    dnnl_memory_t src, wei, bias, dst, scratch;
+    int64_t o0, o1;          /* output channels computed: [o0, o1) */
+    int64_t cin, kh, kw, g;  /* for packing plain weight rows */
+    dnnl_memory_desc_t wmd;  /* chosen weight layout */
+    uint64_t wsize;          /* bytes of reordered weights in the blob */
+    uint64_t blob_size;      /* weights + bias (64-aligned) */
+    uint64_t scratch_size;   /* oneDNN scratchpad (user-provided) */
+    uint64_t dst_offset;     /* bytes into the full output where [o0, o1) starts (batch 1) */
+    int has_bias;
+    char impl[64];           /* oneDNN implementation chosen */
+    /* vtable path only: the state owns its blob and scratchpad */
+    void *blob, *own_scratch;
     /* input reorder when the producer's layout is not the one chosen */
     dnnl_primitive_t in_reorder;
     dnnl_memory_t in_user;
@@ -104,13 +115,13 @@ static void conv_destroy(void *p)
         dnnl_primitive_destroy(s->prim);
     if (s->in_reorder)
         dnnl_primitive_destroy(s->in_reorder);
-    dnnl_memory_t mems[] = {s->src, s->wei, s->bias, s->dst, s->in_user};
+    dnnl_memory_t mems[] = {s->src, s->wei, s->bias, s->dst, s->in_user, s->scratch};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
-    free(s->wbuf);
-    free(s->bbuf);
-    free(s->in_buf);
+    occ_ops_free(s->blob);
+    occ_ops_free(s->own_scratch);
+    occ_ops_free(s->in_buf);
     free(s);
 }
 
@@ -153,21 +164,45 @@ static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_b
     return dnnl_primitive_desc_create(pd, &cd, attr, eng, NULL);
 }
 
-static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
+static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state **out,
+                            occ_error *e)
 {
     conv_geom cg;
     occ_status st = conv_geometry(p->m, p->n, &cg, e);
+    *out = NULL;
     if (st)
         return st;
+    if (o1 <= 0 || o1 > cg.m)
+        o1 = cg.m;
+    if (o0 < 0 || o0 >= o1 || ((o0 || o1 != cg.m) && cg.g != 1))
+        return occ_fail(e, OCC_ERR_INTERNAL, "bad output-channel range [%lld, %lld)",
+                        (long long)o0, (long long)o1);
+    int64_t full_m = cg.m;
+    cg.m = o1 - o0;
+    if ((o0 || o1 != full_m) && cg.n != 1)
+        return occ_fail(e, OCC_ERR_INTERNAL, "partitioned convolution needs batch 1");
     conv_state *s = calloc(1, sizeof *s);
     if (!s)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    s->o0 = o0;
+    s->o1 = o1;
+    s->cin = cg.c / cg.g;
+    s->kh = cg.kh;
+    s->kw = cg.kw;
+    s->g = cg.g;
+    s->dst_offset = (uint64_t)o0 * (uint64_t)cg.win.out[0] * (uint64_t)cg.win.out[1] * 4u;
+    (void)full_m;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int has_bias = p->n->n_inputs > 2 && p->n->inputs[2] >= 0;
+    s->has_bias = has_bias;
 
     if ((st = occ_dnnl_check(dnnl_primitive_attr_create(&attr), "attr", e)))
+        goto fail;
+    /* the scratchpad is a working buffer the caller provides (and counts) */
+    if ((st = occ_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                             "scratchpad mode", e)))
         goto fail;
     if (p->n_post) {
         if ((st = occ_dnnl_check(dnnl_post_ops_create(&po), "post-ops", e)))
@@ -191,9 +226,12 @@ static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
             goto fail;
     }
     /* Winograd pays off for 3x3 stride-1 layers with enough channels (measured
-     * 1.3-3x faster than direct on this class of CPU); otherwise direct. */
-    int wino = cg.g == 1 && cg.kh == 3 && cg.kw == 3 && cg.win.s[0] == 1 && cg.win.s[1] == 1 &&
-               cg.win.d[0] == 1 && cg.win.d[1] == 1 && cg.c >= 32 && cg.m >= 32;
+     * 1.3-3x faster than direct on this class of CPU); otherwise direct. The
+     * decision uses the whole layer's channel counts so that every piece of a
+     * partitioned layer uses the same algorithm as the unpartitioned one. */
+    int wino = !p->no_winograd && cg.g == 1 && cg.kh == 3 && cg.kw == 3 && cg.win.s[0] == 1 &&
+               cg.win.s[1] == 1 && cg.win.d[0] == 1 && cg.win.d[1] == 1 && cg.c >= 32 &&
+               full_m >= 32;
     /* Layouts: keep one canonical blocked layout (nChw16c) between convs so
      * that no reorders are needed and Winograd (blocked only) is possible.
      * Try, in order: (the producer's layout -> nChw16c), (any -> nChw16c),
@@ -227,40 +265,33 @@ static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
         goto fail;
     if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "convolution", e)))
         goto fail;
+    {
+        const char *impl = "";
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "");
+    }
 
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-
-    /* weights: plain OIHW (or GOIHW) -> chosen layout, once */
-    dnnl_memory_desc_t wplain;
-    if (cg.g == 1) {
-        int64_t wd[4] = {cg.m, cg.c, cg.kh, cg.kw};
-        st = occ_dnnl_plain_md(&wplain, 4, wd, e);
-    } else {
-        int64_t wd[5] = {cg.g, cg.m / cg.g, cg.c / cg.g, cg.kh, cg.kw};
-        st = occ_dnnl_plain_md(&wplain, 5, wd, e);
-    }
-    if (st)
-        goto fail;
-    if ((st = occ_dnnl_reorder_new(p->eng, &wplain, p->w[1], wmd, &s->wbuf, e)))
-        goto fail;
-    if ((st = occ_dnnl_mem(&s->wei, wmd, p->eng, s->wbuf, e)))
+    const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    s->wmd = *wmd;
+    s->wsize = dnnl_memory_desc_get_size(wmd);
+    s->blob_size = (s->wsize + 63u) & ~UINT64_C(63);
+    if (has_bias)
+        s->blob_size += ((uint64_t)cg.m * 4u + 63u) & ~UINT64_C(63);
+    s->scratch_size = spmd ? dnnl_memory_desc_get_size(spmd) : 0;
+    if ((st = occ_dnnl_mem(&s->wei, wmd, p->eng, NULL, e)))
         goto fail;
     if (has_bias) {
         dnnl_memory_desc_t bmd;
         int64_t bd[1] = {cg.m};
-        if ((st = occ_dnnl_plain_md(&bmd, 1, bd, e)))
-            goto fail;
-        s->bbuf = occ_ops_alloc((uint64_t)cg.m * 4u);
-        if (!s->bbuf) {
-            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        memcpy(s->bbuf, p->w[2], (size_t)cg.m * 4u);
-        if ((st = occ_dnnl_mem(&s->bias, &bmd, p->eng, s->bbuf, e)))
+        if ((st = occ_dnnl_plain_md(&bmd, 1, bd, e)) ||
+            (st = occ_dnnl_mem(&s->bias, &bmd, p->eng, NULL, e)))
             goto fail;
     }
+    if (s->scratch_size && (st = occ_dnnl_mem(&s->scratch, spmd, p->eng, NULL, e)))
+        goto fail;
     if ((st = occ_dnnl_mem(&s->src, smd, p->eng, NULL, e)))
         goto fail;
     if ((st = occ_dnnl_mem(&s->dst, dmd, p->eng, NULL, e)))
@@ -268,8 +299,8 @@ static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
 
     /* source layout: whatever the producer wrote; reorder if it differs */
     dnnl_memory_desc_t in_md;
-    if (p->in_md && p->in_md[0])
-        in_md = *p->in_md[0];
+    if (in_blk)
+        in_md = *in_blk;
     else {
         int64_t sd[4] = {cg.n, cg.c, cg.h, cg.w};
         if ((st = occ_dnnl_plain_md(&in_md, 4, sd, e)))
@@ -300,7 +331,7 @@ static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
     if (po)
         dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
-    *state = s;
+    *out = s;
     return OCC_OK;
 fail:
     if (pd)
@@ -313,24 +344,116 @@ fail:
     return st;
 }
 
-static occ_status conv_run(void *state, const occ_op_exec *x, occ_error *e)
+occ_status occ_conv_part_prepare(occ_op_prep *p, int64_t o0, int64_t o1, void **state,
+                                 occ_error *e)
+{
+    conv_state *s = NULL;
+    occ_status st = conv_make(p, o0, o1, &s, e);
+    *state = s;
+    return st;
+}
+
+void occ_conv_part_info(const void *state, occ_conv_info *info)
+{
+    const conv_state *s = state;
+    info->blob_size = s->blob_size;
+    info->scratch_size = s->scratch_size;
+    info->dst_offset = s->dst_offset;
+    info->reorders_input = s->in_reorder != NULL;
+    info->o0 = s->o0;
+    info->o1 = s->o1;
+    info->impl = s->impl;
+}
+
+occ_status occ_conv_part_pack(void *state, dnnl_engine_t eng, const float *w_rows,
+                              const float *bias_rows, void *blob, occ_error *e)
+{
+    conv_state *s = state;
+    dnnl_memory_desc_t wplain;
+    occ_status st;
+    int64_t m = s->o1 - s->o0;
+    if (s->g == 1) {
+        int64_t wd[4] = {m, s->cin, s->kh, s->kw};
+        st = occ_dnnl_plain_md(&wplain, 4, wd, e);
+    } else {
+        int64_t wd[5] = {s->g, m / s->g, s->cin, s->kh, s->kw};
+        st = occ_dnnl_plain_md(&wplain, 5, wd, e);
+    }
+    if (st)
+        return st;
+    void *tmp = NULL;
+    if ((st = occ_dnnl_reorder_new(eng, &wplain, w_rows, &s->wmd, &tmp, e)))
+        return st;
+    memcpy(blob, tmp, (size_t)s->wsize);
+    occ_ops_free(tmp);
+    if (s->has_bias)
+        memcpy((uint8_t *)blob + ((s->wsize + 63u) & ~UINT64_C(63)), bias_rows, (size_t)m * 4u);
+    return OCC_OK;
+}
+
+occ_status occ_conv_part_run(void *state, const float *src, float *dst, const void *blob,
+                             void *scratch, dnnl_stream_t stream, occ_error *e)
 {
     conv_state *s = state;
     occ_status st;
     if (s->in_reorder) {
-        dnnl_memory_set_data_handle(s->in_user, (void *)x->in[0]);
+        dnnl_memory_set_data_handle(s->in_user, (void *)src);
         dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, s->in_user}, {DNNL_ARG_TO, s->src}};
-        if ((st = occ_dnnl_exec(s->in_reorder, x->stream, 2, ra, e)))
+        if ((st = occ_dnnl_exec(s->in_reorder, stream, 2, ra, e)))
             return st;
     } else {
-        dnnl_memory_set_data_handle(s->src, (void *)x->in[0]);
+        dnnl_memory_set_data_handle(s->src, (void *)src);
     }
-    dnnl_memory_set_data_handle(s->dst, x->out[0]);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->src},
-                               {DNNL_ARG_WEIGHTS, s->wei},
-                               {DNNL_ARG_DST, s->dst},
-                               {DNNL_ARG_BIAS, s->bias}};
-    return occ_dnnl_exec(s->prim, x->stream, s->bias ? 4 : 3, args, e);
+    dnnl_memory_set_data_handle(s->dst, (uint8_t *)dst + s->dst_offset);
+    dnnl_memory_set_data_handle(s->wei, (void *)blob);
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, s->src};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, s->wei};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, s->dst};
+    if (s->bias) {
+        dnnl_memory_set_data_handle(s->bias,
+                                    (uint8_t *)blob + ((s->wsize + 63u) & ~UINT64_C(63)));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, s->bias};
+    }
+    if (s->scratch) {
+        dnnl_memory_set_data_handle(s->scratch, scratch);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch};
+    }
+    return occ_dnnl_exec(s->prim, stream, n, args, e);
+}
+
+void occ_conv_part_destroy(void *state)
+{
+    conv_destroy(state);
+}
+
+/* The self-contained vtable path (tests, tools): one part, owns its blob. */
+static occ_status conv_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    conv_state *s = NULL;
+    occ_status st = conv_make(p, 0, 0, &s, e);
+    if (st)
+        return st;
+    s->blob = occ_ops_alloc(s->blob_size);
+    s->own_scratch = s->scratch_size ? occ_ops_alloc(s->scratch_size) : NULL;
+    if (!s->blob || (s->scratch_size && !s->own_scratch)) {
+        conv_destroy(s);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
+    int has_bias = p->n->n_inputs > 2 && p->n->inputs[2] >= 0;
+    if ((st = occ_conv_part_pack(s, p->eng, p->w[1], has_bias ? p->w[2] : NULL, s->blob, e))) {
+        conv_destroy(s);
+        return st;
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status conv_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    conv_state *s = state;
+    return occ_conv_part_run(s, x->in[0], x->out[0], s->blob, s->own_scratch, x->stream, e);
 }
 
 const occ_op_vtable occ_op_conv = {

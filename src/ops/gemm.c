@@ -85,28 +85,46 @@ static occ_status gemm_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
-static occ_status gemm_run(void *state, const occ_op_exec *x, occ_error *e)
+int occ_gemm_splittable(const void *state, int64_t *n_cols, int64_t *k)
 {
     const gemm_state *s = state;
-    float *y = x->out[0];
+    *n_cols = s->n;
+    *k = s->k;
+    /* rows of B = output columns; C must be a row vector or scalar to slice */
+    return s->tb == 1 && s->cr == 1;
+}
+
+/* y[:, j0:j1] = alpha * A' * B[j0:j1, :]' + beta * C[:, j0:j1] (or the
+ * whole Gemm with j0 = 0, j1 = n, b_rows = B, for any transB). */
+occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_rows,
+                             const float *c, int64_t j0, int64_t j1, float *y, occ_error *e)
+{
+    const gemm_state *s = state;
+    int64_t nc = j1 - j0;
     float beta = 0.0f;
     if (s->has_c && s->beta != 0.0f) {
-        const float *c = x->in[2];
         for (int64_t i = 0; i < s->m; i++) {
             const float *crow = c + (s->cr == 1 ? 0 : i * s->cc);
             float *yrow = y + i * s->n;
             if (s->cc == 1)
-                for (int64_t j = 0; j < s->n; j++)
+                for (int64_t j = j0; j < j1; j++)
                     yrow[j] = crow[0];
             else
-                memcpy(yrow, crow, (size_t)s->n * sizeof(float));
+                memcpy(yrow + j0, crow + j0, (size_t)nc * sizeof(float));
         }
         beta = s->beta;
     }
     int64_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
-    return occ_dnnl_check(dnnl_sgemm(s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, s->n, s->k,
-                                     s->alpha, x->in[0], lda, x->in[1], ldb, beta, y, s->n),
+    const float *bp = s->tb ? b_rows : b_rows + j0;
+    return occ_dnnl_check(dnnl_sgemm(s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, nc, s->k,
+                                     s->alpha, a, lda, bp, ldb, beta, y + j0, s->n),
                           "sgemm", e);
+}
+
+static occ_status gemm_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const gemm_state *s = state;
+    return occ_gemm_run_cols(s, x->in[0], x->in[1], x->in[2], 0, s->n, x->out[0], e);
 }
 
 static void gemm_destroy(void *s)

@@ -46,6 +46,9 @@ typedef struct occ_op_prep {
     /* Fused post-ops, in order (Conv only). */
     int n_post;
     occ_post post[OCC_MAX_POST];
+    /* Conv: do not use Winograd (its weights are 4x larger: the engine may
+     * turn it off for streamed layers). */
+    int no_winograd;
     /* Out: layout of output 0 when not plain (ops with a layout hook). */
     int out_blocked;
     dnnl_memory_desc_t out_md;
@@ -80,6 +83,36 @@ extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
     occ_op_averagepool, occ_op_globalaveragepool, occ_op_lrn, occ_op_concat, occ_op_flatten,
     occ_op_reshape, occ_op_transpose, occ_op_squeeze, occ_op_unsqueeze, occ_op_softmax,
     occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm;
+
+/* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
+ * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a
+ * multiple of 16 when the output is blocked) with its weights, bias included,
+ * in a caller-owned blob of prepared (reordered) bytes, and a caller-owned
+ * scratchpad (the working buffer). o1 = 0 means the whole layer. */
+typedef struct occ_conv_info {
+    uint64_t blob_size;    /* prepared weights + bias */
+    uint64_t scratch_size; /* working buffer (oneDNN scratchpad) */
+    uint64_t dst_offset;   /* bytes into the output where this part writes */
+    int reorders_input;    /* converts its input first (into op memory) */
+    int64_t o0, o1;
+    const char *impl;      /* oneDNN implementation name (valid while the state lives) */
+} occ_conv_info;
+occ_status occ_conv_part_prepare(occ_op_prep *p, int64_t o0, int64_t o1, void **state,
+                                 occ_error *e) OCC_MUST_CHECK;
+void occ_conv_part_info(const void *state, occ_conv_info *info);
+/* w_rows: plain OIHW rows o0..o1; bias_rows: bias[o0..o1) or NULL. */
+occ_status occ_conv_part_pack(void *state, dnnl_engine_t eng, const float *w_rows,
+                              const float *bias_rows, void *blob, occ_error *e) OCC_MUST_CHECK;
+occ_status occ_conv_part_run(void *state, const float *src, float *dst, const void *blob,
+                             void *scratch, dnnl_stream_t stream, occ_error *e) OCC_MUST_CHECK;
+void occ_conv_part_destroy(void *state);
+
+/* Gemm state from the vtable's prepare: columns [j0, j1) of Y from rows
+ * j0..j1 of B (transB = 1 only: occ_gemm_splittable) and C. */
+int occ_gemm_splittable(const void *state, int64_t *n_cols, int64_t *k);
+occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_rows,
+                             const float *c, int64_t j0, int64_t j1, float *y,
+                             occ_error *e) OCC_MUST_CHECK;
 
 /* ---- helpers (src/ops/util.c) ---- */
 
@@ -139,12 +172,23 @@ occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_
 occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
                         void *handle, occ_error *e) OCC_MUST_CHECK;
 /* Reorders plain src data into a newly allocated buffer of layout dst (64-byte
- * aligned, caller frees with free()). */
+ * aligned, caller frees with occ_ops_free()). */
 occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
                                 const void *src, const dnnl_memory_desc_t *dst_md, void **out,
                                 occ_error *e) OCC_MUST_CHECK;
 int occ_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
 
-void *occ_ops_alloc(uint64_t size); /* 64-byte aligned, zeroed; NULL on failure */
+/* Op buffers (64-byte aligned, zeroed; NULL on failure), freed with
+ * occ_ops_free. They come from the calling thread's allocator when one is set
+ * (the engine sets its counting enclave allocator while it prepares and
+ * destroys op state), else from aligned_alloc. */
+typedef struct occ_ops_allocator {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size); /* 64-byte aligned */
+    void (*free)(void *ctx, void *p, size_t size);
+} occ_ops_allocator;
+void occ_ops_set_allocator(const occ_ops_allocator *a); /* thread-local; NULL = default */
+void *occ_ops_alloc(uint64_t size);
+void occ_ops_free(void *p);
 
 #endif

@@ -124,7 +124,7 @@ static void resize_destroy(void *v)
     if (!s)
         return;
     for (int d = 0; d < OCC_MAX_DIMS; d++)
-        free(s->tab[d]);
+        occ_ops_free(s->tab[d]);
     free(s);
 }
 

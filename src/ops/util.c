@@ -217,17 +217,48 @@ occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_e
                           "memory create", e);
 }
 
+/* Every op buffer carries a 64-byte header: its total size and the allocator
+ * that made it, so occ_ops_free needs no context. */
+typedef struct ops_hdr {
+    uint64_t total;
+    const occ_ops_allocator *a;
+} ops_hdr;
+
+static _Thread_local const occ_ops_allocator *ops_allocator;
+
+void occ_ops_set_allocator(const occ_ops_allocator *a)
+{
+    ops_allocator = a;
+}
+
 void *occ_ops_alloc(uint64_t size)
 {
     if (size == 0)
         size = 64;
     if (size > (UINT64_C(1) << 42))
         return NULL;
-    size_t sz = (size_t)((size + 63) & ~UINT64_C(63));
-    void *p = aligned_alloc(64, sz);
-    if (p)
-        memset(p, 0, sz);
-    return p;
+    size_t sz = (size_t)((size + 63) & ~UINT64_C(63)) + 64;
+    const occ_ops_allocator *a = ops_allocator;
+    uint8_t *p = a ? a->alloc(a->ctx, sz) : aligned_alloc(64, sz);
+    if (!p)
+        return NULL;
+    memset(p, 0, sz);
+    ops_hdr *h = (ops_hdr *)p;
+    h->total = sz;
+    h->a = a;
+    return p + 64;
+}
+
+void occ_ops_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    uint8_t *p = (uint8_t *)ptr - 64;
+    ops_hdr *h = (ops_hdr *)p;
+    if (h->a)
+        h->a->free(h->a->ctx, p, (size_t)h->total);
+    else
+        free(p);
 }
 
 occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
@@ -270,7 +301,7 @@ out:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     if (st)
-        free(buf);
+        occ_ops_free(buf);
     else
         *out = buf;
     return st;
