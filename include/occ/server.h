@@ -48,6 +48,12 @@ typedef struct occ_enclave_config {
     occ_quote_provider_fn quote; /* evidence for the RA-TLS certificate */
     void *quote_ctx;
     int64_t cert_not_before, cert_not_after; /* seconds since the epoch (host clock; public) */
+    /* Optional subjectAltName entries (IP addresses or DNS names) so that
+     * plain TLS clients pinning the certificate (curl --cacert) also pass
+     * their host name check. The certificate is re-signed by the enclave's
+     * key after adding them; the quote binds the key, not these names. */
+    const char *const *alt_names;
+    size_t n_alt_names;
     /* Optional: appends extra Prometheus lines (e.g. EPC emulator counters). */
     size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
     void *metrics_ctx;

@@ -6,11 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
 #include "occ/attest.h"
+#include "occ/client.h"
 #include "occ/quote.h"
 #include "occ/ratls.h"
 
@@ -21,6 +24,7 @@ static void usage(FILE *f)
           "       occ attest --cert CERT.pem|der --root ROOT [--collateral C.json] [--policy P.json] [--at T] [--json]\n"
           "       occ attest --emu-dir DIR --make-quote OUT [--report-data HEX128]\n"
           "       occ attest --emu-dir DIR --make-cert OUT.pem [--model-id HEX64]\n"
+          "       occ attest https://HOST:PORT --policy P.json --root ROOT [--save-cert FILE] [--json]\n"
           "\n"
           "Verifies an SGX DCAP ECDSA quote (v3) or an RA-TLS certificate: signatures, QE binding,\n"
           "the PCK chain to the pinned root, CRLs, TCB info and QE identity (with --collateral),\n"
@@ -40,7 +44,12 @@ static void usage(FILE *f)
           "  --model-id HEX      model id for --make-cert (64 hex chars; default zeros)\n"
           "\n"
           "An emulated quote verifies only with the emulated root given explicitly and is reported\n"
-          "as NOT hardware-backed. Network form (occ attest https://HOST:PORT) comes with the server.\n",
+          "as NOT hardware-backed.\n"
+          "\n"
+          "Network form: connects to an `occ serve` server, verifies its RA-TLS certificate inside the\n"
+          "TLS 1.3 handshake (nothing is sent to a refused server) and prints the verdict;\n"
+          "  --save-cert FILE    write the verified certificate (PEM) for curl --cacert / --pinnedpubkey\n"
+          "                      (the sha256// pin is printed; see docs/server.md)\n",
           f);
 }
 
@@ -113,11 +122,91 @@ static X509 *load_cert_file(const char *path, occ_error *e)
     return x;
 }
 
+/* occ attest https://HOST:PORT: the server's certificate, verified in the handshake. */
+static int attest_url(const char *url, const char *root_path, const char *policy_path, const char *save_cert,
+                      int json, int64_t at)
+{
+    occ_error e = {0};
+    X509 *root = NULL;
+    occ_attest_policy policy;
+    occ_attest_policy_default(&policy);
+    if ((root_path && occ_attest_root_load(root_path, &root, &e)) ||
+        (policy_path && occ_attest_policy_load(policy_path, &policy, &e))) {
+        occ_cli_error("attest", "%s", e.msg);
+        X509_free(root);
+        return 2;
+    }
+    if (!root)
+        fprintf(stderr, "occ attest: no --root given: no evidence can be trusted, the server will be refused "
+                        "(emulated servers: --root DIR/root.pem of their --emu-dir)\n");
+    occ_client_opts o = {&policy, root, at, 10000};
+    occ_attest_verdict v;
+    occ_client *c = NULL;
+    occ_status st = occ_client_connect(url, &o, &v, &c, &e);
+    int rc = 2;
+    if (st && st != OCC_ERR_ATTEST) {
+        occ_cli_error("attest", "%s", e.msg);
+        goto out;
+    }
+    uint8_t *pin_src = v.spki_sha256;
+    char pin[64] = "";
+    EVP_EncodeBlock((unsigned char *)pin, pin_src, 32);
+    if (!st && save_cert) {
+        FILE *f = fopen(save_cert, "wb");
+        int ok = f && PEM_write_X509(f, occ_client_peer_cert(c)) == 1;
+        if (f && fclose(f))
+            ok = 0;
+        if (!ok) {
+            occ_cli_error("attest", "cannot write %s", save_cert);
+            goto out;
+        }
+    }
+    if (json) {
+        char *s = occ_verdict_json(&v);
+        cJSON *j = s ? cJSON_Parse(s) : NULL;
+        free(s);
+        if (!j) {
+            occ_cli_error("attest", "out of memory");
+            goto out;
+        }
+        cJSON_AddStringToObject(j, "url", url);
+        cJSON_AddNumberToObject(j, "handshake_ms", c ? occ_client_handshake_ms(c) : 0);
+        if (!st) {
+            char pinned[80];
+            snprintf(pinned, sizeof pinned, "sha256//%s", pin);
+            cJSON_AddStringToObject(j, "pinnedpubkey", pinned);
+            if (save_cert)
+                cJSON_AddStringToObject(j, "saved_cert", save_cert);
+        }
+        char *out = cJSON_Print(j);
+        cJSON_Delete(j);
+        if (out)
+            puts(out);
+        free(out);
+    } else {
+        occ_verdict_print(&v, stdout);
+        if (!st) {
+            printf("server %s: accepted; TLS 1.3 handshake + verification %.1f ms\n", url, occ_client_handshake_ms(c));
+            printf("pinnedpubkey sha256//%s\n", pin);
+            if (save_cert)
+                printf("certificate saved to %s (curl --cacert %s --pinnedpubkey sha256//%s ...)\n", save_cert,
+                       save_cert, pin);
+        } else {
+            printf("server %s: REFUSED before anything was sent\n", url);
+        }
+    }
+    rc = st ? 1 : 0;
+out:
+    occ_client_close(c);
+    X509_free(root);
+    return rc;
+}
+
 int occ_cmd_attest(int argc, char **argv)
 {
     const char *quote = NULL, *cert = NULL, *coll_path = NULL, *root_path = NULL, *policy_path = NULL;
     const char *emu_dir = NULL, *make_quote = NULL, *make_cert = NULL, *rd_hex = NULL, *model_hex = NULL;
-    const char *url = NULL;
+    const char *url = NULL, *save_cert = NULL;
     int json = 0;
     int64_t at = OCC_ATTEST_NOW;
     for (int i = 1; i < argc; i++) {
@@ -149,6 +238,8 @@ int occ_cmd_attest(int argc, char **argv)
             slot = &rd_hex;
         } else if (!strcmp(a, "--model-id")) {
             slot = &model_hex;
+        } else if (!strcmp(a, "--save-cert")) {
+            slot = &save_cert;
         } else if (!strcmp(a, "--at")) {
             if (i + 1 >= argc) {
                 usage(stderr);
@@ -184,11 +275,12 @@ int occ_cmd_attest(int argc, char **argv)
         return make_evidence(emu_dir, make_quote, make_cert, rd_hex, model_hex);
     }
     if (url) {
-        /* hook: the network form fetches the server's RA-TLS certificate
-         * (occ_ratls_ssl_verify_cb) and verifies it like --cert. */
-        occ_cli_error("attest", "network attestation (%s) is not available in this build yet; fetch the "
-                                "certificate and use --cert", url);
-        return 2;
+        char emu_root_url[4200];
+        if (!root_path && emu_dir) {
+            snprintf(emu_root_url, sizeof emu_root_url, "%s/root.pem", emu_dir);
+            root_path = emu_root_url;
+        }
+        return attest_url(url, root_path, policy_path, save_cert, json, at);
     }
     if (!!quote + !!cert != 1) {
         occ_cli_error("attest", "give exactly one of --quote FILE or --cert FILE (see occ attest --help)");

@@ -27,7 +27,9 @@ static void usage(FILE *f)
           "  run       run inference on a tensor file or an image\n"
           "  bench     native vs baseline vs occlumency in the emulated enclave, per model\n"
 #ifdef OCC_HAVE_ATTEST
-          "  attest    verify an SGX quote or RA-TLS certificate against a policy\n"
+          "  attest    verify an SGX quote, an RA-TLS certificate or a server against a policy\n"
+          "  serve     serve models over HTTPS (KServe v2) from an (emulated) enclave\n"
+          "  infer     attested inference against an occ serve server\n"
 #endif
           "\n"
           "Run `occ <command> --help` for the options of a command.\n",
@@ -56,6 +58,10 @@ int main(int argc, char **argv)
 #ifdef OCC_HAVE_ATTEST
     if (!strcmp(cmd, "attest"))
         return occ_cmd_attest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return occ_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "infer"))
+        return occ_cmd_infer(argc - 1, argv + 1);
 #endif
     fprintf(stderr, "occ: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "enclave/http.h"
 #include "enclave/kserve.h"
@@ -225,7 +226,8 @@ static void respond(occ_enclave *enc, conn *c, int status, const char *ctype, co
     if (size)
         memcpy(buf + hn, body, size);
     size_t total = (size_t)hn + size;
-    count_code(enc, status);
+    if (!c->metrics)
+        count_code(enc, status);
     if (c->metrics) {
         if (enc->oc->send(enc->oc->host, c->id, buf, total, NULL))
             c->closed = 1;
@@ -904,6 +906,37 @@ void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[3
     free(s);
 }
 
+/* Adds subjectAltName entries and re-signs with the enclave's key. */
+static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *names, size_t n, occ_error *e)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += (names[i] ? strlen(names[i]) : 0) + 6;
+    char *spec = malloc(len);
+    if (!spec)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    size_t off = 0;
+    spec[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = names[i];
+        if (!nm || !*nm || strpbrk(nm, ", \t=")) {
+            free(spec);
+            return occ_fail(e, OCC_ERR_INVALID, "bad subjectAltName '%s'", nm ? nm : "");
+        }
+        ASN1_OCTET_STRING *ip = a2i_IPADDRESS(nm);
+        off += (size_t)snprintf(spec + off, len - off, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", nm);
+        ASN1_OCTET_STRING_free(ip);
+    }
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, spec);
+    free(spec);
+    occ_status st = OCC_OK;
+    if (!ext || !X509_add_ext(cert, ext, -1) || X509_sign(cert, key, EVP_sha256()) <= 0)
+        st = occ_fail(e, OCC_ERR_INVALID, "cannot add the subjectAltName entries to the certificate");
+    X509_EXTENSION_free(ext);
+    ERR_clear_error();
+    return st;
+}
+
 /* Does the engine honour opts.batch? Runs one batch of identical zero
  * inputs and checks every slot of the output was written with the same
  * values (an engine that ignores batch writes only the first). */
@@ -1078,6 +1111,8 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     }
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
         (st = occ_ratls_make_cert(enc->key, enc->binding, cfg->quote, cfg->quote_ctx, nb, na, &enc->cert, e)))
+        goto fail;
+    if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
     int dl = i2d_X509(enc->cert, &enc->cert_der);
     if (dl <= 0) {

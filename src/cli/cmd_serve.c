@@ -1,0 +1,417 @@
+/* occ serve: the confidential inference server (KServe v2 over RA-TLS).
+ *
+ * Wiring: host ocalls (src/host/ocalls_server.c) -> counted boundary
+ * (occ/boundary_emu.h) -> enclave (src/enclave/server.c) -> its ecalls ->
+ * counted boundary -> host loop (src/host/net.c). In `--enclave emu` the
+ * engine's memory comes from the EPC emulator and quotes from the emulated
+ * quoting folder (--emu-dir). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "occ/attest.h"
+#include "occ/boundary_emu.h"
+#include "occ/epc.h"
+#include "occ/net.h"
+#include "occ/quote.h"
+#include "occ/server.h"
+
+#define MAX_MODELS 16
+
+static void usage(FILE *f)
+{
+    fputs("usage: occ serve --model [NAME=]FILE.occ [--model ...] --listen ADDR:PORT [options]\n"
+          "\n"
+          "Serves the models over HTTPS (KServe v2 / Open Inference Protocol) from an enclave: TLS 1.3\n"
+          "terminates inside it with an RA-TLS certificate whose quote binds the TLS key and the model\n"
+          "id(s). Clients verify it with `occ attest` / `occ infer` (or pin it, see docs/server.md).\n"
+          "\n"
+          "  --model [NAME=]FILE    a pack; NAME defaults to the pack's model name (repeatable)\n"
+          "  --listen ADDR:PORT     e.g. 127.0.0.1:8443 (port 0: any free port, printed)\n"
+          "  --enclave emu|gramine  emu (default): emulated enclave, EPC emulator, emulated quotes;\n"
+          "                         gramine: quotes from /dev/attestation (run under gramine-sgx)\n"
+          "  --emu-dir DIR          emulated quoting folder (DIR/root.pem is made on first use; give\n"
+          "                         it to clients with --root); required with --enclave emu\n"
+          "  --epc SIZE             emulated EPC (resident cap; default 93M)\n"
+          "  --cost-model M         sgx1 (default), sgx2 or none\n"
+          "  --budget SIZE          enclave memory budget of each engine (implies --mode occlumency)\n"
+          "  --mode M               native (default without --budget), baseline or occlumency\n"
+          "  --threads N            compute threads per engine run (default: all cores)\n"
+          "  --workers N            enclave worker threads (default 2)\n"
+          "  --max-batch N          requests per engine run when the engine batches (default 8)\n"
+          "  --batch-wait-us US     wait this long for a batch to fill (default 0: take what is queued)\n"
+          "  --max-body SIZE        largest request body (default 64M)\n"
+          "  --max-connections N    open connections (default 256; more are refused at accept)\n"
+          "  --request-timeout MS   a handshake or a started request must complete in time (default 30000)\n"
+          "  --idle-timeout MS      close connections idle this long (default 60000)\n"
+          "  --metrics ADDR:PORT    plaintext Prometheus endpoint (GET /metrics; aggregates only)\n"
+          "  --san NAME             extra subjectAltName (DNS name or IP) in the certificate, for plain\n"
+          "                         clients that pin it (the listen host and localhost are always in)\n"
+          "  --record-boundary FILE test only: record every byte crossing the boundary\n"
+          "  -h, --help             this text\n"
+          "\n"
+          "Stops cleanly on SIGINT/SIGTERM and prints its counters.\n",
+          f);
+}
+
+static occ_net *g_net;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_net)
+        occ_net_stop(g_net);
+}
+
+typedef struct metrics_ctx {
+    occ_epc *epc;
+    occ_boundary *bo, *be;
+} metrics_ctx;
+
+static size_t metrics_extra(void *p, char *buf, size_t cap)
+{
+    metrics_ctx *m = p;
+    occ_boundary_stats a = {0}, b = {0};
+    if (m->bo)
+        occ_boundary_get_stats(m->bo, &a);
+    if (m->be)
+        occ_boundary_get_stats(m->be, &b);
+    int n = snprintf(buf, cap,
+                     "# TYPE occ_enclave_transitions_total counter\nocc_enclave_transitions_total %llu\n"
+                     "# TYPE occ_enclave_ecalls_total counter\nocc_enclave_ecalls_total %llu\n"
+                     "# TYPE occ_enclave_ocalls_total counter\nocc_enclave_ocalls_total %llu\n"
+                     "# TYPE occ_boundary_bytes_in_total counter\nocc_boundary_bytes_in_total %llu\n"
+                     "# TYPE occ_boundary_bytes_out_total counter\nocc_boundary_bytes_out_total %llu\n",
+                     (unsigned long long)(a.transitions + b.transitions), (unsigned long long)(a.ecalls + b.ecalls),
+                     (unsigned long long)(a.ocalls + b.ocalls), (unsigned long long)(a.bytes_in + b.bytes_in),
+                     (unsigned long long)(a.bytes_out + b.bytes_out));
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    size_t used = (size_t)n;
+    if (m->epc) {
+        occ_epc_stats s;
+        occ_epc_get_stats(m->epc, &s);
+        n = snprintf(buf + used, cap - used,
+                     "# TYPE occ_epc_faults_total counter\nocc_epc_faults_total %llu\n"
+                     "# TYPE occ_epc_first_touch_total counter\nocc_epc_first_touch_total %llu\n"
+                     "# TYPE occ_epc_evictions_total counter\nocc_epc_evictions_total %llu\n"
+                     "# TYPE occ_epc_integrity_failures_total counter\nocc_epc_integrity_failures_total %llu\n"
+                     "# TYPE occ_epc_charged_seconds_total counter\nocc_epc_charged_seconds_total %.6f\n"
+                     "# TYPE occ_epc_resident_bytes gauge\nocc_epc_resident_bytes %llu\n"
+                     "# TYPE occ_epc_cap_bytes gauge\nocc_epc_cap_bytes %llu\n"
+                     "# TYPE occ_epc_peak_allocated_bytes gauge\nocc_epc_peak_allocated_bytes %llu\n",
+                     (unsigned long long)s.faults, (unsigned long long)s.first_touch,
+                     (unsigned long long)s.evictions, (unsigned long long)s.integrity_failures,
+                     (double)s.charged_ns / 1e9, (unsigned long long)s.resident_size,
+                     (unsigned long long)s.cap_size, (unsigned long long)s.peak_allocated_size);
+        if (n > 0 && (size_t)n < cap - used)
+            used += (size_t)n;
+    }
+    return used;
+}
+
+static int parse_u32(const char *s, unsigned lo, unsigned hi, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi || *s == '-')
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int occ_cmd_serve(int argc, char **argv)
+{
+    const char *model_args[MAX_MODELS];
+    int n_models = 0;
+    const char *alt[MAX_MODELS + 2];
+    size_t n_alt = 0;
+    char listen_host[256] = "";
+    const char *listen = NULL, *metrics = NULL, *emu_dir = NULL, *record = NULL, *enclave = "emu";
+    unsigned long long epc_size = 0, budget = 0, max_body = 0;
+    occ_epc_cost_model cost = OCC_EPC_COST_SGX1;
+    occ_mode mode = OCC_MODE_NATIVE;
+    int mode_set = 0;
+    uint32_t threads = 0, workers = 2, max_batch = 8, batch_wait = 0, max_conns = 256, req_to = 30000,
+             idle_to = 60000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-') {
+            usage(stderr);
+            return occ_cli_error("serve", "unexpected argument '%s'", a);
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            return occ_cli_error("serve", "%s needs a value (see --help)", a);
+        i++;
+        if (!strcmp(a, "--model")) {
+            if (n_models == MAX_MODELS)
+                return occ_cli_error("serve", "at most %d models", MAX_MODELS);
+            model_args[n_models++] = v;
+        } else if (!strcmp(a, "--listen")) {
+            listen = v;
+        } else if (!strcmp(a, "--san")) {
+            if (n_alt == MAX_MODELS)
+                return occ_cli_error("serve", "at most %d --san names", MAX_MODELS);
+            alt[n_alt++] = v;
+        } else if (!strcmp(a, "--metrics")) {
+            metrics = v;
+        } else if (!strcmp(a, "--emu-dir")) {
+            emu_dir = v;
+        } else if (!strcmp(a, "--record-boundary")) {
+            record = v;
+        } else if (!strcmp(a, "--enclave")) {
+            if (strcmp(v, "emu") && strcmp(v, "gramine"))
+                return occ_cli_error("serve", "--enclave takes emu or gramine, got '%s'", v);
+            enclave = v;
+        } else if (!strcmp(a, "--epc") || !strcmp(a, "--budget") || !strcmp(a, "--max-body")) {
+            unsigned long long x;
+            if (occ_parse_size(v, &x) || !x)
+                return occ_cli_error("serve", "%s needs a size such as 93M, got '%s'", a, v);
+            *(!strcmp(a, "--epc") ? &epc_size : !strcmp(a, "--budget") ? &budget : &max_body) = x;
+        } else if (!strcmp(a, "--cost-model")) {
+            if (occ_epc_cost_parse(v, &cost))
+                return occ_cli_error("serve", "--cost-model takes sgx1, sgx2 or none, got '%s'", v);
+        } else if (!strcmp(a, "--mode")) {
+            mode_set = 1;
+            if (!strcmp(v, "occlumency"))
+                mode = OCC_MODE_OCCLUMENCY;
+            else if (!strcmp(v, "baseline"))
+                mode = OCC_MODE_BASELINE;
+            else if (!strcmp(v, "native"))
+                mode = OCC_MODE_NATIVE;
+            else
+                return occ_cli_error("serve", "--mode takes occlumency, baseline or native, got '%s'", v);
+        } else {
+            uint32_t *slot = !strcmp(a, "--threads")           ? &threads
+                             : !strcmp(a, "--workers")         ? &workers
+                             : !strcmp(a, "--max-batch")       ? &max_batch
+                             : !strcmp(a, "--batch-wait-us")   ? &batch_wait
+                             : !strcmp(a, "--max-connections") ? &max_conns
+                             : !strcmp(a, "--request-timeout") ? &req_to
+                             : !strcmp(a, "--idle-timeout")    ? &idle_to
+                                                               : NULL;
+            if (!slot) {
+                usage(stderr);
+                return occ_cli_error("serve", "unknown option '%s'", a);
+            }
+            unsigned lo = slot == &batch_wait || slot == &threads ? 0 : 1;
+            unsigned hi = slot == &max_batch ? 256 : slot == &workers ? 64 : slot == &threads ? 1024 : 100000000;
+            if (parse_u32(v, lo, hi, slot))
+                return occ_cli_error("serve", "%s needs a number in %u..%u, got '%s'", a, lo, hi, v);
+        }
+    }
+    if (!n_models)
+        return occ_cli_error("serve", "give at least one --model [NAME=]FILE.occ");
+    if (budget && !mode_set)
+        mode = OCC_MODE_OCCLUMENCY; /* a budget means: plan to it */
+    if (!listen)
+        return occ_cli_error("serve", "give --listen ADDR:PORT (e.g. 127.0.0.1:8443)");
+    int emu = !strcmp(enclave, "emu");
+    /* The listen host (and localhost) go into the certificate's
+     * subjectAltName, so `curl --cacert CERT` passes its name check. */
+    {
+        const char *colon = strrchr(listen, ':');
+        size_t hl = colon ? (size_t)(colon - listen) : 0;
+        if (hl && hl < sizeof listen_host) {
+            memcpy(listen_host, listen[0] == '[' ? listen + 1 : listen, listen[0] == '[' ? hl - 2 : hl);
+            listen_host[listen[0] == '[' ? hl - 2 : hl] = 0;
+        }
+        if (*listen_host && strcmp(listen_host, "0.0.0.0") && strcmp(listen_host, "::"))
+            alt[n_alt++] = listen_host;
+        alt[n_alt++] = "localhost";
+    }
+    if (emu && !emu_dir)
+        return occ_cli_error("serve", "--enclave emu needs --emu-dir DIR (the emulated quoting folder; clients "
+                                      "verify with --root DIR/root.pem)");
+
+    occ_error e = {0};
+    int rc = 1;
+    occ_packfile *packs[MAX_MODELS] = {0};
+    occ_model *models[MAX_MODELS] = {0};
+    occ_server_model sm[MAX_MODELS];
+    char names[MAX_MODELS][160];
+    occ_net *net = NULL;
+    occ_epc *epc = NULL;
+    occ_boundary *bo = NULL, *be = NULL;
+    occ_enclave *enc = NULL;
+    occ_emu_provider prov = {0};
+    FILE *rec = NULL;
+    occ_mem_provider mem;
+    metrics_ctx mctx = {0};
+
+    for (int i = 0; i < n_models; i++) {
+        const char *arg = model_args[i], *eq = strchr(arg, '='), *path = eq ? eq + 1 : arg;
+        if (occ_cli_open_model(path, &packs[i], &models[i], &e)) {
+            occ_cli_error("serve", "%s", e.msg);
+            goto done;
+        }
+        if (eq)
+            snprintf(names[i], sizeof names[i], "%.*s", (int)(eq - arg), arg);
+        else
+            snprintf(names[i], sizeof names[i], "%s", models[i]->name && *models[i]->name ? models[i]->name : "model");
+        size_t msize = 0;
+        sm[i].name = names[i];
+        sm[i].pack_id = (uint32_t)i;
+        sm[i].manifest = occ_packfile_manifest(packs[i], &msize);
+        sm[i].manifest_size = msize;
+    }
+
+    occ_net_config nc = {listen, metrics, max_conns, idle_to, (int)workers};
+    if (occ_net_create(&nc, &net, &e)) {
+        occ_cli_error("serve", "%s", e.msg);
+        goto done;
+    }
+    occ_host_ctx hctx = {net, packs, (uint32_t)n_models};
+    occ_ocalls host_ocalls;
+    occ_host_ocalls(&hctx, &host_ocalls);
+
+    occ_enclave_config cfg = {0};
+    cfg.models = sm;
+    cfg.n_models = (size_t)n_models;
+    cfg.engine.threads = (int)threads;
+    cfg.engine.mode = mode;
+    cfg.engine.budget = budget;
+    cfg.max_batch = max_batch;
+    cfg.batch_wait_us = batch_wait;
+    cfg.max_body_size = max_body;
+    cfg.request_timeout_ms = req_to;
+    cfg.alt_names = alt;
+    cfg.n_alt_names = n_alt;
+    if (emu) {
+        occ_epc_opts eo;
+        occ_epc_opts_default(&eo);
+        if (epc_size)
+            eo.cap_size = epc_size;
+        eo.cost = cost;
+        if (occ_epc_create(&eo, &epc, &e)) {
+            occ_cli_error("serve", "EPC emulator: %s", e.msg);
+            goto done;
+        }
+        occ_epc_provider(epc, &mem);
+        cfg.engine.mem = &mem;
+        if (occ_emu_quote_open(emu_dir, &prov.quoter, &e) || occ_emu_identity_default(prov.quoter, &prov.identity, &e)) {
+            occ_cli_error("serve", "%s", e.msg);
+            goto done;
+        }
+        cfg.quote = occ_emu_quote_provider;
+        cfg.quote_ctx = &prov;
+    } else {
+        cfg.quote = occ_gramine_quote_provider;
+        cfg.quote_ctx = NULL;
+    }
+    occ_boundary_opts bopts = {epc, NULL, 0};
+    if (occ_boundary_create(&bopts, &host_ocalls, NULL, &bo, &e)) {
+        occ_cli_error("serve", "%s", e.msg);
+        goto done;
+    }
+    mctx.epc = epc;
+    mctx.bo = bo;
+    cfg.metrics_extra = metrics_extra;
+    cfg.metrics_ctx = &mctx;
+    double t0 = occ_cli_now_ms();
+    if (occ_enclave_create(&cfg, occ_boundary_ocalls(bo), &enc, &e)) {
+        occ_cli_error("serve", "%s", e.msg);
+        goto done;
+    }
+    double start_ms = occ_cli_now_ms() - t0;
+    occ_ecalls ecalls;
+    occ_enclave_ecalls(enc, &ecalls);
+    if (occ_boundary_create(&bopts, NULL, &ecalls, &be, &e)) {
+        occ_cli_error("serve", "%s", e.msg);
+        goto done;
+    }
+    mctx.be = be;
+    if (record) {
+        rec = fopen(record, "wb");
+        if (!rec) {
+            occ_cli_error("serve", "cannot write %s: %s", record, strerror(errno));
+            goto done;
+        }
+        occ_boundary_record_start(bo, rec, 0);
+        occ_boundary_record_start(be, rec, 0);
+    }
+
+    /* What a client needs to write its policy. */
+    uint8_t binding[32];
+    char hex[65];
+    occ_enclave_binding(enc, binding);
+    if (emu) {
+        printf("occ serve: EMULATED enclave (NOT hardware-backed): quotes signed under %s\n",
+               occ_emu_quote_root_path(prov.quoter));
+        occ_hex(prov.identity.mrenclave, 32, hex);
+        printf("mrenclave %s\n", hex);
+        occ_hex(prov.identity.mrsigner, 32, hex);
+        printf("mrsigner %s\n", hex);
+    } else {
+        printf("occ serve: gramine enclave: quotes from /dev/attestation\n");
+    }
+    for (int i = 0; i < n_models; i++) {
+        occ_hex(models[i]->model_id, 32, hex);
+        printf("model %s %s\n", names[i], hex);
+    }
+    occ_hex(binding, 32, hex);
+    printf("report_data_model_binding %s\n", hex);
+    printf("batching: %s\n", occ_enclave_batching(enc) ? "the engine runs batches of concurrent requests"
+                                                       : "requests run one at a time (the engine does not batch)");
+    printf("started in %.0f ms\n", start_ms);
+    if (metrics)
+        printf("metrics http://%.*s:%u/metrics (port %u)\n", (int)(strrchr(metrics, ':') - metrics), metrics,
+               occ_net_metrics_port(net), occ_net_metrics_port(net));
+    printf("listening https://%.*s:%u (port %u)\n", (int)(strrchr(listen, ':') - listen), listen, occ_net_port(net),
+           occ_net_port(net));
+    fflush(stdout);
+
+    g_net = net;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (occ_net_run(net, occ_boundary_ecalls(be), &e)) {
+        occ_cli_error("serve", "%s", e.msg);
+        goto done;
+    }
+    /* Final counters. */
+    char *text = occ_enclave_metrics(enc);
+    if (text) {
+        fprintf(stderr, "occ serve: stopped; counters:\n");
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        {
+            size_t len = strlen(line);
+            if (line[0] != '#' && !strstr(line, "_bucket{") && !(len >= 2 && !strcmp(line + len - 2, " 0")))
+                fprintf(stderr, "  %s\n", line);
+        }
+        free(text);
+    }
+    rc = 0;
+done:
+    g_net = NULL;
+    if (bo)
+        occ_boundary_record_stop(bo);
+    if (be)
+        occ_boundary_record_stop(be);
+    if (rec)
+        fclose(rec);
+    occ_enclave_free(enc);
+    occ_boundary_free(be);
+    occ_boundary_free(bo);
+    occ_net_free(net);
+    occ_emu_quote_close(prov.quoter);
+    occ_epc_destroy(epc);
+    for (int i = 0; i < n_models; i++) {
+        occ_model_free(models[i]);
+        occ_packfile_close(packs[i]);
+    }
+    return rc;
+}
