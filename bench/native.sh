@@ -10,7 +10,10 @@
 # reported is the median of the per-round medians; peak RSS is /usr/bin/time's
 # maximum resident set size of the whole process (the largest over rounds; the
 # ORT figure includes node itself, ~45 MB).
-# Writes a Markdown table to stdout and to OUT.md (default build/bench-native.md).
+# Writes a Markdown table to stdout and to OUT.md (default build/bench-native.md),
+# and every round's figures to OUT.csv (same name, .csv) so the spread is visible.
+# The load average before and after is in the header: other work on the
+# machine (a build, another benchmark) skews the 2-thread figures most.
 #
 # Environment: MODELS, THREADS (default "1 2"), REPEAT (default 10),
 # ROUNDS (default 3), WORK_DIR (packs, default build/bench).
@@ -69,6 +72,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true
 ort_ver=$(node -p "require('$ROOT/tools/ort/node_modules/onnxruntime-node/package.json').version" 2>/dev/null || echo '?')
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 
+OUT_CSV=${OUT_MD%.md}.csv
+echo "model,threads,round,occ_ms,ort_ms,occ_rss_kb,ort_rss_kb" >"$OUT_CSV"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=()
 declare -A ratios
 for m in "${model_list[@]}"; do
@@ -88,6 +94,7 @@ for m in "${model_list[@]}"; do
         --input "$ZOO_DIR/$m.input.bin" --output "$WORK_DIR/$m.ort.out.bin" \
         --threads "$t" --repeat "$REPEAT"
       ort_ms+=("$(median_of "$WORK_DIR/ort.json")"); ort_rss+=("$RSS_KB")
+      echo "$m,$t,$r,${occ_ms[-1]},${ort_ms[-1]},${occ_rss[-1]},${ort_rss[-1]}" >>"$OUT_CSV"
     done
     o=$(median_list "${occ_ms[@]}")
     n=$(median_list "${ort_ms[@]}")
@@ -103,7 +110,8 @@ done
   echo "## Native mode: occ vs ONNX Runtime (batch 1)"
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores ($cpu), occ $commit, onnxruntime-node $ort_ver;"
-  echo "median of $ROUNDS interleaved rounds x (1 warm-up + $REPEAT runs); ratio < 1 means occ is faster."
+  echo "median of $ROUNDS interleaved rounds x (1 warm-up + $REPEAT runs); ratio < 1 means occ is faster;"
+  echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); per-round figures: $(basename "$OUT_CSV")."
   echo
   echo "| model | threads | occ ms | ORT ms | occ/ORT | occ peak RSS MB | ORT peak RSS MB |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -114,4 +122,4 @@ done
       END{printf "| **geometric mean** | %d | | | **%.2f** | | |\n", t, exp(s/n)}'
   done
 } | tee "$OUT_MD"
-echo "bench-native: written to $OUT_MD" >&2
+echo "bench-native: written to $OUT_MD and $OUT_CSV" >&2
