@@ -1312,7 +1312,7 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             if (sg->size > max_seg)
                 max_seg = sg->size;
             sg->ct_off = stash;
-            stash += (sg->size + 63u) & ~UINT64_C(63);
+            stash += sg->size; /* contiguous: every stash byte is ciphertext */
         }
     }
     /* resident segments first: they are planned memory */

@@ -1,0 +1,192 @@
+/* Occlumency mode on a small model: output equal to native, measured peak
+ * within the budget, weights really streamed; every flipped byte of the
+ * untrusted ciphertext fails that inference with OCC_ERR_INTEGRITY and no
+ * output, the next inference on restored bytes works; every flipped pack
+ * chunk fails at load. Batching gives per-input results equal to batch 1. */
+#include "test_ops_util.h"
+
+/* x[1,16,8,8] -> Conv(64,3x3)+Relu -> Conv(64,3x3)+Relu -> Flatten -> Gemm(200, transB) */
+/* Re-cuts the data section into chunks of at most `max` bytes (the packer's
+ * --chunk-size), rehashing each. */
+static void rechunk(tb *b, uint64_t max)
+{
+    occ_chunk old[TB_MAX];
+    uint32_t n = b->m.n_chunks, k = 0;
+    memcpy(old, b->chunks, n * sizeof *old);
+    for (uint32_t i = 0; i < n; i++)
+        for (uint64_t at = 0; at < old[i].size && k < TB_MAX; at += max) {
+            occ_chunk *c = &b->chunks[k++];
+            c->offset = old[i].offset + at;
+            c->size = old[i].size - at < max ? old[i].size - at : max;
+            CHECK(occ_sha256(b->data + c->offset, (size_t)c->size, c->sha256) == OCC_OK);
+        }
+    b->m.n_chunks = k;
+}
+
+static void build(tb *b, float **bufs)
+{
+    tb_init(b);
+    int64_t xd[4] = {1, 16, 8, 8}, w1d[4] = {64, 16, 3, 3}, w2d[4] = {64, 64, 3, 3};
+    int64_t b1d[1] = {64}, gd[2] = {200, 64 * 64}, gcd[1] = {200};
+    bufs[0] = rand_buf(64 * 16 * 9);
+    bufs[1] = rand_buf(64);
+    bufs[2] = rand_buf(64 * 64 * 9);
+    bufs[3] = rand_buf(64);
+    bufs[4] = rand_buf(200 * 64 * 64);
+    bufs[5] = rand_buf(200);
+    int x = tb_input(b, "x", 4, xd);
+    int w1 = tb_weight(b, "w1", 4, w1d, bufs[0]), b1 = tb_weight(b, "b1", 1, b1d, bufs[1]);
+    int w2 = tb_weight(b, "w2", 4, w2d, bufs[2]), b2 = tb_weight(b, "b2", 1, b1d, bufs[3]);
+    int gw = tb_weight(b, "gw", 2, gd, bufs[4]), gc = tb_weight(b, "gc", 1, gcd, bufs[5]);
+    int c1 = tb_act(b, "c1"), r1 = tb_act(b, "r1"), c2 = tb_act(b, "c2"), r2 = tb_act(b, "r2");
+    int f = tb_act(b, "f"), y = tb_act(b, "y");
+    static int64_t pads[4] = {1, 1, 1, 1};
+    occ_attr pa[1] = {A_INTS("pads", pads, 4)};
+    int i1[3] = {x, w1, b1}, i2[1] = {c1}, i3[3] = {r1, w2, b2}, i4[1] = {c2}, i5[1] = {r2};
+    tb_node(b, "Conv", 3, i1, c1, 1, pa)->name = "conv1";
+    tb_node(b, "Relu", 1, i2, r1, 0, NULL);
+    tb_node(b, "Conv", 3, i3, c2, 1, pa)->name = "conv2";
+    tb_node(b, "Relu", 1, i4, r2, 0, NULL);
+    tb_node(b, "Flatten", 1, i5, f, 0, NULL);
+    occ_attr ga[1] = {A_INT("transB", 1)};
+    int i6[3] = {f, gw, gc};
+    tb_node(b, "Gemm", 3, i6, y, 1, ga)->name = "fc";
+    tb_output(b, y);
+    occ_error e;
+    occ_status st = tb_finish(b, &e);
+    CHECK_MSG(st == OCC_OK, "finish: %s", e.msg);
+    rechunk(b, 128 << 10);
+    CHECK(b->m.n_chunks > 20);
+}
+
+#define NY 200
+
+#define BUDGET (UINT64_C(3) << 20)
+
+static occ_status make(tb *b, occ_mode mode, uint32_t batch, occ_engine **eng, occ_error *e)
+{
+    occ_engine_opts o = {.threads = 1, .mode = mode, .budget = BUDGET, .batch = batch};
+    return occ_engine_create(&b->m, &o, tb_read, b, eng, e);
+}
+
+static void test_stream_and_tamper(void)
+{
+    tb b;
+    float *bufs[6];
+    occ_error e = {0};
+    build(&b, bufs);
+    float *x = rand_buf(16 * 64 * 4), ref[NY], y[NY];
+    const float *ins[1] = {x};
+    float *outs[1] = {ref};
+    occ_engine *nat = NULL, *occ = NULL;
+    CHECK_MSG(make(&b, OCC_MODE_NATIVE, 1, &nat, &e) == OCC_OK, "%s", e.msg);
+    CHECK(occ_engine_run(nat, ins, outs, &e) == OCC_OK);
+    occ_engine_free(nat);
+    CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 1, &occ, &e) == OCC_OK, "%s", e.msg);
+    if (!occ)
+        goto out;
+    outs[0] = y;
+    occ_engine_stats s0, s1;
+    occ_engine_get_stats(occ, &s0);
+    CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+    occ_engine_get_stats(occ, &s1);
+    CHECK_MSG(max_rel_err(y, ref, NY) <= 1e-5, "occlumency vs native %g", max_rel_err(y, ref, NY));
+    CHECK_MSG(s1.peak_enclave_bytes <= BUDGET, "peak %llu > budget",
+              (unsigned long long)s1.peak_enclave_bytes);
+    CHECK_MSG(s1.chunks_loaded > s0.chunks_loaded + 2, "nothing streamed (%llu -> %llu)",
+              (unsigned long long)s0.chunks_loaded, (unsigned long long)s1.chunks_loaded);
+    uint64_t n = 0;
+    uint8_t *stash = occ_engine_debug_stash(occ, &n);
+    CHECK(stash && n > 0);
+    /* every 4 KiB of ciphertext at least once, plus random positions */
+    uint64_t pos[600];
+    int np = 0;
+    for (uint64_t at = 0; at < n && np < 500; at += 4096)
+        pos[np++] = at + (uint64_t)rand() % (n - at < 4096 ? n - at : 4096);
+    while (np < 600)
+        pos[np++] = (uint64_t)rand() % n;
+    int bad = 0;
+    for (int i = 0; i < np && bad < 5; i++) {
+        uint8_t bit = (uint8_t)(1u << (rand() % 8));
+        stash[pos[i]] ^= bit;
+        for (int k = 0; k < NY; k++)
+            y[k] = -12345.0f;
+        occ_status st = occ_engine_run(occ, ins, outs, &e);
+        int untouched = 1;
+        for (int k = 0; k < NY; k++)
+            untouched &= y[k] == -12345.0f;
+        if (st != OCC_ERR_INTEGRITY || !untouched) {
+            bad++;
+            CHECK_MSG(0, "flip at %llu: status %d, output untouched %d",
+                      (unsigned long long)pos[i], st, untouched);
+        }
+        stash[pos[i]] ^= bit;
+        if (i % 50 == 0) {
+            CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+            CHECK(max_rel_err(y, ref, NY) <= 1e-5);
+        }
+    }
+    CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+    CHECK(max_rel_err(y, ref, NY) <= 1e-5);
+    occ_engine_free(occ);
+    /* every pack chunk, flipped before load: creation fails */
+    for (uint32_t c = 0; c < b.m.n_chunks; c++) {
+        uint64_t at = b.chunks[c].offset + (uint64_t)rand() % b.chunks[c].size;
+        b.data[at] ^= 0x20;
+        occ_engine *t = NULL;
+        CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 1, &t, &e) == OCC_ERR_INTEGRITY,
+                  "chunk %u flip not caught", c);
+        CHECK(t == NULL);
+        b.data[at] ^= 0x20;
+    }
+out:
+    free(x);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&b);
+}
+
+static void test_batch_and_budget(void)
+{
+    tb b;
+    float *bufs[6];
+    occ_error e = {0};
+    build(&b, bufs);
+    float *x = rand_buf(3 * 16 * 64), ref[3 * NY], y[3 * NY];
+    occ_engine *eng = NULL;
+    CHECK(make(&b, OCC_MODE_NATIVE, 1, &eng, &e) == OCC_OK);
+    for (int i = 0; i < 3; i++) {
+        const float *in1[1] = {x + i * 16 * 64};
+        float *o1[1] = {ref + i * NY};
+        CHECK(occ_engine_run(eng, in1, o1, &e) == OCC_OK);
+    }
+    occ_engine_free(eng);
+    const float *ins[1] = {x};
+    float *outs[1] = {y};
+    CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 3, &eng, &e) == OCC_OK, "%s", e.msg);
+    CHECK(eng && occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(max_rel_err(y, ref, 3 * NY) <= 1e-5);
+    occ_engine_free(eng);
+    CHECK(make(&b, OCC_MODE_BASELINE, 1, &eng, &e) == OCC_OK);
+    CHECK(eng && occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(max_rel_err(y, ref, NY) <= 1e-5);
+    occ_engine_free(eng);
+    /* far too small: a budget error that names bytes and a layer */
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = 64 << 10};
+    eng = NULL;
+    CHECK(occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e) == OCC_ERR_BUDGET);
+    CHECK_MSG(strstr(e.msg, "needs") && strstr(e.msg, "available"), "msg: %s", e.msg);
+    CHECK(eng == NULL);
+    free(x);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&b);
+}
+
+int main(void)
+{
+    srand(7);
+    RUN(test_stream_and_tamper);
+    RUN(test_batch_and_budget);
+    TEST_DONE();
+}
