@@ -1,0 +1,42 @@
+#!/bin/bash
+# Occlumency vs native latency (issue 3): every zoo model, native and
+# occlumency at 93M and 32M, same threads, batch 1; configurations are
+# interleaved round by round (the machine is shared and noisy) and each
+# round's `occ run --repeat R` median is itself a median of R runs after a
+# warm-up; the table reports the median over rounds.
+# usage: bench/modes.sh [OCC] [PACKDIR] [ZOODIR]   env: THREADS=1 ROUNDS=3 REPEAT=10 MODELS="..."
+set -u
+OCC=${1:-build/occ3/occ}
+PACKS=${2:-/work/zoo-packs}
+ZOO=${3:-/work/zoo}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+REPEAT=${REPEAT:-10}
+MODELS=${MODELS:-"alexnet vgg16 vgg19 resnet50 resnet101 resnet152 googlenet squeezenet1_0 mobilenet_v2"}
+CONFS=("native" "occlumency --budget 93M" "occlumency --budget 32M")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+field() { grep "\"$1\"" | head -1 | sed 's/.*:[[:space:]]*//; s/,$//'; }
+for r in $(seq 1 "$ROUNDS"); do
+  for m in $MODELS; do
+    for c in 0 1 2; do
+      j=$("$OCC" run "$PACKS/$m.occ" --input "$ZOO/$m.input.bin" --mode ${CONFS[$c]} \
+            --threads "$THREADS" --repeat "$REPEAT" --stats --json 2>/dev/null) || { echo "$m ${CONFS[$c]} failed" >&2; continue; }
+      echo "$(echo "$j" | field median_ms) $(echo "$j" | field peak_enclave_bytes)" >> "$tmp/$m.$c"
+      echo "round $r $m ${CONFS[$c]}: $(echo "$j" | field median_ms) ms" >&2
+    done
+  done
+done
+med() { sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+printf "| model | native ms | occ 93M ms | ratio 93M | occ 32M ms | ratio 32M | peak 93M MiB | peak 32M MiB |\n|---|---|---|---|---|---|---|---|\n"
+g93=0; g32=0; n=0
+for m in $MODELS; do
+  [ -s "$tmp/$m.0" ] && [ -s "$tmp/$m.1" ] && [ -s "$tmp/$m.2" ] || continue
+  a=$(cut -d' ' -f1 "$tmp/$m.0" | med); b=$(cut -d' ' -f1 "$tmp/$m.1" | med); c=$(cut -d' ' -f1 "$tmp/$m.2" | med)
+  p1=$(cut -d' ' -f2 "$tmp/$m.1" | sort -g | tail -1); p2=$(cut -d' ' -f2 "$tmp/$m.2" | sort -g | tail -1)
+  read r1 r2 <<<"$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{printf "%.3f %.3f", b/a, c/a}')"
+  g93=$(awk -v g="$g93" -v r="$r1" 'BEGIN{print g+log(r)}'); g32=$(awk -v g="$g32" -v r="$r2" 'BEGIN{print g+log(r)}'); n=$((n+1))
+  awk -v m="$m" -v a="$a" -v b="$b" -v c="$c" -v r1="$r1" -v r2="$r2" -v p1="$p1" -v p2="$p2" \
+    'BEGIN{printf "| %s | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f | %.1f |\n", m, a, b, r1, c, r2, p1/1048576, p2/1048576}'
+done
+[ "$n" -gt 0 ] && awk -v g1="$g93" -v g2="$g32" -v n="$n" 'BEGIN{printf "| **geomean** | | | **%.2f** | | **%.2f** | | |\n", exp(g1/n), exp(g2/n)}'
