@@ -41,6 +41,11 @@ die() { echo "bench-native: $*" >&2; exit 2; }
 [[ -d $ROOT/tools/ort/node_modules/onnxruntime-node ]] ||
   die "onnxruntime-node missing (bash scripts/install-deps.sh)"
 ((REPEAT >= 10)) || echo "bench-native: warning: REPEAT=$REPEAT < 10" >&2
+cache=${OCC_ZOO_CACHE-$ROOT/../zoo}   # shared export cache, as in scripts/check-zoo.sh
+if [[ ! -e $ZOO_DIR && -n $cache && -d $cache ]]; then
+  echo "bench-native: $ZOO_DIR missing, using $cache" >&2
+  ZOO_DIR=$cache
+fi
 mkdir -p "$WORK_DIR" "$(dirname "$OUT_MD")"
 read -r -a model_list <<<"$MODELS"
 read -r -a thread_list <<<"$THREADS"

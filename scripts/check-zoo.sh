@@ -11,6 +11,8 @@
 # max|out-ref|/max|ref| <= TOL and the same top-1. Prints a table; exits 1 if
 # any model fails.
 #
+# If ZOO_DIR does not exist and ../zoo (the shared cache beside the repo, or
+# $OCC_ZOO_CACHE) does, ZOO_DIR is made a symlink to it.
 # Environment: MODELS (space-separated subset), TOL (default 1e-3),
 # OCC_THREADS (passed as --threads), WORK_DIR (packs and outputs, default
 # build/check-zoo; never written into ZOO_DIR), SKIP_ORT=1, EXPORT_MODELS
@@ -32,6 +34,15 @@ die() { echo "check-zoo: $*" >&2; exit 2; }
 
 [[ -x $OCC_BIN ]] || die "occ binary not found or not executable: $OCC_BIN (run make build)"
 OCC_BIN=$(cd "$(dirname "$OCC_BIN")" && pwd)/$(basename "$OCC_BIN")
+# A shared export cache beside the repository (../zoo, or $OCC_ZOO_CACHE; set
+# it empty to disable) is reused when ZOO_DIR does not exist yet: ZOO_DIR
+# becomes a symlink to it, so `make check-zoo` does not re-export 2 GB.
+cache=${OCC_ZOO_CACHE-$ROOT/../zoo}
+if [[ ! -e $ZOO_DIR && -n $cache && -d $cache ]]; then
+  mkdir -p "$(dirname "$ZOO_DIR")"
+  ln -s "$(cd "$cache" && pwd)" "$ZOO_DIR"
+  echo "check-zoo: $ZOO_DIR -> $(cd "$cache" && pwd) (existing export cache)" >&2
+fi
 mkdir -p "$ZOO_DIR" "$WORK_DIR"
 ZOO_DIR=$(cd "$ZOO_DIR" && pwd)
 
