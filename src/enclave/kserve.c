@@ -58,10 +58,10 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
                             (long long)header_size, size);
         json_size = (size_t)header_size;
     }
+    if (!json_size || !body)
+        return occ_fail(e, OCC_ERR_FORMAT, "empty request: expected a JSON object with \"inputs\"");
     const uint8_t *bin = body + json_size;
     size_t bin_size = size - json_size, bin_off = 0;
-    if (!json_size)
-        return occ_fail(e, OCC_ERR_FORMAT, "empty request: expected a JSON object with \"inputs\"");
     cJSON *root = cJSON_ParseWithLength((const char *)body, json_size);
     if (!root)
         return occ_fail(e, OCC_ERR_FORMAT, "malformed JSON in the request");
