@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo bench-native fuzz-build fuzz-smoke fuzz clean
+.PHONY: all deps build test demo check-zoo check-fmnist bench-native fuzz-build fuzz-smoke fuzz clean
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 # Exports the torchvision zoo, packs it, compares occ with PyTorch and ONNX Runtime.
 check-zoo: build
 	bash scripts/check-zoo.sh $(BUILD)/occ $(ZOO_DIR)
+
+# All 10,000 Fashion-MNIST test images: accuracy >= 90% and agreement with ONNX Runtime.
+check-fmnist: build
+	bash scripts/check-fmnist.sh $(BUILD)/occ
 
 bench-native: build
 	bash bench/native.sh $(BUILD)/occ $(ZOO_DIR)
