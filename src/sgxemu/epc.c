@@ -764,6 +764,43 @@ static size_t ext_lower(const ext *arr, size_t n, uint64_t s)
     return lo;
 }
 
+/* Eviction order follows use, as the SGX driver's does: its reclaimer ages
+ * EPC pages by their accessed bit, so heap pages nobody touches any more go
+ * before pages in use. Plain FIFO evicts the oldest *loaded* page, in use or
+ * not: garbage left by freed blocks would sit behind live pages, and with a
+ * working set just under the cap the enclave would keep cycling through its
+ * own live pages. So: a freed block's resident pages move to the front of
+ * the FIFO (next victims), a newly allocated block's to the back (about to be
+ * used). Takes pg_lock; O(resident pages), and allocations are rare. */
+static void fifo_move(occ_epc *epc, uint64_t start, uint64_t n, int to_front)
+{
+    if (!epc->paged)
+        return;
+    pthread_mutex_lock(&epc->pg_lock);
+    uint64_t len = epc->fifo_len, cap = epc->cap_pages, head = epc->fifo_head;
+    uint32_t *tmp = len ? malloc((size_t)len * sizeof *tmp) : NULL;
+    if (tmp) { /* without memory only the eviction order suffers */
+        uint64_t k = 0, moved = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0 collects what goes first: the block (to_front) or the rest */
+            int want_block = pass == 0 ? to_front : !to_front;
+            for (uint64_t i = 0; i < len; i++) {
+                uint64_t v = epc->fifo[(head + i) % cap];
+                int in_block = v >= start && v < start + n;
+                if (in_block == want_block) {
+                    tmp[k++] = (uint32_t)v;
+                    moved += (uint64_t)in_block;
+                }
+            }
+        }
+        if (moved)
+            for (uint64_t i = 0; i < len; i++)
+                epc->fifo[(head + i) % cap] = tmp[i];
+        free(tmp);
+    }
+    pthread_mutex_unlock(&epc->pg_lock);
+}
+
 occ_status occ_epc_alloc(occ_epc *epc, size_t size, void **out, occ_error *e)
 {
     if (!epc || !out)
@@ -802,6 +839,7 @@ occ_status occ_epc_alloc(occ_epc *epc, size_t size, void **out, occ_error *e)
     if (epc->allocated > epc->peak_allocated)
         epc->peak_allocated = epc->allocated;
     pthread_mutex_unlock(&epc->al_lock);
+    fifo_move(epc, start, pages, 0);
     *out = epc->base + start * PG;
     return OCC_OK;
 }
@@ -839,6 +877,7 @@ occ_status occ_epc_free(occ_epc *epc, void *ptr)
         ext_remove(epc->fl, &epc->nfl, j);
     }
     pthread_mutex_unlock(&epc->al_lock);
+    fifo_move(epc, start, u.n, 1);
     return OCC_OK;
 }
 
