@@ -114,13 +114,11 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-#pragma weak occ_engine_get_stats
 static void engine_stats(const occ_engine *eng, occ_engine_stats *out)
 {
     memset(out, 0, sizeof *out);
-    void (*fn)(const occ_engine *, occ_engine_stats *) = occ_engine_get_stats;
-    if (eng && fn)
-        fn(eng, out);
+    if (eng)
+        occ_engine_get_stats(eng, out);
 }
 
 typedef struct bench_opts {

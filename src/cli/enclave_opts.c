@@ -13,15 +13,11 @@
 #include "cli/enclave_opts.h"
 #include "host/ocalls_file.h"
 
-/* occ_engine_get_stats is being implemented with the engine modes (issue 3);
- * until it is linked, the engine figures read as zero. */
-#pragma weak occ_engine_get_stats
 static void engine_stats(const occ_engine *eng, occ_engine_stats *out)
 {
     memset(out, 0, sizeof *out);
-    void (*fn)(const occ_engine *, occ_engine_stats *) = occ_engine_get_stats;
-    if (eng && fn)
-        fn(eng, out);
+    if (eng)
+        occ_engine_get_stats(eng, out);
 }
 
 const char occ_cli_enclave_usage[] =
@@ -311,6 +307,17 @@ void occ_cli_enclave_get_report(occ_cli_enclave *s, const occ_engine *eng, occ_c
     }
 }
 
+/* Sets a number, replacing a field of the same name (occ run's engine stats
+ * report cumulative figures under some of the same names; with --enclave emu
+ * they are per inference). */
+static void set_num(cJSON *root, const char *key, double v)
+{
+    if (cJSON_GetObjectItemCaseSensitive(root, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(root, key, cJSON_CreateNumber(v));
+    else
+        cJSON_AddNumberToObject(root, key, v);
+}
+
 void occ_cli_enclave_json(occ_cli_enclave *s, const occ_engine *eng, cJSON *root)
 {
     if (!occ_cli_enclave_is_emu(s))
@@ -319,27 +326,27 @@ void occ_cli_enclave_json(occ_cli_enclave *s, const occ_engine *eng, cJSON *root
     occ_cli_enclave_get_report(s, eng, &r);
     cJSON_AddStringToObject(root, "enclave", "emu");
     cJSON_AddStringToObject(root, "cost_model", occ_epc_cost_name(s->o.cost));
-    cJSON_AddNumberToObject(root, "epc_cap_bytes", (double)r.epc_cap_bytes);
+    set_num(root, "epc_cap_bytes", (double)r.epc_cap_bytes);
     /* Per inference (mean over the timed runs): */
-    cJSON_AddNumberToObject(root, "epc_faults", (double)r.epc_faults);
-    cJSON_AddNumberToObject(root, "epc_reloads", (double)r.epc_reloads);
-    cJSON_AddNumberToObject(root, "epc_first_touch", (double)r.epc_first_touch);
-    cJSON_AddNumberToObject(root, "evictions", (double)r.evictions);
-    cJSON_AddNumberToObject(root, "transitions", (double)r.transitions);
-    cJSON_AddNumberToObject(root, "bytes_verified", (double)r.bytes_verified);
-    cJSON_AddNumberToObject(root, "epc_bytes_verified", (double)r.epc_bytes_verified);
-    cJSON_AddNumberToObject(root, "weight_bytes_verified", (double)r.weight_bytes_verified);
-    cJSON_AddNumberToObject(root, "chunks_loaded", (double)r.chunks_loaded);
-    cJSON_AddNumberToObject(root, "boundary_bytes_in", (double)r.boundary_bytes_in);
-    cJSON_AddNumberToObject(root, "charged_ms", r.charged_ms);
-    cJSON_AddNumberToObject(root, "emu_service_ms", r.service_ms);
+    set_num(root, "epc_faults", (double)r.epc_faults);
+    set_num(root, "epc_reloads", (double)r.epc_reloads);
+    set_num(root, "epc_first_touch", (double)r.epc_first_touch);
+    set_num(root, "evictions", (double)r.evictions);
+    set_num(root, "transitions", (double)r.transitions);
+    set_num(root, "bytes_verified", (double)r.bytes_verified);
+    set_num(root, "epc_bytes_verified", (double)r.epc_bytes_verified);
+    set_num(root, "weight_bytes_verified", (double)r.weight_bytes_verified);
+    set_num(root, "chunks_loaded", (double)r.chunks_loaded);
+    set_num(root, "boundary_bytes_in", (double)r.boundary_bytes_in);
+    set_num(root, "charged_ms", r.charged_ms);
+    set_num(root, "emu_service_ms", r.service_ms);
     /* Whole session: */
-    cJSON_AddNumberToObject(root, "epc_peak_bytes", (double)r.epc_peak_bytes);
-    cJSON_AddNumberToObject(root, "epc_resident_bytes", (double)r.epc_resident_bytes);
-    cJSON_AddNumberToObject(root, "create_epc_faults", (double)r.create_epc_faults);
-    cJSON_AddNumberToObject(root, "create_charged_ms", r.create_charged_ms);
-    if (!cJSON_GetObjectItem(root, "peak_enclave_bytes"))
-        cJSON_AddNumberToObject(root, "peak_enclave_bytes", (double)r.peak_enclave_bytes);
+    set_num(root, "epc_peak_bytes", (double)r.epc_peak_bytes);
+    set_num(root, "epc_resident_bytes", (double)r.epc_resident_bytes);
+    set_num(root, "create_epc_faults", (double)r.create_epc_faults);
+    set_num(root, "create_charged_ms", r.create_charged_ms);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "peak_enclave_bytes"))
+        set_num(root, "peak_enclave_bytes", (double)r.peak_enclave_bytes);
     cJSON_AddStringToObject(root, "integrity", "ok");
 }
 
