@@ -36,7 +36,7 @@ d = json.load(open(sys.argv[1]))
 assert len(d["model_id"]) == 64 and int(d["model_id"], 16) >= 0
 assert d["inputs"][0]["shape"] == [1, 1, 28, 28], d["inputs"]
 assert d["outputs"][0]["shape"] == [1, 10]
-assert d["params"] > 100000 and d["flops"] > 1000000
+assert d["params"] > 50000 and d["flops"] > 1000000
 assert len(d["labels"]) == 10 and d["preprocessing"]["channel_order"] == "L"
 assert len(d["layers"]) == d["nodes"]
 PY
