@@ -174,6 +174,7 @@ struct occ_engine {
     seg *segs;
     uint32_t n_segs;
     uint64_t seg_max;        /* target segment size for partitioned layers */
+    uint32_t wino_div;       /* Winograd only while its scratchpad <= budget / wino_div */
     uint32_t *streamed;      /* seg indices streamed, in order */
     uint32_t n_streamed;
     uint8_t *stash;          /* untrusted ciphertext of streamed segments */
@@ -834,7 +835,7 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
                 /* a Winograd working buffer too large for the budget: direct */
                 occ_conv_info ci;
                 occ_conv_part_info(s->state, &ci);
-                if (ci.scratch_size > eng->budget / 8) {
+                if (ci.scratch_size > eng->budget / eng->wino_div) {
                     v->destroy(s->state);
                     s->state = NULL;
                     p.no_winograd = 1;
@@ -1527,18 +1528,20 @@ static void set_threads(const occ_engine *eng)
 }
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                 void *read_ctx, int plan_only, uint32_t seg_div, occ_engine **out,
-                                 occ_error *e);
+                                 void *read_ctx, int plan_only, uint32_t seg_div, uint32_t wino_div,
+                                 occ_engine **out, occ_error *e);
 
 /* Occlumency: try large segments first (fewer, bigger pieces: fewer layers
  * split, kernels as in native), smaller ones when the window does not fit. */
 static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                 void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
 {
-    static const uint32_t divs[] = {8, 16, 32};
+    /* segment size = budget / d; Winograd kept while its scratchpad is
+     * under budget / w */
+    static const uint32_t divs[][2] = {{8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
     for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
-        st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i], out, e);
+        st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i][0], divs[i][1], out, e);
         if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
             break;
     }
@@ -1546,8 +1549,8 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
 }
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                 void *read_ctx, int plan_only, uint32_t seg_div, occ_engine **out,
-                                 occ_error *e)
+                                 void *read_ctx, int plan_only, uint32_t seg_div, uint32_t wino_div,
+                                 occ_engine **out, occ_error *e)
 {
     occ_status st;
     if (!out)
@@ -1584,6 +1587,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     pthread_mutex_init(&eng->ring.mu, NULL);
     pthread_cond_init(&eng->ring.cv, NULL);
     eng->ring.eng = eng;
+    eng->wino_div = wino_div;
     eng->mem.ops = (occ_ops_allocator){&eng->mem, emem_ops_alloc, emem_ops_free};
     /* segments: small enough that a ring of them is a small part of the
      * budget; native and baseline never split a layer */
