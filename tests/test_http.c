@@ -162,8 +162,33 @@ static void pipelined_cap(void)
     occ_http_free(h);
 }
 
+/* Many requests on one connection, each fed in a few pieces. */
+static void long_connection(void)
+{
+    occ_http *h = NULL;
+    occ_error e = {0};
+    int hs = 0, done = 0;
+    CHECK(occ_http_new(1 << 20, &h, &e) == OCC_OK);
+    for (int i = 0; i < 20000; i++) {
+        size_t n = strlen(REQ), cut = (size_t)(i % 7) * 13 % n;
+        if (occ_http_feed(h, REQ, cut, &hs, &e) || occ_http_feed(h, REQ + cut, n - cut, &hs, &e)) {
+            fprintf(stderr, "request %d: %d %s\n", i, hs, e.msg);
+            break;
+        }
+        const occ_http_request *r = occ_http_ready(h);
+        if (!r || r->body_size != 5)
+            break;
+        if (occ_http_next(h, &hs, &e))
+            break;
+        done++;
+    }
+    CHECK(done == 20000);
+    occ_http_free(h);
+}
+
 int main(void)
 {
+    RUN(long_connection);
     RUN(whole_and_per_byte);
     RUN(truncations_never_complete);
     RUN(pipelined_in_order);

@@ -422,7 +422,8 @@ static void housekeeping(occ_net *n, int idle_check)
             }
         } else if (h->draining && now > h->drain_deadline) {
             kill = 1;
-        } else if (idle_check && now - h->last_active > n->idle_ns) {
+        } else if (idle_check && now > h->last_active && now - h->last_active > n->idle_ns) {
+            /* (last_active may be newer than now: workers update it) */
             kill = 1;
         }
         pthread_mutex_unlock(&h->mu);
