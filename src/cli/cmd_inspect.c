@@ -8,19 +8,37 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "engine/engine_internal.h"
+#include "occ/engine.h"
 #include "occ/model.h"
+#include "occ/pack.h"
 #include "ops/ops.h"
 
 static void usage(FILE *f)
 {
     fputs("usage: occ inspect MODEL.occ [--json]\n"
+          "       occ inspect MODEL.occ --plan [--budget SIZE] [--batch N] [--threads N]\n"
+          "                                    [--loader-threads N] [--json]\n"
           "\n"
           "Prints the model id (SHA-256 of the manifest), inputs and outputs, the\n"
           "preprocessing and labels, and one line per layer: op, output shape,\n"
           "parameters and FLOPs, with totals.\n"
           "\n"
+          "With --plan, prints the occlumency memory plan for the budget instead: per\n"
+          "layer the live feature-map bytes, the working buffer, the pieces it runs\n"
+          "in and its resident/streamed weight bytes; then the totals (arena, working\n"
+          "buffer, streaming window, resident weights, operator state) and the peak.\n"
+          "A model that does not fit exits 1 with the bytes needed, the bytes\n"
+          "available and the bottleneck layer.\n"
+          "\n"
           "  --json     one JSON object: model_id, name, inputs, outputs, params,\n"
           "             flops, weight_bytes, chunks, layers, preprocessing, labels\n"
+          "             (with --plan: budget_bytes, peak_bytes, arena_bytes, ...,\n"
+          "             layers)\n"
+          "  --plan     the memory plan (occlumency mode)\n"
+          "  --budget SIZE  enclave memory budget (93M default; 32M, 512K...)\n"
+          "  --batch N, --threads N, --loader-threads N  as for occ run (they change\n"
+          "             the plan: N images' feature maps, oneDNN's scratchpad, ring slots)\n"
           "  -h, --help this text\n",
           f);
 }
@@ -78,14 +96,135 @@ cJSON *occ_cli_preproc_json(const occ_preproc *p)
     return o;
 }
 
+static occ_status pack_read(void *ctx, uint64_t off, void *dst, uint64_t size, occ_error *e)
+{
+    return occ_packfile_read(ctx, off, dst, size, e);
+}
+
+static double mib(uint64_t b)
+{
+    return (double)b / 1048576.0;
+}
+
+static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, uint64_t budget,
+                      int batch, int threads, int loaders, int json)
+{
+    occ_engine_opts opts = {.threads = threads,
+                            .loader_threads = loaders,
+                            .mode = OCC_MODE_OCCLUMENCY,
+                            .budget = budget,
+                            .batch = (uint32_t)batch};
+    occ_engine *eng = NULL;
+    occ_error e = {0};
+    if (occ_engine_plan_only(m, &opts, pack_read, pf, &eng, &e))
+        return occ_cli_error("inspect", "%s: %s", path, e.msg);
+    occ_plan_summary s;
+    const occ_plan_layer *L = NULL;
+    uint32_t nl = 0;
+    occ_engine_plan_summary(eng, &s, &L, &nl);
+    char id[65];
+    occ_hex(m->model_id, 32, id);
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "model_id", id);
+        cJSON_AddStringToObject(root, "name", m->name);
+        cJSON_AddStringToObject(root, "mode", "occlumency");
+        cJSON_AddNumberToObject(root, "batch", batch);
+        cJSON_AddNumberToObject(root, "budget_bytes", (double)s.budget);
+        cJSON_AddNumberToObject(root, "peak_bytes", (double)s.peak);
+        cJSON_AddNumberToObject(root, "arena_bytes", (double)s.arena);
+        cJSON_AddNumberToObject(root, "work_bytes", (double)s.work);
+        cJSON_AddNumberToObject(root, "window_bytes", (double)s.window);
+        cJSON_AddNumberToObject(root, "window_slots", s.window_slots);
+        cJSON_AddNumberToObject(root, "resident_bytes", (double)s.resident);
+        cJSON_AddNumberToObject(root, "streamed_bytes", (double)s.streamed);
+        cJSON_AddNumberToObject(root, "operator_bytes", (double)s.fixed);
+        cJSON_AddNumberToObject(root, "segments", s.n_segs);
+        cJSON_AddNumberToObject(root, "segments_streamed", s.n_streamed);
+        cJSON_AddNumberToObject(root, "segment_max_bytes", (double)s.seg_max);
+        cJSON *layers = cJSON_CreateArray();
+        for (uint32_t i = 0; i < nl; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", L[i].name);
+            cJSON_AddStringToObject(o, "op", L[i].op);
+            cJSON_AddNumberToObject(o, "activation_bytes", (double)L[i].act_live);
+            cJSON_AddNumberToObject(o, "work_bytes", (double)L[i].work);
+            cJSON_AddNumberToObject(o, "parts", L[i].parts);
+            cJSON_AddNumberToObject(o, "resident_segments", L[i].seg_resident);
+            cJSON_AddNumberToObject(o, "resident_bytes", (double)L[i].bytes_resident);
+            cJSON_AddNumberToObject(o, "streamed_segments", L[i].seg_streamed);
+            cJSON_AddNumberToObject(o, "streamed_bytes", (double)L[i].bytes_streamed);
+            cJSON_AddItemToArray(layers, o);
+        }
+        cJSON_AddItemToObject(root, "layers", layers);
+        occ_cli_print_json(root);
+        cJSON_Delete(root);
+    } else {
+        printf("model     %s\n", m->name && *m->name ? m->name : "(unnamed)");
+        printf("model id  %s\n", id);
+        printf("plan      occlumency, budget %.2f MiB (%" PRIu64 " bytes), batch %d\n\n",
+               mib(s.budget), s.budget, batch);
+        printf("%5s  %-28s %-18s %10s %10s %5s %16s %16s\n", "step", "layer", "op",
+               "act MiB", "work MiB", "parts", "resident MiB", "streamed MiB");
+        for (uint32_t i = 0; i < nl; i++) {
+            char res[32] = "-", str[32] = "-";
+            if (L[i].seg_resident)
+                snprintf(res, sizeof res, "%.2f (%u)", mib(L[i].bytes_resident), L[i].seg_resident);
+            if (L[i].seg_streamed)
+                snprintf(str, sizeof str, "%.2f (%u)", mib(L[i].bytes_streamed), L[i].seg_streamed);
+            printf("%5u  %-28.28s %-18.18s %10.2f %10.2f %5u %16s %16s\n", i, L[i].name, L[i].op,
+                   mib(L[i].act_live), mib(L[i].work), L[i].parts, res, str);
+        }
+        printf("\narena (feature maps)     %10.2f MiB\n", mib(s.arena));
+        printf("working buffer           %10.2f MiB\n", mib(s.work));
+        printf("streaming window         %10.2f MiB (%u slots)\n", mib(s.window), s.window_slots);
+        printf("resident weights         %10.2f MiB\n", mib(s.resident));
+        printf("operator state           %10.2f MiB\n", mib(s.fixed));
+        printf("peak                     %10.2f MiB (%" PRIu64 " bytes) of %.2f MiB budget\n",
+               mib(s.peak), s.peak, mib(s.budget));
+        printf("segments                 %u, %u streamed (%.2f MiB per inference), max %.2f MiB\n",
+               s.n_segs, s.n_streamed, mib(s.streamed), mib(s.seg_max));
+    }
+    occ_engine_free(eng);
+    return 0;
+}
+
 int occ_cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0;
+    int json = 0, plan = 0, batch = 1, threads = 0, loaders = 0;
+    unsigned long long budget = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
+        const char *a = argv[i];
+        if (!strcmp(a, "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        else if (!strcmp(a, "--plan"))
+            plan = 1;
+        else if (!strcmp(a, "--budget") || !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
+                 !strcmp(a, "--loader-threads")) {
+            if (i + 1 >= argc)
+                return occ_cli_error("inspect", "%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            long n = 0;
+            if (!strcmp(a, "--budget")) {
+                if (occ_parse_size(v, &budget) || budget == 0)
+                    return occ_cli_error("inspect",
+                                         "--budget needs a size such as 93M, 32M or 512K, got '%s'", v);
+                continue;
+            }
+            n = strtol(v, &end, 10);
+            int lo = !strcmp(a, "--threads") ? 0 : 1;
+            int hi = !strcmp(a, "--batch") ? 4096 : !strcmp(a, "--threads") ? 1024 : 64;
+            if (!*v || *end || n < lo || n > hi)
+                return occ_cli_error("inspect", "%s needs %d..%d, got '%s'", a, lo, hi, v);
+            if (!strcmp(a, "--batch"))
+                batch = (int)n;
+            else if (!strcmp(a, "--threads"))
+                threads = (int)n;
+            else
+                loaders = (int)n;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         } else if (argv[i][0] == '-') {
@@ -100,6 +239,8 @@ int occ_cmd_inspect(int argc, char **argv)
         usage(stderr);
         return occ_cli_error("inspect", "no model given");
     }
+    if (!plan && (budget || batch != 1 || threads || loaders))
+        return occ_cli_error("inspect", "--budget, --batch, --threads and --loader-threads need --plan");
 
     occ_error e = {0};
     occ_packfile *pf = NULL;
@@ -107,6 +248,12 @@ int occ_cmd_inspect(int argc, char **argv)
     if (occ_cli_open_model(path, &pf, &m, &e))
         return occ_cli_error("inspect", "%s", e.msg);
 
+    if (plan) {
+        int rc = print_plan(path, pf, m, budget, batch, threads, loaders, json);
+        occ_model_free(m);
+        occ_packfile_close(pf);
+        return rc;
+    }
     char id[65];
     occ_hex(m->model_id, 32, id);
     uint64_t total_params = 0, total_flops = 0, weight_bytes = 0;

@@ -1173,7 +1173,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         }
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
-        csz[g] = eng->segs[g].size;
+        csz[g] = (eng->segs[g].size + 63u) & ~UINT64_C(63); /* as the allocator rounds */
     uint64_t budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : (UINT64_MAX >> 3);
     if (budget <= eng->fixed_bytes) {
         st = occ_fail(e, OCC_ERR_BUDGET,
@@ -1197,7 +1197,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
      * buffer and room to build one segment; those use memory the arena,
      * working buffer and window take later, so plan again (with fewer
      * resident bytes) until that room exists */
-    uint64_t load_tmp = 0, max_chunk = 0, max_plain = 0, max_seg = 0;
+    uint64_t load_tmp = 0, max_chunk = 0, max_plain = 0;
     for (uint32_t i = 0; i < m->n_chunks; i++)
         if (m->chunks[i].size > max_chunk)
             max_chunk = m->chunks[i].size;
@@ -1205,10 +1205,8 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         uint64_t p = seg_plain_size(eng, &eng->segs[g]);
         if (p > max_plain)
             max_plain = p;
-        if (eng->segs[g].size > max_seg)
-            max_seg = eng->segs[g].size;
     }
-    load_tmp = max_chunk + max_plain + max_seg + 3 * 64;
+    const uint64_t avail0 = in.budget;
     for (int attempt = 0; attempt < 4; attempt++) {
         int32_t bn = -1;
         occ_plan_free(&eng->plan);
@@ -1228,7 +1226,15 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
             goto out;
         if ((st = occ_plan_check(&in, &eng->plan, e)))
             goto out;
-        uint64_t room = eng->plan.arena_size + eng->plan.work_size + eng->plan.window_size;
+        /* while loading, the resident segments are allocated and the
+         * chunk buffer, a segment's plain rows and (when something streams)
+         * one segment to seal are held besides them */
+        uint64_t max_streamed = 0;
+        for (uint32_t g = 0; g < eng->n_segs; g++)
+            if (!eng->plan.resident[g] && eng->segs[g].size > max_streamed)
+                max_streamed = eng->segs[g].size;
+        load_tmp = max_chunk + max_plain + (max_streamed ? max_streamed + 16u : 0) + 3 * 64;
+        uint64_t room = avail0 - eng->plan.resident_size;
         if (load_tmp <= room || eng->mode != OCC_MODE_OCCLUMENCY)
             break;
         uint64_t shrink = load_tmp - room;

@@ -381,11 +381,8 @@ occ_status occ_conv_part_pack(void *state, dnnl_engine_t eng, const float *w_row
     }
     if (st)
         return st;
-    void *tmp = NULL;
-    if ((st = occ_dnnl_reorder_new(eng, &wplain, w_rows, &s->wmd, &tmp, e)))
+    if ((st = occ_dnnl_reorder_into(eng, &wplain, w_rows, &s->wmd, blob, e)))
         return st;
-    memcpy(blob, tmp, (size_t)s->wsize);
-    occ_ops_free(tmp);
     if (s->has_bias)
         memcpy((uint8_t *)blob + ((s->wsize + 63u) & ~UINT64_C(63)), bias_rows, (size_t)m * 4u);
     return OCC_OK;

@@ -171,6 +171,10 @@ occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_
 /* Creates a memory with no buffer (handle set per run). */
 occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
                         void *handle, occ_error *e) OCC_MUST_CHECK;
+/* Reorders src (src_md) into dst (dst_md, caller's memory). */
+occ_status occ_dnnl_reorder_into(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                                 const void *src, const dnnl_memory_desc_t *dst_md, void *dst,
+                                 occ_error *e) OCC_MUST_CHECK;
 /* Reorders plain src data into a newly allocated buffer of layout dst (64-byte
  * aligned, caller frees with occ_ops_free()). */
 occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,

@@ -261,19 +261,15 @@ void occ_ops_free(void *ptr)
         free(p);
 }
 
-occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
-                                const void *src, const dnnl_memory_desc_t *dst_md, void **out,
-                                occ_error *e)
+occ_status occ_dnnl_reorder_into(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                                 const void *src, const dnnl_memory_desc_t *dst_md, void *dst,
+                                 occ_error *e)
 {
     occ_status st;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
     dnnl_memory_t ms = NULL, md = NULL;
     dnnl_stream_t stream = NULL;
-    void *buf = occ_ops_alloc(dnnl_memory_desc_get_size(dst_md));
-    *out = NULL;
-    if (!buf)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a reordered weight");
     if ((st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, src_md, eng, dst_md, eng,
                                                                 NULL),
                              "weight reorder", e)))
@@ -282,7 +278,7 @@ occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src
         goto out;
     if ((st = occ_dnnl_mem(&ms, src_md, eng, (void *)src, e)))
         goto out;
-    if ((st = occ_dnnl_mem(&md, dst_md, eng, buf, e)))
+    if ((st = occ_dnnl_mem(&md, dst_md, eng, dst, e)))
         goto out;
     if ((st = occ_dnnl_check(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags),
                              "stream", e)))
@@ -300,6 +296,18 @@ out:
         dnnl_primitive_destroy(prim);
     if (pd)
         dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                                const void *src, const dnnl_memory_desc_t *dst_md, void **out,
+                                occ_error *e)
+{
+    void *buf = occ_ops_alloc(dnnl_memory_desc_get_size(dst_md));
+    *out = NULL;
+    if (!buf)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a reordered weight");
+    occ_status st = occ_dnnl_reorder_into(eng, src_md, src, dst_md, buf, e);
     if (st)
         occ_ops_free(buf);
     else
