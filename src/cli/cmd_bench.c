@@ -443,9 +443,14 @@ static occ_status write_outputs(const bench_opts *o, model_result *mrs, int n_mo
     if (!f)
         return occ_fail(e, OCC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     fprintf(f, "model");
-    int ncols = 0;
+    /* only configurations with at least one result: gnuplot refuses a
+     * column without any point */
+    int ncols = 0, col[N_CONF] = {0};
     for (int c = 0; c < N_CONF; c++)
-        if (o->use[c]) {
+        for (int i = 0; i < n_models; i++)
+            col[c] |= ok(&mrs[i].r[c]);
+    for (int c = 0; c < N_CONF; c++)
+        if (col[c]) {
             fprintf(f, " %s", confs[c].name);
             ncols++;
         }
@@ -453,7 +458,7 @@ static occ_status write_outputs(const bench_opts *o, model_result *mrs, int n_mo
     for (int i = 0; i < n_models; i++) {
         fprintf(f, "%s", mrs[i].name);
         for (int c = 0; c < N_CONF; c++)
-            if (!o->use[c])
+            if (!col[c])
                 continue;
             else if (ok(&mrs[i].r[c]))
                 fprintf(f, " %.3f", mrs[i].r[c].median_ms);
