@@ -45,6 +45,7 @@ struct occ_cli_enclave {
     int tracing;     /* the current inference is traced */
     int measuring;
     occ_epc_stats create0, created, before;
+    uint64_t created_transitions;
     occ_boundary_stats bbefore;
     occ_engine_stats ebefore;
     const occ_engine *eng;
@@ -191,6 +192,9 @@ void occ_cli_enclave_created(occ_cli_enclave *s, const occ_engine *eng)
 {
     s->eng = eng;
     s->have_created = 1;
+    occ_boundary_stats b;
+    occ_boundary_get_stats(s->bnd, &b);
+    s->created_transitions = b.transitions;
     if (s->epc)
         occ_epc_get_stats(s->epc, &s->created);
 }
@@ -287,6 +291,7 @@ void occ_cli_enclave_get_report(occ_cli_enclave *s, const occ_engine *eng, occ_c
     r->boundary_bytes_in = per(s->sum.boundary_bytes_in, n);
     r->charged_ms = n ? (double)s->charged_ns / 1e6 / (double)n : 0;
     r->service_ms = n ? (double)s->service_ns / 1e6 / (double)n : 0;
+    r->create_transitions = s->created_transitions;
     if (s->epc) {
         occ_epc_stats a;
         occ_epc_get_stats(s->epc, &a);
@@ -345,6 +350,7 @@ void occ_cli_enclave_json(occ_cli_enclave *s, const occ_engine *eng, cJSON *root
     set_num(root, "epc_resident_bytes", (double)r.epc_resident_bytes);
     set_num(root, "create_epc_faults", (double)r.create_epc_faults);
     set_num(root, "create_charged_ms", r.create_charged_ms);
+    set_num(root, "create_transitions", (double)r.create_transitions);
     if (!cJSON_GetObjectItemCaseSensitive(root, "peak_enclave_bytes"))
         set_num(root, "peak_enclave_bytes", (double)r.peak_enclave_bytes);
     cJSON_AddStringToObject(root, "integrity", "ok");

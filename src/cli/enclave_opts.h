@@ -68,6 +68,7 @@ typedef struct occ_cli_enclave_report {
     uint64_t epc_peak_bytes;      /* most EPC bytes allocated at once        */
     uint64_t epc_resident_bytes;  /* resident now                            */
     uint64_t create_epc_faults;   /* while the engine was created            */
+    uint64_t create_transitions;  /* ocalls while the engine was created     */
     double create_charged_ms;
     uint64_t peak_enclave_bytes;  /* engine stats (allocator-counted)        */
     uint64_t budget_bytes;
