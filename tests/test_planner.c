@@ -132,6 +132,71 @@ static void test_partition_and_residency(void)
     CHECK_MSG(strstr(e.msg, "2048") && strstr(e.msg, "1500"), "%s", e.msg);
 }
 
+/* Priorities: resident chunks are picked highest priority first, and every
+ * chunk size is tried as the window slot (bigger chunks then stay resident)
+ * so that the fewest priority-weighted bytes stream. */
+static void test_priority_and_slot_search(void)
+{
+    occ_plan_buffer b[2] = {{1024, -1, 0}, {1024, 0, 1}};
+    /* step 0: a conv with one big chunk (cheap to stream: low priority);
+     * step 1: an FC layer of four small chunks (priority 100). */
+    occ_plan_step st[2] = {{.part_size = 0, .parts_max = 1, .first_chunk = 0, .n_chunks = 1},
+                           {.part_size = 0, .parts_max = 1, .first_chunk = 1, .n_chunks = 4}};
+    uint64_t chunks[5] = {8192, 1024, 1024, 1024, 1024};
+    uint64_t prio[5] = {1, 100, 100, 100, 100};
+    occ_plan p;
+    occ_error e = {0};
+    occ_plan_input in = input(b, 2, st, 2, chunks, 5, 0, OCC_PLAN_GREEDY_BY_SIZE);
+
+    /* all 12288 bytes fit: no window */
+    in.budget = 2048 + 12288;
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_OK);
+    CHECK(p.window_size == 0 && p.resident_size == 12288);
+    occ_plan_free(&p);
+
+    /* 2048 + 11000 without priorities: slot 8192 x 2 = 16384 does not fit:
+     * the window for the largest chunk is the bottleneck */
+    in.budget = 2048 + 11000;
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_ERR_BUDGET);
+    /* with priorities: slot 1024 (window 2048), the 8192 chunk resident,
+     * 11000 - 2048 - 8192 = 760 spare: all four FC chunks stream */
+    in.chunk_priority = prio;
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_OK);
+    CHECK(p.window_size == 2048 && p.resident[0] == 1 && p.resident_size == 8192);
+    CHECK(occ_plan_check(&in, &p, &e) == OCC_OK);
+    occ_plan_free(&p);
+
+    in.budget = 2048 + 12288 - 1; /* one byte short of all resident */
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_OK);
+    /* slot 8192: 16384 window > left (12287): infeasible; slot 1024: window
+     * 2048, conv resident (8192), 2047 spare: one FC chunk resident, three
+     * stream */
+    CHECK(p.window_size == 2048 && p.resident[0] == 1);
+    CHECK(p.resident[1] == 1 && p.resident[2] == 0 && p.resident_size == 8192 + 1024);
+    CHECK(occ_plan_check(&in, &p, &e) == OCC_OK);
+    occ_plan_free(&p);
+
+    /* Priorities pick which small chunks stay: the last FC chunk first */
+    uint64_t prio2[5] = {1, 100, 100, 100, 200};
+    in.chunk_priority = prio2;
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_OK);
+    CHECK(p.resident[4] == 1 && p.resident[1] == 0);
+    CHECK(occ_plan_check(&in, &p, &e) == OCC_OK);
+    occ_plan_free(&p);
+
+    /* Chunks of one size: the slot is that size, priorities alone decide */
+    uint64_t same[5] = {1024, 1024, 1024, 1024, 1024};
+    uint64_t prio3[5] = {1, 5, 4, 3, 2};
+    in.chunk_sizes = same;
+    in.chunk_priority = prio3;
+    in.budget = 2048 + 2048 + 2048; /* window 2048, 2048 spare: two resident */
+    CHECK(occ_plan_make(&in, &p, NULL, &e) == OCC_OK);
+    CHECK(p.window_size == 2048 && p.resident[1] && p.resident[2] && !p.resident[0] &&
+          !p.resident[3] && !p.resident[4]);
+    CHECK(occ_plan_check(&in, &p, &e) == OCC_OK);
+    occ_plan_free(&p);
+}
+
 static void test_bad_input(void)
 {
     occ_plan_buffer b[1] = {{100, 0, 5}}; /* lives past the last step */
@@ -248,6 +313,7 @@ int main(void)
     RUN(test_chain_exact_offsets);
     RUN(test_residual_diamond);
     RUN(test_partition_and_residency);
+    RUN(test_priority_and_slot_search);
     RUN(test_bad_input);
     RUN(test_checker_catches_corruption);
     RUN(test_random_graphs);

@@ -33,6 +33,9 @@ void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info);
  * m->n_nodes entries; a fused node's time is charged to the Conv it joined. */
 void occ_engine_set_profiling(occ_engine *eng, int on);
 const uint64_t *occ_engine_node_times(const occ_engine *eng);
+/* With profiling on: nanoseconds the last run's compute waited for streamed
+ * weight segments (the streaming cost not hidden behind compute). */
+uint64_t occ_engine_stall_ns(const occ_engine *eng);
 
 /* ---- the memory plan (occ inspect --plan) ---- */
 

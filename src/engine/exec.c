@@ -71,6 +71,7 @@
 #define MAX_NODES (1u << 24)
 #define MAX_DATA_SIZE (UINT64_C(1) << 48)
 #define MAX_BATCH 4096u
+#define GEMM_SEG_MAX (UINT64_C(1) << 20)
 
 typedef struct trt {
     int blocked;            /* storage layout is md (else plain) */
@@ -191,6 +192,7 @@ struct occ_engine {
     uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures;
     int profiling;
     uint64_t *times;
+    uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
 };
 
 static const char *nm(const char *s)
@@ -708,7 +710,11 @@ static occ_status split_gemm(occ_engine *eng, step *s, const occ_node *n, occ_er
     s->kind = K_GEMM;
     s->gemm_c_full = c && !(c->ndim >= 1 && c->dims[c->ndim - 1] == ncols && ncols > 1);
     uint64_t rowb = (uint64_t)k * 4u;
-    int64_t per = (int64_t)(eng->seg_max / (rowb + 4u));
+    /* a Gemm's pieces cost nothing to split (its columns are independent and
+     * keep the kernel), so they are small: a small window slot, and a
+     * streamed piece is still in cache when compute reads it */
+    uint64_t cap = eng->seg_max < GEMM_SEG_MAX ? eng->seg_max : GEMM_SEG_MAX;
+    int64_t per = (int64_t)(cap / (rowb + 4u));
     if (per < 1)
         per = 1;
     if (per > ncols)
@@ -1021,9 +1027,9 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
     return vread(vr, s->wlo, s->whi, dst, e);
 }
 
-/* Nonce and associated data of segment i: the nonce is the segment index
- * (each segment is sealed exactly once under a key made for this engine);
- * the AAD binds the model id, the index and the size. */
+/* Nonce and header of segment i: the nonce is the segment index (each
+ * segment's tag is made exactly once under a key made for this engine); the
+ * header binds the model id, the index and the size. */
 static void seg_iv_aad(const occ_engine *eng, uint32_t i, uint64_t size, uint8_t iv[12],
                        uint8_t aad[44])
 {
@@ -1034,41 +1040,81 @@ static void seg_iv_aad(const occ_engine *eng, uint32_t i, uint64_t size, uint8_t
     memcpy(aad + 36, &size, 8);
 }
 
-static occ_status seal(occ_engine *eng, uint32_t i, const uint8_t *pt, uint64_t size,
-                       uint8_t *ct, uint8_t tag[16], occ_error *e)
+/* Weights need integrity, not confidentiality (docs/streaming.md): a
+ * segment's tag is AES-256-GMAC (GCM with everything as associated data)
+ * over header || bytes. GHASH runs at about twice GCM's decrypt speed here,
+ * and nothing is written back. */
+static int gmac_begin(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint64_t size)
 {
     uint8_t iv[12], aad[44];
+    int len = 0;
     seg_iv_aad(eng, i, size, iv, aad);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int len = 0, ok = c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, iv) == 1 &&
-                      EVP_EncryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
-    for (uint64_t at = 0; ok && at < size;) {
-        int n = size - at > (1u << 30) ? (1 << 30) : (int)(size - at);
-        ok = EVP_EncryptUpdate(c, ct + at, &len, pt + at, n) == 1;
-        at += (uint64_t)n;
-    }
-    ok = ok && EVP_EncryptFinal_ex(c, ct + size, &len) == 1 &&
-         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(c);
-    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "AES-GCM encryption failed");
+    return EVP_EncryptInit_ex(c, NULL, NULL, NULL, iv) == 1 &&
+           EVP_EncryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
 }
 
-/* Decrypts and authenticates segment i in place, in enclave memory. */
-static int open_in_place(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint8_t *buf,
-                         uint64_t size, const uint8_t tag[16])
+static int gmac_update(EVP_CIPHER_CTX *c, const uint8_t *p, uint64_t n)
 {
-    uint8_t iv[12], aad[44], t[16];
-    seg_iv_aad(eng, i, size, iv, aad);
-    memcpy(t, tag, 16);
-    int len = 0, ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, iv) == 1 &&
-                      EVP_DecryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
-    for (uint64_t at = 0; ok && at < size;) {
-        int n = size - at > (1u << 30) ? (1 << 30) : (int)(size - at);
-        ok = EVP_DecryptUpdate(c, buf + at, &len, buf + at, n) == 1;
-        at += (uint64_t)n;
+    int len = 0;
+    for (uint64_t at = 0; at < n;) {
+        int k = n - at > (1u << 30) ? (1 << 30) : (int)(n - at);
+        if (EVP_EncryptUpdate(c, NULL, &len, p + at, k) != 1)
+            return 0;
+        at += (uint64_t)k;
     }
-    ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, t) == 1 &&
-         EVP_DecryptFinal_ex(c, buf + size, &len) == 1;
+    return 1;
+}
+
+static int gmac_end(EVP_CIPHER_CTX *c, uint8_t tag[16])
+{
+    uint8_t none[16];
+    int len = 0;
+    return EVP_EncryptFinal_ex(c, none, &len) == 1 &&
+           EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+}
+
+/* A context keyed with the engine's key (the key schedule is made once). */
+static EVP_CIPHER_CTX *gmac_ctx(const occ_engine *eng)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, NULL) != 1) {
+        EVP_CIPHER_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* At load: the tag of segment i's verified plaintext, which goes to the
+ * untrusted stash as is. */
+static occ_status seal(occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, const uint8_t *pt,
+                       uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e)
+{
+    int ok = c && gmac_begin(eng, c, i, size) && gmac_update(c, pt, size) && gmac_end(c, tag);
+    if (ok)
+        memcpy(stash, pt, (size_t)size);
+    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC failed");
+}
+
+/* At run: copies segment i from the untrusted stash into an enclave slot
+ * piece by piece and authenticates each piece from the enclave copy while it
+ * is still in cache. The tag is compared (constant time) only when the whole
+ * copy has been hashed; the kernels read the same enclave bytes, so the host
+ * changing its copy at any time has no effect. */
+#define COPY_PIECE (64u << 10)
+static int copy_in_verified(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint8_t *dst,
+                            const uint8_t *src, uint64_t size, const uint8_t tag[16])
+{
+    uint8_t t[16];
+    if (!c || !gmac_begin(eng, c, i, size))
+        return 0;
+    for (uint64_t at = 0; at < size; at += COPY_PIECE) {
+        uint64_t n = size - at < COPY_PIECE ? size - at : COPY_PIECE;
+        memcpy(dst + at, src + at, (size_t)n);
+        if (!gmac_update(c, dst + at, n))
+            return 0;
+    }
+    int ok = gmac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
+    OPENSSL_cleanse(t, sizeof t);
     return ok;
 }
 
@@ -1146,7 +1192,8 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     occ_plan_buffer *bufs = calloc(nb + 1u, sizeof *bufs);
     occ_plan_step *steps = calloc(eng->n_steps + 1u, sizeof *steps);
     uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
-    if (!bufs || !steps || !csz) {
+    uint64_t *prio = calloc(eng->n_segs + 1u, sizeof *prio);
+    if (!bufs || !steps || !csz || !prio) {
         st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1174,6 +1221,23 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
         csz[g] = (eng->segs[g].size + 63u) & ~UINT64_C(63); /* as the allocator rounds */
+    /* Resident first: the segments of steps with the most weight bytes per
+     * FLOP (fully connected layers; the deepest convolutions). Streaming a
+     * conv's weights hides behind its compute on the other core; a Gemm at
+     * batch 1 does two FLOPs per weight and cannot hide anything. */
+    for (uint32_t i = 0; i < eng->n_steps; i++) {
+        const step *s = &eng->steps[i];
+        if (s->kind == K_NONE)
+            continue;
+        uint64_t w = 0;
+        for (uint32_t p = 0; p < s->n_parts; p++)
+            w += eng->segs[s->first_seg + p].size;
+        double f = (double)occ_op_flops(m, &m->nodes[s->node]) * eng->batch + 1.0;
+        double pr = (double)w / f * 1e6;
+        uint64_t v = pr > 1e18 ? UINT64_C(1000000000000000000) : (uint64_t)pr;
+        for (uint32_t p = 0; p < s->n_parts; p++)
+            prio[s->first_seg + p] = v;
+    }
     uint64_t budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : (UINT64_MAX >> 3);
     if (budget <= eng->fixed_bytes) {
         st = occ_fail(e, OCC_ERR_BUDGET,
@@ -1192,7 +1256,8 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
                          .window_slots = window_slots(eng),
                          .alignment = 64,
                          .strategy = eng->mode == OCC_MODE_BASELINE ? OCC_PLAN_NAIVE
-                                                                    : OCC_PLAN_GREEDY_BY_SIZE};
+                                                                    : OCC_PLAN_GREEDY_BY_SIZE,
+                         .chunk_priority = prio};
     /* creating the engine needs, besides the resident weights, a chunk
      * buffer and room to build one segment; those use memory the arena,
      * working buffer and window take later, so plan again (with fewer
@@ -1302,6 +1367,7 @@ out:
     free(bufs);
     free(steps);
     free(csz);
+    free(prio);
     return st;
 }
 /* ---- loading: verify every chunk once, keep or seal every segment ---- */
@@ -1351,6 +1417,11 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             goto out;
         }
     }
+    EVP_CIPHER_CTX *mc = stash ? gmac_ctx(eng) : NULL;
+    if (stash && !mc) {
+        st = occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC setup failed");
+        goto out;
+    }
     for (uint32_t g = 0; g < eng->n_segs && !st; g++) {
         seg *sg = &eng->segs[g];
         uint8_t *dst = sg->streamed ? tmp : sg->res;
@@ -1360,8 +1431,9 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             break;
         }
         if (sg->streamed)
-            st = seal(eng, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
+            st = seal(eng, mc, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
     }
+    EVP_CIPHER_CTX_free(mc);
 out:
     if (tmp) {
         OPENSSL_cleanse(tmp, (size_t)max_seg);
@@ -1377,7 +1449,7 @@ static void *loader_main(void *arg)
 {
     ring *r = arg;
     occ_engine *eng = r->eng;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *c = gmac_ctx(eng);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->stop || r->next >= r->n)
@@ -1392,10 +1464,9 @@ static void *loader_main(void *arg)
         uint32_t gi = eng->streamed[pos];
         const seg *g = &eng->segs[gi];
         uint8_t *slot = r->slot[pos % r->slots];
-        /* copy in, then authenticate and decrypt inside enclave memory: the
-         * host cannot change what is checked after the check */
-        memcpy(slot, eng->stash + g->ct_off, (size_t)g->size);
-        int ok = c && open_in_place(eng, c, gi, slot, g->size, g->tag);
+        /* copy in, then authenticate inside enclave memory: the host cannot
+         * change what is checked after the check */
+        int ok = copy_in_verified(eng, c, gi, slot, eng->stash + g->ct_off, g->size, g->tag);
         __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
         __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
@@ -1780,6 +1851,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
         }
     }
     uint32_t pos = 0;
+    eng->stall_ns = 0;
     for (uint32_t si = 0; si < eng->n_steps && !st; si++) {
         const step *s = &eng->steps[si];
         const occ_node *n = &m->nodes[s->node];
@@ -1793,7 +1865,11 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
             const uint8_t *blob = NULL;
             const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
             if (g && g->streamed) {
-                if (!(blob = ring_get(eng, pos, e))) {
+                uint64_t w0 = eng->profiling ? now_ns() : 0;
+                blob = ring_get(eng, pos, e);
+                if (eng->profiling)
+                    eng->stall_ns += now_ns() - w0;
+                if (!blob) {
                     st = OCC_ERR_INTEGRITY;
                     break;
                 }
@@ -1963,4 +2039,9 @@ void occ_engine_set_profiling(occ_engine *eng, int on)
 const uint64_t *occ_engine_node_times(const occ_engine *eng)
 {
     return eng ? eng->times : NULL;
+}
+
+uint64_t occ_engine_stall_ns(const occ_engine *eng)
+{
+    return eng ? eng->stall_ns : 0;
 }

@@ -49,6 +49,22 @@ static int by_size_desc(const void *pa, const void *pb, void *ctx)
     return (a > b) - (a < b);
 }
 
+/* Resident priority: higher first, then execution (index) order. */
+static int by_priority_desc(const void *pa, const void *pb, void *ctx)
+{
+    const uint64_t *prio = ctx;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    if (prio[a] != prio[b])
+        return prio[a] > prio[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+static int by_u64_desc(const void *pa, const void *pb)
+{
+    uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+    return (a < b) - (a > b);
+}
+
 typedef struct {
     uint64_t lo, hi;
 } range;
@@ -230,41 +246,125 @@ occ_status occ_plan_make(const occ_plan_input *in, occ_plan *out, int32_t *bottl
         out->resident_size = total_chunks;
         out->window_size = 0;
     } else {
-        /* 2. Stream through a window; keep what else fits resident. */
-        uint64_t window = (uint64_t)slots * max_chunk;
-        if (window > left) {
-            s = over_budget(in, out->arena_size + window, busiest_step(in), "weight streaming window",
-                            bottleneck, e);
-            occ_plan_free(out);
-            return s;
-        }
-        /* Streamed bytes cost a copy and a check on every inference, a
+        /* 2. Stream through a window; keep what else fits resident.
+         * Streamed bytes cost a copy and a check on every inference, a
          * finer split of the working buffer costs little: cap the working
          * buffer at an eighth of the budget (or the finest split, if larger)
-         * and give the rest to resident chunks. */
+         * and give the rest to resident chunks. The window's slots are as
+         * large as the largest streamed chunk; with priorities, every
+         * distinct chunk size is tried as the slot size (larger chunks then
+         * stay resident) and the plan streaming the least priority-weighted
+         * bytes wins. */
         uint64_t finest = 0;
         for (uint32_t st = 0; st < in->n_steps; st++)
             if (in->steps[st].part_size > finest)
                 finest = in->steps[st].part_size;
-        uint64_t avail = left - window;
-        uint64_t cap = in->budget / 8 < avail ? in->budget / 8 : avail;
-        if (cap < finest)
-            cap = finest < avail ? finest : avail;
-        if (!plan_work(in, cap, out->parts, &out->work_size, &fail_step)) {
-            const occ_plan_step *st = &in->steps[fail_step];
-            s = over_budget(in, out->arena_size + window + st->part_size, fail_step,
-                            "working buffer even when split finest", bottleneck, e);
+        uint32_t nc = in->n_chunks ? in->n_chunks : 1;
+        uint32_t *order = malloc((size_t)nc * sizeof *order);
+        uint32_t *parts = malloc((size_t)(in->n_steps ? in->n_steps : 1) * sizeof *parts);
+        uint8_t *res = malloc(nc);
+        uint64_t *sizes = malloc((size_t)nc * sizeof *sizes);
+        if (!order || !parts || !res || !sizes) {
+            free(order);
+            free(parts);
+            free(res);
+            free(sizes);
+            occ_plan_free(out);
+            return occ_fail(e, OCC_ERR_NOMEM, "planner: out of memory");
+        }
+        for (uint32_t c = 0; c < in->n_chunks; c++) {
+            order[c] = c;
+            sizes[c] = in->chunk_sizes[c];
+        }
+        if (in->chunk_priority)
+            qsort_r(order, in->n_chunks, sizeof *order, by_priority_desc, (void *)in->chunk_priority);
+        qsort(sizes, in->n_chunks, sizeof *sizes, by_u64_desc);
+        uint32_t n_cand = in->chunk_priority ? in->n_chunks : (in->n_chunks ? 1 : 0);
+        double best = -1.0;
+        int32_t first_fail = -1;
+        uint64_t fail_need = 0;
+        for (uint32_t ci = 0; ci < n_cand; ci++) {
+            uint64_t slot = sizes[ci];
+            if (ci && slot == sizes[ci - 1])
+                continue;
+            uint64_t window = (uint64_t)slots * slot;
+            if (window > left) {
+                if (!ci) {
+                    first_fail = busiest_step(in);
+                    fail_need = out->arena_size + window;
+                }
+                continue;
+            }
+            uint64_t avail = left - window;
+            uint64_t cap = in->budget / 8 < avail ? in->budget / 8 : avail, work = 0;
+            if (cap < finest)
+                cap = finest < avail ? finest : avail;
+            int32_t fs = -1;
+            if (!plan_work(in, cap, parts, &work, &fs)) {
+                if (!ci) {
+                    first_fail = -2 - fs;
+                    fail_need = out->arena_size + window + in->steps[fs].part_size;
+                }
+                continue;
+            }
+            uint64_t spare = left - window - work, rsize = 0;
+            memset(res, 0, nc);
+            int ok = 1;
+            for (uint32_t c = 0; c < in->n_chunks && ok; c++)
+                if (in->chunk_sizes[c] > slot) { /* must stay resident */
+                    if (in->chunk_sizes[c] > spare)
+                        ok = 0;
+                    else {
+                        res[c] = 1;
+                        rsize += in->chunk_sizes[c];
+                        spare -= in->chunk_sizes[c];
+                    }
+                }
+            if (!ok)
+                continue;
+            double cost = 0.0;
+            for (uint32_t k = 0; k < in->n_chunks; k++) {
+                uint32_t c = order[k];
+                if (res[c])
+                    continue;
+                if (in->chunk_sizes[c] <= spare) {
+                    res[c] = 1;
+                    rsize += in->chunk_sizes[c];
+                    spare -= in->chunk_sizes[c];
+                } else {
+                    cost += (double)in->chunk_sizes[c] *
+                            (in->chunk_priority ? (double)in->chunk_priority[c] + 1.0 : 1.0);
+                }
+            }
+            if (best >= 0.0 && cost >= best)
+                continue;
+            best = cost;
+            memcpy(out->resident, res, in->n_chunks);
+            memcpy(out->parts, parts, (size_t)in->n_steps * sizeof *parts);
+            out->resident_size = rsize;
+            out->work_size = work;
+            /* the slot: the largest chunk actually streamed */
+            uint64_t ms = 0;
+            for (uint32_t c = 0; c < in->n_chunks; c++)
+                if (!res[c] && in->chunk_sizes[c] > ms)
+                    ms = in->chunk_sizes[c];
+            out->window_size = (uint64_t)slots * ms;
+        }
+        free(order);
+        free(parts);
+        free(res);
+        free(sizes);
+        if (best < 0.0) {
+            if (first_fail <= -2) {
+                int32_t fs = -2 - first_fail;
+                s = over_budget(in, fail_need, fs, "working buffer even when split finest", bottleneck, e);
+            } else {
+                s = over_budget(in, fail_need ? fail_need : out->arena_size + (uint64_t)slots * max_chunk,
+                                first_fail >= 0 ? first_fail : busiest_step(in),
+                                "weight streaming window", bottleneck, e);
+            }
             occ_plan_free(out);
             return s;
-        }
-        out->window_size = window;
-        uint64_t spare = left - window - out->work_size;
-        for (uint32_t c = 0; c < in->n_chunks; c++) {
-            if (in->chunk_sizes[c] <= spare) {
-                out->resident[c] = 1;
-                out->resident_size += in->chunk_sizes[c];
-                spare -= in->chunk_sizes[c];
-            }
         }
     }
     out->peak = out->arena_size + out->work_size + out->window_size + out->resident_size;

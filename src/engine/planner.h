@@ -18,7 +18,8 @@
  * and verified once, then never streamed again). Policy: if every chunk can
  * stay resident (with the working buffers split as needed), no window; else
  * the working buffer is capped at budget/8 (or the finest split) and the
- * rest goes to resident chunks in execution order.
+ * rest goes to resident chunks by priority (chunk_priority, highest first),
+ * else in execution order.
  *
  * Two placement strategies: OCC_PLAN_NAIVE (every buffer its own range: the
  * oracle, and what a framework that keeps every feature map does) and
@@ -60,6 +61,11 @@ typedef struct occ_plan_input {
     uint32_t window_slots;  /* weight ring slots; >= 2 lets loading overlap compute */
     uint32_t alignment;     /* arena alignment of every buffer, power of two (e.g. 64) */
     occ_plan_strategy strategy;
+    /* Optional, per chunk: how much keeping it resident is worth (higher
+     * first; ties in execution order). NULL = execution order. The engine
+     * gives streamed bytes that compute cannot hide (a fully connected
+     * layer's: few FLOPs per weight byte) the highest value. */
+    const uint64_t *chunk_priority;
 } occ_plan_input;
 
 typedef struct occ_plan {
