@@ -29,6 +29,7 @@
 
 #include "enclave/http.h"
 #include "enclave/kserve.h"
+#include "occ/fault.h"
 #include "occ/ratls.h"
 
 #define N_BUCKETS 1024
@@ -289,7 +290,7 @@ static job *job_new(srv_model *mdl)
     const occ_model *m = mdl->m;
     size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(float *);
     head = (head + 63) & ~(size_t)63;
-    job *j = calloc(1, head + mdl->in_bytes + mdl->out_bytes);
+    job *j = occ_fault_hit(OCC_FAULT_REQ_ALLOC) ? NULL : calloc(1, head + mdl->in_bytes + mdl->out_bytes);
     if (!j)
         return NULL;
     j->in = (float **)(j + 1);
@@ -852,6 +853,7 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
                 break;
         }
         pthread_mutex_unlock(&enc->q_mu);
+        occ_fault_worker(); /* test-only: a slow worker */
         run_batch(enc, batch, k);
         pthread_mutex_lock(&enc->q_mu);
     }

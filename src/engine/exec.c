@@ -63,6 +63,7 @@
 #include "engine/planner.h"
 #include "ops/ops_internal.h"
 #include "occ/crypto.h"
+#include "occ/fault.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
@@ -437,6 +438,8 @@ static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
     if (!size)
         size = 64;
     occ_error tmp = {0};
+    if (occ_fault_hit(OCC_FAULT_ALLOC)) /* test-only (occ/fault.h) */
+        return occ_fail(e ? e : &tmp, OCC_ERR_NOMEM, "injected enclave allocation failure"), NULL;
     if (m->p.alloc(m->p.ctx, (size_t)size, &p, e ? e : &tmp) || !p)
         return NULL;
     pthread_mutex_lock(&m->mu);
@@ -1834,6 +1837,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     pthread_t th[64];
     int nth = 0;
     occ_status st = OCC_OK;
+    uint64_t flip = occ_fault_flip(eng->stash, eng->stash_size); /* test-only: host writes its memory */
     ring *r = &eng->ring;
     if (eng->n_streamed) {
         r->n = eng->n_streamed;
@@ -1895,6 +1899,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     }
     if (nth)
         ring_stop(eng, th, nth);
+    occ_fault_unflip(eng->stash, flip);
     if (st)
         return st; /* nothing written */
     for (uint32_t b = 0; b < eng->batch; b++)

@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "host/ocalls_file.h"
+#include "occ/fault.h"
 
 static occ_status files_read_chunk(void *host, uint32_t pack_id, uint64_t offset, void *dst,
                                    uint64_t size, occ_error *e)
@@ -9,7 +10,8 @@ static occ_status files_read_chunk(void *host, uint32_t pack_id, uint64_t offset
     occ_host_files *f = host;
     if (pack_id >= f->n_packs || !f->packs[pack_id])
         return occ_fail(e, OCC_ERR_INVALID, "read_chunk: no pack %u", pack_id);
-    return occ_packfile_read(f->packs[pack_id], offset, dst, size, e);
+    occ_status st = occ_fault_read(&size, e); /* test-only: short read or error */
+    return st ? st : occ_packfile_read(f->packs[pack_id], offset, dst, size, e);
 }
 
 static occ_status files_send(void *host, uint64_t conn, const void *buf, size_t size, occ_error *e)

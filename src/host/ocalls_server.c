@@ -3,6 +3,7 @@
  * from the pack files (untrusted bytes; the enclave verifies them). */
 #include <time.h>
 
+#include "occ/fault.h"
 #include "occ/net.h"
 
 static occ_status oc_read_chunk(void *host, uint32_t pack_id, uint64_t offset, void *dst, uint64_t size,
@@ -11,7 +12,8 @@ static occ_status oc_read_chunk(void *host, uint32_t pack_id, uint64_t offset, v
     occ_host_ctx *h = host;
     if (pack_id >= h->n_packs || !h->packs[pack_id])
         return occ_fail(e, OCC_ERR_INVALID, "no pack %u", pack_id);
-    return occ_packfile_read(h->packs[pack_id], offset, dst, size, e);
+    occ_status st = occ_fault_read(&size, e); /* test-only: short read or error */
+    return st ? st : occ_packfile_read(h->packs[pack_id], offset, dst, size, e);
 }
 
 static occ_status oc_send(void *host, uint64_t conn, const void *buf, size_t size, occ_error *e)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "occ/boundary_emu.h"
+#include "occ/fault.h"
 
 struct occ_boundary {
     occ_ocalls inner_o, outer_o;
@@ -105,6 +106,7 @@ static void cross(occ_boundary *b, occ_boundary_call c)
     atomic_fetch_add_explicit(&b->calls[c], 1, memory_order_relaxed);
     if (b->epc)
         occ_epc_transition(b->epc);
+    occ_fault_crossing(); /* test-only: a host that delays crossings (occ/fault.h) */
 }
 
 /* ---- ocalls: the enclave calls out; `host` is the boundary ---- */

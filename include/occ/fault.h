@@ -1,0 +1,88 @@
+/* Fault injection for tests (docs/reliability.md).
+ *
+ * Compiled into every build and inert unless armed: each hook costs one
+ * relaxed atomic load of a flag that is 0 unless the environment variable
+ * OCC_FAULT was set when the process first reached a hook, or a test called
+ * occ_fault_set(). A process that arms it says so on stderr.
+ *
+ * Why always compiled in rather than behind -DOCC_FAULT_INJECTION: the tests
+ * then exercise the very binary that is shipped and benchmarked (release and
+ * ASan builds alike), and every fault models something the untrusted host can
+ * already do to the enclave (refuse memory, lie about a read, delay a
+ * crossing, starve a thread, write its own memory). Under Gramine-SGX the
+ * environment comes from the signed manifest, which must not pass OCC_FAULT
+ * through (deploy/ does not).
+ *
+ * OCC_FAULT is a comma-separated list of SITE:KIND:WHEN or SITE:KIND:MS:
+ *
+ *   alloc:fail:N        the engine's enclave allocator (src/engine/exec.c)
+ *   alloc:N             same as alloc:fail:N
+ *   request:alloc:N     the server's per-request enclave buffer (503 for that request)
+ *   read:short:N        the host's read_chunk copies only half and says OK
+ *   read:error:N        the host's read_chunk fails (OCC_ERR_IO)
+ *   stash:flip:N        before an engine run the host flips one random bit of the
+ *                       engine's sealed weights in untrusted memory (restored after)
+ *   crossing:delay_ms:MS   every ecall/ocall of the emulated boundary sleeps MS
+ *   crossing:jitter_ms:MS  ... a pseudo-random 0..MS (reorders concurrent crossings)
+ *   worker:slow_ms:MS   every batch an enclave worker takes sleeps MS first
+ *
+ * WHEN counts the events of that site from 1 since arming: "N" = the Nth only,
+ * "N+" = the Nth and every later one, "/N" = every Nth (N, 2N, 3N, ...).
+ */
+#ifndef OCC_FAULT_H
+#define OCC_FAULT_H
+
+#include <stdint.h>
+
+#include "occ/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum occ_fault_site {
+    OCC_FAULT_ALLOC = 0,   /* engine enclave allocation fails */
+    OCC_FAULT_REQ_ALLOC,   /* server request allocation fails */
+    OCC_FAULT_READ_SHORT,  /* read_chunk copies half, returns OK */
+    OCC_FAULT_READ_ERROR,  /* read_chunk returns OCC_ERR_IO */
+    OCC_FAULT_STASH_FLIP,  /* one bit of the untrusted weight stash flipped for one run */
+    OCC_FAULT_SITE_COUNT
+} occ_fault_site;
+
+/* Armed at all? (one relaxed load after the first call) */
+int occ_fault_armed(void);
+
+/* Counts one event at `site`; returns 1 when this event must fail. Also
+ * counts when the site has no rule, so tests can learn how many events an
+ * operation has (occ_fault_count) and then fail each in turn. Counting
+ * starts only once armed (OCC_FAULT set, or occ_fault_set called). */
+int occ_fault_hit(occ_fault_site site);
+
+/* Host read hook: may shrink *size (short read) or return OCC_ERR_IO. */
+occ_status occ_fault_read(uint64_t *size, occ_error *e) OCC_MUST_CHECK;
+
+/* Boundary crossing hook: sleeps per crossing:delay_ms / jitter_ms. */
+void occ_fault_crossing(void);
+
+/* Worker hook: sleeps per worker:slow_ms. */
+void occ_fault_worker(void);
+
+/* Stash hook, around one engine run: when stash:flip fires, flips one
+ * pseudo-random bit of buf[0, size) and returns its position + 1 (0 = none);
+ * call occ_fault_unflip(buf, ret) after the run to restore it. */
+uint64_t occ_fault_flip(uint8_t *buf, uint64_t size);
+void occ_fault_unflip(uint8_t *buf, uint64_t token);
+
+/* Tests: replace the rules (NULL or "" disarms the rules but keeps counting
+ * armed) and reset every counter. Returns OCC_ERR_INVALID on a bad spec. */
+occ_status occ_fault_set(const char *spec, occ_error *e) OCC_MUST_CHECK;
+
+/* Events counted at `site` since the last occ_fault_set / start. */
+uint64_t occ_fault_count(occ_fault_site site);
+/* Faults fired at `site` since the last occ_fault_set / start. */
+uint64_t occ_fault_fired(occ_fault_site site);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
