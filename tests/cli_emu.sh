@@ -114,6 +114,17 @@ for m in occlumency baseline; do
   cmp -s "$T/$m.1.trace" "$T/$m.2.trace" && ok || { bad "$m: traces of two inputs differ"; diff "$T/$m.1.trace" "$T/$m.2.trace" | head -5 >&2; }
 done
 
+# --- the boundary recorder from the CLI: weights cross, the input never ---
+"$OCC" run "$T/m.occ" --input "$T/x1.bin" --enclave emu --epc 512K --mode baseline --threads 1 \
+  --record-boundary "$T/rec.bin" --top 1 >/dev/null && ok || bad "--record-boundary"
+$PY - "$T/rec.bin" "$T/x1.bin" <<'PY' && ok || bad "recording"
+import sys
+rec, x = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert len(rec) > 3_000_000 and rec[:4] == b"BCCO", len(rec)  # all weights came in, records well-formed
+windows = {x[i:i + 16] for i in range(len(x) - 15)}
+assert not any(rec[i:i + 16] in windows for i in range(len(rec) - 15)), "input bytes crossed the boundary"
+PY
+
 # --- bad options ---
 expect_error "enclave value" "--enclave takes emu or none" "$OCC" run "$T/m.occ" --input "$T/x1.bin" --enclave sgx
 expect_error "epc size" "--epc takes a size" "$OCC" run "$T/m.occ" --input "$T/x1.bin" --enclave emu --epc lots
