@@ -108,12 +108,18 @@ static X509 *load_cert_file(const char *path, occ_error *e)
     size_t n = 0;
     if (occ_attest_read_file(path, 1u << 20, &buf, &n, e))
         return NULL;
-    BIO *b = BIO_new_mem_buf(buf, (int)n);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
+    /* DER first, and only when it is the whole file: an RA-TLS certificate in DER
+     * carries a PEM PCK chain inside its quote, which PEM_read would pick up instead */
+    const uint8_t *p = buf;
+    X509 *x = d2i_X509(NULL, &p, (long)n);
+    if (x && p != buf + n) {
+        X509_free(x);
+        x = NULL;
+    }
     if (!x) {
-        const uint8_t *p = buf;
-        x = d2i_X509(NULL, &p, (long)n);
+        BIO *b = BIO_new_mem_buf(buf, (int)n);
+        x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
     }
     ERR_clear_error();
     free(buf);
