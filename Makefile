@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo check-fmnist bench-native fuzz-build fuzz-smoke fuzz clean
+.PHONY: all deps build test demo check-zoo check-fmnist bench-native fuzz-build fuzz-smoke fuzz soak clean
 
 all: build
 
@@ -55,6 +55,14 @@ fuzz-smoke: fuzz-build
 
 fuzz: fuzz-build
 	bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Soak: CONNECTIONS attested connections for MINUTES against occ serve --enclave emu on loopback;
+# requests/s, p50/p99, failed requests, server RSS after warm-up and at the end (scripts/soak.sh).
+CONNECTIONS ?= 32
+MINUTES     ?= 10
+MODEL       ?= mobilenet_v2
+soak: build
+	bash scripts/soak.sh $(BUILD)/occ $(CONNECTIONS) $(MINUTES) $(MODEL)
 
 clean:
 	rm -rf build
