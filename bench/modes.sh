@@ -5,11 +5,15 @@
 # round's `occ run --repeat R` median is itself a median of R runs after a
 # warm-up; the table reports the median over rounds.
 # usage: bench/modes.sh [OCC] [PACKDIR] [ZOODIR]   env: THREADS=1 ROUNDS=3 REPEAT=10 MODELS="..."
+# With THREADS > 1 libgomp's spinning threads starve the weight loader, so
+# OMP_WAIT_POLICY=PASSIVE is exported unless set (libgomp reads it at start).
 set -u
+echo "load before: $(uptime)" >&2
 OCC=${1:-build/occ3/occ}
 PACKS=${2:-/work/zoo-packs}
 ZOO=${3:-/work/zoo}
 THREADS=${THREADS:-1}
+[ "$THREADS" != 1 ] && export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ROUNDS=${ROUNDS:-3}
 REPEAT=${REPEAT:-10}
 MODELS=${MODELS:-"alexnet vgg16 vgg19 resnet50 resnet101 resnet152 googlenet squeezenet1_0 mobilenet_v2"}
@@ -40,3 +44,4 @@ for m in $MODELS; do
     'BEGIN{printf "| %s | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f | %.1f |\n", m, a, b, r1, c, r2, p1/1048576, p2/1048576}'
 done
 [ "$n" -gt 0 ] && awk -v g1="$g93" -v g2="$g32" -v n="$n" 'BEGIN{printf "| **geomean** | | | **%.2f** | | **%.2f** | | |\n", exp(g1/n), exp(g2/n)}'
+echo "load after: $(uptime)" >&2
