@@ -37,11 +37,13 @@
  * more *segments* of kernel-ready bytes (a Conv split by output channels in
  * multiples of 16, a Gemm by output columns, so no segment exceeds the
  * budget's share); the planner keeps what fits resident and streams the
- * rest: at create every pack chunk is SHA-256-checked in enclave memory,
- * each streamed segment is sealed with AES-256-GCM under a key made in the
- * enclave and parked in untrusted memory; at run, loader threads copy each
- * segment into a ring slot in enclave memory and authenticate + decrypt it
- * there while the compute thread runs earlier layers.
+ * rest (by priority: FC layers first, their streaming cannot hide behind
+ * compute): at create every pack chunk is SHA-256-checked in enclave
+ * memory, each streamed segment gets an AES-256-GMAC tag under a key made in
+ * the enclave and is parked in untrusted memory; at run, loader threads copy
+ * each segment into a ring slot in enclave memory piece by piece and
+ * authenticate the enclave copy while the compute thread runs earlier
+ * layers.
  *
  * Whole models (1 thread, sum of per-node minima over 10 runs on a loaded
  * 2-core machine; outputs match PyTorch's to <5e-5): resnet50 62 ms (ORT ~60),
