@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Server throughput vs `occ run --mode native` (issue 6's performance check).
+#
+#   bench/serve.sh [OCC_BIN] [ZOO_DIR] [OUT.md]
+#
+# For each model (MODELS, default "mobilenet_v2 resnet50"): packs ZOO/NAME.onnx
+# if needed; measures `occ run --mode native --threads T --repeat N` (one
+# stream: throughput = 1000 / median_ms); starts `occ serve` in the emulated
+# enclave (EPC 93 MiB, sgx1 cost model, MODE/BUDGET below, same threads) and
+# sends REQUESTS requests over CONNECTIONS attested connections with
+# `occ infer --tensors` (requests/s, p50, p99); then the attested handshake
+# cost (`occ attest`, client side, quote verification included). ROUNDS
+# rounds, native and server interleaved; medians reported.
+#
+# Environment: MODELS, THREADS (2), CONNECTIONS (8), REQUESTS (96),
+# REPEAT (20), ROUNDS (3), SERVE_ARGS (default "--budget 93M": occlumency mode
+# within 93 MiB), WORK_DIR (build/bench-serve).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OCC=${1:-$ROOT/build/release/occ}
+ZOO=${2:-$ROOT/build/zoo}
+OUT_MD=${3:-$ROOT/build/bench-serve.md}
+MODELS=${MODELS:-mobilenet_v2 resnet50}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-8}
+REQUESTS=${REQUESTS:-96}
+REPEAT=${REPEAT:-20}
+ROUNDS=${ROUNDS:-3}
+SERVE_ARGS=${SERVE_ARGS:---budget 93M}
+WORK=${WORK_DIR:-$ROOT/build/bench-serve}
+PY=/usr/bin/python3
+mkdir -p "$WORK"
+[[ -d $WORK/emu ]] || mkdir -m 700 "$WORK/emu"
+SERVER_PID=
+stop_server() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+trap stop_server EXIT
+field() { "$PY" "$ROOT/tools/jsonfield.py" - "$1"; }
+median() { "$PY" -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v))' "$@"; }
+
+rows=()
+for m in $MODELS; do
+  pack=$WORK/$m.occ
+  [[ -f $pack ]] || "$OCC" pack "$ZOO/$m.onnx" -o "$pack" --quiet >/dev/null
+  input=$ZOO/$m.input.bin
+  tensors=$WORK/$m.tensors.bin
+  "$PY" -c "import sys; d=open('$input','rb').read(); open('$tensors','wb').write(d*$REQUESTS)"
+  model_id=$("$OCC" inspect "$pack" --json | field model_id)
+
+  "$OCC" serve --model "$m=$pack" --listen 127.0.0.1:0 --enclave emu --emu-dir "$WORK/emu" \
+    --threads "$THREADS" $SERVE_ARGS >"$WORK/serve.log" 2>"$WORK/serve.err" &
+  SERVER_PID=$!
+  for _ in $(seq 600); do grep -q '^listening' "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^listening' "$WORK/serve.log" || { cat "$WORK/serve.err" >&2; exit 1; }
+  port=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$WORK/serve.log")
+  mrenclave=$(awk '/^mrenclave /{print $2}' "$WORK/serve.log")
+  printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_debug": false}\n' "$mrenclave" "$model_id" >"$WORK/policy.json"
+  url=https://127.0.0.1:$port
+  # warm-up
+  "$OCC" infer "$url" --model "$m" --tensors "$input" --output /dev/null --policy "$WORK/policy.json" \
+    --root "$WORK/emu/root.pem" --json >/dev/null
+
+  nat=() thr=() p50=() p99=() hs=()
+  for r in $(seq "$ROUNDS"); do
+    echo "bench-serve: $m round $r/$ROUNDS" >&2
+    ms=$("$OCC" run "$pack" --mode native --threads "$THREADS" --input "$input" --output /dev/null \
+      --repeat "$REPEAT" --stats --json | field median_ms)
+    nat+=("$("$PY" -c "print(1000/$ms)")")
+    "$OCC" infer "$url" --model "$m" --tensors "$tensors" --connections "$CONNECTIONS" --output /dev/null \
+      --policy "$WORK/policy.json" --root "$WORK/emu/root.pem" --json >"$WORK/infer.json"
+    thr+=("$(field throughput_per_s <"$WORK/infer.json")")
+    p50+=("$(field p50_ms <"$WORK/infer.json")")
+    p99+=("$(field p99_ms <"$WORK/infer.json")")
+    t0=$(date +%s%N)
+    "$OCC" attest "$url" --policy "$WORK/policy.json" --root "$WORK/emu/root.pem" >/dev/null
+    hs+=("$(( ($(date +%s%N) - t0) / 1000000 ))")
+  done
+  stop_server
+  n=$(median "${nat[@]}") s=$(median "${thr[@]}")
+  rows+=("| $m | $THREADS | $n | $s | $("$PY" -c "print('%.2f' % ($s/$n))") | $(median "${p50[@]}") | $(median "${p99[@]}") | $(median "${hs[@]}") |")
+done
+
+{
+  echo "## Server throughput vs native (issue 6)"
+  echo
+  echo "$(date -u +%F), load before/after: see below; occ $(git -C "$ROOT" rev-parse --short HEAD); $CONNECTIONS attested"
+  echo "connections, $REQUESTS requests per round, server: \`occ serve --enclave emu --epc 93M --cost-model sgx1 $SERVE_ARGS --threads $THREADS\`;"
+  echo "native: \`occ run --mode native --threads $THREADS --repeat $REPEAT\` (1000/median). Medians of $ROUNDS interleaved rounds."
+  echo "Handshake: wall time of one \`occ attest\` process (TLS 1.3 + quote verification + policy), client side."
+  echo
+  echo "| model | threads | native req/s | server req/s | server/native | p50 ms | p99 ms | attest ms |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT_MD"
