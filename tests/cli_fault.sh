@@ -51,6 +51,7 @@ mkdir -m 700 "$T/emu"
 
 # start [serve options...]: the server in the background, env OCC_FAULT as given; waits for it
 start() {
+  : >"$T/serve.log" # truncated here: the child's own redirection may come after our first look
   "$OCC" serve --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 --metrics 127.0.0.1:0 "$@" \
     >"$T/serve.log" 2>"$T/serve.err" &
   SP=$!
@@ -59,7 +60,15 @@ start() {
     kill -0 "$SP" 2>/dev/null || break
     sleep 0.1
   done
-  grep -q '^listening' "$T/serve.log" || { cat "$T/serve.log" "$T/serve.err" >&2; echo "server did not start" >&2; exit 1; }
+  if ! grep -q '^listening' "$T/serve.log"; then
+    local rc=0
+    kill -0 "$SP" 2>/dev/null && kill -9 "$SP"
+    wait "$SP" || rc=$?
+    SP=
+    cat "$T/serve.log" "$T/serve.err" >&2
+    echo "server did not start (OCC_FAULT=${OCC_FAULT:-}, $*): exit $rc" >&2
+    exit 1
+  fi
   PORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/serve.log")
   MPORT=$(sed -n 's/^metrics .*(port \([0-9]*\))$/\1/p' "$T/serve.log")
   URL=https://127.0.0.1:$PORT

@@ -34,6 +34,7 @@ open('$T/x.bin', 'wb').write(struct.pack('784f', *[r.uniform(-1, 2) for _ in ran
 mkdir -m 700 "$T/emu"
 
 serve() { # serve LOG PACK: background server, its pid in $PID
+  : >"$1" # truncated here: the child's own redirection may come after our first look
   "$OCC" serve --model fmnist="$2" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
     >"$1" 2>"$1.err" &
   PID=$!
