@@ -116,6 +116,10 @@ done
 T1=$(date +%s.%N)
 RSS1=$(rss)
 kill "$SP"; rc=0; wait "$SP" || rc=$?; SP=
+if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/serve.err"; then
+  grep -A30 -E 'Sanitizer|runtime error:' "$T/serve.err" | head -60 >&2
+  [ $rc -ne 0 ] || rc=99
+fi
 "$PY" - "$T/rounds.jsonl" "$T0" "$T1" "$RSS0" "$RSS1" "$MODEL" "$C" "$MIN" "$rc" "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
