@@ -7,21 +7,8 @@ set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
 PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local rc=0
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  if [ "$rc" -eq 0 ]; then bad "$name: exit 0"; return; fi
-  if [ "$rc" -gt 128 ]; then bad "$name: killed by signal $((rc - 128))"; cat "$T/err" >&2; return; fi
-  if grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/err"; then bad "$name: sanitizer report"; cat "$T/err" >&2; return; fi
-  if ! grep -qE -e "$pattern" "$T/err"; then bad "$name: stderr does not match '$pattern'"; cat "$T/err" >&2; return; fi
-  ok
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # A small CNN (x[1,16,8,8] -> Conv 3x3 x2 -> Gemm(200), 3.4 MiB of weights)
 # made with the onnx package: big enough to page under a 512K EPC and to be
@@ -134,5 +121,4 @@ expect_error "trace needs emu" "need --enclave emu" "$OCC" run "$T/m.occ" --inpu
 expect_error "trace unwritable" "cannot write" "$OCC" run "$T/m.occ" --input "$T/x1.bin" --enclave emu --trace "$T/no/such/dir/t"
 expect_error "epc no value" "needs a value" "$OCC" run "$T/m.occ" --input "$T/x1.bin" --epc
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -6,24 +6,8 @@
 set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect_error NAME PATTERN CMD...: non-zero exit (not a signal), one line on
-# stderr matching PATTERN.
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local rc=0
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  if [ "$rc" -eq 0 ]; then bad "$name: exit 0"; return; fi
-  if [ "$rc" -gt 128 ]; then bad "$name: killed by signal $((rc - 128))"; cat "$T/err" >&2; return; fi
-  if grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/err"; then bad "$name: sanitizer report"; cat "$T/err" >&2; return; fi
-  if ! grep -qE "$pattern" "$T/err"; then bad "$name: stderr does not match '$pattern'"; cat "$T/err" >&2; return; fi
-  ok
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # --- happy path ---
 # shellcheck disable=SC2046
@@ -104,5 +88,4 @@ head -c 4096 /dev/urandom >"$T/garbage.onnx"
 expect_error "garbage onnx" "." "$OCC" pack "$T/garbage.onnx" -o "$T/g.occ"
 expect_error "missing onnx" "." "$OCC" pack "$T/none.onnx" -o "$T/n.occ"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

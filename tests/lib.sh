@@ -1,0 +1,27 @@
+# Shared helpers of the CLI-level tests (tests/cli_*.sh): source it after
+# `set -euo pipefail`. Gives a scratch dir $T (removed at exit), pass/fail
+# counters with ok/bad, expect_error, and finish (prints "N passed, N failed"
+# and sets the exit status).
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect_error NAME PATTERN CMD...: CMD exits non-zero (not by a signal),
+# without a sanitizer report, and its stderr matches the extended regex PATTERN.
+expect_error() {
+  local name=$1 pattern=$2; shift 2
+  local rc=0
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  if [ "$rc" -eq 0 ]; then bad "$name: exit 0"; return; fi
+  if [ "$rc" -gt 128 ]; then bad "$name: killed by signal $((rc - 128))"; cat "$T/err" >&2; return; fi
+  if grep -q 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' "$T/err"; then bad "$name: sanitizer report"; cat "$T/err" >&2; return; fi
+  if ! grep -qE -e "$pattern" "$T/err"; then bad "$name: stderr does not match '$pattern'"; cat "$T/err" >&2; return; fi
+  ok
+}
+
+finish() {
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
