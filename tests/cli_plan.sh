@@ -64,7 +64,9 @@ assert sum(l["resident_bytes"] for l in L) <= p["resident_bytes"]
 assert sum(l["streamed_bytes"] for l in L) == p["streamed_bytes"]
 assert sum(l["resident_segments"] + l["streamed_segments"] for l in L) == p["segments"]
 assert all(l["activation_bytes"] <= p["arena_bytes"] for l in L)
-assert max(l["work_bytes"] for l in L) <= p["work_bytes"]
+# occlumency places each step's working buffer in the arena (alive during its step)
+assert max(l["work_bytes"] for l in L) <= p["work_bytes"] or \
+    all(l["activation_bytes"] + l["work_bytes"] <= p["arena_bytes"] for l in L), L
 assert p["segments_streamed"] == sum(l["streamed_segments"] for l in L)
 # the engine's measured peak (creation and run) stays within the budget
 assert r["budget_bytes"] == budget and 0 < r["peak_enclave_bytes"] <= budget, r

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/enclave_opts.h"
+#include "engine/engine_internal.h"
 #include "occ/client.h"
 #include "occ/engine.h"
 #include "occ/model.h"
@@ -226,6 +227,10 @@ int occ_cmd_run(int argc, char **argv)
             goto done;
         }
     }
+    /* OCC_PROFILE=1: per-layer times of the last run and the compute
+     * thread's wait for streamed weights, on stderr (for tuning) */
+    const char *prof = getenv("OCC_PROFILE");
+    occ_engine_set_profiling(eng, prof && *prof && *prof != '0');
     for (int r = 0; r < runs; r++) {
         occ_cli_enclave_begin(enc, 1, r == 0);
         double s0 = occ_cli_now_ms();
@@ -239,6 +244,16 @@ int occ_cmd_run(int argc, char **argv)
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
+    }
+    if (prof && *prof && *prof != '0') {
+        const uint64_t *nt = occ_engine_node_times(eng);
+        for (uint32_t i = 0; nt && i < m->n_nodes; i++)
+            if (nt[i])
+                fprintf(stderr, "profile %-40s %-14s %8.3f ms\n",
+                        m->nodes[i].name ? m->nodes[i].name : "?", m->nodes[i].op,
+                        nt[i] / 1e6);
+        fprintf(stderr, "profile stall (waiting for streamed weights) %.3f ms\n",
+                occ_engine_stall_ns(eng) / 1e6);
     }
     double sorted_min = times[0], mean = 0;
     for (int r = 0; r < runs; r++)

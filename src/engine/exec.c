@@ -146,6 +146,7 @@ typedef struct ring {
     uint32_t released;       /* positions the consumer is done with */
     int stop, failed;
     uint32_t fail_seg;
+    uint32_t hooked;         /* positions whose on_chunk hook has run */
     struct occ_engine *eng;
 } ring;
 
@@ -168,6 +169,8 @@ struct occ_engine {
     occ_buf_req *reqs;
     uint32_t n_reqs;
     uint64_t *offsets;       /* per (image, req): arena offset */
+    uint64_t *work_off;      /* occlumency: per step, its working buffer's arena offset
+                              * (a buffer alive during that step only); NULL = shared */
     uint8_t *arena;
     uint64_t arena_size;
     uint8_t *scratch;        /* shared working buffer */
@@ -185,6 +188,7 @@ struct occ_engine {
     uint64_t stash_size;
     uint8_t *key;            /* AES-256-GCM key, enclave memory, wiped at free */
     ring ring;
+    EVP_CIPHER_CTX *help_ctx; /* the compute thread's, for loading while it waits */
     uint64_t window_slot;    /* bytes per ring slot */
     uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
     occ_plan plan;
@@ -838,6 +842,7 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
         p.w = w;
         p.eng = eng->deng;
         p.in_md = in_md;
+    prepare:
         for (;;) {
             p.out_blocked = 0;
             st = is_conv ? occ_conv_part_prepare(&p, 0, 0, &s->state, e)
@@ -846,7 +851,8 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
                 /* a Winograd working buffer too large for the budget: direct */
                 occ_conv_info ci;
                 occ_conv_part_info(s->state, &ci);
-                if (ci.scratch_size > eng->budget / eng->wino_div) {
+                /* (a layer to be split is judged by its parts' buffers) */
+                if (ci.blob_size <= eng->seg_max && ci.scratch_size > eng->budget / eng->wino_div) {
                     v->destroy(s->state);
                     s->state = NULL;
                     p.no_winograd = 1;
@@ -880,6 +886,21 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             s->kind = K_CONV;
             if ((st = split_conv(eng, s, &p, e)))
                 goto node_fail;
+            if (eng->mode == OCC_MODE_OCCLUMENCY && !p.no_winograd &&
+                s->work > eng->budget / eng->wino_div) {
+                /* even its parts' Winograd working buffers are too large */
+                for (uint32_t k = 0; k < s->n_parts; k++)
+                    occ_conv_part_destroy(s->parts[k]);
+                free(s->parts);
+                s->parts = NULL;
+                s->n_parts = 0;
+                s->work = 0;
+                if (s->state)
+                    v->destroy(s->state);
+                s->state = NULL;
+                p.no_winograd = 1;
+                goto prepare;
+            }
         } else if (s->whi > s->wlo && !(v->flags & OCC_OPF_COPIES_WEIGHTS)) {
             s->kind = K_GENERIC;
             s->n_parts = 1;
@@ -1194,7 +1215,14 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     const occ_model *m = eng->m;
     occ_status st;
     uint32_t nb = eng->n_reqs * eng->batch;
-    occ_plan_buffer *bufs = calloc(nb + 1u, sizeof *bufs);
+    /* occlumency: each step's working buffer is an arena buffer alive during
+     * that step only (the arena's peak and the largest working buffers fall
+     * on different layers), after the nb feature-map buffers */
+    int work_in_arena = eng->mode == OCC_MODE_OCCLUMENCY;
+    uint32_t nw = 0;
+    for (uint32_t i = 0; work_in_arena && i < eng->n_steps; i++)
+        nw += eng->steps[i].work > 0;
+    occ_plan_buffer *bufs = calloc(nb + nw + 1u, sizeof *bufs);
     occ_plan_step *steps = calloc(eng->n_steps + 1u, sizeof *steps);
     uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
     uint64_t *prio = calloc(eng->n_segs + 1u, sizeof *prio);
@@ -1216,9 +1244,13 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
             if (pb->first > pb->last)
                 pb->first = pb->last;
         }
-    for (uint32_t i = 0; i < eng->n_steps; i++) {
+    for (uint32_t i = 0, k = nb; i < eng->n_steps; i++) {
         steps[i].part_size = eng->steps[i].work;
         steps[i].parts_max = 1;
+        if (work_in_arena && eng->steps[i].work) {
+            bufs[k++] = (occ_plan_buffer){eng->steps[i].work, (int32_t)i, (int32_t)i};
+            steps[i].part_size = 0;
+        }
         if (eng->steps[i].kind != K_NONE) {
             steps[i].first_chunk = eng->steps[i].first_seg;
             steps[i].n_chunks = eng->steps[i].n_parts;
@@ -1251,7 +1283,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
                       (unsigned long long)eng->fixed_bytes, (unsigned long long)budget);
         goto out;
     }
-    occ_plan_input in = {.n_buffers = eng->n_steps ? nb : 0,
+    occ_plan_input in = {.n_buffers = eng->n_steps ? nb + nw : 0,
                          .buffers = bufs,
                          .n_steps = eng->n_steps,
                          .steps = steps,
@@ -1337,6 +1369,16 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         goto out;
     }
     memcpy(eng->offsets, eng->plan.offsets, (size_t)nb * sizeof *eng->offsets);
+    if (nw) {
+        eng->work_off = calloc(eng->n_steps, sizeof *eng->work_off);
+        if (!eng->work_off) {
+            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (uint32_t i = 0, k = nb; i < eng->n_steps; i++)
+            if (eng->steps[i].work)
+                eng->work_off[i] = eng->plan.offsets[k++];
+    }
     for (uint32_t g = 0; g < eng->n_segs; g++)
         eng->segs[g].streamed = !eng->plan.resident[g];
     /* per-layer summary for occ inspect --plan */
@@ -1450,54 +1492,80 @@ out:
 
 /* ---- the streaming ring ---- */
 
+/* Copies and authenticates position pos (claimed by the caller) into its
+ * slot, then publishes it. Called without the ring lock; returns with it
+ * held. on_chunk hooks are called in position order whoever loaded what. */
+static void ring_load(ring *r, EVP_CIPHER_CTX *c, uint32_t pos)
+{
+    occ_engine *eng = r->eng;
+    uint32_t gi = eng->streamed[pos];
+    const seg *g = &eng->segs[gi];
+    uint8_t *slot = r->slot[pos % r->slots];
+    /* copy in, then authenticate inside enclave memory: the host cannot
+     * change what is checked after the check */
+    int ok = copy_in_verified(eng, c, gi, slot, eng->stash + g->ct_off, g->size, g->tag);
+    __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&r->mu);
+    if (ok) {
+        r->ready[pos % r->slots] = pos;
+        while (r->hooked < r->next && r->ready[r->hooked % r->slots] == (int64_t)r->hooked) {
+            if (eng->on_chunk)
+                eng->on_chunk(eng->hook_ctx, eng->streamed[r->hooked]);
+            r->hooked++;
+        }
+    } else if (!r->failed) {
+        r->failed = 1;
+        r->fail_seg = gi;
+        r->stop = 1;
+    }
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* May a position be claimed now (ring lock held)? */
+static int ring_claimable(const ring *r)
+{
+    return !r->stop && r->next < r->n && r->next < r->released + r->slots;
+}
+
 static void *loader_main(void *arg)
 {
     ring *r = arg;
-    occ_engine *eng = r->eng;
-    EVP_CIPHER_CTX *c = gmac_ctx(eng);
+    EVP_CIPHER_CTX *c = gmac_ctx(r->eng);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->stop || r->next >= r->n)
             break;
-        uint32_t pos = r->next;
-        if (pos >= r->released + r->slots) {
+        if (!ring_claimable(r)) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
         }
-        r->next++;
+        uint32_t pos = r->next++;
         pthread_mutex_unlock(&r->mu);
-        uint32_t gi = eng->streamed[pos];
-        const seg *g = &eng->segs[gi];
-        uint8_t *slot = r->slot[pos % r->slots];
-        /* copy in, then authenticate inside enclave memory: the host cannot
-         * change what is checked after the check */
-        int ok = copy_in_verified(eng, c, gi, slot, eng->stash + g->ct_off, g->size, g->tag);
-        __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
-        if (ok && eng->on_chunk)
-            eng->on_chunk(eng->hook_ctx, gi);
-        pthread_mutex_lock(&r->mu);
-        if (ok) {
-            r->ready[pos % r->slots] = pos;
-        } else if (!r->failed) {
-            r->failed = 1;
-            r->fail_seg = gi;
-            r->stop = 1;
-        }
-        pthread_cond_broadcast(&r->cv);
+        ring_load(r, c, pos);
     }
     pthread_mutex_unlock(&r->mu);
     EVP_CIPHER_CTX_free(c);
     return NULL;
 }
 
+/* The compute thread's wait for position pos: rather than sleep while the
+ * loaders are behind, it copies and authenticates the next free position
+ * itself (so during fully connected layers both cores stream). */
 static const uint8_t *ring_get(occ_engine *eng, uint32_t pos, occ_error *e)
 {
     ring *r = &eng->ring;
     pthread_mutex_lock(&r->mu);
-    while (r->ready[pos % r->slots] != (int64_t)pos && !r->failed)
+    while (r->ready[pos % r->slots] != (int64_t)pos && !r->failed) {
+        if (eng->help_ctx && ring_claimable(r)) {
+            uint32_t q = r->next++;
+            pthread_mutex_unlock(&r->mu);
+            ring_load(r, eng->help_ctx, q);
+            continue;
+        }
         pthread_cond_wait(&r->cv, &r->mu);
+    }
     int failed = r->ready[pos % r->slots] != (int64_t)pos;
     uint32_t fs = r->fail_seg;
     pthread_mutex_unlock(&r->mu);
@@ -1562,6 +1630,12 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
         for (uint32_t i = 0; i < r->slots; i++)
             if (!(r->slot[i] = emem_alloc(&eng->mem, eng->window_slot, e)))
                 return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for the weight window");
+            else /* touched now: at run the compute thread and the loaders
+                  * fill slots concurrently, and first touches would then
+                  * come in a timing-dependent order */
+                memset(r->slot[i], 0, (size_t)eng->window_slot);
+        if (!(eng->help_ctx = gmac_ctx(eng)))
+            return occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC setup failed");
     }
     /* layout conversions to the plain shadows */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
@@ -1620,7 +1694,7 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
 {
     /* segment size = budget / d; Winograd kept while its scratchpad is
      * under budget / w */
-    static const uint32_t divs[][2] = {{8, 8}, {16, 8}, {32, 8}, {32, 32}};
+    static const uint32_t divs[][2] = {{8, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
     for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
         st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i][0], divs[i][1], out, e);
@@ -1798,8 +1872,10 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
     outp[0] = storage(eng, s->out, b);
     for (uint32_t k = 1; k < n->n_outputs; k++)
         outp[k] = storage(eng, n->outputs[k], b);
-    if (s->kind == K_CONV)
-        return occ_conv_part_run(s->parts[part], in[0], outp[0], blob, eng->scratch, eng->stream, e);
+    if (s->kind == K_CONV) {
+        uint8_t *work = eng->work_off ? eng->arena + eng->work_off[s - eng->steps] : eng->scratch;
+        return occ_conv_part_run(s->parts[part], in[0], outp[0], blob, work, eng->stream, e);
+    }
     if (s->kind == K_GEMM) {
         int64_t j0 = s->cols[part], j1 = s->cols[part + 1];
         const occ_tensor *bt = occ_ops_in(m, n, 1);
@@ -1843,7 +1919,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     ring *r = &eng->ring;
     if (eng->n_streamed) {
         r->n = eng->n_streamed;
-        r->next = r->released = 0;
+        r->next = r->released = r->hooked = 0;
         r->stop = r->failed = 0;
         for (uint32_t i = 0; i < r->slots; i++)
             r->ready[i] = -1;
@@ -1947,6 +2023,7 @@ void occ_engine_free(occ_engine *eng)
             emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
         }
     }
+    EVP_CIPHER_CTX_free(eng->help_ctx);
     if (eng->key) {
         OPENSSL_cleanse(eng->key, 32);
         emem_free(&eng->mem, eng->key, 32);
@@ -1968,6 +2045,7 @@ void occ_engine_free(occ_engine *eng)
     free(eng->segs);
     free(eng->layers);
     free(eng->offsets);
+    free(eng->work_off);
     free(eng->steps);
     free(eng->node_step);
     free(eng->t);
