@@ -169,8 +169,11 @@ struct occ_engine {
     occ_buf_req *reqs;
     uint32_t n_reqs;
     uint64_t *offsets;       /* per (image, req): arena offset */
-    uint64_t *work_off;      /* occlumency: per step, its working buffer's arena offset
-                              * (a buffer alive during that step only); NULL = shared */
+    uint64_t *work_off;      /* occlumency: per iteration (see split_k), its step's working
+                              * buffer's arena offset (alive during that iteration only);
+                              * NULL = one shared buffer */
+    uint32_t split_k;        /* batch > 1, occlumency: steps [0, split_k) run image by
+                              * image, the rest for the whole batch; 0 = all batched */
     uint8_t *arena;
     uint64_t arena_size;
     uint8_t *scratch;        /* shared working buffer */
@@ -1210,6 +1213,28 @@ static uint32_t window_slots(const occ_engine *eng)
     return (uint32_t)(eng->loader_threads + 2 > 4 ? eng->loader_threads + 2 : 4);
 }
 
+/* The run's iteration at which step i runs for image b (see split_k). */
+static uint32_t iteration(const occ_engine *eng, uint32_t i, uint32_t b)
+{
+    uint32_t K = eng->split_k;
+    return !K ? i : i < K ? b * K + i : eng->batch * K + (i - K);
+}
+
+/* Batch > 1 in occlumency mode: the steps before the first fully connected
+ * layer run image by image (one image's feature maps at a time: VGG-16's
+ * 224x224 maps for 8 images would be 196 MiB), the rest for the whole batch
+ * at once, so that each of their streamed segments - the ones compute cannot
+ * hide - is copied and checked once for all the images. */
+static uint32_t choose_split(const occ_engine *eng)
+{
+    if (eng->mode != OCC_MODE_OCCLUMENCY || eng->batch < 2)
+        return 0;
+    uint32_t k = 0;
+    while (k < eng->n_steps && eng->steps[k].kind != K_GEMM)
+        k++;
+    return k;
+}
+
 static occ_status make_plan(occ_engine *eng, occ_error *e)
 {
     const occ_model *m = eng->m;
@@ -1219,11 +1244,16 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
      * that step only (the arena's peak and the largest working buffers fall
      * on different layers), after the nb feature-map buffers */
     int work_in_arena = eng->mode == OCC_MODE_OCCLUMENCY;
+    /* The plan's timeline is the run's iterations: with split_k = k, image
+     * 0's steps 0..k-1, image 1's, ..., then steps k.. for the whole batch
+     * (a feature map of the per-image part lives only while its image runs) */
+    const uint32_t K = eng->split_k, N = eng->batch;
+    const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
     uint32_t nw = 0;
     for (uint32_t i = 0; work_in_arena && i < eng->n_steps; i++)
-        nw += eng->steps[i].work > 0;
+        nw += eng->steps[i].work > 0 ? (K && i < K ? N : 1) : 0;
     occ_plan_buffer *bufs = calloc(nb + nw + 1u, sizeof *bufs);
-    occ_plan_step *steps = calloc(eng->n_steps + 1u, sizeof *steps);
+    occ_plan_step *steps = calloc(n_it + 1u, sizeof *steps);
     uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
     uint64_t *prio = calloc(eng->n_segs + 1u, sizeof *prio);
     if (!bufs || !steps || !csz || !prio) {
@@ -1234,6 +1264,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     for (uint32_t b = 0; b < eng->batch; b++)
         for (uint32_t r = 0; r < eng->n_reqs; r++) {
             occ_plan_buffer *pb = &bufs[b * eng->n_reqs + r];
+            int to_end = eng->reqs[r].last >= eng->n_steps; /* a graph output */
             pb->size = eng->reqs[r].size;
             pb->first = (int32_t)eng->reqs[r].first - 1;
             pb->last = (int32_t)eng->reqs[r].last - 1;
@@ -1243,17 +1274,23 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
                 pb->last = 0;
             if (pb->first > pb->last)
                 pb->first = pb->last;
+            if (K) {
+                /* an input is written just before its image's first step */
+                pb->first = pb->first < 0 ? (int32_t)(b * K) - 1 : (int32_t)iteration(eng, (uint32_t)pb->first, b);
+                pb->last = to_end ? (int32_t)n_it - 1 : (int32_t)iteration(eng, (uint32_t)pb->last, b);
+            }
         }
-    for (uint32_t i = 0, k = nb; i < eng->n_steps; i++) {
-        steps[i].part_size = eng->steps[i].work;
-        steps[i].parts_max = 1;
+    for (uint32_t it = 0, k = nb; it < n_it; it++) {
+        uint32_t i = K ? (it < N * K ? it % K : K + (it - N * K)) : it;
+        steps[it].part_size = eng->steps[i].work;
+        steps[it].parts_max = 1;
         if (work_in_arena && eng->steps[i].work) {
-            bufs[k++] = (occ_plan_buffer){eng->steps[i].work, (int32_t)i, (int32_t)i};
-            steps[i].part_size = 0;
+            bufs[k++] = (occ_plan_buffer){eng->steps[i].work, (int32_t)it, (int32_t)it};
+            steps[it].part_size = 0;
         }
         if (eng->steps[i].kind != K_NONE) {
-            steps[i].first_chunk = eng->steps[i].first_seg;
-            steps[i].n_chunks = eng->steps[i].n_parts;
+            steps[it].first_chunk = eng->steps[i].first_seg;
+            steps[it].n_chunks = eng->steps[i].n_parts;
         }
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
@@ -1269,7 +1306,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         uint64_t w = 0;
         for (uint32_t p = 0; p < s->n_parts; p++)
             w += eng->segs[s->first_seg + p].size;
-        double f = (double)occ_op_flops(m, &m->nodes[s->node]) * eng->batch + 1.0;
+        double f = (double)occ_op_flops(m, &m->nodes[s->node]) * (K && i < K ? 1 : N) + 1.0;
         double pr = (double)w / f * 1e6;
         uint64_t v = pr > 1e18 ? UINT64_C(1000000000000000000) : (uint64_t)pr;
         for (uint32_t p = 0; p < s->n_parts; p++)
@@ -1285,7 +1322,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     }
     occ_plan_input in = {.n_buffers = eng->n_steps ? nb + nw : 0,
                          .buffers = bufs,
-                         .n_steps = eng->n_steps,
+                         .n_steps = n_it,
                          .steps = steps,
                          .n_chunks = eng->n_segs,
                          .chunk_sizes = csz,
@@ -1315,7 +1352,9 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         st = occ_plan_make(&in, &eng->plan, &bn, e);
         if (st == OCC_ERR_BUDGET) {
             /* name the bottleneck layer */
-            if (bn >= 0 && (uint32_t)bn < eng->n_steps) {
+            if (bn >= 0 && (uint32_t)bn < n_it) {
+                if (K)
+                    bn = (int32_t)((uint32_t)bn < N * K ? (uint32_t)bn % K : K + ((uint32_t)bn - N * K));
                 const occ_node *nd = &m->nodes[eng->steps[bn].node];
                 occ_error_prefix(e, "layer %s (%s, step %d)", nm(nd->name), nm(nd->op), bn);
             }
@@ -1370,14 +1409,14 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
     }
     memcpy(eng->offsets, eng->plan.offsets, (size_t)nb * sizeof *eng->offsets);
     if (nw) {
-        eng->work_off = calloc(eng->n_steps, sizeof *eng->work_off);
+        eng->work_off = calloc(n_it, sizeof *eng->work_off);
         if (!eng->work_off) {
             st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             goto out;
         }
-        for (uint32_t i = 0, k = nb; i < eng->n_steps; i++)
-            if (eng->steps[i].work)
-                eng->work_off[i] = eng->plan.offsets[k++];
+        for (uint32_t it = 0, k = nb; it < n_it; it++)
+            if (eng->steps[K ? (it < N * K ? it % K : K + (it - N * K)) : it].work)
+                eng->work_off[it] = eng->plan.offsets[k++];
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
         eng->segs[g].streamed = !eng->plan.resident[g];
@@ -1395,8 +1434,9 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         L->op = nm(m->nodes[s->node].op);
         L->work = s->work;
         L->parts = s->kind == K_NONE ? 1 : s->n_parts;
+        int32_t at = K ? (int32_t)iteration(eng, i, 0) : (int32_t)i; /* image 0's */
         for (uint32_t b = 0; b < nb; b++)
-            if (bufs[b].first <= (int32_t)i && (int32_t)i <= bufs[b].last)
+            if (bufs[b].first <= at && at <= bufs[b].last)
                 L->act_live += bufs[b].size;
         for (uint32_t p = 0; s->kind != K_NONE && p < s->n_parts; p++) {
             const seg *g = &eng->segs[s->first_seg + p];
@@ -1612,9 +1652,12 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
     eng->scratch = eng->scratch_size ? emem_alloc(&eng->mem, eng->scratch_size, e) : NULL;
     if ((eng->arena_size && !eng->arena) || (eng->scratch_size && !eng->scratch))
         return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for activations");
+    /* the run's sequence of streamed segments: with split_k, the per-image
+     * steps' segments once per image, then the batched steps' once */
     eng->n_streamed = 0;
     for (uint32_t g = 0; g < eng->n_segs; g++)
-        eng->n_streamed += eng->segs[g].streamed;
+        if (eng->segs[g].streamed)
+            eng->n_streamed += eng->split_k && eng->segs[g].step < eng->split_k ? eng->batch : 1;
     if (eng->n_streamed) {
         ring *r = &eng->ring;
         eng->streamed = calloc(eng->n_streamed, sizeof *eng->streamed);
@@ -1624,8 +1667,12 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
         if (!eng->streamed || !r->slot || !r->ready)
             return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
         uint32_t k = 0;
+        for (uint32_t b = 0; eng->split_k && b < eng->batch; b++)
+            for (uint32_t g = 0; g < eng->n_segs; g++)
+                if (eng->segs[g].streamed && eng->segs[g].step < eng->split_k)
+                    eng->streamed[k++] = g;
         for (uint32_t g = 0; g < eng->n_segs; g++)
-            if (eng->segs[g].streamed)
+            if (eng->segs[g].streamed && eng->segs[g].step >= eng->split_k)
                 eng->streamed[k++] = g;
         for (uint32_t i = 0; i < r->slots; i++)
             if (!(r->slot[i] = emem_alloc(&eng->mem, eng->window_slot, e)))
@@ -1809,6 +1856,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     /* what the ops hold themselves (input conversion buffers, folded
      * constants), besides the chunk buffer used while loading */
     eng->fixed_bytes = eng->mem.cur - ((vr.cache_cap + 63u) & ~UINT64_C(63));
+    eng->split_k = choose_split(eng);
     if ((st = make_segments(eng, e)) || (st = collect_buffers(eng, e)) || (st = make_plan(eng, e)))
         goto fail;
     if (plan_only) {
@@ -1852,7 +1900,7 @@ occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts,
 
 /* Runs step s for image b with the weight blob of the current part. */
 static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const uint8_t *blob,
-                           uint32_t b, occ_error *e)
+                           uint32_t b, uint32_t it, occ_error *e)
 {
     const occ_model *m = eng->m;
     const occ_node *n = &m->nodes[s->node];
@@ -1873,7 +1921,7 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
     for (uint32_t k = 1; k < n->n_outputs; k++)
         outp[k] = storage(eng, n->outputs[k], b);
     if (s->kind == K_CONV) {
-        uint8_t *work = eng->work_off ? eng->arena + eng->work_off[s - eng->steps] : eng->scratch;
+        uint8_t *work = eng->work_off ? eng->arena + eng->work_off[it] : eng->scratch;
         return occ_conv_part_run(s->parts[part], in[0], outp[0], blob, work, eng->stream, e);
     }
     if (s->kind == K_GEMM) {
@@ -1906,8 +1954,10 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
         if (!outputs[i])
             return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
     set_threads(eng);
-    for (uint32_t b = 0; b < eng->batch; b++)
-        for (uint32_t i = 0; i < m->n_inputs; i++) {
+    const uint32_t K = eng->split_k, N = eng->batch;
+    const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
+    for (uint32_t b = 0; b < N; b++)
+        for (uint32_t i = 0; !K && i < m->n_inputs; i++) {
             uint64_t sz = m->tensors[m->inputs[i]].size;
             memcpy(storage(eng, m->inputs[i], b), (const uint8_t *)inputs[i] + b * sz, (size_t)sz);
         }
@@ -1934,12 +1984,28 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     }
     uint32_t pos = 0;
     eng->stall_ns = 0;
-    for (uint32_t si = 0; si < eng->n_steps && !st; si++) {
+    if (eng->profiling)
+        memset(eng->times, 0, m->n_nodes * sizeof *eng->times);
+    /* iteration it runs step si for images [b0, b1) (see split_k) */
+    for (uint32_t it = 0; it < n_it && !st; it++) {
+        uint32_t si = it, b0 = 0, b1 = N;
+        if (K && it < N * K) {
+            si = it % K;
+            b0 = it / K;
+            b1 = b0 + 1;
+            for (uint32_t i = 0; si == 0 && i < m->n_inputs; i++) {
+                uint64_t sz = m->tensors[m->inputs[i]].size;
+                memcpy(storage(eng, m->inputs[i], b0), (const uint8_t *)inputs[i] + b0 * sz,
+                       (size_t)sz);
+            }
+        } else if (K) {
+            si = K + (it - N * K);
+        }
         const step *s = &eng->steps[si];
         const occ_node *n = &m->nodes[s->node];
         uint64_t t0 = eng->profiling ? now_ns() : 0;
         if (s->sum_src >= 0 && !s->sum_alias)
-            for (uint32_t b = 0; b < eng->batch; b++)
+            for (uint32_t b = b0; b < b1; b++)
                 memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
                        (size_t)eng->t[s->out].size);
         uint32_t np = s->kind == K_NONE ? 1 : s->n_parts;
@@ -1958,14 +2024,14 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
             } else if (g) {
                 blob = g->res;
             }
-            for (uint32_t b = 0; b < eng->batch && !st; b++)
-                if ((st = run_part(eng, s, p, blob, b, e)))
+            for (uint32_t b = b0; b < b1 && !st; b++)
+                if ((st = run_part(eng, s, p, blob, b, it, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             if (g && g->streamed)
                 ring_release(eng, pos++);
         }
         const trt *to = &eng->t[s->out];
-        for (uint32_t b = 0; !st && to->to_plain && b < eng->batch; b++) {
+        for (uint32_t b = b0; !st && to->to_plain && b < b1; b++) {
             dnnl_memory_set_data_handle(to->from, storage(eng, s->out, b));
             dnnl_memory_set_data_handle(to->to, plain_view(eng, s->out, b));
             dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, to->from}, {DNNL_ARG_TO, to->to}};
@@ -1973,7 +2039,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
                 occ_error_prefix(e, "node %s (%s): reorder", nm(n->name), nm(n->op));
         }
         if (eng->profiling)
-            eng->times[s->node] = now_ns() - t0;
+            eng->times[s->node] += now_ns() - t0;
     }
     if (nth)
         ring_stop(eng, th, nth);
