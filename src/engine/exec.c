@@ -189,9 +189,10 @@ struct occ_engine {
     uint32_t n_streamed;
     uint8_t *stash;          /* untrusted ciphertext of streamed segments */
     uint64_t stash_size;
-    uint8_t *key;            /* AES-256-GCM key, enclave memory, wiped at free */
+    uint8_t *key;            /* AES-256 key (derives the MAC keys), enclave memory, wiped at free */
     ring ring;
-    EVP_CIPHER_CTX *help_ctx; /* the compute thread's, for loading while it waits */
+    struct segmac *help_ctx; /* the compute thread's, for loading while it waits */
+    EVP_MAC *mac_alg;        /* Poly1305, fetched once */
     uint64_t window_slot;    /* bytes per ring slot */
     uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
     occ_plan plan;
@@ -1056,72 +1057,81 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
     return vread(vr, s->wlo, s->whi, dst, e);
 }
 
-/* Nonce and header of segment i: the nonce is the segment index (each
- * segment's tag is made exactly once under a key made for this engine); the
- * header binds the model id, the index and the size. */
-static void seg_iv_aad(const occ_engine *eng, uint32_t i, uint64_t size, uint8_t iv[12],
-                       uint8_t aad[44])
+/* Weights need integrity, not confidentiality (docs/streaming.md). Segment
+ * i's tag is Poly1305 under a one-time key derived from the engine's key,
+ * otk_i = AES-256_K(i || 0) || AES-256_K(i || 1), over header || bytes, with
+ * header = model id || i || size (48 bytes, so the weights start on a
+ * Poly1305 block). Each one-time key authenticates exactly one message (the
+ * tag is made once, at load); Poly1305 with OpenSSL's AVX-512 code runs at
+ * ~12.6 GB/s here vs GHASH's 8.8 (copy + check: 6.3 vs 5.2 GB/s per core). */
+typedef struct segmac {
+    EVP_CIPHER_CTX *prf;     /* AES-256-ECB under the engine key */
+    EVP_MAC_CTX *mac;        /* Poly1305 */
+} segmac;
+
+static void segmac_free(segmac *c)
 {
-    memset(iv, 0, 12);
-    memcpy(iv, &i, 4);
-    memcpy(aad, eng->m->model_id, 32);
-    memcpy(aad + 32, &i, 4);
-    memcpy(aad + 36, &size, 8);
+    if (!c)
+        return;
+    EVP_CIPHER_CTX_free(c->prf);
+    EVP_MAC_CTX_free(c->mac);
+    free(c);
 }
 
-/* Weights need integrity, not confidentiality (docs/streaming.md): a
- * segment's tag is AES-256-GMAC (GCM with everything as associated data)
- * over header || bytes. GHASH runs at about twice GCM's decrypt speed here,
- * and nothing is written back. */
-static int gmac_begin(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint64_t size)
+/* A context for one thread, keyed with the engine's key. */
+static segmac *segmac_new(const occ_engine *eng)
 {
-    uint8_t iv[12], aad[44];
-    int len = 0;
-    seg_iv_aad(eng, i, size, iv, aad);
-    return EVP_EncryptInit_ex(c, NULL, NULL, NULL, iv) == 1 &&
-           EVP_EncryptUpdate(c, NULL, &len, aad, (int)sizeof aad) == 1;
-}
-
-static int gmac_update(EVP_CIPHER_CTX *c, const uint8_t *p, uint64_t n)
-{
-    int len = 0;
-    for (uint64_t at = 0; at < n;) {
-        int k = n - at > (1u << 30) ? (1 << 30) : (int)(n - at);
-        if (EVP_EncryptUpdate(c, NULL, &len, p + at, k) != 1)
-            return 0;
-        at += (uint64_t)k;
-    }
-    return 1;
-}
-
-static int gmac_end(EVP_CIPHER_CTX *c, uint8_t tag[16])
-{
-    uint8_t none[16];
-    int len = 0;
-    return EVP_EncryptFinal_ex(c, none, &len) == 1 &&
-           EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
-}
-
-/* A context keyed with the engine's key (the key schedule is made once). */
-static EVP_CIPHER_CTX *gmac_ctx(const occ_engine *eng)
-{
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, eng->key, NULL) != 1) {
-        EVP_CIPHER_CTX_free(c);
-        c = NULL;
+    segmac *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->prf = EVP_CIPHER_CTX_new();
+    c->mac = eng->mac_alg ? EVP_MAC_CTX_new(eng->mac_alg) : NULL;
+    if (!c->prf || !c->mac || EVP_EncryptInit_ex(c->prf, EVP_aes_256_ecb(), NULL, eng->key, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(c->prf, 0) != 1) {
+        segmac_free(c);
+        return NULL;
     }
     return c;
 }
 
+static int mac_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size)
+{
+    uint8_t in[32], otk[32], hdr[48];
+    int len = 0, ok;
+    memset(in, 0, sizeof in);
+    memcpy(in, &i, 4);
+    memcpy(in + 16, &i, 4);
+    in[20] = 1;
+    ok = EVP_EncryptUpdate(c->prf, otk, &len, in, 32) == 1 && len == 32 &&
+         EVP_MAC_init(c->mac, otk, 32, NULL) == 1;
+    OPENSSL_cleanse(otk, sizeof otk);
+    memset(hdr, 0, sizeof hdr);
+    memcpy(hdr, eng->m->model_id, 32);
+    memcpy(hdr + 32, &i, 4);
+    memcpy(hdr + 36, &size, 8);
+    return ok && EVP_MAC_update(c->mac, hdr, sizeof hdr) == 1;
+}
+
+static int mac_update(segmac *c, const uint8_t *p, uint64_t n)
+{
+    return EVP_MAC_update(c->mac, p, (size_t)n) == 1;
+}
+
+static int mac_end(segmac *c, uint8_t tag[16])
+{
+    size_t len = 0;
+    return EVP_MAC_final(c->mac, tag, &len, 16) == 1 && len == 16;
+}
+
 /* At load: the tag of segment i's verified plaintext, which goes to the
  * untrusted stash as is. */
-static occ_status seal(occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, const uint8_t *pt,
+static occ_status seal(occ_engine *eng, segmac *c, uint32_t i, const uint8_t *pt,
                        uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e)
 {
-    int ok = c && gmac_begin(eng, c, i, size) && gmac_update(c, pt, size) && gmac_end(c, tag);
+    int ok = c && mac_begin(eng, c, i, size) && mac_update(c, pt, size) && mac_end(c, tag);
     if (ok)
         memcpy(stash, pt, (size_t)size);
-    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC failed");
+    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "segment MAC failed");
 }
 
 /* At run: copies segment i from the untrusted stash into an enclave slot
@@ -1130,19 +1140,19 @@ static occ_status seal(occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, const uin
  * copy has been hashed; the kernels read the same enclave bytes, so the host
  * changing its copy at any time has no effect. */
 #define COPY_PIECE (64u << 10)
-static int copy_in_verified(const occ_engine *eng, EVP_CIPHER_CTX *c, uint32_t i, uint8_t *dst,
+static int copy_in_verified(const occ_engine *eng, segmac *c, uint32_t i, uint8_t *dst,
                             const uint8_t *src, uint64_t size, const uint8_t tag[16])
 {
     uint8_t t[16];
-    if (!c || !gmac_begin(eng, c, i, size))
+    if (!c || !mac_begin(eng, c, i, size))
         return 0;
     for (uint64_t at = 0; at < size; at += COPY_PIECE) {
         uint64_t n = size - at < COPY_PIECE ? size - at : COPY_PIECE;
         memcpy(dst + at, src + at, (size_t)n);
-        if (!gmac_update(c, dst + at, n))
+        if (!mac_update(c, dst + at, n))
             return 0;
     }
-    int ok = gmac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
+    int ok = mac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
     OPENSSL_cleanse(t, sizeof t);
     return ok;
 }
@@ -1504,9 +1514,13 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             goto out;
         }
     }
-    EVP_CIPHER_CTX *mc = stash ? gmac_ctx(eng) : NULL;
+    if (stash && !(eng->mac_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL))) {
+        st = occ_fail(e, OCC_ERR_INTERNAL, "Poly1305 is not available");
+        goto out;
+    }
+    segmac *mc = stash ? segmac_new(eng) : NULL;
     if (stash && !mc) {
-        st = occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC setup failed");
+        st = occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
         goto out;
     }
     for (uint32_t g = 0; g < eng->n_segs && !st; g++) {
@@ -1520,7 +1534,7 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
         if (sg->streamed)
             st = seal(eng, mc, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
     }
-    EVP_CIPHER_CTX_free(mc);
+    segmac_free(mc);
 out:
     if (tmp) {
         OPENSSL_cleanse(tmp, (size_t)max_seg);
@@ -1535,7 +1549,7 @@ out:
 /* Copies and authenticates position pos (claimed by the caller) into its
  * slot, then publishes it. Called without the ring lock; returns with it
  * held. on_chunk hooks are called in position order whoever loaded what. */
-static void ring_load(ring *r, EVP_CIPHER_CTX *c, uint32_t pos)
+static void ring_load(ring *r, segmac *c, uint32_t pos)
 {
     occ_engine *eng = r->eng;
     uint32_t gi = eng->streamed[pos];
@@ -1572,7 +1586,7 @@ static int ring_claimable(const ring *r)
 static void *loader_main(void *arg)
 {
     ring *r = arg;
-    EVP_CIPHER_CTX *c = gmac_ctx(r->eng);
+    segmac *c = segmac_new(r->eng);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->stop || r->next >= r->n)
@@ -1586,7 +1600,7 @@ static void *loader_main(void *arg)
         ring_load(r, c, pos);
     }
     pthread_mutex_unlock(&r->mu);
-    EVP_CIPHER_CTX_free(c);
+    segmac_free(c);
     return NULL;
 }
 
@@ -1681,8 +1695,8 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
                   * fill slots concurrently, and first touches would then
                   * come in a timing-dependent order */
                 memset(r->slot[i], 0, (size_t)eng->window_slot);
-        if (!(eng->help_ctx = gmac_ctx(eng)))
-            return occ_fail(e, OCC_ERR_INTERNAL, "AES-GMAC setup failed");
+        if (!(eng->help_ctx = segmac_new(eng)))
+            return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
     }
     /* layout conversions to the plain shadows */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
@@ -2089,7 +2103,8 @@ void occ_engine_free(occ_engine *eng)
             emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
         }
     }
-    EVP_CIPHER_CTX_free(eng->help_ctx);
+    segmac_free(eng->help_ctx);
+    EVP_MAC_free(eng->mac_alg);
     if (eng->key) {
         OPENSSL_cleanse(eng->key, 32);
         emem_free(&eng->mem, eng->key, 32);
