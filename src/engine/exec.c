@@ -1754,8 +1754,10 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
                                 void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
 {
     /* segment size = budget / d; Winograd kept while its scratchpad is
-     * under budget / w */
-    static const uint32_t divs[][2] = {{8, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
+     * under budget / w. Winograd first (its working buffer is planned in the
+     * arena), with smaller segments before giving it up: GoogLeNet at 32M
+     * keeps its Winograd convolutions with 2 MiB segments */
+    static const uint32_t divs[][2] = {{8, 2}, {16, 2}, {32, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
     for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
         st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i][0], divs[i][1], out, e);
