@@ -39,11 +39,15 @@
  * budget's share); the planner keeps what fits resident and streams the
  * rest (by priority: FC layers first, their streaming cannot hide behind
  * compute): at create every pack chunk is SHA-256-checked in enclave
- * memory, each streamed segment gets an AES-256-GMAC tag under a key made in
- * the enclave and is parked in untrusted memory; at run, loader threads copy
- * each segment into a ring slot in enclave memory piece by piece and
- * authenticate the enclave copy while the compute thread runs earlier
- * layers.
+ * memory, each streamed segment gets a Poly1305 tag under a one-time key
+ * derived (AES-256) from a key made in the enclave and is parked in
+ * untrusted memory; at run, loader threads copy each segment into a ring
+ * slot in enclave memory piece by piece and authenticate the enclave copy
+ * while the compute thread runs earlier layers - and the compute thread,
+ * rather than wait for a segment, loads the next free one itself. In
+ * occlumency mode each step's working buffer is an arena buffer alive during
+ * that step only, and a batch runs its convolutional part image by image and
+ * its fully connected part once for all images (split_k).
  *
  * Whole models (1 thread, sum of per-node minima over 10 runs on a loaded
  * 2-core machine; outputs match PyTorch's to <5e-5): resnet50 62 ms (ORT ~60),
