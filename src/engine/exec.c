@@ -112,6 +112,9 @@ typedef struct step {
     uint64_t wlo, whi;       /* data-section range of the node's weights */
     uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
     int gemm_c_full;         /* K_GEMM: C is copied whole (scalar), not sliced */
+    uint64_t gemm_batch;     /* K_GEMM after split_k: bytes of one image's A (0 = per
+                              * image); A and Y of all images are gathered into the
+                              * working buffer and run as one sgemm per segment */
     uint8_t in_plain[OCC_MAX_NODE_IO];
     int32_t out;             /* output tensor after fusion */
     int32_t sum_src;         /* residual for the sum post-op; -1 none */
@@ -1877,6 +1880,15 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
      * constants), besides the chunk buffer used while loading */
     eng->fixed_bytes = eng->mem.cur - ((vr.cache_cap + 63u) & ~UINT64_C(63));
     eng->split_k = choose_split(eng);
+    for (uint32_t i = eng->split_k; eng->split_k && i < eng->n_steps; i++) {
+        step *s = &eng->steps[i];
+        const occ_node *nd = &m->nodes[s->node];
+        if (s->kind != K_GEMM || !occ_gemm_rows_batchable(s->state))
+            continue;
+        uint64_t a = m->tensors[nd->inputs[0]].size, y = m->tensors[s->out].size;
+        s->gemm_batch = a;
+        s->work = ((eng->batch * a + 63u) & ~UINT64_C(63)) + eng->batch * y;
+    }
     if ((st = make_segments(eng, e)) || (st = collect_buffers(eng, e)) || (st = make_plan(eng, e)))
         goto fail;
     if (plan_only) {
@@ -2029,6 +2041,16 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
                 memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
                        (size_t)eng->t[s->out].size);
         uint32_t np = s->kind == K_NONE ? 1 : s->n_parts;
+        float *ga = NULL, *gy = NULL; /* gathered A and Y of a batched Gemm */
+        if (s->gemm_batch && b1 - b0 > 1 && eng->work_off) {
+            uint64_t asz = s->gemm_batch;
+            ga = (float *)(eng->arena + eng->work_off[it]);
+            gy = (float *)((uint8_t *)ga + ((N * asz + 63u) & ~UINT64_C(63)));
+            int32_t t = n->inputs[0];
+            for (uint32_t b = b0; b < b1; b++)
+                memcpy((uint8_t *)ga + (b - b0) * asz,
+                       s->in_plain[0] ? plain_view(eng, t, b) : storage(eng, t, b), (size_t)asz);
+        }
         for (uint32_t p = 0; p < np && !st; p++) {
             const uint8_t *blob = NULL;
             const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
@@ -2044,12 +2066,29 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
             } else if (g) {
                 blob = g->res;
             }
-            for (uint32_t b = b0; b < b1 && !st; b++)
+            if (ga) {
+                int64_t j0 = s->cols[p], j1 = s->cols[p + 1];
+                const occ_tensor *bt = occ_ops_in(m, n, 1);
+                uint64_t coff = ((uint64_t)(j1 - j0) * (bt->size / (uint64_t)bt->dims[0]) + 63u) &
+                                ~UINT64_C(63);
+                const float *c = NULL;
+                if (occ_ops_in(m, n, 2))
+                    c = s->gemm_c_full ? (const float *)(blob + coff)
+                                       : (const float *)(blob + coff) - j0;
+                if ((st = occ_gemm_run_cols_n(s->state, ga, (const float *)blob, c, j0, j1, gy,
+                                              (int64_t)(b1 - b0), e)))
+                    occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
+            }
+            for (uint32_t b = b0; !ga && b < b1 && !st; b++)
                 if ((st = run_part(eng, s, p, blob, b, it, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             if (g && g->streamed)
                 ring_release(eng, pos++);
         }
+        for (uint32_t b = b0; ga && !st && b < b1; b++)
+            memcpy(storage(eng, s->out, b),
+                   (const uint8_t *)gy + (b - b0) * eng->t[s->out].size,
+                   (size_t)eng->t[s->out].size);
         const trt *to = &eng->t[s->out];
         for (uint32_t b = b0; !st && to->to_plain && b < b1; b++) {
             dnnl_memory_set_data_handle(to->from, storage(eng, s->out, b));

@@ -99,12 +99,30 @@ int occ_gemm_splittable(const void *state, int64_t *n_cols, int64_t *k)
 occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_rows,
                              const float *c, int64_t j0, int64_t j1, float *y, occ_error *e)
 {
+    return occ_gemm_run_cols_n(state, a, b_rows, c, j0, j1, y, 1, e);
+}
+
+int occ_gemm_rows_batchable(const void *state)
+{
+    const gemm_state *s = state;
+    return !s->ta;
+}
+
+/* The same for nimg inputs at once: A is nimg row-major [m, k] blocks back
+ * to back, y nimg [m, n] blocks (transA = 0 only). */
+occ_status occ_gemm_run_cols_n(const void *state, const float *a, const float *b_rows,
+                               const float *c, int64_t j0, int64_t j1, float *y, int64_t nimg,
+                               occ_error *e)
+{
     const gemm_state *s = state;
     int64_t nc = j1 - j0;
     float beta = 0.0f;
+    if (nimg < 1 || (nimg > 1 && s->ta))
+        return occ_fail(e, OCC_ERR_INTERNAL, "gemm: %lld images need transA = 0", (long long)nimg);
+    int64_t rows = s->m * nimg;
     if (s->has_c && s->beta != 0.0f) {
-        for (int64_t i = 0; i < s->m; i++) {
-            const float *crow = c + (s->cr == 1 ? 0 : i * s->cc);
+        for (int64_t i = 0; i < rows; i++) {
+            const float *crow = c + (s->cr == 1 ? 0 : (i % s->m) * s->cc);
             float *yrow = y + i * s->n;
             if (s->cc == 1)
                 for (int64_t j = j0; j < j1; j++)
@@ -116,7 +134,7 @@ occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_r
     }
     int64_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     const float *bp = s->tb ? b_rows : b_rows + j0;
-    return occ_dnnl_check(dnnl_sgemm(s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, nc, s->k,
+    return occ_dnnl_check(dnnl_sgemm(s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', rows, nc, s->k,
                                      s->alpha, a, lda, bp, ldb, beta, y + j0, s->n),
                           "sgemm", e);
 }

@@ -113,6 +113,12 @@ int occ_gemm_splittable(const void *state, int64_t *n_cols, int64_t *k);
 occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_rows,
                              const float *c, int64_t j0, int64_t j1, float *y,
                              occ_error *e) OCC_MUST_CHECK;
+/* nimg inputs at once (A blocks and y blocks back to back), when
+ * occ_gemm_rows_batchable (transA = 0). */
+int occ_gemm_rows_batchable(const void *state);
+occ_status occ_gemm_run_cols_n(const void *state, const float *a, const float *b_rows,
+                               const float *c, int64_t j0, int64_t j1, float *y, int64_t nimg,
+                               occ_error *e) OCC_MUST_CHECK;
 
 /* ---- helpers (src/ops/util.c) ---- */
 
