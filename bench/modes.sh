@@ -5,6 +5,8 @@
 # round's `occ run --repeat R` median is itself a median of R runs after a
 # warm-up; the table reports the median over rounds.
 # usage: bench/modes.sh [OCC] [PACKDIR] [ZOODIR]   env: THREADS=1 ROUNDS=3 REPEAT=10 MODELS="..."
+#        BATCH_MODELS="vgg16" BATCH=8: afterwards, native vs occlumency 93M at
+#        --batch BATCH, interleaved the same way (BATCH_MODELS="" skips it)
 # With THREADS > 1 libgomp's spinning threads starve the weight loader, so
 # OMP_WAIT_POLICY=PASSIVE is exported unless set (libgomp reads it at start).
 set -u
@@ -44,4 +46,27 @@ for m in $MODELS; do
     'BEGIN{printf "| %s | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f | %.1f |\n", m, a, b, r1, c, r2, p1/1048576, p2/1048576}'
 done
 [ "$n" -gt 0 ] && awk -v g1="$g93" -v g2="$g32" -v n="$n" 'BEGIN{printf "| **geomean** | | | **%.2f** | | **%.2f** | | |\n", exp(g1/n), exp(g2/n)}'
+# batch: each streamed FC segment is loaded once for the batch in occlumency
+BATCH=${BATCH:-8}
+BATCH_MODELS=${BATCH_MODELS-vgg16}
+BCONFS=("native" "occlumency --budget 93M")
+for r in $(seq 1 "$ROUNDS"); do
+  for m in $BATCH_MODELS; do
+    for c in 0 1; do
+      j=$("$OCC" run "$PACKS/$m.occ" --input "$ZOO/$m.input.bin" --mode ${BCONFS[$c]} --batch "$BATCH" \
+            --threads "$THREADS" --repeat "$REPEAT" --stats --json 2>/dev/null) || { echo "$m batch $BATCH ${BCONFS[$c]} failed" >&2; continue; }
+      echo "$(echo "$j" | field median_ms) $(echo "$j" | field peak_enclave_bytes)" >> "$tmp/$m.b$c"
+      echo "round $r $m batch $BATCH ${BCONFS[$c]}: $(echo "$j" | field median_ms) ms" >&2
+    done
+  done
+done
+for m in $BATCH_MODELS; do
+  [ -s "$tmp/$m.b0" ] && [ -s "$tmp/$m.b1" ] || continue
+  a=$(cut -d' ' -f1 "$tmp/$m.b0" | med); b=$(cut -d' ' -f1 "$tmp/$m.b1" | med)
+  p1=$(cut -d' ' -f2 "$tmp/$m.b1" | sort -g | tail -1)
+  one=$( [ -s "$tmp/$m.0" ] && cut -d' ' -f1 "$tmp/$m.0" | med || echo 0)
+  awk -v m="$m" -v a="$a" -v b="$b" -v p1="$p1" -v n="$BATCH" -v one="$one" \
+    'BEGIN{printf "| %s batch %d | %.1f | %.1f | %.2f | | | %.1f | |\n", m, n, a, b, b/a, p1/1048576;
+           if (one > 0) printf "(%s batch %d at 93M vs %d x native batch 1 = %.1f ms: %.2f; per image %.1f ms)\n", m, n, n, n*one, b/(n*one), b/n}'
+done
 echo "load after: $(uptime)" >&2
