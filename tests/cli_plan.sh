@@ -118,6 +118,18 @@ PY
   else
     bad "vgg16 plan at 32M: $(cat "$T/err")"
   fi
+  # batch 8 at 93M: the convolutions run image by image (eight images'
+  # 224x224 maps alone would be 196 MiB), the Gemms once for the batch
+  if "$OCC" inspect "$ZP/vgg16.occ" --plan --budget 93M --batch 8 --json >"$T/vgg8.json" 2>"$T/err"; then
+    /usr/bin/python3 - "$T/vgg8.json" <<'PY' && ok || bad "vgg16 batch 8 93M plan"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["batch"] == 8 and 0 < p["peak_bytes"] <= 93 << 20, p["peak_bytes"]
+assert p["arena_bytes"] < 64 << 20, p["arena_bytes"]
+PY
+  else
+    bad "vgg16 batch 8 plan at 93M: $(cat "$T/err")"
+  fi
 else
   echo "note: no zoo packs at $ZP, skipping the streaming model"
 fi
