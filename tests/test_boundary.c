@@ -301,7 +301,8 @@ static void test_input_never_crosses(void)
     occ_mode modes[] = {OCC_MODE_NATIVE, OCC_MODE_BASELINE, OCC_MODE_OCCLUMENCY};
     uint64_t backing_pages = 0;
     for (int mi = 0; mi < 3; mi++) {
-        occ_engine_opts opts = {.threads = 1, .mode = modes[mi], .mem = &mem, .budget = 1 << 20};
+        /* 1.5 MiB: the engine counts whole EPC pages (occ_mem_provider.granularity). */
+        occ_engine_opts opts = {.threads = 1, .mode = modes[mi], .mem = &mem, .budget = 3 << 19};
         occ_engine *eng = NULL;
         s = occ_engine_create(m, &opts, occ_ocall_read, &rd, &eng, &e);
         CHECK_MSG(s == OCC_OK, "mode %d: %s", mi, e.msg);

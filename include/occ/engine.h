@@ -35,6 +35,11 @@ typedef struct occ_mem_provider {
     void *ctx;
     occ_status (*alloc)(void *ctx, size_t size, void **out, occ_error *e);
     void (*free)(void *ctx, void *p, size_t size);
+    /* Bytes every allocation really occupies a multiple of (a power of two;
+     * 0 = 64). The EPC emulator hands out whole 4 KiB pages, so the engine
+     * counts and plans each allocation rounded up to this: the measured peak
+     * is what the enclave really holds. */
+    size_t granularity;
 } occ_mem_provider;
 
 typedef struct occ_engine_opts {

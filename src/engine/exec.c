@@ -444,6 +444,14 @@ static void mp_default_free(void *ctx, void *p, size_t size)
     free(p);
 }
 
+/* What an allocation of `size` bytes really occupies from the provider. */
+static uint64_t emem_round(const emem *m, uint64_t size)
+{
+    uint64_t g = m->p.granularity > 64 ? (uint64_t)m->p.granularity : 64;
+    size = (size + g - 1) & ~(g - 1);
+    return size ? size : g;
+}
+
 static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
 {
     void *p = NULL;
@@ -451,9 +459,7 @@ static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
         occ_fail(e, OCC_ERR_NOMEM, "absurd allocation of %llu bytes", (unsigned long long)size);
         return NULL;
     }
-    size = (size + 63) & ~UINT64_C(63);
-    if (!size)
-        size = 64;
+    size = emem_round(m, size);
     occ_error tmp = {0};
     if (occ_fault_hit(OCC_FAULT_ALLOC)) /* test-only (occ/fault.h) */
         return occ_fail(e ? e : &tmp, OCC_ERR_NOMEM, "injected enclave allocation failure"), NULL;
@@ -471,9 +477,7 @@ static void emem_free(emem *m, void *p, uint64_t size)
 {
     if (!p)
         return;
-    size = (size + 63) & ~UINT64_C(63);
-    if (!size)
-        size = 64;
+    size = emem_round(m, size);
     m->p.free(m->p.ctx, p, (size_t)size);
     pthread_mutex_lock(&m->mu);
     m->cur -= size;
@@ -1316,7 +1320,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         }
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
-        csz[g] = (eng->segs[g].size + 63u) & ~UINT64_C(63); /* as the allocator rounds */
+        csz[g] = emem_round(&eng->mem, eng->segs[g].size); /* as the allocator rounds */
     /* Resident first: the segments of steps with the most weight bytes per
      * FLOP (fully connected layers; the deepest convolutions). Streaming a
      * conv's weights hides behind its compute on the other core; a Gemm at
@@ -1335,7 +1339,12 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
             prio[s->first_seg + p] = v;
     }
     uint64_t budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : (UINT64_MAX >> 3);
-    if (budget <= eng->fixed_bytes) {
+    /* The arena, the working buffer and the load buffers are single
+     * allocations the plan sizes to 64 bytes; a coarser provider (EPC pages)
+     * rounds each up: keep that much aside. */
+    const uint64_t gran = emem_round(&eng->mem, 1);
+    const uint64_t reserve = gran > 64 ? 6 * gran : 0;
+    if (budget <= eng->fixed_bytes + reserve) {
         st = occ_fail(e, OCC_ERR_BUDGET,
                       "does not fit the enclave memory budget: needs at least %llu bytes of "
                       "operator state alone, %llu available",
@@ -1348,7 +1357,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
                          .steps = steps,
                          .n_chunks = eng->n_segs,
                          .chunk_sizes = csz,
-                         .budget = budget - eng->fixed_bytes,
+                         .budget = budget - eng->fixed_bytes - reserve,
                          .window_slots = window_slots(eng),
                          .alignment = 64,
                          .strategy = eng->mode == OCC_MODE_BASELINE ? OCC_PLAN_NAIVE
@@ -1396,7 +1405,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         for (uint32_t g = 0; g < eng->n_segs; g++)
             if (!eng->plan.resident[g] && eng->segs[g].size > max_streamed)
                 max_streamed = eng->segs[g].size;
-        load_tmp = max_chunk + max_plain + (max_streamed ? max_streamed + 16u : 0) + 3 * 64;
+        load_tmp = max_chunk + max_plain + (max_streamed ? max_streamed + 16u : 0) + 3 * gran;
         uint64_t room = avail0 - eng->plan.resident_size;
         if (load_tmp <= room || eng->mode != OCC_MODE_OCCLUMENCY)
             break;
@@ -1801,6 +1810,9 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
         return occ_fail(e, OCC_ERR_INVALID, "batch %u is over %u", o.batch, MAX_BATCH);
     if (o.mem && (!o.mem->alloc || !o.mem->free))
         return occ_fail(e, OCC_ERR_INVALID, "memory provider lacks alloc or free");
+    if (o.mem && (o.mem->granularity & (o.mem->granularity - 1) || o.mem->granularity > (1u << 20)))
+        return occ_fail(e, OCC_ERR_INVALID, "memory provider granularity %zu is not a power of two up to 1 MiB",
+                        o.mem->granularity);
     occ_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -1813,7 +1825,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     eng->on_chunk = o.on_chunk;
     eng->hook_ctx = o.hook_ctx;
     eng->mem.p = o.mem ? *o.mem
-                       : (occ_mem_provider){NULL, mp_default_alloc, mp_default_free};
+                       : (occ_mem_provider){NULL, mp_default_alloc, mp_default_free, 64};
     pthread_mutex_init(&eng->mem.mu, NULL);
     pthread_mutex_init(&eng->ring.mu, NULL);
     pthread_cond_init(&eng->ring.cv, NULL);
@@ -1883,7 +1895,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
         goto fail;
     /* what the ops hold themselves (input conversion buffers, folded
      * constants), besides the chunk buffer used while loading */
-    eng->fixed_bytes = eng->mem.cur - ((vr.cache_cap + 63u) & ~UINT64_C(63));
+    eng->fixed_bytes = eng->mem.cur - (vr.cache_cap ? emem_round(&eng->mem, vr.cache_cap) : 0);
     eng->split_k = choose_split(eng);
     for (uint32_t i = eng->split_k; eng->split_k && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];

@@ -23,4 +23,5 @@ void occ_epc_provider(occ_epc *epc, occ_mem_provider *out)
     out->ctx = epc;
     out->alloc = provider_alloc;
     out->free = provider_free;
+    out->granularity = 4096; /* occ_epc_alloc hands out whole pages */
 }
