@@ -42,8 +42,8 @@ static void usage(FILE *f)
           "  --budget SIZE          enclave memory budget of each engine (implies --mode occlumency)\n"
           "  --mode M               native (default without --budget), baseline or occlumency\n"
           "  --threads N            compute threads per engine run (default: all cores)\n"
-          "  --workers N            enclave worker threads (default 2)\n"
-          "  --max-batch N          requests per engine run when the engine batches (default 8)\n"
+          "  --workers N            enclave worker threads (default 1)\n"
+          "  --max-batch N          requests per engine run when the engine batches (default 1)\n"
           "  --batch-wait-us US     wait this long for a batch to fill (default 0: take what is queued)\n"
           "  --max-body SIZE        largest request body (default 64M)\n"
           "  --max-connections N    open connections (default 256; more are refused at accept)\n"
@@ -138,7 +138,11 @@ int occ_cmd_serve(int argc, char **argv)
     occ_epc_cost_model cost = OCC_EPC_COST_SGX1;
     occ_mode mode = OCC_MODE_NATIVE;
     int mode_set = 0;
-    uint32_t threads = 0, workers = 2, max_batch = 8, batch_wait = 0, max_conns = 256, req_to = 30000,
+    /* Defaults measured with bench/serve.sh (docs/benchmarks.md): an engine
+     * runs one inference at a time, and each worker thread calling it gets its
+     * own spinning OpenMP team, so 2 workers halve throughput on 2 cores; and
+     * batching in occlumency mode is slower than one by one today. */
+    uint32_t threads = 0, workers = 1, max_batch = 1, batch_wait = 0, max_conns = 256, req_to = 30000,
              idle_to = 60000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
