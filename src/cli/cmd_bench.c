@@ -92,22 +92,6 @@ typedef struct model_result {
     result r[N_CONF];
 } model_result;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int file_exists(const char *p)
 {
     struct stat st;
@@ -302,7 +286,7 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
         result *res = &mr->r[c];
         if (!cs[c].eng || !cs[c].n)
             continue;
-        qsort(cs[c].times, (size_t)cs[c].n, sizeof *cs[c].times, cmp_double);
+        qsort(cs[c].times, (size_t)cs[c].n, sizeof *cs[c].times, occ_cli_cmp_double);
         int n = cs[c].n;
         res->runs = n;
         res->min_ms = cs[c].times[0];
@@ -529,11 +513,11 @@ int occ_cmd_bench(int argc, char **argv)
                 o.zoo = v;
             else if (!strcmp(a, "--packs"))
                 o.packs = v;
-            else if (!strcmp(a, "--repeat") && parse_int(v, 1, 100000, &o.repeat))
+            else if (!strcmp(a, "--repeat") && occ_cli_parse_int(v, 1, 100000, &o.repeat))
                 return occ_cli_error("bench", "--repeat needs a count >= 1, got '%s'", v);
-            else if (!strcmp(a, "--warmup") && parse_int(v, 0, 100000, &o.warmup))
+            else if (!strcmp(a, "--warmup") && occ_cli_parse_int(v, 0, 100000, &o.warmup))
                 return occ_cli_error("bench", "--warmup needs a count >= 0, got '%s'", v);
-            else if (!strcmp(a, "--threads") && parse_int(v, 0, 1024, &o.threads))
+            else if (!strcmp(a, "--threads") && occ_cli_parse_int(v, 0, 1024, &o.threads))
                 return occ_cli_error("bench", "--threads needs 0..1024, got '%s'", v);
             else if (!strcmp(a, "--epc") && (occ_parse_size(v, &o.epc) || o.epc < (1ull << 20)))
                 return occ_cli_error("bench", "--epc takes a size of at least 1M such as 93M, got '%s'", v);

@@ -41,12 +41,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct bulk {
     const char *url, *model;
     const occ_client_opts *o;
@@ -183,7 +177,7 @@ static int run_bulk(occ_client *c, const char *url, const char *model, const occ
             goto done;
         }
     }
-    qsort(b.lat, b.n, sizeof *b.lat, cmp_double);
+    qsort(b.lat, b.n, sizeof *b.lat, occ_cli_cmp_double);
     double hs = 0;
     for (int t = 0; t < conns; t++)
         hs += b.hs[t] / conns;
@@ -360,7 +354,7 @@ int occ_cmd_infer(int argc, char **argv)
         }
         times[r] = occ_cli_now_ms() - t0;
     }
-    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    qsort(times, (size_t)repeat, sizeof *times, occ_cli_cmp_double);
     double median = repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
     if (output) {
         FILE *f = fopen(output, "wb");

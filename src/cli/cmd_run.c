@@ -43,22 +43,6 @@ static void usage(FILE *f)
     fputs(occ_cli_enclave_usage, f);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int occ_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *input = NULL, *image = NULL, *output = NULL;
@@ -93,15 +77,15 @@ int occ_cmd_run(int argc, char **argv)
                 image = v;
             else if (!strcmp(a, "--output"))
                 output = v;
-            else if (!strcmp(a, "--top") && parse_int(v, 0, 1 << 20, &top))
+            else if (!strcmp(a, "--top") && occ_cli_parse_int(v, 0, 1 << 20, &top))
                 return occ_cli_error("run", "--top needs a count, got '%s'", v);
-            else if (!strcmp(a, "--threads") && parse_int(v, 0, 1024, &threads))
+            else if (!strcmp(a, "--threads") && occ_cli_parse_int(v, 0, 1024, &threads))
                 return occ_cli_error("run", "--threads needs 0..1024, got '%s'", v);
-            else if (!strcmp(a, "--repeat") && parse_int(v, 1, 1000000, &repeat))
+            else if (!strcmp(a, "--repeat") && occ_cli_parse_int(v, 1, 1000000, &repeat))
                 return occ_cli_error("run", "--repeat needs a count >= 1, got '%s'", v);
-            else if (!strcmp(a, "--batch") && parse_int(v, 1, 4096, &batch))
+            else if (!strcmp(a, "--batch") && occ_cli_parse_int(v, 1, 4096, &batch))
                 return occ_cli_error("run", "--batch needs 1..4096, got '%s'", v);
-            else if (!strcmp(a, "--loader-threads") && parse_int(v, 1, 64, &loaders))
+            else if (!strcmp(a, "--loader-threads") && occ_cli_parse_int(v, 1, 64, &loaders))
                 return occ_cli_error("run", "--loader-threads needs 1..64, got '%s'", v);
             else if (!strcmp(a, "--budget") && (occ_parse_size(v, &budget) || budget == 0))
                 return occ_cli_error("run", "--budget needs a size such as 93M, 32M or 512K, got '%s'", v);
@@ -258,7 +242,7 @@ int occ_cmd_run(int argc, char **argv)
     double sorted_min = times[0], mean = 0;
     for (int r = 0; r < runs; r++)
         mean += times[r] / runs;
-    qsort(times, (size_t)runs, sizeof *times, cmp_double);
+    qsort(times, (size_t)runs, sizeof *times, occ_cli_cmp_double);
     sorted_min = times[0];
     double median = runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
     struct rusage ru;

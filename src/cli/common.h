@@ -28,4 +28,10 @@ void occ_cli_shape(const occ_tensor *t, char *buf, size_t size);
 
 double occ_cli_now_ms(void);
 
+/* Parses a decimal integer in [lo, hi]; 0 on success, -1 otherwise. */
+int occ_cli_parse_int(const char *s, int lo, int hi, int *out);
+
+/* qsort comparator for doubles, ascending. */
+int occ_cli_cmp_double(const void *a, const void *b);
+
 #endif
