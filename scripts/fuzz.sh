@@ -3,6 +3,8 @@
 # corpus (fuzz/corpus/<target>/, copied to a scratch dir so runs don't grow
 # the repo), and prints executions and coverage per target. Exits non-zero on
 # any crash, leak or timeout; the reproducer is left in build/fuzz-artifacts/.
+# FUZZ_TARGETS="quote policy" limits the run to those targets (names without
+# the fuzz_ prefix), e.g. to split a long run across cores.
 set -euo pipefail
 build=${1:?usage: fuzz.sh BUILD_DIR SECONDS}
 secs=${2:-30}
@@ -14,6 +16,9 @@ printf '%-22s %12s %8s %8s %s\n' target execs cov ft result
 for bin in "$build"/fuzz_*; do
   [ -x "$bin" ] || continue
   name=$(basename "$bin")
+  if [ -n "${FUZZ_TARGETS:-}" ] && ! grep -qw -- "${name#fuzz_}" <<<"$FUZZ_TARGETS"; then
+    continue
+  fi
   seeds="$root/fuzz/corpus/${name#fuzz_}"
   work=$(mktemp -d)
   [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/ 2>/dev/null || true

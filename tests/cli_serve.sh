@@ -5,7 +5,9 @@
 #    and the server sees no request from it;
 #  - curl with the saved certificate (--cacert) and with the pinned key gets correct JSON and
 #    binary answers;
-#  - 8 concurrent clients all get correct answers;
+#  - 8 concurrent clients all get correct answers, served by a pool of two engines;
+#  - in occlumency mode the model's budget is split among its engines: one too small to
+#    split is refused at start, with the reason, while one engine fits it;
 #  - bad input (malformed JSON, shape, datatype, tensor name, unknown model, body over the limit,
 #    a content length that never arrives, a truncated binary tensor, garbage instead of TLS, a
 #    stalled client, a client leaving mid-inference) gets the right status or a clean close, and
@@ -33,7 +35,7 @@ MODEL_ID=$("$OCC" inspect "$T/m.occ" --json | "$PY" -c 'import json,sys; print(j
 mkdir -m 700 "$T/emu" "$T/emu2"
 
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" \
-  --metrics 127.0.0.1:0 --max-body 1M --request-timeout 1500 --threads 1 \
+  --metrics 127.0.0.1:0 --max-body 1M --request-timeout 1500 --threads 2 --workers 2 \
   --record-boundary "$T/boundary.bin" >"$T/serve.log" 2>"$T/serve.err" &
 SERVER_PID=$!
 for _ in $(seq 300); do grep -q '^listening' "$T/serve.log" 2>/dev/null && break; sleep 0.1; done
@@ -235,6 +237,7 @@ alive && ok || bad "disconnect: server no longer serves"
 curl -s "http://127.0.0.1:$MPORT/metrics" >"$T/metrics.txt"
 grep -q '^occ_inferences_total{model="fmnist"}' "$T/metrics.txt" && grep -q '^occ_request_timeouts_total [1-9]' "$T/metrics.txt" &&
   grep -q '^occ_enclave_transitions_total [1-9]' "$T/metrics.txt" && ok || bad "metrics"
+grep -q '^occ_engines{model="fmnist"} 2$' "$T/metrics.txt" && ok || bad "two engines in the pool"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok || bad "serve exits 0 on SIGTERM"; SERVER_PID=
 # under ASan (make test: detect_leaks=1) a leak would also make the exit status 23
 grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/serve.err" && { bad "sanitizer report in serve"; cat "$T/serve.err" >&2; } || ok
@@ -247,6 +250,19 @@ for needle in (open(sys.argv[2], "rb").read()[:64], open(sys.argv[3], "rb").read
     assert needle not in rec, needle
 # (the plaintext metrics port's answers cross too: public aggregates, no request data)
 PY
+
+# --- a budget that cannot be split among the engines: refused at start, saying why;
+# the same budget serves one engine (a check, then a clean stop) ---
+rc=0; "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 2 \
+  --workers 2 --budget 1M >"$T/small.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q 'each of its 2 engines gets 1/2 of the budget' "$T/small.out" && ok ||
+  { bad "a budget too small for 2 engines: rc $rc"; cat "$T/small.out" >&2; }
+"$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  --budget 1M >"$T/one.out" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 300); do grep -q '^listening' "$T/one.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '^engines: 1 per model' "$T/one.out" && ok || { bad "1M serves one engine"; cat "$T/one.out" >&2; }
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

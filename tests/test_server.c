@@ -531,7 +531,8 @@ static void metrics_and_boundary(void)
     pthread_mutex_unlock(&host.mu);
     CHECK(closed);
     CHECK(strstr(text, "HTTP/1.1 200") && strstr(text, "occ_inferences_total{model=\"fmnist\"}") &&
-          strstr(text, "occ_http_responses_total{code=\"413\"} 1") && strstr(text, "occ_request_timeouts_total 2"));
+          strstr(text, "occ_http_responses_total{code=\"413\"} 1") && strstr(text, "occ_request_timeouts_total 2") &&
+          strstr(text, "occ_engines{model=\"fmnist\"} 2"));
     free(text);
     ec.conn_close(ec.enclave, id);
     /* No plaintext request or response body ever crossed (outside the
@@ -585,6 +586,7 @@ int main(void)
     cfg.models = &sm;
     cfg.n_models = 1;
     cfg.engine.threads = 1;
+    cfg.engines = 2; /* a pool of two, driven by two workers */
     cfg.max_body_size = 1 << 20;
     cfg.quote = occ_emu_quote_provider;
     cfg.quote_ctx = &prov;
@@ -598,15 +600,17 @@ int main(void)
     CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
     occ_engine_free(eng);
 
-    pthread_t th;
-    pthread_create(&th, NULL, worker, NULL);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, worker, NULL);
     RUN(happy_paths);
     RUN(bad_inputs);
     RUN(garbage_stall_disconnect);
     RUN(wrong_model_id_refused);
     RUN(metrics_and_boundary);
     ec.stop(ec.enclave);
-    pthread_join(th, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
     occ_enclave_free(enc);
     occ_model_free(model);
     occ_packfile_close(host.pf);

@@ -18,6 +18,9 @@ extern "C" {
 typedef occ_status (*occ_read_fn)(void *ctx, uint64_t offset, void *dst, uint64_t size,
                                   occ_error *e);
 
+/* The budget when none is given: the usable EPC of SGX1. */
+#define OCC_DEFAULT_BUDGET (UINT64_C(93) << 20)
+
 /* Execution modes (DESIGN §5). */
 typedef enum occ_mode {
     OCC_MODE_NATIVE = 0,     /* no enclave: every weight resident, the speed reference */

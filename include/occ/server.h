@@ -39,7 +39,10 @@ typedef struct occ_server_model {
 typedef struct occ_enclave_config {
     const occ_server_model *models;
     size_t n_models;
-    occ_engine_opts engine;   /* template for every model's engine (threads, mode, budget, mem) */
+    occ_engine_opts engine;   /* template for every model's engines: threads is per engine,
+                                 budget per model (split evenly among its engines) */
+    uint32_t engines;         /* engines per model, each one inference at a time (a pool
+                                 the workers share); 0 = 1 */
     uint32_t max_batch;       /* requests per engine run (dynamic batching); 0 = 8 */
     uint32_t batch_wait_us;   /* wait this long for a batch to fill; 0 = none */
     uint64_t max_body_size;   /* bytes; 0 = 64 MiB */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
@@ -39,10 +40,13 @@ static void usage(FILE *f)
           "                         it to clients with --root); required with --enclave emu\n"
           "  --epc SIZE             emulated EPC (resident cap; default 93M)\n"
           "  --cost-model M         sgx1 (default), sgx2 or none\n"
-          "  --budget SIZE          enclave memory budget of each engine (implies --mode occlumency)\n"
+          "  --budget SIZE          enclave memory budget of each model, split evenly among its engines\n"
+          "                         (implies --mode occlumency; default 93M in that mode)\n"
           "  --mode M               native (default without --budget), baseline or occlumency\n"
-          "  --threads N            compute threads per engine run (default: all cores)\n"
-          "  --workers N            enclave worker threads (default 1)\n"
+          "  --threads N            compute threads in all (default: all cores)\n"
+          "  --workers N            enclave workers, each with its own engine of every model, running\n"
+          "                         requests side by side with threads/workers threads each (at least 1;\n"
+          "                         default: --threads, i.e. one single-threaded engine per core)\n"
           "  --max-batch N          requests per engine run when the engine batches (default 1)\n"
           "  --batch-wait-us US     wait this long for a batch to fill (default 0: take what is queued)\n"
           "  --max-body SIZE        largest request body (default 64M)\n"
@@ -138,11 +142,12 @@ int occ_cmd_serve(int argc, char **argv)
     occ_epc_cost_model cost = OCC_EPC_COST_SGX1;
     occ_mode mode = OCC_MODE_NATIVE;
     int mode_set = 0;
-    /* Defaults measured with bench/serve.sh (docs/benchmarks.md): an engine
-     * runs one inference at a time, and each worker thread calling it gets its
-     * own spinning OpenMP team, so 2 workers halve throughput on 2 cores; and
-     * batching in occlumency mode is slower than one by one today. */
-    uint32_t threads = 0, workers = 1, max_batch = 1, batch_wait = 0, max_conns = 256, req_to = 30000,
+    /* Defaults measured with bench/serve.sh (docs/benchmarks.md): one
+     * single-threaded engine per core, each running whole requests, beats one
+     * engine splitting every layer across the cores (no per-layer barrier, no
+     * spinning OpenMP team), and batching in occlumency mode is slower than
+     * one by one today. */
+    uint32_t threads = 0, workers = 0, max_batch = 1, batch_wait = 0, max_conns = 256, req_to = 30000,
              idle_to = 60000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -209,7 +214,7 @@ int occ_cmd_serve(int argc, char **argv)
                 usage(stderr);
                 return occ_cli_error("serve", "unknown option '%s'", a);
             }
-            unsigned lo = slot == &batch_wait || slot == &threads ? 0 : 1;
+            unsigned lo = slot == &batch_wait ? 0 : 1;
             unsigned hi = slot == &max_batch ? 256 : slot == &workers ? 64 : slot == &threads ? 1024 : 100000000;
             if (parse_u32(v, lo, hi, slot))
                 return occ_cli_error("serve", "%s needs a number in %u..%u, got '%s'", a, lo, hi, v);
@@ -219,6 +224,14 @@ int occ_cmd_serve(int argc, char **argv)
         return occ_cli_error("serve", "give at least one --model [NAME=]FILE.occ");
     if (budget && !mode_set)
         mode = OCC_MODE_OCCLUMENCY; /* a budget means: plan to it */
+    if (!threads) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nc > 0 && nc <= 1024 ? (uint32_t)nc : 1;
+    }
+    if (!workers)
+        workers = threads < 64 ? threads : 64;
+    /* threads per engine; more workers than threads oversubscribe the cores */
+    uint32_t per_engine = threads / workers ? threads / workers : 1;
     if (!listen)
         return occ_cli_error("serve", "give --listen ADDR:PORT (e.g. 127.0.0.1:8443)");
     int emu = !strcmp(enclave, "emu");
@@ -283,7 +296,8 @@ int occ_cmd_serve(int argc, char **argv)
     occ_enclave_config cfg = {0};
     cfg.models = sm;
     cfg.n_models = (size_t)n_models;
-    cfg.engine.threads = (int)threads;
+    cfg.engine.threads = (int)per_engine; /* a remainder of threads stays idle */
+    cfg.engines = workers;
     cfg.engine.mode = mode;
     cfg.engine.budget = budget;
     cfg.max_batch = max_batch;
@@ -366,6 +380,7 @@ int occ_cmd_serve(int argc, char **argv)
     }
     occ_hex(binding, 32, hex);
     printf("report_data_model_binding %s\n", hex);
+    printf("engines: %u per model, %u thread%s each\n", workers, per_engine, per_engine == 1 ? "" : "s");
     printf("batching: %s\n", occ_enclave_batching(enc) ? "the engine runs batches of concurrent requests"
                                                        : "requests run one at a time (the engine does not batch)");
     printf("started in %.0f ms\n", start_ms);

@@ -2,9 +2,17 @@
  *
  * Threads: the host calls conn_open/conn_data/conn_close from its event
  * loop and run_worker from its worker threads. Each connection has a mutex
- * (its SSL, HTTP state); the request queue has one; each model's engine has
- * one (occ_engine_run is one run at a time). Lock order: conn -> queue,
- * conn -> stats; the table lock is never held with another.
+ * (its SSL, HTTP state); the request queue has one; each model has a pool
+ * of engines (occ_engine_run is one run at a time per engine) whose free
+ * list has one. Lock order: conn -> queue, conn -> stats; the table lock
+ * and a pool lock are never held with another.
+ *
+ * Why a pool: an engine runs one inference at a time, so one engine with T
+ * threads splits every layer T ways (with a barrier per layer); E engines
+ * of T/E threads each run E requests side by side with no barrier at all,
+ * which is what a loaded server wants (bench/serve.sh, docs/server.md). The
+ * model's budget is split evenly among its engines, so the enclave still
+ * holds at most the budget.
  *
  * A connection answers requests strictly in order: while an inference of
  * a connection is queued or running (busy), nothing more is read from its
@@ -52,10 +60,14 @@ struct srv_model {
     char *name;
     read_ctx rd;
     occ_model *m;
-    occ_engine *eng;  /* batch 1 */
-    occ_engine *engb; /* batch batch_n, NULL when the engine does not batch */
+    /* the pool: n_eng slots; slot i holds eng[i] (batch 1) and engb[i]
+     * (batch batch_n; all NULL when the engine does not batch) */
+    occ_engine **eng, **engb;
+    uint32_t n_eng;
+    uint8_t *eng_busy;
     uint32_t batch_n;
-    pthread_mutex_t run_mu;
+    pthread_mutex_t run_mu; /* guards eng_busy */
+    pthread_cond_t run_cv;
     size_t in_bytes, out_bytes; /* per request, all inputs / all outputs */
     /* stats (under enc->stats_mu) */
     uint64_t inferences, errors, integrity_failures;
@@ -692,8 +704,21 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     occ_status st = OCC_OK;
     occ_error e = {0};
     int failed[256] = {0};
+    /* take a free engine of the pool (there are as many as workers, so one
+     * is free unless another model's worker count exceeds the pool) */
     pthread_mutex_lock(&mdl->run_mu);
-    if (k > 1 && mdl->engb) {
+    uint32_t slot = 0;
+    for (;;) {
+        while (slot < mdl->n_eng && mdl->eng_busy[slot])
+            slot++;
+        if (slot < mdl->n_eng)
+            break;
+        pthread_cond_wait(&mdl->run_cv, &mdl->run_mu);
+        slot = 0;
+    }
+    mdl->eng_busy[slot] = 1;
+    pthread_mutex_unlock(&mdl->run_mu);
+    if (k > 1 && mdl->engb[slot]) {
         float **ins = calloc(m->n_inputs + m->n_outputs, sizeof *ins);
         float **outs = ins ? ins + m->n_inputs : NULL;
         int ok = ins != NULL;
@@ -707,7 +732,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         for (uint32_t i = 0; ok && i < m->n_outputs; i++)
             if (!(outs[i] = malloc(m->tensors[m->outputs[i]].size * mdl->batch_n)))
                 ok = 0;
-        st = ok ? occ_engine_run(mdl->engb, (const float *const *)ins, outs, &e)
+        st = ok ? occ_engine_run(mdl->engb[slot], (const float *const *)ins, outs, &e)
                 : occ_fail(&e, OCC_ERR_NOMEM, "out of memory for the batch");
         for (uint32_t i = 0; ok && !st && i < m->n_outputs; i++) {
             size_t sz = m->tensors[m->outputs[i]].size;
@@ -728,13 +753,16 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     } else {
         for (size_t b = 0; b < k; b++) {
             occ_error eb = {0};
-            failed[b] = occ_engine_run(mdl->eng, (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
+            failed[b] = occ_engine_run(mdl->eng[slot], (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
             if (failed[b]) {
                 st = failed[b];
                 e = eb;
             }
         }
     }
+    pthread_mutex_lock(&mdl->run_mu);
+    mdl->eng_busy[slot] = 0;
+    pthread_cond_signal(&mdl->run_cv);
     pthread_mutex_unlock(&mdl->run_mu);
     pthread_mutex_lock(&enc->stats_mu);
     enc->batches++;
@@ -838,7 +866,7 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
         srv_model *mdl = enc->q_head->mdl;
         size_t k = 0;
         batch[k++] = take_for_model(enc, mdl);
-        size_t limit = mdl->engb ? (cap < mdl->batch_n ? cap : mdl->batch_n) : cap;
+        size_t limit = mdl->engb[0] ? (cap < mdl->batch_n ? cap : mdl->batch_n) : cap;
         if (limit > 256)
             limit = 256;
         struct timespec dl;
@@ -942,7 +970,7 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *na
 /* Does the engine honour opts.batch? Runs one batch of identical zero
  * inputs and checks every slot of the output was written with the same
  * values (an engine that ignores batch writes only the first). */
-static int probe_batch(srv_model *mdl)
+static int probe_batch(srv_model *mdl, occ_engine *engb)
 {
     const occ_model *m = mdl->m;
     uint32_t n = mdl->batch_n;
@@ -958,7 +986,7 @@ static int probe_batch(srv_model *mdl)
     }
     occ_error e = {0};
     if (ok)
-        ok = occ_engine_run(mdl->engb, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
+        ok = occ_engine_run(engb, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
     for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
         const float *o = bufs[m->n_inputs + i];
         size_t cnt = m->tensors[m->outputs[i]].size / 4;
@@ -991,11 +1019,17 @@ void occ_enclave_free(occ_enclave *enc)
         }
     for (size_t i = 0; enc->models && i < enc->n_models; i++) {
         srv_model *mdl = &enc->models[i];
-        occ_engine_free(mdl->eng);
-        occ_engine_free(mdl->engb);
+        for (uint32_t k = 0; k < mdl->n_eng; k++) {
+            occ_engine_free(mdl->eng[k]);
+            occ_engine_free(mdl->engb[k]);
+        }
+        free(mdl->eng);
+        free(mdl->engb);
+        free(mdl->eng_busy);
         occ_model_free(mdl->m);
         free(mdl->name);
         pthread_mutex_destroy(&mdl->run_mu);
+        pthread_cond_destroy(&mdl->run_cv);
     }
     free(enc->models);
     SSL_CTX_free(enc->ctx);
@@ -1046,8 +1080,15 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         goto fail;
     }
     enc->n_models = cfg->n_models;
-    for (size_t i = 0; i < cfg->n_models; i++)
+    for (size_t i = 0; i < cfg->n_models; i++) {
         pthread_mutex_init(&enc->models[i].run_mu, NULL);
+        pthread_cond_init(&enc->models[i].run_cv, NULL);
+    }
+    const uint32_t n_eng = cfg->engines ? cfg->engines : 1;
+    if (n_eng > 256) {
+        st = occ_fail(e, OCC_ERR_INVALID, "at most 256 engines per model, got %u", n_eng);
+        goto fail;
+    }
     enc->batching = 1;
     for (size_t i = 0; i < cfg->n_models; i++) {
         const occ_server_model *sm = &cfg->models[i];
@@ -1081,27 +1122,53 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", sm->name);
             goto fail;
         }
-        occ_engine_opts o = cfg->engine;
-        o.batch = 1;
-        if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng, e))) {
-            occ_error_prefix(e, "model '%s'", sm->name);
+        mdl->eng = calloc(n_eng, sizeof *mdl->eng);
+        mdl->engb = calloc(n_eng, sizeof *mdl->engb);
+        mdl->eng_busy = calloc(n_eng, 1);
+        if (!mdl->eng || !mdl->engb || !mdl->eng_busy) {
+            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        mdl->batch_n = 1;
-        if (enc->max_batch > 1) {
-            o.batch = enc->max_batch;
-            occ_error be = {0};
-            if (occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->engb, &be) == OCC_OK) {
-                mdl->batch_n = enc->max_batch;
-                if (!probe_batch(mdl)) {
-                    occ_engine_free(mdl->engb);
-                    mdl->engb = NULL;
-                    mdl->batch_n = 1;
+        mdl->n_eng = n_eng;
+        occ_engine_opts o = cfg->engine;
+        if (o.mode == OCC_MODE_OCCLUMENCY) {
+            /* the model's budget, split evenly: the pool together holds at most it */
+            uint64_t total = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
+            o.budget = total / n_eng;
+            if (enc->max_batch > 1)
+                o.budget /= 2; /* and the batch engines beside them */
+        }
+        mdl->batch_n = enc->max_batch > 1 ? enc->max_batch : 1;
+        for (uint32_t k = 0; k < n_eng; k++) {
+            o.batch = 1;
+            if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng[k], e))) {
+                if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
+                    occ_error_prefix(e, "model '%s' (each of its %u engines gets 1/%u of the budget: %llu bytes)",
+                                     sm->name, n_eng, n_eng, (unsigned long long)o.budget);
+                else
+                    occ_error_prefix(e, "model '%s'", sm->name);
+                goto fail;
+            }
+            if (mdl->batch_n > 1 && (k == 0 || mdl->engb[0])) {
+                o.batch = mdl->batch_n;
+                occ_error be = {0};
+                if (occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->engb[k], &be) == OCC_OK &&
+                    !probe_batch(mdl, mdl->engb[k])) {
+                    occ_engine_free(mdl->engb[k]);
+                    mdl->engb[k] = NULL;
+                }
+                if (!mdl->engb[k]) { /* all or none of the slots batch */
+                    for (uint32_t q = 0; q < k; q++) {
+                        occ_engine_free(mdl->engb[q]);
+                        mdl->engb[q] = NULL;
+                    }
                 }
             }
         }
-        if (!mdl->engb)
+        if (!mdl->engb[0]) {
+            mdl->batch_n = 1;
             enc->batching = 0;
+        }
     }
     occ_server_models_binding((const uint8_t(*)[32])ids, cfg->n_models, enc->binding);
 
@@ -1258,13 +1325,26 @@ char *occ_enclave_metrics(occ_enclave *enc)
     pthread_mutex_unlock(&enc->stats_mu);
     sb_printf(&b, "# TYPE occ_engine_integrity_failures_total counter\n# TYPE occ_engine_bytes_verified_total counter\n"
                   "# TYPE occ_engine_chunks_loaded_total counter\n# TYPE occ_engine_peak_enclave_bytes gauge\n"
-                  "# TYPE occ_engine_batching gauge\n");
+                  "# TYPE occ_engine_batching gauge\n# TYPE occ_engines gauge\n");
     for (size_t i = 0; i < enc->n_models; i++) {
         srv_model *mdl = &enc->models[i];
         occ_engine_stats s1 = {0}, s2 = {0};
-        occ_engine_get_stats(mdl->eng, &s1);
-        if (mdl->engb)
-            occ_engine_get_stats(mdl->engb, &s2);
+        for (uint32_t k = 0; k < mdl->n_eng; k++) {
+            occ_engine_stats t = {0};
+            occ_engine_get_stats(mdl->eng[k], &t);
+            if (mdl->engb[k]) {
+                occ_engine_stats tb = {0};
+                occ_engine_get_stats(mdl->engb[k], &tb);
+                t.integrity_failures += tb.integrity_failures;
+                t.bytes_verified += tb.bytes_verified;
+                t.chunks_loaded += tb.chunks_loaded;
+                t.peak_enclave_bytes += tb.peak_enclave_bytes;
+            }
+            s1.integrity_failures += t.integrity_failures;
+            s1.bytes_verified += t.bytes_verified;
+            s1.chunks_loaded += t.chunks_loaded;
+            s1.peak_enclave_bytes += t.peak_enclave_bytes;
+        }
         const char *nm = mdl->name;
         sb_printf(&b, "occ_engine_integrity_failures_total{model=\"%s\"} %llu\n", nm,
                   (unsigned long long)(s1.integrity_failures + s2.integrity_failures));
@@ -1274,7 +1354,8 @@ char *occ_enclave_metrics(occ_enclave *enc)
                   (unsigned long long)(s1.chunks_loaded + s2.chunks_loaded));
         sb_printf(&b, "occ_engine_peak_enclave_bytes{model=\"%s\"} %llu\n", nm,
                   (unsigned long long)(s1.peak_enclave_bytes + s2.peak_enclave_bytes));
-        sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->engb ? mdl->batch_n : 1u);
+        sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->engb[0] ? mdl->batch_n : 1u);
+        sb_printf(&b, "occ_engines{model=\"%s\"} %u\n", nm, mdl->n_eng);
     }
     if (enc->metrics_extra && !b.oom) {
         if (b.cap - b.n < 16384) {

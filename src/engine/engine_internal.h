@@ -15,7 +15,6 @@ typedef struct occ_buf_req {
     uint64_t offset;
 } occ_buf_req;
 
-#define OCC_DEFAULT_BUDGET (UINT64_C(93) << 20)
 
 /* ---- introspection (for occ inspect / occ run --stats) ---- */
 
