@@ -8,6 +8,8 @@
 #  - 8 concurrent clients all get correct answers, served by a pool of two engines;
 #  - in occlumency mode the model's budget is split among its engines: one too small to
 #    split is refused at start, with the reason, while one engine fits it;
+#  - dynamic batching (--max-batch 4) in occlumency mode: concurrent clients get correct
+#    answers from batched runs (partial batches included);
 #  - bad input (malformed JSON, shape, datatype, tensor name, unknown model, body over the limit,
 #    a content length that never arrives, a truncated binary tensor, garbage instead of TLS, a
 #    stalled client, a client leaving mid-inference) gets the right status or a clean close, and
@@ -263,6 +265,37 @@ SERVER_PID=$!
 for _ in $(seq 300); do grep -q '^listening' "$T/one.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '^engines: 1 per model' "$T/one.out" && ok || { bad "1M serves one engine"; cat "$T/one.out" >&2; }
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
+
+# --- dynamic batching: one engine planned for 4 requests at once ---
+"$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  --budget 4M --max-batch 4 --batch-wait-us 50000 --metrics 127.0.0.1:0 >"$T/batch.out" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 300); do grep -q '^listening' "$T/batch.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '^batching: the engine runs batches' "$T/batch.out" && ok || { bad "batching on"; cat "$T/batch.out" >&2; }
+BPORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/batch.out")
+BMPORT=$(sed -n 's/^metrics .*(port \([0-9]*\))$/\1/p' "$T/batch.out")
+pids=()
+for k in $(seq 1 6); do
+  "$OCC" infer "https://127.0.0.1:$BPORT" --model fmnist --tensor "$T/x$k.bin" --output "$T/b$k.bin" --repeat 4 \
+    --policy "$T/policy.json" --root "$T/emu/root.pem" >/dev/null 2>"$T/b$k.err" &
+  pids+=($!)
+done
+for k in $(seq 1 6); do
+  wait "${pids[$((k - 1))]}" && "$PY" - "$T/b$k.bin" "$T/ref$k.bin" <<'PY' && ok || { bad "batched client $k"; cat "$T/b$k.err" >&2; }
+import struct, sys
+a, b = (struct.unpack("10f", open(p, "rb").read()) for p in sys.argv[1:3])
+assert all(abs(x - y) <= 1e-5 * max(1.0, abs(y)) for x, y in zip(a, b)), (a, b)
+PY
+done
+curl -s "http://127.0.0.1:$BMPORT/metrics" >"$T/bmetrics.txt"
+"$PY" - "$T/bmetrics.txt" <<'PY' && ok || { bad "no batch of more than one request"; grep batch "$T/bmetrics.txt" >&2; }
+import sys
+m = dict(l.rsplit(" ", 1) for l in open(sys.argv[1]) if l[0] != "#" and " " in l)
+ones, count = float(m['occ_batch_size_bucket{le="1"}']), float(m["occ_batch_size_count"])
+assert m['occ_engine_batching{model="fmnist"}'].strip() == "4"
+assert count > ones > -1, (ones, count)
+PY
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok || bad "batching serve exits 0"; SERVER_PID=
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

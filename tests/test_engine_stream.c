@@ -2,7 +2,8 @@
  * within the budget, weights really streamed; every flipped byte of the
  * untrusted ciphertext fails that inference with OCC_ERR_INTEGRITY and no
  * output, the next inference on restored bytes works; every flipped pack
- * chunk fails at load. Batching gives per-input results equal to batch 1. */
+ * chunk fails at load. Batching gives per-input results equal to batch 1,
+ * in both batch orders and for partial batches. */
 #include "test_ops_util.h"
 
 /* x[1,16,8,8] -> Conv(64,3x3)+Relu -> Conv(64,3x3)+Relu -> Flatten -> Gemm(200, transB) */
@@ -211,6 +212,47 @@ static void test_batch_and_budget(void)
         CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
         CHECK(max_rel_err(y, ref, 3 * NY) <= 2e-4);
         occ_engine_free(eng);
+        eng = NULL;
+    }
+    /* both batch orders, partial batches (occ_engine_run_n): the first n
+     * inputs' results, nothing written past them; each order streams less
+     * per image than batch 1; a flipped stash byte still fails a partial run */
+    for (int order = 0; order < 2; order++) {
+        occ_engine_batch_order = order;
+        CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 3, &eng, &e) == OCC_OK, "order %d: %s", order, e.msg);
+        occ_engine_batch_order = -1;
+        if (!eng)
+            continue;
+        for (uint32_t nn = 1; nn <= 3; nn++) {
+            for (int k = 0; k < 3 * NY; k++)
+                y[k] = -1.0f;
+            occ_engine_stats s0, s1;
+            occ_engine_get_stats(eng, &s0);
+            CHECK_MSG(occ_engine_run_n(eng, nn, ins, outs, &e) == OCC_OK, "order %d n %u: %s", order, nn, e.msg);
+            occ_engine_get_stats(eng, &s1);
+            CHECK_MSG(max_rel_err(y, ref, nn * NY) <= 2e-4, "order %d, %u of 3: %g", order, nn,
+                      max_rel_err(y, ref, nn * NY));
+            CHECK(nn == 3 || y[nn * NY] == -1.0f);
+            uint64_t bn = s1.bytes_loaded - s0.bytes_loaded;
+            CHECK_MSG(b1 > 0 && bn <= nn * b1 && (nn == 1 || bn < nn * b1),
+                      "order %d: %u images streamed %llu bytes, batch 1 %llu", order, nn,
+                      (unsigned long long)bn, (unsigned long long)b1);
+            CHECK(s1.peak_enclave_bytes <= BUDGET);
+        }
+        CHECK(occ_engine_run_n(eng, 0, ins, outs, &e) == OCC_ERR_INVALID);
+        CHECK(occ_engine_run_n(eng, 4, ins, outs, &e) == OCC_ERR_INVALID);
+        uint64_t n = 0;
+        uint8_t *stash = occ_engine_debug_stash(eng, &n);
+        for (int i = 0; stash && i < 10; i++) {
+            uint64_t at = (uint64_t)rand() % n;
+            stash[at] ^= 1;
+            CHECK(occ_engine_run_n(eng, 1 + (uint32_t)i % 3, ins, outs, &e) == OCC_ERR_INTEGRITY);
+            stash[at] ^= 1;
+        }
+        CHECK(occ_engine_run_n(eng, 2, ins, outs, &e) == OCC_OK);
+        CHECK(max_rel_err(y, ref, 2 * NY) <= 2e-4);
+        occ_engine_free(eng);
+        eng = NULL;
     }
     CHECK(make(&b, OCC_MODE_BASELINE, 1, &eng, &e) == OCC_OK);
     CHECK(eng && occ_engine_run(eng, ins, outs, &e) == OCC_OK);

@@ -88,6 +88,12 @@ occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts,
 occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
                           occ_error *e) OCC_MUST_CHECK;
 
+/* Runs only the first n (1..opts.batch) tensors of each buffer: a partial
+ * batch costs n images of compute (streamed weights are still checked once
+ * per run). */
+occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inputs,
+                            float *const *outputs, occ_error *e) OCC_MUST_CHECK;
+
 void occ_engine_free(occ_engine *eng);
 
 #ifdef __cplusplus

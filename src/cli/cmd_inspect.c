@@ -137,7 +137,9 @@ static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, ui
         cJSON_AddNumberToObject(root, "window_bytes", (double)s.window);
         cJSON_AddNumberToObject(root, "window_slots", s.window_slots);
         cJSON_AddNumberToObject(root, "resident_bytes", (double)s.resident);
-        cJSON_AddNumberToObject(root, "streamed_bytes", (double)s.streamed);
+        cJSON_AddNumberToObject(root, "streamed_bytes", (double)s.streamed); /* per run */
+        cJSON_AddNumberToObject(root, "streamed_bytes_per_image", (double)s.streamed / s.batch);
+        cJSON_AddNumberToObject(root, "batch_split_step", s.split_step);
         cJSON_AddNumberToObject(root, "operator_bytes", (double)s.fixed);
         cJSON_AddNumberToObject(root, "segments", s.n_segs);
         cJSON_AddNumberToObject(root, "segments_streamed", s.n_streamed);
@@ -182,8 +184,18 @@ static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, ui
         printf("operator state           %10.2f MiB\n", mib(s.fixed));
         printf("peak                     %10.2f MiB (%" PRIu64 " bytes) of %.2f MiB budget\n",
                mib(s.peak), s.peak, mib(s.budget));
-        printf("segments                 %u, %u streamed (%.2f MiB per inference), max %.2f MiB\n",
-               s.n_segs, s.n_streamed, mib(s.streamed), mib(s.seg_max));
+        if (s.batch > 1) {
+            printf("segments                 %u, %u streamed (%.2f MiB per batch, %.2f per image), max %.2f MiB\n",
+                   s.n_segs, s.n_streamed, mib(s.streamed), mib(s.streamed) / s.batch, mib(s.seg_max));
+            if (s.split_step)
+                printf("batch order              steps 0..%u image by image, the rest for the whole batch\n",
+                       s.split_step - 1);
+            else
+                printf("batch order              every step for the whole batch\n");
+        } else {
+            printf("segments                 %u, %u streamed (%.2f MiB per inference), max %.2f MiB\n",
+                   s.n_segs, s.n_streamed, mib(s.streamed), mib(s.seg_max));
+        }
     }
     occ_engine_free(eng);
     return 0;

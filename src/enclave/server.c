@@ -60,9 +60,9 @@ struct srv_model {
     char *name;
     read_ctx rd;
     occ_model *m;
-    /* the pool: n_eng slots; slot i holds eng[i] (batch 1) and engb[i]
-     * (batch batch_n; all NULL when the engine does not batch) */
-    occ_engine **eng, **engb;
+    /* the pool: n_eng engines of batch batch_n (1 when not batching); a
+     * run of k <= batch_n requests is occ_engine_run_n(k) */
+    occ_engine **eng;
     uint32_t n_eng;
     uint8_t *eng_busy;
     uint32_t batch_n;
@@ -718,21 +718,23 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     }
     mdl->eng_busy[slot] = 1;
     pthread_mutex_unlock(&mdl->run_mu);
-    if (k > 1 && mdl->engb[slot]) {
+    occ_engine *eng = mdl->eng[slot];
+    if (k > 1 && mdl->batch_n > 1) {
+        /* gather the k inputs; outputs come back the same way */
         float **ins = calloc(m->n_inputs + m->n_outputs, sizeof *ins);
         float **outs = ins ? ins + m->n_inputs : NULL;
         int ok = ins != NULL;
         for (uint32_t i = 0; ok && i < m->n_inputs; i++) {
             size_t sz = m->tensors[m->inputs[i]].size;
-            if (!(ins[i] = malloc(sz * mdl->batch_n)))
+            if (!(ins[i] = malloc(sz * k)))
                 ok = 0;
-            for (uint32_t b = 0; ok && b < mdl->batch_n; b++)
-                memcpy((uint8_t *)ins[i] + b * sz, jobs[b < k ? b : k - 1]->in[i], sz);
+            for (size_t b = 0; ok && b < k; b++)
+                memcpy((uint8_t *)ins[i] + b * sz, jobs[b]->in[i], sz);
         }
         for (uint32_t i = 0; ok && i < m->n_outputs; i++)
-            if (!(outs[i] = malloc(m->tensors[m->outputs[i]].size * mdl->batch_n)))
+            if (!(outs[i] = malloc(m->tensors[m->outputs[i]].size * k)))
                 ok = 0;
-        st = ok ? occ_engine_run(mdl->engb[slot], (const float *const *)ins, outs, &e)
+        st = ok ? occ_engine_run_n(eng, (uint32_t)k, (const float *const *)ins, outs, &e)
                 : occ_fail(&e, OCC_ERR_NOMEM, "out of memory for the batch");
         for (uint32_t i = 0; ok && !st && i < m->n_outputs; i++) {
             size_t sz = m->tensors[m->outputs[i]].size;
@@ -743,7 +745,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             if (ins[i]) {
                 size_t sz = i < m->n_inputs ? m->tensors[m->inputs[i]].size
                                             : m->tensors[m->outputs[i - m->n_inputs]].size;
-                OPENSSL_cleanse(ins[i], sz * mdl->batch_n);
+                OPENSSL_cleanse(ins[i], sz * k);
             }
             free(ins[i]);
         }
@@ -753,7 +755,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     } else {
         for (size_t b = 0; b < k; b++) {
             occ_error eb = {0};
-            failed[b] = occ_engine_run(mdl->eng[slot], (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
+            failed[b] = occ_engine_run_n(eng, 1, (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
             if (failed[b]) {
                 st = failed[b];
                 e = eb;
@@ -866,7 +868,7 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
         srv_model *mdl = enc->q_head->mdl;
         size_t k = 0;
         batch[k++] = take_for_model(enc, mdl);
-        size_t limit = mdl->engb[0] ? (cap < mdl->batch_n ? cap : mdl->batch_n) : cap;
+        size_t limit = cap < mdl->batch_n ? cap : mdl->batch_n;
         if (limit > 256)
             limit = 256;
         struct timespec dl;
@@ -970,7 +972,7 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *na
 /* Does the engine honour opts.batch? Runs one batch of identical zero
  * inputs and checks every slot of the output was written with the same
  * values (an engine that ignores batch writes only the first). */
-static int probe_batch(srv_model *mdl, occ_engine *engb)
+static int probe_batch(srv_model *mdl, occ_engine *eng)
 {
     const occ_model *m = mdl->m;
     uint32_t n = mdl->batch_n;
@@ -986,7 +988,7 @@ static int probe_batch(srv_model *mdl, occ_engine *engb)
     }
     occ_error e = {0};
     if (ok)
-        ok = occ_engine_run(engb, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
+        ok = occ_engine_run(eng, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
     for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
         const float *o = bufs[m->n_inputs + i];
         size_t cnt = m->tensors[m->outputs[i]].size / 4;
@@ -1019,12 +1021,9 @@ void occ_enclave_free(occ_enclave *enc)
         }
     for (size_t i = 0; enc->models && i < enc->n_models; i++) {
         srv_model *mdl = &enc->models[i];
-        for (uint32_t k = 0; k < mdl->n_eng; k++) {
+        for (uint32_t k = 0; mdl->eng && k < mdl->n_eng; k++)
             occ_engine_free(mdl->eng[k]);
-            occ_engine_free(mdl->engb[k]);
-        }
         free(mdl->eng);
-        free(mdl->engb);
         free(mdl->eng_busy);
         occ_model_free(mdl->m);
         free(mdl->name);
@@ -1123,9 +1122,8 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             goto fail;
         }
         mdl->eng = calloc(n_eng, sizeof *mdl->eng);
-        mdl->engb = calloc(n_eng, sizeof *mdl->engb);
         mdl->eng_busy = calloc(n_eng, 1);
-        if (!mdl->eng || !mdl->engb || !mdl->eng_busy) {
+        if (!mdl->eng || !mdl->eng_busy) {
             st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             goto fail;
         }
@@ -1135,40 +1133,43 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             /* the model's budget, split evenly: the pool together holds at most it */
             uint64_t total = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
             o.budget = total / n_eng;
-            if (enc->max_batch > 1)
-                o.budget /= 2; /* and the batch engines beside them */
         }
-        mdl->batch_n = enc->max_batch > 1 ? enc->max_batch : 1;
-        for (uint32_t k = 0; k < n_eng; k++) {
-            o.batch = 1;
-            if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng[k], e))) {
+        /* Batching: every engine of the pool plans for max_batch requests
+         * and runs as many as are there (occ_engine_run_n). If that batch
+         * does not fit the budget, or the engine does not honour it (the
+         * probe), the whole pool runs one request at a time instead. */
+        for (uint32_t want = enc->max_batch > 1 ? enc->max_batch : 1;;) {
+            mdl->batch_n = o.batch = want;
+            int ok = 1;
+            for (uint32_t k = 0; ok && k < n_eng; k++) {
+                if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng[k], e)))
+                    ok = 0;
+                else if (want > 1 && k == 0 && !probe_batch(mdl, mdl->eng[0]))
+                    ok = 0;
+            }
+            if (ok)
+                break;
+            for (uint32_t k = 0; k < n_eng; k++) {
+                occ_engine_free(mdl->eng[k]);
+                mdl->eng[k] = NULL;
+            }
+            if (want == 1) {
                 if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
                     occ_error_prefix(e, "model '%s' (each of its %u engines gets 1/%u of the budget: %llu bytes)",
                                      sm->name, n_eng, n_eng, (unsigned long long)o.budget);
                 else
                     occ_error_prefix(e, "model '%s'", sm->name);
+                if (!st)
+                    st = OCC_ERR_INTERNAL;
                 goto fail;
             }
-            if (mdl->batch_n > 1 && (k == 0 || mdl->engb[0])) {
-                o.batch = mdl->batch_n;
-                occ_error be = {0};
-                if (occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->engb[k], &be) == OCC_OK &&
-                    !probe_batch(mdl, mdl->engb[k])) {
-                    occ_engine_free(mdl->engb[k]);
-                    mdl->engb[k] = NULL;
-                }
-                if (!mdl->engb[k]) { /* all or none of the slots batch */
-                    for (uint32_t q = 0; q < k; q++) {
-                        occ_engine_free(mdl->engb[q]);
-                        mdl->engb[q] = NULL;
-                    }
-                }
-            }
+            want = 1;
+            st = OCC_OK;
+            if (e)
+                *e = (occ_error){0};
         }
-        if (!mdl->engb[0]) {
-            mdl->batch_n = 1;
+        if (mdl->batch_n == 1)
             enc->batching = 0;
-        }
     }
     occ_server_models_binding((const uint8_t(*)[32])ids, cfg->n_models, enc->binding);
 
@@ -1328,18 +1329,10 @@ char *occ_enclave_metrics(occ_enclave *enc)
                   "# TYPE occ_engine_batching gauge\n# TYPE occ_engines gauge\n");
     for (size_t i = 0; i < enc->n_models; i++) {
         srv_model *mdl = &enc->models[i];
-        occ_engine_stats s1 = {0}, s2 = {0};
+        occ_engine_stats s1 = {0};
         for (uint32_t k = 0; k < mdl->n_eng; k++) {
             occ_engine_stats t = {0};
             occ_engine_get_stats(mdl->eng[k], &t);
-            if (mdl->engb[k]) {
-                occ_engine_stats tb = {0};
-                occ_engine_get_stats(mdl->engb[k], &tb);
-                t.integrity_failures += tb.integrity_failures;
-                t.bytes_verified += tb.bytes_verified;
-                t.chunks_loaded += tb.chunks_loaded;
-                t.peak_enclave_bytes += tb.peak_enclave_bytes;
-            }
             s1.integrity_failures += t.integrity_failures;
             s1.bytes_verified += t.bytes_verified;
             s1.chunks_loaded += t.chunks_loaded;
@@ -1347,14 +1340,14 @@ char *occ_enclave_metrics(occ_enclave *enc)
         }
         const char *nm = mdl->name;
         sb_printf(&b, "occ_engine_integrity_failures_total{model=\"%s\"} %llu\n", nm,
-                  (unsigned long long)(s1.integrity_failures + s2.integrity_failures));
+                  (unsigned long long)s1.integrity_failures);
         sb_printf(&b, "occ_engine_bytes_verified_total{model=\"%s\"} %llu\n", nm,
-                  (unsigned long long)(s1.bytes_verified + s2.bytes_verified));
+                  (unsigned long long)s1.bytes_verified);
         sb_printf(&b, "occ_engine_chunks_loaded_total{model=\"%s\"} %llu\n", nm,
-                  (unsigned long long)(s1.chunks_loaded + s2.chunks_loaded));
+                  (unsigned long long)s1.chunks_loaded);
         sb_printf(&b, "occ_engine_peak_enclave_bytes{model=\"%s\"} %llu\n", nm,
-                  (unsigned long long)(s1.peak_enclave_bytes + s2.peak_enclave_bytes));
-        sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->engb[0] ? mdl->batch_n : 1u);
+                  (unsigned long long)s1.peak_enclave_bytes);
+        sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->batch_n);
         sb_printf(&b, "occ_engines{model=\"%s\"} %u\n", nm, mdl->n_eng);
     }
     if (enc->metrics_extra && !b.oom) {

@@ -49,9 +49,18 @@ typedef struct occ_plan_layer {
 
 typedef struct occ_plan_summary {
     uint64_t budget;         /* 0 = no budget (native, baseline) */
-    uint64_t arena, work, window, resident, fixed, peak, streamed, seg_max;
+    uint64_t arena, work, window, resident, fixed, peak, seg_max;
+    uint64_t streamed;       /* bytes copied in and checked per run (of the whole batch) */
     uint32_t window_slots, n_segs, n_streamed;
+    uint32_t batch;
+    uint32_t split_step;     /* batch > 1: steps before it run image by image; 0 = all
+                                steps for the whole batch */
 } occ_plan_summary;
+
+/* Tests only: how a batch > 1 runs in occlumency mode. -1 (default): plan
+ * both ways and keep the one that streams less; 0: image by image up to the
+ * first fully connected layer; 1: every step for the whole batch. */
+extern int occ_engine_batch_order;
 
 /* Makes the engine up to its plan (weights are read only where an operator
  * needs them to prepare), for occ inspect --plan; it cannot run. */

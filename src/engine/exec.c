@@ -154,6 +154,8 @@ typedef struct ring {
     int stop, failed;
     uint32_t fail_seg;
     uint32_t hooked;         /* positions whose on_chunk hook has run */
+    uint32_t skip_from, skip; /* a run of fewer images than the batch: positions from
+                                 skip_from on are those of the sequence + skip */
     struct occ_engine *eng;
 } ring;
 
@@ -194,6 +196,7 @@ struct occ_engine {
     uint32_t wino_div;       /* Winograd only while its scratchpad <= budget / wino_div */
     uint32_t *streamed;      /* seg indices streamed, in order */
     uint32_t n_streamed;
+    uint32_t n_streamed_img; /* split_k: positions per image at the start of streamed */
     uint8_t *stash;          /* untrusted ciphertext of streamed segments */
     uint64_t stash_size;
     uint8_t *key;            /* AES-256 key (derives the MAC keys), enclave memory, wiped at free */
@@ -1246,14 +1249,20 @@ static uint32_t iteration(const occ_engine *eng, uint32_t i, uint32_t b)
     return !K ? i : i < K ? b * K + i : eng->batch * K + (i - K);
 }
 
-/* Batch > 1 in occlumency mode: the steps before the first fully connected
- * layer run image by image (one image's feature maps at a time: VGG-16's
- * 224x224 maps for 8 images would be 196 MiB), the rest for the whole batch
- * at once, so that each of their streamed segments - the ones compute cannot
- * hide - is copied and checked once for all the images. */
-static uint32_t choose_split(const occ_engine *eng)
+/* Batch > 1 in occlumency mode, two ways to run (engine_create plans both
+ * and keeps the one that streams fewer bytes per batch):
+ *  - split (split_all = 0): the steps before the first fully connected layer
+ *    run image by image (one image's feature maps at a time: VGG-16's
+ *    224x224 maps for 8 images would be 196 MiB), the rest for the whole
+ *    batch at once, so that each of their streamed segments - the ones
+ *    compute cannot hide - is copied and checked once for all the images;
+ *  - all batched (split_all = 1): every step for the whole batch, so every
+ *    streamed segment is copied and checked once per batch, at the price of
+ *    the batch's feature maps (ResNet-50 at 93M, batch 4: 17.5 MiB streamed
+ *    per image instead of 61). */
+static uint32_t choose_split(const occ_engine *eng, int split_all)
 {
-    if (eng->mode != OCC_MODE_OCCLUMENCY || eng->batch < 2)
+    if (eng->mode != OCC_MODE_OCCLUMENCY || eng->batch < 2 || split_all)
         return 0;
     uint32_t k = 0;
     while (k < eng->n_steps && eng->steps[k].kind != K_GEMM)
@@ -1570,10 +1579,15 @@ out:
 /* Copies and authenticates position pos (claimed by the caller) into its
  * slot, then publishes it. Called without the ring lock; returns with it
  * held. on_chunk hooks are called in position order whoever loaded what. */
+static uint32_t ring_seq(const ring *r, uint32_t pos)
+{
+    return pos >= r->skip_from ? pos + r->skip : pos;
+}
+
 static void ring_load(ring *r, segmac *c, uint32_t pos)
 {
     occ_engine *eng = r->eng;
-    uint32_t gi = eng->streamed[pos];
+    uint32_t gi = eng->streamed[ring_seq(r, pos)];
     const seg *g = &eng->segs[gi];
     uint8_t *slot = r->slot[pos % r->slots];
     /* copy in, then authenticate inside enclave memory: the host cannot
@@ -1587,7 +1601,7 @@ static void ring_load(ring *r, segmac *c, uint32_t pos)
         r->ready[pos % r->slots] = pos;
         while (r->hooked < r->next && r->ready[r->hooked % r->slots] == (int64_t)r->hooked) {
             if (eng->on_chunk)
-                eng->on_chunk(eng->hook_ctx, eng->streamed[r->hooked]);
+                eng->on_chunk(eng->hook_ctx, eng->streamed[ring_seq(r, r->hooked)]);
             r->hooked++;
         }
     } else if (!r->failed) {
@@ -1706,6 +1720,7 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
             for (uint32_t g = 0; g < eng->n_segs; g++)
                 if (eng->segs[g].streamed && eng->segs[g].step < eng->split_k)
                     eng->streamed[k++] = g;
+        eng->n_streamed_img = eng->split_k ? k / eng->batch : 0;
         for (uint32_t g = 0; g < eng->n_segs; g++)
             if (eng->segs[g].streamed && eng->segs[g].step >= eng->split_k)
                 eng->streamed[k++] = g;
@@ -1766,13 +1781,25 @@ static void set_threads(const occ_engine *eng)
 }
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                 void *read_ctx, int plan_only, uint32_t seg_div, uint32_t wino_div,
-                                 occ_engine **out, occ_error *e);
+                                 void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
+                                 uint32_t wino_div, occ_engine **out, occ_error *e);
+
+/* Bytes copied in and checked per run of a whole batch. */
+static uint64_t streamed_per_run(const occ_engine *eng)
+{
+    uint64_t n = 0;
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        if (eng->segs[g].streamed)
+            n += eng->segs[g].size *
+                 (eng->split_k && eng->segs[g].step < eng->split_k ? eng->batch : 1);
+    return n;
+}
 
 /* Occlumency: try large segments first (fewer, bigger pieces: fewer layers
  * split, kernels as in native), smaller ones when the window does not fit. */
-static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
+static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *opts,
+                                     occ_read_fn read, void *read_ctx, int plan_only, int split_all,
+                                     occ_engine **out, occ_error *e)
 {
     /* segment size = budget / d; Winograd kept while its scratchpad is
      * under budget / w. Winograd first (its working buffer is planned in the
@@ -1781,16 +1808,41 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
     static const uint32_t divs[][2] = {{8, 2}, {16, 2}, {32, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
     for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
-        st = engine_create1(m, opts, read, read_ctx, plan_only, divs[i][0], divs[i][1], out, e);
+        st = engine_create1(m, opts, read, read_ctx, plan_only, split_all, divs[i][0], divs[i][1],
+                            out, e);
         if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
             break;
     }
     return st;
 }
 
+int occ_engine_batch_order = -1;
+
+static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                                void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
+{
+    int split_all = occ_engine_batch_order == 1;
+    if (opts && opts->mode == OCC_MODE_OCCLUMENCY && opts->batch > 1 && occ_engine_batch_order < 0) {
+        /* plan both ways (see choose_split); all batched when it fits and
+         * streams no more */
+        uint64_t cost[2] = {0, 0};
+        int ok[2];
+        for (int sa = 0; sa < 2; sa++) {
+            occ_engine *p = NULL;
+            occ_error pe = {0};
+            ok[sa] = engine_create_divs(m, opts, read, read_ctx, 1, sa, &p, &pe) == OCC_OK;
+            if (ok[sa])
+                cost[sa] = streamed_per_run(p);
+            occ_engine_free(p);
+        }
+        split_all = ok[1] && (!ok[0] || cost[1] <= cost[0]);
+    }
+    return engine_create_divs(m, opts, read, read_ctx, plan_only, split_all, out, e);
+}
+
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                 void *read_ctx, int plan_only, uint32_t seg_div, uint32_t wino_div,
-                                 occ_engine **out, occ_error *e)
+                                 void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
+                                 uint32_t wino_div, occ_engine **out, occ_error *e)
 {
     occ_status st;
     if (!out)
@@ -1896,7 +1948,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     /* what the ops hold themselves (input conversion buffers, folded
      * constants), besides the chunk buffer used while loading */
     eng->fixed_bytes = eng->mem.cur - (vr.cache_cap ? emem_round(&eng->mem, vr.cache_cap) : 0);
-    eng->split_k = choose_split(eng);
+    eng->split_k = choose_split(eng, split_all);
     for (uint32_t i = eng->split_k; eng->split_k && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];
         const occ_node *nd = &m->nodes[s->node];
@@ -1991,8 +2043,16 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
 occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
                           occ_error *e)
 {
+    return occ_engine_run_n(eng, eng ? eng->batch : 1, inputs, outputs, e);
+}
+
+occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inputs,
+                            float *const *outputs, occ_error *e)
+{
     if (!eng || (eng->m->n_inputs && !inputs) || !outputs)
         return occ_fail(e, OCC_ERR_INVALID, "no engine, inputs or outputs");
+    if (n < 1 || n > eng->batch)
+        return occ_fail(e, OCC_ERR_INVALID, "%u images for an engine of batch %u", n, eng->batch);
     if (!eng->arena && eng->arena_size)
         return occ_fail(e, OCC_ERR_INVALID, "engine was made for planning only");
     const occ_model *m = eng->m;
@@ -2003,7 +2063,9 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
         if (!outputs[i])
             return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
     set_threads(eng);
-    const uint32_t K = eng->split_k, N = eng->batch;
+    /* N images this run; the plan's iterations are numbered for the
+     * engine's batch (see iteration()): eit below */
+    const uint32_t K = eng->split_k, N = n, NB = eng->batch;
     const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
     for (uint32_t b = 0; b < N; b++)
         for (uint32_t i = 0; !K && i < m->n_inputs; i++) {
@@ -2017,7 +2079,11 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     uint64_t flip = occ_fault_flip(eng->stash, eng->stash_size); /* test-only: host writes its memory */
     ring *r = &eng->ring;
     if (eng->n_streamed) {
-        r->n = eng->n_streamed;
+        /* fewer images than the batch: the positions of the missing images'
+         * per-image segments are skipped */
+        r->skip_from = N * eng->n_streamed_img;
+        r->skip = (NB - N) * eng->n_streamed_img;
+        r->n = eng->n_streamed - r->skip;
         r->next = r->released = r->hooked = 0;
         r->stop = r->failed = 0;
         for (uint32_t i = 0; i < r->slots; i++)
@@ -2052,6 +2118,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
         }
         const step *s = &eng->steps[si];
         const occ_node *n = &m->nodes[s->node];
+        const uint32_t eit = K && it >= N * K ? it + (NB - N) * K : it; /* the plan's iteration */
         uint64_t t0 = eng->profiling ? now_ns() : 0;
         if (s->sum_src >= 0 && !s->sum_alias)
             for (uint32_t b = b0; b < b1; b++)
@@ -2061,7 +2128,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
         float *ga = NULL, *gy = NULL; /* gathered A and Y of a batched Gemm */
         if (s->gemm_batch && b1 - b0 > 1 && eng->work_off) {
             uint64_t asz = s->gemm_batch;
-            ga = (float *)(eng->arena + eng->work_off[it]);
+            ga = (float *)(eng->arena + eng->work_off[eit]);
             gy = (float *)((uint8_t *)ga + ((N * asz + 63u) & ~UINT64_C(63)));
             int32_t t = n->inputs[0];
             for (uint32_t b = b0; b < b1; b++)
@@ -2097,7 +2164,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             }
             for (uint32_t b = b0; !ga && b < b1 && !st; b++)
-                if ((st = run_part(eng, s, p, blob, b, it, e)))
+                if ((st = run_part(eng, s, p, blob, b, eit, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             if (g && g->streamed)
                 ring_release(eng, pos++);
@@ -2122,7 +2189,7 @@ occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *co
     occ_fault_unflip(eng->stash, flip);
     if (st)
         return st; /* nothing written */
-    for (uint32_t b = 0; b < eng->batch; b++)
+    for (uint32_t b = 0; b < N; b++)
         for (uint32_t i = 0; i < m->n_outputs; i++) {
             uint64_t sz = m->tensors[m->outputs[i]].size;
             memcpy((uint8_t *)outputs[i] + b * sz, plain_view(eng, m->outputs[i], b), (size_t)sz);
@@ -2245,11 +2312,11 @@ void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
     sum->peak = eng->plan.peak + eng->fixed_bytes;
     sum->n_segs = eng->n_segs;
     for (uint32_t g = 0; g < eng->n_segs; g++)
-        if (eng->segs[g].streamed) {
-            sum->n_streamed++;
-            sum->streamed += eng->segs[g].size;
-        }
+        sum->n_streamed += eng->segs[g].streamed != 0;
+    sum->streamed = streamed_per_run(eng);
     sum->seg_max = eng->seg_max;
+    sum->batch = eng->batch;
+    sum->split_step = eng->split_k;
 }
 
 uint8_t *occ_engine_debug_stash(occ_engine *eng, uint64_t *size)
