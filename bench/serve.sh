@@ -5,16 +5,19 @@
 #
 # For each model (MODELS, default "mobilenet_v2 resnet50"): packs ZOO/NAME.onnx
 # if needed; measures `occ run --mode native --threads T --repeat N` (one
-# stream: throughput = 1000 / median_ms); starts `occ serve` in the emulated
+# stream: throughput = runs / time = 1000 / mean_ms, like the server's
+# requests / time; 1000 / median_ms is shown beside it); starts `occ serve` in the emulated
 # enclave (EPC 93 MiB, sgx1 cost model, MODE/BUDGET below, same threads) and
 # sends REQUESTS requests over CONNECTIONS attested connections with
 # `occ infer --tensors` (requests/s, p50, p99); then the attested handshake
 # cost (`occ attest`, client side, quote verification included). ROUNDS
 # rounds, native and server interleaved; medians reported.
 #
-# Environment: MODELS, THREADS (2), CONNECTIONS (8), REQUESTS (96),
-# REPEAT (20), ROUNDS (3), SERVE_ARGS (default "--budget 93M": occlumency mode
-# within 93 MiB), WORK_DIR (build/bench-serve).
+# Environment: MODELS, THREADS (2), CONNECTIONS (8), REQUESTS (200),
+# REPEAT (50), ROUNDS (5), SERVE_ARGS (default "--budget 93M": occlumency mode
+# within 93 MiB; several configurations to compare side by side: separate
+# them with ';', each gets its own row and its own interleaved native runs),
+# WORK_DIR (build/bench-serve).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OCC=${1:-$ROOT/build/release/occ}
@@ -23,9 +26,9 @@ OUT_MD=${3:-$ROOT/build/bench-serve.md}
 MODELS=${MODELS:-mobilenet_v2 resnet50}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-8}
-REQUESTS=${REQUESTS:-96}
-REPEAT=${REPEAT:-20}
-ROUNDS=${ROUNDS:-3}
+REQUESTS=${REQUESTS:-200}
+REPEAT=${REPEAT:-50}
+ROUNDS=${ROUNDS:-5}
 SERVE_ARGS=${SERVE_ARGS:---budget 93M}
 WORK=${WORK_DIR:-$ROOT/build/bench-serve}
 PY=/usr/bin/python3
@@ -38,7 +41,9 @@ field() { "$PY" "$ROOT/tools/jsonfield.py" - "$1"; }
 median() { "$PY" -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v))' "$@"; }
 
 rows=()
+IFS=';' read -r -a CONFIGS <<<"$SERVE_ARGS"
 for m in $MODELS; do
+for cfg in "${CONFIGS[@]}"; do
   pack=$WORK/$m.occ
   [[ -f $pack ]] || "$OCC" pack "$ZOO/$m.onnx" -o "$pack" --quiet >/dev/null
   input=$ZOO/$m.input.bin
@@ -47,7 +52,7 @@ for m in $MODELS; do
   model_id=$("$OCC" inspect "$pack" --json | field model_id)
 
   "$OCC" serve --model "$m=$pack" --listen 127.0.0.1:0 --enclave emu --emu-dir "$WORK/emu" \
-    --threads "$THREADS" $SERVE_ARGS >"$WORK/serve.log" 2>"$WORK/serve.err" &
+    --threads "$THREADS" $cfg >"$WORK/serve.log" 2>"$WORK/serve.err" &
   SERVER_PID=$!
   for _ in $(seq 600); do grep -q '^listening' "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
   grep -q '^listening' "$WORK/serve.log" || { cat "$WORK/serve.err" >&2; exit 1; }
@@ -59,15 +64,17 @@ for m in $MODELS; do
   "$OCC" infer "$url" --model "$m" --tensors "$input" --output /dev/null --policy "$WORK/policy.json" \
     --root "$WORK/emu/root.pem" --json >/dev/null
 
-  nat=() thr=() p50=() p99=() hs=()
+  nat=() natmed=() thr=() p50=() p99=() hs=()
   for r in $(seq "$ROUNDS"); do
-    echo "bench-serve: $m round $r/$ROUNDS" >&2
-    ms=$("$OCC" run "$pack" --mode native --threads "$THREADS" --input "$input" --output /dev/null \
-      --repeat "$REPEAT" --stats --json | field median_ms)
-    nat+=("$("$PY" -c "print(1000/$ms)")")
+    echo "bench-serve: $m [$cfg] round $r/$ROUNDS" >&2
+    "$OCC" run "$pack" --mode native --threads "$THREADS" --input "$input" --output /dev/null \
+      --repeat "$REPEAT" --stats --json >"$WORK/native.json"
+    nat+=("$("$PY" -c "print(1000/$(field mean_ms <"$WORK/native.json"))")")
+    natmed+=("$("$PY" -c "print(1000/$(field median_ms <"$WORK/native.json"))")")
     "$OCC" infer "$url" --model "$m" --tensors "$tensors" --connections "$CONNECTIONS" --output /dev/null \
       --policy "$WORK/policy.json" --root "$WORK/emu/root.pem" --json >"$WORK/infer.json"
     thr+=("$(field throughput_per_s <"$WORK/infer.json")")
+    echo "bench-serve:   native ${nat[-1]} req/s, server ${thr[-1]} req/s" >&2
     p50+=("$(field p50_ms <"$WORK/infer.json")")
     p99+=("$(field p99_ms <"$WORK/infer.json")")
     t0=$(date +%s%N)
@@ -76,19 +83,20 @@ for m in $MODELS; do
   done
   stop_server
   n=$(median "${nat[@]}") s=$(median "${thr[@]}")
-  rows+=("| $m | $THREADS | $n | $s | $("$PY" -c "print('%.2f' % ($s/$n))") | $(median "${p50[@]}") | $(median "${p99[@]}") | $(median "${hs[@]}") |")
+  rows+=("| $m | \`$cfg\` | $THREADS | $n | $(median "${natmed[@]}") | $s | $("$PY" -c "print('%.2f' % ($s/$n))") | $(median "${p50[@]}") | $(median "${p99[@]}") | $(median "${hs[@]}") |")
+done
 done
 
 {
   echo "## Server throughput vs native (issue 6)"
   echo
   echo "$(date -u +%F), load before/after: see below; occ $(git -C "$ROOT" rev-parse --short HEAD); $CONNECTIONS attested"
-  echo "connections, $REQUESTS requests per round, server: \`occ serve --enclave emu --epc 93M --cost-model sgx1 $SERVE_ARGS --threads $THREADS\`;"
-  echo "native: \`occ run --mode native --threads $THREADS --repeat $REPEAT\` (1000/median). Medians of $ROUNDS interleaved rounds."
+  echo "connections, $REQUESTS requests per round, server: \`occ serve --enclave emu --epc 93M --cost-model sgx1 --threads $THREADS CONFIG\`;"
+  echo "native: \`occ run --mode native --threads $THREADS --repeat $REPEAT\` (runs / time = 1000/mean; 1000/median beside it). Medians of $ROUNDS interleaved rounds."
   echo "Handshake: wall time of one \`occ attest\` process (TLS 1.3 + quote verification + policy), client side."
   echo
-  echo "| model | threads | native req/s | server req/s | server/native | p50 ms | p99 ms | attest ms |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| model | config | threads | native req/s (1000/mean) | (1000/median) | server req/s | server/native | p50 ms | p99 ms | attest ms |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

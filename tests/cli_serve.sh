@@ -8,8 +8,9 @@
 #  - 8 concurrent clients all get correct answers, served by a pool of two engines;
 #  - in occlumency mode the model's budget is split among its engines: one too small to
 #    split is refused at start, with the reason, while one engine fits it;
-#  - dynamic batching (--max-batch 4) in occlumency mode: concurrent clients get correct
-#    answers from batched runs (partial batches included);
+#  - dynamic batching (--max-batch 4): concurrent clients get correct answers from batched
+#    runs (partial batches included); in occlumency mode a model whose weights are all
+#    resident is not batched, and the server says why;
 #  - bad input (malformed JSON, shape, datatype, tensor name, unknown model, body over the limit,
 #    a content length that never arrives, a truncated binary tensor, garbage instead of TLS, a
 #    stalled client, a client leaving mid-inference) gets the right status or a clean close, and
@@ -260,18 +261,21 @@ rc=0; "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu 
 [ $rc -ne 0 ] && grep -q 'each of its 2 engines gets 1/2 of the budget' "$T/small.out" && ok ||
   { bad "a budget too small for 2 engines: rc $rc"; cat "$T/small.out" >&2; }
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
-  --budget 1M >"$T/one.out" 2>&1 &
+  --budget 1M --max-batch 4 >"$T/one.out" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do grep -q '^listening' "$T/one.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '^engines: 1 per model' "$T/one.out" && ok || { bad "1M serves one engine"; cat "$T/one.out" >&2; }
+grep -q '^batch fmnist 1 request per run (every weight resident' "$T/one.out" && ok ||
+  { bad "a resident model is not batched"; cat "$T/one.out" >&2; }
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
 
 # --- dynamic batching: one engine planned for 4 requests at once ---
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
-  --budget 4M --max-batch 4 --batch-wait-us 50000 --metrics 127.0.0.1:0 >"$T/batch.out" 2>&1 &
+  --mode native --max-batch 4 --batch-wait-us 50000 --metrics 127.0.0.1:0 >"$T/batch.out" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do grep -q '^listening' "$T/batch.out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^batching: the engine runs batches' "$T/batch.out" && ok || { bad "batching on"; cat "$T/batch.out" >&2; }
+grep -q '^batching: the engine runs batches' "$T/batch.out" && grep -q '^batch fmnist up to 4 requests' "$T/batch.out" &&
+  ok || { bad "batching on"; cat "$T/batch.out" >&2; }
 BPORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/batch.out")
 BMPORT=$(sed -n 's/^metrics .*(port \([0-9]*\))$/\1/p' "$T/batch.out")
 pids=()

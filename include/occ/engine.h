@@ -68,6 +68,8 @@ typedef struct occ_engine_stats {
     uint64_t bytes_loaded;       /* weight bytes copied in (cumulative) */
     uint64_t bytes_verified;     /* bytes checked (SHA-256 or AEAD) (cumulative) */
     uint64_t integrity_failures; /* cumulative */
+    uint64_t plan_stream_bytes;  /* planned: weight bytes copied in and checked per run (of a
+                                    whole batch); 0 = every weight resident */
 } occ_engine_stats;
 
 typedef struct occ_engine occ_engine;

@@ -78,6 +78,9 @@ void occ_enclave_ecalls(occ_enclave *enc, occ_ecalls *out);
 const uint8_t *occ_enclave_cert_der(const occ_enclave *enc, size_t *size);
 void occ_enclave_binding(const occ_enclave *enc, uint8_t out[32]);
 int occ_enclave_batching(const occ_enclave *enc);
+/* Requests per engine run of model i (in config order; 0 for no such
+ * model); when 1, *note (if given) says why. */
+uint32_t occ_enclave_model_batch(const occ_enclave *enc, size_t i, const char **note);
 /* The Prometheus text (malloc'd). */
 char *occ_enclave_metrics(occ_enclave *enc);
 void occ_enclave_free(occ_enclave *enc);

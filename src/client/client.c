@@ -1,5 +1,6 @@
 /* The attested client (see include/occ/client.h). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -299,9 +300,14 @@ void occ_client_response_free(occ_client_response *r)
     memset(r, 0, sizeof *r);
 }
 
-occ_status occ_client_request(occ_client *c, const char *method, const char *path, const char *const *headers,
-                              const void *body, size_t size, occ_client_response *r, occ_error *e)
+/* Sends a request whose body is b1 then b2 (either may be empty: a binary
+ * tensor goes out from the caller's buffer, never copied into a body). */
+static occ_status request_parts(occ_client *c, const char *method, const char *path, const char *const *headers,
+                                const void *b1, size_t n1, const void *b2, size_t n2, occ_client_response *r,
+                                occ_error *e)
 {
+    const void *body = b1 ? b1 : b2;
+    size_t size = n1 + n2;
     memset(r, 0, sizeof *r);
     r->header_size = -1;
     char head[4096];
@@ -314,7 +320,10 @@ occ_status occ_client_request(occ_client *c, const char *method, const char *pat
     if (n + 3 > (int)sizeof head)
         return occ_fail(e, OCC_ERR_INVALID, "request headers too long");
     n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    if (SSL_write(c->ssl, head, n) != n || (size && SSL_write(c->ssl, body, (int)size) != (int)size)) {
+    if (n1 > INT_MAX || n2 > INT_MAX)
+        return occ_fail(e, OCC_ERR_INVALID, "request body too large");
+    if (SSL_write(c->ssl, head, n) != n || (n1 && SSL_write(c->ssl, b1, (int)n1) != (int)n1) ||
+        (n2 && SSL_write(c->ssl, b2, (int)n2) != (int)n2)) {
         ERR_clear_error();
         return occ_fail(e, OCC_ERR_IO, "cannot send the request (connection closed?)");
     }
@@ -359,6 +368,12 @@ occ_status occ_client_request(occ_client *c, const char *method, const char *pat
     }
     r->body[r->body_size] = 0;
     return OCC_OK;
+}
+
+occ_status occ_client_request(occ_client *c, const char *method, const char *path, const char *const *headers,
+                              const void *body, size_t size, occ_client_response *r, occ_error *e)
+{
+    return request_parts(c, method, path, headers, body, size, NULL, 0, r, e);
 }
 
 /* Takes {"error": "..."} out of a failed response. */
@@ -502,16 +517,7 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
     cJSON_Delete(root);
     if (!json)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    size_t jn = strlen(json), total = jn + (binary ? count * 4 : 0);
-    uint8_t *body = malloc(total ? total : 1);
-    if (!body) {
-        free(json);
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    }
-    memcpy(body, json, jn);
-    free(json);
-    if (binary)
-        memcpy(body + jn, data, count * 4);
+    size_t jn = strlen(json);
     char ihcl[64];
     snprintf(ihcl, sizeof ihcl, "Inference-Header-Content-Length: %zu", jn);
     const char *hdrs[] = {binary ? "Content-Type: application/octet-stream" : "Content-Type: application/json",
@@ -519,8 +525,8 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
     char path[512];
     snprintf(path, sizeof path, "/v2/models/%s/infer", model);
     occ_client_response r;
-    occ_status st = occ_client_request(c, "POST", path, hdrs, body, total, &r, e);
-    free(body);
+    occ_status st = request_parts(c, "POST", path, hdrs, json, jn, binary ? data : NULL, binary ? count * 4 : 0, &r, e);
+    free(json);
     if (st)
         return st;
     if (r.status != 200) {

@@ -243,14 +243,17 @@ void occ_http_free(occ_http *h)
     free(h);
 }
 
-static occ_status parse(occ_http *h, int *http_status, occ_error *e)
+/* Runs the parser over buf[0, len) until a request completes, it fails or
+ * the bytes run out; *used = bytes consumed. */
+static void parse_buf(occ_http *h, const uint8_t *buf, size_t len, size_t *used)
 {
-    while (!h->complete && !h->failed && h->in_off < h->in_len) {
-        size_t avail = h->in_len - h->in_off;
-        size_t n = http_parser_execute(&h->p, &h->s, (const char *)h->in + h->in_off, avail);
+    size_t off = 0;
+    while (!h->complete && !h->failed && off < len) {
+        size_t avail = len - off;
+        size_t n = http_parser_execute(&h->p, &h->s, (const char *)buf + off, avail);
         enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
         if (err == HPE_PAUSED) {
-            h->in_off += n;
+            off += n;
             break;
         }
         if (n)
@@ -264,8 +267,16 @@ static occ_status parse(occ_http *h, int *http_status, occ_error *e)
             }
             break;
         }
-        h->in_off += n;
+        off += n;
     }
+    *used = off;
+}
+
+static occ_status parse(occ_http *h, int *http_status, occ_error *e)
+{
+    size_t used = 0;
+    parse_buf(h, h->in + h->in_off, h->in_len - h->in_off, &used);
+    h->in_off += used;
     if (h->in_off == h->in_len)
         h->in_off = h->in_len = 0;
     if (h->failed) {
@@ -284,6 +295,20 @@ occ_status occ_http_feed(occ_http *h, const void *data, size_t size, int *http_s
     }
     if (!size)
         return OCC_OK;
+    if (h->in_off == h->in_len && !h->complete) {
+        /* nothing staged: parse the caller's bytes where they are (a body
+         * is copied once, into the request) and stage only what is left */
+        size_t used = 0;
+        parse_buf(h, data, size, &used);
+        if (h->failed) {
+            *http_status = h->err_status;
+            return occ_fail(e, OCC_ERR_FORMAT, "%s", h->err_msg);
+        }
+        data = (const uint8_t *)data + used;
+        size -= used;
+        if (!size)
+            return OCC_OK;
+    }
     if (h->in_off) {
         memmove(h->in, h->in + h->in_off, h->in_len - h->in_off);
         h->in_len -= h->in_off;
