@@ -156,6 +156,9 @@ static void test_batch_and_budget(void)
     float *x = rand_buf(3 * 16 * 64), ref[3 * NY], y[3 * NY];
     occ_engine *eng = NULL;
     CHECK(make(&b, OCC_MODE_NATIVE, 1, &eng, &e) == OCC_OK);
+    occ_engine_stats sn;
+    occ_engine_get_stats(eng, &sn);
+    CHECK(sn.plan_stream_bytes == 0); /* native: every weight resident */
     for (int i = 0; i < 3; i++) {
         const float *in1[1] = {x + i * 16 * 64};
         float *o1[1] = {ref + i * NY};
@@ -164,7 +167,8 @@ static void test_batch_and_budget(void)
     occ_engine_free(eng);
     const float *ins[1] = {x};
     float *outs[1] = {y};
-    /* batch 1 streams B1 bytes per inference */
+    /* batch 1 streams B1 bytes per inference, as planned (the server batches
+     * only models that stream: occ_engine_stats.plan_stream_bytes) */
     uint64_t b1 = 0;
     CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 1, &eng, &e) == OCC_OK, "%s", e.msg);
     if (eng) {
@@ -173,6 +177,8 @@ static void test_batch_and_budget(void)
         CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
         occ_engine_get_stats(eng, &s1);
         b1 = s1.bytes_loaded - s0.bytes_loaded;
+        CHECK_MSG(b1 > 0 && s1.plan_stream_bytes == b1, "streamed %llu bytes, planned %llu",
+                  (unsigned long long)b1, (unsigned long long)s1.plan_stream_bytes);
         occ_engine_free(eng);
         eng = NULL;
     }
@@ -234,6 +240,7 @@ static void test_batch_and_budget(void)
                       max_rel_err(y, ref, nn * NY));
             CHECK(nn == 3 || y[nn * NY] == -1.0f);
             uint64_t bn = s1.bytes_loaded - s0.bytes_loaded;
+            CHECK(nn < 3 || bn == s1.plan_stream_bytes); /* a whole batch streams as planned */
             CHECK_MSG(b1 > 0 && bn <= nn * b1 && (nn == 1 || bn < nn * b1),
                       "order %d: %u images streamed %llu bytes, batch 1 %llu", order, nn,
                       (unsigned long long)bn, (unsigned long long)b1);

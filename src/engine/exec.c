@@ -2280,6 +2280,7 @@ void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out)
     out->bytes_loaded = __atomic_load_n(&eng->bytes_loaded, __ATOMIC_RELAXED);
     out->bytes_verified = __atomic_load_n(&eng->bytes_verified, __ATOMIC_RELAXED);
     out->integrity_failures = __atomic_load_n(&eng->integrity_failures, __ATOMIC_RELAXED);
+    out->plan_stream_bytes = streamed_per_run(eng);
 }
 
 void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info)
