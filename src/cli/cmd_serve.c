@@ -384,7 +384,7 @@ int occ_cmd_serve(int argc, char **argv)
     printf("report_data_model_binding %s\n", hex);
     printf("engines: %u per model, %u thread%s each\n", workers, per_engine, per_engine == 1 ? "" : "s");
     printf("batching: %s\n", occ_enclave_batching(enc) ? "the engine runs batches of concurrent requests"
-                                                       : "requests run one at a time (the engine does not batch)");
+                                                       : "not every model runs batches (see the batch lines)");
     for (int i = 0; i < n_models; i++) {
         const char *note = NULL;
         uint32_t nb = occ_enclave_model_batch(enc, (size_t)i, &note);
