@@ -6,61 +6,9 @@
  * in both batch orders and for partial batches. */
 #include "test_ops_util.h"
 
-/* x[1,16,8,8] -> Conv(64,3x3)+Relu -> Conv(64,3x3)+Relu -> Flatten -> Gemm(200, transB) */
-/* Re-cuts the data section into chunks of at most `max` bytes (the packer's
- * --chunk-size), rehashing each. */
-static void rechunk(tb *b, uint64_t max)
-{
-    occ_chunk old[TB_MAX];
-    uint32_t n = b->m.n_chunks, k = 0;
-    memcpy(old, b->chunks, n * sizeof *old);
-    for (uint32_t i = 0; i < n; i++)
-        for (uint64_t at = 0; at < old[i].size && k < TB_MAX; at += max) {
-            occ_chunk *c = &b->chunks[k++];
-            c->offset = old[i].offset + at;
-            c->size = old[i].size - at < max ? old[i].size - at : max;
-            CHECK(occ_sha256(b->data + c->offset, (size_t)c->size, c->sha256) == OCC_OK);
-        }
-    b->m.n_chunks = k;
-}
+#include "fixture_stream_cnn.h"
 
-static void build(tb *b, float **bufs)
-{
-    tb_init(b);
-    int64_t xd[4] = {1, 16, 8, 8}, w1d[4] = {64, 16, 3, 3}, w2d[4] = {64, 64, 3, 3};
-    int64_t b1d[1] = {64}, gd[2] = {200, 64 * 64}, gcd[1] = {200};
-    bufs[0] = rand_buf(64 * 16 * 9);
-    bufs[1] = rand_buf(64);
-    bufs[2] = rand_buf(64 * 64 * 9);
-    bufs[3] = rand_buf(64);
-    bufs[4] = rand_buf(200 * 64 * 64);
-    bufs[5] = rand_buf(200);
-    int x = tb_input(b, "x", 4, xd);
-    int w1 = tb_weight(b, "w1", 4, w1d, bufs[0]), b1 = tb_weight(b, "b1", 1, b1d, bufs[1]);
-    int w2 = tb_weight(b, "w2", 4, w2d, bufs[2]), b2 = tb_weight(b, "b2", 1, b1d, bufs[3]);
-    int gw = tb_weight(b, "gw", 2, gd, bufs[4]), gc = tb_weight(b, "gc", 1, gcd, bufs[5]);
-    int c1 = tb_act(b, "c1"), r1 = tb_act(b, "r1"), c2 = tb_act(b, "c2"), r2 = tb_act(b, "r2");
-    int f = tb_act(b, "f"), y = tb_act(b, "y");
-    static int64_t pads[4] = {1, 1, 1, 1};
-    occ_attr pa[1] = {A_INTS("pads", pads, 4)};
-    int i1[3] = {x, w1, b1}, i2[1] = {c1}, i3[3] = {r1, w2, b2}, i4[1] = {c2}, i5[1] = {r2};
-    tb_node(b, "Conv", 3, i1, c1, 1, pa)->name = "conv1";
-    tb_node(b, "Relu", 1, i2, r1, 0, NULL);
-    tb_node(b, "Conv", 3, i3, c2, 1, pa)->name = "conv2";
-    tb_node(b, "Relu", 1, i4, r2, 0, NULL);
-    tb_node(b, "Flatten", 1, i5, f, 0, NULL);
-    occ_attr ga[1] = {A_INT("transB", 1)};
-    int i6[3] = {f, gw, gc};
-    tb_node(b, "Gemm", 3, i6, y, 1, ga)->name = "fc";
-    tb_output(b, y);
-    occ_error e;
-    occ_status st = tb_finish(b, &e);
-    CHECK_MSG(st == OCC_OK, "finish: %s", e.msg);
-    rechunk(b, 128 << 10);
-    CHECK(b->m.n_chunks > 20);
-}
-
-#define NY 200
+#define NY FIX_NY
 
 #define BUDGET (UINT64_C(3) << 20)
 
@@ -75,7 +23,7 @@ static void test_stream_and_tamper(void)
     tb b;
     float *bufs[6];
     occ_error e = {0};
-    build(&b, bufs);
+    fix_stream_cnn(&b, bufs);
     float *x = rand_buf(16 * 64 * 4), ref[NY], y[NY];
     const float *ins[1] = {x};
     float *outs[1] = {ref};
@@ -152,7 +100,7 @@ static void test_batch_and_budget(void)
     tb b;
     float *bufs[6];
     occ_error e = {0};
-    build(&b, bufs);
+    fix_stream_cnn(&b, bufs);
     float *x = rand_buf(3 * 16 * 64), ref[3 * NY], y[3 * NY];
     occ_engine *eng = NULL;
     CHECK(make(&b, OCC_MODE_NATIVE, 1, &eng, &e) == OCC_OK);
@@ -298,7 +246,7 @@ static void test_hook_order_many_loaders(void)
     tb b;
     float *bufs[6];
     occ_error e = {0};
-    build(&b, bufs);
+    fix_stream_cnn(&b, bufs);
     float *x = rand_buf(16 * 64), ref[NY], y[NY];
     const float *ins[1] = {x};
     float *outs[1] = {ref};
