@@ -3,7 +3,8 @@
  * client, the KServe API, exact scores against the engine, every bad input
  * with its status, timeouts with a fake clock, a connection that leaves
  * mid-inference, garbage instead of TLS, and that the others keep being
- * served. Also: the metrics port and what crosses the boundary. */
+ * served. Also: the metrics port and what crosses the boundary, and the
+ * pool's batching policy (a model that streams batches, a resident one not). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,7 +24,8 @@
 #include "occ/ratls.h"
 #include "occ/server.h"
 #include "server_harness.h"
-#include "test.h"
+#include "test_ops_util.h"
+#include "fixture_stream_cnn.h"
 
 #define MAX_CONNS 64
 
@@ -56,10 +58,13 @@ static void append(uint8_t **b, size_t *len, size_t *cap, const void *p, size_t 
     *len += n;
 }
 
+static tb cnn; /* pack 1 (batch_policy): the streaming CNN of fixture_stream_cnn.h */
+
 static occ_status h_read(void *h, uint32_t pack, uint64_t off, void *dst, uint64_t size, occ_error *e)
 {
     (void)h;
-    (void)pack;
+    if (pack == 1)
+        return tb_read(&cnn, off, dst, size, e);
     return occ_packfile_read(host.pf, off, dst, size, e);
 }
 
@@ -544,6 +549,54 @@ static void metrics_and_boundary(void)
     pthread_mutex_unlock(&host.mu);
 }
 
+/* Two models in occlumency mode, two engines each, --max-batch 4: the CNN
+ * streams under its engines' 3 MiB and is batched; fmnist's weights are all
+ * resident and it runs one request at a time, saying why. The pool of the
+ * two stays within each model's budget. */
+static void batch_policy(const uint8_t *fm_man, size_t fm_size, occ_emu_provider *prov)
+{
+    float *bufs[6];
+    fix_stream_cnn(&cnn, bufs);
+    uint8_t *man = NULL;
+    size_t msize = 0;
+    occ_error e = {0};
+    CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
+    occ_server_model sm[2] = {{"fmnist", 0, fm_man, fm_size}, {"cnn", 1, man, msize}};
+    occ_enclave_config cfg = {0};
+    cfg.models = sm;
+    cfg.n_models = 2;
+    cfg.engine.threads = 1;
+    cfg.engine.mode = OCC_MODE_OCCLUMENCY;
+    cfg.engine.budget = UINT64_C(6) << 20;
+    cfg.engines = 2;
+    cfg.max_batch = 4;
+    cfg.quote = occ_emu_quote_provider;
+    cfg.quote_ctx = prov;
+    occ_enclave *enc = NULL;
+    CHECK_MSG(man && occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
+    if (enc) {
+        const char *note = NULL;
+        CHECK(occ_enclave_model_batch(enc, 1, &note) == 4);
+        CHECK(occ_enclave_model_batch(enc, 0, &note) == 1);
+        CHECK_MSG(note && strstr(note, "every weight resident"), "note: %s", note ? note : "(none)");
+        CHECK(occ_enclave_model_batch(enc, 2, NULL) == 0);
+        CHECK(!occ_enclave_batching(enc));
+        char *text = occ_enclave_metrics(enc);
+        CHECK(text && strstr(text, "occ_engines{model=\"cnn\"} 2") &&
+              strstr(text, "occ_engine_batching{model=\"cnn\"} 4") &&
+              strstr(text, "occ_engine_batching{model=\"fmnist\"} 1"));
+        const char *pk = text ? strstr(text, "occ_engine_peak_enclave_bytes{model=\"cnn\"} ") : NULL;
+        CHECK(pk && strtoull(pk + strlen("occ_engine_peak_enclave_bytes{model=\"cnn\"} "), NULL, 10) <=
+                        cfg.engine.budget);
+        free(text);
+        occ_enclave_free(enc);
+    }
+    free(man);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&cnn);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -612,6 +665,7 @@ int main(void)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     occ_enclave_free(enc);
+    batch_policy(man, msize, &prov);
     occ_model_free(model);
     occ_packfile_close(host.pf);
     occ_emu_quote_close(prov.quoter);
