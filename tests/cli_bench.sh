@@ -6,11 +6,8 @@ set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
 PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/zoo"
 # A small CNN made with the onnx package, as a zoo entry: x[1,16,64,64] ->
@@ -93,5 +90,4 @@ expect "missing model" "neither" "$OCC" bench --models nosuch --zoo "$T/zoo" --o
 expect "bad config" "unknown configuration" "$OCC" bench --models small --out "$T/o4" --configs fast
 expect "bad repeat" "--repeat needs" "$OCC" bench --models small --out "$T/o4" --repeat 0
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,22 +9,8 @@
 set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local rc=0
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  if [ "$rc" -eq 0 ]; then bad "$name: exit 0"; return; fi
-  if [ "$rc" -gt 128 ]; then bad "$name: killed by signal $((rc - 128))"; cat "$T/err" >&2; return; fi
-  if grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/err"; then bad "$name: sanitizer report"; cat "$T/err" >&2; return; fi
-  if ! grep -qE "$pattern" "$T/err"; then bad "$name: stderr does not match '$pattern'"; cat "$T/err" >&2; return; fi
-  ok
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # shellcheck disable=SC2046
 "$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
@@ -134,5 +120,4 @@ else
   echo "note: no zoo packs at $ZP, skipping the streaming model"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
