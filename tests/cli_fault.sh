@@ -15,17 +15,10 @@ set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
 PY=/usr/bin/python3
-T=$(mktemp -d)
 SP=
-cleanup() {
-  [ -n "$SP" ] && kill -9 "$SP" 2>/dev/null && wait "$SP" 2>/dev/null || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-san_clean() { ! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$1"; }
+on_exit() { [ -n "$SP" ] && kill -9 "$SP" 2>/dev/null && wait "$SP" 2>/dev/null; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # shellcheck disable=SC2046
 "$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
@@ -179,5 +172,4 @@ cmp -s "$T/emu.before" "$T/emu.after" && ok || { bad "restart changed the emulat
 infer fmnist "$T/x1.bin" "$T/y1.bin" && cmp -s "$T/y1.bin" "$T/ref1.bin" && ok || { bad "after restart"; cat "$T/infer.err" >&2; }
 stop "after restart"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

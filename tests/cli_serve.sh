@@ -20,16 +20,10 @@ set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
 PY=/usr/bin/python3
-T=$(mktemp -d)
 SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+on_exit() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # shellcheck disable=SC2046
 "$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
@@ -301,5 +295,4 @@ assert count > ones > -1, (ones, count)
 PY
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok || bad "batching serve exits 0"; SERVER_PID=
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -12,16 +12,10 @@ set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
 SRC=${OCC_SRC:?OCC_SRC not set}
 PY=/usr/bin/python3
-T=$(mktemp -d)
 SP= SP2=
-cleanup() {
-  for p in $SP $SP2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+on_exit() { for p in $SP $SP2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # shellcheck disable=SC2046
 "$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
@@ -129,5 +123,4 @@ echo "certificate: 120/120 flips refused ($accepted accepted); pack: $detected/$
 
 kill "$SP"; rc=0; wait "$SP" || rc=$?; SP=
 [ $rc -eq 0 ] && ! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$T/s1.log.err" && ok || bad "server exit $rc"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,12 +1,21 @@
 # Shared helpers of the CLI-level tests (tests/cli_*.sh): source it after
-# `set -euo pipefail`. Gives a scratch dir $T (removed at exit), pass/fail
-# counters with ok/bad, expect_error, and finish (prints "N passed, N failed"
-# and sets the exit status).
+# `set -euo pipefail`. Gives a scratch dir $T (removed at exit, after the
+# script's own on_exit if it has one), pass/fail counters with ok/bad,
+# san_clean, expect_error, and finish (prints "N passed, N failed" and sets
+# the exit status).
+# A script that starts servers defines on_exit (stopping them) before it
+# sources this file; it runs at exit, before $T is removed.
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+lib_exit() {
+  if declare -F on_exit >/dev/null; then on_exit || true; fi
+  rm -rf "$T"
+}
+trap lib_exit EXIT
 pass=0 fail=0
 ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# san_clean FILE: no sanitizer report in FILE
+san_clean() { ! grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' "$1"; }
 
 # expect_error NAME PATTERN CMD...: CMD exits non-zero (not by a signal),
 # without a sanitizer report, and its stderr matches the extended regex PATTERN.
