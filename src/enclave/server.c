@@ -37,6 +37,7 @@
 
 #include "enclave/http.h"
 #include "enclave/kserve.h"
+#include "engine/engine_internal.h" /* occ_engine_plan_only */
 #include "occ/fault.h"
 #include "occ/ratls.h"
 
@@ -1145,10 +1146,11 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
          * probe), the whole pool runs one request at a time instead. */
         uint32_t want = enc->max_batch > 1 ? enc->max_batch : 1;
         if (want > 1 && o.mode == OCC_MODE_OCCLUMENCY) {
+            /* the batch-1 plan only: no weights loaded twice */
             occ_engine *one = NULL;
             occ_error oe = {0};
             o.batch = 1;
-            if (occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &one, &oe) == OCC_OK) {
+            if (occ_engine_plan_only(mdl->m, &o, engine_read, &mdl->rd, &one, &oe) == OCC_OK) {
                 occ_engine_stats os;
                 occ_engine_get_stats(one, &os);
                 if (!os.plan_stream_bytes) {

@@ -1249,6 +1249,13 @@ static uint32_t iteration(const occ_engine *eng, uint32_t i, uint32_t b)
     return !K ? i : i < K ? b * K + i : eng->batch * K + (i - K);
 }
 
+/* The step iteration it runs, for a run of n images split at K (the
+ * inverse of iteration()). */
+static uint32_t step_of(uint32_t K, uint32_t n, uint32_t it)
+{
+    return !K ? it : it < n * K ? it % K : K + (it - n * K);
+}
+
 /* Batch > 1 in occlumency mode, two ways to run (engine_create plans both
  * and keeps the one that streams fewer bytes per batch):
  *  - split (split_all = 0): the steps before the first fully connected layer
@@ -1316,7 +1323,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
             }
         }
     for (uint32_t it = 0, k = nb; it < n_it; it++) {
-        uint32_t i = K ? (it < N * K ? it % K : K + (it - N * K)) : it;
+        uint32_t i = step_of(K, N, it);
         steps[it].part_size = eng->steps[i].work;
         steps[it].parts_max = 1;
         if (work_in_arena && eng->steps[i].work) {
@@ -1393,8 +1400,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
         if (st == OCC_ERR_BUDGET) {
             /* name the bottleneck layer */
             if (bn >= 0 && (uint32_t)bn < n_it) {
-                if (K)
-                    bn = (int32_t)((uint32_t)bn < N * K ? (uint32_t)bn % K : K + ((uint32_t)bn - N * K));
+                bn = (int32_t)step_of(K, N, (uint32_t)bn);
                 const occ_node *nd = &m->nodes[eng->steps[bn].node];
                 occ_error_prefix(e, "layer %s (%s, step %d)", nm(nd->name), nm(nd->op), bn);
             }
@@ -1455,7 +1461,7 @@ static occ_status make_plan(occ_engine *eng, occ_error *e)
             goto out;
         }
         for (uint32_t it = 0, k = nb; it < n_it; it++)
-            if (eng->steps[K ? (it < N * K ? it % K : K + (it - N * K)) : it].work)
+            if (eng->steps[step_of(K, N, it)].work)
                 eng->work_off[it] = eng->plan.offsets[k++];
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
@@ -1576,14 +1582,15 @@ out:
 
 /* ---- the streaming ring ---- */
 
-/* Copies and authenticates position pos (claimed by the caller) into its
- * slot, then publishes it. Called without the ring lock; returns with it
- * held. on_chunk hooks are called in position order whoever loaded what. */
+/* The streamed sequence's index of ring position pos (see ring.skip). */
 static uint32_t ring_seq(const ring *r, uint32_t pos)
 {
     return pos >= r->skip_from ? pos + r->skip : pos;
 }
 
+/* Copies and authenticates position pos (claimed by the caller) into its
+ * slot, then publishes it. Called without the ring lock; returns with it
+ * held. on_chunk hooks are called in position order whoever loaded what. */
 static void ring_load(ring *r, segmac *c, uint32_t pos)
 {
     occ_engine *eng = r->eng;
@@ -1825,17 +1832,20 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
     if (opts && opts->mode == OCC_MODE_OCCLUMENCY && opts->batch > 1 && occ_engine_batch_order < 0) {
         /* plan both ways (see choose_split); all batched when it fits and
          * streams no more */
-        uint64_t cost[2] = {0, 0};
-        int ok[2];
+        occ_engine *p[2] = {NULL, NULL};
         for (int sa = 0; sa < 2; sa++) {
-            occ_engine *p = NULL;
             occ_error pe = {0};
-            ok[sa] = engine_create_divs(m, opts, read, read_ctx, 1, sa, &p, &pe) == OCC_OK;
-            if (ok[sa])
-                cost[sa] = streamed_per_run(p);
-            occ_engine_free(p);
+            if (engine_create_divs(m, opts, read, read_ctx, 1, sa, &p[sa], &pe) != OCC_OK)
+                p[sa] = NULL;
         }
-        split_all = ok[1] && (!ok[0] || cost[1] <= cost[0]);
+        split_all = p[1] && (!p[0] || streamed_per_run(p[1]) <= streamed_per_run(p[0]));
+        if (plan_only && out && p[split_all]) { /* occ inspect --plan: that plan is the answer */
+            *out = p[split_all];
+            occ_engine_free(p[!split_all]);
+            return OCC_OK;
+        }
+        occ_engine_free(p[0]);
+        occ_engine_free(p[1]);
     }
     return engine_create_divs(m, opts, read, read_ctx, plan_only, split_all, out, e);
 }
@@ -1999,6 +2009,19 @@ occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts,
     return engine_create(m, opts, read, read_ctx, 1, out, e);
 }
 
+/* A Gemm part's bias within its blob (rows of B, then C from column j0),
+ * indexed by output column; NULL without C. */
+static const float *gemm_c(const occ_model *m, const occ_node *n, const step *s, uint32_t part,
+                           const uint8_t *blob)
+{
+    if (!occ_ops_in(m, n, 2))
+        return NULL;
+    int64_t j0 = s->cols[part], j1 = s->cols[part + 1];
+    const occ_tensor *bt = occ_ops_in(m, n, 1);
+    uint64_t coff = ((uint64_t)(j1 - j0) * (bt->size / (uint64_t)bt->dims[0]) + 63u) & ~UINT64_C(63);
+    return s->gemm_c_full ? (const float *)(blob + coff) : (const float *)(blob + coff) - j0;
+}
+
 /* Runs step s for image b with the weight blob of the current part. */
 static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const uint8_t *blob,
                            uint32_t b, uint32_t it, occ_error *e)
@@ -2025,17 +2048,9 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
         uint8_t *work = eng->work_off ? eng->arena + eng->work_off[it] : eng->scratch;
         return occ_conv_part_run(s->parts[part], in[0], outp[0], blob, work, eng->stream, e);
     }
-    if (s->kind == K_GEMM) {
-        int64_t j0 = s->cols[part], j1 = s->cols[part + 1];
-        const occ_tensor *bt = occ_ops_in(m, n, 1);
-        uint64_t coff = ((uint64_t)(j1 - j0) * (bt->size / (uint64_t)bt->dims[0]) + 63u) &
-                        ~UINT64_C(63);
-        const float *c = NULL;
-        if (occ_ops_in(m, n, 2))
-            c = s->gemm_c_full ? (const float *)(blob + coff)
-                               : (const float *)(blob + coff) - j0;
-        return occ_gemm_run_cols(s->state, in[0], (const float *)blob, c, j0, j1, outp[0], e);
-    }
+    if (s->kind == K_GEMM)
+        return occ_gemm_run_cols(s->state, in[0], (const float *)blob, gemm_c(m, n, s, part, blob),
+                                 s->cols[part], s->cols[part + 1], outp[0], e);
     occ_op_exec x = {in, outp, eng->stream};
     return s->v->run(s->state, &x, e);
 }
@@ -2103,9 +2118,9 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inp
         memset(eng->times, 0, m->n_nodes * sizeof *eng->times);
     /* iteration it runs step si for images [b0, b1) (see split_k) */
     for (uint32_t it = 0; it < n_it && !st; it++) {
-        uint32_t si = it, b0 = 0, b1 = N;
+        const uint32_t si = step_of(K, N, it);
+        uint32_t b0 = 0, b1 = N;
         if (K && it < N * K) {
-            si = it % K;
             b0 = it / K;
             b1 = b0 + 1;
             for (uint32_t i = 0; si == 0 && i < m->n_inputs; i++) {
@@ -2113,8 +2128,6 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inp
                 memcpy(storage(eng, m->inputs[i], b0), (const uint8_t *)inputs[i] + b0 * sz,
                        (size_t)sz);
             }
-        } else if (K) {
-            si = K + (it - N * K);
         }
         const step *s = &eng->steps[si];
         const occ_node *n = &m->nodes[s->node];
@@ -2150,19 +2163,10 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inp
             } else if (g) {
                 blob = g->res;
             }
-            if (ga) {
-                int64_t j0 = s->cols[p], j1 = s->cols[p + 1];
-                const occ_tensor *bt = occ_ops_in(m, n, 1);
-                uint64_t coff = ((uint64_t)(j1 - j0) * (bt->size / (uint64_t)bt->dims[0]) + 63u) &
-                                ~UINT64_C(63);
-                const float *c = NULL;
-                if (occ_ops_in(m, n, 2))
-                    c = s->gemm_c_full ? (const float *)(blob + coff)
-                                       : (const float *)(blob + coff) - j0;
-                if ((st = occ_gemm_run_cols_n(s->state, ga, (const float *)blob, c, j0, j1, gy,
-                                              (int64_t)(b1 - b0), e)))
-                    occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
-            }
+            if (ga && (st = occ_gemm_run_cols_n(s->state, ga, (const float *)blob,
+                                                gemm_c(m, n, s, p, blob), s->cols[p], s->cols[p + 1],
+                                                gy, (int64_t)(b1 - b0), e)))
+                occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             for (uint32_t b = b0; !ga && b < b1 && !st; b++)
                 if ((st = run_part(eng, s, p, blob, b, eit, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
