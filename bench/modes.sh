@@ -23,14 +23,18 @@ CONFS=("native" "occlumency --budget 93M" "occlumency --budget 32M")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 field() { grep "\"$1\"" | head -1 | sed 's/.*:[[:space:]]*//; s/,$//'; }
+# measure ROUND MODEL OUTFILE RUN-ARGS...: one `occ run`, its median and peak appended to OUTFILE
+measure() {
+  local r=$1 m=$2 out=$3 j; shift 3
+  # shellcheck disable=SC2068
+  j=$("$OCC" run "$PACKS/$m.occ" --input "$ZOO/$m.input.bin" $@ \
+        --threads "$THREADS" --repeat "$REPEAT" --stats --json 2>/dev/null) || { echo "$m $* failed" >&2; return 0; }
+  echo "$(echo "$j" | field median_ms) $(echo "$j" | field peak_enclave_bytes)" >> "$out"
+  echo "round $r $m $*: $(echo "$j" | field median_ms) ms" >&2
+}
 for r in $(seq 1 "$ROUNDS"); do
   for m in $MODELS; do
-    for c in 0 1 2; do
-      j=$("$OCC" run "$PACKS/$m.occ" --input "$ZOO/$m.input.bin" --mode ${CONFS[$c]} \
-            --threads "$THREADS" --repeat "$REPEAT" --stats --json 2>/dev/null) || { echo "$m ${CONFS[$c]} failed" >&2; continue; }
-      echo "$(echo "$j" | field median_ms) $(echo "$j" | field peak_enclave_bytes)" >> "$tmp/$m.$c"
-      echo "round $r $m ${CONFS[$c]}: $(echo "$j" | field median_ms) ms" >&2
-    done
+    for c in 0 1 2; do measure "$r" "$m" "$tmp/$m.$c" --mode ${CONFS[$c]}; done
   done
 done
 med() { sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -52,12 +56,7 @@ BATCH_MODELS=${BATCH_MODELS-vgg16}
 BCONFS=("native" "occlumency --budget 93M")
 for r in $(seq 1 "$ROUNDS"); do
   for m in $BATCH_MODELS; do
-    for c in 0 1; do
-      j=$("$OCC" run "$PACKS/$m.occ" --input "$ZOO/$m.input.bin" --mode ${BCONFS[$c]} --batch "$BATCH" \
-            --threads "$THREADS" --repeat "$REPEAT" --stats --json 2>/dev/null) || { echo "$m batch $BATCH ${BCONFS[$c]} failed" >&2; continue; }
-      echo "$(echo "$j" | field median_ms) $(echo "$j" | field peak_enclave_bytes)" >> "$tmp/$m.b$c"
-      echo "round $r $m batch $BATCH ${BCONFS[$c]}: $(echo "$j" | field median_ms) ms" >&2
-    done
+    for c in 0 1; do measure "$r" "$m" "$tmp/$m.b$c" --mode ${BCONFS[$c]} --batch "$BATCH"; done
   done
 done
 for m in $BATCH_MODELS; do
