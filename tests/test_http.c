@@ -186,6 +186,55 @@ static void long_connection(void)
     occ_http_free(h);
 }
 
+/* A body read straight into place (occ_http_body_dest), in pieces, then a
+ * pipelined request behind it: the same request as when fed from a buffer,
+ * and no destination outside a Content-Length body. */
+static void body_in_place(void)
+{
+    occ_http *h = NULL;
+    occ_error e = {0};
+    int hs = 0;
+    size_t left = 0;
+    CHECK(occ_http_new(1 << 20, &h, &e) == OCC_OK);
+    CHECK(occ_http_body_dest(h, &left) == NULL && left == 0);
+    size_t head = strlen(REQ) - 5;
+    CHECK(occ_http_feed(h, REQ, head - 2, &hs, &e) == OCC_OK);
+    CHECK(occ_http_body_dest(h, &left) == NULL); /* headers not complete */
+    CHECK(occ_http_feed(h, REQ + head - 2, 2, &hs, &e) == OCC_OK);
+    const char *body = "abcde";
+    for (size_t at = 0; at < 5;) {
+        uint8_t *d = occ_http_body_dest(h, &left);
+        CHECK(d != NULL && left == 5 - at);
+        if (!d)
+            break;
+        size_t n = at == 0 ? 2 : left; /* two pieces */
+        memcpy(d, body + at, n);
+        CHECK(occ_http_feed(h, d, n, &hs, &e) == OCC_OK);
+        at += n;
+    }
+    const occ_http_request *r = occ_http_ready(h);
+    CHECK(r != NULL && r->body_size == 5 && !memcmp(r->body, "abcde", 5));
+    CHECK(occ_http_body_dest(h, &left) == NULL); /* complete */
+    /* next: a GET (no body) pipelined behind a second POST's headers */
+    CHECK(occ_http_next(h, &hs, &e) == OCC_OK);
+    const char *get = "GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(occ_http_feed(h, get, strlen(get), &hs, &e) == OCC_OK);
+    CHECK(occ_http_ready(h) != NULL);
+    CHECK(occ_http_body_dest(h, &left) == NULL);
+    CHECK(occ_http_feed(h, REQ, head, &hs, &e) == OCC_OK); /* staged behind the GET */
+    CHECK(occ_http_body_dest(h, &left) == NULL);
+    CHECK(occ_http_next(h, &hs, &e) == OCC_OK);
+    uint8_t *d = occ_http_body_dest(h, &left);
+    CHECK(d != NULL && left == 5);
+    if (d) {
+        memcpy(d, body, 5);
+        CHECK(occ_http_feed(h, d, 5, &hs, &e) == OCC_OK);
+    }
+    r = occ_http_ready(h);
+    CHECK(r != NULL && r->body_size == 5 && !memcmp(r->body, "abcde", 5));
+    occ_http_free(h);
+}
+
 int main(void)
 {
     RUN(long_connection);
@@ -196,5 +245,6 @@ int main(void)
     RUN(refusals);
     RUN(expect_continue);
     RUN(pipelined_cap);
+    RUN(body_in_place);
     TEST_DONE();
 }

@@ -33,6 +33,7 @@ struct occ_http {
     int expect_continue;
     uint8_t *body;
     size_t body_len, body_cap;
+    int body_sized;         /* the body buffer holds the whole Content-Length body */
     occ_http_request req;
 };
 
@@ -54,6 +55,7 @@ static int on_message_begin(http_parser *p)
     h->have_header = h->last_was_value = 0;
     h->expect_continue = 0;
     h->body_len = 0;
+    h->body_sized = 0;
     memset(&h->req, 0, sizeof h->req);
     h->req.inference_header_length = -1;
     return 0;
@@ -166,6 +168,7 @@ static int on_headers_complete(http_parser *p)
             h->body = b;
             h->body_cap = (size_t)p->content_length;
         }
+        h->body_sized = 1;
     }
     return 0;
 }
@@ -188,7 +191,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
         h->body = b;
         h->body_cap = cap;
     }
-    memcpy(h->body + h->body_len, at, len);
+    if ((const uint8_t *)at != h->body + h->body_len) /* else read there by occ_http_body_dest */
+        memcpy(h->body + h->body_len, at, len);
     h->body_len += len;
     return 0;
 }
@@ -200,6 +204,7 @@ static int on_message_complete(http_parser *p)
         return fail_msg(h, 400, "protocol upgrade is not supported");
     h->in_message = 0;
     h->started = 0;
+    h->body_sized = 0;
     h->complete = 1;
     h->req.method = http_method_str((enum http_method)p->method);
     size_t n = strcspn(h->url, "?#");
@@ -359,6 +364,19 @@ occ_status occ_http_next(occ_http *h, int *http_status, occ_error *e)
     h->req.inference_header_length = -1;
     http_parser_pause(&h->p, 0);
     return parse(h, http_status, e);
+}
+
+uint8_t *occ_http_body_dest(occ_http *h, size_t *size)
+{
+    *size = 0;
+    /* inside a Content-Length body (http_parser counts down what is left in
+     * p.content_length), nothing staged ahead of it */
+    if (!h->body_sized || !h->in_message || h->complete || h->failed || h->in_off != h->in_len ||
+        HTTP_PARSER_ERRNO(&h->p) != HPE_OK || h->p.content_length == 0 || h->p.content_length == ULLONG_MAX ||
+        h->p.content_length > h->body_cap - h->body_len)
+        return NULL;
+    *size = (size_t)h->p.content_length;
+    return h->body + h->body_len;
 }
 
 int occ_http_partial(const occ_http *h)

@@ -47,6 +47,14 @@ const occ_http_request *occ_http_ready(const occ_http *h);
 occ_status occ_http_next(occ_http *h, int *http_status, occ_error *e) OCC_MUST_CHECK;
 /* 1 when part of a request has arrived but not all of it. */
 int occ_http_partial(const occ_http *h);
+
+/* While a Content-Length body is being read with nothing staged: where its
+ * next bytes belong and (*size) how many are still to come, so the caller
+ * can decrypt straight into the request body instead of through a buffer of
+ * its own. Bytes written there must then be given to occ_http_feed(h, dest,
+ * n) as usual (the parser sees they are already in place and does not copy
+ * them). NULL (and *size 0) otherwise. */
+uint8_t *occ_http_body_dest(occ_http *h, size_t *size);
 /* 1 once (per request) when the client sent "Expect: 100-continue" and is
  * waiting for the interim response; clears the flag. */
 int occ_http_take_expect_continue(occ_http *h);

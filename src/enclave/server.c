@@ -20,6 +20,7 @@
 #include "occ/server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -304,9 +305,12 @@ static job *job_new(srv_model *mdl)
     const occ_model *m = mdl->m;
     size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(float *);
     head = (head + 63) & ~(size_t)63;
-    job *j = occ_fault_hit(OCC_FAULT_REQ_ALLOC) ? NULL : calloc(1, head + mdl->in_bytes + mdl->out_bytes);
+    /* the tensors are not zeroed: the decoder writes every input byte (or
+     * fails the request) and the engine every output byte */
+    job *j = occ_fault_hit(OCC_FAULT_REQ_ALLOC) ? NULL : malloc(head + mdl->in_bytes + mdl->out_bytes);
     if (!j)
         return NULL;
+    memset(j, 0, head);
     j->in = (float **)(j + 1);
     j->out = j->in + m->n_inputs;
     uint8_t *p = (uint8_t *)j + head;
@@ -488,7 +492,12 @@ static void pump(occ_enclave *enc, conn *c)
     while (!c->closed && !c->busy) {
         if (handle_ready(enc, c))
             break;
-        int n = SSL_read(c->ssl, buf, sizeof buf);
+        /* a request body is decrypted straight into the request (no copy
+         * through buf); everything else goes through buf */
+        size_t want = 0;
+        uint8_t *dst = occ_http_body_dest(c->http, &want);
+        int n = dst ? SSL_read(c->ssl, dst, want > INT_MAX ? INT_MAX : (int)want)
+                    : SSL_read(c->ssl, buf, sizeof buf);
         if (n <= 0) {
             int err = SSL_get_error(c->ssl, n);
             ERR_clear_error();
@@ -500,8 +509,9 @@ static void pump(occ_enclave *enc, conn *c)
         }
         int hs = 0;
         occ_error e = {0};
-        occ_status st = occ_http_feed(c->http, buf, (size_t)n, &hs, &e);
-        OPENSSL_cleanse(buf, (size_t)n);
+        occ_status st = occ_http_feed(c->http, dst ? dst : (uint8_t *)buf, (size_t)n, &hs, &e);
+        if (!dst)
+            OPENSSL_cleanse(buf, (size_t)n);
         if (st) {
             respond_error(enc, c, hs ? hs : 400, e.msg, 0);
             break;

@@ -34,6 +34,7 @@
 #define METRICS_SLOTS 16
 #define MAX_OUT_QUEUE (256u << 20)
 #define DRAIN_NS 2000000000ull
+#define RECV_BUF_SIZE (256u << 10)
 
 typedef struct hconn {
     pthread_mutex_t mu;
@@ -451,7 +452,9 @@ occ_status occ_net_run(occ_net *n, const occ_ecalls *ec, occ_error *e)
     n->ec = ec;
     pthread_t *th = calloc((size_t)n->workers, sizeof *th);
     worker_arg *args = calloc((size_t)n->workers, sizeof *args);
-    uint8_t *buf = malloc(1 << 16);
+    /* one receive buffer, handed to the enclave per recv: large enough that
+     * a 600 KB request crosses in a few ecalls, not dozens */
+    uint8_t *buf = malloc(RECV_BUF_SIZE);
     if (!th || !args || !buf) {
         free(th);
         free(args);
@@ -497,7 +500,7 @@ occ_status occ_net_run(occ_net *n, const occ_ecalls *ec, occ_error *e)
                     }
                 }
                 if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                    on_readable(n, h, buf, 1 << 16);
+                    on_readable(n, h, buf, RECV_BUF_SIZE);
             }
         }
         uint64_t now = mono_ns();
