@@ -597,6 +597,90 @@ static void batch_policy(const uint8_t *fm_man, size_t fm_size, occ_emu_provider
     tb_free(&cnn);
 }
 
+static void *worker(void *arg);
+
+/* A worker about to run a batch waits for a request that is partly received
+ * (batch_fill_us) rather than start a weight pass without it: B arrives
+ * whole while A is half sent; with the fill they run as one batch of 2,
+ * without it as two runs of 1. */
+static void batch_fill(occ_emu_provider *prov)
+{
+    float *bufs[6];
+    fix_stream_cnn(&cnn, bufs);
+    uint8_t *man = NULL;
+    size_t msize = 0;
+    occ_error e = {0};
+    CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
+    for (int fill = 0; fill < 2 && man; fill++) {
+        occ_server_model sm = {"cnn", 1, man, msize}; /* pack 1: h_read serves cnn's weights */
+        occ_enclave_config cfg = {0};
+        cfg.models = &sm;
+        cfg.n_models = 1;
+        cfg.engine.threads = 1;
+        cfg.engine.mode = OCC_MODE_OCCLUMENCY;
+        cfg.engine.budget = UINT64_C(6) << 20;
+        cfg.engines = 2;
+        cfg.max_batch = 4;
+        cfg.batch_fill_us = fill ? 5000000u : 0u;
+        cfg.quote = occ_emu_quote_provider;
+        cfg.quote_ctx = prov;
+        occ_enclave *enc = NULL;
+        CHECK_MSG(occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
+        if (!enc)
+            break;
+        CHECK(occ_enclave_model_batch(enc, 0, NULL) == 4);
+        occ_enclave_ecalls(enc, &ec);
+        pthread_t th;
+        pthread_create(&th, NULL, worker, NULL);
+        float x[1024];
+        for (int i = 0; i < 1024; i++)
+            x[i] = (float)(i % 7) * 0.25f;
+        char hdr[256];
+        int hn = snprintf(hdr, sizeof hdr,
+                          "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,16,8,8],\"datatype\":\"FP32\",\"parameters\":"
+                          "{\"binary_data_size\":4096}}]}");
+        size_t blen = (size_t)hn + 4096;
+        char head[256];
+        int h2 = snprintf(head, sizeof head,
+                          "POST /v2/models/cnn/infer HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n"
+                          "Inference-Header-Content-Length: %d\r\n\r\n",
+                          blen, hn);
+        uint8_t *req = malloc((size_t)h2 + blen);
+        memcpy(req, head, (size_t)h2);
+        memcpy(req + h2, hdr, (size_t)hn);
+        memcpy(req + h2 + hn, x, 4096);
+        size_t total = (size_t)h2 + blen, half = (size_t)h2 + (size_t)hn + 1000;
+        client a, b;
+        uint8_t mid[32];
+        occ_enclave_binding(enc, mid); /* one model: its id */
+        CHECK(client_open(&a, 20, mid, 1) == 0 && client_open(&b, 21, mid, 1) == 0);
+        send_raw(&a, req, half);  /* A: headers and part of the body */
+        send_raw(&b, req, total); /* B: whole */
+        usleep(200000);
+        send_raw(&a, req + half, total - half);
+        resp ra, rb;
+        CHECK(read_resp(&b, &rb) == 0 && rb.status == 200);
+        CHECK(read_resp(&a, &ra) == 0 && ra.status == 200);
+        CHECK(ra.body_len == rb.body_len && ra.body && rb.body && !memcmp(ra.body, rb.body, ra.body_len));
+        free(ra.body);
+        free(rb.body);
+        char *text = occ_enclave_metrics(enc);
+        const char *want = fill ? "occ_batch_size_bucket{le=\"1\"} 0\n" : "occ_batch_size_bucket{le=\"1\"} 2\n";
+        CHECK_MSG(text && strstr(text, want), "fill %d: expected %s", fill, want);
+        free(text);
+        client_free(&a, 1);
+        client_free(&b, 1);
+        free(req);
+        ec.stop(ec.enclave);
+        pthread_join(th, NULL);
+        occ_enclave_free(enc);
+    }
+    free(man);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&cnn);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -666,6 +750,7 @@ int main(void)
         pthread_join(th[i], NULL);
     occ_enclave_free(enc);
     batch_policy(man, msize, &prov);
+    batch_fill(&prov);
     occ_model_free(model);
     occ_packfile_close(host.pf);
     occ_emu_quote_close(prov.quoter);

@@ -90,6 +90,10 @@ typedef struct conn {
     BIO *wbio; /* owned by ssl; rbio too */
     occ_http *http;
     int hs_done, closed, busy;
+    int awaited;           /* a request is on its way (counted in enc->n_awaited): partly
+                              received, or this keep-alive connection was answered at
+                              answered_ns (< batch_fill ago) and a client in a loop sends again */
+    uint64_t answered_ns;
     uint64_t req_start_ns; /* a handshake or a request is in progress since */
 } conn;
 
@@ -106,7 +110,7 @@ typedef struct job {
 struct occ_enclave {
     const occ_ocalls *oc;
     uint32_t max_batch;
-    uint64_t batch_wait_ns, req_timeout_ns;
+    uint64_t batch_wait_ns, batch_fill_ns, req_timeout_ns;
     size_t max_body;
     uint32_t max_queue;
     size_t (*metrics_extra)(void *, char *, size_t);
@@ -130,6 +134,7 @@ struct occ_enclave {
     pthread_cond_t q_cv;
     job *q_head, *q_tail;
     size_t q_len;
+    uint32_t n_awaited; /* connections with a request on its way (conn.awaited): a batch may wait */
     int stopping;
     uint64_t last_sweep;
 
@@ -208,8 +213,29 @@ static void flush(occ_enclave *enc, conn *c)
     (void)BIO_reset(c->wbio);
 }
 
+/* Marks whether a request is on its way on c: workers filling a batch wait
+ * for such requests (batch_fill_ns) rather than start a weight pass without
+ * them. c->mu held. */
+static void set_awaited(occ_enclave *enc, conn *c, int on)
+{
+    if (!on)
+        c->answered_ns = 0;
+    if (c->awaited == on)
+        return;
+    c->awaited = on;
+    pthread_mutex_lock(&enc->q_mu);
+    if (on)
+        enc->n_awaited++;
+    else
+        enc->n_awaited--;
+    if (!on)
+        pthread_cond_broadcast(&enc->q_cv);
+    pthread_mutex_unlock(&enc->q_mu);
+}
+
 static void conn_close_locked(occ_enclave *enc, conn *c, int notify)
 {
+    set_awaited(enc, c, 0);
     if (c->closed)
         return;
     if (notify && c->ssl && c->hs_done) {
@@ -448,7 +474,9 @@ static int handle_ready(occ_enclave *enc, conn *c)
     const occ_http_request *r;
     while (!c->closed && (r = occ_http_ready(c->http))) {
         c->req_start_ns = 0;
-        if (dispatch(enc, c, r))
+        int queued = dispatch(enc, c, r);
+        set_awaited(enc, c, 0); /* after the enqueue: a worker filling a batch finds it queued */
+        if (queued)
             return 1;
         int hs = 0;
         occ_error e = {0};
@@ -457,8 +485,11 @@ static int handle_ready(occ_enclave *enc, conn *c)
             return 1;
         }
     }
-    if (!c->closed && occ_http_partial(c->http) && !c->req_start_ns)
+    int partial = !c->closed && occ_http_partial(c->http);
+    if (partial && !c->req_start_ns)
         c->req_start_ns = now_ns(enc);
+    if (partial || !c->answered_ns) /* else: just answered, still expected back */
+        set_awaited(enc, c, partial);
     return c->closed;
 }
 
@@ -641,6 +672,7 @@ static void ec_conn_close(void *p, uint64_t id)
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
+    set_awaited(enc, c, 0);
     c->closed = 1; /* the host is gone: nothing more is sent */
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_lock(&enc->stats_mu);
@@ -675,6 +707,8 @@ stop:
     for (size_t i = 0; i < n; i++) {
         conn *c = list[i];
         pthread_mutex_lock(&c->mu);
+        if (c->answered_ns && now - c->answered_ns > enc->batch_fill_ns && !occ_http_partial(c->http))
+            set_awaited(enc, c, 0); /* answered a while ago and quiet since: not awaited any more */
         if (!c->closed && !c->busy && c->req_start_ns && now > c->req_start_ns &&
             now - c->req_start_ns > enc->req_timeout_ns) {
             pthread_mutex_lock(&enc->stats_mu);
@@ -786,6 +820,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     enc->batch_hist[bk]++;
     pthread_mutex_unlock(&enc->stats_mu);
 
+    uint64_t t_done = now_ns(enc);
     for (size_t b = 0; b < k; b++) {
         job *j = jobs[b];
         conn *c = j->c;
@@ -812,6 +847,11 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             occ_error he = {0};
             if (!c->closed && occ_http_next(c->http, &hs, &he))
                 respond_error(enc, c, hs, he.msg, 0);
+            if (!c->closed && j->keep_alive && enc->batch_fill_ns && mdl->batch_n > 1) {
+                /* a client in a loop sends its next request now */
+                set_awaited(enc, c, 1);
+                c->answered_ns = t_done;
+            }
             pump(enc, c); /* pipelined requests and bytes that waited */
         } else {
             pthread_mutex_lock(&enc->stats_mu);
@@ -883,15 +923,26 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
         size_t limit = cap < mdl->batch_n ? cap : mdl->batch_n;
         if (limit > 256)
             limit = 256;
-        struct timespec dl;
+        /* fill the batch: with what is queued; while requests are still
+         * arriving (partly received), for up to batch_fill_ns, since a run
+         * streams the weights once however many it serves; and for
+         * batch_wait_ns in any case */
+        struct timespec dl, fill;
         deadline_ts(&dl, enc->batch_wait_ns);
+        deadline_ts(&fill, enc->batch_fill_ns);
+        int fill_over = !enc->batch_fill_ns, wait_over = !enc->batch_wait_ns;
         while (k < limit && !enc->stopping) {
             job *j = take_for_model(enc, mdl);
             if (j) {
                 batch[k++] = j;
                 continue;
             }
-            if (!enc->batch_wait_ns || pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &dl) == ETIMEDOUT)
+            if (!fill_over && enc->n_awaited) {
+                if (pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &fill) == ETIMEDOUT)
+                    fill_over = 1;
+                continue;
+            }
+            if (wait_over || pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &dl) == ETIMEDOUT)
                 break;
         }
         pthread_mutex_unlock(&enc->q_mu);
@@ -1076,6 +1127,7 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     if (enc->max_batch > 256)
         enc->max_batch = 256;
     enc->batch_wait_ns = (uint64_t)cfg->batch_wait_us * 1000u;
+    enc->batch_fill_ns = (uint64_t)cfg->batch_fill_us * 1000u;
     enc->max_body = cfg->max_body_size ? cfg->max_body_size : (64u << 20);
     enc->req_timeout_ns = (uint64_t)(cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000) * 1000000u;
     enc->max_queue = cfg->max_queue ? cfg->max_queue : 1024;

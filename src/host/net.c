@@ -376,9 +376,14 @@ static void accept_all(occ_net *n, int lfd, int metrics)
     }
 }
 
+/* One read per readable connection per pass of the event loop (epoll is
+ * level-triggered: what is left comes back next pass), so requests arriving
+ * together are seen together: a worker filling a batch then knows they are
+ * on the way (enclave batch_fill) instead of finding one request complete
+ * and the others still unread in the kernel. */
 static void on_readable(occ_net *n, hconn *h, uint8_t *buf, size_t cap)
 {
-    for (int rounds = 0; rounds < 16; rounds++) {
+    for (int rounds = 0; rounds < 1; rounds++) {
         if (h->fd < 0)
             return;
         ssize_t r = recv(h->fd, buf, cap, 0);
