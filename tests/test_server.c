@@ -549,6 +549,23 @@ static void metrics_and_boundary(void)
     pthread_mutex_unlock(&host.mu);
 }
 
+/* The enclave configuration both batching tests use: occlumency mode, two
+ * single-threaded engines per model sharing 6 MiB, up to 4 per run. */
+static occ_enclave_config batching_config(occ_server_model *sm, size_t n, occ_emu_provider *prov)
+{
+    occ_enclave_config cfg = {0};
+    cfg.models = sm;
+    cfg.n_models = n;
+    cfg.engine.threads = 1;
+    cfg.engine.mode = OCC_MODE_OCCLUMENCY;
+    cfg.engine.budget = UINT64_C(6) << 20;
+    cfg.engines = 2;
+    cfg.max_batch = 4;
+    cfg.quote = occ_emu_quote_provider;
+    cfg.quote_ctx = prov;
+    return cfg;
+}
+
 /* Two models in occlumency mode, two engines each, --max-batch 4: the CNN
  * streams under its engines' 3 MiB and is batched; fmnist's weights are all
  * resident and it runs one request at a time, saying why. The pool of the
@@ -562,16 +579,7 @@ static void batch_policy(const uint8_t *fm_man, size_t fm_size, occ_emu_provider
     occ_error e = {0};
     CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
     occ_server_model sm[2] = {{"fmnist", 0, fm_man, fm_size}, {"cnn", 1, man, msize}};
-    occ_enclave_config cfg = {0};
-    cfg.models = sm;
-    cfg.n_models = 2;
-    cfg.engine.threads = 1;
-    cfg.engine.mode = OCC_MODE_OCCLUMENCY;
-    cfg.engine.budget = UINT64_C(6) << 20;
-    cfg.engines = 2;
-    cfg.max_batch = 4;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = prov;
+    occ_enclave_config cfg = batching_config(sm, 2, prov);
     occ_enclave *enc = NULL;
     CHECK_MSG(man && occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
     if (enc) {
@@ -613,17 +621,8 @@ static void batch_fill(occ_emu_provider *prov)
     CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
     for (int fill = 0; fill < 2 && man; fill++) {
         occ_server_model sm = {"cnn", 1, man, msize}; /* pack 1: h_read serves cnn's weights */
-        occ_enclave_config cfg = {0};
-        cfg.models = &sm;
-        cfg.n_models = 1;
-        cfg.engine.threads = 1;
-        cfg.engine.mode = OCC_MODE_OCCLUMENCY;
-        cfg.engine.budget = UINT64_C(6) << 20;
-        cfg.engines = 2;
-        cfg.max_batch = 4;
+        occ_enclave_config cfg = batching_config(&sm, 1, prov);
         cfg.batch_fill_us = fill ? 5000000u : 0u;
-        cfg.quote = occ_emu_quote_provider;
-        cfg.quote_ctx = prov;
         occ_enclave *enc = NULL;
         CHECK_MSG(occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
         if (!enc)

@@ -224,12 +224,12 @@ static void set_awaited(occ_enclave *enc, conn *c, int on)
         return;
     c->awaited = on;
     pthread_mutex_lock(&enc->q_mu);
-    if (on)
+    if (on) {
         enc->n_awaited++;
-    else
+    } else {
         enc->n_awaited--;
-    if (!on)
-        pthread_cond_broadcast(&enc->q_cv);
+        pthread_cond_broadcast(&enc->q_cv); /* a worker filling a batch stops waiting for it */
+    }
     pthread_mutex_unlock(&enc->q_mu);
 }
 
@@ -820,7 +820,6 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     enc->batch_hist[bk]++;
     pthread_mutex_unlock(&enc->stats_mu);
 
-    uint64_t t_done = now_ns(enc);
     for (size_t b = 0; b < k; b++) {
         job *j = jobs[b];
         conn *c = j->c;
@@ -830,7 +829,8 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         occ_status est = failed[b] ? failed[b]
                                    : occ_kserve_encode_infer(m, mdl->name, &j->req, (const float *const *)j->out,
                                                              &body, &size, &jsize, &ee);
-        double secs = (double)(now_ns(enc) - j->t_enqueue) / 1e9;
+        uint64_t t_done = now_ns(enc);
+        double secs = (double)(t_done - j->t_enqueue) / 1e9;
         observe_latency(enc, mdl, secs, !est, failed[b] == OCC_ERR_INTEGRITY);
         pthread_mutex_lock(&c->mu);
         c->busy = 0;

@@ -383,29 +383,24 @@ static void accept_all(occ_net *n, int lfd, int metrics)
  * and the others still unread in the kernel. */
 static void on_readable(occ_net *n, hconn *h, uint8_t *buf, size_t cap)
 {
-    for (int rounds = 0; rounds < 1; rounds++) {
-        if (h->fd < 0)
-            return;
-        ssize_t r = recv(h->fd, buf, cap, 0);
-        if (r > 0) {
-            h->last_active = mono_ns();
-            if (h->draining)
-                continue; /* discard: we are only waiting for the peer's EOF */
-            pthread_mutex_lock(&h->mu);
-            int closing = h->want_close;
-            uint64_t id = h->id;
-            pthread_mutex_unlock(&h->mu);
-            if (!closing)
-                n->ec->conn_data(n->ec->enclave, id, buf, (size_t)r, NULL);
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        teardown(n, h); /* EOF or error */
+    if (h->fd < 0)
+        return;
+    ssize_t r = recv(h->fd, buf, cap, 0);
+    if (r > 0) {
+        h->last_active = mono_ns();
+        if (h->draining)
+            return; /* discard: we are only waiting for the peer's EOF */
+        pthread_mutex_lock(&h->mu);
+        int closing = h->want_close;
+        uint64_t id = h->id;
+        pthread_mutex_unlock(&h->mu);
+        if (!closing)
+            n->ec->conn_data(n->ec->enclave, id, buf, (size_t)r, NULL);
         return;
     }
+    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return; /* level-triggered: an interrupted read comes back next pass */
+    teardown(n, h); /* EOF or error */
 }
 
 /* Closes (after flushing) what the enclave asked to close; idle timeouts. */
