@@ -22,7 +22,8 @@ void imp_map_free(imp_map *m);
 typedef struct imp_val {
     imp_cval c;          /* constant data when is_const */
     int is_const;
-    int is_input;        /* graph input */
+    int is_input;        /* graph input (run time) */
+    int bound;           /* graph input fixed by --bind (a constant) */
     int undefined;       /* e.g. Dropout's mask: must not be used */
     int32_t producer;    /* runtime node index or -1 */
 } imp_val;

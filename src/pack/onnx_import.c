@@ -16,7 +16,7 @@ struct occ_import {
     imp_val *vals;        /* owns folded constant data */
     uint32_t n_vals;
     occ_model model;
-    const float **wdata;  /* per model tensor */
+    const void **wdata;   /* per model tensor: its bytes (of its dtype) */
     occ_pack_stats stats;
 };
 
@@ -140,9 +140,10 @@ static void val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv)
     memset(cv, 0, sizeof *cv);
     occ_tensor *t = &c->t[idx];
     t->kind = OCC_TENSOR_WEIGHT;
+    t->dtype = imp_cval_dtype(&c->v[idx].c);
     t->ndim = c->v[idx].c.ndim;
     memcpy(t->dims, c->v[idx].c.dims, sizeof t->dims);
-    t->size = 4u * (uint64_t)c->v[idx].c.count;
+    t->size = occ_dtype_size(t->dtype) * (uint64_t)c->v[idx].c.count;
 }
 
 static const char *sname(const char *s)
@@ -498,9 +499,28 @@ static occ_status add_node(imp_ctx *c, occ_node **out)
     return OCC_OK;
 }
 
-static int is_empty_const(const imp_val *v)
+/* The graph input a run-time value derives from (the first found walking
+ * back through its producers), or NULL: names what --bind should fix. */
+static const char *steering_input(const imp_ctx *c, int32_t v)
 {
-    return v->is_const && v->c.count == 0;
+    int32_t stack[256];
+    uint32_t sp = 0, steps = 0;
+    stack[sp++] = v;
+    while (sp && steps++ < 4096) {
+        int32_t x = stack[--sp];
+        if (x < 0 || (uint32_t)x >= c->nv)
+            continue;
+        if (c->v[x].is_input)
+            return c->t[x].name;
+        int32_t p = c->v[x].producer;
+        if (p < 0 || (uint32_t)p >= c->nn)
+            continue;
+        const occ_node *nd = &c->nodes[p];
+        for (uint32_t j = 0; j < nd->n_inputs && sp < 256; j++)
+            if (nd->inputs[j] >= 0 && !c->v[nd->inputs[j]].is_const)
+                stack[sp++] = nd->inputs[j];
+    }
+    return NULL;
 }
 
 /* Converts one ONNX node (inputs already known). */
@@ -660,6 +680,12 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             if (!v->is_const) {
                 if (r->kind == K_IGNORE)
                     continue;
+                const char *gi = steering_input(c, ins[k]);
+                if (gi)
+                    return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                    "input %zu ('%s', for '%s') steers output shapes but depends on "
+                                    "graph input '%s'; fix it at pack time with --bind %s=FILE",
+                                    k, n->input[k], r->attr, gi, gi);
                 return occ_fail(e, OCC_ERR_UNSUPPORTED,
                                 "input %zu ('%s', for '%s') must be a constant known at pack time",
                                 k, n->input[k], r->attr);
@@ -672,11 +698,10 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             continue;
         }
         if (ins[k] >= 0) {
+            /* a typed constant (int64 Gather indices, a bool mask) stays a
+             * weight of its type; the registry refuses it where the
+             * operator does not take that type */
             const imp_val *v = &c->v[ins[k]];
-            if (v->is_const && v->c.type != CV_FLOAT && !is_empty_const(v))
-                return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                                "input '%s' is an integer constant, which this operator cannot take",
-                                n->input[k]);
             if (!v->is_const)
                 runtime_in = 1;
         }
@@ -726,7 +751,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         int64_t cnt = imp_count(t->ndim, t->dims);
         if (cnt < 0)
             return occ_fail(e, OCC_ERR_SHAPE, "output '%s' has an absurd shape", t->name);
-        t->size = 4u * (uint64_t)cnt;
+        t->size = occ_dtype_size(occ_tensor_dtype(t)) * (uint64_t)cnt;
     }
     return OCC_OK;
 }
@@ -746,15 +771,21 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph input '%s' is not a tensor", nm);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (!tt->has_elem_type || tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+    /* inputs arrive as raw bytes of their declared type: only exact occ_dtypes */
+    uint32_t dt = tt->has_elem_type ? imp_onnx_dtype(tt->elem_type) : 0;
+    if (!dt || (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+                (int32_t)dt != tt->elem_type))
         return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "graph input '%s' is not float32 (only float32 inputs are supported)", nm);
+                        "graph input '%s' has element type %d (float32, int64, int32, bool, "
+                        "uint8 and int8 inputs are supported)", nm,
+                        tt->has_elem_type ? (int)tt->elem_type : 0);
     int32_t idx = imp_val_new(c, nm);
     if (idx < 0)
         return idx;
     occ_tensor *t = &c->t[idx];
     c->v[idx].is_input = 1;
     t->kind = OCC_TENSOR_INPUT;
+    t->dtype = dt;
     const occ_input_shape *pin = NULL;
     for (uint32_t k = 0; opts && k < opts->n_input_shapes; k++)
         if (opts->input_shapes[k].name && !strcmp(opts->input_shapes[k].name, nm)) {
@@ -804,7 +835,31 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     int64_t cnt = imp_count(t->ndim, t->dims);
     if (cnt < 0)
         return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' is absurdly large", nm);
-    t->size = 4u * (uint64_t)cnt;
+    t->size = occ_dtype_size(dt) * (uint64_t)cnt;
+    for (uint32_t k = 0; opts && k < opts->n_binds; k++) {
+        const occ_input_bind *b = &opts->binds[k];
+        if (!b->name || strcmp(b->name, nm))
+            continue;
+        /* --bind: the input becomes a constant of its declared type and shape */
+        if (b->size != t->size || (b->size && !b->data))
+            return occ_fail(e, OCC_ERR_INVALID, "--bind %s: %llu bytes given, the input is %s "
+                            "%s and needs %llu", nm, (unsigned long long)b->size,
+                            occ_dtype_name(dt), "of its declared shape", (unsigned long long)t->size);
+        imp_cval cv;
+        memset(&cv, 0, sizeof cv);
+        cv.ndim = t->ndim;
+        memcpy(cv.dims, t->dims, sizeof cv.dims);
+        cv.count = cnt;
+        occ_status s = imp_cval_from_bytes(&cv, dt, b->data, e);
+        if (s) {
+            imp_cval_clear(&cv);
+            return s;
+        }
+        c->v[idx].is_input = 0;
+        c->v[idx].bound = 1;
+        val_set_const(c, idx, &cv);
+        break;
+    }
     return OCC_OK;
 }
 
@@ -878,7 +933,7 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
         if (!c->dead[k])
             maxt += c->nodes[k].n_inputs + c->nodes[k].n_outputs;
     occ_tensor *t = imp_alloc(c->A, (maxt + 1) * sizeof *t);
-    const float **wd = calloc(maxt + 1, sizeof *wd);
+    const void **wd = calloc(maxt + 1, sizeof *wd);
     occ_node *nodes = imp_alloc(c->A, (live + 1) * sizeof *nodes);
     int32_t *ins = imp_alloc(c->A, (nin_names + 1) * sizeof *ins);
     int32_t *outs = imp_alloc(c->A, (ngouts + 1) * sizeof *outs);
@@ -930,7 +985,11 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
                 }
                 t[nt] = c->t[v];
                 t[nt].name = nm;
-                wd[nt] = c->v[v].c.f;
+                if (!(wd[nt] = imp_cval_bytes(c->A, &c->v[v].c))) {
+                    free(remap);
+                    free(owner);
+                    return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                }
                 ni[j] = (int32_t)nt++;
                 continue;
             }
@@ -940,7 +999,11 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
                 if (c->v[v].is_const) {
                     owner[v] = (int32_t)q;
                     t[nt].kind = OCC_TENSOR_WEIGHT;
-                    wd[nt] = c->v[v].c.f;
+                    if (!(wd[nt] = imp_cval_bytes(c->A, &c->v[v].c))) {
+                        free(remap);
+                        free(owner);
+                        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                    }
                 }
                 nt++;
             }
@@ -965,7 +1028,8 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
     for (uint32_t k = 0; k < nt; k++) {
         t[k].layout = OCC_LAYOUT_PLAIN;
         t[k].data_offset = 0;
-        t[k].size = 4u * (uint64_t)imp_count(t[k].ndim, t[k].dims);
+        t[k].dtype = occ_tensor_dtype(&t[k]);
+        t[k].size = occ_dtype_size(t[k].dtype) * (uint64_t)imp_count(t[k].ndim, t[k].dims);
         if (t[k].kind == OCC_TENSOR_WEIGHT) {
             c->stats.n_weights++;
             c->stats.weight_size += t[k].size;
@@ -1164,12 +1228,26 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
             goto fail;
         }
     }
+    for (uint32_t k = 0; opts && k < opts->n_binds; k++) {
+        const char *bn = opts->binds[k].name;
+        int found = 0;
+        for (size_t j = 0; bn && j < g->n_input; j++)
+            found |= g->input[j]->name && !strcmp(g->input[j]->name, bn) &&
+                     imp_map_get(&c.names, bn) < 0;
+        for (uint32_t j = 0; j < k && found; j++)
+            found = strcmp(opts->binds[j].name, bn) != 0;
+        if (!found) {
+            s = occ_fail(e, OCC_ERR_INVALID, "--bind names '%s', which is not a graph input "
+                         "(or is bound twice)", sname(bn));
+            goto fail;
+        }
+    }
     uint32_t n_in = 0;
     for (size_t k = 0; k < g->n_input; k++) {
         uint32_t before = c.nv;
         if ((s = add_graph_input(&c, g->input[k], opts, pinned)))
             goto fail;
-        if (c.nv > before)
+        if (c.nv > before && c.v[before].is_input)
             in_names[n_in++] = g->input[k]->name;
     }
     if (n_in == 0) {
@@ -1279,7 +1357,7 @@ occ_model *occ_import_model(occ_import *im)
     return &im->model;
 }
 
-const float *occ_import_weight(const occ_import *im, uint32_t tensor)
+const void *occ_import_weight(const occ_import *im, uint32_t tensor)
 {
     if (!im || tensor >= im->model.n_tensors || im->model.tensors[tensor].kind != OCC_TENSOR_WEIGHT)
         return NULL;
