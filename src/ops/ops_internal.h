@@ -73,6 +73,7 @@ typedef struct occ_op_exec {
 } occ_op_exec;
 
 #define OCC_OPF_COPIES_WEIGHTS 1u /* run never reads prep.w (repacked at prepare) */
+#define OCC_OPF_VAR_OUT 2u        /* 1..n_out outputs (Split; TopK whose indices nobody reads) */
 
 /* Type masks for occ_op_vtable.in_types. */
 #define OCC_DTM(dt) (1u << (dt))
@@ -109,7 +110,10 @@ extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
     occ_op_averagepool, occ_op_globalaveragepool, occ_op_lrn, occ_op_concat, occ_op_flatten,
     occ_op_reshape, occ_op_transpose, occ_op_squeeze, occ_op_unsqueeze, occ_op_softmax,
     occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm,
-    occ_op_identity;
+    occ_op_identity, occ_op_cast, occ_op_gather, occ_op_where, occ_op_equal, occ_op_less,
+    occ_op_greater, occ_op_lessorequal, occ_op_greaterorequal, occ_op_not, occ_op_and, occ_op_or,
+    occ_op_xor, occ_op_slice, occ_op_expand, occ_op_tile, occ_op_split, occ_op_argmax,
+    occ_op_argmin, occ_op_topk, occ_op_mod;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a
@@ -210,6 +214,21 @@ void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
 void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
                           const int64_t *const *tab, const void *fill, size_t esize,
                           const void *in, void *out);
+
+/* Broadcast iteration (numpy rules) of up to 3 inputs over an output shape:
+ * occ_bcast_offsets gives, for output element k, the element offset in each
+ * input (src/ops/bcast.c). */
+typedef struct occ_bcast {
+    int nd, nin;
+    int64_t size[OCC_MAX_DIMS];
+    int64_t st[3][OCC_MAX_DIMS]; /* element strides, 0 on broadcast dims */
+    int64_t count;
+} occ_bcast;
+void occ_bcast_init(occ_bcast *b, int nin, const occ_tensor *const *in, const occ_tensor *y);
+void occ_bcast_offsets(const occ_bcast *b, int64_t k, int64_t *off);
+/* Broadcast output shape of n inputs (occ_ops_broadcast folded over them). */
+occ_status occ_ops_broadcast_n(int nin, const occ_tensor *const *in, int *nout, int64_t *out,
+                               occ_error *e) OCC_MUST_CHECK;
 
 /* oneDNN helpers */
 occ_status occ_dnnl_check(dnnl_status_t s, const char *what, occ_error *e) OCC_MUST_CHECK;

@@ -15,7 +15,13 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_transpose,   &occ_op_squeeze,     &occ_op_unsqueeze,
     &occ_op_softmax,     &occ_op_pad,         &occ_op_resize,
     &occ_op_upsample,    &occ_op_reducemean,  &occ_op_batchnorm,
-    &occ_op_identity,
+    &occ_op_identity,    &occ_op_cast,        &occ_op_gather,
+    &occ_op_where,       &occ_op_equal,       &occ_op_less,
+    &occ_op_greater,     &occ_op_lessorequal, &occ_op_greaterorequal,
+    &occ_op_not,         &occ_op_and,         &occ_op_or,
+    &occ_op_xor,         &occ_op_slice,       &occ_op_expand,
+    &occ_op_tile,        &occ_op_split,       &occ_op_argmax,
+    &occ_op_argmin,      &occ_op_topk,        &occ_op_mod,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
@@ -58,8 +64,10 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (n->n_inputs < v->min_in || n->n_inputs > v->max_in)
         return occ_fail(e, OCC_ERR_INVALID, "%u inputs, expected %u..%u", n->n_inputs, v->min_in,
                         v->max_in);
-    if (n->n_outputs != v->n_out)
-        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u", n->n_outputs, v->n_out);
+    if ((v->flags & OCC_OPF_VAR_OUT) ? (n->n_outputs < 1 || n->n_outputs > v->n_out)
+                                     : n->n_outputs != v->n_out)
+        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %s%u", n->n_outputs,
+                        (v->flags & OCC_OPF_VAR_OUT) ? "1.." : "", v->n_out);
     if ((n->n_inputs && !n->inputs) || !n->outputs)
         return occ_fail(e, OCC_ERR_INVALID, "missing input or output list");
     if (n->n_attrs && !n->attrs)

@@ -41,6 +41,7 @@ typedef struct imp_ctx {
     uint8_t *dead;       /* per node */
     uint32_t nn, ncap;
     occ_pack_stats stats;
+    int if_depth;        /* Ifs being inlined (bounded: branches may nest) */
 } imp_ctx;
 
 /* Adds a value; returns its index or a negative status. */

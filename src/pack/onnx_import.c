@@ -300,7 +300,7 @@ static const conv_rule rules[] = {
     {"Slice", 1, "starts", K_INTS}, {"Slice", 2, "ends", K_INTS}, {"Slice", 3, "axes", K_INTS},
     {"Slice", 4, "steps", K_INTS},
     {"Split", 1, "split", K_INTS},
-    {"Expand", 1, "shape", K_INTS}, {"Tile", 1, "repeats", K_INTS},
+    {"Expand", 1, "shape", K_INTS}, {"Tile", 1, "repeats", K_INTS}, {"TopK", 1, "k", K_INTS},
     {"ReduceMean", 1, "axes", K_INTS}, {"ReduceSum", 1, "axes", K_INTS},
     {"ReduceMax", 1, "axes", K_INTS}, {"ReduceMin", 1, "axes", K_INTS},
     {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
@@ -523,6 +523,99 @@ static const char *steering_input(const imp_ctx *c, int32_t v)
     return NULL;
 }
 
+static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                               int32_t *ins);
+
+/* If: static shapes are the law (the planner needs them), so only an If whose
+ * condition is known at pack time (a constant, or derived from shapes) is
+ * taken: the branch's nodes are converted in place of the If, and the If's
+ * outputs become names of the branch's outputs. */
+static occ_status inline_if(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                            const int32_t *ins, size_t nin, size_t nout)
+{
+    occ_error *e = c->e;
+    if (nin < 1 || ins[0] < 0)
+        return occ_fail(e, OCC_ERR_FORMAT, "If without a condition");
+    const imp_val *cv = &c->v[ins[0]];
+    if (!cv->is_const) {
+        const char *gi = steering_input(c, ins[0]);
+        if (gi)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' depends on graph input "
+                            "'%s' at run time (control flow must be decided at pack time: "
+                            "--bind %s=FILE)", n->input[0], gi, gi);
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' is only known at run time "
+                        "(control flow must be decided at pack time)", n->input[0]);
+    }
+    if (cv->c.count != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "the condition has %lld elements (one needed)",
+                        (long long)cv->c.count);
+    int taken = cv->c.type == CV_INT ? cv->c.i[0] != 0 : cv->c.f[0] != 0.0f;
+    const char *bn = taken ? "then_branch" : "else_branch";
+    const Onnx__AttributeProto *ga = imp_onnx_attr(n, bn);
+    const Onnx__GraphProto *g = ga ? ga->g : NULL;
+    if (!g)
+        return occ_fail(e, OCC_ERR_FORMAT, "missing %s", bn);
+    if (g->n_output < nout)
+        return occ_fail(e, OCC_ERR_FORMAT, "%s has %zu outputs, the If %zu", bn, g->n_output, nout);
+    if (c->if_depth >= 16)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "If nested more than 16 deep");
+    c->if_depth++;
+    occ_status s = OCC_OK;
+    for (size_t k = 0; k < g->n_initializer && !s; k++) {
+        const Onnx__TensorProto *tp = g->initializer[k];
+        imp_cval v;
+        if (!tp->name || !*tp->name) {
+            s = occ_fail(e, OCC_ERR_FORMAT, "%s initializer #%zu has no name", bn, k);
+            break;
+        }
+        if ((s = imp_tensor_parse(tp, &v, e))) {
+            imp_cval_clear(&v);
+            break;
+        }
+        int32_t idx = imp_val_new(c, tp->name);
+        if (idx < 0) {
+            imp_cval_clear(&v);
+            s = idx;
+            break;
+        }
+        val_set_const(c, idx, &v);
+    }
+    for (size_t k = 0; k < g->n_node && !s; k++) {
+        const Onnx__NodeProto *sn = g->node[k];
+        char buf[160];
+        snprintf(buf, sizeof buf, "%.60s/%.60s_%zu", name, sn->op_type ? sn->op_type : "?", k);
+        const char *snm = sn->name && *sn->name ? sn->name : imp_strdup(c->A, buf);
+        int32_t *sins = calloc(sn->n_input + 1, sizeof *sins);
+        if (!snm || !sins || !sn->op_type || !*sn->op_type) {
+            free(sins);
+            s = !sn->op_type || !*sn->op_type
+                    ? occ_fail(e, OCC_ERR_FORMAT, "%s node #%zu has no op_type", bn, k)
+                    : occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* the branch's values stay alive: nothing in the pack reads them
+         * otherwise (dead code removal drops what the outputs do not need) */
+        for (size_t j = 0; j < sn->n_input && !s; j++)
+            if (*sn->input[j])
+                s = imp_map_put(&c->consumed, sn->input[j], 1, e);
+        if (!s && (s = convert_node(c, sn, snm, sins)))
+            node_prefix(e, sn, snm);
+        free(sins);
+    }
+    for (size_t k = 0; k < nout && !s; k++) {
+        const char *on = g->output[k]->name;
+        int32_t idx = on ? imp_map_get(&c->names, on) : -1;
+        if (idx < 0)
+            s = occ_fail(e, OCC_ERR_FORMAT, "%s output '%s' is not produced", bn, on ? on : "");
+        else if (*n->output[k])
+            s = imp_map_put(&c->names, n->output[k], idx, e);
+    }
+    c->if_depth--;
+    if (!s)
+        c->stats.folded++;
+    return s;
+}
+
 /* Converts one ONNX node (inputs already known). */
 static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
                                int32_t *ins)
@@ -536,7 +629,9 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator domain '%s' is not supported", n->domain);
     /* trailing outputs nobody reads (MaxPool's Indices, BatchNormalization's
      * training statistics, Dropout's mask) are dropped */
-    while (nout > 1 && (!*n->output[nout - 1] || imp_map_get(&c->consumed, n->output[nout - 1]) < 0))
+    /* (not Split's: their count sets the part sizes) */
+    while (nout > 1 && strcmp(op, "Split") &&
+           (!*n->output[nout - 1] || imp_map_get(&c->consumed, n->output[nout - 1]) < 0))
         nout--;
     while (nout && !*n->output[nout - 1])
         nout--;
@@ -569,6 +664,8 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         c->stats.folded++;
         return OCC_OK;
     }
+    if (!strcmp(op, "If"))
+        return inline_if(c, n, name, ins, nin, nout);
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
@@ -648,7 +745,19 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return r;
     }
 
-    /* A runtime node. */
+    /* A runtime node. Range's and ConstantOfShape's inputs set the output
+     * shape: not folded means not known at pack time. */
+    if (!strcmp(op, "Range") || !strcmp(op, "ConstantOfShape")) {
+        for (size_t k = 0; k < nin; k++) {
+            const char *gi = ins[k] >= 0 && !c->v[ins[k]].is_const ? steering_input(c, ins[k]) : NULL;
+            if (gi)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %zu ('%s') sets the output shape "
+                                "but depends on graph input '%s'; fix it at pack time with "
+                                "--bind %s=FILE", k, n->input[k], gi, gi);
+        }
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
+                        "known at pack time (static shapes are needed to plan memory)");
+    }
     if (!occ_op_supported(op))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator not supported (no kernel)");
     if (nin > OCC_MAX_NODE_IO || nout > OCC_MAX_NODE_IO)
