@@ -427,8 +427,60 @@ static void test_arg_topk(void)
     res_free(&r);
 }
 
+static void test_nd_indexing(void)
+{
+    res r;
+    const int64_t d[6] = {1, 2, 3, 4, 5, 6}; /* [2, 3] */
+    const int64_t ge[4] = {2, -1, 0, 1};     /* [2, 2] along axis 1 */
+    occ_attr ax1[1] = {A_INT("axis", 1)};
+    tv in[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 2}, ge, 0}};
+    run_op(&r, "GatherElements", 2, in, 1, 1, ax1);
+    expect_out("GatherElements axis 1", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 2},
+               (int64_t[]){3, 3, 4, 5});
+    res_free(&r);
+    const int64_t gebad[4] = {0, 3, 0, 0};
+    tv inb[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 2}, gebad, 0}};
+    run_op(&r, "GatherElements", 2, inb, 1, 1, ax1);
+    expect_fail("GatherElements out of range", &r, OCC_ERR_INVALID, 1, "index 3 (element 1 of indices)");
+    res_free(&r);
+    /* GatherND: rows by index pairs, and with one batch dim */
+    const int32_t pairs[4] = {1, 0, 0, 2}; /* [2, 2] */
+    tv nd[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT32, 2, {2, 2}, pairs, 1}};
+    run_op(&r, "GatherND", 2, nd, 1, 0, NULL);
+    expect_out("GatherND pairs", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){2}, (int64_t[]){4, 3});
+    res_free(&r);
+    const int64_t per_batch[2] = {2, 0}; /* [2, 1]: one element of each row */
+    occ_attr bd[1] = {A_INT("batch_dims", 1)};
+    tv ndb[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, per_batch, 0}};
+    run_op(&r, "GatherND", 2, ndb, 1, 1, bd);
+    expect_out("GatherND batch_dims 1", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){2}, (int64_t[]){3, 4});
+    res_free(&r);
+    /* ScatterND: rows replaced, or added to */
+    const int64_t rows[2] = {1, 1}; /* [2, 1] */
+    const int32_t d32[6] = {1, 2, 3, 4, 5, 6}, up[6] = {10, 20, 30, 1, 1, 1};
+    tv sc[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {1, 1}, rows, 1},
+                {OCC_DTYPE_INT32, 2, {1, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, sc, 1, 0, NULL);
+    expect_out("ScatterND row", &r, 0, OCC_DTYPE_INT32, 2, (int64_t[]){2, 3}, (int32_t[]){1, 2, 3, 10, 20, 30});
+    res_free(&r);
+    occ_attr add[1] = {A_STR("reduction", "add")};
+    tv sca[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, rows, 1},
+                 {OCC_DTYPE_INT32, 2, {2, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, sca, 1, 1, add);
+    expect_out("ScatterND add (same row twice)", &r, 0, OCC_DTYPE_INT32, 2, (int64_t[]){2, 3},
+               (int32_t[]){1, 2, 3, 15, 26, 37});
+    res_free(&r);
+    const int64_t far[1] = {-3};
+    tv scb[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {1, 1}, far, 0},
+                 {OCC_DTYPE_INT32, 2, {1, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, scb, 1, 0, NULL);
+    expect_fail("ScatterND out of range", &r, OCC_ERR_INVALID, 1, "index -3 (tuple 0) is out of range");
+    res_free(&r);
+}
+
 int main(void)
 {
+    RUN(test_nd_indexing);
     RUN(test_gather);
     RUN(test_cast);
     RUN(test_compare_logic_where);

@@ -113,7 +113,8 @@ extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
     occ_op_identity, occ_op_cast, occ_op_gather, occ_op_where, occ_op_equal, occ_op_less,
     occ_op_greater, occ_op_lessorequal, occ_op_greaterorequal, occ_op_not, occ_op_and, occ_op_or,
     occ_op_xor, occ_op_slice, occ_op_expand, occ_op_tile, occ_op_split, occ_op_argmax,
-    occ_op_argmin, occ_op_topk, occ_op_mod;
+    occ_op_argmin, occ_op_topk, occ_op_mod, occ_op_gatherelements, occ_op_gathernd,
+    occ_op_scatternd;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

@@ -22,6 +22,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_xor,         &occ_op_slice,       &occ_op_expand,
     &occ_op_tile,        &occ_op_split,       &occ_op_argmax,
     &occ_op_argmin,      &occ_op_topk,        &occ_op_mod,
+    &occ_op_gatherelements, &occ_op_gathernd, &occ_op_scatternd,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
