@@ -298,8 +298,40 @@ static void test_if(void)
     tb_free(&b);
 }
 
+/* A node of constants the folder cannot evaluate (Not) runs from its
+ * weights at run time instead of being refused. */
+static void test_constant_node_at_run_time(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    tb_init(&b, 13);
+    tb_input(&b, "x", 1, (int64_t[]){3});
+    const uint8_t m[3] = {1, 0, 1};
+    Onnx__TensorProto *t = tb_tensor(&b, "m", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1, (int64_t[]){3}, m, 3);
+    TB_PUSH(&b, b.graph.initializer, b.graph.n_initializer, t);
+    tb_init_f(&b, "z", 0, NULL, (float[]){0});
+    tb_node(&b, "Not", "not", (const char *[]){"m", NULL}, (const char *[]){"c", NULL});
+    tb_node(&b, "Where", "w", (const char *[]){"c", "x", "z", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        CHECK(has_op(occ_import_model(im), "Not"));
+        const float x[3] = {1, 2, 3};
+        float y[3] = {9, 9, 9};
+        const void *ins[1] = {x};
+        void *outs[1] = {y};
+        CHECK_MSG(run_import(im, ins, outs, &e) == OCC_OK, "%s", e.msg);
+        CHECK(y[0] == 0 && y[1] == 2 && y[2] == 0);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
+    RUN(test_constant_node_at_run_time);
     RUN(test_typed_inputs_outputs);
     RUN(test_bind);
     RUN(test_if);

@@ -779,7 +779,6 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return s;
         na++;
     }
-    int runtime_in = 0;
     for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
         if (r) {
@@ -806,21 +805,15 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                 na++;
             continue;
         }
-        if (ins[k] >= 0) {
-            /* a typed constant (int64 Gather indices, a bool mask) stays a
-             * weight of its type; the registry refuses it where the
-             * operator does not take that type */
-            const imp_val *v = &c->v[ins[k]];
-            if (!v->is_const)
-                runtime_in = 1;
-        }
+        /* a typed constant (int64 Gather indices, a bool mask) stays a weight
+         * of its type; the registry refuses it where the operator does not
+         * take that type */
         nins[ni++] = ins[k];
     }
     while (ni && nins[ni - 1] < 0)
         ni--;
-    if (!runtime_in)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "all inputs are constant but the operator cannot be evaluated at pack time");
+    /* (all inputs constant but not foldable here, e.g. Not or LessOrEqual:
+     * the kernel computes it from its weights at run time) */
     for (size_t k = 0; k < nout; k++) {
         const char *o = n->output[k];
         if (!*o) {
