@@ -108,6 +108,11 @@ mkdir "$T/aod"
   && ok || bad "argmax int64 output"
 "$OCC" run "$T/a.occ" --input "$T/x5.bin" >/dev/null && ok || bad "no default top for an int output"
 
+# --- occ serve speaks FP32 only (typed KServe datatypes come later): refused at load ---
+mkdir -m 700 "$T/emu"
+expect_error "serve refuses a typed model" "model 't': tensor 'ids' is int64; occ serve takes models with float32" \
+  timeout 60 "$OCC" serve --model t="$T/t.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu"
+
 # --- help documents the flags ---
 "$OCC" run --help | grep -q -- "--input NAME=FILE" && "$OCC" run --help | grep -q -- "--output-dir DIR" \
   && ok || bad "run --help"

@@ -74,9 +74,10 @@ static cJSON *json_io(const occ_model *m, const int32_t *idx, uint32_t n)
         static const char *const kserve[] = {[OCC_DTYPE_FLOAT] = "FP32", [OCC_DTYPE_UINT8] = "UINT8",
                                              [OCC_DTYPE_INT8] = "INT8", [OCC_DTYPE_INT32] = "INT32",
                                              [OCC_DTYPE_INT64] = "INT64", [OCC_DTYPE_BOOL] = "BOOL"};
-        cJSON_AddStringToObject(o, "type", occ_dtype_name(dt));
+        cJSON_AddStringToObject(o, "type", occ_dtype_name(dt) ? occ_dtype_name(dt) : "?");
         cJSON_AddItemToObject(o, "shape", json_shape(t));
-        cJSON_AddStringToObject(o, "datatype", kserve[dt]);
+        cJSON_AddStringToObject(o, "datatype",
+                                dt < sizeof kserve / sizeof kserve[0] && kserve[dt] ? kserve[dt] : "?");
         cJSON_AddItemToArray(a, o);
     }
     return a;
