@@ -99,6 +99,15 @@ expect_error "input of the wrong size" "has 24 bytes but input 'ids' \\(int64 \\
 expect_error "output dir missing" "output 'rows/out:0': cannot create" \
   "$OCC" run "$T/t.occ" --input "x=$T/x.bin" --input "ids=$T/ids.bin" --output-dir "$T/none"
 
+# --- every input bound: nothing to give at run time ---
+"$OCC" pack "$T/typed.onnx" -o "$T/all.occ" -q --bind "shape=$T/shape.bin" --bind "x=$T/x.bin" \
+  --bind "ids=$T/ids.bin" >/dev/null && ok || bad "pack with every input bound"
+mkdir "$T/bod"
+"$OCC" run "$T/all.occ" --output-dir "$T/bod" >/dev/null 2>"$T/err" && cmp -s "$T/bod/eq.bin" "$T/od/eq.bin" \
+  && cmp -s "$T/bod/rows_out_0.bin" "$T/od/rows_out_0.bin" && ok || { bad "run without inputs"; cat "$T/err" >&2; }
+expect_error "input for a model without inputs" "no input named 'x'" \
+  "$OCC" run "$T/all.occ" --input "x=$T/x.bin"
+
 # --- an integer-only output: --top refused, files fine ---
 expect_error "--top on int64 output" "--top needs a float32 output" \
   "$OCC" run "$T/a.occ" --input "$T/x5.bin" --top 3

@@ -329,8 +329,68 @@ static void test_constant_node_at_run_time(void)
     tb_free(&b);
 }
 
+/* Graph outputs that are a folded constant (Shape), a graph input, or the
+ * same tensor twice each get their own tensor (an Identity copy). */
+static void test_materialized_outputs(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, (int64_t[]){2, 3});
+    tb_node(&b, "Shape", "sh", (const char *[]){"x", NULL}, (const char *[]){"dims", NULL});
+    tb_node(&b, "Identity", "id", (const char *[]){"x", NULL}, (const char *[]){"same", NULL});
+    tb_node(&b, "Relu", "r", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_node(&b, "Identity", "id2", (const char *[]){"y", NULL}, (const char *[]){"y2", NULL});
+    tb_output(&b, "dims");
+    tb_output(&b, "same");
+    tb_output(&b, "y");
+    tb_output(&b, "y2");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_inputs == 1 && !strcmp(m->tensors[m->inputs[0]].name, "x"));
+        const char *names[4] = {"dims", "same", "y", "y2"};
+        for (int k = 0; k < 4; k++)
+            CHECK_MSG(m->n_outputs == 4 && !strcmp(m->tensors[m->outputs[k]].name, names[k]),
+                      "output %d", k);
+        CHECK(occ_tensor_dtype(&m->tensors[m->outputs[0]]) == OCC_DTYPE_INT64);
+        const float x[6] = {1, -2, 3, -4, 5, -6};
+        int64_t dims[2] = {0};
+        float same[6], y[6], y2[6];
+        const void *ins[1] = {x};
+        void *outs[4] = {dims, same, y, y2};
+        CHECK_MSG(run_import(im, ins, outs, &e) == OCC_OK, "%s", e.msg);
+        CHECK(dims[0] == 2 && dims[1] == 3);
+        CHECK(!memcmp(same, x, sizeof x));
+        CHECK(y[1] == 0 && y[2] == 3 && !memcmp(y, y2, sizeof y));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+    /* every input bound: a model without run-time inputs */
+    build_reshape(&b, 0);
+    const float xv[6] = {1, 2, 3, 4, 5, 6};
+    const int64_t shape[2] = {3, 2};
+    occ_input_bind bd[2] = {{"x", xv, sizeof xv}, {"shape", shape, sizeof shape}};
+    occ_pack_options o = {.n_binds = 2, .binds = bd};
+    s = import_tb(&b, &o, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_inputs == 0 && m->n_outputs == 1);
+        float out[6] = {0};
+        void *outs[1] = {out};
+        CHECK_MSG(run_import(im, NULL, outs, &e) == OCC_OK, "%s", e.msg);
+        CHECK(!memcmp(out, xv, sizeof xv));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
+    RUN(test_materialized_outputs);
     RUN(test_constant_node_at_run_time);
     RUN(test_typed_inputs_outputs);
     RUN(test_bind);

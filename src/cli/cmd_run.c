@@ -209,7 +209,7 @@ int occ_cmd_run(int argc, char **argv)
         usage(stderr);
         return occ_cli_error("run", "no model given");
     }
-    if (!n_inputs == !image)
+    if (n_inputs && image)
         return occ_cli_error("run", "give --input [NAME=]FILE (once per input) or --image FILE");
     int top_given = top >= 0;
     if (top < 0)
@@ -247,7 +247,7 @@ int occ_cmd_run(int argc, char **argv)
                       occ_dtype_name(occ_tensor_dtype(&m->tensors[m->inputs[0]])));
         goto done;
     }
-    if (n_inputs && assign_inputs(m, inputs, n_inputs, in_files))
+    if (!image && assign_inputs(m, inputs, n_inputs, in_files))
         goto done;
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         const occ_tensor *t = &m->tensors[m->inputs[i]];

@@ -503,8 +503,9 @@ static occ_status check_graph(occ_model *m, arena *a, occ_error *e)
         if (m->tensors[i].kind == OCC_TENSOR_INPUT)
             n_graph_inputs++;
     }
-    if (m->n_inputs == 0 || m->n_outputs == 0)
-        return occ_fail(e, OCC_ERR_FORMAT, "manifest: the graph has no inputs or no outputs");
+    /* no inputs is allowed: every graph input fixed at pack time (--bind) */
+    if (m->n_outputs == 0)
+        return occ_fail(e, OCC_ERR_FORMAT, "manifest: the graph has no outputs");
     if (n_graph_inputs != m->n_inputs)
         return occ_fail(e, OCC_ERR_FORMAT, "manifest: %u tensors are marked input but %u inputs are listed",
                         n_graph_inputs, m->n_inputs);

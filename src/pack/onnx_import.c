@@ -967,6 +967,50 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
 
 /* ------------------------------------------------------ finishing -- */
 
+/* A graph output that is a constant (a folded Shape, Size, ...), a graph
+ * input, or another output's tensor gets its own run-time tensor: an
+ * Identity copy, named as the output (the source keeps or gets another
+ * name). */
+static occ_status materialize_output(imp_ctx *c, int32_t *idx, const char *nm)
+{
+    occ_error *e = c->e;
+    int32_t src = *idx;
+    if (!strcmp(c->t[src].name, nm)) {
+        const char *other = imp_unique_name(c, nm);
+        if (!other)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        if (c->v[src].is_input)
+            nm = other; /* a graph input keeps its name (occ run --input NAME) */
+        else
+            c->t[src].name = other;
+    }
+    int32_t *in = imp_alloc(c->A, sizeof *in), *out = imp_alloc(c->A, sizeof *out);
+    if (!in || !out)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    int32_t o = imp_val_new(c, nm);
+    if (o < 0)
+        return o;
+    c->v[o].producer = (int32_t)c->nn;
+    *in = src;
+    *out = o;
+    occ_node *node = NULL;
+    occ_status s = add_node(c, &node);
+    if (s)
+        return s;
+    node->name = c->t[o].name;
+    node->op = "Identity";
+    node->n_inputs = node->n_outputs = 1;
+    node->inputs = in;
+    node->outputs = out;
+    occ_model m = {0};
+    m.tensors = c->t;
+    m.n_tensors = c->nv;
+    if ((s = occ_op_infer(&m, node, e)))
+        return occ_error_prefix(e, "graph output '%s'", nm);
+    *idx = o;
+    return OCC_OK;
+}
+
 static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t *outs)
 {
     occ_error *e = c->e;
@@ -977,19 +1021,19 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
         int32_t idx = imp_map_get(&c->names, nm);
         if (idx < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
-        if (c->v[idx].is_const)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a constant", nm);
-        if (c->v[idx].is_input)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
         if (c->v[idx].undefined)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a Dropout mask", nm);
+        int shared = 0;
         for (size_t j = 0; j < k; j++)
-            if (outs[j] == idx)
-                return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                                "graph outputs '%s' and '%s' are the same tensor",
-                                c->t[idx].name, nm);
+            shared |= outs[j] == idx;
+        if (c->v[idx].is_const || c->v[idx].is_input || shared) {
+            occ_status s = materialize_output(c, &idx, nm);
+            if (s)
+                return s;
+        }
         outs[k] = idx;
-        c->t[idx].name = nm; /* keeps the graph output's name through Identity */
+        if (!c->v[idx].is_input)
+            c->t[idx].name = nm; /* keeps the graph output's name through Identity */
     }
     return OCC_OK;
 }
@@ -1352,10 +1396,7 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
         if (c.nv > before && c.v[before].is_input)
             in_names[n_in++] = g->input[k]->name;
     }
-    if (n_in == 0) {
-        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "the model has no runtime input");
-        goto fail;
-    }
+    /* (no run-time input at all is fine: every input bound, or none) */
     if (g->n_output == 0) {
         s = occ_fail(e, OCC_ERR_FORMAT, "the graph has no outputs");
         goto fail;
