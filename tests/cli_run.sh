@@ -45,7 +45,7 @@ PY
 # --- bad command lines ---
 expect_error "no args" "no model" "$OCC" run
 expect_error "unknown option" "unknown option" "$OCC" run "$T/m.occ" --frobnicate
-expect_error "both inputs" "exactly one" "$OCC" run "$T/m.occ" --input "$T/x.bin" --image "$T/x.bin"
+expect_error "both inputs" "once per input. or --image FILE" "$OCC" run "$T/m.occ" --input "$T/x.bin" --image "$T/x.bin"
 expect_error "bad threads" "threads" "$OCC" run "$T/m.occ" --input "$T/x.bin" --threads many
 expect_error "unknown command" "unknown command" "$OCC" frobnicate
 

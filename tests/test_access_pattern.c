@@ -118,7 +118,7 @@ static void run_traced(occ_mode mode, uint64_t cap, uint64_t budget, const float
         occ_epc_trace_start(epc, NULL, 1);
         const float *ins[1] = {x};
         float *outs[1] = {t->out};
-        s = occ_engine_run(eng, ins, outs, &e);
+        s = occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e);
         CHECK_MSG(s == OCC_OK, "%s", e.msg);
         if (probe) /* the planted leak: which page is touched depends on the input */
             probe[x[0] > 0 ? 0 : OCC_EPC_PAGE_SIZE] ^= 1;

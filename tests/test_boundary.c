@@ -310,8 +310,8 @@ static void test_input_never_crosses(void)
             continue;
         const float *ins[1] = {x};
         float *outs[1] = {y};
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         CHECK(occ_epc_check(epc, &e) == OCC_OK);
         occ_epc_stats es;
         occ_epc_get_stats(epc, &es);

@@ -174,9 +174,9 @@ static void test_read_failure_and_run(void)
     float *x = rand_buf(4 * 36), y[8 * 36];
     const float *ins[1] = {x};
     float *outs[1] = {y};
-    CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     const float *nul[1] = {NULL};
-    CHECK(occ_engine_run(eng, nul, outs, &e) == OCC_ERR_INVALID);
+    CHECK(occ_engine_run(eng, (const void *const *)nul, (void *const *)outs, &e) == OCC_ERR_INVALID);
     occ_engine_info info;
     occ_engine_get_info(eng, &info);
     CHECK(info.n_steps == 1 && info.n_fused == 1);

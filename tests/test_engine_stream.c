@@ -29,7 +29,7 @@ static void test_stream_and_tamper(void)
     float *outs[1] = {ref};
     occ_engine *nat = NULL, *occ = NULL;
     CHECK_MSG(make(&b, OCC_MODE_NATIVE, 1, &nat, &e) == OCC_OK, "%s", e.msg);
-    CHECK(occ_engine_run(nat, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(nat, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     occ_engine_free(nat);
     CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 1, &occ, &e) == OCC_OK, "%s", e.msg);
     if (!occ)
@@ -37,7 +37,7 @@ static void test_stream_and_tamper(void)
     outs[0] = y;
     occ_engine_stats s0, s1;
     occ_engine_get_stats(occ, &s0);
-    CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(occ, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     occ_engine_get_stats(occ, &s1);
     CHECK_MSG(max_rel_err(y, ref, NY) <= 1e-5, "occlumency vs native %g", max_rel_err(y, ref, NY));
     CHECK_MSG(s1.peak_enclave_bytes <= BUDGET, "peak %llu > budget",
@@ -60,7 +60,7 @@ static void test_stream_and_tamper(void)
         stash[pos[i]] ^= bit;
         for (int k = 0; k < NY; k++)
             y[k] = -12345.0f;
-        occ_status st = occ_engine_run(occ, ins, outs, &e);
+        occ_status st = occ_engine_run(occ, (const void *const *)ins, (void *const *)outs, &e);
         int untouched = 1;
         for (int k = 0; k < NY; k++)
             untouched &= y[k] == -12345.0f;
@@ -71,11 +71,11 @@ static void test_stream_and_tamper(void)
         }
         stash[pos[i]] ^= bit;
         if (i % 50 == 0) {
-            CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+            CHECK(occ_engine_run(occ, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
             CHECK(max_rel_err(y, ref, NY) <= 1e-5);
         }
     }
-    CHECK(occ_engine_run(occ, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(occ, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     CHECK(max_rel_err(y, ref, NY) <= 1e-5);
     occ_engine_free(occ);
     /* every pack chunk, flipped before load: creation fails */
@@ -110,7 +110,7 @@ static void test_batch_and_budget(void)
     for (int i = 0; i < 3; i++) {
         const float *in1[1] = {x + i * 16 * 64};
         float *o1[1] = {ref + i * NY};
-        CHECK(occ_engine_run(eng, in1, o1, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)in1, (void *const *)o1, &e) == OCC_OK);
     }
     occ_engine_free(eng);
     const float *ins[1] = {x};
@@ -122,7 +122,7 @@ static void test_batch_and_budget(void)
     if (eng) {
         occ_engine_stats s0, s1;
         occ_engine_get_stats(eng, &s0);
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         occ_engine_get_stats(eng, &s1);
         b1 = s1.bytes_loaded - s0.bytes_loaded;
         CHECK_MSG(b1 > 0 && s1.plan_stream_bytes == b1, "streamed %llu bytes, planned %llu",
@@ -136,7 +136,7 @@ static void test_batch_and_budget(void)
          * streamed segments are loaded once, not three times */
         occ_engine_stats s0, s1;
         occ_engine_get_stats(eng, &s0);
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         occ_engine_get_stats(eng, &s1);
         /* the batched Gemm is one sgemm with 3 rows where batch 1 runs an
          * sgemv: another summation order (this random 4096-long dot product
@@ -156,14 +156,14 @@ static void test_batch_and_budget(void)
             stash[at] ^= 4;
             for (int k = 0; k < 3 * NY; k++)
                 y[k] = -1.0f;
-            CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_ERR_INTEGRITY);
+            CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_ERR_INTEGRITY);
             int untouched = 1;
             for (int k = 0; k < 3 * NY; k++)
                 untouched &= y[k] == -1.0f;
             CHECK(untouched);
             stash[at] ^= 4;
         }
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         CHECK(max_rel_err(y, ref, 3 * NY) <= 2e-4);
         occ_engine_free(eng);
         eng = NULL;
@@ -183,7 +183,7 @@ static void test_batch_and_budget(void)
                 y[k] = -1.0f;
             occ_engine_stats s0, s1;
             occ_engine_get_stats(eng, &s0);
-            CHECK_MSG(occ_engine_run_n(eng, nn, ins, outs, &e) == OCC_OK, "order %d n %u: %s", order, nn, e.msg);
+            CHECK_MSG(occ_engine_run_n(eng, nn, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK, "order %d n %u: %s", order, nn, e.msg);
             occ_engine_get_stats(eng, &s1);
             CHECK_MSG(max_rel_err(y, ref, nn * NY) <= 2e-4, "order %d, %u of 3: %g", order, nn,
                       max_rel_err(y, ref, nn * NY));
@@ -202,23 +202,23 @@ static void test_batch_and_budget(void)
                       (unsigned long long)s1.plan_stream_bytes);
             CHECK(s1.peak_enclave_bytes <= BUDGET);
         }
-        CHECK(occ_engine_run_n(eng, 0, ins, outs, &e) == OCC_ERR_INVALID);
-        CHECK(occ_engine_run_n(eng, 4, ins, outs, &e) == OCC_ERR_INVALID);
+        CHECK(occ_engine_run_n(eng, 0, (const void *const *)ins, (void *const *)outs, &e) == OCC_ERR_INVALID);
+        CHECK(occ_engine_run_n(eng, 4, (const void *const *)ins, (void *const *)outs, &e) == OCC_ERR_INVALID);
         uint64_t n = 0;
         uint8_t *stash = occ_engine_debug_stash(eng, &n);
         for (int i = 0; stash && i < 10; i++) {
             uint64_t at = (uint64_t)rand() % n;
             stash[at] ^= 1;
-            CHECK(occ_engine_run_n(eng, 1 + (uint32_t)i % 3, ins, outs, &e) == OCC_ERR_INTEGRITY);
+            CHECK(occ_engine_run_n(eng, 1 + (uint32_t)i % 3, (const void *const *)ins, (void *const *)outs, &e) == OCC_ERR_INTEGRITY);
             stash[at] ^= 1;
         }
-        CHECK(occ_engine_run_n(eng, 2, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run_n(eng, 2, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         CHECK(max_rel_err(y, ref, 2 * NY) <= 2e-4);
         occ_engine_free(eng);
         eng = NULL;
     }
     CHECK(make(&b, OCC_MODE_BASELINE, 1, &eng, &e) == OCC_OK);
-    CHECK(eng && occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(eng && occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     CHECK(max_rel_err(y, ref, NY) <= 1e-5);
     occ_engine_free(eng);
     /* far too small: a budget error that names bytes and a layer */
@@ -260,7 +260,7 @@ static void test_hook_order_many_loaders(void)
     float *outs[1] = {ref};
     occ_engine *eng = NULL;
     CHECK(make(&b, OCC_MODE_NATIVE, 1, &eng, &e) == OCC_OK);
-    CHECK(eng && occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(eng && occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     occ_engine_free(eng);
     static hooklog h;
     memset(&h, 0, sizeof h);
@@ -273,7 +273,7 @@ static void test_hook_order_many_loaders(void)
     for (int r = 0; eng && r < 20; r++) {
         h.n = 0;
         h.on = 1;
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         h.on = 0;
         CHECK(max_rel_err(y, ref, NY) <= 1e-5);
         CHECK(h.n > 2);

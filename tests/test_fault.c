@@ -81,7 +81,7 @@ static int works(fx *f, occ_mode mode)
     float y[10];
     const float *ins[1] = {f->in};
     float *outs[1] = {y};
-    int ok = make(f, mode, &eng, &e) == OCC_OK && occ_engine_run(eng, ins, outs, &e) == OCC_OK &&
+    int ok = make(f, mode, &eng, &e) == OCC_OK && occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK &&
              !memcmp(y, f->ref, sizeof y);
     if (!ok)
         fprintf(stderr, "  mode %d: %s\n", mode, e.msg);
@@ -128,9 +128,9 @@ static void test_each_allocation_and_read(void)
         float y[10];
         const float *ins[1] = {f.in};
         float *outs[1] = {f.ref};
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         outs[0] = y;
-        CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+        CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
         CHECK_MSG(occ_fault_count(OCC_FAULT_ALLOC) == allocs, "mode %d: %llu enclave allocations at run time",
                   mode, (unsigned long long)(occ_fault_count(OCC_FAULT_ALLOC) - allocs));
         CHECK(!memcmp(y, f.ref, sizeof y)); /* this mode's reference: exact from now on */
@@ -160,7 +160,7 @@ static void test_each_allocation_and_read(void)
             } else {
                 /* a later planning attempt may retry without the failed block: then exact */
                 absorbed++;
-                CHECK(occ_engine_run(eng, ins, (float *const[]){y}, &e) == OCC_OK && !memcmp(y, f.ref, sizeof y));
+                CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)((float *const[]){y}), &e) == OCC_OK && !memcmp(y, f.ref, sizeof y));
                 occ_engine_free(eng);
             }
             set("");
@@ -224,14 +224,14 @@ static void test_stash_flips(void)
         goto out;
     uint8_t *copy = malloc(n);
     memcpy(copy, stash, n);
-    CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     outs[0] = out;
     set("stash:flip:/2");
     int runs = 400, detected = 0, exact = 0;
     for (int i = 1; i <= runs; i++) {
         for (int k = 0; k < NY; k++)
             out[k] = -12345.0f;
-        occ_status st = occ_engine_run(eng, ins, outs, &e);
+        occ_status st = occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e);
         int untouched = 1;
         for (int k = 0; k < NY; k++)
             untouched &= out[k] == -12345.0f;

@@ -291,8 +291,83 @@ static void test_pack_file(void)
     free(s.m.chunks);
 }
 
+/* Encodes s, overwrites the u32 at byte `at` with v, decodes. */
+static occ_status decode_patched(small_model *s, size_t at, uint32_t v, occ_error *e)
+{
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    occ_status st = occ_manifest_encode(&s->m, &buf, &size, e);
+    if (st)
+        return st;
+    for (int i = 0; i < 4; i++)
+        buf[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+    occ_model *d = NULL;
+    st = occ_manifest_decode(buf, size, &d, e);
+    occ_model_free(d);
+    free(buf);
+    return st;
+}
+
+static void test_dtypes(void)
+{
+    occ_error e = {0};
+    small_model s;
+    build_small(&s);
+    /* a typed weight (int64) and an int32 input survive the round trip */
+    s.t[2].dtype = OCC_DTYPE_INT64;
+    s.t[2].size = 3 * 8;
+    s.t[0].dtype = OCC_DTYPE_INT32; /* (the graph is not checked by ops here) */
+    CHECK(occ_pack_layout(&s.m, 1 << 20, &e) == OCC_OK);
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    CHECK(occ_manifest_encode(&s.m, &buf, &size, &e) == OCC_OK);
+    occ_model *d = NULL;
+    CHECK_MSG(occ_manifest_decode(buf, size, &d, &e) == OCC_OK, "%s", e.msg);
+    if (d) {
+        CHECK(d->tensors[2].dtype == OCC_DTYPE_INT64 && d->tensors[2].size == 24);
+        CHECK(d->tensors[0].dtype == OCC_DTYPE_INT32);
+        CHECK(d->tensors[1].dtype == OCC_DTYPE_FLOAT); /* 0 in memory is stored as float32 */
+    }
+    occ_model_free(d);
+    free(buf);
+
+    /* the first tensor's dtype sits after magic, version, name "small",
+     * n_tensors, and its name "x" and kind: 8 + 4 + (4 + 5) + 4 + (4 + 1) + 4 */
+    const size_t at = 34;
+    CHECK(decode_patched(&s, at, OCC_DTYPE_INT32, &e) == OCC_OK);
+    static const uint32_t hostile[] = {0, 4, 5, 8, 10, 11, 16, 255, 0x80000001u, 0xffffffffu};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        CHECK_MSG(decode_patched(&s, at, hostile[i], &e) == OCC_ERR_FORMAT, "dtype %u accepted",
+                  hostile[i]);
+        CHECK_MSG(strstr(e.msg, "unknown dtype") && strstr(e.msg, "'x'"), "%s", e.msg);
+    }
+    /* a version-1 manifest (no dtypes) is refused, not misread */
+    CHECK(decode_patched(&s, 8, 1, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(strstr(e.msg, "version 1") != NULL);
+    /* the size must follow the dtype */
+    s.t[2].size = 3 * 4;
+    CHECK(decode_of(&s, &e) == OCC_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "shape and type need 24") != NULL, "%s", e.msg);
+    s.t[2].size = 3 * 8;
+    /* an int64 weight at an offset that is not a multiple of 8 */
+    s.t[2].data_offset += 4;
+    CHECK(decode_of(&s, &e) == OCC_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "misaligned") != NULL, "%s", e.msg);
+    s.t[2].data_offset -= 4;
+    /* the encoder refuses what the decoder would */
+    s.t[3].dtype = 12;
+    CHECK(occ_manifest_encode(&s.m, &buf, &size, &e) == OCC_ERR_INVALID);
+    free(s.m.chunks);
+
+    CHECK(occ_dtype_size(OCC_DTYPE_INT64) == 8 && occ_dtype_size(OCC_DTYPE_BOOL) == 1 &&
+          occ_dtype_size(OCC_DTYPE_INT32) == 4 && occ_dtype_size(7u + 100u) == 0);
+    CHECK(!strcmp(occ_dtype_name(OCC_DTYPE_FLOAT), "float32") && occ_dtype_name(10) == NULL);
+    CHECK(occ_dtype_from_name("uint8") == OCC_DTYPE_UINT8 && occ_dtype_from_name("fp32") == 0);
+}
+
 int main(void)
 {
+    RUN(test_dtypes);
     RUN(test_layout_and_roundtrip);
     RUN(test_hostile_fields);
     RUN(test_chunking_rows);

@@ -284,7 +284,7 @@ static void test_resblock(void)
         const float *ins[1] = {x};
         float *outs[1] = {y};
         for (int rep = 0; rep < 2 && !st; rep++) { /* twice: aliasing must not leak state */
-            st = occ_engine_run(eng, ins, outs, &e);
+            st = occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e);
             CHECK_MSG(st == OCC_OK, "run: %s", e.msg);
             double err = max_rel_err(y, r2, n);
             CHECK_MSG(err < 2e-4, "resblock rep %d: max rel err %g", rep, err);

@@ -206,7 +206,7 @@ static inline occ_status tb_run(tb *b, const float *const *inputs, float **out, 
     const occ_tensor *y = &b->t[b->gout[0]];
     *out = malloc((size_t)y->size + 4);
     float *outs[1] = {*out};
-    st = occ_engine_run(eng, inputs, outs, e);
+    st = occ_engine_run(eng, (const void *const *)inputs, (void *const *)outs, e);
     occ_engine_free(eng);
     return st;
 }

@@ -733,7 +733,7 @@ int main(void)
     occ_enclave_ecalls(enc, &ec);
     /* reference scores through the same read path */
     CHECK(occ_engine_create(model, &o, ref_read, NULL, &eng, &e) == OCC_OK);
-    CHECK(occ_engine_run(eng, ins, outs, &e) == OCC_OK);
+    CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
     occ_engine_free(eng);
 
     pthread_t th[2];

@@ -83,18 +83,19 @@ occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts,
                              occ_read_fn read, void *read_ctx, occ_engine **out,
                              occ_error *e) OCC_MUST_CHECK;
 
-/* inputs[i] / outputs[i] follow m->inputs / m->outputs, each a dense float32
- * buffer of the tensor's shape (NCHW for images); with opts.batch = N, each
- * holds N such tensors back to back. A failed run (e.g. OCC_ERR_INTEGRITY)
- * leaves the outputs untouched: nothing half-done is returned. */
-occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
+/* inputs[i] / outputs[i] follow m->inputs / m->outputs, each a dense
+ * little-endian buffer of the tensor's dtype and shape (tensors[t].size bytes;
+ * float32 NCHW for images); with opts.batch = N, each holds N such tensors
+ * back to back. A failed run (e.g. OCC_ERR_INTEGRITY) leaves the outputs
+ * untouched: nothing half-done is returned. */
+occ_status occ_engine_run(occ_engine *eng, const void *const *inputs, void *const *outputs,
                           occ_error *e) OCC_MUST_CHECK;
 
 /* Runs only the first n (1..opts.batch) tensors of each buffer: a partial
  * batch costs n images of compute (streamed weights are still checked once
  * per run). */
-occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inputs,
-                            float *const *outputs, occ_error *e) OCC_MUST_CHECK;
+occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inputs,
+                            void *const *outputs, occ_error *e) OCC_MUST_CHECK;
 
 void occ_engine_free(occ_engine *eng);
 

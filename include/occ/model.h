@@ -3,12 +3,15 @@
  *
  * Conventions of the IR (the packer guarantees them; the engine re-checks them
  * because a manifest is untrusted input):
- *  - Every runtime tensor is float32. Integer-valued ONNX constants that steer
- *    an operator (Reshape's shape, Pad's pads, Resize's scales/sizes, Clip's
- *    min/max, Squeeze/Unsqueeze axes, ...) are folded into attributes named
- *    after the ONNX input they replace ("shape", "pads", "value", "scales",
- *    "sizes", "min", "max", "axes").
- *  - Tensors of kind OCC_TENSOR_WEIGHT hold constant float data stored in the
+ *  - Every tensor has a dtype (occ_dtype: ONNX TensorProto codes) and its
+ *    size is occ_dtype_size(dtype) * elements, little-endian, row-major.
+ *    Integer constants that steer an operator's shapes (Reshape's shape,
+ *    Pad's pads, Resize's scales/sizes, Clip's min/max, Squeeze/Unsqueeze
+ *    axes, Slice's starts/ends, ...) are folded into attributes named after
+ *    the ONNX input they replace ("shape", "pads", "value", "scales",
+ *    "sizes", "min", "max", "axes", ...): the planner needs static shapes.
+ *    Integer data that flows (Gather indices, masks) stays a typed tensor.
+ *  - Tensors of kind OCC_TENSOR_WEIGHT hold constant data stored in the
  *    pack's data section at [data_offset, data_offset + size). The data of
  *    one node's weights is contiguous and starts on a page boundary; it is
  *    covered by one or more chunks (occ_chunk), each with its SHA-256.
@@ -42,14 +45,34 @@ typedef enum occ_tensor_kind {
 
 #define OCC_LAYOUT_PLAIN 0u
 
+/* Element types, with ONNX TensorProto.DataType codes (the manifest stores
+ * the code). Bool is one byte, 0 or 1. */
+typedef enum occ_dtype {
+    OCC_DTYPE_FLOAT = 1,
+    OCC_DTYPE_UINT8 = 2,
+    OCC_DTYPE_INT8 = 3,
+    OCC_DTYPE_INT32 = 6,
+    OCC_DTYPE_INT64 = 7,
+    OCC_DTYPE_BOOL = 9,
+} occ_dtype;
+
+/* Bytes of one element; 0 for a code that is not an occ_dtype. */
+size_t occ_dtype_size(uint32_t dtype);
+/* "float32", "uint8", "int8", "int32", "int64", "bool"; NULL when unknown. */
+const char *occ_dtype_name(uint32_t dtype);
+/* The dtype named name (as occ_dtype_name gives it); 0 when unknown. */
+uint32_t occ_dtype_from_name(const char *name);
+
 typedef struct occ_tensor {
     const char *name;
     uint32_t kind;               /* occ_tensor_kind */
     uint32_t layout;             /* OCC_LAYOUT_PLAIN unless stated */
+    uint32_t dtype;              /* occ_dtype; 0 (a zeroed struct) = float32 in memory,
+                                    the manifest always stores the code (occ_tensor_dtype) */
     int32_t ndim;                /* 0..OCC_MAX_DIMS; 0 = scalar */
     int64_t dims[OCC_MAX_DIMS];
     uint64_t data_offset;        /* weights only: offset in the data section */
-    uint64_t size;               /* bytes = 4 * product(dims) */
+    uint64_t size;               /* bytes = occ_dtype_size(dtype) * product(dims) */
 } occ_tensor;
 
 typedef enum occ_attr_type {
@@ -139,6 +162,7 @@ void occ_model_free(occ_model *m);
 /* Helpers. */
 const occ_attr *occ_node_attr(const occ_node *n, const char *name);
 int64_t occ_tensor_count(const occ_tensor *t); /* elements; 1 for a scalar */
+uint32_t occ_tensor_dtype(const occ_tensor *t);  /* t->dtype, 0 read as OCC_DTYPE_FLOAT */
 void occ_hex(const uint8_t *bytes, size_t size, char *out /* 2*size+1 */);
 
 #ifdef __cplusplus

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define OCC_PACK_MAGIC "OCCPACK"  /* 8 bytes with the NUL */
-#define OCC_PACK_VERSION 1u
+#define OCC_PACK_VERSION 2u /* 2: typed tensors (manifest version 2) */
 #define OCC_PACK_HEADER_SIZE 4096u
 #define OCC_PACK_DEFAULT_CHUNK_SIZE (1u << 20)
 #define OCC_PACK_MAX_MANIFEST_SIZE (256u << 20)

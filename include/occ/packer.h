@@ -33,6 +33,15 @@ typedef struct occ_input_shape {
     int64_t dims[OCC_MAX_DIMS];
 } occ_input_shape;
 
+/* Fixes a graph input to a value at pack time (--bind NAME=FILE): raw
+ * little-endian bytes of the input's declared type and shape. It becomes a
+ * constant and folds. */
+typedef struct occ_input_bind {
+    const char *name;
+    const void *data;
+    uint64_t size;                     /* bytes */
+} occ_input_bind;
+
 typedef struct occ_pack_options {
     const char *name;                  /* model name; NULL: ONNX graph name */
     occ_preproc pre;                   /* pre.present = 0: none             */
@@ -41,6 +50,8 @@ typedef struct occ_pack_options {
     uint64_t chunk_size;               /* 0: OCC_PACK_DEFAULT_CHUNK_SIZE    */
     uint32_t n_input_shapes;
     const occ_input_shape *input_shapes;
+    uint32_t n_binds;
+    const occ_input_bind *binds;
     occ_progress_fn progress;          /* occ_pack_onnx only; may be NULL   */
     void *progress_ctx;
 } occ_pack_options;
@@ -72,9 +83,9 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
  * OCC_TENSOR_WEIGHT; data_offset is meaningless until occ_import_layout. */
 occ_model *occ_import_model(occ_import *im);
 
-/* The float data of weight tensor `tensor` (size bytes), or NULL when the
- * tensor is not a weight. */
-const float *occ_import_weight(const occ_import *im, uint32_t tensor);
+/* The data of weight tensor `tensor` (size bytes of its dtype), or NULL
+ * when the tensor is not a weight. */
+const void *occ_import_weight(const occ_import *im, uint32_t tensor);
 
 const occ_pack_stats *occ_import_stats(const occ_import *im);
 

@@ -264,7 +264,7 @@ static void bench_model(const bench_opts *o, const char *name, model_result *mr)
                 continue;
             occ_cli_enclave_begin(cs[c].enc, measured, 0);
             double t0 = occ_cli_now_ms();
-            s = occ_engine_run(cs[c].eng, ins, outs, &e);
+            s = occ_engine_run(cs[c].eng, (const void *const *)ins, (void *const *)outs, &e);
             double ms = occ_cli_now_ms() - t0;
             if (!s)
                 s = occ_cli_enclave_end(cs[c].enc, &e);

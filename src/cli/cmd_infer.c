@@ -347,7 +347,7 @@ int occ_cmd_infer(int argc, char **argv)
     }
     if (tensor) {
         char what[300];
-        snprintf(what, sizeof what, "input '%s' (%zu floats)", info.input_name, info.input_count);
+        snprintf(what, sizeof what, "input '%s' (%zu float32 values)", info.input_name, info.input_count);
         if (occ_cli_read_exact(tensor, in, info.input_count * 4, what, &e)) {
             occ_cli_error("infer", "%s", e.msg);
             rc = 2;

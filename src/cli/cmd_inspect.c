@@ -69,8 +69,15 @@ static cJSON *json_io(const occ_model *m, const int32_t *idx, uint32_t n)
         const occ_tensor *t = &m->tensors[idx[i]];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", t->name);
+        uint32_t dt = occ_tensor_dtype(t);
+        /* "type": occ's name; "datatype": the KServe v2 name of the same type */
+        static const char *const kserve[] = {[OCC_DTYPE_FLOAT] = "FP32", [OCC_DTYPE_UINT8] = "UINT8",
+                                             [OCC_DTYPE_INT8] = "INT8", [OCC_DTYPE_INT32] = "INT32",
+                                             [OCC_DTYPE_INT64] = "INT64", [OCC_DTYPE_BOOL] = "BOOL"};
+        cJSON_AddStringToObject(o, "type", occ_dtype_name(dt) ? occ_dtype_name(dt) : "?");
         cJSON_AddItemToObject(o, "shape", json_shape(t));
-        cJSON_AddStringToObject(o, "datatype", "FP32");
+        cJSON_AddStringToObject(o, "datatype",
+                                dt < sizeof kserve / sizeof kserve[0] && kserve[dt] ? kserve[dt] : "?");
         cJSON_AddItemToArray(a, o);
     }
     return a;
@@ -313,11 +320,13 @@ int occ_cmd_inspect(int argc, char **argv)
         printf("model id  %s\n", id);
         for (uint32_t i = 0; i < m->n_inputs; i++) {
             occ_cli_shape(&m->tensors[m->inputs[i]], shape, sizeof shape);
-            printf("input     %s %s float32\n", m->tensors[m->inputs[i]].name, shape);
+            printf("input     %s %s %s\n", m->tensors[m->inputs[i]].name, shape,
+                   occ_dtype_name(occ_tensor_dtype(&m->tensors[m->inputs[i]])));
         }
         for (uint32_t i = 0; i < m->n_outputs; i++) {
             occ_cli_shape(&m->tensors[m->outputs[i]], shape, sizeof shape);
-            printf("output    %s %s float32\n", m->tensors[m->outputs[i]].name, shape);
+            printf("output    %s %s %s\n", m->tensors[m->outputs[i]].name, shape,
+                   occ_dtype_name(occ_tensor_dtype(&m->tensors[m->outputs[i]])));
         }
         if (m->pre.present) {
             printf("image     %dx%d %s, x*%g then (x-mean)/std, mean", m->pre.height, m->pre.width,

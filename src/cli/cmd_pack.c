@@ -25,6 +25,10 @@ static void pack_usage(FILE *f)
           "  --input-shape NAME=D0,D1,...\n"
           "                           pin the shape of a graph input with symbolic dims\n"
           "                           (may be repeated)\n"
+          "  --bind NAME=FILE         fix graph input NAME to the value in FILE (raw\n"
+          "                           little-endian, the input's declared type and shape):\n"
+          "                           it becomes a constant and folds; needed for inputs\n"
+          "                           that steer shapes (may be repeated)\n"
           "  --chunk-size SIZE        largest weight chunk, e.g. 1M (default 1M)\n"
           "  -q, --quiet              print only the model id\n"
           "  -h, --help               this help\n"
@@ -147,8 +151,46 @@ static void human(uint64_t b, char *out, size_t n)
 
 enum {
     OPT_NAME = 256, OPT_LABELS, OPT_INPUT_SIZE, OPT_CHANNEL_ORDER, OPT_SCALE, OPT_MEAN, OPT_STD,
-    OPT_CHUNK, OPT_INPUT_SHAPE,
+    OPT_CHUNK, OPT_INPUT_SHAPE, OPT_BIND,
 };
+
+#define MAX_BINDS 64
+#define MAX_BIND_SIZE (UINT64_C(1) << 30)
+
+/* Reads a --bind file whole (the importer checks its size against the input). */
+static int read_bind(const char *path, void **data, uint64_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return occ_cli_error("pack", "--bind: cannot open %s: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    uint64_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            uint8_t *nb = cap <= MAX_BIND_SIZE ? realloc(buf, (size_t)cap) : NULL;
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return occ_cli_error("pack", "--bind: %s is too large", path);
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, (size_t)(cap - n), f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return occ_cli_error("pack", "--bind: cannot read %s", path);
+    }
+    *data = buf;
+    *size = n;
+    return 0;
+}
 
 int occ_cmd_pack(int argc, char **argv)
 {
@@ -163,6 +205,7 @@ int occ_cmd_pack(int argc, char **argv)
         {"std", required_argument, NULL, OPT_STD},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"input-shape", required_argument, NULL, OPT_INPUT_SHAPE},
+        {"bind", required_argument, NULL, OPT_BIND},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -175,6 +218,8 @@ int occ_cmd_pack(int argc, char **argv)
     const char *out = NULL, *labels_path = NULL;
     occ_input_shape shapes[16];
     uint32_t n_shapes = 0;
+    occ_input_bind binds[MAX_BINDS];
+    uint32_t n_binds = 0;
     int quiet = 0, rc = 1;
     char **labels = NULL;
     uint32_t n_labels = 0;
@@ -187,7 +232,7 @@ int occ_cmd_pack(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
-        case 'h': pack_usage(stdout); return 0;
+        case 'h': pack_usage(stdout); rc = 0; goto done;
         case OPT_NAME: o.name = optarg; break;
         case OPT_LABELS: labels_path = optarg; break;
         case OPT_INPUT_SIZE: {
@@ -195,8 +240,8 @@ int occ_cmd_pack(int argc, char **argv)
             char tail;
             if (sscanf(optarg, "%dx%d%c", &h, &w, &tail) != 2 || h <= 0 || w <= 0 || h > 65536 ||
                 w > 65536)
-                return occ_cli_error("pack", "--input-size wants HxW, e.g. 224x224 (got '%s')",
-                                     optarg);
+                { rc = occ_cli_error("pack", "--input-size wants HxW, e.g. 224x224 (got '%s')",
+                                     optarg); goto done; }
             o.pre.height = h;
             o.pre.width = w;
             o.pre.present = 1;
@@ -204,14 +249,14 @@ int occ_cmd_pack(int argc, char **argv)
         }
         case OPT_CHANNEL_ORDER:
             if (strcmp(optarg, "RGB") && strcmp(optarg, "BGR") && strcmp(optarg, "L"))
-                return occ_cli_error("pack", "--channel-order must be RGB, BGR or L");
+                { rc = occ_cli_error("pack", "--channel-order must be RGB, BGR or L"); goto done; }
             memcpy(o.pre.channel_order, optarg, strlen(optarg) + 1);
             o.pre.present = 1;
             break;
         case OPT_SCALE: {
             float v[1];
             if (parse_floats(optarg, v, 1) != 1 || !(v[0] > 0))
-                return occ_cli_error("pack", "--scale wants a positive number (got '%s')", optarg);
+                { rc = occ_cli_error("pack", "--scale wants a positive number (got '%s')", optarg); goto done; }
             o.pre.scale = v[0];
             o.pre.present = 1;
             break;
@@ -221,8 +266,8 @@ int occ_cmd_pack(int argc, char **argv)
             float v[4];
             int n = parse_floats(optarg, v, 3);
             if (n != 1 && n != 3)
-                return occ_cli_error("pack", "--%s wants 1 or 3 comma-separated numbers (got '%s')",
-                                     c == OPT_MEAN ? "mean" : "std", optarg);
+                { rc = occ_cli_error("pack", "--%s wants 1 or 3 comma-separated numbers (got '%s')",
+                                     c == OPT_MEAN ? "mean" : "std", optarg); goto done; }
             float *dst = c == OPT_MEAN ? o.pre.mean : o.pre.std;
             for (int k = 0; k < 3; k++)
                 dst[k] = v[n == 1 ? 0 : k];
@@ -232,16 +277,36 @@ int occ_cmd_pack(int argc, char **argv)
         case OPT_CHUNK: {
             unsigned long long v;
             if (occ_parse_size(optarg, &v) || v < 4096 || v > (1ull << 32))
-                return occ_cli_error("pack", "--chunk-size wants a size from 4K to 4G, e.g. 1M "
-                                     "(got '%s')", optarg);
+                { rc = occ_cli_error("pack", "--chunk-size wants a size from 4K to 4G, e.g. 1M "
+                                     "(got '%s')", optarg); goto done; }
             o.chunk_size = v;
+            break;
+        }
+        case OPT_BIND: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1]) {
+                rc = occ_cli_error("pack", "--bind wants NAME=FILE (got '%s')", optarg);
+                goto done;
+            }
+            if (n_binds == MAX_BINDS) {
+                rc = occ_cli_error("pack", "more than %d --bind options", MAX_BINDS);
+                goto done;
+            }
+            *eq = '\0';
+            void *d = NULL;
+            uint64_t sz = 0;
+            if (read_bind(eq + 1, &d, &sz)) {
+                rc = 1;
+                goto done;
+            }
+            binds[n_binds++] = (occ_input_bind){optarg, d, sz};
             break;
         }
         case OPT_INPUT_SHAPE:
             if (n_shapes == sizeof shapes / sizeof shapes[0])
-                return occ_cli_error("pack", "too many --input-shape options");
+                { rc = occ_cli_error("pack", "too many --input-shape options"); goto done; }
             if (occ_parse_input_shape(optarg, &shapes[n_shapes], &e))
-                return occ_cli_error("pack", "%s", e.msg);
+                { rc = occ_cli_error("pack", "%s", e.msg); goto done; }
             n_shapes++;
             break;
         case '?':
@@ -251,28 +316,30 @@ int occ_cmd_pack(int argc, char **argv)
             else
                 occ_cli_error("pack", "unknown option '%s'", argv[optind - 1]);
             fputs("run `occ pack --help` for the options\n", stderr);
-            return 2;
+            { rc = 2; goto done; }
         }
     }
     if (optind != argc - 1) {
         occ_cli_error("pack", optind >= argc ? "no input model given" : "more than one input model");
         fputs("run `occ pack --help` for the options\n", stderr);
-        return 2;
+        { rc = 2; goto done; }
     }
     const char *in = argv[optind];
     if (!out) {
         occ_cli_error("pack", "no output given (-o OUT.occ)");
         fputs("run `occ pack --help` for the options\n", stderr);
-        return 2;
+        { rc = 2; goto done; }
     }
     if (labels_path) {
         if (read_labels(labels_path, &labels, &n_labels))
-            return 1;
+            { rc = 1; goto done; }
         o.labels = (const char *const *)labels;
         o.n_labels = n_labels;
     }
     o.n_input_shapes = n_shapes;
     o.input_shapes = shapes;
+    o.n_binds = n_binds;
+    o.binds = binds;
     progress prog = {.tty = isatty(2), .quiet = quiet, .last = -1, .min_total = 16u << 20};
     o.progress = on_progress;
     o.progress_ctx = &prog;
@@ -304,8 +371,11 @@ int occ_cmd_pack(int argc, char **argv)
         }
         rc = 0;
     }
+done:
     for (uint32_t k = 0; k < n_labels; k++)
         free(labels[k]);
     free(labels);
+    for (uint32_t k = 0; k < n_binds; k++)
+        free((void *)binds[k].data);
     return rc;
 }

@@ -17,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: occ run MODEL.occ (--input X.bin | --image FILE) [options]\n"
+    fputs("usage: occ run MODEL.occ (--input [NAME=]X.bin ... | --image FILE) [options]\n"
           "\n"
           "Runs the model: natively (the speed reference), as a framework naively run in\n"
           "an enclave would (baseline), or planned to an enclave memory budget with\n"
@@ -29,10 +29,17 @@ static void usage(FILE *f)
           "                  holds N tensors back to back, or one tensor used N times;\n"
           "                  --output gets N outputs back to back\n"
           "  --loader-threads N  weight loading/verifying threads (default 1)\n"
-          "  --input FILE    raw little-endian float32 tensor, NCHW, the model's input shape\n"
+          "  --input NAME=FILE  graph input NAME from FILE: raw little-endian data of the\n"
+          "                  input's type and shape (occ inspect lists them); repeat it\n"
+          "                  for every input\n"
+          "  --input FILE    the same for a model with one input\n"
           "  --image FILE    PNG/JPEG/BMP image, preprocessed with the pack's metadata\n"
-          "  --output FILE   write the raw float32 output tensor(s) here, in output order\n"
-          "  --top K         print the K best classes (default 5 when no --output)\n"
+          "  --output FILE   write all output tensors here, raw little-endian in their\n"
+          "                  types, back to back in output order\n"
+          "  --output-dir DIR  write each output to DIR/<output name>.bin (characters\n"
+          "                  outside [A-Za-z0-9_.-] become _)\n"
+          "  --top K         print the K best classes of the first float32 output\n"
+          "                  (default 5 when no --output/--output-dir)\n"
           "  --threads N     compute threads (default: all cores)\n"
           "  --repeat N      after one warm-up run, time N runs and report the median\n"
           "  --stats         report timings and memory (measured peak enclave bytes, weights\n"
@@ -43,9 +50,94 @@ static void usage(FILE *f)
     fputs(occ_cli_enclave_usage, f);
 }
 
+#define OCC_MAX_CLI_INPUTS 256
+
+/* Matches the --input options to the model's inputs: NAME=FILE, or a bare
+ * FILE for a model with one input. Reports unknown, repeated and missing
+ * inputs. */
+static int assign_inputs(const occ_model *m, const char *const *args, int n, const char **files)
+{
+    for (int a = 0; a < n; a++) {
+        const char *eq = strchr(args[a], '=');
+        int32_t hit = -1;
+        for (uint32_t i = 0; eq && i < m->n_inputs; i++) {
+            const char *nm = m->tensors[m->inputs[i]].name;
+            if (nm && strlen(nm) == (size_t)(eq - args[a]) && !strncmp(nm, args[a], (size_t)(eq - args[a])))
+                hit = (int32_t)i;
+        }
+        if (hit >= 0) {
+            if (files[hit])
+                return occ_cli_error("run", "input '%s' is given twice", m->tensors[m->inputs[hit]].name);
+            files[hit] = eq + 1;
+            continue;
+        }
+        if (eq && m->n_inputs != 1) {
+            char list[512];
+            size_t o = 0;
+            list[0] = '\0';
+            for (uint32_t i = 0; i < m->n_inputs && o < sizeof list; i++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
+                                      m->tensors[m->inputs[i]].name);
+            return occ_cli_error("run", "--input %.*s=...: the model has no input named '%.*s' "
+                                 "(its inputs: %s)", (int)(eq - args[a]), args[a],
+                                 (int)(eq - args[a]), args[a], list);
+        }
+        if (m->n_inputs != 1)
+            return occ_cli_error("run", "--input %s: this model has %u inputs; name each one "
+                                 "with --input NAME=FILE", args[a], m->n_inputs);
+        if (files[0])
+            return occ_cli_error("run", "input '%s' is given twice", m->tensors[m->inputs[0]].name);
+        files[0] = args[a]; /* a bare FILE (which may itself contain '=') */
+    }
+    for (uint32_t i = 0; i < m->n_inputs; i++)
+        if (!files[i]) {
+            const occ_tensor *t = &m->tensors[m->inputs[i]];
+            char shape[128];
+            occ_cli_shape(t, shape, sizeof shape);
+            return occ_cli_error("run", "missing input '%s' (%s %s): give --input %s=FILE", t->name,
+                                 occ_dtype_name(occ_tensor_dtype(t)), shape, t->name);
+        }
+    return 0;
+}
+
+/* --output-dir: DIR/<name>.bin per output (all images of a batch back to
+ * back); the name's characters outside [A-Za-z0-9_.-] become '_' so that a
+ * model's output name cannot reach outside DIR (no '/'; ".bin" is appended). */
+static int write_output_dir(const occ_model *m, const char *dir, void *const *outs, int batch)
+{
+    for (uint32_t i = 0; i < m->n_outputs; i++) {
+        const occ_tensor *t = &m->tensors[m->outputs[i]];
+        const char *nm = t->name && *t->name ? t->name : "output";
+        size_t len = strlen(nm);
+        char *safe = malloc(len + 1);
+        char *file = malloc(strlen(dir) + len + 8);
+        if (!safe || !file) {
+            free(safe);
+            free(file);
+            return occ_cli_error("run", "out of memory");
+        }
+        for (size_t c = 0; c <= len; c++) {
+            char ch = nm[c];
+            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                     ch == '_' || ch == '.' || ch == '-' || ch == '\0';
+            safe[c] = ok ? ch : '_';
+        }
+        sprintf(file, "%s/%s.bin", dir, safe);
+        occ_error e = {0};
+        occ_status s = occ_cli_write_file(file, outs[i], (size_t)t->size * (size_t)batch, &e);
+        free(safe);
+        free(file);
+        if (s)
+            return occ_cli_error("run", "output '%s': %s", nm, e.msg);
+    }
+    return 0;
+}
+
 int occ_cmd_run(int argc, char **argv)
 {
-    const char *path = NULL, *input = NULL, *image = NULL, *output = NULL;
+    const char *path = NULL, *image = NULL, *output = NULL, *output_dir = NULL;
+    const char *inputs[OCC_MAX_CLI_INPUTS];
+    int n_inputs = 0;
     int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er, batch = 1, loaders = 0;
     occ_mode mode = OCC_MODE_NATIVE;
     unsigned long long budget = 0;
@@ -65,14 +157,19 @@ int occ_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--stats")) {
             stats = 1;
         } else if (!strcmp(a, "--input") || !strcmp(a, "--image") || !strcmp(a, "--output") ||
+                   !strcmp(a, "--output-dir") ||
                    !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat") ||
                    !strcmp(a, "--mode") || !strcmp(a, "--budget") || !strcmp(a, "--batch") ||
                    !strcmp(a, "--loader-threads")) {
             if (!v)
                 return occ_cli_error("run", "%s needs a value", a);
             i++;
-            if (!strcmp(a, "--input"))
-                input = v;
+            if (!strcmp(a, "--input")) {
+                if (n_inputs == OCC_MAX_CLI_INPUTS)
+                    return occ_cli_error("run", "more than %d --input options", OCC_MAX_CLI_INPUTS);
+                inputs[n_inputs++] = v;
+            } else if (!strcmp(a, "--output-dir"))
+                output_dir = v;
             else if (!strcmp(a, "--image"))
                 image = v;
             else if (!strcmp(a, "--output"))
@@ -112,17 +209,19 @@ int occ_cmd_run(int argc, char **argv)
         usage(stderr);
         return occ_cli_error("run", "no model given");
     }
-    if (!input == !image)
-        return occ_cli_error("run", "give exactly one of --input FILE or --image FILE");
+    if (n_inputs && image)
+        return occ_cli_error("run", "give --input [NAME=]FILE (once per input) or --image FILE");
+    int top_given = top >= 0;
     if (top < 0)
-        top = output ? 0 : 5;
+        top = output || output_dir ? 0 : 5;
 
     occ_error e = {0};
     occ_packfile *pf = NULL;
     occ_model *m = NULL;
     occ_engine *eng = NULL;
     occ_cli_enclave *enc = NULL;
-    float **ins = NULL, **outs = NULL;
+    void **ins = NULL, **outs = NULL;
+    const char **in_files = NULL;
     double *times = NULL;
     cJSON *root = NULL;
     int rc = 1;
@@ -131,9 +230,10 @@ int occ_cmd_run(int argc, char **argv)
         occ_cli_error("run", "%s", e.msg);
         goto done;
     }
-    ins = calloc(m->n_inputs, sizeof *ins);
-    outs = calloc(m->n_outputs, sizeof *outs);
-    if (!ins || !outs) {
+    ins = calloc(m->n_inputs + 1u, sizeof *ins);
+    outs = calloc(m->n_outputs + 1u, sizeof *outs);
+    in_files = calloc(m->n_inputs + 1u, sizeof *in_files);
+    if (!ins || !outs || !in_files) {
         occ_cli_error("run", "out of memory");
         goto done;
     }
@@ -141,10 +241,14 @@ int occ_cmd_run(int argc, char **argv)
         occ_cli_error("run", "--image needs a model with one input; this one has %u", m->n_inputs);
         goto done;
     }
-    if (m->n_inputs != 1 && input) {
-        occ_cli_error("run", "--input takes one tensor; this model has %u inputs", m->n_inputs);
+    if (image && occ_tensor_dtype(&m->tensors[m->inputs[0]]) != OCC_DTYPE_FLOAT) {
+        occ_cli_error("run", "--image needs a float32 input; '%s' is %s",
+                      m->tensors[m->inputs[0]].name,
+                      occ_dtype_name(occ_tensor_dtype(&m->tensors[m->inputs[0]])));
         goto done;
     }
+    if (!image && assign_inputs(m, inputs, n_inputs, in_files))
+        goto done;
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         const occ_tensor *t = &m->tensors[m->inputs[i]];
         ins[i] = malloc(t->size * (size_t)batch);
@@ -154,7 +258,9 @@ int occ_cmd_run(int argc, char **argv)
         }
         char what[256], shape[128];
         occ_cli_shape(t, shape, sizeof shape);
-        snprintf(what, sizeof what, "input '%s' %s", t->name, shape);
+        snprintf(what, sizeof what, "input '%s' (%s %s)", t->name,
+                 occ_dtype_name(occ_tensor_dtype(t)), shape);
+        const char *input = in_files[i];
         occ_status s;
         if (input && batch > 1 &&
             occ_cli_read_exact(input, ins[i], t->size * (size_t)batch, what, &e) == OCC_OK) {
@@ -206,7 +312,7 @@ int occ_cmd_run(int argc, char **argv)
     }
     if (repeat > 0) {
         occ_cli_enclave_begin(enc, 0, 0);
-        if (occ_engine_run(eng, (const float *const *)ins, outs, &e) || occ_cli_enclave_end(enc, &e)) {
+        if (occ_engine_run(eng, (const void *const *)ins, outs, &e) || occ_cli_enclave_end(enc, &e)) {
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
@@ -218,7 +324,7 @@ int occ_cmd_run(int argc, char **argv)
     for (int r = 0; r < runs; r++) {
         occ_cli_enclave_begin(enc, 1, r == 0);
         double s0 = occ_cli_now_ms();
-        if (occ_engine_run(eng, (const float *const *)ins, outs, &e)) {
+        if (occ_engine_run(eng, (const void *const *)ins, outs, &e)) {
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
@@ -266,21 +372,38 @@ int occ_cmd_run(int argc, char **argv)
         }
     }
 
-    const occ_tensor *ot = &m->tensors[m->outputs[0]];
-    size_t count = (size_t)(ot->size / 4);
+    if (output_dir && write_output_dir(m, output_dir, outs, batch))
+        goto done;
+
+    /* --top ranks the first float32 output */
+    uint32_t oi = 0;
+    while (oi < m->n_outputs && occ_tensor_dtype(&m->tensors[m->outputs[oi]]) != OCC_DTYPE_FLOAT)
+        oi++;
+    if (oi == m->n_outputs) {
+        if (top_given && top > 0) {
+            occ_cli_error("run", "--top needs a float32 output; this model's outputs are all "
+                          "integer or bool (use --output-dir)");
+            goto done;
+        }
+        top = 0;
+        oi = 0;
+    }
+    const occ_tensor *ot = &m->tensors[m->outputs[oi]];
+    const float *o0 = top ? outs[oi] : NULL;
+    size_t count = top ? (size_t)(ot->size / 4) : 0;
     size_t k = (size_t)top;
     size_t *idx = k ? calloc(k, sizeof *idx) : NULL;
     if (k && !idx) {
         occ_cli_error("run", "out of memory");
         goto done;
     }
-    k = k ? occ_topk(outs[0], count, k, idx) : 0;
-    /* Softmax over the first output, for a probability next to the raw score. */
+    k = k ? occ_topk(o0, count, k, idx) : 0;
+    /* Softmax over that output, for a probability next to the raw score. */
     double maxv = -INFINITY, sum = 0;
     for (size_t i = 0; i < count; i++)
-        maxv = outs[0][i] > maxv ? outs[0][i] : maxv;
+        maxv = o0[i] > maxv ? o0[i] : maxv;
     for (size_t i = 0; i < count; i++)
-        sum += exp(outs[0][i] - maxv);
+        sum += exp(o0[i] - maxv);
 
     char id[65];
     occ_hex(m->model_id, 32, id);
@@ -303,8 +426,8 @@ int occ_cmd_run(int argc, char **argv)
                 cJSON_AddStringToObject(o, "label", m->labels[idx[i]]);
             else
                 cJSON_AddNullToObject(o, "label");
-            cJSON_AddNumberToObject(o, "score", outs[0][idx[i]]);
-            cJSON_AddNumberToObject(o, "probability", exp(outs[0][idx[i]] - maxv) / sum);
+            cJSON_AddNumberToObject(o, "score", o0[idx[i]]);
+            cJSON_AddNumberToObject(o, "probability", exp(o0[idx[i]] - maxv) / sum);
             cJSON_AddItemToArray(arr, o);
         }
         if (stats || repeat > 0) {
@@ -330,8 +453,8 @@ int occ_cmd_run(int argc, char **argv)
     } else {
         for (size_t i = 0; i < k; i++) {
             const char *label = idx[i] < m->n_labels ? m->labels[idx[i]] : "";
-            printf("%2zu. %-24s (class %zu)  score %.6g  p=%.4f\n", i + 1, label, idx[i], outs[0][idx[i]],
-                   exp(outs[0][idx[i]] - maxv) / sum);
+            printf("%2zu. %-24s (class %zu)  score %.6g  p=%.4f\n", i + 1, label, idx[i], o0[idx[i]],
+                   exp(o0[idx[i]] - maxv) / sum);
         }
         if (stats || repeat > 0)
             printf("latency: median %.3f ms, min %.3f ms over %d run(s); load %.1f ms; peak RSS %.1f MiB\n",
@@ -363,6 +486,7 @@ done:
             free(outs[i]);
     free(ins);
     free(outs);
+    free(in_files);
     free(times);
     occ_model_free(m);
     occ_packfile_close(pf);

@@ -42,7 +42,7 @@ occ_status occ_cli_read_exact(const char *path, void *dst, size_t size, const ch
     }
     if ((uint64_t)st.st_size != size) {
         fclose(f);
-        return occ_fail(e, OCC_ERR_SHAPE, "%s has %lld bytes but %s needs %zu bytes (float32)", path,
+        return occ_fail(e, OCC_ERR_SHAPE, "%s has %lld bytes but %s needs %zu bytes", path,
                         (long long)st.st_size, what, size);
     }
     size_t n = size ? fread(dst, 1, size, f) : 0;

@@ -780,7 +780,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         for (uint32_t i = 0; ok && i < m->n_outputs; i++)
             if (!(outs[i] = malloc(m->tensors[m->outputs[i]].size * k)))
                 ok = 0;
-        st = ok ? occ_engine_run_n(eng, (uint32_t)k, (const float *const *)ins, outs, &e)
+        st = ok ? occ_engine_run_n(eng, (uint32_t)k, (const void *const *)ins, (void *const *)outs, &e)
                 : occ_fail(&e, OCC_ERR_NOMEM, "out of memory for the batch");
         for (uint32_t i = 0; ok && !st && i < m->n_outputs; i++) {
             size_t sz = m->tensors[m->outputs[i]].size;
@@ -801,7 +801,8 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     } else {
         for (size_t b = 0; b < k; b++) {
             occ_error eb = {0};
-            failed[b] = occ_engine_run_n(eng, 1, (const float *const *)jobs[b]->in, jobs[b]->out, &eb);
+            failed[b] = occ_engine_run_n(eng, 1, (const void *const *)jobs[b]->in,
+                                         (void *const *)jobs[b]->out, &eb);
             if (failed[b]) {
                 st = failed[b];
                 e = eb;
@@ -1051,7 +1052,7 @@ static int probe_batch(srv_model *mdl, occ_engine *eng)
     }
     occ_error e = {0};
     if (ok)
-        ok = occ_engine_run(eng, (const float *const *)bufs, bufs + m->n_inputs, &e) == OCC_OK;
+        ok = occ_engine_run(eng, (const void *const *)bufs, (void *const *)(bufs + m->n_inputs), &e) == OCC_OK;
     for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
         const float *o = bufs[m->n_inputs + i];
         size_t cnt = m->tensors[m->outputs[i]].size / 4;
@@ -1184,6 +1185,18 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         if (!mdl->m->n_inputs || !mdl->m->n_outputs) {
             st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", sm->name);
             goto fail;
+        }
+        /* KServe here speaks FP32 only (typed datatypes are a later step) */
+        for (uint32_t k = 0; k < mdl->m->n_inputs + mdl->m->n_outputs; k++) {
+            const occ_tensor *t = &mdl->m->tensors[k < mdl->m->n_inputs
+                                                       ? mdl->m->inputs[k]
+                                                       : mdl->m->outputs[k - mdl->m->n_inputs]];
+            if (occ_tensor_dtype(t) != OCC_DTYPE_FLOAT) {
+                st = occ_fail(e, OCC_ERR_UNSUPPORTED, "model '%s': tensor '%s' is %s; occ serve "
+                              "takes models with float32 inputs and outputs only", sm->name,
+                              t->name, occ_dtype_name(occ_tensor_dtype(t)));
+                goto fail;
+            }
         }
         mdl->eng = calloc(n_eng, sizeof *mdl->eng);
         mdl->eng_busy = calloc(n_eng, 1);

@@ -244,7 +244,8 @@ static int valid_shape(const occ_tensor *t)
     if (t->ndim < 0 || t->ndim > OCC_MAX_DIMS)
         return 0;
     int64_t c = occ_ops_count(t->ndim, t->dims);
-    return c > 0 && t->size == (uint64_t)c * 4u;
+    size_t es = occ_dtype_size(occ_tensor_dtype(t));
+    return c > 0 && es && t->size == (uint64_t)c * es;
 }
 
 /* ---- validation: structure, shapes (re-inferred), weight placement ---- */
@@ -287,7 +288,8 @@ static occ_status validate(occ_engine *eng, occ_error *e)
             st = occ_fail(e, OCC_ERR_SHAPE, "tensor %s has an invalid shape or size",
                           nm(t->name));
         else if (t->kind == OCC_TENSOR_WEIGHT &&
-                 (t->data_offset % 4u || t->data_offset > m->data_size ||
+                 (t->data_offset % occ_dtype_size(occ_tensor_dtype(t)) ||
+                  t->data_offset > m->data_size ||
                   t->size > m->data_size - t->data_offset))
             st = occ_fail(e, OCC_ERR_FORMAT,
                           "weight tensor %s lies outside the data section or is misaligned",
@@ -341,7 +343,8 @@ static occ_status validate(occ_engine *eng, occ_error *e)
         for (uint32_t k = 0; k < n->n_outputs && !st; k++) {
             int32_t t = n->outputs[k];
             const occ_tensor *a = &m->tensors[t], *b = &copy[t];
-            int same = a->ndim == b->ndim && a->size == b->size;
+            int same = a->ndim == b->ndim && a->size == b->size &&
+                       occ_tensor_dtype(a) == occ_tensor_dtype(b);
             for (int d = 0; same && d < b->ndim; d++)
                 same = a->dims[d] == b->dims[d];
             if (!same) {
@@ -349,8 +352,10 @@ static occ_status validate(occ_engine *eng, occ_error *e)
                 shape_str(a, da, sizeof da);
                 shape_str(b, db, sizeof db);
                 st = occ_fail(e, OCC_ERR_SHAPE,
-                              "node %s (%s): tensor %s is declared %s but inferred %s",
-                              nm(n->name), nm(n->op), nm(a->name), da, db);
+                              "node %s (%s): tensor %s is declared %s %s but inferred %s %s",
+                              nm(n->name), nm(n->op), nm(a->name),
+                              nm(occ_dtype_name(occ_tensor_dtype(a))), da,
+                              nm(occ_dtype_name(occ_tensor_dtype(b))), db);
             }
             defined[t] = 1;
         }
@@ -780,7 +785,7 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
         const occ_node *n = &m->nodes[i];
         const occ_op_vtable *v = occ_op_find(n->op);
         step *s = &eng->steps[eng->n_steps];
-        const float *w[OCC_MAX_NODE_IO];
+        const void *w[OCC_MAX_NODE_IO];
         const dnnl_memory_desc_t *in_md[OCC_MAX_NODE_IO];
         s->node = i;
         s->v = v;
@@ -806,7 +811,7 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             for (uint32_t k = 0; k < n->n_inputs; k++) {
                 const occ_tensor *t = occ_ops_in(m, n, k);
                 if (t && t->kind == OCC_TENSOR_WEIGHT)
-                    w[k] = (const float *)(wtmp + (t->data_offset - s->wlo));
+                    w[k] = wtmp + (t->data_offset - s->wlo);
             }
         }
         int any_blocked = 0;
@@ -2028,16 +2033,15 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
 {
     const occ_model *m = eng->m;
     const occ_node *n = &m->nodes[s->node];
-    const float *in[OCC_MAX_NODE_IO];
-    float *outp[OCC_MAX_NODE_IO];
+    const void *in[OCC_MAX_NODE_IO];
+    void *outp[OCC_MAX_NODE_IO];
     for (uint32_t k = 0; k < n->n_inputs; k++) {
         int32_t t = n->inputs[k];
         if (t < 0)
             in[k] = NULL;
         else if (m->tensors[t].kind == OCC_TENSOR_WEIGHT)
-            in[k] = blob && s->kind == K_GENERIC
-                        ? (const float *)(blob + (m->tensors[t].data_offset - s->wlo))
-                        : NULL;
+            in[k] = blob && s->kind == K_GENERIC ? blob + (m->tensors[t].data_offset - s->wlo)
+                                                 : NULL;
         else
             in[k] = s->in_plain[k] ? plain_view(eng, t, b) : storage(eng, t, b);
     }
@@ -2055,14 +2059,14 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
     return s->v->run(s->state, &x, e);
 }
 
-occ_status occ_engine_run(occ_engine *eng, const float *const *inputs, float *const *outputs,
+occ_status occ_engine_run(occ_engine *eng, const void *const *inputs, void *const *outputs,
                           occ_error *e)
 {
     return occ_engine_run_n(eng, eng ? eng->batch : 1, inputs, outputs, e);
 }
 
-occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const float *const *inputs,
-                            float *const *outputs, occ_error *e)
+occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inputs,
+                            void *const *outputs, occ_error *e)
 {
     if (!eng || (eng->m->n_inputs && !inputs) || !outputs)
         return occ_fail(e, OCC_ERR_INVALID, "no engine, inputs or outputs");

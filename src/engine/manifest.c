@@ -10,7 +10,9 @@
 #include "occ/model.h"
 
 #define MANIFEST_MAGIC "OCCMAN1"  /* 8 bytes with the NUL */
-#define MANIFEST_VERSION 1u
+/* 2: every tensor carries its dtype (a version-1 manifest is refused: its
+ * tensors have no type, and guessing float32 would change the model id's meaning) */
+#define MANIFEST_VERSION 2u
 
 /* Limits that keep a hostile manifest from asking for absurd work. */
 #define MAX_TENSORS (1u << 20)
@@ -100,7 +102,13 @@ occ_status occ_manifest_encode(const occ_model *m, uint8_t **out, size_t *out_si
             return occ_fail(e, OCC_ERR_INVALID, "tensor '%s': rank %d out of range", t->name, t->ndim);
         }
         w_str(&w, t->name);
+        uint32_t dt = occ_tensor_dtype(t);
+        if (!occ_dtype_size(dt)) {
+            free(w.buf);
+            return occ_fail(e, OCC_ERR_INVALID, "tensor '%s': unknown dtype %u", t->name, dt);
+        }
         w_u32(&w, t->kind);
+        w_u32(&w, dt);
         w_u32(&w, t->layout);
         w_u32(&w, (uint32_t)t->ndim);
         for (int d = 0; d < t->ndim; d++)
@@ -362,10 +370,14 @@ static occ_status read_tensor(rbuf *r, occ_tensor *t, uint32_t idx)
     uint32_t ndim;
     TRY(r_str(r, &t->name));
     TRY(r_u32(r, &t->kind));
+    TRY(r_u32(r, &t->dtype));
     TRY(r_u32(r, &t->layout));
     TRY(r_u32(r, &ndim));
     if (t->kind < OCC_TENSOR_ACT || t->kind > OCC_TENSOR_WEIGHT)
         return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: tensor %u '%s' has unknown kind %u", idx, t->name, t->kind);
+    const uint64_t esize = occ_dtype_size(t->dtype);
+    if (!esize)
+        return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: tensor '%s' has unknown dtype %u", t->name, t->dtype);
     if (t->layout != OCC_LAYOUT_PLAIN)
         return occ_fail(r->e, OCC_ERR_UNSUPPORTED, "manifest: tensor '%s' has unsupported layout %u", t->name, t->layout);
     if (ndim > OCC_MAX_DIMS)
@@ -383,12 +395,12 @@ static occ_status read_tensor(rbuf *r, occ_tensor *t, uint32_t idx)
     }
     TRY(r_u64(r, &t->data_offset));
     TRY(r_u64(r, &t->size));
-    if (t->size != (uint64_t)count * 4)
-        return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: tensor '%s' declares %llu bytes, its shape needs %llu",
-                        t->name, (unsigned long long)t->size, (unsigned long long)count * 4);
+    if (t->size != (uint64_t)count * esize)
+        return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: tensor '%s' declares %llu bytes, its shape and type need %llu",
+                        t->name, (unsigned long long)t->size, (unsigned long long)count * esize);
     if (t->kind != OCC_TENSOR_WEIGHT && t->data_offset != 0)
         return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: non-weight tensor '%s' has a data offset", t->name);
-    if (t->kind == OCC_TENSOR_WEIGHT && t->data_offset % 4)
+    if (t->kind == OCC_TENSOR_WEIGHT && t->data_offset % esize)
         return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: weight '%s' is misaligned", t->name);
     return OCC_OK;
 }
@@ -491,8 +503,9 @@ static occ_status check_graph(occ_model *m, arena *a, occ_error *e)
         if (m->tensors[i].kind == OCC_TENSOR_INPUT)
             n_graph_inputs++;
     }
-    if (m->n_inputs == 0 || m->n_outputs == 0)
-        return occ_fail(e, OCC_ERR_FORMAT, "manifest: the graph has no inputs or no outputs");
+    /* no inputs is allowed: every graph input fixed at pack time (--bind) */
+    if (m->n_outputs == 0)
+        return occ_fail(e, OCC_ERR_FORMAT, "manifest: the graph has no outputs");
     if (n_graph_inputs != m->n_inputs)
         return occ_fail(e, OCC_ERR_FORMAT, "manifest: %u tensors are marked input but %u inputs are listed",
                         n_graph_inputs, m->n_inputs);
@@ -716,6 +729,42 @@ const occ_attr *occ_node_attr(const occ_node *n, const char *name)
         if (!strcmp(n->attrs[i].name, name))
             return &n->attrs[i];
     return NULL;
+}
+
+size_t occ_dtype_size(uint32_t dtype)
+{
+    switch (dtype) {
+    case OCC_DTYPE_FLOAT: case OCC_DTYPE_INT32: return 4;
+    case OCC_DTYPE_INT64: return 8;
+    case OCC_DTYPE_UINT8: case OCC_DTYPE_INT8: case OCC_DTYPE_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+static const struct { uint32_t dt; const char *name; } dtype_names[] = {
+    {OCC_DTYPE_FLOAT, "float32"}, {OCC_DTYPE_UINT8, "uint8"}, {OCC_DTYPE_INT8, "int8"},
+    {OCC_DTYPE_INT32, "int32"},   {OCC_DTYPE_INT64, "int64"}, {OCC_DTYPE_BOOL, "bool"},
+};
+
+const char *occ_dtype_name(uint32_t dtype)
+{
+    for (size_t i = 0; i < sizeof dtype_names / sizeof dtype_names[0]; i++)
+        if (dtype_names[i].dt == dtype)
+            return dtype_names[i].name;
+    return NULL;
+}
+
+uint32_t occ_dtype_from_name(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof dtype_names / sizeof dtype_names[0]; i++)
+        if (!strcmp(dtype_names[i].name, name))
+            return dtype_names[i].dt;
+    return 0;
+}
+
+uint32_t occ_tensor_dtype(const occ_tensor *t)
+{
+    return t->dtype ? t->dtype : OCC_DTYPE_FLOAT;
 }
 
 int64_t occ_tensor_count(const occ_tensor *t)

@@ -92,8 +92,8 @@ static occ_status bn_run(void *state, const occ_op_exec *x, occ_error *e)
 #pragma omp parallel for if (planes * len > 65536) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float a = s->a[p % s->c], b = s->b[p % s->c];
-        const float *in = x->in[0] + p * len;
-        float *out = x->out[0] + p * len;
+        const float *in = (const float *)x->in[0] + p * len;
+        float *out = (float *)x->out[0] + p * len;
 #pragma omp simd
         for (int64_t i = 0; i < len; i++)
             out[i] = in[i] * a + b;

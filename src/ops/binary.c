@@ -1,4 +1,7 @@
 /* Add, Sub, Mul, Div with numpy broadcasting; either operand may be a weight.
+ * float32, or int32/int64 with ONNX integer semantics (two's complement
+ * wrap-around, Div truncating toward zero; a zero divisor is an error, not a
+ * trap).
  * The broadcast is collapsed at prepare time into at most OCC_MAX_DIMS
  * (size, stride_a, stride_b) dimensions; the innermost runs as a flat loop.
  * Equal-shaped operands in the same (possibly blocked) layout run as one flat
@@ -26,6 +29,9 @@ static occ_status binary_infer(occ_model *m, const occ_node *n, occ_error *e)
     const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
     int64_t d[OCC_MAX_DIMS];
     int nd;
+    if (occ_ops_dtype(a) != occ_ops_dtype(b))
+        return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
+                        occ_dtype_name(occ_ops_dtype(a)), occ_dtype_name(occ_ops_dtype(b)));
     occ_status st = occ_ops_broadcast(a->ndim, a->dims, b->ndim, b->dims, &nd, d, e);
     if (st)
         return st;
@@ -44,6 +50,7 @@ static int binary_layout(const occ_model *m, const occ_node *n, const dnnl_memor
 
 typedef struct binary_state {
     int kind;
+    uint32_t dtype;
     int nd;                       /* collapsed dims, innermost last */
     int64_t size[OCC_MAX_DIMS];
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
@@ -57,6 +64,7 @@ static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     s->kind = binary_kind(p->n->op);
     const occ_tensor *a = occ_ops_in(p->m, p->n, 0), *b = occ_ops_in(p->m, p->n, 1);
+    s->dtype = occ_ops_dtype(a);
     const occ_tensor *y = &p->m->tensors[p->n->outputs[0]];
     if (p->in_md && p->in_md[0]) {
         /* same shape, same layout: flat over the whole buffer */
@@ -146,9 +154,58 @@ static void binary_row(int kind, float *restrict o, const float *restrict a,
 #undef ROW
 }
 
+/* Integer rows (T = int32_t / int64_t, U its unsigned type for wrap-around);
+ * returns nonzero on a zero divisor. */
+#define INT_ROW(NAME, T, U, TMIN)                                                         \
+    static int NAME(int kind, T *o, const T *a, const T *b, int64_t n, int64_t sa,        \
+                    int64_t sb)                                                           \
+    {                                                                                     \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            T x = a[i * sa], y = b[i * sb];                                               \
+            switch (kind) {                                                               \
+            case B_ADD: o[i] = (T)((U)x + (U)y); break;                                   \
+            case B_SUB: o[i] = (T)((U)x - (U)y); break;                                   \
+            case B_MUL: o[i] = (T)((U)x * (U)y); break;                                   \
+            default:                                                                      \
+                if (y == 0)                                                               \
+                    return 1;                                                             \
+                o[i] = x == TMIN && y == -1 ? TMIN : x / y;                               \
+            }                                                                             \
+        }                                                                                 \
+        return 0;                                                                         \
+    }
+INT_ROW(row_i32, int32_t, uint32_t, INT32_MIN)
+INT_ROW(row_i64, int64_t, uint64_t, INT64_MIN)
+
+static occ_status binary_run_int(const binary_state *s, const occ_op_exec *x, occ_error *e)
+{
+    int nd = s->nd, bad = 0;
+    int64_t inner = s->size[nd - 1], rows = s->count / inner;
+    for (int64_t r = 0; r < rows && !bad; r++) {
+        int64_t rem = r, oa = 0, ob = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t idx = rem % s->size[d];
+            rem /= s->size[d];
+            oa += idx * s->sa[d];
+            ob += idx * s->sb[d];
+        }
+        if (s->dtype == OCC_DTYPE_INT32)
+            bad = row_i32(s->kind, (int32_t *)x->out[0] + r * inner, (const int32_t *)x->in[0] + oa,
+                          (const int32_t *)x->in[1] + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+        else
+            bad = row_i64(s->kind, (int64_t *)x->out[0] + r * inner, (const int64_t *)x->in[0] + oa,
+                          (const int64_t *)x->in[1] + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+    }
+    if (bad)
+        return occ_fail(e, OCC_ERR_INVALID, "integer division by zero");
+    return OCC_OK;
+}
+
 static occ_status binary_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const binary_state *s = state;
+    if (s->dtype != OCC_DTYPE_FLOAT)
+        return binary_run_int(s, x, e);
     const float *a = x->in[0], *b = x->in[1];
     float *o = x->out[0];
     int nd = s->nd;
@@ -191,6 +248,8 @@ static void binary_destroy(void *s)
                                .min_in = 2,                                               \
                                .max_in = 2,                                               \
                                .n_out = 1,                                                \
+                               .n_in_types = 1,                                           \
+                               .in_types = {OCC_DTM_FLOAT | OCC_DTM_INDEX},               \
                                .infer = binary_infer,                                     \
                                .layout = binary_layout,                                   \
                                .prepare = binary_prepare,                                 \

@@ -1,5 +1,6 @@
-/* Concat: plain row-major block copies, or oneDNN concat along channels when
- * the inputs arrive in blocked layouts (keeps Inception-style graphs blocked). */
+/* Concat: plain row-major block copies (any dtype: bytes), or oneDNN concat
+ * along channels when float inputs arrive in blocked layouts (keeps
+ * Inception-style graphs blocked). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,9 @@ static occ_status concat_params(const occ_model *m, const occ_node *n, int *axis
         const occ_tensor *x = occ_ops_in(m, n, i);
         if (!x)
             return occ_fail(e, OCC_ERR_INVALID, "input %u is absent", i);
+        if (occ_ops_dtype(x) != occ_ops_dtype(x0))
+            return occ_fail(e, OCC_ERR_INVALID, "input %u is %s, input 0 %s", i,
+                            occ_dtype_name(occ_ops_dtype(x)), occ_dtype_name(occ_ops_dtype(x0)));
         if (x->ndim != x0->ndim)
             return occ_fail(e, OCC_ERR_SHAPE, "input %u has rank %d, input 0 rank %d", i,
                             x->ndim, x0->ndim);
@@ -59,7 +63,8 @@ static uint64_t concat_flops(const occ_model *m, const occ_node *n)
 static int concat_layout(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *md)
 {
     int axis, any = 0;
-    if (concat_params(m, n, &axis, NULL) || axis != 1 || occ_ops_in(m, n, 0)->ndim != 4)
+    if (concat_params(m, n, &axis, NULL) || axis != 1 || occ_ops_in(m, n, 0)->ndim != 4 ||
+        occ_ops_dtype(occ_ops_in(m, n, 0)) != OCC_DTYPE_FLOAT)
         return 0;
     for (uint32_t i = 0; i < n->n_inputs; i++) {
         if (occ_ops_is_weight(m, n, i))
@@ -72,7 +77,7 @@ static int concat_layout(const occ_model *m, const occ_node *n, const dnnl_memor
 typedef struct concat_state {
     uint32_t n_in;
     int64_t outer, inner, out_len;
-    int64_t len[OCC_MAX_NODE_IO]; /* dims[axis] * inner of each input */
+    int64_t len[OCC_MAX_NODE_IO]; /* bytes: dims[axis] * inner * element size of each input */
     dnnl_primitive_t prim;
     dnnl_memory_t src[OCC_MAX_NODE_IO], dst;
 } concat_state;
@@ -103,7 +108,8 @@ static occ_status concat_prepare(occ_op_prep *p, void **state, occ_error *e)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     const occ_tensor *x0 = occ_ops_in(p->m, p->n, 0);
     s->n_in = p->n->n_inputs;
-    s->outer = s->inner = 1;
+    s->outer = 1;
+    s->inner = (int64_t)occ_ops_esize(x0);
     for (int d = 0; d < axis; d++)
         s->outer *= x0->dims[d];
     for (int d = axis + 1; d < x0->ndim; d++)
@@ -170,9 +176,9 @@ static occ_status concat_run(void *state, const occ_op_exec *x, occ_error *e)
         return occ_dnnl_exec(s->prim, x->stream, (int)s->n_in + 1, args, e);
     }
     for (int64_t o = 0; o < s->outer; o++) {
-        float *dst = x->out[0] + o * s->out_len;
+        uint8_t *dst = (uint8_t *)x->out[0] + o * s->out_len;
         for (uint32_t i = 0; i < s->n_in; i++) {
-            memcpy(dst, x->in[i] + o * s->len[i], (size_t)s->len[i] * sizeof(float));
+            memcpy(dst, (const uint8_t *)x->in[i] + o * s->len[i], (size_t)s->len[i]);
             dst += s->len[i];
         }
     }
@@ -184,6 +190,8 @@ const occ_op_vtable occ_op_concat = {
     .min_in = 1,
     .max_in = OCC_MAX_NODE_IO,
     .n_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_ALL},
     .infer = concat_infer,
     .flops = concat_flops,
     .layout = concat_layout,

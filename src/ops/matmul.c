@@ -100,9 +100,9 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
             oa += idx * s->sa[d];
             ob += idx * s->sb[d];
         }
-        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, x->in[0] + oa,
-                                                  s->k, x->in[1] + ob, s->n, 0.0f,
-                                                  x->out[0] + bi * s->m * s->n, s->n),
+        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, (const float *)x->in[0] + oa,
+                                                  s->k, (const float *)x->in[1] + ob, s->n, 0.0f,
+                                                  (float *)x->out[0] + bi * s->m * s->n, s->n),
                                        "sgemm", e);
         if (st)
             return st;

@@ -14,6 +14,16 @@
  *              of their output;
  *   run      - execute one inference;
  *   destroy  - free the state.
+ *
+ * Types: each tensor has a dtype (occ/model.h). The vtable declares what each
+ * input accepts (in_types, masks of OCC_DTM bits; none declared = float32
+ * only, so a float kernel never reads integer bytes); the registry refuses
+ * other types before infer runs. Before infer, the registry gives every
+ * output the type of the op's first present input (float32 when it has
+ * none): right for float ops and for data movement; ops whose output type
+ * differs (Cast, comparisons, ArgMax, Shape) set it with occ_ops_set_dtype.
+ * Buffers are untyped pointers (in, out, w): the kernel reads them as the
+ * declared type (`const float *a = x->in[0];`).
  */
 #ifndef OCC_OPS_INTERNAL_H
 #define OCC_OPS_INTERNAL_H
@@ -37,8 +47,9 @@ typedef struct occ_op_prep {
     const occ_node *n;
     /* n->n_inputs entries: verified plain data of weight inputs, NULL for
      * runtime inputs and absent ones. Valid during prepare; valid during run
-     * too unless the vtable has OCC_OPF_COPIES_WEIGHTS. */
-    const float *const *w;
+     * too unless the vtable has OCC_OPF_COPIES_WEIGHTS. Each holds its
+     * tensor's dtype. */
+    const void *const *w;
     dnnl_engine_t eng;
     /* n->n_inputs entries: layout of each runtime input, NULL = plain. Only
      * non-NULL for ops whose layout hook accepted them. */
@@ -55,17 +66,33 @@ typedef struct occ_op_prep {
 } occ_op_prep;
 
 typedef struct occ_op_exec {
-    const float *const *in; /* n_inputs: runtime or weight data (NULL if absent) */
-    float *const *out;      /* n_outputs */
+    const void *const *in;  /* n_inputs: runtime or weight data (NULL if absent), each of its
+                               tensor's dtype */
+    void *const *out;       /* n_outputs */
     dnnl_stream_t stream;
 } occ_op_exec;
 
 #define OCC_OPF_COPIES_WEIGHTS 1u /* run never reads prep.w (repacked at prepare) */
+#define OCC_OPF_VAR_OUT 2u        /* 1..n_out outputs (Split; TopK whose indices nobody reads) */
+
+/* Type masks for occ_op_vtable.in_types. */
+#define OCC_DTM(dt) (1u << (dt))
+#define OCC_DTM_FLOAT OCC_DTM(OCC_DTYPE_FLOAT)
+#define OCC_DTM_INDEX (OCC_DTM(OCC_DTYPE_INT32) | OCC_DTM(OCC_DTYPE_INT64))
+#define OCC_DTM_INT (OCC_DTM_INDEX | OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_UINT8))
+#define OCC_DTM_NUM (OCC_DTM_FLOAT | OCC_DTM_INT)
+#define OCC_DTM_BOOL OCC_DTM(OCC_DTYPE_BOOL)
+#define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL)
+#define OCC_OP_MAX_TYPED 6
 
 typedef struct occ_op_vtable {
     const char *op;
     uint32_t min_in, max_in, n_out;
     uint32_t flags;
+    /* Accepted dtypes of input i: in_types[i] (inputs past n_in_types take
+     * the last entry); n_in_types = 0: float32 only. */
+    uint32_t n_in_types;
+    uint32_t in_types[OCC_OP_MAX_TYPED];
     occ_status (*infer)(occ_model *m, const occ_node *n, occ_error *e);
     uint64_t (*flops)(const occ_model *m, const occ_node *n);
     int (*layout)(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *in_md);
@@ -82,7 +109,12 @@ extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
     occ_op_hardswish, occ_op_add, occ_op_sub, occ_op_mul, occ_op_div, occ_op_maxpool,
     occ_op_averagepool, occ_op_globalaveragepool, occ_op_lrn, occ_op_concat, occ_op_flatten,
     occ_op_reshape, occ_op_transpose, occ_op_squeeze, occ_op_unsqueeze, occ_op_softmax,
-    occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm;
+    occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm,
+    occ_op_identity, occ_op_cast, occ_op_gather, occ_op_where, occ_op_equal, occ_op_less,
+    occ_op_greater, occ_op_lessorequal, occ_op_greaterorequal, occ_op_not, occ_op_and, occ_op_or,
+    occ_op_xor, occ_op_slice, occ_op_expand, occ_op_tile, occ_op_split, occ_op_argmax,
+    occ_op_argmin, occ_op_topk, occ_op_mod, occ_op_gatherelements, occ_op_gathernd,
+    occ_op_scatternd;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a
@@ -141,7 +173,21 @@ const occ_tensor *occ_ops_in(const occ_model *m, const occ_node *n, uint32_t i);
 occ_tensor *occ_ops_out(occ_model *m, const occ_node *n, uint32_t i);
 int occ_ops_is_weight(const occ_model *m, const occ_node *n, uint32_t i);
 
-/* Writes shape of output i; checks dims > 0 and no overflow. */
+/* dtype of a tensor (0 read as float32). */
+uint32_t occ_ops_dtype(const occ_tensor *t);
+/* Sets the dtype of output i (and its size, if its shape is set). */
+void occ_ops_set_dtype(occ_model *m, const occ_node *n, uint32_t i, uint32_t dtype);
+/* Bytes per element of a tensor. */
+size_t occ_ops_esize(const occ_tensor *t);
+/* Writes v converted to dtype (saturating, NaN -> 0 for integers; bool = v != 0)
+ * into out (occ_dtype_size(dtype) bytes). */
+void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
+/* Element i of a buffer of dtype, as double / as int64 (floats truncated). */
+double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
+int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
+
+/* Writes shape of output i (its size from the output's dtype); checks dims
+ * > 0 and no overflow. */
 occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim,
                            const int64_t *dims, occ_error *e) OCC_MUST_CHECK;
 /* Elements, with overflow check of dims (0 on bad dims). */
@@ -165,6 +211,25 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
  * tab[d] has odims[d] entries in [-1, idims[d]). Used by Pad and Resize. */
 void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
                     const int64_t *const *tab, float fill, const float *in, float *out);
+/* The same for elements of esize bytes (1, 4 or 8); fill = esize bytes. */
+void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
+                          const int64_t *const *tab, const void *fill, size_t esize,
+                          const void *in, void *out);
+
+/* Broadcast iteration (numpy rules) of up to 3 inputs over an output shape:
+ * occ_bcast_offsets gives, for output element k, the element offset in each
+ * input (src/ops/bcast.c). */
+typedef struct occ_bcast {
+    int nd, nin;
+    int64_t size[OCC_MAX_DIMS];
+    int64_t st[3][OCC_MAX_DIMS]; /* element strides, 0 on broadcast dims */
+    int64_t count;
+} occ_bcast;
+void occ_bcast_init(occ_bcast *b, int nin, const occ_tensor *const *in, const occ_tensor *y);
+void occ_bcast_offsets(const occ_bcast *b, int64_t k, int64_t *off);
+/* Broadcast output shape of n inputs (occ_ops_broadcast folded over them). */
+occ_status occ_ops_broadcast_n(int nin, const occ_tensor *const *in, int *nout, int64_t *out,
+                               occ_error *e) OCC_MUST_CHECK;
 
 /* oneDNN helpers */
 occ_status occ_dnnl_check(dnnl_status_t s, const char *what, occ_error *e) OCC_MUST_CHECK;

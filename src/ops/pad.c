@@ -1,5 +1,6 @@
 /* Pad: constant, reflect and edge modes, non-negative pads (folded into the
- * "pads" attribute, ONNX order: all begins then all ends). */
+ * "pads" attribute, ONNX order: all begins then all ends). Any dtype: the
+ * constant is converted to the input's type. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,8 @@ typedef struct pad_state {
     pad_params p;
     int64_t idims[OCC_MAX_DIMS];
     int64_t *tab[OCC_MAX_DIMS];
+    size_t esize;
+    uint8_t fill[8];
 } pad_state;
 
 static void pad_destroy(void *v)
@@ -97,6 +100,8 @@ static occ_status pad_prepare(occ_op_prep *pp, void **state, occ_error *e)
         return st;
     }
     const occ_tensor *x = occ_ops_in(pp->m, pp->n, 0);
+    s->esize = occ_ops_esize(x);
+    occ_ops_scalar_from_double(occ_ops_dtype(x), s->p.value, s->fill);
     for (int d = 0; d < s->p.nd; d++) {
         int64_t in = x->dims[d];
         s->idims[d] = in;
@@ -125,8 +130,8 @@ static occ_status pad_prepare(occ_op_prep *pp, void **state, occ_error *e)
 static occ_status pad_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const pad_state *s = state;
-    occ_ops_gather(s->p.nd, s->p.odims, s->idims, (const int64_t *const *)s->tab, s->p.value,
-                   x->in[0], x->out[0]);
+    occ_ops_gather_bytes(s->p.nd, s->p.odims, s->idims, (const int64_t *const *)s->tab, s->fill,
+                         s->esize, x->in[0], x->out[0]);
     return OCC_OK;
 }
 
@@ -135,6 +140,8 @@ const occ_op_vtable occ_op_pad = {
     .min_in = 1,
     .max_in = 4,
     .n_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_ALL},
     .infer = pad_infer,
     .flops = pad_flops,
     .prepare = pad_prepare,

@@ -15,6 +15,14 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_transpose,   &occ_op_squeeze,     &occ_op_unsqueeze,
     &occ_op_softmax,     &occ_op_pad,         &occ_op_resize,
     &occ_op_upsample,    &occ_op_reducemean,  &occ_op_batchnorm,
+    &occ_op_identity,    &occ_op_cast,        &occ_op_gather,
+    &occ_op_where,       &occ_op_equal,       &occ_op_less,
+    &occ_op_greater,     &occ_op_lessorequal, &occ_op_greaterorequal,
+    &occ_op_not,         &occ_op_and,         &occ_op_or,
+    &occ_op_xor,         &occ_op_slice,       &occ_op_expand,
+    &occ_op_tile,        &occ_op_split,       &occ_op_argmax,
+    &occ_op_argmin,      &occ_op_topk,        &occ_op_mod,
+    &occ_op_gatherelements, &occ_op_gathernd, &occ_op_scatternd,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
@@ -57,8 +65,10 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (n->n_inputs < v->min_in || n->n_inputs > v->max_in)
         return occ_fail(e, OCC_ERR_INVALID, "%u inputs, expected %u..%u", n->n_inputs, v->min_in,
                         v->max_in);
-    if (n->n_outputs != v->n_out)
-        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u", n->n_outputs, v->n_out);
+    if ((v->flags & OCC_OPF_VAR_OUT) ? (n->n_outputs < 1 || n->n_outputs > v->n_out)
+                                     : n->n_outputs != v->n_out)
+        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %s%u", n->n_outputs,
+                        (v->flags & OCC_OPF_VAR_OUT) ? "1.." : "", v->n_out);
     if ((n->n_inputs && !n->inputs) || !n->outputs)
         return occ_fail(e, OCC_ERR_INVALID, "missing input or output list");
     if (n->n_attrs && !n->attrs)
@@ -88,7 +98,39 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
             if (n->inputs[j] == t)
                 return occ_fail(e, OCC_ERR_INVALID, "output %u is also input %u", i, j);
     }
-    return v->infer(m, n, e);
+    for (uint32_t i = 0; i < n->n_inputs; i++) {
+        const occ_tensor *t = occ_ops_in(m, n, i);
+        if (!t)
+            continue;
+        uint32_t dt = occ_tensor_dtype(t);
+        uint32_t mask = !v->n_in_types ? OCC_DTM_FLOAT
+                        : v->in_types[i < v->n_in_types ? i : v->n_in_types - 1];
+        if (!occ_dtype_size(dt))
+            return occ_fail(e, OCC_ERR_INVALID, "input %u ('%s') has unknown dtype %u", i,
+                            t->name ? t->name : "?", dt);
+        if (!(mask & OCC_DTM(dt)))
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %u ('%s') is %s, which %s does not take%s",
+                            i, t->name ? t->name : "?", occ_dtype_name(dt), v->op,
+                            mask == OCC_DTM_FLOAT ? " (float32 only)" : "");
+    }
+    /* default output type: that of the first present input (float32 without) */
+    uint32_t odt = OCC_DTYPE_FLOAT;
+    for (uint32_t i = 0; i < n->n_inputs; i++)
+        if (occ_ops_in(m, n, i)) {
+            odt = occ_tensor_dtype(occ_ops_in(m, n, i));
+            break;
+        }
+    for (uint32_t i = 0; i < n->n_outputs; i++)
+        m->tensors[n->outputs[i]].dtype = odt;
+    occ_status st = v->infer(m, n, e);
+    if (st)
+        return st;
+    /* sizes follow the final dtypes (an op may have set the type after the shape) */
+    for (uint32_t i = 0; i < n->n_outputs; i++) {
+        occ_tensor *t = &m->tensors[n->outputs[i]];
+        t->size = (uint64_t)occ_ops_count(t->ndim, t->dims) * occ_dtype_size(occ_tensor_dtype(t));
+    }
+    return OCC_OK;
 }
 
 uint64_t occ_op_flops(const occ_model *m, const occ_node *n)

@@ -1,5 +1,6 @@
 /* Ops that only change the shape, not the bytes: Flatten, Reshape, Squeeze,
- * Unsqueeze. Run is a copy (a planner may alias them later). */
+ * Unsqueeze, Identity. Any dtype. Run is a copy (a planner may alias them
+ * later). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,7 +147,7 @@ static occ_status copy_prepare(occ_op_prep *p, void **state, occ_error *e)
     if (!s)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
-    s->size = (size_t)occ_ops_count(x->ndim, x->dims) * sizeof(float);
+    s->size = (size_t)occ_ops_count(x->ndim, x->dims) * occ_ops_esize(x);
     *state = s;
     return OCC_OK;
 }
@@ -174,6 +175,8 @@ static void copy_destroy(void *s)
                                .min_in = 1,                                               \
                                .max_in = maxin,                                           \
                                .n_out = 1,                                                \
+                               .n_in_types = 2,                                           \
+                               .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},                  \
                                .infer = fn,                                               \
                                .flops = copy_flops,                                       \
                                .prepare = copy_prepare,                                   \
@@ -184,3 +187,11 @@ SHAPE_OP(occ_op_flatten, "Flatten", 1, flatten_infer);
 SHAPE_OP(occ_op_reshape, "Reshape", 2, reshape_infer);
 SHAPE_OP(occ_op_squeeze, "Squeeze", 2, squeeze_infer);
 SHAPE_OP(occ_op_unsqueeze, "Unsqueeze", 2, unsqueeze_infer);
+
+static occ_status identity_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
+}
+
+SHAPE_OP(occ_op_identity, "Identity", 1, identity_infer);

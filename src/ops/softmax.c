@@ -67,8 +67,8 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
 #pragma omp parallel for if (s->outer * len * inner > 65536) schedule(static)
     for (int64_t o = 0; o < s->outer; o++) {
         for (int64_t j = 0; j < inner; j++) {
-            const float *in = x->in[0] + o * len * inner + j;
-            float *out = x->out[0] + o * len * inner + j;
+            const float *in = (const float *)x->in[0] + o * len * inner + j;
+            float *out = (float *)x->out[0] + o * len * inner + j;
             float mx = -INFINITY;
             for (int64_t i = 0; i < len; i++)
                 mx = in[i * inner] > mx ? in[i * inner] : mx;

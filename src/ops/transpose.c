@@ -1,5 +1,5 @@
-/* Transpose: generic N-d permutation; the innermost output dimension runs as
- * a strided gather. */
+/* Transpose: generic N-d permutation of any dtype; the innermost output
+ * dimension runs as a strided gather. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +10,7 @@ typedef struct transpose_state {
     int64_t odims[OCC_MAX_DIMS];
     int64_t istride[OCC_MAX_DIMS]; /* input stride for each output dim */
     int64_t count;
+    size_t esize;
 } transpose_state;
 
 static occ_status transpose_params(const occ_model *m, const occ_node *n, transpose_state *s,
@@ -41,6 +42,7 @@ static occ_status transpose_params(const occ_model *m, const occ_node *n, transp
         s->istride[i] = in_stride[p];
     }
     s->count = occ_ops_count(x->ndim, x->dims);
+    s->esize = occ_ops_esize(x);
     return OCC_OK;
 }
 
@@ -67,28 +69,39 @@ static occ_status transpose_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
+/* One element type's loop (the op moves elements of 1, 4 or 8 bytes). */
+#define TRANSPOSE_LOOP(T)                                                                \
+    do {                                                                                 \
+        const T *in = x->in[0];                                                          \
+        T *out = x->out[0];                                                              \
+        _Pragma("omp parallel for if (s->count > 65536) schedule(static)")               \
+        for (int64_t r = 0; r < rows; r++) {                                             \
+            int64_t rem = r, off = 0;                                                    \
+            for (int d = s->nd - 2; d >= 0; d--) {                                       \
+                off += (rem % s->odims[d]) * s->istride[d];                              \
+                rem /= s->odims[d];                                                      \
+            }                                                                            \
+            T *o = out + r * inner;                                                      \
+            for (int64_t i = 0; i < inner; i++)                                          \
+                o[i] = in[off + i * is];                                                 \
+        }                                                                                \
+    } while (0)
+
 static occ_status transpose_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const transpose_state *s = state;
-    const float *in = x->in[0];
-    float *out = x->out[0];
     if (s->nd == 0) {
-        out[0] = in[0];
+        memcpy(x->out[0], x->in[0], s->esize);
         return OCC_OK;
     }
     int64_t inner = s->odims[s->nd - 1], is = s->istride[s->nd - 1];
     int64_t rows = s->count / inner;
-#pragma omp parallel for if (s->count > 65536) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t rem = r, off = 0;
-        for (int d = s->nd - 2; d >= 0; d--) {
-            off += (rem % s->odims[d]) * s->istride[d];
-            rem /= s->odims[d];
-        }
-        float *o = out + r * inner;
-        for (int64_t i = 0; i < inner; i++)
-            o[i] = in[off + i * is];
-    }
+    if (s->esize == 8)
+        TRANSPOSE_LOOP(uint64_t);
+    else if (s->esize == 4)
+        TRANSPOSE_LOOP(uint32_t);
+    else
+        TRANSPOSE_LOOP(uint8_t);
     return OCC_OK;
 }
 
@@ -107,6 +120,8 @@ const occ_op_vtable occ_op_transpose = {
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_ALL},
     .infer = transpose_infer,
     .flops = transpose_flops,
     .prepare = transpose_prepare,

@@ -128,8 +128,84 @@ occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim
     memset(t->dims, 0, sizeof t->dims);
     for (int d = 0; d < ndim; d++)
         t->dims[d] = dims[d];
-    t->size = (uint64_t)c * 4u;
+    t->size = (uint64_t)c * occ_ops_esize(t);
     return OCC_OK;
+}
+
+uint32_t occ_ops_dtype(const occ_tensor *t)
+{
+    return occ_tensor_dtype(t);
+}
+
+size_t occ_ops_esize(const occ_tensor *t)
+{
+    return occ_dtype_size(occ_tensor_dtype(t));
+}
+
+static int64_t sat_i64(double v, double lo, double hi)
+{
+    if (v != v)
+        return 0;
+    if (v <= lo)
+        return (int64_t)lo;
+    if (v >= hi)
+        return (int64_t)hi;
+    return (int64_t)v;
+}
+
+void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
+{
+    switch (dtype) {
+    case OCC_DTYPE_FLOAT: { float f = (float)v; memcpy(out, &f, 4); break; }
+    case OCC_DTYPE_INT32: { int32_t x = (int32_t)sat_i64(v, INT32_MIN, INT32_MAX); memcpy(out, &x, 4); break; }
+    case OCC_DTYPE_INT64: {
+        /* 2^63 is exact in double; the largest double below it converts safely */
+        int64_t x = v != v ? 0 : v >= 9223372036854775807.0 ? INT64_MAX
+                  : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
+        memcpy(out, &x, 8);
+        break;
+    }
+    case OCC_DTYPE_INT8: { int8_t x = (int8_t)sat_i64(v, -128, 127); memcpy(out, &x, 1); break; }
+    case OCC_DTYPE_UINT8: { uint8_t x = (uint8_t)sat_i64(v, 0, 255); memcpy(out, &x, 1); break; }
+    case OCC_DTYPE_BOOL: { uint8_t x = v != 0; memcpy(out, &x, 1); break; }
+    default: break;
+    }
+}
+
+double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i)
+{
+    switch (dtype) {
+    case OCC_DTYPE_FLOAT: return ((const float *)p)[i];
+    case OCC_DTYPE_INT32: return ((const int32_t *)p)[i];
+    case OCC_DTYPE_INT64: return (double)((const int64_t *)p)[i];
+    case OCC_DTYPE_INT8: return ((const int8_t *)p)[i];
+    case OCC_DTYPE_UINT8: case OCC_DTYPE_BOOL: return ((const uint8_t *)p)[i];
+    default: return 0;
+    }
+}
+
+int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i)
+{
+    switch (dtype) {
+    case OCC_DTYPE_INT32: return ((const int32_t *)p)[i];
+    case OCC_DTYPE_INT64: return ((const int64_t *)p)[i];
+    case OCC_DTYPE_INT8: return ((const int8_t *)p)[i];
+    case OCC_DTYPE_UINT8: case OCC_DTYPE_BOOL: return ((const uint8_t *)p)[i];
+    case OCC_DTYPE_FLOAT: {
+        int64_t x;
+        occ_ops_scalar_from_double(OCC_DTYPE_INT64, ((const float *)p)[i], &x);
+        return x;
+    }
+    default: return 0;
+    }
+}
+
+void occ_ops_set_dtype(occ_model *m, const occ_node *n, uint32_t i, uint32_t dtype)
+{
+    occ_tensor *t = occ_ops_out(m, n, i);
+    t->dtype = dtype;
+    int64_t c = occ_ops_count(t->ndim, t->dims);
+    t->size = c ? (uint64_t)c * occ_ops_esize(t) : 0;
 }
 
 occ_status occ_ops_axis(int64_t axis, int rank, int extra, int *out, occ_error *e)
@@ -438,5 +514,48 @@ void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
         const float *row = in + off;
         for (int64_t i = 0; i < inner; i++)
             o[i] = last[i] < 0 ? fill : row[last[i]];
+    }
+}
+
+void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
+                          const int64_t *const *tab, const void *fill, size_t esize,
+                          const void *in, void *out)
+{
+    if (esize == 4) {
+        float f;
+        memcpy(&f, fill, 4);
+        occ_ops_gather(nd, odims, idims, tab, f, in, out);
+        return;
+    }
+    int64_t istride[OCC_MAX_DIMS];
+    int64_t acc = 1, rows = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        istride[d] = acc;
+        acc *= idims[d];
+    }
+    if (nd == 0) {
+        memcpy(out, in, esize);
+        return;
+    }
+    for (int d = 0; d < nd - 1; d++)
+        rows *= odims[d];
+    const int64_t inner = odims[nd - 1];
+    const int64_t *last = tab[nd - 1];
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, off = 0;
+        int outside = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t src = tab[d][rem % odims[d]];
+            rem /= odims[d];
+            if (src < 0)
+                outside = 1;
+            else
+                off += src * istride[d];
+        }
+        uint8_t *o = (uint8_t *)out + (size_t)(r * inner) * esize;
+        const uint8_t *row = (const uint8_t *)in + (size_t)off * esize;
+        for (int64_t i = 0; i < inner; i++)
+            memcpy(o + (size_t)i * esize,
+                   outside || last[i] < 0 ? fill : row + (size_t)last[i] * esize, esize);
     }
 }

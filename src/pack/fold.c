@@ -669,6 +669,8 @@ static int fold_cos(const Onnx__NodeProto *n, const imp_cval *sh, imp_cval *o, i
     }
     occ_status s = out_init(o, val.type, (int32_t)sh->count, sh->i, cap, e);
     if (!s)
+        o->dt = have ? imp_cval_dtype(&val) : OCC_DTYPE_FLOAT;
+    if (!s)
         for (int64_t k = 0; k < o->count; k++) {
             if (o->type == CV_FLOAT)
                 o->f[k] = val.f[0];
@@ -708,8 +710,8 @@ static int fold_range(const imp_cval *a, const imp_cval *b, const imp_cval *c, i
     return IMP_FOLD_DONE;
 }
 
-int imp_fold(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in, uint32_t nin,
-             imp_cval *out, uint32_t nout, occ_error *e)
+static int fold_one(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in,
+                    uint32_t nin, imp_cval *out, uint32_t nout, occ_error *e)
 {
     (void)opset;
     const char *op = n->op_type;
@@ -816,4 +818,35 @@ int imp_fold(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in,
         return fold_range(a, b, in[2], o, cap, e);
     }
     return IMP_FOLD_NO;
+}
+
+/* The run-time type of a folded result: the ONNX type rule of the op (the
+ * values are held as float or int64 while folding). */
+static uint32_t folded_dtype(const Onnx__NodeProto *n, const imp_cval *const *in, uint32_t nin,
+                             const imp_cval *o)
+{
+    const char *op = n->op_type;
+    if (!strcmp(op, "Shape") || !strcmp(op, "Size"))
+        return OCC_DTYPE_INT64;
+    if (!strcmp(op, "Equal") || !strcmp(op, "Less") || !strcmp(op, "Greater"))
+        return OCC_DTYPE_BOOL;
+    if (!strcmp(op, "Cast")) {
+        uint32_t dt = imp_onnx_dtype((int32_t)imp_attr_int(n, "to", 0));
+        return dt ? dt : imp_cval_dtype(o);
+    }
+    if (!strcmp(op, "ConstantOfShape"))
+        return o->dt ? o->dt : imp_cval_dtype(o);
+    const imp_cval *src = !strcmp(op, "Where") ? (nin > 1 ? in[1] : NULL) : (nin > 0 ? in[0] : NULL);
+    if (src && src->type == o->type)
+        return imp_cval_dtype(src);
+    return imp_cval_dtype(o);
+}
+
+int imp_fold(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in, uint32_t nin,
+             imp_cval *out, uint32_t nout, occ_error *e)
+{
+    int r = fold_one(n, opset, in, nin, out, nout, e);
+    if (r == IMP_FOLD_DONE)
+        out[0].dt = folded_dtype(n, in, nin, &out[0]);
+    return r;
 }

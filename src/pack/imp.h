@@ -27,6 +27,8 @@ enum { CV_FLOAT = 1, CV_INT = 2 };
  * double as float. */
 typedef struct imp_cval {
     int type;            /* CV_FLOAT / CV_INT; 0 = shape only */
+    uint32_t dt;         /* occ_dtype it has at run time (as a weight); 0 = the default
+                            of type: float32 / int64 (imp_cval_dtype) */
     int32_t ndim;
     int64_t dims[OCC_MAX_DIMS];
     int64_t count;       /* elements */
@@ -36,6 +38,21 @@ typedef struct imp_cval {
 } imp_cval;
 
 void imp_cval_clear(imp_cval *c);
+
+/* The occ_dtype of c (c->dt, else float32 for CV_FLOAT and int64 for CV_INT). */
+uint32_t imp_cval_dtype(const imp_cval *c);
+/* The occ_dtype an ONNX TensorProto data type is held as; 0 when none
+ * (strings, complex, float16, ...). Wider or unsigned integer types that
+ * have no occ_dtype (int16, uint16, uint32, uint64) are widened; double is
+ * narrowed to float32. */
+uint32_t imp_onnx_dtype(int32_t onnx_type);
+/* c's data as little-endian bytes of imp_cval_dtype(c) (count elements):
+ * c's own arrays when they already are, else a copy in the arena. NULL on OOM. */
+const void *imp_cval_bytes(imp_arena *a, const imp_cval *c);
+/* Reads count elements of dtype from raw little-endian bytes into c (shape
+ * set by the caller): for --bind. */
+occ_status imp_cval_from_bytes(imp_cval *c, uint32_t dtype, const void *data, occ_error *e)
+    OCC_MUST_CHECK;
 
 /* Upper bound on the elements of one tensor we are willing to hold. */
 #define IMP_MAX_ELEMS (1ll << 31)

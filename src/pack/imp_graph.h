@@ -22,7 +22,8 @@ void imp_map_free(imp_map *m);
 typedef struct imp_val {
     imp_cval c;          /* constant data when is_const */
     int is_const;
-    int is_input;        /* graph input */
+    int is_input;        /* graph input (run time) */
+    int bound;           /* graph input fixed by --bind (a constant) */
     int undefined;       /* e.g. Dropout's mask: must not be used */
     int32_t producer;    /* runtime node index or -1 */
 } imp_val;
@@ -40,6 +41,7 @@ typedef struct imp_ctx {
     uint8_t *dead;       /* per node */
     uint32_t nn, ncap;
     occ_pack_stats stats;
+    int if_depth;        /* Ifs being inlined (bounded: branches may nest) */
 } imp_ctx;
 
 /* Adds a value; returns its index or a negative status. */

@@ -16,7 +16,7 @@ struct occ_import {
     imp_val *vals;        /* owns folded constant data */
     uint32_t n_vals;
     occ_model model;
-    const float **wdata;  /* per model tensor */
+    const void **wdata;   /* per model tensor: its bytes (of its dtype) */
     occ_pack_stats stats;
 };
 
@@ -140,9 +140,10 @@ static void val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv)
     memset(cv, 0, sizeof *cv);
     occ_tensor *t = &c->t[idx];
     t->kind = OCC_TENSOR_WEIGHT;
+    t->dtype = imp_cval_dtype(&c->v[idx].c);
     t->ndim = c->v[idx].c.ndim;
     memcpy(t->dims, c->v[idx].c.dims, sizeof t->dims);
-    t->size = 4u * (uint64_t)c->v[idx].c.count;
+    t->size = occ_dtype_size(t->dtype) * (uint64_t)c->v[idx].c.count;
 }
 
 static const char *sname(const char *s)
@@ -299,7 +300,7 @@ static const conv_rule rules[] = {
     {"Slice", 1, "starts", K_INTS}, {"Slice", 2, "ends", K_INTS}, {"Slice", 3, "axes", K_INTS},
     {"Slice", 4, "steps", K_INTS},
     {"Split", 1, "split", K_INTS},
-    {"Expand", 1, "shape", K_INTS}, {"Tile", 1, "repeats", K_INTS},
+    {"Expand", 1, "shape", K_INTS}, {"Tile", 1, "repeats", K_INTS}, {"TopK", 1, "k", K_INTS},
     {"ReduceMean", 1, "axes", K_INTS}, {"ReduceSum", 1, "axes", K_INTS},
     {"ReduceMax", 1, "axes", K_INTS}, {"ReduceMin", 1, "axes", K_INTS},
     {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
@@ -498,9 +499,121 @@ static occ_status add_node(imp_ctx *c, occ_node **out)
     return OCC_OK;
 }
 
-static int is_empty_const(const imp_val *v)
+/* The graph input a run-time value derives from (the first found walking
+ * back through its producers), or NULL: names what --bind should fix. */
+static const char *steering_input(const imp_ctx *c, int32_t v)
 {
-    return v->is_const && v->c.count == 0;
+    int32_t stack[256];
+    uint32_t sp = 0, steps = 0;
+    stack[sp++] = v;
+    while (sp && steps++ < 4096) {
+        int32_t x = stack[--sp];
+        if (x < 0 || (uint32_t)x >= c->nv)
+            continue;
+        if (c->v[x].is_input)
+            return c->t[x].name;
+        int32_t p = c->v[x].producer;
+        if (p < 0 || (uint32_t)p >= c->nn)
+            continue;
+        const occ_node *nd = &c->nodes[p];
+        for (uint32_t j = 0; j < nd->n_inputs && sp < 256; j++)
+            if (nd->inputs[j] >= 0 && !c->v[nd->inputs[j]].is_const)
+                stack[sp++] = nd->inputs[j];
+    }
+    return NULL;
+}
+
+static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                               int32_t *ins);
+
+/* If: static shapes are the law (the planner needs them), so only an If whose
+ * condition is known at pack time (a constant, or derived from shapes) is
+ * taken: the branch's nodes are converted in place of the If, and the If's
+ * outputs become names of the branch's outputs. */
+static occ_status inline_if(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                            const int32_t *ins, size_t nin, size_t nout)
+{
+    occ_error *e = c->e;
+    if (nin < 1 || ins[0] < 0)
+        return occ_fail(e, OCC_ERR_FORMAT, "If without a condition");
+    const imp_val *cv = &c->v[ins[0]];
+    if (!cv->is_const) {
+        const char *gi = steering_input(c, ins[0]);
+        if (gi)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' depends on graph input "
+                            "'%s' at run time (control flow must be decided at pack time: "
+                            "--bind %s=FILE)", n->input[0], gi, gi);
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' is only known at run time "
+                        "(control flow must be decided at pack time)", n->input[0]);
+    }
+    if (cv->c.count != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "the condition has %lld elements (one needed)",
+                        (long long)cv->c.count);
+    int taken = cv->c.type == CV_INT ? cv->c.i[0] != 0 : cv->c.f[0] != 0.0f;
+    const char *bn = taken ? "then_branch" : "else_branch";
+    const Onnx__AttributeProto *ga = imp_onnx_attr(n, bn);
+    const Onnx__GraphProto *g = ga ? ga->g : NULL;
+    if (!g)
+        return occ_fail(e, OCC_ERR_FORMAT, "missing %s", bn);
+    if (g->n_output < nout)
+        return occ_fail(e, OCC_ERR_FORMAT, "%s has %zu outputs, the If %zu", bn, g->n_output, nout);
+    if (c->if_depth >= 16)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "If nested more than 16 deep");
+    c->if_depth++;
+    occ_status s = OCC_OK;
+    for (size_t k = 0; k < g->n_initializer && !s; k++) {
+        const Onnx__TensorProto *tp = g->initializer[k];
+        imp_cval v;
+        if (!tp->name || !*tp->name) {
+            s = occ_fail(e, OCC_ERR_FORMAT, "%s initializer #%zu has no name", bn, k);
+            break;
+        }
+        if ((s = imp_tensor_parse(tp, &v, e))) {
+            imp_cval_clear(&v);
+            break;
+        }
+        int32_t idx = imp_val_new(c, tp->name);
+        if (idx < 0) {
+            imp_cval_clear(&v);
+            s = idx;
+            break;
+        }
+        val_set_const(c, idx, &v);
+    }
+    for (size_t k = 0; k < g->n_node && !s; k++) {
+        const Onnx__NodeProto *sn = g->node[k];
+        char buf[160];
+        snprintf(buf, sizeof buf, "%.60s/%.60s_%zu", name, sn->op_type ? sn->op_type : "?", k);
+        const char *snm = sn->name && *sn->name ? sn->name : imp_strdup(c->A, buf);
+        int32_t *sins = calloc(sn->n_input + 1, sizeof *sins);
+        if (!snm || !sins || !sn->op_type || !*sn->op_type) {
+            free(sins);
+            s = !sn->op_type || !*sn->op_type
+                    ? occ_fail(e, OCC_ERR_FORMAT, "%s node #%zu has no op_type", bn, k)
+                    : occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* the branch's values stay alive: nothing in the pack reads them
+         * otherwise (dead code removal drops what the outputs do not need) */
+        for (size_t j = 0; j < sn->n_input && !s; j++)
+            if (*sn->input[j])
+                s = imp_map_put(&c->consumed, sn->input[j], 1, e);
+        if (!s && (s = convert_node(c, sn, snm, sins)))
+            node_prefix(e, sn, snm);
+        free(sins);
+    }
+    for (size_t k = 0; k < nout && !s; k++) {
+        const char *on = g->output[k]->name;
+        int32_t idx = on ? imp_map_get(&c->names, on) : -1;
+        if (idx < 0)
+            s = occ_fail(e, OCC_ERR_FORMAT, "%s output '%s' is not produced", bn, on ? on : "");
+        else if (*n->output[k])
+            s = imp_map_put(&c->names, n->output[k], idx, e);
+    }
+    c->if_depth--;
+    if (!s)
+        c->stats.folded++;
+    return s;
 }
 
 /* Converts one ONNX node (inputs already known). */
@@ -516,7 +629,9 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator domain '%s' is not supported", n->domain);
     /* trailing outputs nobody reads (MaxPool's Indices, BatchNormalization's
      * training statistics, Dropout's mask) are dropped */
-    while (nout > 1 && (!*n->output[nout - 1] || imp_map_get(&c->consumed, n->output[nout - 1]) < 0))
+    /* (not Split's: their count sets the part sizes) */
+    while (nout > 1 && strcmp(op, "Split") &&
+           (!*n->output[nout - 1] || imp_map_get(&c->consumed, n->output[nout - 1]) < 0))
         nout--;
     while (nout && !*n->output[nout - 1])
         nout--;
@@ -549,6 +664,8 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         c->stats.folded++;
         return OCC_OK;
     }
+    if (!strcmp(op, "If"))
+        return inline_if(c, n, name, ins, nin, nout);
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
@@ -628,7 +745,19 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return r;
     }
 
-    /* A runtime node. */
+    /* A runtime node. Range's and ConstantOfShape's inputs set the output
+     * shape: not folded means not known at pack time. */
+    if (!strcmp(op, "Range") || !strcmp(op, "ConstantOfShape")) {
+        for (size_t k = 0; k < nin; k++) {
+            const char *gi = ins[k] >= 0 && !c->v[ins[k]].is_const ? steering_input(c, ins[k]) : NULL;
+            if (gi)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %zu ('%s') sets the output shape "
+                                "but depends on graph input '%s'; fix it at pack time with "
+                                "--bind %s=FILE", k, n->input[k], gi, gi);
+        }
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
+                        "known at pack time (static shapes are needed to plan memory)");
+    }
     if (!occ_op_supported(op))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator not supported (no kernel)");
     if (nin > OCC_MAX_NODE_IO || nout > OCC_MAX_NODE_IO)
@@ -650,7 +779,6 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return s;
         na++;
     }
-    int runtime_in = 0;
     for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
         if (r) {
@@ -660,6 +788,12 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             if (!v->is_const) {
                 if (r->kind == K_IGNORE)
                     continue;
+                const char *gi = steering_input(c, ins[k]);
+                if (gi)
+                    return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                    "input %zu ('%s', for '%s') steers output shapes but depends on "
+                                    "graph input '%s'; fix it at pack time with --bind %s=FILE",
+                                    k, n->input[k], r->attr, gi, gi);
                 return occ_fail(e, OCC_ERR_UNSUPPORTED,
                                 "input %zu ('%s', for '%s') must be a constant known at pack time",
                                 k, n->input[k], r->attr);
@@ -671,22 +805,15 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                 na++;
             continue;
         }
-        if (ins[k] >= 0) {
-            const imp_val *v = &c->v[ins[k]];
-            if (v->is_const && v->c.type != CV_FLOAT && !is_empty_const(v))
-                return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                                "input '%s' is an integer constant, which this operator cannot take",
-                                n->input[k]);
-            if (!v->is_const)
-                runtime_in = 1;
-        }
+        /* a typed constant (int64 Gather indices, a bool mask) stays a weight
+         * of its type; the registry refuses it where the operator does not
+         * take that type */
         nins[ni++] = ins[k];
     }
     while (ni && nins[ni - 1] < 0)
         ni--;
-    if (!runtime_in)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "all inputs are constant but the operator cannot be evaluated at pack time");
+    /* (all inputs constant but not foldable here, e.g. Not or LessOrEqual:
+     * the kernel computes it from its weights at run time) */
     for (size_t k = 0; k < nout; k++) {
         const char *o = n->output[k];
         if (!*o) {
@@ -726,7 +853,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         int64_t cnt = imp_count(t->ndim, t->dims);
         if (cnt < 0)
             return occ_fail(e, OCC_ERR_SHAPE, "output '%s' has an absurd shape", t->name);
-        t->size = 4u * (uint64_t)cnt;
+        t->size = occ_dtype_size(occ_tensor_dtype(t)) * (uint64_t)cnt;
     }
     return OCC_OK;
 }
@@ -746,15 +873,21 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph input '%s' is not a tensor", nm);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
-    if (!tt->has_elem_type || tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+    /* inputs arrive as raw bytes of their declared type: only exact occ_dtypes */
+    uint32_t dt = tt->has_elem_type ? imp_onnx_dtype(tt->elem_type) : 0;
+    if (!dt || (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+                (int32_t)dt != tt->elem_type))
         return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "graph input '%s' is not float32 (only float32 inputs are supported)", nm);
+                        "graph input '%s' has element type %d (float32, int64, int32, bool, "
+                        "uint8 and int8 inputs are supported)", nm,
+                        tt->has_elem_type ? (int)tt->elem_type : 0);
     int32_t idx = imp_val_new(c, nm);
     if (idx < 0)
         return idx;
     occ_tensor *t = &c->t[idx];
     c->v[idx].is_input = 1;
     t->kind = OCC_TENSOR_INPUT;
+    t->dtype = dt;
     const occ_input_shape *pin = NULL;
     for (uint32_t k = 0; opts && k < opts->n_input_shapes; k++)
         if (opts->input_shapes[k].name && !strcmp(opts->input_shapes[k].name, nm)) {
@@ -804,11 +937,79 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     int64_t cnt = imp_count(t->ndim, t->dims);
     if (cnt < 0)
         return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' is absurdly large", nm);
-    t->size = 4u * (uint64_t)cnt;
+    t->size = occ_dtype_size(dt) * (uint64_t)cnt;
+    for (uint32_t k = 0; opts && k < opts->n_binds; k++) {
+        const occ_input_bind *b = &opts->binds[k];
+        if (!b->name || strcmp(b->name, nm))
+            continue;
+        /* --bind: the input becomes a constant of its declared type and shape */
+        if (b->size != t->size || (b->size && !b->data))
+            return occ_fail(e, OCC_ERR_INVALID, "--bind %s: %llu bytes given, the input is %s "
+                            "%s and needs %llu", nm, (unsigned long long)b->size,
+                            occ_dtype_name(dt), "of its declared shape", (unsigned long long)t->size);
+        imp_cval cv;
+        memset(&cv, 0, sizeof cv);
+        cv.ndim = t->ndim;
+        memcpy(cv.dims, t->dims, sizeof cv.dims);
+        cv.count = cnt;
+        occ_status s = imp_cval_from_bytes(&cv, dt, b->data, e);
+        if (s) {
+            imp_cval_clear(&cv);
+            return s;
+        }
+        c->v[idx].is_input = 0;
+        c->v[idx].bound = 1;
+        val_set_const(c, idx, &cv);
+        break;
+    }
     return OCC_OK;
 }
 
 /* ------------------------------------------------------ finishing -- */
+
+/* A graph output that is a constant (a folded Shape, Size, ...), a graph
+ * input, or another output's tensor gets its own run-time tensor: an
+ * Identity copy, named as the output (the source keeps or gets another
+ * name). */
+static occ_status materialize_output(imp_ctx *c, int32_t *idx, const char *nm)
+{
+    occ_error *e = c->e;
+    int32_t src = *idx;
+    if (!strcmp(c->t[src].name, nm)) {
+        const char *other = imp_unique_name(c, nm);
+        if (!other)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        if (c->v[src].is_input)
+            nm = other; /* a graph input keeps its name (occ run --input NAME) */
+        else
+            c->t[src].name = other;
+    }
+    int32_t *in = imp_alloc(c->A, sizeof *in), *out = imp_alloc(c->A, sizeof *out);
+    if (!in || !out)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    int32_t o = imp_val_new(c, nm);
+    if (o < 0)
+        return o;
+    c->v[o].producer = (int32_t)c->nn;
+    *in = src;
+    *out = o;
+    occ_node *node = NULL;
+    occ_status s = add_node(c, &node);
+    if (s)
+        return s;
+    node->name = c->t[o].name;
+    node->op = "Identity";
+    node->n_inputs = node->n_outputs = 1;
+    node->inputs = in;
+    node->outputs = out;
+    occ_model m = {0};
+    m.tensors = c->t;
+    m.n_tensors = c->nv;
+    if ((s = occ_op_infer(&m, node, e)))
+        return occ_error_prefix(e, "graph output '%s'", nm);
+    *idx = o;
+    return OCC_OK;
+}
 
 static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t *outs)
 {
@@ -820,19 +1021,19 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
         int32_t idx = imp_map_get(&c->names, nm);
         if (idx < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
-        if (c->v[idx].is_const)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a constant", nm);
-        if (c->v[idx].is_input)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
         if (c->v[idx].undefined)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a Dropout mask", nm);
+        int shared = 0;
         for (size_t j = 0; j < k; j++)
-            if (outs[j] == idx)
-                return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                                "graph outputs '%s' and '%s' are the same tensor",
-                                c->t[idx].name, nm);
+            shared |= outs[j] == idx;
+        if (c->v[idx].is_const || c->v[idx].is_input || shared) {
+            occ_status s = materialize_output(c, &idx, nm);
+            if (s)
+                return s;
+        }
         outs[k] = idx;
-        c->t[idx].name = nm; /* keeps the graph output's name through Identity */
+        if (!c->v[idx].is_input)
+            c->t[idx].name = nm; /* keeps the graph output's name through Identity */
     }
     return OCC_OK;
 }
@@ -878,7 +1079,7 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
         if (!c->dead[k])
             maxt += c->nodes[k].n_inputs + c->nodes[k].n_outputs;
     occ_tensor *t = imp_alloc(c->A, (maxt + 1) * sizeof *t);
-    const float **wd = calloc(maxt + 1, sizeof *wd);
+    const void **wd = calloc(maxt + 1, sizeof *wd);
     occ_node *nodes = imp_alloc(c->A, (live + 1) * sizeof *nodes);
     int32_t *ins = imp_alloc(c->A, (nin_names + 1) * sizeof *ins);
     int32_t *outs = imp_alloc(c->A, (ngouts + 1) * sizeof *outs);
@@ -930,7 +1131,11 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
                 }
                 t[nt] = c->t[v];
                 t[nt].name = nm;
-                wd[nt] = c->v[v].c.f;
+                if (!(wd[nt] = imp_cval_bytes(c->A, &c->v[v].c))) {
+                    free(remap);
+                    free(owner);
+                    return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                }
                 ni[j] = (int32_t)nt++;
                 continue;
             }
@@ -940,7 +1145,11 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
                 if (c->v[v].is_const) {
                     owner[v] = (int32_t)q;
                     t[nt].kind = OCC_TENSOR_WEIGHT;
-                    wd[nt] = c->v[v].c.f;
+                    if (!(wd[nt] = imp_cval_bytes(c->A, &c->v[v].c))) {
+                        free(remap);
+                        free(owner);
+                        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                    }
                 }
                 nt++;
             }
@@ -965,7 +1174,8 @@ static occ_status build_model(imp_ctx *c, occ_import *im, const int32_t *gouts, 
     for (uint32_t k = 0; k < nt; k++) {
         t[k].layout = OCC_LAYOUT_PLAIN;
         t[k].data_offset = 0;
-        t[k].size = 4u * (uint64_t)imp_count(t[k].ndim, t[k].dims);
+        t[k].dtype = occ_tensor_dtype(&t[k]);
+        t[k].size = occ_dtype_size(t[k].dtype) * (uint64_t)imp_count(t[k].ndim, t[k].dims);
         if (t[k].kind == OCC_TENSOR_WEIGHT) {
             c->stats.n_weights++;
             c->stats.weight_size += t[k].size;
@@ -1164,18 +1374,29 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
             goto fail;
         }
     }
+    for (uint32_t k = 0; opts && k < opts->n_binds; k++) {
+        const char *bn = opts->binds[k].name;
+        int found = 0;
+        for (size_t j = 0; bn && j < g->n_input; j++)
+            found |= g->input[j]->name && !strcmp(g->input[j]->name, bn) &&
+                     imp_map_get(&c.names, bn) < 0;
+        for (uint32_t j = 0; j < k && found; j++)
+            found = strcmp(opts->binds[j].name, bn) != 0;
+        if (!found) {
+            s = occ_fail(e, OCC_ERR_INVALID, "--bind names '%s', which is not a graph input "
+                         "(or is bound twice)", sname(bn));
+            goto fail;
+        }
+    }
     uint32_t n_in = 0;
     for (size_t k = 0; k < g->n_input; k++) {
         uint32_t before = c.nv;
         if ((s = add_graph_input(&c, g->input[k], opts, pinned)))
             goto fail;
-        if (c.nv > before)
+        if (c.nv > before && c.v[before].is_input)
             in_names[n_in++] = g->input[k]->name;
     }
-    if (n_in == 0) {
-        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "the model has no runtime input");
-        goto fail;
-    }
+    /* (no run-time input at all is fine: every input bound, or none) */
     if (g->n_output == 0) {
         s = occ_fail(e, OCC_ERR_FORMAT, "the graph has no outputs");
         goto fail;
@@ -1279,7 +1500,7 @@ occ_model *occ_import_model(occ_import *im)
     return &im->model;
 }
 
-const float *occ_import_weight(const occ_import *im, uint32_t tensor)
+const void *occ_import_weight(const occ_import *im, uint32_t tensor)
 {
     if (!im || tensor >= im->model.n_tensors || im->model.tensors[tensor].kind != OCC_TENSOR_WEIGHT)
         return NULL;

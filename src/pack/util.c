@@ -105,6 +105,77 @@ occ_status imp_cval_alloc(imp_cval *c, occ_error *e)
     return OCC_OK;
 }
 
+uint32_t imp_cval_dtype(const imp_cval *c)
+{
+    if (c->dt)
+        return c->dt;
+    return c->type == CV_INT ? OCC_DTYPE_INT64 : OCC_DTYPE_FLOAT;
+}
+
+uint32_t imp_onnx_dtype(int32_t t)
+{
+    switch (t) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return OCC_DTYPE_FLOAT;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return OCC_DTYPE_UINT8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return OCC_DTYPE_INT8;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return OCC_DTYPE_INT32;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return OCC_DTYPE_INT64;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return OCC_DTYPE_BOOL;
+    default: return 0;
+    }
+}
+
+const void *imp_cval_bytes(imp_arena *a, const imp_cval *c)
+{
+    uint32_t dt = imp_cval_dtype(c);
+    if (c->type == CV_FLOAT)
+        return c->f; /* float32 (double was narrowed at parse) */
+    if (dt == OCC_DTYPE_INT64)
+        return c->i;
+    size_t es = occ_dtype_size(dt);
+    uint8_t *out = imp_alloc(a, (size_t)(c->count ? c->count : 1) * (es ? es : 1));
+    if (!out)
+        return NULL;
+    for (int64_t k = 0; k < c->count; k++) {
+        int64_t v = c->i[k];
+        if (dt == OCC_DTYPE_INT32) {
+            int32_t x = (int32_t)v;
+            memcpy(out + 4 * k, &x, 4);
+        } else if (dt == OCC_DTYPE_BOOL) {
+            out[k] = v != 0;
+        } else {
+            out[k] = (uint8_t)v; /* int8 / uint8: two's complement byte */
+        }
+    }
+    return out;
+}
+
+occ_status imp_cval_from_bytes(imp_cval *c, uint32_t dtype, const void *data, occ_error *e)
+{
+    c->type = dtype == OCC_DTYPE_FLOAT ? CV_FLOAT : CV_INT;
+    c->dt = dtype;
+    occ_status s = imp_cval_alloc(c, e);
+    if (s)
+        return s;
+    const uint8_t *p = data;
+    for (int64_t k = 0; k < c->count; k++) {
+        switch (dtype) {
+        case OCC_DTYPE_FLOAT: memcpy(&c->f[k], p + 4 * k, 4); break;
+        case OCC_DTYPE_INT64: memcpy(&c->i[k], p + 8 * k, 8); break;
+        case OCC_DTYPE_INT32: { int32_t x; memcpy(&x, p + 4 * k, 4); c->i[k] = x; break; }
+        case OCC_DTYPE_INT8: c->i[k] = (int8_t)p[k]; break;
+        case OCC_DTYPE_BOOL: c->i[k] = p[k] != 0; break;
+        default: c->i[k] = p[k]; break;
+        }
+    }
+    return OCC_OK;
+}
+
 static const char *dtype_name(int32_t t)
 {
     static const char *names[] = {"UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16",
@@ -175,10 +246,11 @@ occ_status imp_tensor_parse(const Onnx__TensorProto *t, imp_cval *c, occ_error *
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: c->type = CV_INT; esz = 1; break;
     default:
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "tensor '%s' has data type %s (only float32 "
-                        "weights and integer constants are supported)",
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "tensor '%s' has data type %s (float, double, "
+                        "bool and integer tensors are supported)",
                         t->name ? t->name : "", dtype_name(dt));
     }
+    c->dt = imp_onnx_dtype(dt);
     size_t n = (size_t)c->count;
     if (t->has_raw_data || t->raw_data.len) {
         if (t->raw_data.len / esz != n || t->raw_data.len % esz)

@@ -30,7 +30,9 @@ static occ_status add_chunks(occ_model *m, uint32_t *cap, uint64_t start, uint64
                              uint64_t chunk_max, occ_error *e)
 {
     uint64_t step = chunk_max;
-    if (row > 0 && row <= chunk_max)
+    /* (rows of a multiple of 4 bytes: chunks stay 4-byte aligned, which the
+     * decoder requires; a byte tensor's odd rows are cut at chunk_max) */
+    if (row > 0 && row <= chunk_max && row % 4u == 0)
         step = chunk_max / row * row;
     uint64_t pos = start;
     while (pos < end) {

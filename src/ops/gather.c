@@ -1,0 +1,117 @@
+/* Gather(data, indices) along "axis": data of any type, int32/int64 indices
+ * read at run time (a weight or an activation). Negative indices count from
+ * the end; an index outside [-dim, dim) is an error naming it - never a read
+ * outside data. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+static occ_status gather_axis(const occ_model *m, const occ_node *n, int *ax, occ_error *e)
+{
+    const occ_tensor *d = occ_ops_in(m, n, 0);
+    int64_t axis;
+    occ_status st = occ_ops_attr_int(n, "axis", 0, &axis, e);
+    if (st)
+        return st;
+    if (d->ndim < 1)
+        return occ_fail(e, OCC_ERR_SHAPE, "data is a scalar");
+    return occ_ops_axis(axis, d->ndim, 0, ax, e);
+}
+
+static occ_status gather_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *d = occ_ops_in(m, n, 0), *ix = occ_ops_in(m, n, 1);
+    int ax;
+    occ_status st = gather_axis(m, n, &ax, e);
+    if (st)
+        return st;
+    int r = d->ndim - 1 + ix->ndim;
+    if (r > OCC_MAX_DIMS)
+        return occ_fail(e, OCC_ERR_SHAPE, "output rank %d exceeds %d", r, OCC_MAX_DIMS);
+    int64_t o[OCC_MAX_DIMS];
+    int q = 0;
+    for (int i = 0; i < ax; i++)
+        o[q++] = d->dims[i];
+    for (int i = 0; i < ix->ndim; i++)
+        o[q++] = ix->dims[i];
+    for (int i = ax + 1; i < d->ndim; i++)
+        o[q++] = d->dims[i];
+    return occ_ops_set_out(m, n, 0, r, o, e);
+}
+
+typedef struct gather_state {
+    int64_t outer, axis_dim, inner_bytes, n_idx;
+    uint32_t idx_dtype;
+} gather_state;
+
+static occ_status gather_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    int ax;
+    occ_status st = gather_axis(p->m, p->n, &ax, e);
+    if (st)
+        return st;
+    gather_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    const occ_tensor *d = occ_ops_in(p->m, p->n, 0), *ix = occ_ops_in(p->m, p->n, 1);
+    s->outer = 1;
+    s->inner_bytes = (int64_t)occ_ops_esize(d);
+    for (int i = 0; i < ax; i++)
+        s->outer *= d->dims[i];
+    for (int i = ax + 1; i < d->ndim; i++)
+        s->inner_bytes *= d->dims[i];
+    s->axis_dim = d->dims[ax];
+    s->n_idx = occ_ops_count(ix->ndim, ix->dims);
+    s->idx_dtype = occ_ops_dtype(ix);
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status gather_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const gather_state *s = state;
+    /* every index checked before any byte is written */
+    for (int64_t j = 0; j < s->n_idx; j++) {
+        int64_t k = occ_ops_load_i64(s->idx_dtype, x->in[1], j);
+        if (k < -s->axis_dim || k >= s->axis_dim)
+            return occ_fail(e, OCC_ERR_INVALID, "index %lld (element %lld of indices) is outside "
+                            "[%lld, %lld)", (long long)k, (long long)j, (long long)-s->axis_dim,
+                            (long long)s->axis_dim);
+    }
+    const uint8_t *d = x->in[0];
+    uint8_t *o = x->out[0];
+    for (int64_t oo = 0; oo < s->outer; oo++)
+        for (int64_t j = 0; j < s->n_idx; j++) {
+            int64_t k = occ_ops_load_i64(s->idx_dtype, x->in[1], j);
+            if (k < 0)
+                k += s->axis_dim;
+            memcpy(o + (size_t)((oo * s->n_idx + j) * s->inner_bytes),
+                   d + (size_t)((oo * s->axis_dim + k) * s->inner_bytes), (size_t)s->inner_bytes);
+        }
+    return OCC_OK;
+}
+
+static void gather_destroy(void *s)
+{
+    free(s);
+}
+
+static uint64_t gather_flops(const occ_model *m, const occ_node *n)
+{
+    return 0;
+}
+
+const occ_op_vtable occ_op_gather = {
+    .op = "Gather",
+    .min_in = 2,
+    .max_in = 2,
+    .n_out = 1,
+    .n_in_types = 2,
+    .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},
+    .infer = gather_infer,
+    .flops = gather_flops,
+    .prepare = gather_prepare,
+    .run = gather_run,
+    .destroy = gather_destroy,
+};

@@ -1,0 +1,491 @@
+/* Typed tensors through the engine: the type-bearing and data-movement
+ * operators on int64/int32/bool/uint8/int8 data (run-time and weight
+ * inputs), their error cases (an out-of-range Gather index, integer division
+ * by zero), and the registry refusing types an operator does not take. */
+#include "test_ops_util.h"
+
+typedef struct tv {
+    uint32_t dt;
+    int ndim;
+    int64_t dims[4];
+    const void *data;
+    int weight;
+} tv;
+
+typedef struct res {
+    occ_status st;       /* of create (infer) or run */
+    int at_run;          /* st came from the run */
+    char msg[OCC_ERROR_MSG_SIZE];
+    uint32_t nout;
+    occ_tensor t[4];
+    void *out[4];
+} res;
+
+static const char *const tnames[] = {"in0", "in1", "in2", "in3", "in4"};
+static const char *const onames[] = {"out0", "out1", "out2", "out3"};
+
+/* One node `op` over the inputs (weights or graph inputs), nout outputs, all
+ * graph outputs; runs it once through the engine. */
+static void run_op(res *r, const char *op, int nin, const tv *in, uint32_t nout, int na,
+                   const occ_attr *a)
+{
+    tb b;
+    occ_error e = {0};
+    tb_init(&b);
+    memset(r, 0, sizeof *r);
+    int ids[8];
+    const void *gin[8];
+    int ngin = 0;
+    for (int k = 0; k < nin; k++) {
+        if (!in[k].data) {
+            ids[k] = -1;
+            continue;
+        }
+        ids[k] = in[k].weight ? tb_weight(&b, tnames[k], in[k].ndim, in[k].dims, in[k].data)
+                              : tb_input(&b, tnames[k], in[k].ndim, in[k].dims);
+        occ_tensor *t = &b.t[ids[k]];
+        t->dtype = in[k].dt;
+        t->size = (uint64_t)occ_tensor_count(t) * occ_dtype_size(in[k].dt);
+        if (!in[k].weight)
+            gin[ngin++] = in[k].data;
+    }
+    int outs[4];
+    for (uint32_t k = 0; k < nout; k++)
+        outs[k] = tb_act(&b, onames[k]);
+    occ_node *n = tb_node(&b, op, nin, ids, outs[0], na, a);
+    n->n_outputs = nout;
+    for (uint32_t k = 0; k < nout; k++) {
+        b.io[b.m.n_nodes - 1][1][k] = outs[k];
+        tb_output(&b, outs[k]);
+    }
+    occ_engine *eng = NULL;
+    occ_engine_opts o = {.threads = 1};
+    r->st = tb_finish(&b, &e);
+    if (!r->st)
+        r->st = occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e);
+    if (!r->st) {
+        r->nout = nout;
+        for (uint32_t k = 0; k < nout; k++) {
+            r->t[k] = b.t[outs[k]];
+            r->out[k] = malloc((size_t)r->t[k].size + 8);
+            memset(r->out[k], 0xA5, (size_t)r->t[k].size + 8);
+        }
+        r->at_run = 1;
+        r->st = occ_engine_run(eng, gin, r->out, &e);
+    }
+    snprintf(r->msg, sizeof r->msg, "%s", e.msg);
+    occ_engine_free(eng);
+    tb_free(&b);
+}
+
+static void res_free(res *r)
+{
+    for (uint32_t k = 0; k < 4; k++)
+        free(r->out[k]);
+    memset(r, 0, sizeof *r);
+}
+
+/* Output k has dtype dt, the given shape and bytes. */
+static void expect_out(const char *label, const res *r, uint32_t k, uint32_t dt, int ndim,
+                       const int64_t *dims, const void *bytes)
+{
+    CHECK_MSG(r->st == OCC_OK, "%s: %s", label, r->msg);
+    if (r->st || k >= r->nout)
+        return;
+    const occ_tensor *t = &r->t[k];
+    int same = t->ndim == ndim && occ_tensor_dtype(t) == dt;
+    for (int d = 0; same && d < ndim; d++)
+        same = t->dims[d] == dims[d];
+    CHECK_MSG(same, "%s: output %u is %s rank %d", label, k,
+              occ_dtype_name(occ_tensor_dtype(t)) ? occ_dtype_name(occ_tensor_dtype(t)) : "?",
+              t->ndim);
+    if (same)
+        CHECK_MSG(!memcmp(r->out[k], bytes, (size_t)t->size), "%s: output %u values differ", label, k);
+}
+
+static void expect_fail(const char *label, const res *r, occ_status st, int at_run,
+                        const char *needle)
+{
+    CHECK_MSG(r->st == st && r->at_run == at_run, "%s: status %d at %s (want %d at %s): %s",
+              label, (int)r->st, r->at_run ? "run" : "create", (int)st, at_run ? "run" : "create",
+              r->msg);
+    CHECK_MSG(strstr(r->msg, needle) != NULL, "%s: '%s' lacks '%s'", label, r->msg, needle);
+}
+
+static void test_gather(void)
+{
+    res r;
+    const float data[6] = {1, 2, 3, 4, 5, 6}; /* [3, 2] */
+    const int64_t idx[3] = {2, -3, 1};
+    tv in[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, data, 0}, {OCC_DTYPE_INT64, 1, {3}, idx, 0}};
+    run_op(&r, "Gather", 2, in, 1, 0, NULL);
+    expect_out("Gather int64 run-time indices, negative", &r, 0, OCC_DTYPE_FLOAT, 2,
+               (int64_t[]){3, 2}, (float[]){5, 6, 1, 2, 3, 4});
+    res_free(&r);
+    /* axis 1, int32 indices as a weight, int64 data, 2-D indices */
+    const int64_t d64[6] = {10, 11, 12, 13, 14, 15};
+    const int32_t i32[4] = {1, 0, 0, -1};
+    occ_attr ax[1] = {A_INT("axis", 1)};
+    tv in2[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d64, 0}, {OCC_DTYPE_INT32, 2, {2, 2}, i32, 1}};
+    run_op(&r, "Gather", 2, in2, 1, 1, ax);
+    expect_out("Gather axis 1 int32 weight indices", &r, 0, OCC_DTYPE_INT64, 3,
+               (int64_t[]){2, 2, 2}, (int64_t[]){11, 10, 10, 12, 14, 13, 13, 15});
+    res_free(&r);
+    /* an index outside [-3, 3): an error naming it, outputs untouched */
+    const int64_t bad[3] = {0, 3, 1};
+    tv in3[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, data, 0}, {OCC_DTYPE_INT64, 1, {3}, bad, 0}};
+    run_op(&r, "Gather", 2, in3, 1, 0, NULL);
+    expect_fail("Gather out of range", &r, OCC_ERR_INVALID, 1, "index 3 (element 1 of indices) is outside [-3, 3)");
+    CHECK(r.out[0] && ((uint8_t *)r.out[0])[0] == 0xA5);
+    res_free(&r);
+    const int64_t bad2[1] = {-4};
+    tv in4[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, data, 0}, {OCC_DTYPE_INT64, 1, {1}, bad2, 0}};
+    run_op(&r, "Gather", 2, in4, 1, 0, NULL);
+    expect_fail("Gather negative out of range", &r, OCC_ERR_INVALID, 1, "index -4");
+    res_free(&r);
+    /* float indices are refused by the registry */
+    tv in5[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, data, 0}, {OCC_DTYPE_FLOAT, 1, {2}, data, 0}};
+    run_op(&r, "Gather", 2, in5, 1, 0, NULL);
+    expect_fail("Gather float indices", &r, OCC_ERR_UNSUPPORTED, 0, "input 1 ('in1') is float32, which Gather does not take");
+    res_free(&r);
+}
+
+static void test_cast(void)
+{
+    res r;
+    const float f[6] = {1.7f, -2.5f, 0.0f, 3e10f, NAN, -3e10f};
+    occ_attr to_i32[1] = {A_INT("to", OCC_DTYPE_INT32)};
+    tv in[1] = {{OCC_DTYPE_FLOAT, 1, {6}, f, 0}};
+    run_op(&r, "Cast", 1, in, 1, 1, to_i32);
+    expect_out("Cast float->int32 (truncating, saturating, NaN 0)", &r, 0, OCC_DTYPE_INT32, 1,
+               (int64_t[]){6}, (int32_t[]){1, -2, 0, INT32_MAX, 0, INT32_MIN});
+    res_free(&r);
+    occ_attr to_b[1] = {A_INT("to", OCC_DTYPE_BOOL)};
+    run_op(&r, "Cast", 1, in, 1, 1, to_b);
+    expect_out("Cast float->bool", &r, 0, OCC_DTYPE_BOOL, 1, (int64_t[]){6},
+               (uint8_t[]){1, 1, 0, 1, 1, 1});
+    res_free(&r);
+    occ_attr to_u8[1] = {A_INT("to", OCC_DTYPE_UINT8)};
+    const int64_t i64[4] = {300, -1, 7, 1ll << 40};
+    tv in2[1] = {{OCC_DTYPE_INT64, 1, {4}, i64, 0}};
+    run_op(&r, "Cast", 1, in2, 1, 1, to_u8);
+    expect_out("Cast int64->uint8 (wraps)", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){4},
+               (uint8_t[]){44, 255, 7, 0});
+    res_free(&r);
+    occ_attr to_f[1] = {A_INT("to", OCC_DTYPE_FLOAT)};
+    const uint8_t bools[3] = {1, 0, 1};
+    tv in3[1] = {{OCC_DTYPE_BOOL, 1, {3}, bools, 0}};
+    run_op(&r, "Cast", 1, in3, 1, 1, to_f);
+    expect_out("Cast bool->float", &r, 0, OCC_DTYPE_FLOAT, 1, (int64_t[]){3}, (float[]){1, 0, 1});
+    res_free(&r);
+    const int8_t i8[3] = {-128, 5, 127};
+    occ_attr to_i64[1] = {A_INT("to", OCC_DTYPE_INT64)};
+    tv in4[1] = {{OCC_DTYPE_INT8, 1, {3}, i8, 0}};
+    run_op(&r, "Cast", 1, in4, 1, 1, to_i64);
+    expect_out("Cast int8->int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){-128, 5, 127});
+    res_free(&r);
+    occ_attr to_f16[1] = {A_INT("to", 10)};
+    run_op(&r, "Cast", 1, in, 1, 1, to_f16);
+    expect_fail("Cast to float16", &r, OCC_ERR_UNSUPPORTED, 0, "to = 10 is not a supported type");
+    res_free(&r);
+}
+
+static void test_compare_logic_where(void)
+{
+    res r;
+    const int64_t a[6] = {1, 5, 3, -2, 0, 9}; /* [2, 3] */
+    const int64_t b[3] = {1, 4, 3};          /* broadcast [3] */
+    tv in[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, a, 0}, {OCC_DTYPE_INT64, 1, {3}, b, 1}};
+    run_op(&r, "Equal", 2, in, 1, 0, NULL);
+    expect_out("Equal int64 broadcast", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 3},
+               (uint8_t[]){1, 0, 1, 0, 0, 0});
+    res_free(&r);
+    run_op(&r, "GreaterOrEqual", 2, in, 1, 0, NULL);
+    expect_out("GreaterOrEqual int64", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 3},
+               (uint8_t[]){1, 1, 1, 0, 0, 1});
+    res_free(&r);
+    const float fa[3] = {1, NAN, -1}, fb[3] = {2, 0, -1};
+    tv inf[2] = {{OCC_DTYPE_FLOAT, 1, {3}, fa, 0}, {OCC_DTYPE_FLOAT, 1, {3}, fb, 0}};
+    run_op(&r, "Less", 2, inf, 1, 0, NULL);
+    expect_out("Less float (NaN false)", &r, 0, OCC_DTYPE_BOOL, 1, (int64_t[]){3}, (uint8_t[]){1, 0, 0});
+    res_free(&r);
+    run_op(&r, "LessOrEqual", 2, inf, 1, 0, NULL);
+    expect_out("LessOrEqual float", &r, 0, OCC_DTYPE_BOOL, 1, (int64_t[]){3}, (uint8_t[]){1, 0, 1});
+    res_free(&r);
+    /* mixed types are refused */
+    tv mix[2] = {{OCC_DTYPE_INT64, 1, {3}, b, 0}, {OCC_DTYPE_FLOAT, 1, {3}, fb, 0}};
+    run_op(&r, "Greater", 2, mix, 1, 0, NULL);
+    expect_fail("Greater int64 vs float", &r, OCC_ERR_INVALID, 0, "operands are int64 and float32");
+    res_free(&r);
+
+    const uint8_t p[4] = {1, 1, 0, 0}, q[2] = {1, 0};
+    tv lq[2] = {{OCC_DTYPE_BOOL, 2, {2, 2}, p, 0}, {OCC_DTYPE_BOOL, 1, {2}, q, 0}};
+    run_op(&r, "And", 2, lq, 1, 0, NULL);
+    expect_out("And", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 2}, (uint8_t[]){1, 0, 0, 0});
+    res_free(&r);
+    run_op(&r, "Or", 2, lq, 1, 0, NULL);
+    expect_out("Or", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 2}, (uint8_t[]){1, 1, 1, 0});
+    res_free(&r);
+    run_op(&r, "Xor", 2, lq, 1, 0, NULL);
+    expect_out("Xor", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 2}, (uint8_t[]){0, 1, 1, 0});
+    res_free(&r);
+    run_op(&r, "Not", 1, lq, 1, 0, NULL);
+    expect_out("Not", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 2}, (uint8_t[]){0, 0, 1, 1});
+    res_free(&r);
+    tv lbad[2] = {{OCC_DTYPE_INT64, 1, {3}, b, 0}, {OCC_DTYPE_BOOL, 1, {2}, q, 0}};
+    run_op(&r, "And", 2, lbad, 1, 0, NULL);
+    expect_fail("And on int64", &r, OCC_ERR_UNSUPPORTED, 0, "is int64, which And does not take");
+    res_free(&r);
+
+    /* Where: bool mask (a weight) broadcast over int64 X and a scalar Y */
+    const int64_t y0[1] = {-7};
+    tv w[3] = {{OCC_DTYPE_BOOL, 1, {2}, q, 1}, {OCC_DTYPE_INT64, 2, {3, 2}, a, 0},
+               {OCC_DTYPE_INT64, 0, {0}, y0, 0}};
+    run_op(&r, "Where", 3, w, 1, 0, NULL);
+    expect_out("Where bool mask, int64", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){3, 2},
+               (int64_t[]){1, -7, 3, -7, 0, -7});
+    res_free(&r);
+    tv wbad[3] = {{OCC_DTYPE_FLOAT, 1, {2}, fb, 0}, {OCC_DTYPE_INT64, 2, {3, 2}, a, 0},
+                  {OCC_DTYPE_INT64, 0, {0}, y0, 0}};
+    run_op(&r, "Where", 3, wbad, 1, 0, NULL);
+    expect_fail("Where float condition", &r, OCC_ERR_UNSUPPORTED, 0, "is float32, which Where does not take");
+    res_free(&r);
+}
+
+static void test_int_arith(void)
+{
+    res r;
+    const int64_t a[4] = {INT64_MAX, -7, 7, INT64_MIN}, b[4] = {1, 2, -2, -1};
+    tv in[2] = {{OCC_DTYPE_INT64, 1, {4}, a, 0}, {OCC_DTYPE_INT64, 1, {4}, b, 0}};
+    run_op(&r, "Add", 2, in, 1, 0, NULL);
+    expect_out("Add int64 wraps", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){4},
+               (int64_t[]){INT64_MIN, -5, 5, INT64_MAX});
+    res_free(&r);
+    run_op(&r, "Div", 2, in, 1, 0, NULL);
+    expect_out("Div int64 truncates", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){4},
+               (int64_t[]){INT64_MAX, -3, -3, INT64_MIN});
+    res_free(&r);
+    run_op(&r, "Mod", 2, in, 1, 0, NULL);
+    expect_out("Mod int64 (sign of divisor)", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){4},
+               (int64_t[]){0, 1, -1, 0});
+    res_free(&r);
+    occ_attr fm[1] = {A_INT("fmod", 1)};
+    run_op(&r, "Mod", 2, in, 1, 1, fm);
+    expect_out("Mod int64 fmod=1 (sign of dividend)", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){4},
+               (int64_t[]){0, -1, 1, 0});
+    res_free(&r);
+    const int32_t c[3] = {9, -9, 5}, d[1] = {4};
+    tv in32[2] = {{OCC_DTYPE_INT32, 1, {3}, c, 0}, {OCC_DTYPE_INT32, 1, {1}, d, 1}};
+    run_op(&r, "Mul", 2, in32, 1, 0, NULL);
+    expect_out("Mul int32 broadcast weight", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3},
+               (int32_t[]){36, -36, 20});
+    res_free(&r);
+    run_op(&r, "Sub", 2, in32, 1, 0, NULL);
+    expect_out("Sub int32", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){5, -13, 1});
+    res_free(&r);
+    const int32_t z[1] = {0};
+    tv div0[2] = {{OCC_DTYPE_INT32, 1, {3}, c, 0}, {OCC_DTYPE_INT32, 1, {1}, z, 0}};
+    run_op(&r, "Div", 2, div0, 1, 0, NULL);
+    expect_fail("Div int32 by zero", &r, OCC_ERR_INVALID, 1, "integer division by zero");
+    res_free(&r);
+    run_op(&r, "Mod", 2, div0, 1, 0, NULL);
+    expect_fail("Mod int32 by zero", &r, OCC_ERR_INVALID, 1, "integer modulo by zero");
+    res_free(&r);
+    /* float ops refuse integers with one line naming the input */
+    tv relu[1] = {{OCC_DTYPE_INT64, 1, {4}, a, 0}};
+    run_op(&r, "Relu", 1, relu, 1, 0, NULL);
+    expect_fail("Relu int64", &r, OCC_ERR_UNSUPPORTED, 0,
+                "input 0 ('in0') is int64, which Relu does not take (float32 only)");
+    res_free(&r);
+    tv addmix[2] = {{OCC_DTYPE_INT32, 1, {3}, c, 0}, {OCC_DTYPE_INT64, 1, {4}, a, 0}};
+    run_op(&r, "Add", 2, addmix, 1, 0, NULL);
+    expect_fail("Add int32 + int64", &r, OCC_ERR_INVALID, 0, "operands are int32 and int64");
+    res_free(&r);
+}
+
+static void test_movement(void)
+{
+    res r;
+    const int64_t a[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; /* [3, 4] */
+    tv in[1] = {{OCC_DTYPE_INT64, 2, {3, 4}, a, 0}};
+    /* Slice: rows 2..0 backwards, columns 1..3 */
+    const int64_t st[2] = {-1, 1}, en[2] = {-100, 3}, ax[2] = {0, 1}, sp[2] = {-1, 1};
+    occ_attr sa[4] = {A_INTS("starts", st, 2), A_INTS("ends", en, 2), A_INTS("axes", ax, 2),
+                      A_INTS("steps", sp, 2)};
+    run_op(&r, "Slice", 1, in, 1, 4, sa);
+    expect_out("Slice negative step int64", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){3, 2},
+               (int64_t[]){9, 10, 5, 6, 1, 2});
+    res_free(&r);
+    const int64_t st0[1] = {5}, en0[1] = {9};
+    occ_attr sa0[2] = {A_INTS("starts", st0, 1), A_INTS("ends", en0, 1)};
+    run_op(&r, "Slice", 1, in, 1, 2, sa0);
+    expect_fail("Slice to nothing", &r, OCC_ERR_UNSUPPORTED, 0, "axis 0 slices to nothing");
+    res_free(&r);
+    /* Split into 1 + 3 columns, three ways: sizes, equal */
+    const int64_t sz[2] = {1, 3};
+    occ_attr spl[2] = {A_INT("axis", 1), A_INTS("split", sz, 2)};
+    run_op(&r, "Split", 1, in, 2, 2, spl);
+    expect_out("Split sizes part 0", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){3, 1}, (int64_t[]){0, 4, 8});
+    expect_out("Split sizes part 1", &r, 1, OCC_DTYPE_INT64, 2, (int64_t[]){3, 3},
+               (int64_t[]){1, 2, 3, 5, 6, 7, 9, 10, 11});
+    res_free(&r);
+    occ_attr spe[1] = {A_INT("axis", 1)};
+    run_op(&r, "Split", 1, in, 2, 1, spe);
+    expect_out("Split equal part 1", &r, 1, OCC_DTYPE_INT64, 2, (int64_t[]){3, 2},
+               (int64_t[]){2, 3, 6, 7, 10, 11});
+    res_free(&r);
+    occ_attr spn[2] = {A_INT("axis", 0), A_INT("num_outputs", 2)};
+    run_op(&r, "Split", 1, in, 2, 2, spn);
+    expect_out("Split num_outputs, last part smaller", &r, 1, OCC_DTYPE_INT64, 2, (int64_t[]){1, 4},
+               (int64_t[]){8, 9, 10, 11});
+    res_free(&r);
+    occ_attr spb[2] = {A_INT("axis", 0), A_INT("num_outputs", 3)};
+    run_op(&r, "Split", 1, in, 2, 2, spb);
+    expect_fail("Split num_outputs disagrees", &r, OCC_ERR_INVALID, 0, "num_outputs = 3 but the node has 2 outputs");
+    res_free(&r);
+    /* Expand a bool column, Tile int32 */
+    const uint8_t col[2] = {1, 0};
+    const int64_t shp[2] = {2, 3};
+    occ_attr ex[1] = {A_INTS("shape", shp, 2)};
+    tv bin[1] = {{OCC_DTYPE_BOOL, 2, {2, 1}, col, 0}};
+    run_op(&r, "Expand", 1, bin, 1, 1, ex);
+    expect_out("Expand bool", &r, 0, OCC_DTYPE_BOOL, 2, (int64_t[]){2, 3}, (uint8_t[]){1, 1, 1, 0, 0, 0});
+    res_free(&r);
+    const int32_t t32[2] = {7, 8};
+    const int64_t rep[1] = {3};
+    occ_attr ta[1] = {A_INTS("repeats", rep, 1)};
+    tv tin32[1] = {{OCC_DTYPE_INT32, 1, {2}, t32, 0}};
+    run_op(&r, "Tile", 1, tin32, 1, 1, ta);
+    expect_out("Tile int32", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){6}, (int32_t[]){7, 8, 7, 8, 7, 8});
+    res_free(&r);
+    /* the existing data-movement ops on integers */
+    const int64_t perm[2] = {1, 0};
+    occ_attr tp[1] = {A_INTS("perm", perm, 2)};
+    const int8_t i8[6] = {-1, 2, -3, 4, -5, 6};
+    tv in8[1] = {{OCC_DTYPE_INT8, 2, {2, 3}, i8, 0}};
+    run_op(&r, "Transpose", 1, in8, 1, 1, tp);
+    expect_out("Transpose int8", &r, 0, OCC_DTYPE_INT8, 2, (int64_t[]){3, 2}, (int8_t[]){-1, 4, 2, -5, -3, 6});
+    res_free(&r);
+    occ_attr cat[1] = {A_INT("axis", 0)};
+    tv cin[2] = {{OCC_DTYPE_INT64, 1, {2}, a, 0}, {OCC_DTYPE_INT64, 1, {3}, a + 5, 1}};
+    run_op(&r, "Concat", 2, cin, 1, 1, cat);
+    expect_out("Concat int64 with a weight", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){5}, (int64_t[]){0, 1, 5, 6, 7});
+    res_free(&r);
+    tv cmix[2] = {{OCC_DTYPE_INT64, 1, {2}, a, 0}, {OCC_DTYPE_INT32, 1, {3}, t32, 0}};
+    run_op(&r, "Concat", 2, cmix, 1, 1, cat);
+    expect_fail("Concat int64 + int32", &r, OCC_ERR_INVALID, 0, "input 1 is int32, input 0 int64");
+    res_free(&r);
+    const int64_t pads[2] = {1, 2};
+    occ_attr pa[2] = {A_INTS("pads", pads, 2), A_FLOAT("value", 9)};
+    tv pin[1] = {{OCC_DTYPE_INT32, 1, {2}, t32, 0}};
+    run_op(&r, "Pad", 1, pin, 1, 2, pa);
+    expect_out("Pad int32 constant", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){5}, (int32_t[]){9, 7, 8, 9, 9});
+    res_free(&r);
+    const int64_t rs[2] = {2, -1};
+    occ_attr ra[1] = {A_INTS("shape", rs, 2)};
+    tv rin[1] = {{OCC_DTYPE_UINT8, 1, {6}, i8, 0}};
+    run_op(&r, "Reshape", 1, rin, 1, 1, ra);
+    expect_out("Reshape uint8", &r, 0, OCC_DTYPE_UINT8, 2, (int64_t[]){2, 3}, i8);
+    res_free(&r);
+}
+
+static void test_arg_topk(void)
+{
+    res r;
+    const float x[8] = {3, 9, 9, 1, -4, 2, 2, 0}; /* [2, 4] */
+    tv in[1] = {{OCC_DTYPE_FLOAT, 2, {2, 4}, x, 0}};
+    occ_attr am[2] = {A_INT("axis", 1), A_INT("keepdims", 0)};
+    run_op(&r, "ArgMax", 1, in, 1, 2, am);
+    expect_out("ArgMax first index", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){2}, (int64_t[]){1, 1});
+    res_free(&r);
+    occ_attr aml[3] = {A_INT("axis", 1), A_INT("keepdims", 1), A_INT("select_last_index", 1)};
+    run_op(&r, "ArgMax", 1, in, 1, 3, aml);
+    expect_out("ArgMax select_last_index keepdims", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 1},
+               (int64_t[]){2, 2});
+    res_free(&r);
+    const int32_t xi[4] = {5, -1, 7, -1};
+    tv ini[1] = {{OCC_DTYPE_INT32, 1, {4}, xi, 0}};
+    occ_attr an[1] = {A_INT("keepdims", 0)};
+    run_op(&r, "ArgMin", 1, ini, 1, 1, an);
+    expect_out("ArgMin int32 scalar out", &r, 0, OCC_DTYPE_INT64, 0, NULL, (int64_t[]){1});
+    res_free(&r);
+    const int64_t k2[1] = {2};
+    occ_attr tk[3] = {A_INTS("k", k2, 1), A_INT("axis", -1), A_INT("largest", 1)};
+    run_op(&r, "TopK", 1, in, 2, 3, tk);
+    expect_out("TopK values", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){2, 2}, (float[]){9, 9, 2, 2});
+    expect_out("TopK indices (ties: lower first)", &r, 1, OCC_DTYPE_INT64, 2, (int64_t[]){2, 2},
+               (int64_t[]){1, 2, 1, 2});
+    res_free(&r);
+    occ_attr tks[2] = {A_INT("k", 3), A_INT("largest", 0)};
+    run_op(&r, "TopK", 1, ini, 1, 2, tks);
+    expect_out("TopK smallest int32, values only", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3},
+               (int32_t[]){-1, -1, 5});
+    res_free(&r);
+    occ_attr tkbad[1] = {A_INT("k", 5)};
+    run_op(&r, "TopK", 1, ini, 1, 1, tkbad);
+    expect_fail("TopK k too large", &r, OCC_ERR_INVALID, 0, "k = 5 is outside 1..4");
+    res_free(&r);
+}
+
+static void test_nd_indexing(void)
+{
+    res r;
+    const int64_t d[6] = {1, 2, 3, 4, 5, 6}; /* [2, 3] */
+    const int64_t ge[4] = {2, -1, 0, 1};     /* [2, 2] along axis 1 */
+    occ_attr ax1[1] = {A_INT("axis", 1)};
+    tv in[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 2}, ge, 0}};
+    run_op(&r, "GatherElements", 2, in, 1, 1, ax1);
+    expect_out("GatherElements axis 1", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 2},
+               (int64_t[]){3, 3, 4, 5});
+    res_free(&r);
+    const int64_t gebad[4] = {0, 3, 0, 0};
+    tv inb[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 2}, gebad, 0}};
+    run_op(&r, "GatherElements", 2, inb, 1, 1, ax1);
+    expect_fail("GatherElements out of range", &r, OCC_ERR_INVALID, 1, "index 3 (element 1 of indices)");
+    res_free(&r);
+    /* GatherND: rows by index pairs, and with one batch dim */
+    const int32_t pairs[4] = {1, 0, 0, 2}; /* [2, 2] */
+    tv nd[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT32, 2, {2, 2}, pairs, 1}};
+    run_op(&r, "GatherND", 2, nd, 1, 0, NULL);
+    expect_out("GatherND pairs", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){2}, (int64_t[]){4, 3});
+    res_free(&r);
+    const int64_t per_batch[2] = {2, 0}; /* [2, 1]: one element of each row */
+    occ_attr bd[1] = {A_INT("batch_dims", 1)};
+    tv ndb[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, per_batch, 0}};
+    run_op(&r, "GatherND", 2, ndb, 1, 1, bd);
+    expect_out("GatherND batch_dims 1", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){2}, (int64_t[]){3, 4});
+    res_free(&r);
+    /* ScatterND: rows replaced, or added to */
+    const int64_t rows[2] = {1, 1}; /* [2, 1] */
+    const int32_t d32[6] = {1, 2, 3, 4, 5, 6}, up[6] = {10, 20, 30, 1, 1, 1};
+    tv sc[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {1, 1}, rows, 1},
+                {OCC_DTYPE_INT32, 2, {1, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, sc, 1, 0, NULL);
+    expect_out("ScatterND row", &r, 0, OCC_DTYPE_INT32, 2, (int64_t[]){2, 3}, (int32_t[]){1, 2, 3, 10, 20, 30});
+    res_free(&r);
+    occ_attr add[1] = {A_STR("reduction", "add")};
+    tv sca[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, rows, 1},
+                 {OCC_DTYPE_INT32, 2, {2, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, sca, 1, 1, add);
+    expect_out("ScatterND add (same row twice)", &r, 0, OCC_DTYPE_INT32, 2, (int64_t[]){2, 3},
+               (int32_t[]){1, 2, 3, 15, 26, 37});
+    res_free(&r);
+    const int64_t far[1] = {-3};
+    tv scb[3] = {{OCC_DTYPE_INT32, 2, {2, 3}, d32, 0}, {OCC_DTYPE_INT64, 2, {1, 1}, far, 0},
+                 {OCC_DTYPE_INT32, 2, {1, 3}, up, 0}};
+    run_op(&r, "ScatterND", 3, scb, 1, 0, NULL);
+    expect_fail("ScatterND out of range", &r, OCC_ERR_INVALID, 1, "index -3 (tuple 0) is out of range");
+    res_free(&r);
+}
+
+int main(void)
+{
+    RUN(test_nd_indexing);
+    RUN(test_gather);
+    RUN(test_cast);
+    RUN(test_compare_logic_where);
+    RUN(test_int_arith);
+    RUN(test_movement);
+    RUN(test_arg_topk);
+    TEST_DONE();
+}
