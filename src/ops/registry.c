@@ -15,6 +15,13 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_transpose,   &occ_op_squeeze,     &occ_op_unsqueeze,
     &occ_op_softmax,     &occ_op_pad,         &occ_op_resize,
     &occ_op_upsample,    &occ_op_reducemean,  &occ_op_batchnorm,
+    /* unary.c */
+    &occ_op_elu, &occ_op_selu, &occ_op_celu, &occ_op_softplus, &occ_op_softsign,
+    &occ_op_thresholdedrelu, &occ_op_mish, &occ_op_gelu, &occ_op_shrink, &occ_op_sqrt,
+    &occ_op_exp, &occ_op_log, &occ_op_erf, &occ_op_reciprocal, &occ_op_neg, &occ_op_abs,
+    &occ_op_floor, &occ_op_ceil, &occ_op_round, &occ_op_sign, &occ_op_sin, &occ_op_cos,
+    &occ_op_tan, &occ_op_asin, &occ_op_acos, &occ_op_atan, &occ_op_sinh, &occ_op_cosh,
+    &occ_op_asinh, &occ_op_acosh, &occ_op_atanh,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

@@ -1070,6 +1070,22 @@ static void ctx_free(imp_ctx *c)
     imp_map_free(&c->consumed);
 }
 
+/* Operators whose opset 1-6 versions compute what their current versions do. */
+static int legacy_opset_ok(const char *op)
+{
+    static const char *const ok[] = {
+        "Abs", "Ceil", "Elu", "Exp", "Floor", "GlobalAveragePool", "GlobalMaxPool",
+        "HardSigmoid", "InstanceNormalization", "LeakyRelu", "Log", "Neg", "Reciprocal", "Relu",
+        "Selu", "Sigmoid", "Softplus", "Softsign", "Sqrt", "Tanh", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
+        "ReduceSum", "ReduceSumSquare", "Constant", "Identity",
+    };
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
+        if (!strcmp(op, ok[k]))
+            return 1;
+    return 0;
+}
+
 occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_options *opts,
                            occ_import **out, occ_error *e)
 {
@@ -1110,9 +1126,18 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
     if (c.opset == 0)
         c.opset = 13; /* not declared: assume a current opset */
     if (c.opset < 7) {
-        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "ONNX opset %lld is too old (7 or newer needed)",
-                     (long long)c.opset);
-        goto fail;
+        /* Opsets 1-6 changed broadcasting (Add's "broadcast"/"axis") and
+         * several operators; only graphs made of operators whose inference
+         * semantics have not changed since (their old versions differ only
+         * by the in-place hint "consumed_inputs") are taken. */
+        for (size_t k = 0; k < g->n_node; k++) {
+            const char *op = g->node[k]->op_type;
+            if (!op || !legacy_opset_ok(op)) {
+                s = occ_fail(e, OCC_ERR_UNSUPPORTED, "ONNX opset %lld is too old for %s "
+                             "(7 or newer needed)", (long long)c.opset, op ? op : "(no op_type)");
+                goto fail;
+            }
+        }
     }
     if (g->n_sparse_initializer) {
         s = occ_fail(e, OCC_ERR_UNSUPPORTED, "sparse initializers are not supported");
