@@ -89,6 +89,9 @@ extern const occ_op_vtable occ_op_elu, occ_op_selu, occ_op_celu, occ_op_softplus
     occ_op_log, occ_op_erf, occ_op_reciprocal, occ_op_neg, occ_op_abs, occ_op_floor, occ_op_ceil,
     occ_op_round, occ_op_sign, occ_op_sin, occ_op_cos, occ_op_tan, occ_op_asin, occ_op_acos,
     occ_op_atan, occ_op_sinh, occ_op_cosh, occ_op_asinh, occ_op_acosh, occ_op_atanh;
+/* binary.c */
+extern const occ_op_vtable occ_op_pow, occ_op_prelu, occ_op_max, occ_op_min, occ_op_sum,
+    occ_op_mean;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

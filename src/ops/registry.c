@@ -22,6 +22,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_floor, &occ_op_ceil, &occ_op_round, &occ_op_sign, &occ_op_sin, &occ_op_cos,
     &occ_op_tan, &occ_op_asin, &occ_op_acos, &occ_op_atan, &occ_op_sinh, &occ_op_cosh,
     &occ_op_asinh, &occ_op_acosh, &occ_op_atanh,
+    /* binary.c */
+    &occ_op_pow, &occ_op_prelu, &occ_op_max, &occ_op_min, &occ_op_sum, &occ_op_mean,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
