@@ -92,6 +92,10 @@ extern const occ_op_vtable occ_op_elu, occ_op_selu, occ_op_celu, occ_op_softplus
 /* binary.c */
 extern const occ_op_vtable occ_op_pow, occ_op_prelu, occ_op_max, occ_op_min, occ_op_sum,
     occ_op_mean;
+/* reduce.c */
+extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin, occ_op_reduceprod,
+    occ_op_reducel1, occ_op_reducel2, occ_op_reducelogsum, occ_op_reducelogsumexp,
+    occ_op_reducesumsquare;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

@@ -24,6 +24,10 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_asinh, &occ_op_acosh, &occ_op_atanh,
     /* binary.c */
     &occ_op_pow, &occ_op_prelu, &occ_op_max, &occ_op_min, &occ_op_sum, &occ_op_mean,
+    /* reduce.c */
+    &occ_op_reducesum, &occ_op_reducemax, &occ_op_reducemin, &occ_op_reduceprod,
+    &occ_op_reducel1, &occ_op_reducel2, &occ_op_reducelogsum, &occ_op_reducelogsumexp,
+    &occ_op_reducesumsquare,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

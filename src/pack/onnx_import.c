@@ -304,7 +304,7 @@ static const conv_rule rules[] = {
     {"ReduceMax", 1, "axes", K_INTS}, {"ReduceMin", 1, "axes", K_INTS},
     {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
     {"ReduceL2", 1, "axes", K_INTS}, {"ReduceSumSquare", 1, "axes", K_INTS},
-    {"ReduceLogSumExp", 1, "axes", K_INTS},
+    {"ReduceLogSumExp", 1, "axes", K_INTS}, {"ReduceLogSum", 1, "axes", K_INTS},
     {NULL, 0, NULL, 0},
 };
 
