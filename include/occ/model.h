@@ -8,6 +8,8 @@
  *    min/max, Squeeze/Unsqueeze axes, ...) are folded into attributes named
  *    after the ONNX input they replace ("shape", "pads", "value", "scales",
  *    "sizes", "min", "max", "axes").
+ *  - Softmax, LogSoftmax and Hardmax of opsets before 13 carry "coerce_2d" = 1
+ *    and an explicit "axis" (they normalise the flattened trailing dims).
  *  - Tensors of kind OCC_TENSOR_WEIGHT hold constant float data stored in the
  *    pack's data section at [data_offset, data_offset + size). The data of
  *    one node's weights is contiguous and starts on a page boundary; it is

@@ -96,6 +96,8 @@ extern const occ_op_vtable occ_op_pow, occ_op_prelu, occ_op_max, occ_op_min, occ
 extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin, occ_op_reduceprod,
     occ_op_reducel1, occ_op_reducel2, occ_op_reducelogsum, occ_op_reducelogsumexp,
     occ_op_reducesumsquare;
+/* softmax.c */
+extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

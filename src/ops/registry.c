@@ -28,6 +28,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_reducesum, &occ_op_reducemax, &occ_op_reducemin, &occ_op_reduceprod,
     &occ_op_reducel1, &occ_op_reducel2, &occ_op_reducelogsum, &occ_op_reducelogsumexp,
     &occ_op_reducesumsquare,
+    /* softmax.c */
+    &occ_op_logsoftmax, &occ_op_hardmax,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

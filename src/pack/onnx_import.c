@@ -650,6 +650,17 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return s;
         na++;
     }
+    if (c->opset < 13 && (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") ||
+                          !strcmp(op, "Hardmax"))) {
+        /* before opset 13 these flatten the input to 2-D at "axis" (default
+         * 1): said explicitly, so the manifest does not depend on the opset */
+        int has_axis = 0;
+        for (uint32_t j = 0; j < na; j++)
+            has_axis |= !strcmp(attrs[j].name, "axis");
+        if (!has_axis)
+            attrs[na++] = (occ_attr){.name = "axis", .type = OCC_ATTR_INT, .count = 1, .i = 1};
+        attrs[na++] = (occ_attr){.name = "coerce_2d", .type = OCC_ATTR_INT, .count = 1, .i = 1};
+    }
     int runtime_in = 0;
     for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
