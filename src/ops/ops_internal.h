@@ -65,6 +65,7 @@ typedef struct occ_op_exec {
 typedef struct occ_op_vtable {
     const char *op;
     uint32_t min_in, max_in, n_out;
+    uint32_t min_out; /* optional trailing outputs: min_out..n_out (0 = exactly n_out) */
     uint32_t flags;
     occ_status (*infer)(occ_model *m, const occ_node *n, occ_error *e);
     uint64_t (*flops)(const occ_model *m, const occ_node *n);
@@ -98,6 +99,8 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* norm.c */
+extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

@@ -30,6 +30,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_reducesumsquare,
     /* softmax.c */
     &occ_op_logsoftmax, &occ_op_hardmax,
+    /* norm.c */
+    &occ_op_layernorm, &occ_op_instancenorm, &occ_op_lpnorm,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
@@ -72,8 +74,10 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (n->n_inputs < v->min_in || n->n_inputs > v->max_in)
         return occ_fail(e, OCC_ERR_INVALID, "%u inputs, expected %u..%u", n->n_inputs, v->min_in,
                         v->max_in);
-    if (n->n_outputs != v->n_out)
-        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u", n->n_outputs, v->n_out);
+    uint32_t min_out = v->min_out ? v->min_out : v->n_out;
+    if (n->n_outputs < min_out || n->n_outputs > v->n_out)
+        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u..%u", n->n_outputs, min_out,
+                        v->n_out);
     if ((n->n_inputs && !n->inputs) || !n->outputs)
         return occ_fail(e, OCC_ERR_INVALID, "missing input or output list");
     if (n->n_attrs && !n->attrs)

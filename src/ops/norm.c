@@ -1,0 +1,271 @@
+/* Normalisations computed from statistics of the input itself:
+ * LayerNormalization (over dims [axis, rank), optional Mean and InvStdDev
+ * outputs), InstanceNormalization (per sample and channel over the spatial
+ * dims) and LpNormalization (p = 1 or 2 along one axis). Plain C with double
+ * accumulators: the statistics of long rows lose too much in float, and
+ * these ops are a small share of any model's time. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+enum { N_LAYER, N_INSTANCE, N_LP };
+
+typedef struct norm_state {
+    int kind;
+    int64_t outer, len, inner; /* rows of len elements, inner-strided (Lp only) */
+    int64_t channels;          /* Instance: scale/bias index = row % channels */
+    int64_t wcount, bcount;    /* Layer: elements of scale and bias (len or 1; 0 = absent) */
+    float eps;
+    int64_t p;
+    uint32_t n_out;            /* Layer: 1..3 (Y, Mean, InvStdDev) */
+} norm_state;
+
+static int norm_kind(const char *op)
+{
+    return strcmp(op, "LayerNormalization") == 0      ? N_LAYER
+           : strcmp(op, "InstanceNormalization") == 0 ? N_INSTANCE
+                                                      : N_LP;
+}
+
+static occ_status norm_params(const occ_model *m, const occ_node *n, norm_state *s, int *axis_out,
+                              occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    occ_status st;
+    memset(s, 0, sizeof *s);
+    s->kind = norm_kind(n->op);
+    if (x->ndim == 0)
+        return occ_fail(e, OCC_ERR_SHAPE, "%s of a scalar", n->op);
+    int64_t total = occ_ops_count(x->ndim, x->dims);
+    switch (s->kind) {
+    case N_LAYER: {
+        int64_t axis;
+        int ax;
+        if ((st = occ_ops_attr_int(n, "axis", -1, &axis, e)) ||
+            (st = occ_ops_attr_float(n, "epsilon", 1e-5f, &s->eps, e)) ||
+            (st = occ_ops_axis(axis, x->ndim, 0, &ax, e)))
+            return st;
+        s->len = 1;
+        for (int i = ax; i < x->ndim; i++)
+            s->len *= x->dims[i];
+        s->outer = total / s->len;
+        s->inner = 1;
+        *axis_out = ax;
+        for (uint32_t k = 1; k < n->n_inputs && k < 3; k++) {
+            const occ_tensor *w = occ_ops_in(m, n, k);
+            if (!w)
+                continue;
+            int64_t c = occ_ops_count(w->ndim, w->dims);
+            /* Scale and B broadcast to dims[axis:]: the whole block or one value */
+            int same = w->ndim <= x->ndim - ax;
+            for (int i = 0; same && i < w->ndim; i++)
+                same = w->dims[w->ndim - 1 - i] == x->dims[x->ndim - 1 - i];
+            if (!(c == 1 || (same && c == s->len)))
+                return occ_fail(e, OCC_ERR_SHAPE, "LayerNormalization %s has %lld elements, "
+                                "not the normalised block's %lld (or 1)",
+                                k == 1 ? "Scale" : "B", (long long)c, (long long)s->len);
+            if (k == 1)
+                s->wcount = c;
+            else
+                s->bcount = c;
+        }
+        if (!s->wcount)
+            return occ_fail(e, OCC_ERR_INVALID, "LayerNormalization needs Scale");
+        break;
+    }
+    case N_INSTANCE: {
+        if ((st = occ_ops_attr_float(n, "epsilon", 1e-5f, &s->eps, e)))
+            return st;
+        if (x->ndim < 3)
+            return occ_fail(e, OCC_ERR_SHAPE, "InstanceNormalization needs [N, C, D1, ...], "
+                            "got rank %d", x->ndim);
+        if (n->n_inputs != 3 || n->inputs[1] < 0 || n->inputs[2] < 0)
+            return occ_fail(e, OCC_ERR_INVALID, "InstanceNormalization needs scale and B");
+        s->channels = x->dims[1];
+        for (uint32_t k = 1; k < 3; k++) {
+            const occ_tensor *w = occ_ops_in(m, n, k);
+            if (w->ndim != 1 || w->dims[0] != s->channels)
+                return occ_fail(e, OCC_ERR_SHAPE, "InstanceNormalization %s must be [%lld]",
+                                k == 1 ? "scale" : "B", (long long)s->channels);
+        }
+        s->len = total / (x->dims[0] * x->dims[1]);
+        s->outer = x->dims[0] * x->dims[1];
+        s->inner = 1;
+        break;
+    }
+    default: {
+        int64_t axis;
+        int ax;
+        if ((st = occ_ops_attr_int(n, "axis", -1, &axis, e)) ||
+            (st = occ_ops_attr_int(n, "p", 2, &s->p, e)) ||
+            (st = occ_ops_axis(axis, x->ndim, 0, &ax, e)))
+            return st;
+        if (s->p != 1 && s->p != 2)
+            return occ_fail(e, OCC_ERR_INVALID, "LpNormalization p = %lld (1 or 2)",
+                            (long long)s->p);
+        if (n->n_inputs != 1)
+            return occ_fail(e, OCC_ERR_INVALID, "LpNormalization takes one input");
+        s->len = x->dims[ax];
+        s->inner = 1;
+        for (int i = ax + 1; i < x->ndim; i++)
+            s->inner *= x->dims[i];
+        s->outer = total / (s->len * s->inner);
+        break;
+    }
+    }
+    return OCC_OK;
+}
+
+static occ_status norm_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    norm_state s;
+    int ax = 0;
+    occ_status st = norm_params(m, n, &s, &ax, e);
+    if (st)
+        return st;
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    if (s.kind != N_LAYER && n->n_outputs != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "%s has one output", n->op);
+    if ((st = occ_ops_set_out(m, n, 0, x->ndim, x->dims, e)))
+        return st;
+    /* Mean and InvStdDev: dims[:axis] followed by ones */
+    int64_t d[OCC_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++)
+        d[i] = i < ax ? x->dims[i] : 1;
+    for (uint32_t k = 1; k < n->n_outputs; k++)
+        if ((st = occ_ops_set_out(m, n, k, x->ndim, d, e)))
+            return st;
+    return OCC_OK;
+}
+
+static uint64_t norm_flops(const occ_model *m, const occ_node *n)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return 5u * (uint64_t)occ_ops_count(x->ndim, x->dims);
+}
+
+static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    norm_state *s = calloc(1, sizeof *s);
+    int ax;
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = norm_params(p->m, p->n, s, &ax, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    s->n_out = p->n->n_outputs;
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const norm_state *s = state;
+    const float *in = x->in[0];
+    float *out = x->out[0];
+    const int64_t len = s->len, inner = s->inner;
+    (void)e;
+    if (s->kind == N_LP) {
+        for (int64_t o = 0; o < s->outer; o++)
+            for (int64_t j = 0; j < inner; j++) {
+                const float *r = in + o * len * inner + j;
+                float *w = out + o * len * inner + j;
+                double acc = 0.0;
+                for (int64_t i = 0; i < len; i++)
+                    acc += s->p == 1 ? fabs((double)r[i * inner])
+                                     : (double)r[i * inner] * (double)r[i * inner];
+                const float norm = (float)(s->p == 1 ? acc : sqrt(acc));
+                for (int64_t i = 0; i < len; i++)
+                    w[i * inner] = r[i * inner] / norm;
+            }
+        return OCC_OK;
+    }
+    const float *scale = x->in[1];
+    const float *bias = x->in[2];
+    float *mean_out = NULL, *inv_out = NULL;
+    if (s->kind == N_LAYER) {
+        /* optional outputs: only those the node declares exist */
+        if (s->n_out > 1)
+            mean_out = x->out[1];
+        if (s->n_out > 2)
+            inv_out = x->out[2];
+    }
+#pragma omp parallel for if (s->outer * len > 65536) schedule(static)
+    for (int64_t o = 0; o < s->outer; o++) {
+        const float *r = in + o * len;
+        float *w = out + o * len;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < len; i++)
+            sum += r[i];
+        const double mean = sum / (double)len;
+        for (int64_t i = 0; i < len; i++) {
+            double d = r[i] - mean;
+            sq += d * d;
+        }
+        const double inv = 1.0 / sqrt(sq / (double)len + (double)s->eps);
+        if (s->kind == N_INSTANCE) {
+            const int64_t c = o % s->channels;
+            const double a = inv * scale[c], b = bias[c] - mean * a;
+            for (int64_t i = 0; i < len; i++)
+                w[i] = (float)(r[i] * a + b);
+            continue;
+        }
+        for (int64_t i = 0; i < len; i++) {
+            double y = (r[i] - mean) * inv * scale[s->wcount == 1 ? 0 : i];
+            if (s->bcount)
+                y += bias[s->bcount == 1 ? 0 : i];
+            w[i] = (float)y;
+        }
+        if (mean_out)
+            mean_out[o] = (float)mean;
+        if (inv_out)
+            inv_out[o] = (float)inv;
+    }
+    return OCC_OK;
+}
+
+static void norm_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_layernorm = {
+    .op = "LayerNormalization",
+    .min_in = 2,
+    .max_in = 3,
+    .n_out = 3,
+    .min_out = 1,
+    .infer = norm_infer,
+    .flops = norm_flops,
+    .prepare = norm_prepare,
+    .run = norm_run,
+    .destroy = norm_destroy,
+};
+
+const occ_op_vtable occ_op_instancenorm = {
+    .op = "InstanceNormalization",
+    .min_in = 3,
+    .max_in = 3,
+    .n_out = 1,
+    .infer = norm_infer,
+    .flops = norm_flops,
+    .prepare = norm_prepare,
+    .run = norm_run,
+    .destroy = norm_destroy,
+};
+
+const occ_op_vtable occ_op_lpnorm = {
+    .op = "LpNormalization",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = norm_infer,
+    .flops = norm_flops,
+    .prepare = norm_prepare,
+    .run = norm_run,
+    .destroy = norm_destroy,
+};
