@@ -99,6 +99,8 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* pool.c */
+extern const occ_op_vtable occ_op_lppool, occ_op_globalmaxpool;
 /* norm.c */
 extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm;
 
@@ -178,6 +180,10 @@ typedef struct occ_window {
  * ceil_mode rounds the output size up (pools). */
 occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
                           occ_window *w, occ_error *e) OCC_MUST_CHECK;
+/* The same for nsp (1 or 2) spatial dims: a 1-D window becomes a 2-D one whose
+ * first dim is trivial (in = k = out = 1), attributes have nsp values. */
+occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in, const int64_t *k,
+                             int ceil_mode, occ_window *w, occ_error *e) OCC_MUST_CHECK;
 
 /* out[i0..] = in[tab[0][i0], tab[1][i1], ...]; a -1 entry gives fill. Each
  * tab[d] has odims[d] entries in [-1, idims[d]). Used by Pad and Resize. */

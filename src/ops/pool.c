@@ -1,6 +1,7 @@
 /* MaxPool, AveragePool (oneDNN pooling when its semantics match ONNX exactly,
- * in whatever layout the input arrives; else our plain NCHW loops) and
- * GlobalAveragePool (plain loop).
+ * in whatever layout the input arrives; else our plain NCHW loops), LpPool
+ * (plain loop), all 2-D or 1-D (a height of 1), and GlobalAveragePool,
+ * GlobalMaxPool (plain loops, any rank).
  *
  * Where oneDNN differs: AveragePool with count_include_pad=1 divides by the
  * full kernel area, while ONNX (and ONNX Runtime / PyTorch) clip the window to
@@ -14,10 +15,12 @@
 
 #include "ops/ops_internal.h"
 
-enum { P_MAX, P_AVG };
+enum { P_MAX, P_AVG, P_LP };
 
 typedef struct pool_geom {
     int kind;
+    int rank;
+    float p;                  /* LpPool */
     int include_pad;
     int64_t n, c;
     occ_window w;
@@ -30,14 +33,24 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
     const int64_t *ks;
     uint32_t kc;
     int64_t ceil_mode, cip = 0, so = 0;
-    g->kind = strcmp(n->op, "MaxPool") == 0 ? P_MAX : P_AVG;
-    if (x->ndim != 4)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (only 2-D pooling, rank 4)",
-                        x->ndim);
+    g->kind = strcmp(n->op, "MaxPool") == 0 ? P_MAX : strcmp(n->op, "LpPool") == 0 ? P_LP : P_AVG;
+    if (g->kind == P_LP) {
+        int64_t pv;
+        if ((st = occ_ops_attr_int(n, "p", 2, &pv, e)))
+            return st;
+        if (pv < 1 || pv > 64)
+            return occ_fail(e, OCC_ERR_INVALID, "LpPool p = %lld (1..64)", (long long)pv);
+        g->p = (float)pv;
+    }
+    if (x->ndim != 4 && x->ndim != 3)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (1-D and 2-D pooling: rank 3 "
+                        "or 4)", x->ndim);
+    g->rank = x->ndim;
     if ((st = occ_ops_attr_ints(n, "kernel_shape", 8, &ks, &kc, e)))
         return st;
-    if (kc != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "kernel_shape must have 2 values (has %u)", kc);
+    if (kc != (uint32_t)(x->ndim - 2))
+        return occ_fail(e, OCC_ERR_INVALID, "kernel_shape must have %d values (has %u)",
+                        x->ndim - 2, kc);
     if ((st = occ_ops_attr_int(n, "ceil_mode", 0, &ceil_mode, e)))
         return st;
     if (ceil_mode != 0 && ceil_mode != 1)
@@ -47,7 +60,7 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
             return st;
         if (cip != 0 && cip != 1)
             return occ_fail(e, OCC_ERR_INVALID, "count_include_pad must be 0 or 1");
-    } else {
+    } else if (g->kind == P_MAX) {
         if ((st = occ_ops_attr_int(n, "storage_order", 0, &so, e)))
             return st;
         if (so != 0)
@@ -57,8 +70,8 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
     g->include_pad = (int)cip;
     g->n = x->dims[0];
     g->c = x->dims[1];
-    int64_t in[2] = {x->dims[2], x->dims[3]};
-    return occ_ops_window(n, in, ks, (int)ceil_mode, &g->w, e);
+    int64_t in[2] = {x->dims[2], x->ndim == 4 ? x->dims[3] : 1};
+    return occ_ops_window_nd(n, x->ndim - 2, in, ks, (int)ceil_mode, &g->w, e);
 }
 
 static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
@@ -68,7 +81,9 @@ static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (st)
         return st;
     int64_t d[4] = {g.n, g.c, g.w.out[0], g.w.out[1]};
-    return occ_ops_set_out(m, n, 0, 4, d, e);
+    if (g.rank == 3)
+        d[2] = g.w.out[1];
+    return occ_ops_set_out(m, n, 0, g.rank, d, e);
 }
 
 static uint64_t pool_flops(const occ_model *m, const occ_node *n)
@@ -89,6 +104,8 @@ static int64_t dnnl_pad_r(const occ_window *w, int i)
 
 static int pool_dnnl_exact(const pool_geom *g)
 {
+    if (g->rank != 4 || g->kind == P_LP)
+        return 0; /* 1-D and LpPool: the plain loop, plain layout */
     for (int i = 0; i < 2; i++) {
         int64_t pr = dnnl_pad_r(&g->w, i);
         int64_t ext = (g->w.k[i] - 1) * g->w.d[i] + 1;
@@ -216,11 +233,15 @@ static void pool_plain(const pool_geom *g, const float *in, float *out)
                         float v = src[h * W + x];
                         if (g->kind == P_MAX)
                             acc = v > acc ? v : acc;
+                        else if (g->kind == P_LP)
+                            acc += powf(fabsf(v), g->p);
                         else
                             acc += v;
                         cnt++;
                     }
                 }
+                if (g->kind == P_LP)
+                    acc = powf(acc, 1.0f / g->p);
                 if (g->kind == P_AVG) {
                     if (g->include_pad) {
                         /* window clipped to the padded input [-pb, H + pe) */
@@ -268,6 +289,18 @@ const occ_op_vtable occ_op_maxpool = {
     .destroy = pool_destroy,
 };
 
+const occ_op_vtable occ_op_lppool = {
+    .op = "LpPool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = pool_infer,
+    .flops = pool_flops,
+    .prepare = pool_prepare,
+    .run = pool_run,
+    .destroy = pool_destroy,
+};
+
 const occ_op_vtable occ_op_averagepool = {
     .op = "AveragePool",
     .min_in = 1,
@@ -302,6 +335,7 @@ static uint64_t gap_flops(const occ_model *m, const occ_node *n)
 
 typedef struct gap_state {
     int64_t rows, len;
+    int max;
 } gap_state;
 
 static occ_status gap_prepare(occ_op_prep *p, void **state, occ_error *e)
@@ -312,6 +346,7 @@ static occ_status gap_prepare(occ_op_prep *p, void **state, occ_error *e)
     const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
     s->rows = x->dims[0] * x->dims[1];
     s->len = occ_ops_count(x->ndim, x->dims) / s->rows;
+    s->max = strcmp(p->n->op, "GlobalMaxPool") == 0;
     *state = s;
     return OCC_OK;
 }
@@ -322,6 +357,16 @@ static occ_status gap_run(void *state, const occ_op_exec *x, occ_error *e)
     const float *in = x->in[0];
     float *out = x->out[0];
     const float inv = 1.0f / (float)s->len;
+    if (s->max) {
+        for (int64_t r = 0; r < s->rows; r++) {
+            const float *row = in + r * s->len;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < s->len; i++)
+                mx = row[i] > mx || row[i] != row[i] ? row[i] : mx;
+            out[r] = mx;
+        }
+        return OCC_OK;
+    }
 #pragma omp parallel for if (s->rows * s->len > 65536) schedule(static)
     for (int64_t r = 0; r < s->rows; r++) {
         const float *row = in + r * s->len;
@@ -341,6 +386,18 @@ static void gap_destroy(void *s)
 
 const occ_op_vtable occ_op_globalaveragepool = {
     .op = "GlobalAveragePool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = gap_infer,
+    .flops = gap_flops,
+    .prepare = gap_prepare,
+    .run = gap_run,
+    .destroy = gap_destroy,
+};
+
+const occ_op_vtable occ_op_globalmaxpool = {
+    .op = "GlobalMaxPool",
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,

@@ -30,6 +30,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_reducesumsquare,
     /* softmax.c */
     &occ_op_logsoftmax, &occ_op_hardmax,
+    /* pool.c */
+    &occ_op_lppool, &occ_op_globalmaxpool,
     /* norm.c */
     &occ_op_layernorm, &occ_op_instancenorm, &occ_op_lpnorm,
 };

@@ -318,11 +318,27 @@ occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src
 occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
                           occ_window *w, occ_error *e)
 {
+    return occ_ops_window_nd(n, 2, in, k, ceil_mode, w, e);
+}
+
+/* nsp = 1: the one spatial dim goes to slot 1 and slot 0 is a trivial
+ * (size 1, kernel 1) dim, so 1-D windows run on the 2-D kernels unchanged. */
+occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in_sp,
+                             const int64_t *k_sp, int ceil_mode, occ_window *w, occ_error *e)
+{
     occ_status st;
     const int64_t *v;
     uint32_t c;
     const char *ap;
     memset(w, 0, sizeof *w);
+    if (nsp != 1 && nsp != 2)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "%d spatial dims (1 or 2 supported)", nsp);
+    const int off = 2 - nsp;
+    int64_t in[2] = {1, 1}, k[2] = {1, 1};
+    for (int i = 0; i < nsp; i++) {
+        in[off + i] = in_sp[i];
+        k[off + i] = k_sp[i];
+    }
     for (int i = 0; i < 2; i++) {
         w->in[i] = in[i];
         w->k[i] = k[i];
@@ -333,21 +349,21 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
     }
     if ((st = occ_ops_attr_ints(n, "strides", 8, &v, &c, e)))
         return st;
-    if (c && c != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "strides has %u values, expected 2", c);
+    if (c && c != (uint32_t)nsp)
+        return occ_fail(e, OCC_ERR_INVALID, "strides has %u values, expected %d", c, nsp);
     for (uint32_t i = 0; i < c; i++) {
         if (v[i] <= 0 || v[i] > (1 << 20))
             return occ_fail(e, OCC_ERR_INVALID, "stride %lld out of range", (long long)v[i]);
-        w->s[i] = v[i];
+        w->s[off + i] = v[i];
     }
     if ((st = occ_ops_attr_ints(n, "dilations", 8, &v, &c, e)))
         return st;
-    if (c && c != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "dilations has %u values, expected 2", c);
+    if (c && c != (uint32_t)nsp)
+        return occ_fail(e, OCC_ERR_INVALID, "dilations has %u values, expected %d", c, nsp);
     for (uint32_t i = 0; i < c; i++) {
         if (v[i] <= 0 || v[i] > (1 << 20))
             return occ_fail(e, OCC_ERR_INVALID, "dilation %lld out of range", (long long)v[i]);
-        w->d[i] = v[i];
+        w->d[off + i] = v[i];
     }
     if ((st = occ_ops_attr_str(n, "auto_pad", "NOTSET", &ap, e)))
         return st;
@@ -357,14 +373,14 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
     if (strcmp(ap, "NOTSET") == 0) {
         if ((st = occ_ops_attr_ints(n, "pads", 8, &v, &c, e)))
             return st;
-        if (c && c != 4)
-            return occ_fail(e, OCC_ERR_INVALID, "pads has %u values, expected 4", c);
+        if (c && c != 2u * (uint32_t)nsp)
+            return occ_fail(e, OCC_ERR_INVALID, "pads has %u values, expected %d", c, 2 * nsp);
         for (uint32_t i = 0; i < c; i++)
             if (v[i] < 0 || v[i] > (1 << 20))
                 return occ_fail(e, OCC_ERR_INVALID, "pad %lld out of range", (long long)v[i]);
         for (int i = 0; i < 2; i++) {
-            w->pb[i] = c ? v[i] : 0;
-            w->pe[i] = c ? v[i + 2] : 0;
+            w->pb[i] = c && i >= off ? v[i - off] : 0;
+            w->pe[i] = c && i >= off ? v[i - off + nsp] : 0;
             int64_t span = in[i] + w->pb[i] + w->pe[i] - ext[i];
             if (span < 0)
                 return occ_fail(e, OCC_ERR_SHAPE,
