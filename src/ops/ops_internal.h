@@ -99,6 +99,8 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* deconv.c */
+extern const occ_op_vtable occ_op_convtranspose;
 /* pool.c */
 extern const occ_op_vtable occ_op_lppool, occ_op_globalmaxpool;
 /* norm.c */
