@@ -280,7 +280,9 @@ out:
 
 /* ---------------------------------------------------------- nodes -- */
 
-enum { K_INTS = 1, K_FLOATS, K_FLOAT, K_IGNORE };
+/* K_FLOATS_OPT: floats when constant, dropped when computed at run time
+ * (Resize's roi, which only tf_crop_and_resize reads) */
+enum { K_INTS = 1, K_FLOATS, K_FLOAT, K_IGNORE, K_FLOATS_OPT };
 
 typedef struct conv_rule {
     const char *op;
@@ -294,7 +296,7 @@ static const conv_rule rules[] = {
     {"Pad", 1, "pads", K_INTS}, {"Pad", 2, "value", K_FLOAT}, {"Pad", 3, "axes", K_INTS},
     {"Clip", 1, "min", K_FLOAT}, {"Clip", 2, "max", K_FLOAT},
     {"Squeeze", 1, "axes", K_INTS}, {"Unsqueeze", 1, "axes", K_INTS},
-    {"Resize", 1, "roi", K_IGNORE}, {"Resize", 2, "scales", K_FLOATS}, {"Resize", 3, "sizes", K_INTS},
+    {"Resize", 1, "roi", K_FLOATS_OPT}, {"Resize", 2, "scales", K_FLOATS}, {"Resize", 3, "sizes", K_INTS},
     {"Upsample", 1, "scales", K_FLOATS},
     {"Slice", 1, "starts", K_INTS}, {"Slice", 2, "ends", K_INTS}, {"Slice", 3, "axes", K_INTS},
     {"Slice", 4, "steps", K_INTS},
@@ -413,7 +415,8 @@ static occ_status operand_to_attr(imp_ctx *c, const conv_rule *r, const imp_val 
         o->count = (uint32_t)cv->count;
         return OCC_OK;
     }
-    case K_FLOATS: {
+    case K_FLOATS:
+    case K_FLOATS_OPT: {
         float *v = imp_alloc(c->A, (size_t)cv->count * sizeof *v);
         if (!v)
             return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -669,7 +672,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                 continue;
             const imp_val *v = &c->v[ins[k]];
             if (!v->is_const) {
-                if (r->kind == K_IGNORE)
+                if (r->kind == K_IGNORE || r->kind == K_FLOATS_OPT)
                     continue;
                 return occ_fail(e, OCC_ERR_UNSUPPORTED,
                                 "input %zu ('%s', for '%s') must be a constant known at pack time",
