@@ -30,7 +30,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_reducesumsquare,
     /* softmax.c */
     &occ_op_logsoftmax, &occ_op_hardmax,
-    &occ_op_convtranspose,
+    &occ_op_convtranspose, &occ_op_depthtospace, &occ_op_spacetodepth,
     /* pool.c */
     &occ_op_lppool, &occ_op_globalmaxpool,
     /* norm.c */
