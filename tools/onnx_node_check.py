@@ -84,7 +84,7 @@ STEERING = {
     "ReduceLogSumExp": {1}, "ReduceSumSquare": {1}, "Dropout": {1, 2},
     "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2},
     "LayerNormalization": {1, 2}, "Conv": {1, 2}, "ConvTranspose": {1, 2},
-    "Gemm": {1, 2}, "PRelu": {1}, "LSTM": {1, 2, 3, 4}, "GRU": {1, 2, 3, 4},
+    "Gemm": {1, 2}, "PRelu": {1}, "LSTM": {1, 2, 3, 4, 7}, "GRU": {1, 2, 3, 4},
     "RNN": {1, 2, 3, 4}, "GroupNormalization": {1, 2},
 }
 # Weight-like float inputs above (Conv W, Gemm B...) are bound too: a model

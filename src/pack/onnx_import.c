@@ -307,6 +307,8 @@ static const conv_rule rules[] = {
     {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
     {"ReduceL2", 1, "axes", K_INTS}, {"ReduceSumSquare", 1, "axes", K_INTS},
     {"ReduceLogSumExp", 1, "axes", K_INTS}, {"ReduceLogSum", 1, "axes", K_INTS},
+    {"LSTM", 4, "sequence_lens", K_INTS}, {"GRU", 4, "sequence_lens", K_INTS},
+    {"RNN", 4, "sequence_lens", K_INTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -668,12 +670,16 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
     for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
         if (r) {
-            if (ins[k] < 0)
+            if (ins[k] < 0) {
+                nins[ni++] = -1;
                 continue;
+            }
             const imp_val *v = &c->v[ins[k]];
             if (!v->is_const) {
-                if (r->kind == K_IGNORE || r->kind == K_FLOATS_OPT)
+                if (r->kind == K_IGNORE || r->kind == K_FLOATS_OPT) {
+                    nins[ni++] = -1;
                     continue;
+                }
                 return occ_fail(e, OCC_ERR_UNSUPPORTED,
                                 "input %zu ('%s', for '%s') must be a constant known at pack time",
                                 k, n->input[k], r->attr);
@@ -683,6 +689,9 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                 return occ_error_prefix(e, "input '%s'", n->input[k]);
             if (!skip)
                 na++;
+            /* the slot stays, empty, so later inputs keep their positions
+             * (LSTM's initial_h after sequence_lens); trailing ones go */
+            nins[ni++] = -1;
             continue;
         }
         if (ins[k] >= 0) {
