@@ -1,5 +1,7 @@
 /* Ops that only change the shape, not the bytes: Flatten, Reshape, Squeeze,
- * Unsqueeze. Run is a copy (a planner may alias them later). */
+ * Unsqueeze, and Identity (which the packer only emits where a graph output
+ * would otherwise be a graph input: Identity or Dropout of an input). Run is
+ * a copy (a planner may alias them later). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +138,12 @@ static occ_status unsqueeze_infer(occ_model *m, const occ_node *n, occ_error *e)
     return occ_ops_set_out(m, n, 0, r, d, e);
 }
 
+static occ_status identity_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
+}
+
 typedef struct copy_state {
     size_t size;
 } copy_state;
@@ -184,3 +192,4 @@ SHAPE_OP(occ_op_flatten, "Flatten", 1, flatten_infer);
 SHAPE_OP(occ_op_reshape, "Reshape", 2, reshape_infer);
 SHAPE_OP(occ_op_squeeze, "Squeeze", 2, squeeze_infer);
 SHAPE_OP(occ_op_unsqueeze, "Unsqueeze", 2, unsqueeze_infer);
+SHAPE_OP(occ_op_identity, "Identity", 1, identity_infer);

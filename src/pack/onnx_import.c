@@ -833,6 +833,38 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
 
 /* ------------------------------------------------------ finishing -- */
 
+static occ_status copy_of_input(imp_ctx *c, int32_t in, const char *name, int32_t *out)
+{
+    occ_error *e = c->e;
+    int32_t *ni = imp_alloc(c->A, sizeof *ni), *no = imp_alloc(c->A, sizeof *no);
+    if (!ni || !no)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    int32_t o = imp_val_new(c, name); /* the graph output's name now means the copy */
+    if (o < 0)
+        return o;
+    occ_node *node = NULL;
+    occ_status s = add_node(c, &node);
+    if (s)
+        return s;
+    c->v[o].producer = (int32_t)(c->nn - 1);
+    *ni = in;
+    *no = o;
+    node->name = name;
+    node->op = "Identity";
+    node->n_inputs = 1;
+    node->inputs = ni;
+    node->n_outputs = 1;
+    node->outputs = no;
+    occ_model m = {0};
+    m.tensors = c->t;
+    m.n_tensors = c->nv;
+    if ((s = occ_op_infer(&m, node, e)))
+        return s;
+    c->t[o].size = 4u * (uint64_t)imp_count(c->t[o].ndim, c->t[o].dims);
+    *out = o;
+    return OCC_OK;
+}
+
 static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t *outs)
 {
     occ_error *e = c->e;
@@ -845,8 +877,14 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
             return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
         if (c->v[idx].is_const)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a constant", nm);
-        if (c->v[idx].is_input)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
+        if (c->v[idx].is_input) {
+            /* Identity or Dropout of a graph input: a copy node gives the
+             * output a tensor of its own (the engine keeps inputs and
+             * outputs apart) */
+            occ_status s = copy_of_input(c, idx, nm, &idx);
+            if (s)
+                return s;
+        }
         if (c->v[idx].undefined)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a Dropout mask", nm);
         for (size_t j = 0; j < k; j++)
