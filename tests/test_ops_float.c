@@ -551,6 +551,37 @@ static void test_recurrent(void)
     free(h0);
 }
 
+static void test_einsum(void)
+{
+    /* attention scores: bhid,bhjd->bhij with a weight as the second operand */
+    enum { Bn = 2, Hn = 2, I = 3, J = 4, D = 5 };
+    float *q = rand_buf(Bn * Hn * I * D), *k = rand_buf(Bn * Hn * J * D);
+    float r[Bn * Hn * I * J];
+    for (int b = 0; b < Bn * Hn; b++)
+        for (int i = 0; i < I; i++)
+            for (int j = 0; j < J; j++) {
+                double acc = 0;
+                for (int d = 0; d < D; d++)
+                    acc += (double)q[(b * I + i) * D + d] * k[(b * J + j) * D + d];
+                r[(b * I + i) * J + j] = (float)acc;
+            }
+    tin in[2] = {T4(Bn, Hn, I, D, q), {4, {Bn, Hn, J, D}, k, 1}};
+    occ_attr a[1] = {A_STR("equation", "bhid, bhjd -> bhij")};
+    int64_t od[4] = {Bn, Hn, I, J};
+    run1("Einsum bhid,bhjd->bhij", "Einsum", 2, in, 1, a, 4, od, r, 1e-5, 0);
+    /* transpose with an implicit output: "ji" -> letters sorted: "ij" */
+    float t[12];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            t[j * 3 + i] = q[i * 4 + j];
+    tin tin1[1] = {{2, {3, 4}, q, 0}};
+    occ_attr ta[1] = {A_STR("equation", "ij->ji")};
+    int64_t td[2] = {4, 3};
+    run1("Einsum ij->ji", "Einsum", 1, tin1, 1, ta, 2, td, t, 0, 0);
+    free(q);
+    free(k);
+}
+
 int main(void)
 {
     RUN(test_unary_more);
@@ -563,5 +594,6 @@ int main(void)
     RUN(test_resize_interp);
     RUN(test_depth_space);
     RUN(test_recurrent);
+    RUN(test_einsum);
     TEST_DONE();
 }

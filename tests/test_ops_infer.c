@@ -121,6 +121,15 @@ static void test_generic_errors(void)
                                                         "tf_crop_and_resize")};
     CHECK(infer1("Resize", 1, x4, 2, rc, &e) == OCC_ERR_INVALID); /* no roi */
     CHECK(strstr(e.msg, "roi") != NULL);
+    /* Einsum forms outside what is supported: one line each */
+    occ_attr ed[1] = {A_STR("equation", "ii->i")};
+    tin esq[1] = {{2, {3, 3}, NULL, 0}};
+    CHECK(infer1("Einsum", 1, esq, 1, ed, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(strstr(e.msg, "repeated") != NULL);
+    occ_attr eb[1] = {A_STR("equation", "ij,jk->ik")};
+    tin bc[2] = {{2, {3, 4}, NULL, 0}, {2, {1, 5}, NULL, 1}};
+    CHECK(infer1("Einsum", 2, bc, 1, eb, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(strstr(e.msg, "broadcasting") != NULL);
     float sz[4] = {1, 1, 0, 2};
     occ_attr rz[1] = {A_FLOATS("scales", sz, 4)};
     CHECK(infer1("Resize", 1, x4, 1, rz, &e) == OCC_ERR_INVALID);

@@ -99,6 +99,8 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* einsum.c */
+extern const occ_op_vtable occ_op_einsum;
 /* shape.c */
 extern const occ_op_vtable occ_op_identity;
 /* rnn.c */

@@ -31,7 +31,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     /* softmax.c */
     &occ_op_logsoftmax, &occ_op_hardmax,
     &occ_op_convtranspose, &occ_op_depthtospace, &occ_op_spacetodepth,
-    &occ_op_rnn, &occ_op_gru, &occ_op_lstm, &occ_op_identity,
+    &occ_op_rnn, &occ_op_gru, &occ_op_lstm, &occ_op_identity, &occ_op_einsum,
     /* pool.c */
     &occ_op_lppool, &occ_op_globalmaxpool,
     /* norm.c */
