@@ -362,6 +362,42 @@ static void test_conv_pool_1d(void)
     free(r);
 }
 
+static void test_pool_3d(void)
+{
+    /* AveragePool 3-D: [1,2,3,4,5], kernel 2x3x2, strides 2x1x2, pads 1 on
+     * every side, count_include_pad: divide by the padded window */
+    enum { C = 2, Z = 3, Hh = 4, Ww = 5 };
+    const int64_t k[3] = {2, 3, 2}, s[3] = {2, 1, 2}, p = 1;
+    int64_t o[3];
+    const int64_t in[3] = {Z, Hh, Ww};
+    for (int i = 0; i < 3; i++)
+        o[i] = (in[i] + 2 * p - k[i]) / s[i] + 1;
+    float *x = rand_buf(C * Z * Hh * Ww), *r = malloc((size_t)(C * o[0] * o[1] * o[2]) * 4);
+    for (int c = 0; c < C; c++)
+        for (int64_t a = 0; a < o[0]; a++)
+            for (int64_t b = 0; b < o[1]; b++)
+                for (int64_t d = 0; d < o[2]; d++) {
+                    double acc = 0;
+                    for (int64_t i = 0; i < k[0]; i++)
+                        for (int64_t j = 0; j < k[1]; j++)
+                            for (int64_t l = 0; l < k[2]; l++) {
+                                int64_t z = a * s[0] - p + i, h = b * s[1] - p + j,
+                                        w = d * s[2] - p + l;
+                                if (z >= 0 && z < Z && h >= 0 && h < Hh && w >= 0 && w < Ww)
+                                    acc += x[((c * Z + z) * Hh + h) * Ww + w];
+                            }
+                    r[((c * o[0] + a) * o[1] + b) * o[2] + d] = (float)(acc / 12.0);
+                }
+    int64_t pads[6] = {1, 1, 1, 1, 1, 1};
+    occ_attr at[4] = {A_INTS("kernel_shape", k, 3), A_INTS("strides", s, 3),
+                      A_INTS("pads", pads, 6), A_INT("count_include_pad", 1)};
+    tin tx[1] = {{5, {1, C, Z, Hh, Ww}, x, 0}};
+    int64_t od[5] = {1, C, o[0], o[1], o[2]};
+    run1("AveragePool 3-D", "AveragePool", 1, tx, 4, at, 5, od, r, 1e-6, 0);
+    free(x);
+    free(r);
+}
+
 static void test_convtranspose(void)
 {
     /* x [1,4,3,3], W [4, 3, 3, 2] group 2 (M = 6), strides 2x1, pads 1,0,0,1,
@@ -590,6 +626,7 @@ int main(void)
     RUN(test_softmax_family);
     RUN(test_norms);
     RUN(test_conv_pool_1d);
+    RUN(test_pool_3d);
     RUN(test_convtranspose);
     RUN(test_resize_interp);
     RUN(test_depth_space);

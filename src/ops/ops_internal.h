@@ -184,14 +184,16 @@ occ_status occ_ops_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
 
 /* Sliding-window geometry of Conv and the pools (2 spatial dims). */
 typedef struct occ_window {
-    int64_t k[2], s[2], d[2], pb[2], pe[2], in[2], out[2];
+    /* [0], [1]: H, W; [2]: depth of a 3-D window (trivial otherwise) */
+    int64_t k[3], s[3], d[3], pb[3], pe[3], in[3], out[3];
 } occ_window;
 /* Reads strides, dilations, pads and auto_pad of n; kernel = k (2 values).
  * ceil_mode rounds the output size up (pools). */
 occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
                           occ_window *w, occ_error *e) OCC_MUST_CHECK;
-/* The same for nsp (1 or 2) spatial dims: a 1-D window becomes a 2-D one whose
- * first dim is trivial (in = k = out = 1), attributes have nsp values. */
+/* The same for nsp (1 to 3) spatial dims, attributes with nsp values: a 1-D
+ * window becomes a 2-D one whose first dim is trivial (in = k = out = 1); a
+ * 3-D one keeps H, W in [0], [1] and puts the depth in [2]. */
 occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in, const int64_t *k,
                              int ceil_mode, occ_window *w, occ_error *e) OCC_MUST_CHECK;
 
