@@ -1,7 +1,8 @@
 /* Normalisations computed from statistics of the input itself:
  * LayerNormalization (over dims [axis, rank), optional Mean and InvStdDev
  * outputs), InstanceNormalization (per sample and channel over the spatial
- * dims) and LpNormalization (p = 1 or 2 along one axis). Plain C with double
+ * dims), LpNormalization (p = 1 or 2 along one axis) and
+ * MeanVarianceNormalization (over any axes, default 0, 2, 3). Plain C with double
  * accumulators: the statistics of long rows lose too much in float, and
  * these ops are a small share of any model's time. */
 #include <math.h>
@@ -10,7 +11,7 @@
 
 #include "ops/ops_internal.h"
 
-enum { N_LAYER, N_INSTANCE, N_LP };
+enum { N_LAYER, N_INSTANCE, N_LP, N_MVN };
 
 typedef struct norm_state {
     int kind;
@@ -20,13 +21,18 @@ typedef struct norm_state {
     float eps;
     int64_t p;
     uint32_t n_out;            /* Layer: 1..3 (Y, Mean, InvStdDev) */
+    /* MVN: input dims, per dim the stride in the statistics (0 if reduced) */
+    int nd;
+    int64_t dims[OCC_MAX_DIMS], gstride[OCC_MAX_DIMS], groups, total;
+    double *stats;             /* MVN: sum and sum of squares per group */
 } norm_state;
 
 static int norm_kind(const char *op)
 {
-    return strcmp(op, "LayerNormalization") == 0      ? N_LAYER
-           : strcmp(op, "InstanceNormalization") == 0 ? N_INSTANCE
-                                                      : N_LP;
+    return strcmp(op, "LayerNormalization") == 0          ? N_LAYER
+           : strcmp(op, "InstanceNormalization") == 0     ? N_INSTANCE
+           : strcmp(op, "MeanVarianceNormalization") == 0 ? N_MVN
+                                                          : N_LP;
 }
 
 static occ_status norm_params(const occ_model *m, const occ_node *n, norm_state *s, int *axis_out,
@@ -95,6 +101,36 @@ static occ_status norm_params(const occ_model *m, const occ_node *n, norm_state 
         s->inner = 1;
         break;
     }
+    case N_MVN: {
+        static const int64_t def_axes[3] = {0, 2, 3};
+        const int64_t *axes;
+        uint32_t c;
+        if ((st = occ_ops_attr_ints(n, "axes", OCC_MAX_DIMS, &axes, &c, e)))
+            return st;
+        if (!occ_ops_attr(n, "axes")) {
+            axes = def_axes;
+            c = 3;
+        }
+        int red[OCC_MAX_DIMS] = {0};
+        for (uint32_t i = 0; i < c; i++) {
+            int a;
+            if ((st = occ_ops_axis(axes[i], x->ndim, 0, &a, e)))
+                return st;
+            red[a] = 1;
+        }
+        s->nd = x->ndim;
+        s->total = total;
+        int64_t acc = 1;
+        for (int i = x->ndim - 1; i >= 0; i--) {
+            s->dims[i] = x->dims[i];
+            s->gstride[i] = red[i] ? 0 : acc;
+            if (!red[i])
+                acc *= x->dims[i];
+        }
+        s->groups = acc;
+        s->len = total / acc;
+        break;
+    }
     default: {
         int64_t axis;
         int ax;
@@ -149,7 +185,7 @@ static uint64_t norm_flops(const occ_model *m, const occ_node *n)
 static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
 {
     norm_state *s = calloc(1, sizeof *s);
-    int ax;
+    int ax = 0;
     if (!s)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     occ_status st = norm_params(p->m, p->n, s, &ax, e);
@@ -158,6 +194,11 @@ static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
         return st;
     }
     s->n_out = p->n->n_outputs;
+    if (s->kind == N_MVN &&
+        !(s->stats = occ_ops_alloc((uint64_t)s->groups * 2u * sizeof(double)))) {
+        free(s);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
     *state = s;
     return OCC_OK;
 }
@@ -169,6 +210,33 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
     float *out = x->out[0];
     const int64_t len = s->len, inner = s->inner;
     (void)e;
+    if (s->kind == N_MVN) {
+        /* (x - mean) / (sqrt(E[x^2] - mean^2) + 1e-9), as the ONNX function */
+        double *sum = s->stats, *sq = s->stats + s->groups;
+        memset(s->stats, 0, (size_t)s->groups * 2u * sizeof(double));
+        for (int pass = 0; pass < 2; pass++) {
+            int64_t idx[OCC_MAX_DIMS] = {0}, g = 0;
+            for (int64_t i = 0; i < s->total; i++) {
+                if (pass == 0) {
+                    sum[g] += in[i];
+                    sq[g] += (double)in[i] * in[i];
+                } else {
+                    const double mean = sum[g] / (double)len;
+                    const double var = sq[g] / (double)len - mean * mean;
+                    out[i] = (float)((in[i] - mean) / (sqrt(var > 0 ? var : 0) + 1e-9));
+                }
+                for (int d = s->nd - 1; d >= 0; d--) {
+                    idx[d]++;
+                    g += s->gstride[d];
+                    if (idx[d] < s->dims[d])
+                        break;
+                    g -= s->gstride[d] * s->dims[d];
+                    idx[d] = 0;
+                }
+            }
+        }
+        return OCC_OK;
+    }
     if (s->kind == N_LP) {
         for (int64_t o = 0; o < s->outer; o++)
             for (int64_t j = 0; j < inner; j++) {
@@ -228,8 +296,11 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
     return OCC_OK;
 }
 
-static void norm_destroy(void *s)
+static void norm_destroy(void *p)
 {
+    norm_state *s = p;
+    if (s)
+        occ_ops_free(s->stats);
     free(s);
 }
 
@@ -260,6 +331,18 @@ const occ_op_vtable occ_op_instancenorm = {
 
 const occ_op_vtable occ_op_lpnorm = {
     .op = "LpNormalization",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = norm_infer,
+    .flops = norm_flops,
+    .prepare = norm_prepare,
+    .run = norm_run,
+    .destroy = norm_destroy,
+};
+
+const occ_op_vtable occ_op_mvn = {
+    .op = "MeanVarianceNormalization",
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,
