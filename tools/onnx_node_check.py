@@ -368,6 +368,32 @@ def _run(cli, tdir, model, ginputs, sets, work, timeout, dev_bind_all):
     return None
 
 
+def reason_category(why):
+    """A coarse bucket for a failure reason: what would have to change."""
+    if "needs `occ run --input NAME=FILE`" in why:
+        return "several runtime inputs: needs named `--input` (typed-tensor CLI)"
+    if re.search(r"runtime input '.*' is \w+: needs typed", why):
+        return "non-float32 runtime input: needs typed tensors"
+    if "is not float32: needs typed" in why:
+        return "non-float32 output: needs typed tensors"
+    m = re.search(r"\((\w+)\): operator not supported \(no kernel\)", why)
+    if m:
+        return "no kernel for " + m.group(1)
+    if why.startswith("no runtime input"):
+        return "no runtime input (the node folds at pack time)"
+    if why.startswith("pack:"):
+        return "refused at pack time (other)"
+    if why.startswith("run:"):
+        return "run error"
+    return "wrong result or other"
+
+
+def categories(results):
+    c = collections.Counter(reason_category(why) for st, _, why in results.values()
+                            if st in ("fail", "crash"))
+    return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def markdown(results, summary, cli, path):
     by_op = collections.OrderedDict()
     for name, (st, op, why) in sorted(results.items(), key=lambda kv: (kv[1][1], kv[0])):
@@ -385,6 +411,17 @@ def markdown(results, summary, cli, path):
            "yes" if cli.bind else "no (bound inputs become initializers in a copy of the model)"),
         "",
         "**%s**" % summary,
+        "",
+        "Until the typed-tensor CLI lands (named `--input NAME=FILE`, `--output-dir`), a test",
+        "runs only when it has one float32 runtime input and float32 outputs; inputs that",
+        "steer an operator (axes, pads, scales, weights such as Conv's W) are bound at pack",
+        "time. What the failures need:",
+        "",
+        "| failures | what they need |",
+        "|---|---|",
+    ]
+    lines += ["| %d | %s |" % (n, cat) for cat, n in categories(results)]
+    lines += [
         "",
         "| operator | pass / in scope | out of scope |",
         "|---|---|---|",
@@ -483,6 +520,12 @@ def main():
             for n, why in rows:
                 print("  %s: %s" % (n, why))
             print()
+    cats = categories(results)
+    if cats:
+        print("FAILURES BY CAUSE")
+        for cat, n in cats:
+            print("  %4d  %s" % (n, cat))
+        print()
     print("onnx node tests: " + summary)
     if a.markdown:
         markdown(results, summary, cli, a.markdown)
