@@ -2,9 +2,11 @@
  * LayerNormalization (over dims [axis, rank), optional Mean and InvStdDev
  * outputs), InstanceNormalization (per sample and channel over the spatial
  * dims), LpNormalization (p = 1 or 2 along one axis) and
- * MeanVarianceNormalization (over any axes, default 0, 2, 3). Plain C with double
- * accumulators: the statistics of long rows lose too much in float, and
- * these ops are a small share of any model's time. */
+ * MeanVarianceNormalization (over any axes, default 0, 2, 3).
+ * LayerNormalization runs on oneDNN's layer normalization (the input seen as
+ * [rows, normalised block]) when Scale and B cover the whole block; the
+ * other forms (a one-value Scale or B) and the rest run in plain C with
+ * double accumulators (oneDNN has no primitive for them). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,10 @@ typedef struct norm_state {
     int nd;
     int64_t dims[OCC_MAX_DIMS], gstride[OCC_MAX_DIMS], groups, total;
     double *stats;             /* MVN: sum and sum of squares per group */
+    /* LayerNormalization on oneDNN */
+    dnnl_primitive_t prim;
+    dnnl_memory_t m_src, m_dst, m_scale, m_shift, m_mean, m_var;
+    float *mean_buf, *var_buf; /* statistics nobody asked for, or the variance */
 } norm_state;
 
 static int norm_kind(const char *op)
@@ -182,6 +188,10 @@ static uint64_t norm_flops(const occ_model *m, const occ_node *n)
     return 5u * (uint64_t)occ_ops_count(x->ndim, x->dims);
 }
 
+static void norm_destroy(void *p);
+static occ_status layer_dnnl(occ_op_prep *p, norm_state *s, occ_error *e);
+static occ_status layer_dnnl_run(const norm_state *s, const occ_op_exec *x, occ_error *e);
+
 static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
 {
     norm_state *s = calloc(1, sizeof *s);
@@ -199,6 +209,11 @@ static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     }
+    if (s->kind == N_LAYER && s->wcount == s->len && (s->bcount == 0 || s->bcount == s->len) &&
+        (st = layer_dnnl(p, s, e))) {
+        norm_destroy(s);
+        return st;
+    }
     *state = s;
     return OCC_OK;
 }
@@ -210,6 +225,8 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
     float *out = x->out[0];
     const int64_t len = s->len, inner = s->inner;
     (void)e;
+    if (s->prim)
+        return layer_dnnl_run(s, x, e);
     if (s->kind == N_MVN) {
         /* (x - mean) / (sqrt(E[x^2] - mean^2) + 1e-9), as the ONNX function */
         double *sum = s->stats, *sq = s->stats + s->groups;
@@ -299,9 +316,93 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
 static void norm_destroy(void *p)
 {
     norm_state *s = p;
-    if (s)
-        occ_ops_free(s->stats);
+    if (!s)
+        return;
+    occ_ops_free(s->stats);
+    if (s->prim)
+        dnnl_primitive_destroy(s->prim);
+    dnnl_memory_t mems[] = {s->m_src, s->m_dst, s->m_scale, s->m_shift, s->m_mean, s->m_var};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+    occ_ops_free(s->mean_buf);
+    occ_ops_free(s->var_buf);
     free(s);
+}
+
+/* oneDNN layer normalization over [outer, len]: statistics computed (forward
+ * training) when the node asks for Mean or InvStdDev. */
+static occ_status layer_dnnl(occ_op_prep *p, norm_state *s, occ_error *e)
+{
+    dnnl_memory_desc_t dmd, smd, wmd;
+    int64_t dd[2] = {s->outer, s->len}, sd[1] = {s->outer}, wd[1] = {s->len};
+    dnnl_layer_normalization_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    unsigned flags = dnnl_use_scale | (s->bcount ? dnnl_use_shift : 0u);
+    int stats = s->n_out > 1;
+    occ_status st;
+    if ((st = occ_dnnl_plain_md(&dmd, 2, dd, e)) || (st = occ_dnnl_plain_md(&smd, 1, sd, e)) ||
+        (st = occ_dnnl_plain_md(&wmd, 1, wd, e)))
+        return st;
+    if ((st = occ_dnnl_check(dnnl_layer_normalization_forward_desc_init(
+                                 &desc, stats ? dnnl_forward_training : dnnl_forward_inference,
+                                 &dmd, &smd, s->eps, flags),
+                             "layer normalization", e)) ||
+        (st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &desc, NULL, p->eng, NULL),
+                             "layer normalization", e)))
+        return st;
+    st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "layer normalization", e);
+    dnnl_primitive_desc_destroy(pd);
+    if (st)
+        return st;
+    if ((st = occ_dnnl_mem(&s->m_src, &dmd, p->eng, NULL, e)) ||
+        (st = occ_dnnl_mem(&s->m_dst, &dmd, p->eng, NULL, e)) ||
+        (st = occ_dnnl_mem(&s->m_scale, &wmd, p->eng, NULL, e)) ||
+        (s->bcount && (st = occ_dnnl_mem(&s->m_shift, &wmd, p->eng, NULL, e))))
+        return st;
+    if (stats) {
+        s->mean_buf = occ_ops_alloc((uint64_t)s->outer * sizeof(float));
+        s->var_buf = occ_ops_alloc((uint64_t)s->outer * sizeof(float));
+        if (!s->mean_buf || !s->var_buf)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        if ((st = occ_dnnl_mem(&s->m_mean, &smd, p->eng, s->mean_buf, e)) ||
+            (st = occ_dnnl_mem(&s->m_var, &smd, p->eng, s->var_buf, e)))
+            return st;
+    }
+    return OCC_OK;
+}
+
+static occ_status layer_dnnl_run(const norm_state *s, const occ_op_exec *x, occ_error *e)
+{
+    const float *in = x->in[0];
+    const float *scale = x->in[1];
+    const float *bias = s->bcount ? x->in[2] : NULL;
+    float *out = x->out[0];
+    dnnl_memory_set_data_handle(s->m_src, (void *)in);
+    dnnl_memory_set_data_handle(s->m_dst, out);
+    dnnl_memory_set_data_handle(s->m_scale, (void *)scale);
+    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, s->m_src}, {DNNL_ARG_DST, s->m_dst},
+                               {DNNL_ARG_SCALE, s->m_scale}};
+    int na = 3;
+    if (bias) {
+        dnnl_memory_set_data_handle(s->m_shift, (void *)bias);
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, s->m_shift};
+    }
+    if (s->m_mean) {
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, s->m_mean};
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, s->m_var};
+    }
+    occ_status st = occ_dnnl_exec(s->prim, x->stream, na, args, e);
+    if (st || !s->m_mean)
+        return st;
+    float *mean_out = x->out[1];
+    float *inv_out = s->n_out > 2 ? x->out[2] : NULL;
+    for (int64_t o = 0; o < s->outer; o++) {
+        mean_out[o] = s->mean_buf[o];
+        if (inv_out)
+            inv_out[o] = 1.0f / sqrtf(s->var_buf[o] + s->eps);
+    }
+    return OCC_OK;
 }
 
 const occ_op_vtable occ_op_layernorm = {
