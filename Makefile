@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo check-fmnist bench-native fuzz-build fuzz-smoke fuzz soak clean
+.PHONY: all deps build test demo check-zoo check-fmnist check-onnx bench-native fuzz-build fuzz-smoke fuzz soak clean
 
 all: build
 
@@ -37,6 +37,11 @@ check-zoo: build
 # All 10,000 Fashion-MNIST test images: accuracy >= 90% and agreement with ONNX Runtime.
 check-fmnist: build
 	bash scripts/check-fmnist.sh $(BUILD)/occ
+
+# The ONNX project's node tests (libonnx-testdata): pass/total, per-operator table,
+# one reason per failure, crashes apart; writes docs/onnx-conformance.md.
+check-onnx: build
+	bash scripts/check-onnx.sh $(BUILD)/occ
 
 bench-native: build
 	bash bench/native.sh $(BUILD)/occ $(ZOO_DIR)

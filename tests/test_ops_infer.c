@@ -24,8 +24,13 @@ static void test_conv_errors(void)
     tin ok[2] = {x4, w};
     CHECK(infer1("Conv", 2, ok, 0, NULL, &e) == OCC_OK);
 
+    /* 1-D convolution needs 1-D (rank-3) weights; 3-D is not supported */
     tin x3[2] = {{3, {1, 4, 8}, NULL, 0}, w};
-    CHECK(infer1("Conv", 2, x3, 0, NULL, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(infer1("Conv", 2, x3, 0, NULL, &e) == OCC_ERR_SHAPE);
+    tin x3ok[2] = {{3, {1, 4, 8}, NULL, 0}, {3, {8, 4, 3}, NULL, 1}};
+    CHECK(infer1("Conv", 2, x3ok, 0, NULL, &e) == OCC_OK);
+    tin x5[2] = {{5, {1, 4, 8, 8, 8}, NULL, 0}, {5, {8, 4, 3, 3, 3}, NULL, 1}};
+    CHECK(infer1("Conv", 2, x5, 0, NULL, &e) == OCC_ERR_UNSUPPORTED);
 
     tin wc[2] = {x4, {4, {8, 3, 3, 3}, NULL, 1}};
     CHECK(infer1("Conv", 2, wc, 0, NULL, &e) == OCC_ERR_SHAPE);
@@ -109,9 +114,22 @@ static void test_generic_errors(void)
     CHECK(strstr(e.msg, "wrap") != NULL);
 
     float sc[4] = {1, 1, 2, 2};
-    occ_attr rl[2] = {A_FLOATS("scales", sc, 4), A_STR("mode", "linear")};
+    occ_attr rl[2] = {A_FLOATS("scales", sc, 4), A_STR("mode", "area")};
     CHECK(infer1("Resize", 1, x4, 2, rl, &e) == OCC_ERR_UNSUPPORTED);
-    CHECK(strstr(e.msg, "mode") && strstr(e.msg, "linear"));
+    CHECK(strstr(e.msg, "mode") && strstr(e.msg, "area"));
+    occ_attr rc[2] = {A_FLOATS("scales", sc, 4), A_STR("coordinate_transformation_mode",
+                                                        "tf_crop_and_resize")};
+    CHECK(infer1("Resize", 1, x4, 2, rc, &e) == OCC_ERR_INVALID); /* no roi */
+    CHECK(strstr(e.msg, "roi") != NULL);
+    /* Einsum forms outside what is supported: one line each */
+    occ_attr ed[1] = {A_STR("equation", "ii->i")};
+    tin esq[1] = {{2, {3, 3}, NULL, 0}};
+    CHECK(infer1("Einsum", 1, esq, 1, ed, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(strstr(e.msg, "repeated") != NULL);
+    occ_attr eb[1] = {A_STR("equation", "ij,jk->ik")};
+    tin bc[2] = {{2, {3, 4}, NULL, 0}, {2, {1, 5}, NULL, 1}};
+    CHECK(infer1("Einsum", 2, bc, 1, eb, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(strstr(e.msg, "broadcasting") != NULL);
     float sz[4] = {1, 1, 0, 2};
     occ_attr rz[1] = {A_FLOATS("scales", sz, 4)};
     CHECK(infer1("Resize", 1, x4, 1, rz, &e) == OCC_ERR_INVALID);

@@ -708,8 +708,90 @@ static void test_unused_outputs(void)
     tb_free(&b);
 }
 
+/* The import rules added for the ONNX node tests: a Dropout of a graph input
+ * becomes a copy; Softmax before opset 13 says coerce_2d and its axis;
+ * opset 6 is taken for operators that never changed and refused (naming the
+ * operator) for others; LSTM's constant sequence_lens becomes an attribute
+ * and initial_h keeps its input slot. */
+static void test_conformance_rules(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    int64_t xd[] = {1, 2, 3};
+    tb_init(&b, 13);
+    tb_input(&b, "x", 3, xd);
+    tb_node(&b, "Dropout", "drop", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 1 && !strcmp(m->nodes[0].op, "Identity"));
+        CHECK(m->outputs[0] != m->inputs[0] && !strcmp(m->tensors[m->outputs[0]].name, "y"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    tb_init(&b, 11);
+    tb_input(&b, "x", 3, xd);
+    tb_node(&b, "Softmax", "sm", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "Softmax");
+        CHECK(n && attr(n, "coerce_2d") && attr(n, "coerce_2d")->i == 1);
+        CHECK(n && attr(n, "axis") && attr(n, "axis")->i == 1);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    tb_init(&b, 6);
+    tb_input(&b, "x", 3, xd);
+    tb_node(&b, "Softplus", "sp", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    occ_import_free(im);
+    tb_free(&b);
+    tb_init(&b, 6);
+    tb_input(&b, "x", 3, xd);
+    tb_node(&b, "Add", "add", (const char *[]){"x", "x", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "opset 6 is too old for Add");
+    tb_free(&b);
+
+    /* LSTM: X [2,1,3], hidden 2; sequence_lens {2} constant, initial_h input */
+    tb_init(&b, 14);
+    int64_t sx[] = {2, 1, 3}, wd[] = {1, 8, 3}, rd[] = {1, 8, 2}, hd[] = {1, 1, 2};
+    float wv[24] = {0}, rv[16] = {0};
+    tb_input(&b, "X", 3, sx);
+    tb_input(&b, "h0", 3, hd);
+    tb_init_f(&b, "W", 3, wd, wv);
+    tb_init_f(&b, "R", 3, rd, rv);
+    tb_init_i64(&b, "len", 1, (int64_t[]){1}, (int64_t[]){2});
+    Onnx__NodeProto *ln = tb_node(&b, "LSTM", "lstm",
+                                  (const char *[]){"X", "W", "R", "", "len", "h0", NULL},
+                                  (const char *[]){"Y", NULL});
+    tb_attr_i(&b, ln, "hidden_size", 2);
+    tb_output(&b, "Y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_node *n = find_op(m, "LSTM");
+        CHECK(n && attr(n, "sequence_lens") && attr(n, "sequence_lens")->ints[0] == 2);
+        CHECK(n && n->n_inputs == 6 && n->inputs[3] < 0 && n->inputs[4] < 0 &&
+              !strcmp(m->tensors[n->inputs[5]].name, "h0"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
+    RUN(test_conformance_rules);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);

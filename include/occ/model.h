@@ -11,6 +11,8 @@
  *    the ONNX input they replace ("shape", "pads", "value", "scales",
  *    "sizes", "min", "max", "axes", ...): the planner needs static shapes.
  *    Integer data that flows (Gather indices, masks) stays a typed tensor.
+ *  - Softmax, LogSoftmax and Hardmax of opsets before 13 carry "coerce_2d" = 1
+ *    and an explicit "axis" (they normalise the flattened trailing dims).
  *  - Tensors of kind OCC_TENSOR_WEIGHT hold constant data stored in the
  *    pack's data section at [data_offset, data_offset + size). The data of
  *    one node's weights is contiguous and starts on a page boundary; it is

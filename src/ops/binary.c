@@ -1,47 +1,73 @@
-/* Add, Sub, Mul, Div with numpy broadcasting; either operand may be a weight.
- * float32, or int32/int64 with ONNX integer semantics (two's complement
+/* Add, Sub, Mul, Div, Pow, PRelu with numpy broadcasting, and the variadic
+ * Max, Min, Sum, Mean (any number of inputs, all broadcast together); any
+ * operand may be a weight. Each broadcast pair is collapsed at prepare time
+ * into at most OCC_MAX_DIMS (size, stride_a, stride_b) dimensions; the
+ * innermost runs as a flat loop. A variadic op is a chain of such steps over
+ * the output (y = x0; y = y op x1; ...). Equal-shaped operands in the same
+ * (possibly blocked) layout run as one flat loop over the buffer (Add, Sub,
+ * Mul only: Div's blocked zero padding would give 0/0). Add, Sub, Mul and
+ * Div also take int32/int64 with ONNX integer semantics (two's complement
  * wrap-around, Div truncating toward zero; a zero divisor is an error, not a
- * trap).
- * The broadcast is collapsed at prepare time into at most OCC_MAX_DIMS
- * (size, stride_a, stride_b) dimensions; the innermost runs as a flat loop.
- * Equal-shaped operands in the same (possibly blocked) layout run as one flat
- * loop over the buffer (not Div: the blocked zero padding would give 0/0). */
+ * trap). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_PRELU, B_MAX, B_MIN, B_SUM, B_MEAN, B_COPY };
 
 static int binary_kind(const char *op)
 {
-    if (strcmp(op, "Add") == 0)
-        return B_ADD;
-    if (strcmp(op, "Sub") == 0)
-        return B_SUB;
-    if (strcmp(op, "Mul") == 0)
-        return B_MUL;
+    static const char *const names[] = {"Add", "Sub", "Mul", "Div", "Pow",
+                                        "PRelu", "Max", "Min", "Sum", "Mean"};
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
+        if (strcmp(op, names[k]) == 0)
+            return k;
     return B_DIV;
+}
+
+static int is_variadic(int kind)
+{
+    return kind >= B_MAX && kind <= B_MEAN;
 }
 
 static occ_status binary_infer(occ_model *m, const occ_node *n, occ_error *e)
 {
-    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
+    int kind = binary_kind(n->op);
+    const occ_tensor *a = occ_ops_in(m, n, 0);
     int64_t d[OCC_MAX_DIMS];
-    int nd;
-    if (occ_ops_dtype(a) != occ_ops_dtype(b))
-        return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
-                        occ_dtype_name(occ_ops_dtype(a)), occ_dtype_name(occ_ops_dtype(b)));
-    occ_status st = occ_ops_broadcast(a->ndim, a->dims, b->ndim, b->dims, &nd, d, e);
-    if (st)
-        return st;
+    int nd = a->ndim;
+    memcpy(d, a->dims, sizeof d);
+    if (!is_variadic(kind) && n->n_inputs != 2)
+        return occ_fail(e, OCC_ERR_INVALID, "%s takes 2 inputs, not %u", n->op, n->n_inputs);
+    for (uint32_t i = 1; i < n->n_inputs; i++) {
+        const occ_tensor *b = occ_ops_in(m, n, i);
+        if (!b)
+            return occ_fail(e, OCC_ERR_INVALID, "input %u is absent", i);
+        if (occ_ops_dtype(a) != occ_ops_dtype(b))
+            return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
+                            occ_dtype_name(occ_ops_dtype(a)), occ_dtype_name(occ_ops_dtype(b)));
+        int64_t t[OCC_MAX_DIMS];
+        int nt;
+        occ_status st = occ_ops_broadcast(nd, d, b->ndim, b->dims, &nt, t, e);
+        if (st)
+            return st;
+        nd = nt;
+        memcpy(d, t, sizeof d);
+    }
+    if (kind == B_PRELU && (nd != a->ndim || memcmp(d, a->dims, sizeof(int64_t) * (size_t)nd)))
+        return occ_fail(e, OCC_ERR_SHAPE, "PRelu slope does not broadcast to X's shape");
     return occ_ops_set_out(m, n, 0, nd, d, e);
 }
 
 static int binary_layout(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *md)
 {
+    if (n->n_inputs != 2)
+        return 0;
     const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
-    if (binary_kind(n->op) == B_DIV || !md[0] || !md[1])
+    int kind = binary_kind(n->op);
+    if ((kind != B_ADD && kind != B_SUB && kind != B_MUL) || !md[0] || !md[1])
         return 0;
     if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
         return 0;
@@ -55,27 +81,14 @@ typedef struct binary_state {
     int64_t size[OCC_MAX_DIMS];
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
     int64_t count;                /* output elements (or buffer floats, blocked) */
+    uint32_t n_steps;             /* variadic: one more state per input after the first */
+    struct binary_state *steps;
 } binary_state;
 
-static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
+/* Collapses y = a op b (a, b broadcast to y) into s's dims. */
+static void binary_collapse(binary_state *s, const occ_tensor *y, const occ_tensor *a,
+                            const occ_tensor *b)
 {
-    binary_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    s->kind = binary_kind(p->n->op);
-    const occ_tensor *a = occ_ops_in(p->m, p->n, 0), *b = occ_ops_in(p->m, p->n, 1);
-    s->dtype = occ_ops_dtype(a);
-    const occ_tensor *y = &p->m->tensors[p->n->outputs[0]];
-    if (p->in_md && p->in_md[0]) {
-        /* same shape, same layout: flat over the whole buffer */
-        s->nd = 1;
-        s->count = s->size[0] = (int64_t)(dnnl_memory_desc_get_size(p->in_md[0]) / 4);
-        s->sa[0] = s->sb[0] = 1;
-        p->out_blocked = 1;
-        p->out_md = *p->in_md[0];
-        *state = s;
-        return OCC_OK;
-    }
     int r = y->ndim;
     int64_t size[OCC_MAX_DIMS], sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
     int64_t ca = 1, cb = 1;
@@ -111,13 +124,62 @@ static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
     }
     s->nd = nd;
     s->count = occ_ops_count(y->ndim, y->dims);
+}
+
+static void binary_destroy(void *state)
+{
+    binary_state *s = state;
+    if (s)
+        free(s->steps);
+    free(s);
+}
+
+static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    binary_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    s->kind = binary_kind(p->n->op);
+    const occ_tensor *a = occ_ops_in(p->m, p->n, 0);
+    s->dtype = occ_ops_dtype(a);
+    const occ_tensor *y = &p->m->tensors[p->n->outputs[0]];
+    if (p->in_md && p->in_md[0]) {
+        /* same shape, same layout: flat over the whole buffer */
+        s->nd = 1;
+        s->count = s->size[0] = (int64_t)(dnnl_memory_desc_get_size(p->in_md[0]) / 4);
+        s->sa[0] = s->sb[0] = 1;
+        p->out_blocked = 1;
+        p->out_md = *p->in_md[0];
+        *state = s;
+        return OCC_OK;
+    }
+    if (!is_variadic(s->kind)) {
+        binary_collapse(s, y, a, occ_ops_in(p->m, p->n, 1));
+        *state = s;
+        return OCC_OK;
+    }
+    /* y = x0 (broadcast), then y = y op xi */
+    s->n_steps = p->n->n_inputs;
+    s->steps = calloc(s->n_steps, sizeof *s->steps);
+    if (!s->steps) {
+        free(s);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
+    binary_collapse(&s->steps[0], y, a, a);
+    s->steps[0].kind = B_COPY;
+    for (uint32_t i = 1; i < s->n_steps; i++) {
+        binary_collapse(&s->steps[i], y, y, occ_ops_in(p->m, p->n, i));
+        s->steps[i].kind = s->kind == B_MEAN ? B_SUM : s->kind;
+    }
+    s->count = s->steps[0].count;
     *state = s;
     return OCC_OK;
 }
 
-/* One inner row: out[i] = a[i*sa] op b[i*sb]. */
-static void binary_row(int kind, float *restrict o, const float *restrict a,
-                       const float *restrict b, int64_t n, int64_t sa, int64_t sb)
+/* One inner row: out[i] = a[i*sa] op b[i*sb]. o may be a (a variadic op's
+ * running result, same index): hence no restrict on those two. */
+static void binary_row(int kind, float *o, const float *a, const float *restrict b, int64_t n,
+                       int64_t sa, int64_t sb)
 {
 #define ROW(EXPR)                                                                        \
     do {                                                                                 \
@@ -149,9 +211,45 @@ static void binary_row(int kind, float *restrict o, const float *restrict a,
     case B_ADD: ROW(x + y); break;
     case B_SUB: ROW(x - y); break;
     case B_MUL: ROW(x * y); break;
+    case B_POW: ROW(powf(x, y)); break;
+    case B_PRELU: ROW(x < 0.0f ? x * y : x); break;
+    case B_MAX: ROW(x != x || y != y ? x + y : (x > y ? x : y)); break; /* NaN wins */
+    case B_MIN: ROW(x != x || y != y ? x + y : (x < y ? x : y)); break;
+    case B_SUM: ROW(x + y); break;
+    case B_COPY: ROW(((void)y, x)); break;
     default: ROW(x / y); break;
     }
 #undef ROW
+}
+
+static void binary_step(const binary_state *s, const float *a, const float *b, float *o)
+{
+    int nd = s->nd;
+    int64_t inner = s->size[nd - 1];
+    int64_t rows = s->count / inner;
+    if (rows == 1) {
+        /* one long row: split it across threads */
+        int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
+        int64_t blk = 16384;
+        int64_t nblk = (inner + blk - 1) / blk;
+#pragma omp parallel for if (nblk > 2) schedule(static)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t lo = k * blk, len = inner - lo < blk ? inner - lo : blk;
+            binary_row(s->kind, o + lo, a + lo * sa, b + lo * sb, len, sa, sb);
+        }
+        return;
+    }
+#pragma omp parallel for if (s->count > 32768) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, oa = 0, ob = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t idx = rem % s->size[d];
+            rem /= s->size[d];
+            oa += idx * s->sa[d];
+            ob += idx * s->sb[d];
+        }
+        binary_row(s->kind, o + r * inner, a + oa, b + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+    }
 }
 
 /* Integer rows (T = int32_t / int64_t, U its unsigned type for wrap-around);
@@ -206,57 +304,58 @@ static occ_status binary_run(void *state, const occ_op_exec *x, occ_error *e)
     const binary_state *s = state;
     if (s->dtype != OCC_DTYPE_FLOAT)
         return binary_run_int(s, x, e);
-    const float *a = x->in[0], *b = x->in[1];
     float *o = x->out[0];
-    int nd = s->nd;
-    int64_t inner = s->size[nd - 1];
-    int64_t rows = s->count / inner;
-    if (rows == 1) {
-        /* one long row: split it across threads */
-        int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
-        int64_t blk = 16384;
-        int64_t nblk = (inner + blk - 1) / blk;
-#pragma omp parallel for if (nblk > 2) schedule(static)
-        for (int64_t k = 0; k < nblk; k++) {
-            int64_t lo = k * blk, len = inner - lo < blk ? inner - lo : blk;
-            binary_row(s->kind, o + lo, a + lo * sa, b + lo * sb, len, sa, sb);
-        }
+    if (!s->n_steps) {
+        const float *a = x->in[0], *b = x->in[1];
+        binary_step(s, a, b, o);
         return OCC_OK;
     }
-#pragma omp parallel for if (s->count > 32768) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t rem = r, oa = 0, ob = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            int64_t idx = rem % s->size[d];
-            rem /= s->size[d];
-            oa += idx * s->sa[d];
-            ob += idx * s->sb[d];
-        }
-        binary_row(s->kind, o + r * inner, a + oa, b + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+    const float *x0 = x->in[0];
+    binary_step(&s->steps[0], x0, x0, o);
+    for (uint32_t i = 1; i < s->n_steps; i++) {
+        const float *xi = x->in[i];
+        binary_step(&s->steps[i], o, xi, o);
     }
-    (void)e;
+    if (s->kind == B_MEAN) {
+        const float inv = 1.0f / (float)s->n_steps;
+        for (int64_t i = 0; i < s->count; i++)
+            o[i] *= inv;
+    }
     return OCC_OK;
 }
 
-static void binary_destroy(void *s)
-{
-    free(s);
-}
-
-#define BINARY(var, name)                                                                 \
+#define BINARY(var, name, TYPES)                                                        \
     const occ_op_vtable var = {.op = name,                                                \
                                .min_in = 2,                                               \
                                .max_in = 2,                                               \
                                .n_out = 1,                                                \
                                .n_in_types = 1,                                           \
-                               .in_types = {OCC_DTM_FLOAT | OCC_DTM_INDEX},               \
+                               .in_types = {TYPES},                                       \
                                .infer = binary_infer,                                     \
                                .layout = binary_layout,                                   \
                                .prepare = binary_prepare,                                 \
                                .run = binary_run,                                         \
                                .destroy = binary_destroy}
 
-BINARY(occ_op_add, "Add");
-BINARY(occ_op_sub, "Sub");
-BINARY(occ_op_mul, "Mul");
-BINARY(occ_op_div, "Div");
+BINARY(occ_op_add, "Add", OCC_DTM_FLOAT | OCC_DTM_INDEX);
+BINARY(occ_op_sub, "Sub", OCC_DTM_FLOAT | OCC_DTM_INDEX);
+BINARY(occ_op_mul, "Mul", OCC_DTM_FLOAT | OCC_DTM_INDEX);
+BINARY(occ_op_div, "Div", OCC_DTM_FLOAT | OCC_DTM_INDEX);
+BINARY(occ_op_pow, "Pow", OCC_DTM_FLOAT);
+BINARY(occ_op_prelu, "PRelu", OCC_DTM_FLOAT);
+
+#define VARIADIC(var, name)                                                               \
+    const occ_op_vtable var = {.op = name,                                                \
+                               .min_in = 1,                                               \
+                               .max_in = OCC_MAX_NODE_IO,                                 \
+                               .n_out = 1,                                                \
+                               .infer = binary_infer,                                     \
+                               .layout = binary_layout,                                   \
+                               .prepare = binary_prepare,                                 \
+                               .run = binary_run,                                         \
+                               .destroy = binary_destroy}
+
+VARIADIC(occ_op_max, "Max");
+VARIADIC(occ_op_min, "Min");
+VARIADIC(occ_op_sum, "Sum");
+VARIADIC(occ_op_mean, "Mean");

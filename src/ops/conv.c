@@ -1,4 +1,4 @@
-/* Conv (2-D): oneDNN convolution, weights reordered once into the layout the
+/* Conv (2-D, and 1-D as 2-D with a height of 1): oneDNN convolution, weights reordered once into the layout the
  * chosen implementation wants; Winograd for 3x3 stride-1 layers with enough
  * channels; optional fused post-ops (Relu/Clip/LeakyRelu, residual sum). */
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include "ops/ops_internal.h"
 
 typedef struct conv_geom {
+    int rank;                 /* 4, or 3 for 1-D (run as h = kh = 1, plain output) */
     int64_t n, c, h, w, m, g, kh, kw;
     occ_window win;
 } conv_geom;
@@ -20,11 +21,13 @@ static occ_status conv_geometry(const occ_model *m, const occ_node *n, conv_geom
                      *b = occ_ops_in(m, n, 2);
     if (!x || !w)
         return occ_fail(e, OCC_ERR_INVALID, "missing input or weights");
-    if (x->ndim != 4)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (only 2-D convolution, rank 4)",
-                        x->ndim);
-    if (w->ndim != 4)
-        return occ_fail(e, OCC_ERR_SHAPE, "weights of rank %d, expected 4", w->ndim);
+    if (x->ndim != 4 && x->ndim != 3)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (1-D and 2-D convolution: "
+                        "rank 3 or 4)", x->ndim);
+    if (w->ndim != x->ndim)
+        return occ_fail(e, OCC_ERR_SHAPE, "weights of rank %d, expected %d", w->ndim, x->ndim);
+    const int r3 = x->ndim == 3;
+    cg->rank = x->ndim;
     if (w->kind != OCC_TENSOR_WEIGHT)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "weights computed at run time are not supported");
     int64_t g;
@@ -32,11 +35,11 @@ static occ_status conv_geometry(const occ_model *m, const occ_node *n, conv_geom
         return st;
     cg->n = x->dims[0];
     cg->c = x->dims[1];
-    cg->h = x->dims[2];
-    cg->w = x->dims[3];
+    cg->h = r3 ? 1 : x->dims[2];
+    cg->w = x->dims[3 - r3];
     cg->m = w->dims[0];
-    cg->kh = w->dims[2];
-    cg->kw = w->dims[3];
+    cg->kh = r3 ? 1 : w->dims[2];
+    cg->kw = w->dims[3 - r3];
     if (g <= 0 || g > cg->c)
         return occ_fail(e, OCC_ERR_INVALID, "group = %lld out of range", (long long)g);
     cg->g = g;
@@ -56,10 +59,11 @@ static occ_status conv_geometry(const occ_model *m, const occ_node *n, conv_geom
     uint32_t kc;
     if ((st = occ_ops_attr_ints(n, "kernel_shape", 8, &ks, &kc, e)))
         return st;
-    if (kc && (kc != 2 || ks[0] != cg->kh || ks[1] != cg->kw))
+    if (kc && (kc != (uint32_t)(x->ndim - 2) || ks[0] != w->dims[2] ||
+               (!r3 && ks[1] != cg->kw)))
         return occ_fail(e, OCC_ERR_SHAPE, "kernel_shape does not match the weights");
     int64_t in[2] = {cg->h, cg->w}, k[2] = {cg->kh, cg->kw};
-    return occ_ops_window(n, in, k, 0, &cg->win, e);
+    return occ_ops_window_nd(n, x->ndim - 2, in + r3, k + r3, 0, &cg->win, e);
 }
 
 static occ_status conv_infer(occ_model *m, const occ_node *n, occ_error *e)
@@ -69,7 +73,9 @@ static occ_status conv_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (st)
         return st;
     int64_t d[4] = {cg.n, cg.m, cg.win.out[0], cg.win.out[1]};
-    return occ_ops_set_out(m, n, 0, 4, d, e);
+    if (cg.rank == 3)
+        d[2] = cg.win.out[1];
+    return occ_ops_set_out(m, n, 0, cg.rank, d, e);
 }
 
 static uint64_t conv_flops(const occ_model *m, const occ_node *n)
@@ -83,7 +89,10 @@ static uint64_t conv_flops(const occ_model *m, const occ_node *n)
 
 static int conv_layout(const occ_model *m, const occ_node *n, const dnnl_memory_desc_t *const *md)
 {
-    return 1;
+    /* 1-D: plain in and out (a 4-D blocked layout of a rank-3 tensor would
+     * puzzle every consumer) */
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return x && x->ndim == 4;
 }
 
 typedef struct conv_state {
@@ -259,8 +268,8 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         }
     }
     if (!pd)
-        ds = conv_pd(&cg, dnnl_convolution_direct, has_bias, NULL, dnnl_format_tag_any, attr,
-                     p->eng, &pd);
+        ds = conv_pd(&cg, dnnl_convolution_direct, has_bias, NULL,
+                     cg.rank == 3 ? dnnl_nchw : dnnl_format_tag_any, attr, p->eng, &pd);
     if ((st = occ_dnnl_check(ds, "convolution", e)))
         goto fail;
     if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "convolution", e)))

@@ -73,7 +73,6 @@ typedef struct occ_op_exec {
 } occ_op_exec;
 
 #define OCC_OPF_COPIES_WEIGHTS 1u /* run never reads prep.w (repacked at prepare) */
-#define OCC_OPF_VAR_OUT 2u        /* 1..n_out outputs (Split; TopK whose indices nobody reads) */
 
 /* Type masks for occ_op_vtable.in_types. */
 #define OCC_DTM(dt) (1u << (dt))
@@ -88,6 +87,7 @@ typedef struct occ_op_exec {
 typedef struct occ_op_vtable {
     const char *op;
     uint32_t min_in, max_in, n_out;
+    uint32_t min_out; /* optional trailing outputs: min_out..n_out (0 = exactly n_out) */
     uint32_t flags;
     /* Accepted dtypes of input i: in_types[i] (inputs past n_in_types take
      * the last entry); n_in_types = 0: float32 only. */
@@ -110,11 +110,40 @@ extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
     occ_op_averagepool, occ_op_globalaveragepool, occ_op_lrn, occ_op_concat, occ_op_flatten,
     occ_op_reshape, occ_op_transpose, occ_op_squeeze, occ_op_unsqueeze, occ_op_softmax,
     occ_op_pad, occ_op_resize, occ_op_upsample, occ_op_reducemean, occ_op_batchnorm,
-    occ_op_identity, occ_op_cast, occ_op_gather, occ_op_where, occ_op_equal, occ_op_less,
+    occ_op_cast, occ_op_gather, occ_op_where, occ_op_equal, occ_op_less,
     occ_op_greater, occ_op_lessorequal, occ_op_greaterorequal, occ_op_not, occ_op_and, occ_op_or,
     occ_op_xor, occ_op_slice, occ_op_expand, occ_op_tile, occ_op_split, occ_op_argmax,
     occ_op_argmin, occ_op_topk, occ_op_mod, occ_op_gatherelements, occ_op_gathernd,
     occ_op_scatternd;
+/* unary.c: element-wise functions added for ONNX conformance */
+extern const occ_op_vtable occ_op_elu, occ_op_selu, occ_op_celu, occ_op_softplus, occ_op_softsign,
+    occ_op_thresholdedrelu, occ_op_mish, occ_op_gelu, occ_op_shrink, occ_op_sqrt, occ_op_exp,
+    occ_op_log, occ_op_erf, occ_op_reciprocal, occ_op_neg, occ_op_abs, occ_op_floor, occ_op_ceil,
+    occ_op_round, occ_op_sign, occ_op_sin, occ_op_cos, occ_op_tan, occ_op_asin, occ_op_acos,
+    occ_op_atan, occ_op_sinh, occ_op_cosh, occ_op_asinh, occ_op_acosh, occ_op_atanh;
+/* binary.c */
+extern const occ_op_vtable occ_op_pow, occ_op_prelu, occ_op_max, occ_op_min, occ_op_sum,
+    occ_op_mean;
+/* reduce.c */
+extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin, occ_op_reduceprod,
+    occ_op_reducel1, occ_op_reducel2, occ_op_reducelogsum, occ_op_reducelogsumexp,
+    occ_op_reducesumsquare;
+/* softmax.c */
+extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* einsum.c */
+extern const occ_op_vtable occ_op_einsum;
+/* shape.c */
+extern const occ_op_vtable occ_op_identity;
+/* rnn.c */
+extern const occ_op_vtable occ_op_rnn, occ_op_gru, occ_op_lstm;
+/* depthspace.c */
+extern const occ_op_vtable occ_op_depthtospace, occ_op_spacetodepth;
+/* deconv.c */
+extern const occ_op_vtable occ_op_convtranspose;
+/* pool.c */
+extern const occ_op_vtable occ_op_lppool, occ_op_globalmaxpool;
+/* norm.c */
+extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm, occ_op_mvn;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a
@@ -200,12 +229,18 @@ occ_status occ_ops_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
 
 /* Sliding-window geometry of Conv and the pools (2 spatial dims). */
 typedef struct occ_window {
-    int64_t k[2], s[2], d[2], pb[2], pe[2], in[2], out[2];
+    /* [0], [1]: H, W; [2]: depth of a 3-D window (trivial otherwise) */
+    int64_t k[3], s[3], d[3], pb[3], pe[3], in[3], out[3];
 } occ_window;
 /* Reads strides, dilations, pads and auto_pad of n; kernel = k (2 values).
  * ceil_mode rounds the output size up (pools). */
 occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
                           occ_window *w, occ_error *e) OCC_MUST_CHECK;
+/* The same for nsp (1 to 3) spatial dims, attributes with nsp values: a 1-D
+ * window becomes a 2-D one whose first dim is trivial (in = k = out = 1); a
+ * 3-D one keeps H, W in [0], [1] and puts the depth in [2]. */
+occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in, const int64_t *k,
+                             int ceil_mode, occ_window *w, occ_error *e) OCC_MUST_CHECK;
 
 /* out[i0..] = in[tab[0][i0], tab[1][i1], ...]; a -1 entry gives fill. Each
  * tab[d] has odims[d] entries in [-1, idims[d]). Used by Pad and Resize. */

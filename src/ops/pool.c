@@ -1,6 +1,7 @@
 /* MaxPool, AveragePool (oneDNN pooling when its semantics match ONNX exactly,
- * in whatever layout the input arrives; else our plain NCHW loops) and
- * GlobalAveragePool (plain loop).
+ * in whatever layout the input arrives; else our plain NCHW loops), LpPool
+ * (plain loop), all 2-D or 1-D (a height of 1), and GlobalAveragePool,
+ * GlobalMaxPool (plain loops, any rank).
  *
  * Where oneDNN differs: AveragePool with count_include_pad=1 divides by the
  * full kernel area, while ONNX (and ONNX Runtime / PyTorch) clip the window to
@@ -14,10 +15,12 @@
 
 #include "ops/ops_internal.h"
 
-enum { P_MAX, P_AVG };
+enum { P_MAX, P_AVG, P_LP };
 
 typedef struct pool_geom {
     int kind;
+    int rank;
+    float p;                  /* LpPool */
     int include_pad;
     int64_t n, c;
     occ_window w;
@@ -30,14 +33,24 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
     const int64_t *ks;
     uint32_t kc;
     int64_t ceil_mode, cip = 0, so = 0;
-    g->kind = strcmp(n->op, "MaxPool") == 0 ? P_MAX : P_AVG;
-    if (x->ndim != 4)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (only 2-D pooling, rank 4)",
-                        x->ndim);
+    g->kind = strcmp(n->op, "MaxPool") == 0 ? P_MAX : strcmp(n->op, "LpPool") == 0 ? P_LP : P_AVG;
+    if (g->kind == P_LP) {
+        int64_t pv;
+        if ((st = occ_ops_attr_int(n, "p", 2, &pv, e)))
+            return st;
+        if (pv < 1 || pv > 64)
+            return occ_fail(e, OCC_ERR_INVALID, "LpPool p = %lld (1..64)", (long long)pv);
+        g->p = (float)pv;
+    }
+    if (x->ndim < 3 || x->ndim > 5)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "input of rank %d (1-D to 3-D pooling: rank 3 "
+                        "to 5)", x->ndim);
+    g->rank = x->ndim;
     if ((st = occ_ops_attr_ints(n, "kernel_shape", 8, &ks, &kc, e)))
         return st;
-    if (kc != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "kernel_shape must have 2 values (has %u)", kc);
+    if (kc != (uint32_t)(x->ndim - 2))
+        return occ_fail(e, OCC_ERR_INVALID, "kernel_shape must have %d values (has %u)",
+                        x->ndim - 2, kc);
     if ((st = occ_ops_attr_int(n, "ceil_mode", 0, &ceil_mode, e)))
         return st;
     if (ceil_mode != 0 && ceil_mode != 1)
@@ -47,7 +60,7 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
             return st;
         if (cip != 0 && cip != 1)
             return occ_fail(e, OCC_ERR_INVALID, "count_include_pad must be 0 or 1");
-    } else {
+    } else if (g->kind == P_MAX) {
         if ((st = occ_ops_attr_int(n, "storage_order", 0, &so, e)))
             return st;
         if (so != 0)
@@ -57,8 +70,8 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
     g->include_pad = (int)cip;
     g->n = x->dims[0];
     g->c = x->dims[1];
-    int64_t in[2] = {x->dims[2], x->dims[3]};
-    return occ_ops_window(n, in, ks, (int)ceil_mode, &g->w, e);
+    int64_t in[3] = {x->dims[2], x->ndim >= 4 ? x->dims[3] : 1, x->ndim == 5 ? x->dims[4] : 1};
+    return occ_ops_window_nd(n, x->ndim - 2, in, ks, (int)ceil_mode, &g->w, e);
 }
 
 static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
@@ -67,8 +80,15 @@ static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
     occ_status st = pool_geometry(m, n, &g, e);
     if (st)
         return st;
-    int64_t d[4] = {g.n, g.c, g.w.out[0], g.w.out[1]};
-    return occ_ops_set_out(m, n, 0, 4, d, e);
+    int64_t d[5] = {g.n, g.c, g.w.out[0], g.w.out[1]};
+    if (g.rank == 3)
+        d[2] = g.w.out[1];
+    if (g.rank == 5) {
+        d[2] = g.w.out[2];
+        d[3] = g.w.out[0];
+        d[4] = g.w.out[1];
+    }
+    return occ_ops_set_out(m, n, 0, g.rank, d, e);
 }
 
 static uint64_t pool_flops(const occ_model *m, const occ_node *n)
@@ -76,7 +96,8 @@ static uint64_t pool_flops(const occ_model *m, const occ_node *n)
     pool_geom g;
     if (pool_geometry(m, n, &g, NULL))
         return 0;
-    return (uint64_t)g.n * g.c * g.w.out[0] * g.w.out[1] * g.w.k[0] * g.w.k[1];
+    return (uint64_t)g.n * g.c * g.w.out[0] * g.w.out[1] * g.w.out[2] * g.w.k[0] * g.w.k[1] *
+           g.w.k[2];
 }
 
 /* Right padding that makes oneDNN's output size formula give ours. */
@@ -89,6 +110,8 @@ static int64_t dnnl_pad_r(const occ_window *w, int i)
 
 static int pool_dnnl_exact(const pool_geom *g)
 {
+    if (g->rank != 4 || g->kind == P_LP)
+        return 0; /* 1-D and LpPool: the plain loop, plain layout */
     for (int i = 0; i < 2; i++) {
         int64_t pr = dnnl_pad_r(&g->w, i);
         int64_t ext = (g->w.k[i] - 1) * g->w.d[i] + 1;
@@ -191,54 +214,67 @@ fail:
     return st;
 }
 
+/* Any window of up to 3 spatial dims (the depth, slot 2, is trivial for 1-D
+ * and 2-D). */
 static void pool_plain(const pool_geom *g, const float *in, float *out)
 {
     const occ_window *w = &g->w;
-    const int64_t H = w->in[0], W = w->in[1], OH = w->out[0], OW = w->out[1];
+    const int64_t Z = w->in[2], H = w->in[0], W = w->in[1];
+    const int64_t OZ = w->out[2], OH = w->out[0], OW = w->out[1];
     const int64_t planes = g->n * g->c;
 #pragma omp parallel for schedule(static)
     for (int64_t pl = 0; pl < planes; pl++) {
-        const float *src = in + pl * H * W;
-        float *dst = out + pl * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t h0 = oh * w->s[0] - w->pb[0], w0 = ow * w->s[1] - w->pb[1];
-                float acc = g->kind == P_MAX ? -INFINITY : 0.0f;
-                int64_t cnt = 0;
-                for (int64_t kh = 0; kh < w->k[0]; kh++) {
-                    int64_t h = h0 + kh * w->d[0];
-                    if (h < 0 || h >= H)
-                        continue;
-                    for (int64_t kw = 0; kw < w->k[1]; kw++) {
-                        int64_t x = w0 + kw * w->d[1];
-                        if (x < 0 || x >= W)
+        const float *src = in + pl * Z * H * W;
+        float *dst = out + pl * OZ * OH * OW;
+        for (int64_t oz = 0; oz < OZ; oz++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t z0 = oz * w->s[2] - w->pb[2];
+                    int64_t h0 = oh * w->s[0] - w->pb[0], w0 = ow * w->s[1] - w->pb[1];
+                    float acc = g->kind == P_MAX ? -INFINITY : 0.0f;
+                    int64_t cnt = 0;
+                    for (int64_t kz = 0; kz < w->k[2]; kz++) {
+                        int64_t z = z0 + kz * w->d[2];
+                        if (z < 0 || z >= Z)
                             continue;
-                        float v = src[h * W + x];
-                        if (g->kind == P_MAX)
-                            acc = v > acc ? v : acc;
-                        else
-                            acc += v;
-                        cnt++;
+                        for (int64_t kh = 0; kh < w->k[0]; kh++) {
+                            int64_t h = h0 + kh * w->d[0];
+                            if (h < 0 || h >= H)
+                                continue;
+                            for (int64_t kw = 0; kw < w->k[1]; kw++) {
+                                int64_t x = w0 + kw * w->d[1];
+                                if (x < 0 || x >= W)
+                                    continue;
+                                float v = src[(z * H + h) * W + x];
+                                if (g->kind == P_MAX)
+                                    acc = v > acc ? v : acc;
+                                else if (g->kind == P_LP)
+                                    acc += powf(fabsf(v), g->p);
+                                else
+                                    acc += v;
+                                cnt++;
+                            }
+                        }
                     }
-                }
-                if (g->kind == P_AVG) {
-                    if (g->include_pad) {
-                        /* window clipped to the padded input [-pb, H + pe) */
-                        int64_t he = h0 + (w->k[0] - 1) * w->d[0] + 1;
-                        int64_t we = w0 + (w->k[1] - 1) * w->d[1] + 1;
-                        if (he > H + w->pe[0])
-                            he = H + w->pe[0];
-                        if (we > W + w->pe[1])
-                            we = W + w->pe[1];
-                        int64_t nh = (he - h0 + w->d[0] - 1) / w->d[0];
-                        int64_t nw = (we - w0 + w->d[1] - 1) / w->d[1];
-                        cnt = nh * nw;
+                    if (g->kind == P_LP)
+                        acc = powf(acc, 1.0f / g->p);
+                    if (g->kind == P_AVG) {
+                        if (g->include_pad) {
+                            /* window clipped to the padded input [-pb, in + pe) */
+                            int64_t n_in[3];
+                            const int64_t st[3] = {h0, w0, z0};
+                            for (int i = 0; i < 3; i++) {
+                                int64_t end = st[i] + (w->k[i] - 1) * w->d[i] + 1;
+                                if (end > w->in[i] + w->pe[i])
+                                    end = w->in[i] + w->pe[i];
+                                n_in[i] = (end - st[i] + w->d[i] - 1) / w->d[i];
+                            }
+                            cnt = n_in[0] * n_in[1] * n_in[2];
+                        }
+                        acc = cnt ? acc / (float)cnt : 0.0f;
                     }
-                    acc = cnt ? acc / (float)cnt : 0.0f;
+                    dst[(oz * OH + oh) * OW + ow] = acc;
                 }
-                dst[oh * OW + ow] = acc;
-            }
-        }
     }
 }
 
@@ -263,6 +299,18 @@ const occ_op_vtable occ_op_maxpool = {
     .infer = pool_infer,
     .flops = pool_flops,
     .layout = pool_layout,
+    .prepare = pool_prepare,
+    .run = pool_run,
+    .destroy = pool_destroy,
+};
+
+const occ_op_vtable occ_op_lppool = {
+    .op = "LpPool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = pool_infer,
+    .flops = pool_flops,
     .prepare = pool_prepare,
     .run = pool_run,
     .destroy = pool_destroy,
@@ -302,6 +350,7 @@ static uint64_t gap_flops(const occ_model *m, const occ_node *n)
 
 typedef struct gap_state {
     int64_t rows, len;
+    int max;
 } gap_state;
 
 static occ_status gap_prepare(occ_op_prep *p, void **state, occ_error *e)
@@ -312,6 +361,7 @@ static occ_status gap_prepare(occ_op_prep *p, void **state, occ_error *e)
     const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
     s->rows = x->dims[0] * x->dims[1];
     s->len = occ_ops_count(x->ndim, x->dims) / s->rows;
+    s->max = strcmp(p->n->op, "GlobalMaxPool") == 0;
     *state = s;
     return OCC_OK;
 }
@@ -322,6 +372,16 @@ static occ_status gap_run(void *state, const occ_op_exec *x, occ_error *e)
     const float *in = x->in[0];
     float *out = x->out[0];
     const float inv = 1.0f / (float)s->len;
+    if (s->max) {
+        for (int64_t r = 0; r < s->rows; r++) {
+            const float *row = in + r * s->len;
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < s->len; i++)
+                mx = row[i] > mx || row[i] != row[i] ? row[i] : mx;
+            out[r] = mx;
+        }
+        return OCC_OK;
+    }
 #pragma omp parallel for if (s->rows * s->len > 65536) schedule(static)
     for (int64_t r = 0; r < s->rows; r++) {
         const float *row = in + r * s->len;
@@ -341,6 +401,18 @@ static void gap_destroy(void *s)
 
 const occ_op_vtable occ_op_globalaveragepool = {
     .op = "GlobalAveragePool",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .infer = gap_infer,
+    .flops = gap_flops,
+    .prepare = gap_prepare,
+    .run = gap_run,
+    .destroy = gap_destroy,
+};
+
+const occ_op_vtable occ_op_globalmaxpool = {
+    .op = "GlobalMaxPool",
     .min_in = 1,
     .max_in = 1,
     .n_out = 1,

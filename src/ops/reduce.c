@@ -1,10 +1,31 @@
-/* ReduceMean over the axes in attribute "axes" (all when absent), keepdims. */
+/* The Reduce family (Mean, Sum, Max, Min, Prod, L1, L2, LogSum, LogSumExp,
+ * SumSquare) over the axes in attribute "axes" (all when absent; the packer
+ * folds a constant axes input into it), keepdims, noop_with_empty_axes.
+ * Plain C: one pass over the input accumulating into the output (two for
+ * LogSumExp, whose running maximum keeps exp() from overflowing). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
 
+enum { R_MEAN, R_SUM, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_LOGSUM, R_LOGSUMEXP, R_SUMSQUARE, R_N };
+static const char *const reduce_names[R_N] = {
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+    "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare",
+};
+
+static int reduce_kind(const char *op)
+{
+    for (int k = 0; k < R_N; k++)
+        if (strcmp(op, reduce_names[k]) == 0)
+            return k;
+    return R_MEAN;
+}
+
 typedef struct reduce_state {
+    int kind;
+    int noop;                      /* nothing reduced: the output is the input */
     int nd;
     int64_t idims[OCC_MAX_DIMS];
     int64_t ostride[OCC_MAX_DIMS]; /* output stride per input dim, 0 if reduced */
@@ -42,6 +63,8 @@ static occ_status reduce_params(const occ_model *m, const occ_node *n, reduce_st
     if (!c && !noop)
         for (int i = 0; i < x->ndim; i++)
             red[i] = 1;
+    s->kind = reduce_kind(n->op);
+    s->noop = !c && noop;
     s->nd = x->ndim;
     s->out_nd = 0;
     int64_t rc = 1;
@@ -96,16 +119,15 @@ static occ_status reduce_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
-static occ_status reduce_run(void *state, const occ_op_exec *x, occ_error *e)
+/* Accumulation of one kind: SUM (with a pre-transform), MAX, MIN, PROD. */
+enum { ACC_SUM, ACC_MAX, ACC_MIN, ACC_PROD };
+enum { PRE_NONE, PRE_ABS, PRE_SQUARE, PRE_EXP_SHIFTED };
+
+/* out[o(i)] = out[o(i)] acc pre(in[i]) for every input element i; shift is the
+ * per-output maximum for PRE_EXP_SHIFTED. */
+static void reduce_pass(const reduce_state *s, const float *in, float *out, const float *shift,
+                        int acc, int pre)
 {
-    const reduce_state *s = state;
-    const float *in = x->in[0];
-    float *out = x->out[0];
-    memset(out, 0, (size_t)s->ocount * sizeof(float));
-    if (s->nd == 0) {
-        out[0] = in[0];
-        return OCC_OK;
-    }
     const int64_t inner = s->idims[s->nd - 1], os = s->ostride[s->nd - 1];
     const int64_t rows = s->icount / inner;
     for (int64_t r = 0; r < rows; r++) {
@@ -115,19 +137,107 @@ static occ_status reduce_run(void *state, const occ_op_exec *x, occ_error *e)
             rem /= s->idims[d];
         }
         const float *row = in + r * inner;
-        if (os == 0) {
-            float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
+        if (acc == ACC_SUM && pre == PRE_NONE && os == 0) {
+            /* the common case (ReduceMean over the last axis): vectorised */
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int64_t i = 0; i < inner; i++)
-                acc += row[i];
-            out[off] += acc;
-        } else {
-            for (int64_t i = 0; i < inner; i++)
-                out[off + i] += row[i];
+                sum += row[i];
+            out[off] += sum;
+            continue;
+        }
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t o = off + i * os;
+            float v = row[i];
+            switch (pre) {
+            case PRE_ABS: v = fabsf(v); break;
+            case PRE_SQUARE: v = v * v; break;
+            case PRE_EXP_SHIFTED: v = isinf(shift[o]) ? expf(v) : expf(v - shift[o]); break;
+            default: break;
+            }
+            switch (acc) {
+            case ACC_MAX: out[o] = v > out[o] || v != v ? v : out[o]; break;
+            case ACC_MIN: out[o] = v < out[o] || v != v ? v : out[o]; break;
+            case ACC_PROD: out[o] *= v; break;
+            default: out[o] += v; break;
+            }
         }
     }
-    for (int64_t i = 0; i < s->ocount; i++)
-        out[i] *= s->inv;
+}
+
+static void reduce_fill(float *out, int64_t n, float v)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = v;
+}
+
+static occ_status reduce_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const reduce_state *s = state;
+    const float *in = x->in[0];
+    float *out = x->out[0];
+    const int64_t n = s->ocount;
+    (void)e;
+    if (s->noop || s->nd == 0) {
+        memcpy(out, in, (size_t)s->icount * sizeof(float));
+        if (s->noop)
+            return OCC_OK;
+    }
+    if (s->nd == 0) {
+        /* a scalar "reduced" over nothing still goes through the function */
+        float v = in[0];
+        switch (s->kind) {
+        case R_L1: v = fabsf(v); break;
+        case R_L2: v = fabsf(v); break;
+        case R_LOGSUM: v = logf(v); break;
+        case R_SUMSQUARE: v = v * v; break;
+        default: break;
+        }
+        out[0] = v;
+        return OCC_OK;
+    }
+    switch (s->kind) {
+    case R_MAX:
+        reduce_fill(out, n, -INFINITY);
+        reduce_pass(s, in, out, NULL, ACC_MAX, PRE_NONE);
+        break;
+    case R_MIN:
+        reduce_fill(out, n, INFINITY);
+        reduce_pass(s, in, out, NULL, ACC_MIN, PRE_NONE);
+        break;
+    case R_PROD:
+        reduce_fill(out, n, 1.0f);
+        reduce_pass(s, in, out, NULL, ACC_PROD, PRE_NONE);
+        break;
+    case R_LOGSUMEXP: {
+        /* max first (into the output), sums into a scratch of the same size */
+        float *sum = occ_ops_alloc((uint64_t)n * sizeof(float));
+        if (!sum)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory for ReduceLogSumExp");
+        reduce_fill(out, n, -INFINITY);
+        reduce_pass(s, in, out, NULL, ACC_MAX, PRE_NONE);
+        reduce_pass(s, in, sum, out, ACC_SUM, PRE_EXP_SHIFTED);
+        for (int64_t i = 0; i < n; i++)
+            out[i] = isinf(out[i]) ? logf(sum[i]) : out[i] + logf(sum[i]);
+        occ_ops_free(sum);
+        break;
+    }
+    default: {
+        int pre = s->kind == R_L1 ? PRE_ABS
+                  : (s->kind == R_L2 || s->kind == R_SUMSQUARE) ? PRE_SQUARE : PRE_NONE;
+        reduce_fill(out, n, 0.0f);
+        reduce_pass(s, in, out, NULL, ACC_SUM, pre);
+        for (int64_t i = 0; i < n; i++) {
+            if (s->kind == R_MEAN)
+                out[i] *= s->inv;
+            else if (s->kind == R_L2)
+                out[i] = sqrtf(out[i]);
+            else if (s->kind == R_LOGSUM)
+                out[i] = logf(out[i]);
+        }
+        break;
+    }
+    }
     return OCC_OK;
 }
 
@@ -136,14 +246,24 @@ static void reduce_destroy(void *s)
     free(s);
 }
 
-const occ_op_vtable occ_op_reducemean = {
-    .op = "ReduceMean",
-    .min_in = 1,
-    .max_in = 2,
-    .n_out = 1,
-    .infer = reduce_infer,
-    .flops = reduce_flops,
-    .prepare = reduce_prepare,
-    .run = reduce_run,
-    .destroy = reduce_destroy,
-};
+#define REDUCE(var, name)                                                                 \
+    const occ_op_vtable var = {.op = name,                                                \
+                               .min_in = 1,                                               \
+                               .max_in = 2,                                               \
+                               .n_out = 1,                                                \
+                               .infer = reduce_infer,                                     \
+                               .flops = reduce_flops,                                     \
+                               .prepare = reduce_prepare,                                 \
+                               .run = reduce_run,                                         \
+                               .destroy = reduce_destroy}
+
+REDUCE(occ_op_reducemean, "ReduceMean");
+REDUCE(occ_op_reducesum, "ReduceSum");
+REDUCE(occ_op_reducemax, "ReduceMax");
+REDUCE(occ_op_reducemin, "ReduceMin");
+REDUCE(occ_op_reduceprod, "ReduceProd");
+REDUCE(occ_op_reducel1, "ReduceL1");
+REDUCE(occ_op_reducel2, "ReduceL2");
+REDUCE(occ_op_reducelogsum, "ReduceLogSum");
+REDUCE(occ_op_reducelogsumexp, "ReduceLogSumExp");
+REDUCE(occ_op_reducesumsquare, "ReduceSumSquare");

@@ -15,7 +15,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_transpose,   &occ_op_squeeze,     &occ_op_unsqueeze,
     &occ_op_softmax,     &occ_op_pad,         &occ_op_resize,
     &occ_op_upsample,    &occ_op_reducemean,  &occ_op_batchnorm,
-    &occ_op_identity,    &occ_op_cast,        &occ_op_gather,
+    &occ_op_cast,        &occ_op_gather,
     &occ_op_where,       &occ_op_equal,       &occ_op_less,
     &occ_op_greater,     &occ_op_lessorequal, &occ_op_greaterorequal,
     &occ_op_not,         &occ_op_and,         &occ_op_or,
@@ -23,6 +23,27 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_tile,        &occ_op_split,       &occ_op_argmax,
     &occ_op_argmin,      &occ_op_topk,        &occ_op_mod,
     &occ_op_gatherelements, &occ_op_gathernd, &occ_op_scatternd,
+    /* unary.c */
+    &occ_op_elu, &occ_op_selu, &occ_op_celu, &occ_op_softplus, &occ_op_softsign,
+    &occ_op_thresholdedrelu, &occ_op_mish, &occ_op_gelu, &occ_op_shrink, &occ_op_sqrt,
+    &occ_op_exp, &occ_op_log, &occ_op_erf, &occ_op_reciprocal, &occ_op_neg, &occ_op_abs,
+    &occ_op_floor, &occ_op_ceil, &occ_op_round, &occ_op_sign, &occ_op_sin, &occ_op_cos,
+    &occ_op_tan, &occ_op_asin, &occ_op_acos, &occ_op_atan, &occ_op_sinh, &occ_op_cosh,
+    &occ_op_asinh, &occ_op_acosh, &occ_op_atanh,
+    /* binary.c */
+    &occ_op_pow, &occ_op_prelu, &occ_op_max, &occ_op_min, &occ_op_sum, &occ_op_mean,
+    /* reduce.c */
+    &occ_op_reducesum, &occ_op_reducemax, &occ_op_reducemin, &occ_op_reduceprod,
+    &occ_op_reducel1, &occ_op_reducel2, &occ_op_reducelogsum, &occ_op_reducelogsumexp,
+    &occ_op_reducesumsquare,
+    /* softmax.c */
+    &occ_op_logsoftmax, &occ_op_hardmax,
+    &occ_op_convtranspose, &occ_op_depthtospace, &occ_op_spacetodepth,
+    &occ_op_rnn, &occ_op_gru, &occ_op_lstm, &occ_op_identity, &occ_op_einsum,
+    /* pool.c */
+    &occ_op_lppool, &occ_op_globalmaxpool,
+    /* norm.c */
+    &occ_op_layernorm, &occ_op_instancenorm, &occ_op_lpnorm, &occ_op_mvn,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
@@ -65,10 +86,10 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (n->n_inputs < v->min_in || n->n_inputs > v->max_in)
         return occ_fail(e, OCC_ERR_INVALID, "%u inputs, expected %u..%u", n->n_inputs, v->min_in,
                         v->max_in);
-    if ((v->flags & OCC_OPF_VAR_OUT) ? (n->n_outputs < 1 || n->n_outputs > v->n_out)
-                                     : n->n_outputs != v->n_out)
-        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %s%u", n->n_outputs,
-                        (v->flags & OCC_OPF_VAR_OUT) ? "1.." : "", v->n_out);
+    uint32_t min_out = v->min_out ? v->min_out : v->n_out;
+    if (n->n_outputs < min_out || n->n_outputs > v->n_out)
+        return occ_fail(e, OCC_ERR_INVALID, "%u outputs, expected %u..%u", n->n_outputs, min_out,
+                        v->n_out);
     if ((n->n_inputs && !n->inputs) || !n->outputs)
         return occ_fail(e, OCC_ERR_INVALID, "missing input or output list");
     if (n->n_attrs && !n->attrs)

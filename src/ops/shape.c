@@ -137,6 +137,12 @@ static occ_status unsqueeze_infer(occ_model *m, const occ_node *n, occ_error *e)
     return occ_ops_set_out(m, n, 0, r, d, e);
 }
 
+static occ_status identity_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    return occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
+}
+
 typedef struct copy_state {
     size_t size;
 } copy_state;
@@ -187,11 +193,4 @@ SHAPE_OP(occ_op_flatten, "Flatten", 1, flatten_infer);
 SHAPE_OP(occ_op_reshape, "Reshape", 2, reshape_infer);
 SHAPE_OP(occ_op_squeeze, "Squeeze", 2, squeeze_infer);
 SHAPE_OP(occ_op_unsqueeze, "Unsqueeze", 2, unsqueeze_infer);
-
-static occ_status identity_infer(occ_model *m, const occ_node *n, occ_error *e)
-{
-    const occ_tensor *x = occ_ops_in(m, n, 0);
-    return occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
-}
-
 SHAPE_OP(occ_op_identity, "Identity", 1, identity_infer);

@@ -1,10 +1,19 @@
-/* Softmax, opset-13 semantics: normalised along one axis (default -1). */
+/* Softmax, LogSoftmax and Hardmax. Opset-13 semantics: along one axis
+ * (default -1). Older opsets coerce the input to 2-D [prod(dims[:axis]),
+ * prod(dims[axis:])] and normalise each row: the packer marks those nodes
+ * with the attribute coerce_2d = 1 (and writes their default axis, 1), so
+ * that here it is only a longer "axis" with inner = 1. Plain C: a few
+ * passes over each row, the inner stride lets any axis run in place. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
+enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
+
 typedef struct softmax_state {
+    int kind;
     int64_t outer, len, inner;
 } softmax_state;
 
@@ -12,21 +21,31 @@ static occ_status softmax_params(const occ_model *m, const occ_node *n, softmax_
                                  occ_error *e)
 {
     const occ_tensor *x = occ_ops_in(m, n, 0);
-    int64_t axis;
+    int64_t axis, coerce;
     int ax;
-    occ_status st = occ_ops_attr_int(n, "axis", -1, &axis, e);
-    if (st)
+    occ_status st;
+    if ((st = occ_ops_attr_int(n, "axis", -1, &axis, e)) ||
+        (st = occ_ops_attr_int(n, "coerce_2d", 0, &coerce, e)))
         return st;
+    if (coerce != 0 && coerce != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "coerce_2d must be 0 or 1");
     if (x->ndim == 0)
-        return occ_fail(e, OCC_ERR_SHAPE, "Softmax of a scalar");
+        return occ_fail(e, OCC_ERR_SHAPE, "%s of a scalar", n->op);
     if ((st = occ_ops_axis(axis, x->ndim, 0, &ax, e)))
         return st;
+    s->kind = strcmp(n->op, "LogSoftmax") == 0 ? SM_LOGSOFTMAX
+              : strcmp(n->op, "Hardmax") == 0  ? SM_HARDMAX
+                                               : SM_SOFTMAX;
     s->outer = s->inner = 1;
     for (int i = 0; i < ax; i++)
         s->outer *= x->dims[i];
     for (int i = ax + 1; i < x->ndim; i++)
         s->inner *= x->dims[i];
     s->len = x->dims[ax];
+    if (coerce) {
+        s->len *= s->inner;
+        s->inner = 1;
+    }
     return OCC_OK;
 }
 
@@ -70,13 +89,29 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
             const float *in = (const float *)x->in[0] + o * len * inner + j;
             float *out = (float *)x->out[0] + o * len * inner + j;
             float mx = -INFINITY;
+            int64_t arg = 0;
             for (int64_t i = 0; i < len; i++)
-                mx = in[i * inner] > mx ? in[i * inner] : mx;
+                if (in[i * inner] > mx) {
+                    mx = in[i * inner];
+                    arg = i;
+                }
+            if (s->kind == SM_HARDMAX) {
+                /* 1 at the first maximum */
+                for (int64_t i = 0; i < len; i++)
+                    out[i * inner] = i == arg ? 1.0f : 0.0f;
+                continue;
+            }
             float sum = 0.0f;
             for (int64_t i = 0; i < len; i++) {
                 float v = expf(in[i * inner] - mx);
                 out[i * inner] = v;
                 sum += v;
+            }
+            if (s->kind == SM_LOGSOFTMAX) {
+                const float lse = mx + logf(sum);
+                for (int64_t i = 0; i < len; i++)
+                    out[i * inner] = in[i * inner] - lse;
+                continue;
             }
             float inv = 1.0f / sum;
             for (int64_t i = 0; i < len; i++)
@@ -91,14 +126,17 @@ static void softmax_destroy(void *s)
     free(s);
 }
 
-const occ_op_vtable occ_op_softmax = {
-    .op = "Softmax",
-    .min_in = 1,
-    .max_in = 1,
-    .n_out = 1,
-    .infer = softmax_infer,
-    .flops = softmax_flops,
-    .prepare = softmax_prepare,
-    .run = softmax_run,
-    .destroy = softmax_destroy,
-};
+#define SOFTMAX(var, name)                                                                \
+    const occ_op_vtable var = {.op = name,                                                \
+                               .min_in = 1,                                               \
+                               .max_in = 1,                                               \
+                               .n_out = 1,                                                \
+                               .infer = softmax_infer,                                    \
+                               .flops = softmax_flops,                                    \
+                               .prepare = softmax_prepare,                                \
+                               .run = softmax_run,                                        \
+                               .destroy = softmax_destroy}
+
+SOFTMAX(occ_op_softmax, "Softmax");
+SOFTMAX(occ_op_logsoftmax, "LogSoftmax");
+SOFTMAX(occ_op_hardmax, "Hardmax");

@@ -1,13 +1,31 @@
-/* Element-wise activations: Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid,
- * HardSwish. Plain C loops the compiler vectorises. Those with f(0) = 0 also
- * run directly on blocked oneDNN layouts (the zero padding stays zero). */
+/* Element-wise float functions of one tensor: the activations (Relu, LeakyRelu,
+ * Clip, Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, Selu, Celu, Softplus,
+ * Softsign, ThresholdedRelu, Mish, Gelu, Shrink) and the math functions (Sqrt,
+ * Exp, Log, Erf, Reciprocal, Neg, Abs, Floor, Ceil, Round, Sign, the
+ * trigonometric and hyperbolic ones). Plain C loops the compiler vectorises:
+ * one pass over memory, nothing a oneDNN eltwise primitive would do faster
+ * for these sizes, and it keeps their exact ONNX formulas in one place.
+ * Those with f(0) = 0 also run directly on blocked oneDNN layouts (the zero
+ * padding stays zero). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
 
-enum { U_RELU, U_LEAKY, U_CLIP, U_SIGMOID, U_TANH, U_HSIGMOID, U_HSWISH };
+enum {
+    U_RELU, U_LEAKY, U_CLIP, U_SIGMOID, U_TANH, U_HSIGMOID, U_HSWISH,
+    U_ELU, U_SELU, U_CELU, U_SOFTPLUS, U_SOFTSIGN, U_THRELU, U_MISH, U_GELU, U_SHRINK,
+    U_SQRT, U_EXP, U_LOG, U_ERF, U_RECIP, U_NEG, U_ABS, U_FLOOR, U_CEIL, U_ROUND, U_SIGN,
+    U_SIN, U_COS, U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH, U_COSH, U_ASINH, U_ACOSH, U_ATANH,
+    U_COUNT
+};
+static const char *const unary_names[U_COUNT] = {
+    "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish",
+    "Elu", "Selu", "Celu", "Softplus", "Softsign", "ThresholdedRelu", "Mish", "Gelu", "Shrink",
+    "Sqrt", "Exp", "Log", "Erf", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign",
+    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+};
 
 typedef struct unary_state {
     int kind;
@@ -17,10 +35,8 @@ typedef struct unary_state {
 
 static int unary_kind(const char *op)
 {
-    static const char *const names[] = {"Relu", "LeakyRelu", "Clip", "Sigmoid",
-                                        "Tanh", "HardSigmoid", "HardSwish"};
-    for (int i = 0; i < 7; i++)
-        if (strcmp(op, names[i]) == 0)
+    for (int i = 0; i < U_COUNT; i++)
+        if (strcmp(op, unary_names[i]) == 0)
             return i;
     return -1;
 }
@@ -47,6 +63,30 @@ static occ_status unary_params(const occ_node *n, int kind, float *a, float *b, 
             return st;
         st = occ_ops_attr_float(n, "beta", 0.5f, b, e);
         break;
+    case U_ELU:
+    case U_CELU:
+    case U_THRELU:
+        st = occ_ops_attr_float(n, "alpha", 1.0f, a, e);
+        break;
+    case U_SELU:
+        if ((st = occ_ops_attr_float(n, "alpha", 1.67326319217681884765625f, a, e)))
+            return st;
+        st = occ_ops_attr_float(n, "gamma", 1.05070102214813232421875f, b, e);
+        break;
+    case U_SHRINK:
+        if ((st = occ_ops_attr_float(n, "bias", 0.0f, a, e)))
+            return st;
+        st = occ_ops_attr_float(n, "lambd", 0.5f, b, e);
+        break;
+    case U_GELU: {
+        const char *approx;
+        if ((st = occ_ops_attr_str(n, "approximate", "none", &approx, e)))
+            return st;
+        if (strcmp(approx, "none") && strcmp(approx, "tanh"))
+            return occ_fail(e, OCC_ERR_INVALID, "Gelu approximate '%s' (none or tanh)", approx);
+        *a = strcmp(approx, "tanh") == 0;
+        break;
+    }
     default:
         break;
     }
@@ -87,7 +127,32 @@ static int unary_layout(const occ_model *m, const occ_node *n, const dnnl_memory
     case U_LEAKY:
     case U_TANH:
     case U_HSWISH:
+    case U_ELU:
+    case U_SELU:
+    case U_CELU:
+    case U_SOFTSIGN:
+    case U_MISH:
+    case U_GELU:
+    case U_NEG:
+    case U_ABS:
+    case U_SQRT:
+    case U_SIN:
+    case U_TAN:
+    case U_ASIN:
+    case U_ATAN:
+    case U_SINH:
+    case U_ASINH:
+    case U_ATANH:
+    case U_FLOOR:
+    case U_CEIL:
+    case U_ROUND:
+    case U_SIGN:
+    case U_ERF:
         return 1;
+    case U_THRELU:
+        return a >= 0.0f;
+    case U_SHRINK:
+        return b >= 0.0f; /* |0| <= lambd gives 0 */
     case U_CLIP:
         return a <= 0.0f && b >= 0.0f;
     default:
@@ -119,6 +184,61 @@ static occ_status unary_prepare(occ_op_prep *p, void **state, occ_error *e)
 }
 
 #define PAR_MIN 32768
+
+/* Round half to even, as ONNX Round (rintf under the default rounding mode). */
+static float round_even(float x)
+{
+    return rintf(x);
+}
+
+/* The kinds added for ONNX conformance: one loop each, written for accuracy
+ * (expm1/log1p near 0) rather than speed. */
+static void unary_more(int kind, const float *restrict in, float *restrict out, long n, float a,
+                       float b)
+{
+#define LOOP(EXPR)                                                                            do {                                                                                          _Pragma("omp parallel for if (n > PAR_MIN) schedule(static)")                            for (long i = 0; i < n; i++) {                                                                const float v = in[i];                                                                    out[i] = (EXPR);                                                                      }                                                                                     } while (0)
+    switch (kind) {
+    case U_ELU: LOOP(v >= 0.0f ? v : a * expm1f(v)); break;
+    case U_SELU: LOOP(v > 0.0f ? b * v : b * a * expm1f(v)); break;
+    case U_CELU: LOOP(fmaxf(0.0f, v) + fminf(0.0f, a * expm1f(v / a))); break;
+    case U_SOFTPLUS: LOOP(v > 0.0f ? v + log1pf(expf(-v)) : log1pf(expf(v))); break;
+    case U_SOFTSIGN: LOOP(v / (1.0f + fabsf(v))); break;
+    case U_THRELU: LOOP(v > a ? v : 0.0f); break;
+    case U_MISH: LOOP(v * tanhf(v > 0.0f ? v + log1pf(expf(-v)) : log1pf(expf(v)))); break;
+    case U_GELU:
+        if (a != 0.0f)
+            LOOP(0.5f * v *
+                 (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v))));
+        else
+            LOOP(0.5f * v * (1.0f + erff(v * 0.7071067811865476f)));
+        break;
+    case U_SHRINK: LOOP(v < -b ? v + a : (v > b ? v - a : 0.0f)); break;
+    case U_SQRT: LOOP(sqrtf(v)); break;
+    case U_EXP: LOOP(expf(v)); break;
+    case U_LOG: LOOP(logf(v)); break;
+    case U_ERF: LOOP(erff(v)); break;
+    case U_RECIP: LOOP(1.0f / v); break;
+    case U_NEG: LOOP(-v); break;
+    case U_ABS: LOOP(fabsf(v)); break;
+    case U_FLOOR: LOOP(floorf(v)); break;
+    case U_CEIL: LOOP(ceilf(v)); break;
+    case U_ROUND: LOOP(round_even(v)); break;
+    case U_SIGN: LOOP(v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v)); break;
+    case U_SIN: LOOP(sinf(v)); break;
+    case U_COS: LOOP(cosf(v)); break;
+    case U_TAN: LOOP(tanf(v)); break;
+    case U_ASIN: LOOP(asinf(v)); break;
+    case U_ACOS: LOOP(acosf(v)); break;
+    case U_ATAN: LOOP(atanf(v)); break;
+    case U_SINH: LOOP(sinhf(v)); break;
+    case U_COSH: LOOP(coshf(v)); break;
+    case U_ASINH: LOOP(asinhf(v)); break;
+    case U_ACOSH: LOOP(acoshf(v)); break;
+    case U_ATANH: LOOP(atanhf(v)); break;
+    default: break;
+    }
+#undef LOOP
+}
 
 static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
 {
@@ -173,7 +293,10 @@ static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
         }
         break;
     default:
-        return occ_fail(e, OCC_ERR_INTERNAL, "bad unary kind");
+        if (s->kind < 0 || s->kind >= U_COUNT)
+            return occ_fail(e, OCC_ERR_INTERNAL, "bad unary kind");
+        unary_more(s->kind, in, out, n, a, b);
+        break;
     }
     return OCC_OK;
 }
@@ -202,3 +325,34 @@ UNARY(occ_op_sigmoid, "Sigmoid");
 UNARY(occ_op_tanh, "Tanh");
 UNARY(occ_op_hardsigmoid, "HardSigmoid");
 UNARY(occ_op_hardswish, "HardSwish");
+UNARY(occ_op_elu, "Elu");
+UNARY(occ_op_selu, "Selu");
+UNARY(occ_op_celu, "Celu");
+UNARY(occ_op_softplus, "Softplus");
+UNARY(occ_op_softsign, "Softsign");
+UNARY(occ_op_thresholdedrelu, "ThresholdedRelu");
+UNARY(occ_op_mish, "Mish");
+UNARY(occ_op_gelu, "Gelu");
+UNARY(occ_op_shrink, "Shrink");
+UNARY(occ_op_sqrt, "Sqrt");
+UNARY(occ_op_exp, "Exp");
+UNARY(occ_op_log, "Log");
+UNARY(occ_op_erf, "Erf");
+UNARY(occ_op_reciprocal, "Reciprocal");
+UNARY(occ_op_neg, "Neg");
+UNARY(occ_op_abs, "Abs");
+UNARY(occ_op_floor, "Floor");
+UNARY(occ_op_ceil, "Ceil");
+UNARY(occ_op_round, "Round");
+UNARY(occ_op_sign, "Sign");
+UNARY(occ_op_sin, "Sin");
+UNARY(occ_op_cos, "Cos");
+UNARY(occ_op_tan, "Tan");
+UNARY(occ_op_asin, "Asin");
+UNARY(occ_op_acos, "Acos");
+UNARY(occ_op_atan, "Atan");
+UNARY(occ_op_sinh, "Sinh");
+UNARY(occ_op_cosh, "Cosh");
+UNARY(occ_op_asinh, "Asinh");
+UNARY(occ_op_acosh, "Acosh");
+UNARY(occ_op_atanh, "Atanh");

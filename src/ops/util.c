@@ -394,12 +394,34 @@ occ_status occ_dnnl_reorder_new(dnnl_engine_t eng, const dnnl_memory_desc_t *src
 occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k, int ceil_mode,
                           occ_window *w, occ_error *e)
 {
+    return occ_ops_window_nd(n, 2, in, k, ceil_mode, w, e);
+}
+
+/* Slots: 0 and 1 are the 2-D kernels' H and W. nsp = 1: the one spatial dim
+ * goes to slot 1 and slot 0 is a trivial (size 1, kernel 1) dim, so 1-D
+ * windows run on the 2-D kernels unchanged. nsp = 3: H and W in slots 0 and
+ * 1 as ever, the leading (depth) dim in slot 2; unused slots are trivial. */
+static int window_slot(int nsp, int i)
+{
+    return nsp == 3 ? (i == 0 ? 2 : i - 1) : nsp == 1 ? 1 : i;
+}
+
+occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in_sp,
+                             const int64_t *k_sp, int ceil_mode, occ_window *w, occ_error *e)
+{
     occ_status st;
     const int64_t *v;
     uint32_t c;
     const char *ap;
     memset(w, 0, sizeof *w);
-    for (int i = 0; i < 2; i++) {
+    if (nsp < 1 || nsp > 3)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "%d spatial dims (1 to 3 supported)", nsp);
+    int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1};
+    for (int i = 0; i < nsp; i++) {
+        in[window_slot(nsp, i)] = in_sp[i];
+        k[window_slot(nsp, i)] = k_sp[i];
+    }
+    for (int i = 0; i < 3; i++) {
         w->in[i] = in[i];
         w->k[i] = k[i];
         w->s[i] = 1;
@@ -409,38 +431,40 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
     }
     if ((st = occ_ops_attr_ints(n, "strides", 8, &v, &c, e)))
         return st;
-    if (c && c != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "strides has %u values, expected 2", c);
+    if (c && c != (uint32_t)nsp)
+        return occ_fail(e, OCC_ERR_INVALID, "strides has %u values, expected %d", c, nsp);
     for (uint32_t i = 0; i < c; i++) {
         if (v[i] <= 0 || v[i] > (1 << 20))
             return occ_fail(e, OCC_ERR_INVALID, "stride %lld out of range", (long long)v[i]);
-        w->s[i] = v[i];
+        w->s[window_slot(nsp, (int)i)] = v[i];
     }
     if ((st = occ_ops_attr_ints(n, "dilations", 8, &v, &c, e)))
         return st;
-    if (c && c != 2)
-        return occ_fail(e, OCC_ERR_INVALID, "dilations has %u values, expected 2", c);
+    if (c && c != (uint32_t)nsp)
+        return occ_fail(e, OCC_ERR_INVALID, "dilations has %u values, expected %d", c, nsp);
     for (uint32_t i = 0; i < c; i++) {
         if (v[i] <= 0 || v[i] > (1 << 20))
             return occ_fail(e, OCC_ERR_INVALID, "dilation %lld out of range", (long long)v[i]);
-        w->d[i] = v[i];
+        w->d[window_slot(nsp, (int)i)] = v[i];
     }
     if ((st = occ_ops_attr_str(n, "auto_pad", "NOTSET", &ap, e)))
         return st;
-    int64_t ext[2];
-    for (int i = 0; i < 2; i++)
+    int64_t ext[3];
+    for (int i = 0; i < 3; i++)
         ext[i] = (w->k[i] - 1) * w->d[i] + 1;
     if (strcmp(ap, "NOTSET") == 0) {
         if ((st = occ_ops_attr_ints(n, "pads", 8, &v, &c, e)))
             return st;
-        if (c && c != 4)
-            return occ_fail(e, OCC_ERR_INVALID, "pads has %u values, expected 4", c);
+        if (c && c != 2u * (uint32_t)nsp)
+            return occ_fail(e, OCC_ERR_INVALID, "pads has %u values, expected %d", c, 2 * nsp);
         for (uint32_t i = 0; i < c; i++)
             if (v[i] < 0 || v[i] > (1 << 20))
                 return occ_fail(e, OCC_ERR_INVALID, "pad %lld out of range", (long long)v[i]);
-        for (int i = 0; i < 2; i++) {
-            w->pb[i] = c ? v[i] : 0;
-            w->pe[i] = c ? v[i + 2] : 0;
+        for (int i = 0; i < nsp && c; i++) {
+            w->pb[window_slot(nsp, i)] = v[i];
+            w->pe[window_slot(nsp, i)] = v[i + nsp];
+        }
+        for (int i = 0; i < 3; i++) {
             int64_t span = in[i] + w->pb[i] + w->pe[i] - ext[i];
             if (span < 0)
                 return occ_fail(e, OCC_ERR_SHAPE,
@@ -451,7 +475,7 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
                 w->out[i]--;
         }
     } else if (strcmp(ap, "VALID") == 0) {
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             int64_t span = in[i] - ext[i];
             if (span < 0)
                 return occ_fail(e, OCC_ERR_SHAPE, "window larger than input in spatial dim %d", i);
@@ -459,7 +483,7 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
         }
     } else if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
         int upper = ap[5] == 'U';
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             w->out[i] = (in[i] + w->s[i] - 1) / w->s[i];
             int64_t total = (w->out[i] - 1) * w->s[i] + ext[i] - in[i];
             if (total < 0)
@@ -470,7 +494,7 @@ occ_status occ_ops_window(const occ_node *n, const int64_t *in, const int64_t *k
     } else {
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "auto_pad = %s is not supported", ap);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (w->out[i] <= 0)
             return occ_fail(e, OCC_ERR_SHAPE, "empty output in spatial dim %d", i);
     return OCC_OK;

@@ -281,7 +281,9 @@ out:
 
 /* ---------------------------------------------------------- nodes -- */
 
-enum { K_INTS = 1, K_FLOATS, K_FLOAT, K_IGNORE };
+/* K_FLOATS_OPT: floats when constant, dropped when computed at run time
+ * (Resize's roi, which only tf_crop_and_resize reads) */
+enum { K_INTS = 1, K_FLOATS, K_FLOAT, K_IGNORE, K_FLOATS_OPT };
 
 typedef struct conv_rule {
     const char *op;
@@ -295,7 +297,7 @@ static const conv_rule rules[] = {
     {"Pad", 1, "pads", K_INTS}, {"Pad", 2, "value", K_FLOAT}, {"Pad", 3, "axes", K_INTS},
     {"Clip", 1, "min", K_FLOAT}, {"Clip", 2, "max", K_FLOAT},
     {"Squeeze", 1, "axes", K_INTS}, {"Unsqueeze", 1, "axes", K_INTS},
-    {"Resize", 1, "roi", K_IGNORE}, {"Resize", 2, "scales", K_FLOATS}, {"Resize", 3, "sizes", K_INTS},
+    {"Resize", 1, "roi", K_FLOATS_OPT}, {"Resize", 2, "scales", K_FLOATS}, {"Resize", 3, "sizes", K_INTS},
     {"Upsample", 1, "scales", K_FLOATS},
     {"Slice", 1, "starts", K_INTS}, {"Slice", 2, "ends", K_INTS}, {"Slice", 3, "axes", K_INTS},
     {"Slice", 4, "steps", K_INTS},
@@ -305,7 +307,9 @@ static const conv_rule rules[] = {
     {"ReduceMax", 1, "axes", K_INTS}, {"ReduceMin", 1, "axes", K_INTS},
     {"ReduceProd", 1, "axes", K_INTS}, {"ReduceL1", 1, "axes", K_INTS},
     {"ReduceL2", 1, "axes", K_INTS}, {"ReduceSumSquare", 1, "axes", K_INTS},
-    {"ReduceLogSumExp", 1, "axes", K_INTS},
+    {"ReduceLogSumExp", 1, "axes", K_INTS}, {"ReduceLogSum", 1, "axes", K_INTS},
+    {"LSTM", 4, "sequence_lens", K_INTS}, {"GRU", 4, "sequence_lens", K_INTS},
+    {"RNN", 4, "sequence_lens", K_INTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -414,7 +418,8 @@ static occ_status operand_to_attr(imp_ctx *c, const conv_rule *r, const imp_val 
         o->count = (uint32_t)cv->count;
         return OCC_OK;
     }
-    case K_FLOATS: {
+    case K_FLOATS:
+    case K_FLOATS_OPT: {
         float *v = imp_alloc(c->A, (size_t)cv->count * sizeof *v);
         if (!v)
             return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -779,15 +784,30 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             return s;
         na++;
     }
+    if (c->opset < 13 && (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") ||
+                          !strcmp(op, "Hardmax"))) {
+        /* before opset 13 these flatten the input to 2-D at "axis" (default
+         * 1): said explicitly, so the manifest does not depend on the opset */
+        int has_axis = 0;
+        for (uint32_t j = 0; j < na; j++)
+            has_axis |= !strcmp(attrs[j].name, "axis");
+        if (!has_axis)
+            attrs[na++] = (occ_attr){.name = "axis", .type = OCC_ATTR_INT, .count = 1, .i = 1};
+        attrs[na++] = (occ_attr){.name = "coerce_2d", .type = OCC_ATTR_INT, .count = 1, .i = 1};
+    }
     for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
         if (r) {
-            if (ins[k] < 0)
+            if (ins[k] < 0) {
+                nins[ni++] = -1;
                 continue;
+            }
             const imp_val *v = &c->v[ins[k]];
             if (!v->is_const) {
-                if (r->kind == K_IGNORE)
+                if (r->kind == K_IGNORE || r->kind == K_FLOATS_OPT) {
+                    nins[ni++] = -1;
                     continue;
+                }
                 const char *gi = steering_input(c, ins[k]);
                 if (gi)
                     return occ_fail(e, OCC_ERR_UNSUPPORTED,
@@ -803,6 +823,9 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                 return occ_error_prefix(e, "input '%s'", n->input[k]);
             if (!skip)
                 na++;
+            /* the slot stays, empty, so later inputs keep their positions
+             * (LSTM's initial_h after sequence_lens); trailing ones go */
+            nins[ni++] = -1;
             continue;
         }
         /* a typed constant (int64 Gather indices, a bool mask) stays a weight
@@ -1280,6 +1303,22 @@ static void ctx_free(imp_ctx *c)
     imp_map_free(&c->consumed);
 }
 
+/* Operators whose opset 1-6 versions compute what their current versions do. */
+static int legacy_opset_ok(const char *op)
+{
+    static const char *const ok[] = {
+        "Abs", "Ceil", "Elu", "Exp", "Floor", "GlobalAveragePool", "GlobalMaxPool",
+        "HardSigmoid", "InstanceNormalization", "LeakyRelu", "Log", "Neg", "Reciprocal", "Relu",
+        "Selu", "Sigmoid", "Softplus", "Softsign", "Sqrt", "Tanh", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
+        "ReduceSum", "ReduceSumSquare", "Constant", "Identity",
+    };
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
+        if (!strcmp(op, ok[k]))
+            return 1;
+    return 0;
+}
+
 occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_options *opts,
                            occ_import **out, occ_error *e)
 {
@@ -1320,9 +1359,18 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
     if (c.opset == 0)
         c.opset = 13; /* not declared: assume a current opset */
     if (c.opset < 7) {
-        s = occ_fail(e, OCC_ERR_UNSUPPORTED, "ONNX opset %lld is too old (7 or newer needed)",
-                     (long long)c.opset);
-        goto fail;
+        /* Opsets 1-6 changed broadcasting (Add's "broadcast"/"axis") and
+         * several operators; only graphs made of operators whose inference
+         * semantics have not changed since (their old versions differ only
+         * by the in-place hint "consumed_inputs") are taken. */
+        for (size_t k = 0; k < g->n_node; k++) {
+            const char *op = g->node[k]->op_type;
+            if (!op || !legacy_opset_ok(op)) {
+                s = occ_fail(e, OCC_ERR_UNSUPPORTED, "ONNX opset %lld is too old for %s "
+                             "(7 or newer needed)", (long long)c.opset, op ? op : "(no op_type)");
+                goto fail;
+            }
+        }
     }
     if (g->n_sparse_initializer) {
         s = occ_fail(e, OCC_ERR_UNSUPPORTED, "sparse initializers are not supported");

@@ -1,0 +1,380 @@
+/* Einsum with one or two operands, the forms exporters emit: batched
+ * matmul-like contractions ("bij,bjk->bik", "bhid,bhjd->bhij", "...ij,...jk->
+ * ...ik"), transposes ("ij->ji"), sums over a letter ("ij->i"), outer
+ * products, implicit outputs. Refused with one line: more than two operands,
+ * a letter repeated within one operand (diagonals), a letter whose sizes
+ * differ between the operands (broadcasting of size-1 dims).
+ *
+ * Every letter is classified: batch (both operands and the output), m (first
+ * operand and output), n (second and output), k (both, summed). Each operand
+ * is first summed over its own letters the output does not keep, then laid
+ * out as [batch, m, k] and [batch, k, n] by one generic permute-and-sum loop,
+ * multiplied with oneDNN's sgemm per batch entry, and the [batch, m, n] result
+ * permuted into the output's letter order. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+#define EIN_MAX_LETTERS 60 /* a-z, A-Z, then ellipsis dims */
+
+typedef struct ein_term {
+    int n;                        /* letters (= rank) */
+    int code[OCC_MAX_DIMS];
+} ein_term;
+
+typedef struct ein_plan {
+    int n_ops;
+    ein_term in[2], out;
+    int64_t dim[EIN_MAX_LETTERS]; /* size per letter code */
+    /* two operands: */
+    ein_term a_red, b_red;        /* operands without their private summed letters */
+    ein_term a_mat, b_mat, c_mat; /* [batch.., m.., k..], [batch.., k.., n..], [batch.., m.., n..] */
+    int64_t batch, m, n, k;
+} ein_plan;
+
+static int letter_code(char ch)
+{
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a';
+    if (ch >= 'A' && ch <= 'Z')
+        return 26 + ch - 'A';
+    return -1;
+}
+
+/* Parses one term against a rank (rank < 0: the output, ellipsis of n_ell
+ * dims). */
+static occ_status parse_term(const char *s, size_t len, int rank, int n_ell, ein_term *t,
+                             int *ell_out, occ_error *e)
+{
+    int letters = 0, ell = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            if (ell || i + 2 >= len || s[i + 1] != '.' || s[i + 2] != '.')
+                return occ_fail(e, OCC_ERR_INVALID, "Einsum: bad ellipsis in the equation");
+            ell = 1;
+            i += 2;
+            continue;
+        }
+        if (letter_code(s[i]) < 0)
+            return occ_fail(e, OCC_ERR_INVALID, "Einsum: '%c' is not a letter", s[i]);
+        letters++;
+    }
+    int ne = rank >= 0 ? rank - letters : (ell ? n_ell : 0);
+    if (rank >= 0 && (ne < 0 || (!ell && ne != 0)))
+        return occ_fail(e, OCC_ERR_SHAPE, "Einsum: term '%.*s' does not match an operand of "
+                        "rank %d", (int)len, s, rank);
+    if (letters + ne > OCC_MAX_DIMS)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: more than %d dims", OCC_MAX_DIMS);
+    t->n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            /* ellipsis dims aligned to the right across operands */
+            for (int j = 0; j < ne; j++)
+                t->code[t->n++] = 52 + (n_ell - ne) + j;
+            i += 2;
+            continue;
+        }
+        t->code[t->n++] = letter_code(s[i]);
+    }
+    for (int i = 0; i < t->n; i++)
+        for (int j = 0; j < i; j++)
+            if (t->code[i] == t->code[j])
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: letter repeated within one "
+                                "term (diagonals) is not supported");
+    if (ell_out)
+        *ell_out = ne;
+    return OCC_OK;
+}
+
+static int term_has(const ein_term *t, int code)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->code[i] == code)
+            return 1;
+    return 0;
+}
+
+static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, occ_error *e)
+{
+    const char *eq;
+    occ_status st = occ_ops_attr_str(n, "equation", "", &eq, e);
+    if (st)
+        return st;
+    memset(p, 0, sizeof *p);
+    char buf[256];
+    size_t bl = 0;
+    for (const char *c = eq; *c; c++) {
+        if (*c == ' ')
+            continue;
+        if (bl + 1 >= sizeof buf)
+            return occ_fail(e, OCC_ERR_INVALID, "Einsum equation too long");
+        buf[bl++] = *c;
+    }
+    buf[bl] = 0;
+    if (n->n_inputs < 1 || n->n_inputs > 2)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum with %u operands is not supported "
+                        "(one or two)", n->n_inputs);
+    p->n_ops = (int)n->n_inputs;
+    char *arrow = strstr(buf, "->");
+    size_t lhs_len = arrow ? (size_t)(arrow - buf) : bl;
+    const char *terms[2];
+    size_t lens[2];
+    int nt = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= lhs_len; i++) {
+        if (i == lhs_len || buf[i] == ',') {
+            if (nt >= 2)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum with more than two operands is "
+                                "not supported");
+            terms[nt] = buf + start;
+            lens[nt++] = i - start;
+            start = i + 1;
+        }
+    }
+    if (nt != p->n_ops)
+        return occ_fail(e, OCC_ERR_INVALID, "Einsum equation has %d terms for %d inputs", nt,
+                        p->n_ops);
+    int n_ell = 0;
+    for (int k = 0; k < nt; k++) {
+        const occ_tensor *x = occ_ops_in(m, n, (uint32_t)k);
+        int ne = 0;
+        /* first pass to know this operand's ellipsis count */
+        if ((st = parse_term(terms[k], lens[k], x->ndim, OCC_MAX_DIMS, &p->in[k], &ne, e)))
+            return st;
+        n_ell = ne > n_ell ? ne : n_ell;
+    }
+    for (int k = 0; k < EIN_MAX_LETTERS; k++)
+        p->dim[k] = -1;
+    for (int k = 0; k < nt; k++) {
+        const occ_tensor *x = occ_ops_in(m, n, (uint32_t)k);
+        if ((st = parse_term(terms[k], lens[k], x->ndim, n_ell, &p->in[k], NULL, e)))
+            return st;
+        for (int i = 0; i < p->in[k].n; i++) {
+            int c = p->in[k].code[i];
+            if (p->dim[c] >= 0 && p->dim[c] != x->dims[i])
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: a letter has sizes %lld and "
+                                "%lld (broadcasting is not supported)", (long long)p->dim[c],
+                                (long long)x->dims[i]);
+            p->dim[c] = x->dims[i];
+        }
+    }
+    if (arrow) {
+        if ((st = parse_term(arrow + 2, strlen(arrow + 2), -1, n_ell, &p->out, NULL, e)))
+            return st;
+        for (int i = 0; i < p->out.n; i++)
+            if (p->dim[p->out.code[i]] < 0)
+                return occ_fail(e, OCC_ERR_INVALID, "Einsum: output letter not in any input");
+    } else {
+        /* implicit: ellipsis dims, then the letters seen once, alphabetically */
+        for (int c = 52; c < 52 + n_ell; c++)
+            p->out.code[p->out.n++] = c;
+        for (int c = 0; c < 52; c++) {
+            int cnt = 0;
+            for (int k = 0; k < nt; k++)
+                cnt += term_has(&p->in[k], c);
+            if (cnt == 1) {
+                if (p->out.n >= OCC_MAX_DIMS)
+                    return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: output rank too large");
+                p->out.code[p->out.n++] = c;
+            }
+        }
+    }
+    if (p->n_ops == 1)
+        return OCC_OK;
+    /* two operands: classify and build the matrix layouts */
+    const ein_term *A = &p->in[0], *B = &p->in[1], *O = &p->out;
+    p->batch = p->m = p->n = p->k = 1;
+    ein_term bat = {0}, mm = {0}, nn = {0}, kk = {0};
+    for (int i = 0; i < A->n; i++) {
+        int c = A->code[i], inb = term_has(B, c), ino = term_has(O, c);
+        if (inb && ino)
+            bat.code[bat.n++] = c;
+        else if (ino)
+            mm.code[mm.n++] = c;
+        else if (inb)
+            kk.code[kk.n++] = c;
+    }
+    for (int i = 0; i < B->n; i++) {
+        int c = B->code[i];
+        if (term_has(O, c) && !term_has(A, c))
+            nn.code[nn.n++] = c;
+    }
+    p->a_red.n = p->b_red.n = 0;
+    for (int i = 0; i < A->n; i++)
+        if (term_has(B, A->code[i]) || term_has(O, A->code[i]))
+            p->a_red.code[p->a_red.n++] = A->code[i];
+    for (int i = 0; i < B->n; i++)
+        if (term_has(A, B->code[i]) || term_has(O, B->code[i]))
+            p->b_red.code[p->b_red.n++] = B->code[i];
+    const ein_term *parts_a[3] = {&bat, &mm, &kk}, *parts_b[3] = {&bat, &kk, &nn},
+                   *parts_c[3] = {&bat, &mm, &nn};
+    ein_term *dst[3] = {&p->a_mat, &p->b_mat, &p->c_mat};
+    const ein_term *const *src[3] = {parts_a, parts_b, parts_c};
+    for (int t = 0; t < 3; t++) {
+        dst[t]->n = 0;
+        for (int q = 0; q < 3; q++)
+            for (int i = 0; i < src[t][q]->n; i++)
+                dst[t]->code[dst[t]->n++] = src[t][q]->code[i];
+        if (dst[t]->n > OCC_MAX_DIMS)
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: too many dims");
+    }
+    for (int i = 0; i < bat.n; i++)
+        p->batch *= p->dim[bat.code[i]];
+    for (int i = 0; i < mm.n; i++)
+        p->m *= p->dim[mm.code[i]];
+    for (int i = 0; i < nn.n; i++)
+        p->n *= p->dim[nn.code[i]];
+    for (int i = 0; i < kk.n; i++)
+        p->k *= p->dim[kk.code[i]];
+    return OCC_OK;
+}
+
+static occ_status ein_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    ein_plan p;
+    occ_status st = ein_parse(m, n, &p, e);
+    if (st)
+        return st;
+    int64_t d[OCC_MAX_DIMS];
+    for (int i = 0; i < p.out.n; i++)
+        d[i] = p.dim[p.out.code[i]];
+    return occ_ops_set_out(m, n, 0, p.out.n, d, e);
+}
+
+static uint64_t ein_flops(const occ_model *m, const occ_node *n)
+{
+    ein_plan p;
+    if (ein_parse(m, n, &p, NULL))
+        return 0;
+    if (p.n_ops == 1)
+        return (uint64_t)occ_ops_count(occ_ops_in(m, n, 0)->ndim, occ_ops_in(m, n, 0)->dims);
+    return 2u * (uint64_t)p.batch * (uint64_t)p.m * (uint64_t)p.n * (uint64_t)p.k;
+}
+
+typedef struct ein_state {
+    ein_plan p;
+    float *a_red, *b_red, *a, *b, *c;
+} ein_state;
+
+static void ein_destroy(void *v)
+{
+    ein_state *s = v;
+    if (!s)
+        return;
+    occ_ops_free(s->a_red);
+    occ_ops_free(s->b_red);
+    occ_ops_free(s->a);
+    occ_ops_free(s->b);
+    occ_ops_free(s->c);
+    free(s);
+}
+
+static uint64_t term_count(const ein_plan *p, const ein_term *t)
+{
+    uint64_t c = 1;
+    for (int i = 0; i < t->n; i++)
+        c *= (uint64_t)p->dim[t->code[i]];
+    return c;
+}
+
+static occ_status ein_prepare(occ_op_prep *pp, void **state, occ_error *e)
+{
+    ein_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = ein_parse(pp->m, pp->n, &s->p, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    if (s->p.n_ops == 2) {
+        const ein_plan *p = &s->p;
+        s->a_red = occ_ops_alloc(term_count(p, &p->a_red) * 4u);
+        s->b_red = occ_ops_alloc(term_count(p, &p->b_red) * 4u);
+        s->a = occ_ops_alloc(term_count(p, &p->a_mat) * 4u);
+        s->b = occ_ops_alloc(term_count(p, &p->b_mat) * 4u);
+        s->c = occ_ops_alloc(term_count(p, &p->c_mat) * 4u);
+        if (!s->a_red || !s->b_red || !s->a || !s->b || !s->c) {
+            ein_destroy(s);
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory for Einsum");
+        }
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+/* out (letters `to`, zeroed here) = sum over the letters of `from` that `to`
+ * lacks of in (letters `from`). Every letter of `to` is in `from`. */
+static void permute_sum(const ein_plan *p, const ein_term *from, const float *in,
+                        const ein_term *to, float *out)
+{
+    int64_t ostride[OCC_MAX_DIMS], dims[OCC_MAX_DIMS], idx[OCC_MAX_DIMS] = {0};
+    int r = from->n;
+    uint64_t total = term_count(p, from), ocount = term_count(p, to);
+    for (int i = 0; i < r; i++) {
+        dims[i] = p->dim[from->code[i]];
+        int64_t st = 1;
+        ostride[i] = 0;
+        for (int j = to->n - 1; j >= 0; j--) {
+            if (to->code[j] == from->code[i]) {
+                ostride[i] = st;
+                break;
+            }
+            st *= p->dim[to->code[j]];
+        }
+    }
+    memset(out, 0, ocount * sizeof(float));
+    int64_t off = 0;
+    for (uint64_t q = 0; q < total; q++) {
+        out[off] += in[q];
+        for (int d = r - 1; d >= 0; d--) {
+            idx[d]++;
+            off += ostride[d];
+            if (idx[d] < dims[d])
+                break;
+            off -= ostride[d] * dims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static occ_status ein_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    ein_state *s = state;
+    const ein_plan *p = &s->p;
+    const float *a = x->in[0];
+    float *y = x->out[0];
+    if (p->n_ops == 1) {
+        permute_sum(p, &p->in[0], a, &p->out, y);
+        return OCC_OK;
+    }
+    const float *b = x->in[1];
+    permute_sum(p, &p->in[0], a, &p->a_red, s->a_red);
+    permute_sum(p, &p->in[1], b, &p->b_red, s->b_red);
+    permute_sum(p, &p->a_red, s->a_red, &p->a_mat, s->a);
+    permute_sum(p, &p->b_red, s->b_red, &p->b_mat, s->b);
+    const int64_t M = p->m, N = p->n, K = p->k;
+    for (int64_t bi = 0; bi < p->batch; bi++) {
+        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', M, N, K, 1.0f, s->a + bi * M * K, K,
+                                                  s->b + bi * K * N, N, 0.0f,
+                                                  s->c + bi * M * N, N),
+                                       "sgemm", e);
+        if (st)
+            return st;
+    }
+    permute_sum(p, &p->c_mat, s->c, &p->out, y);
+    return OCC_OK;
+}
+
+const occ_op_vtable occ_op_einsum = {
+    .op = "Einsum",
+    .min_in = 1,
+    .max_in = 2,
+    .n_out = 1,
+    .infer = ein_infer,
+    .flops = ein_flops,
+    .prepare = ein_prepare,
+    .run = ein_run,
+    .destroy = ein_destroy,
+};
