@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# occ attest end to end on the shared DCAP vectors and an emulated round trip.
+# occ attest end to end on the vendored DCAP vectors (testdata/dcap) and an emulated round trip.
 set -u
 OCC=${OCC_BIN:?OCC_BIN not set}
-SHARED=${OCC_SHARED:-${OCC_SRC:-..}/../shared}
-D=$SHARED/testdata/dcap
+D=${OCC_SRC:?OCC_SRC not set}/testdata/dcap
 P=$D/phala-dcap-qvl
 R=$D/ratls-interop
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT

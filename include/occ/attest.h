@@ -75,7 +75,7 @@ typedef struct occ_quote {
  * present. Trailing bytes after the signature data are refused. */
 occ_status occ_quote_parse(const uint8_t *buf, size_t size, occ_quote *q, occ_error *e) OCC_MUST_CHECK;
 
-/* ---- collateral (PCCS-style JSON, see ../shared/testdata/dcap/) ---- */
+/* ---- collateral (PCCS-style JSON, see testdata/dcap/) ---- */
 typedef struct occ_attest_collateral occ_attest_collateral;
 
 occ_status occ_attest_collateral_parse(const char *json, size_t size, occ_attest_collateral **out,
