@@ -82,7 +82,7 @@ SP=$!
 for _ in $(seq 1200); do grep -q '^listening' "$T/serve.log" 2>/dev/null && break; kill -0 "$SP" || break; sleep 0.1; done
 grep -q '^listening' "$T/serve.log" || { cat "$T/serve.err" >&2; echo "soak: server did not start" >&2; exit 1; }
 PORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/serve.log")
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$(awk '/^mrenclave /{print $2}' "$T/serve.log")" \
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$(awk '/^mrenclave /{print $2}' "$T/serve.log")" \
   "$(awk '/^report_data_model_binding /{print $2}' "$T/serve.log")" >"$T/policy.json"
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$SP/status"; }
 # Every answer of a round against the first round's: byte for byte, or - when
