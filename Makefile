@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo check-fmnist check-onnx bench-native fuzz-build fuzz-smoke fuzz soak clean
+.PHONY: all deps build test demo check-zoo check-fmnist check-onnx check-deploy bench-native fuzz-build fuzz-smoke fuzz soak clean
 
 all: build
 
@@ -42,6 +42,13 @@ check-fmnist: build
 # one reason per failure, crashes apart; writes docs/onnx-conformance.md.
 check-onnx: build
 	bash scripts/check-onnx.sh $(BUILD)/occ
+
+# The real-SGX deployment files (deploy/): renders the kustomization with
+# kubectl kustomize, validates the YAML and the Kubernetes contract, the
+# Gramine manifest template (TOML, keys, trusted libraries = ldd of occ) and
+# the Dockerfile. Nothing here can run SGX; docs/deploy.md says what is checked.
+check-deploy: build
+	python3 deploy/check.py --occ $(BUILD)/occ
 
 bench-native: build
 	bash bench/native.sh $(BUILD)/occ $(ZOO_DIR)

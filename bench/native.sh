@@ -18,7 +18,7 @@
 # Environment: MODELS, THREADS (default "1 2"), REPEAT (default 10),
 # ROUNDS (default 3), WORK_DIR (packs, default build/bench).
 # The models must already be exported into ZOO_DIR (make check-zoo does it,
-# or ../shared/tools/export_models.py ZOO_DIR NAME...).
+# or tools/export_models.py ZOO_DIR NAME...).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

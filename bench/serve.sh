@@ -59,7 +59,7 @@ for cfg in "${CONFIGS[@]}"; do
   grep -q '^listening' "$WORK/serve.log" || { cat "$WORK/serve.err" >&2; exit 1; }
   port=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$WORK/serve.log")
   mrenclave=$(awk '/^mrenclave /{print $2}' "$WORK/serve.log")
-  printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_debug": false}\n' "$mrenclave" "$model_id" >"$WORK/policy.json"
+  printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_debug": false, "allow_emulated": true}\n' "$mrenclave" "$model_id" >"$WORK/policy.json"
   url=https://127.0.0.1:$port
   # warm-up
   "$OCC" infer "$url" --model "$m" --tensors "$input" --output /dev/null --policy "$WORK/policy.json" \

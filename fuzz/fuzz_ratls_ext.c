@@ -12,8 +12,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     occ_ratls_evidence ev;
     if (occ_ratls_parse_tcg(data, size, &ev, NULL) == OCC_OK) {
-        if (ev.quote < data || ev.quote + ev.quote_size > data + size || ev.claims + ev.claims_size > data + size)
+        if (ev.quote < data || ev.quote + ev.quote_size > data + size || ev.claims + ev.claims_size > data + size ||
+            ev.model_count > OCC_BOUND_MODELS_MAX)
             __builtin_trap();
+        for (size_t i = 0; i < ev.model_count; i++) /* every name bound is a valid one */
+            if (!occ_model_name_valid(ev.model_names[i], strlen(ev.model_names[i])))
+                __builtin_trap();
     }
     occ_pck_info info;
     (void)occ_pck_ext_parse(data, size, &info, NULL);

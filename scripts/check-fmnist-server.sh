@@ -49,7 +49,7 @@ for _ in $(seq 300); do grep -q '^listening' "$WORK_DIR/serve.log" 2>/dev/null &
 grep -q '^listening' "$WORK_DIR/serve.log" || { cat "$WORK_DIR/serve.err" >&2; die "the server did not start"; }
 port=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$WORK_DIR/serve.log")
 mrenclave=$(awk '/^mrenclave /{print $2}' "$WORK_DIR/serve.log")
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$mrenclave" "$model_id" >"$WORK_DIR/policy.json"
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$mrenclave" "$model_id" >"$WORK_DIR/policy.json"
 
 echo "check-fmnist-server: occ infer --tensors over $CONNS RA-TLS connection(s)" >&2
 "$OCC_BIN" infer "https://127.0.0.1:$port" --model fmnist --tensors "$WORK_DIR/test.bin" --connections "$CONNS" \

@@ -3,7 +3,7 @@
 #
 #   scripts/check-zoo.sh [OCC_BIN] [ZOO_DIR]        (make check-zoo [ZOO_DIR=...])
 #
-# For each model: exports it into ZOO_DIR with ../shared/tools/export_models.py
+# For each model: exports it into ZOO_DIR with tools/export_models.py
 # unless ZOO_DIR already holds NAME.onnx, NAME.input.bin and NAME.output.bin
 # (so an existing, shared export directory is reused as is), packs it with
 # `occ pack`, runs `occ run` on the reference input and compares the output
@@ -25,7 +25,7 @@ ZOO_DIR=${2:-$ROOT/build/zoo}
 MODELS=${MODELS:-alexnet vgg16 vgg19 resnet50 resnet101 resnet152 googlenet squeezenet1_0 mobilenet_v2}
 TOL=${TOL:-1e-3}
 WORK_DIR=${WORK_DIR:-$ROOT/build/check-zoo}
-EXPORT_MODELS=${EXPORT_MODELS:-$ROOT/../shared/tools/export_models.py}
+EXPORT_MODELS=${EXPORT_MODELS:-$ROOT/tools/export_models.py}
 STEP_TIMEOUT=${STEP_TIMEOUT:-900}
 PY=/usr/bin/python3
 ORT_RUN=$ROOT/tools/ort/run.js

@@ -8,7 +8,9 @@
 #    its emulated quoting root in build/demo/emu (made on first use);
 # 3. writes the client's policy build/demo/policy.json from what the operator
 #    publishes: the MRENCLAVE `occ serve` prints and the model id `occ inspect`
-#    prints (a real deployment pins a reproducible build's MRENCLAVE instead);
+#    prints, bound to the name fmnist (a real deployment pins a reproducible
+#    build's MRENCLAVE instead). Clients refuse a policy that does not pin the
+#    enclave and the model, and emulated quotes unless it allows them;
 # 4. `occ attest`: verifies the server's RA-TLS certificate against that policy;
 # 5. `occ infer` on every bundled sample image: prediction next to the true label;
 # 6. prints the enclave's counters (Prometheus metrics port) and stops the server.
@@ -52,8 +54,8 @@ mport=$(sed -n 's/^metrics .*(port \([0-9]*\))$/\1/p' "$OUT_DIR/serve.log")
 mrenclave=$(awk '/^mrenclave /{print $2}' "$OUT_DIR/serve.log")
 url=https://127.0.0.1:$port
 
-step "the client's policy: this code (MRENCLAVE), this model (model id), not debug"
-printf '{\n  "comment": "demo policy, written by scripts/demo.sh",\n  "mrenclave": ["%s"],\n  "model_id": "%s",\n  "allow_debug": false\n}\n' \
+step "the client's policy: this code (MRENCLAVE), this model under the name fmnist, not debug, emulation allowed"
+printf '{\n  "comment": "demo policy, written by scripts/demo.sh",\n  "mrenclave": ["%s"],\n  "models": {"fmnist": "%s"},\n  "allow_debug": false,\n  "allow_emulated": true\n}\n' \
   "$mrenclave" "$model_id" >"$OUT_DIR/policy.json"
 cat "$OUT_DIR/policy.json"
 root=$OUT_DIR/emu/root.pem
@@ -85,6 +87,12 @@ sed "s/$mrenclave/$(printf '0%.0s' $(seq 64))/" "$OUT_DIR/policy.json" >"$OUT_DI
 if "$OCC_BIN" infer "$url" --model fmnist --image "$SAMPLES/$(sed -n 2p "$SAMPLES/labels.csv" | cut -d, -f1)" \
   --policy "$OUT_DIR/policy-wrong.json" --root "$root" >/dev/null 2>"$OUT_DIR/refused.err"; then
   echo "demo: the wrong policy was accepted" >&2; exit 1
+fi
+sed 's/^/  /' "$OUT_DIR/refused.err"
+
+step "a client without a policy pinning the enclave and the model does not even connect"
+if "$OCC_BIN" attest "$url" --root "$root" >/dev/null 2>"$OUT_DIR/refused.err"; then
+  echo "demo: a client without a policy trusted the server" >&2; exit 1
 fi
 sed 's/^/  /' "$OUT_DIR/refused.err"
 

@@ -8,7 +8,8 @@ DEB_PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev libfuzzer-14-dev
   libssl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libdnnl-dev libcjson-dev libstb-dev libhttp-parser-dev
-  python3-torch python3-torchvision python3-onnx python3-numpy libonnx-testdata
+  python3-torch python3-torchvision python3-torchaudio python3-onnx python3-numpy python3-yaml
+  libonnx-testdata
   dataset-fashion-mnist darknet gnuplot-nox wrk valgrind nodejs npm curl time
 )
 

@@ -9,7 +9,7 @@
 # Reports: requests, requests/s, median of the rounds' p50, worst round p99, failed requests, and
 # the server's RSS after the warm-up round and at the end (VmRSS), with the growth in percent.
 # MODEL: a zoo name (packed from ZOO/NAME.onnx; ZOO = /work/zoo, ../zoo or build/zoo, exported
-# with ../shared/tools/export_models.py when missing) or fmnist (the bundled model).
+# with tools/export_models.py when missing) or fmnist (the bundled model).
 # Extra server options: SERVE_OPTS="--mode occlumency --budget 32M". Result: SOAK_OUT (soak.json).
 set -euo pipefail
 OCC=$(realpath "${1:?usage: soak.sh OCC_BIN [CONNECTIONS] [MINUTES] [MODEL]}")
@@ -34,10 +34,10 @@ PACK= INPUT=
 if [ "$MODEL" != fmnist ]; then
   ZOO=
   for d in /work/zoo "$SRC/../zoo" "$SRC/build/zoo"; do [ -f "$d/$MODEL.onnx" ] && { ZOO=$d; break; }; done
-  if [ -z "$ZOO" ] && [ -f "$SRC/../shared/tools/export_models.py" ]; then
-    echo "soak: exporting $MODEL with ../shared/tools/export_models.py into build/zoo"
+  if [ -z "$ZOO" ] && [ -f "$SRC/tools/export_models.py" ]; then
+    echo "soak: exporting $MODEL with tools/export_models.py into build/zoo"
     mkdir -p "$SRC/build/zoo"
-    nice -n 10 "$PY" "$SRC/../shared/tools/export_models.py" "$SRC/build/zoo" "$MODEL" >/dev/null 2>&1 || true
+    nice -n 10 "$PY" "$SRC/tools/export_models.py" "$SRC/build/zoo" "$MODEL" >/dev/null 2>&1 || true
     [ -f "$SRC/build/zoo/$MODEL.onnx" ] && ZOO=$SRC/build/zoo
   fi
   if [ -n "$ZOO" ]; then
@@ -82,7 +82,7 @@ SP=$!
 for _ in $(seq 1200); do grep -q '^listening' "$T/serve.log" 2>/dev/null && break; kill -0 "$SP" || break; sleep 0.1; done
 grep -q '^listening' "$T/serve.log" || { cat "$T/serve.err" >&2; echo "soak: server did not start" >&2; exit 1; }
 PORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/serve.log")
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$(awk '/^mrenclave /{print $2}' "$T/serve.log")" \
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$(awk '/^mrenclave /{print $2}' "$T/serve.log")" \
   "$(awk '/^report_data_model_binding /{print $2}' "$T/serve.log")" >"$T/policy.json"
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$SP/status"; }
 # Every answer of a round against the first round's: byte for byte, or - when

@@ -1,4 +1,5 @@
-/* Helpers shared by the attestation tests: locating ../shared/testdata. */
+/* Helpers shared by the attestation tests: locating testdata/dcap/ (the
+ * vectors vendored in the repository, see testdata/PROVENANCE.md). */
 #ifndef OCC_ATTEST_TESTUTIL_H
 #define OCC_ATTEST_TESTUTIL_H
 #include <stdio.h>
@@ -9,17 +10,12 @@
 
 static char occ_td_buf[4096];
 
-/* Path of a file under shared/testdata/dcap/. */
+/* Path of a file under testdata/dcap/ of the source tree (OCC_SRC, which
+ * ctest sets; the parent folder when run by hand from build/<type>/). */
 static const char *td(const char *rel)
 {
-    const char *shared = getenv("OCC_SHARED");
-    char alt[2048];
-    if (!shared || !*shared) {
-        const char *src = getenv("OCC_SRC");
-        snprintf(alt, sizeof alt, "%s/../shared", src && *src ? src : "..");
-        shared = alt;
-    }
-    snprintf(occ_td_buf, sizeof occ_td_buf, "%s/testdata/dcap/%s", shared, rel);
+    const char *src = getenv("OCC_SRC");
+    snprintf(occ_td_buf, sizeof occ_td_buf, "%s/testdata/dcap/%s", src && *src ? src : "../..", rel);
     return occ_td_buf;
 }
 

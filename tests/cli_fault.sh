@@ -77,7 +77,7 @@ policy() { # policy.json from the running server's banner, for every model it se
   local mr ids
   mr=$(awk '/^mrenclave /{print $2}' "$T/serve.log")
   ids=$(awk '/^report_data_model_binding /{print $2}' "$T/serve.log")
-  printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$mr" "$ids" >"$T/policy.json"
+  printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$mr" "$ids" >"$T/policy.json"
 }
 infer() { # infer MODEL INPUT OUTPUT
   "$OCC" infer "$URL" --model "$1" --tensor "$2" --output "$3" --policy "$T/policy.json" --root "$T/emu/root.pem" \

@@ -44,9 +44,9 @@ URL=https://127.0.0.1:$PORT
 [ "$(awk '/^model fmnist /{print $3}' "$T/serve.log")" = "$MODEL_ID" ] && ok || bad "serve prints the model id"
 [ ${#MRENCLAVE} -eq 64 ] && ok || bad "serve prints the MRENCLAVE"
 
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$MRENCLAVE" "$MODEL_ID" >"$T/policy.json"
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$(printf 'ab%.0s' $(seq 32))" "$MODEL_ID" >"$T/wrong_mr.json"
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$MRENCLAVE" "$(printf 'cd%.0s' $(seq 32))" >"$T/wrong_id.json"
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$MRENCLAVE" "$MODEL_ID" >"$T/policy.json"
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$(printf 'ab%.0s' $(seq 32))" "$MODEL_ID" >"$T/wrong_mr.json"
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$MRENCLAVE" "$(printf 'cd%.0s' $(seq 32))" >"$T/wrong_id.json"
 "$OCC" attest --emu-dir "$T/emu2" --make-quote "$T/q2" 2>/dev/null # creates another root
 
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" '$1 == k {print $2}'; }

@@ -48,7 +48,7 @@ wait_listen "$T/s1.log" "$SP" || { cat "$T/s1.log.err" >&2; exit 1; }
 URL=https://127.0.0.1:$(port "$T/s1.log")
 MR=$(awk '/^mrenclave /{print $2}' "$T/s1.log")
 ID=$(awk '/^model fmnist /{print $3}' "$T/s1.log")
-printf '{"mrenclave": ["%s"], "model_id": "%s"}\n' "$MR" "$ID" >"$T/policy.json"
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$MR" "$ID" >"$T/policy.json"
 A=(--policy "$T/policy.json" --root "$T/emu/root.pem")
 alive() {
   "$OCC" infer "$URL" --model fmnist --tensor "$T/x.bin" --output "$T/y.bin" "${A[@]}" >/dev/null 2>&1 &&

@@ -1,4 +1,4 @@
-/* DCAP verifier against the real Intel vectors in shared/testdata/dcap
+/* DCAP verifier against the real Intel vectors in testdata/dcap
  * (README §1, §1b, §1c, §2): every listed case and its verdict. */
 #include <stdint.h>
 #include <time.h>

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "attest_testutil.h"
+#include "occ/crypto.h"
 #include "occ/quote.h"
 #include "occ/ratls.h"
 #include "test.h"
@@ -69,6 +70,12 @@ static void test_quote_roundtrip(void)
     p.has_model_id = 1;
     memcpy(p.model_id, model_id, 32);
     occ_attest_verdict v;
+    /* emulated quotes are refused unless the policy allows them: the
+     * default is false, even with the emulated root given */
+    CHECK(!p.allow_emulated);
+    CHECK(occ_attest_verify_quote(q, n, NULL, emu_root, &p, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+    CHECK(v.verified && !v.accepted && occ_verdict_has_reason(&v, "emulated quote refused by policy"));
+    p.allow_emulated = 1;
     occ_status st = occ_attest_verify_quote(q, n, NULL, emu_root, &p, OCC_ATTEST_NOW, &v, &e);
     dump_verdict(&v);
     CHECK_MSG(st == OCC_OK, "%s", e.msg);
@@ -127,6 +134,7 @@ static void test_ratls_roundtrip(void)
               "%s", e.msg);
     occ_attest_policy p;
     occ_attest_policy_default(&p);
+    p.allow_emulated = 1;
     memcpy(p.mrenclave[0], prov.identity.mrenclave, 32);
     p.mrenclave_count = 1;
     p.has_model_id = 1;
@@ -212,6 +220,169 @@ static void test_ratls_roundtrip(void)
     EVP_PKEY_free(key);
 }
 
+/* Two models under two names: the certificate binds the (name, id) pairs
+ * in REPORTDATA[32..63] and carries the list; a policy's "models" is
+ * checked per name, so two packs served under swapped names are refused. */
+static void test_models_binding(void)
+{
+    uint8_t ida[32], idb[32], bind[32], bind2[32];
+    memset(ida, 0xaa, 32);
+    memset(idb, 0xbb, 32);
+    const char *names[2] = {"beta", "alpha"}; /* any order in; sorted in the certificate */
+    uint8_t idv[2][32];
+    memcpy(idv[0], idb, 32); /* beta -> b */
+    memcpy(idv[1], ida, 32); /* alpha -> a */
+    const uint8_t(*ids)[32] = (const uint8_t(*)[32])idv;
+    occ_error e = {0};
+    /* the binding: the id alone for one model; order-independent; names count */
+    CHECK(occ_models_binding(names + 1, ids + 1, 1, bind, NULL) == OCC_OK && !memcmp(bind, ida, 32));
+    CHECK(occ_models_binding(names, ids, 2, bind, NULL) == OCC_OK);
+    const char *rev[2] = {"alpha", "beta"};
+    uint8_t revids[2][32];
+    memcpy(revids[0], ida, 32);
+    memcpy(revids[1], idb, 32);
+    CHECK(occ_models_binding(rev, (const uint8_t(*)[32])revids, 2, bind2, NULL) == OCC_OK && !memcmp(bind, bind2, 32));
+    memcpy(revids[0], idb, 32); /* alpha -> b, beta -> a: swapped names */
+    memcpy(revids[1], ida, 32);
+    CHECK(occ_models_binding(rev, (const uint8_t(*)[32])revids, 2, bind2, NULL) == OCC_OK && memcmp(bind, bind2, 32));
+    /* the documented formula, recomputed here */
+    {
+        uint8_t buf[256], h[32];
+        size_t k = 0;
+        memcpy(buf, "occlumency-models-v1", 21); /* with the NUL */
+        k = 21;
+        buf[k++] = 0, buf[k++] = 0, buf[k++] = 0, buf[k++] = 2;
+        buf[k++] = 0, buf[k++] = 0, buf[k++] = 0, buf[k++] = 5;
+        memcpy(buf + k, "alpha", 5), k += 5;
+        memcpy(buf + k, ida, 32), k += 32;
+        buf[k++] = 0, buf[k++] = 0, buf[k++] = 0, buf[k++] = 4;
+        memcpy(buf + k, "beta", 4), k += 4;
+        memcpy(buf + k, idb, 32), k += 32;
+        CHECK(occ_sha256(buf, k, h) == OCC_OK && !memcmp(h, bind, 32));
+    }
+    /* names that cannot be bound */
+    const char *badn[] = {"", "a b", "a/b", "a\"b", "caf\xc3\xa9", "x?y"};
+    for (size_t i = 0; i < sizeof badn / sizeof *badn; i++)
+        CHECK(occ_models_binding(&badn[i], ids, 1, bind2, NULL) == OCC_ERR_INVALID);
+    char longn[130];
+    memset(longn, 'n', 129);
+    longn[129] = 0;
+    const char *ln = longn;
+    CHECK(occ_models_binding(&ln, ids, 1, bind2, NULL) == OCC_ERR_INVALID);
+    longn[128] = 0;
+    CHECK(occ_models_binding(&ln, ids, 1, bind2, NULL) == OCC_OK);
+    const char *dup[2] = {"same", "same"};
+    CHECK(occ_models_binding(dup, ids, 2, bind2, &e) == OCC_ERR_INVALID && strstr(e.msg, "twice"));
+
+    /* the certificate */
+    EVP_PKEY *key = NULL;
+    CHECK(occ_ratls_keygen(&key, NULL) == OCC_OK);
+    occ_emu_provider prov = {.quoter = qt};
+    CHECK(occ_emu_identity_default(qt, &prov.identity, NULL) == OCC_OK);
+    X509 *cert = NULL;
+    int64_t now = (int64_t)time(NULL);
+    CHECK_MSG(occ_ratls_make_cert_models(key, names, ids, 2, occ_emu_quote_provider, &prov, now - 60, now + 86400,
+                                         &cert, &e) == OCC_OK,
+              "%s", e.msg);
+    occ_ratls_evidence ev;
+    CHECK(occ_ratls_extract(cert, &ev, NULL) == OCC_OK && ev.has_models && ev.model_count == 2);
+    CHECK(!strcmp(ev.model_names[0], "alpha") && !memcmp(ev.model_ids[0], ida, 32));
+    CHECK(!strcmp(ev.model_names[1], "beta") && !memcmp(ev.model_ids[1], idb, 32));
+    occ_attest_policy p;
+    occ_attest_policy_default(&p);
+    p.allow_emulated = 1;
+    memcpy(p.mrenclave[0], prov.identity.mrenclave, 32);
+    p.mrenclave_count = 1;
+    p.model_count = 2;
+    snprintf(p.model_names[0], sizeof p.model_names[0], "alpha");
+    memcpy(p.model_ids[0], ida, 32);
+    snprintf(p.model_names[1], sizeof p.model_names[1], "beta");
+    memcpy(p.model_ids[1], idb, 32);
+    occ_attest_verdict v;
+    CHECK_MSG(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, &e) == OCC_OK, "%s", e.msg);
+    CHECK(v.accepted && v.models_bound && v.model_count == 2 && !memcmp(v.report_data + 32, bind, 32));
+    CHECK(occ_attest_policy_check_model(&p, &v, "alpha", NULL) == OCC_OK);
+    CHECK(occ_attest_policy_check_model(&p, &v, "beta", NULL) == OCC_OK);
+    CHECK(occ_attest_policy_check_model(&p, &v, "gamma", &e) == OCC_ERR_ATTEST && strstr(e.msg, "no entry"));
+    char *js = occ_verdict_json(&v);
+    CHECK(js && strstr(js, "\"alpha\":\t\"aaaa") && strstr(js, "\"beta\":\t\"bbbb"));
+    free(js);
+    /* swapped names: refused, for every entry and for the name asked */
+    memcpy(p.model_ids[0], idb, 32);
+    memcpy(p.model_ids[1], ida, 32);
+    CHECK(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+    CHECK(occ_verdict_has_reason(&v, "model 'alpha' is served with model id aaaaaaaaaaaaaaaa..., the policy expects bbbbbbbbbbbbbbbb"));
+    CHECK(occ_verdict_has_reason(&v, "model 'beta' is served with model id bbbbbbbbbbbbbbbb..., the policy expects aaaaaaaaaaaaaaaa"));
+    snprintf(p.use_model, sizeof p.use_model, "beta");
+    CHECK(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+    CHECK(occ_verdict_has_reason(&v, "model 'beta'") && !occ_verdict_has_reason(&v, "model 'alpha'"));
+    CHECK(occ_attest_policy_check_model(&p, &v, "beta", NULL) == OCC_ERR_ATTEST);
+    /* only the entry of the name asked counts; a name the policy lacks is refused */
+    p.model_count = 1;
+    memcpy(p.model_ids[0], ida, 32); /* alpha -> a, right */
+    snprintf(p.use_model, sizeof p.use_model, "alpha");
+    CHECK(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_OK);
+    CHECK(occ_attest_policy_check_model(&p, &v, "beta", &e) == OCC_ERR_ATTEST && strstr(e.msg, "no entry for model 'beta'"));
+    snprintf(p.use_model, sizeof p.use_model, "beta");
+    CHECK(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+    CHECK(occ_verdict_has_reason(&v, "no entry for model 'beta'"));
+    /* a name the server does not serve */
+    snprintf(p.model_names[0], sizeof p.model_names[0], "gamma");
+    snprintf(p.use_model, sizeof p.use_model, "gamma");
+    CHECK(occ_ratls_verify_cert(cert, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+    CHECK(occ_verdict_has_reason(&v, "not served by this enclave (it serves: alpha, beta)"));
+    /* model_id keeps meaning REPORTDATA[32..63]: the binding of the pairs */
+    occ_attest_policy q;
+    occ_attest_policy_default(&q);
+    q.allow_emulated = 1;
+    q.has_model_id = 1;
+    memcpy(q.model_id, bind, 32);
+    CHECK(occ_ratls_verify_cert(cert, &q, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_OK);
+
+    /* a list that does not hash to REPORTDATA[32..63] (the quote binds the
+     * honest one; the evidence is rewritten and re-signed with the key) */
+    {
+        uint8_t swapped[2][32], spki[32], *evb = NULL;
+        size_t evn = 0;
+        memcpy(swapped[0], ida, 32); /* beta -> a, alpha -> b */
+        memcpy(swapped[1], idb, 32);
+        CHECK(occ_ratls_spki_sha256(key, spki, NULL) == OCC_OK);
+        CHECK(occ_ratls_tcg_evidence_models(ev.quote, ev.quote_size, spki, names, (const uint8_t(*)[32])swapped, 2,
+                                            &evb, &evn, NULL) == OCC_OK);
+        X509 *forged = X509_dup(cert);
+        ASN1_OBJECT *tobj = OBJ_txt2obj(OCC_RATLS_TCG_OID, 1);
+        int idx = X509_get_ext_by_OBJ(forged, tobj, -1);
+        CHECK(idx >= 0);
+        ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(forged, idx));
+        CHECK(ASN1_OCTET_STRING_set(os, evb, (int)evn) == 1);
+        CHECK(X509_sign(forged, key, EVP_sha256()) > 0); /* re-encodes the modified certificate */
+        occ_ratls_evidence fev;
+        CHECK(occ_ratls_extract(forged, &fev, NULL) == OCC_OK && fev.has_models &&
+              !memcmp(fev.model_ids[0], idb, 32));
+        snprintf(p.model_names[0], sizeof p.model_names[0], "alpha");
+        memcpy(p.model_ids[0], idb, 32);
+        snprintf(p.use_model, sizeof p.use_model, "alpha");
+        CHECK(occ_ratls_verify_cert(forged, &p, emu_root, NULL, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+        CHECK(occ_verdict_has_reason(&v, "model list binding mismatch") && !v.models_bound && !v.verified);
+        ASN1_OBJECT_free(tobj);
+        X509_free(forged);
+        free(evb);
+    }
+    /* a bare quote carries no list: a "models" policy cannot be satisfied */
+    {
+        uint8_t rd[64], *qq = NULL;
+        size_t qn = 0;
+        CHECK(occ_ratls_report_data(key, bind, rd, NULL) == OCC_OK);
+        CHECK(occ_emu_quote_make(qt, &prov.identity, rd, &qq, &qn, NULL) == OCC_OK);
+        memcpy(p.model_ids[0], ida, 32);
+        CHECK(occ_attest_verify_quote(qq, qn, NULL, emu_root, &p, OCC_ATTEST_NOW, &v, NULL) == OCC_ERR_ATTEST);
+        CHECK(occ_verdict_has_reason(&v, "does not carry"));
+        free(qq);
+    }
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 static void test_gramine_fake(void)
 {
     /* a fake /dev/attestation: quote is pre-staged (Gramine would generate
@@ -277,6 +448,7 @@ int main(void)
     RUN(test_open);
     RUN(test_quote_roundtrip);
     RUN(test_ratls_roundtrip);
+    RUN(test_models_binding);
     RUN(test_gramine_fake);
     occ_emu_quote_close(qt);
     X509_free(emu_root);

@@ -1,5 +1,5 @@
 /* RA-TLS certificates from Gramine, the Intel SGX SDK and RATS-TLS
- * (shared/testdata/dcap/ratls-interop, README §3): evidence parsing
+ * (testdata/dcap/ratls-interop, README §3): evidence parsing
  * (including Gramine's malformed legacy OID), key binding, quote checks,
  * and refusal by default as DEBUG enclaves. */
 #include <openssl/pem.h>

@@ -164,6 +164,7 @@ static int client_open(client *c, uint64_t id, const uint8_t *mrenclave_override
     BIO_set_mem_eof_return(c->rb, -1);
     SSL_set_bio(c->ssl, c->rb, c->wb);
     occ_attest_policy_default(&c->pol);
+    c->pol.allow_emulated = 1; /* the test enclave is emulated (refused by default) */
     c->pol.has_model_id = 1;
     memcpy(c->pol.model_id, mrenclave_override ? mrenclave_override : model_id, 32);
     c->vctx.policy = &c->pol;

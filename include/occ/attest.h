@@ -13,6 +13,7 @@
 
 #include <openssl/x509.h>
 
+#include "occ/binding.h"
 #include "occ/status.h"
 
 #ifdef __cplusplus
@@ -75,7 +76,7 @@ typedef struct occ_quote {
  * present. Trailing bytes after the signature data are refused. */
 occ_status occ_quote_parse(const uint8_t *buf, size_t size, occ_quote *q, occ_error *e) OCC_MUST_CHECK;
 
-/* ---- collateral (PCCS-style JSON, see ../shared/testdata/dcap/) ---- */
+/* ---- collateral (PCCS-style JSON, see testdata/dcap/) ---- */
 typedef struct occ_attest_collateral occ_attest_collateral;
 
 occ_status occ_attest_collateral_parse(const char *json, size_t size, occ_attest_collateral **out,
@@ -106,7 +107,7 @@ typedef struct occ_attest_policy {
     int has_min_isv_svn;
     uint16_t min_isv_svn;
     int allow_debug;              /* default 0 */
-    int allow_emulated;           /* default 1: only possible with an explicitly given non-Intel root */
+    int allow_emulated;           /* default 0; when set, only with an explicitly given non-Intel root */
     int allow_missing_collateral; /* default 0: testing only */
     size_t tcb_status_count;      /* default 1: "UpToDate" */
     char accepted_tcb_status[OCC_POLICY_MAX_STATUS][OCC_TCB_STATUS_SIZE];
@@ -114,11 +115,21 @@ typedef struct occ_attest_policy {
     uint8_t model_id[32]; /* REPORTDATA[32..63] */
     int has_pubkey_hash;
     uint8_t pubkey_hash[32]; /* REPORTDATA[0..31] */
+    /* "models": {"NAME": "<model id hex>", ...}: which model id must answer
+     * under which name. Needs the (name, model id) list an Occlumency RA-TLS
+     * certificate carries (verdict.models_bound); a bare quote has none. */
+    size_t model_count;
+    char model_names[OCC_BOUND_MODELS_MAX][OCC_MODEL_NAME_MAX + 1];
+    uint8_t model_ids[OCC_BOUND_MODELS_MAX][32];
+    /* Not read from JSON: the name the client is about to use. When set,
+     * only its "models" entry is enforced (and it must have one); when
+     * empty, every entry is. */
+    char use_model[OCC_MODEL_NAME_MAX + 1];
 } occ_attest_policy;
 
-/* The default policy: no identity pinned (a warning), debug refused,
- * UpToDate only, collateral required, emulated allowed only through an
- * explicit root. */
+/* The default policy: no identity pinned (a warning here; the client
+ * refuses it: occ_attest_policy_pinned), debug refused, UpToDate only,
+ * collateral required, emulated quotes refused. */
 void occ_attest_policy_default(occ_attest_policy *p);
 /* Parses policy JSON (keys: mrenclave, mrsigner, isv_prod_id, min_isv_svn,
  * allow_debug, accepted_tcb_status, model_id, report_data_pubkey_hash,
@@ -128,6 +139,11 @@ void occ_attest_policy_default(occ_attest_policy *p);
 occ_status occ_attest_policy_parse(const char *json, size_t size, occ_attest_policy *p,
                                    occ_error *e) OCC_MUST_CHECK;
 occ_status occ_attest_policy_load(const char *path, occ_attest_policy *p, occ_error *e) OCC_MUST_CHECK;
+/* 1 when the policy pins the enclave (mrenclave, or mrsigner together with
+ * isv_prod_id) and the model (model_id or models); else 0 with what is
+ * missing in why. Clients refuse to trust a server under a policy that does
+ * not (occ_client_opts.insecure overrides). */
+int occ_attest_policy_pinned(const occ_attest_policy *p, char *why, size_t why_size);
 
 /* ---- verdict ---- */
 #define OCC_VERDICT_MAX_REASONS 24
@@ -163,6 +179,11 @@ typedef struct occ_attest_verdict {
     int is_cert;
     char binding[16]; /* "occlumency" | "tcg-claims" | "legacy" | "" */
     uint8_t spki_sha256[32];
+    /* the certificate's (name, model id) list, checked against REPORTDATA[32..63] */
+    int models_bound;
+    size_t model_count;
+    char model_names[OCC_BOUND_MODELS_MAX][OCC_MODEL_NAME_MAX + 1];
+    uint8_t model_ids[OCC_BOUND_MODELS_MAX][32];
 } occ_attest_verdict;
 
 /* The time argument: seconds since the epoch, or OCC_ATTEST_NOW. */
@@ -181,6 +202,14 @@ occ_status occ_attest_verify_quote(const uint8_t *quote, size_t size, const occ_
 /* Applies a policy to a verdict whose quote checks have run: appends policy
  * reasons and sets v->accepted. (Called by the verify functions.) */
 void occ_attest_policy_apply(const occ_attest_policy *p, occ_attest_verdict *v);
+
+/* Checks the policy's "models" entry for `name` against a verdict's bound
+ * list: OCC_OK when the policy has no "models" (its model_id, if any, was
+ * checked by the verification), else the entry must exist and the
+ * certificate must bind that id to that name. OCC_ERR_ATTEST with the reason
+ * in e otherwise. The client calls it before every request. */
+occ_status occ_attest_policy_check_model(const occ_attest_policy *p, const occ_attest_verdict *v, const char *name,
+                                         occ_error *e) OCC_MUST_CHECK;
 
 /* Appends a formatted reason (refusal) to a verdict. */
 void occ_verdict_reason(occ_attest_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -36,14 +36,23 @@ size_t occ_topk(const float *v, size_t count, size_t k, size_t *idx);
 typedef struct occ_client occ_client;
 
 typedef struct occ_client_opts {
-    const occ_attest_policy *policy; /* NULL = default policy */
+    const occ_attest_policy *policy; /* must pin the enclave and the model (occ_attest_policy_pinned) */
     X509 *root;                      /* the trust anchor (emulated: DIR/root.pem); NULL refuses */
     int64_t at;                      /* verification time; OCC_ATTEST_NOW */
     int timeout_ms;                  /* connect / each read; 0 = 30000 */
+    const char *model;               /* the model the caller will use: with a policy's "models", only
+                                        its entry is enforced in the handshake (NULL: every entry) */
+    int insecure;                    /* accept a policy that pins no enclave or no model (NULL policy =
+                                        the default one): any enclave the root vouches for */
 } occ_client_opts;
 
 /* url: https://HOST:PORT[/]. Fills *v in every case (v may be NULL).
- * OCC_ERR_ATTEST when the server's evidence is refused (reasons in v). */
+ * OCC_ERR_ATTEST when the server's evidence is refused (reasons in v).
+ * OCC_ERR_INVALID, before connecting, when the policy does not pin the
+ * enclave and the model and o->insecure is not set. Every request on the
+ * connection then checks the policy's "models" entry for the model it
+ * names (occ_attest_policy_check_model): a request for a model the policy
+ * does not bind to the attested list is refused before it is sent. */
 occ_status occ_client_connect(const char *url, const occ_client_opts *o, occ_attest_verdict *v, occ_client **out,
                               occ_error *e) OCC_MUST_CHECK;
 void occ_client_close(occ_client *c);

@@ -5,7 +5,10 @@
  *    [quote bstr, claims bstr], claims = {"pubkey-hash": [1, h'SHA256(SPKI)']}
  *  - Intel legacy raw quote, OID 1.2.840.113741.1.13.1
  *
- * Certificates we make: REPORTDATA = SHA-256(DER SPKI) || model id.
+ * Certificates we make: REPORTDATA = SHA-256(DER SPKI) || model binding;
+ * a server's certificate also carries its (name, model id) list as the TCG
+ * claim "occ-models": [[name, id], ...] sorted by name, whose binding
+ * (include/occ/binding.h) must equal REPORTDATA[32..63].
  * Verification accepts (docs/attestation.md, "Key binding"):
  *   rule "occlumency": REPORTDATA[0..31] == SHA-256(SPKI)
  *   rule "tcg-claims": REPORTDATA[0..31] == SHA-256(claims buffer) and the
@@ -21,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "occ/attest.h"
+#include "occ/binding.h"
 #include "occ/quote.h"
 #include "occ/status.h"
 
@@ -46,9 +50,20 @@ occ_status occ_ratls_report_data(EVP_PKEY *key, const uint8_t model_id[32], uint
 occ_status occ_ratls_make_cert(EVP_PKEY *key, const uint8_t model_id[32], occ_quote_provider_fn provider,
                                void *provider_ctx, int64_t not_before, int64_t not_after, X509 **out,
                                occ_error *e) OCC_MUST_CHECK;
+/* The certificate of a server of n named models: REPORTDATA = SHA-256(SPKI)
+ * || occ_models_binding(names, ids, n) (one model: its id), and the list in
+ * the TCG claims ("occ-models"). Names must be valid and distinct. */
+occ_status occ_ratls_make_cert_models(EVP_PKEY *key, const char *const *names, const uint8_t (*ids)[32], size_t n,
+                                      occ_quote_provider_fn provider, void *provider_ctx, int64_t not_before,
+                                      int64_t not_after, X509 **out, occ_error *e) OCC_MUST_CHECK;
 /* CBOR evidence for the TCG extension (malloc'd). */
 occ_status occ_ratls_tcg_evidence(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32],
                                   uint8_t **out, size_t *out_size, occ_error *e) OCC_MUST_CHECK;
+
+/* Same, with the "occ-models" claim (n >= 1; the list is sorted here). */
+occ_status occ_ratls_tcg_evidence_models(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32],
+                                         const char *const *names, const uint8_t (*ids)[32], size_t n,
+                                         uint8_t **out, size_t *out_size, occ_error *e) OCC_MUST_CHECK;
 
 /* ---- client side (src/attest/ratls_verify.c) ---- */
 
@@ -60,6 +75,10 @@ typedef struct occ_ratls_evidence {
     size_t claims_size;
     int has_pubkey_hash;
     uint8_t pubkey_hash[32];
+    int has_models; /* the "occ-models" claim: (name, model id) pairs, sorted by name */
+    size_t model_count;
+    char model_names[OCC_BOUND_MODELS_MAX][OCC_MODEL_NAME_MAX + 1];
+    uint8_t model_ids[OCC_BOUND_MODELS_MAX][32];
     int tcg;    /* from the TCG extension */
     int legacy; /* from a legacy extension (Intel or Gramine's malformed OID) */
 } occ_ratls_evidence;

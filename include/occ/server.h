@@ -69,8 +69,10 @@ typedef struct occ_enclave occ_enclave;
 /* Decodes the manifests (model ids are computed here), makes the engines,
  * generates the TLS key inside the enclave and the RA-TLS certificate:
  * REPORTDATA = SHA-256(SPKI) || binding, binding = the model id for one
- * model, SHA-256 over the sorted 32-byte model ids for several. The
- * ocalls table must outlive the enclave. */
+ * model, a hash of the (name, model id) pairs for several
+ * (occ_models_binding, include/occ/binding.h); the certificate carries the
+ * pairs. Model names: occ_model_name_valid. The ocalls table must outlive
+ * the enclave. */
 occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *oc, occ_enclave **out,
                               occ_error *e) OCC_MUST_CHECK;
 /* The table the host drives the enclave with. */
@@ -86,9 +88,6 @@ uint32_t occ_enclave_model_batch(const occ_enclave *enc, size_t i, const char **
 /* The Prometheus text (malloc'd). */
 char *occ_enclave_metrics(occ_enclave *enc);
 void occ_enclave_free(occ_enclave *enc);
-
-/* Model binding for several model ids (sorted, concatenated, SHA-256). */
-void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[32]);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,6 @@
 void occ_attest_policy_default(occ_attest_policy *p)
 {
     memset(p, 0, sizeof *p);
-    p->allow_emulated = 1;
     p->tcb_status_count = 1;
     snprintf(p->accepted_tcb_status[0], OCC_TCB_STATUS_SIZE, "UpToDate");
 }
@@ -61,6 +60,37 @@ static occ_status get_hex32(cJSON *it, const char *key, uint8_t out[32], occ_err
 {
     if (!cJSON_IsString(it) || occ_hex_decode(it->valuestring, strlen(it->valuestring), out, 32))
         return occ_fail(e, OCC_ERR_FORMAT, "policy: \"%s\" must be 64 hex characters", key);
+    return OCC_OK;
+}
+
+/* "models": {"NAME": "<64 hex>", ...} */
+static occ_status models_map(cJSON *it, occ_attest_policy *p, occ_error *e)
+{
+    cJSON *x;
+    if (!cJSON_IsObject(it))
+        return occ_fail(e, OCC_ERR_FORMAT, "policy: \"models\" must be an object {\"NAME\": \"<model id hex>\", ...}");
+    p->model_count = 0;
+    cJSON_ArrayForEach(x, it)
+    {
+        const char *name = x->string;
+        if (p->model_count >= OCC_BOUND_MODELS_MAX)
+            return occ_fail(e, OCC_ERR_FORMAT, "policy: \"models\" has more than %d entries", OCC_BOUND_MODELS_MAX);
+        if (!name || !occ_model_name_valid(name, strlen(name)))
+            return occ_fail(e, OCC_ERR_FORMAT,
+                            "policy: \"models\" key '%.64s' is not a model name (1..%d printable ASCII characters "
+                            "without spaces or / ? # %% \" \\)",
+                            name ? name : "", OCC_MODEL_NAME_MAX);
+        for (size_t i = 0; i < p->model_count; i++)
+            if (!strcmp(p->model_names[i], name))
+                return occ_fail(e, OCC_ERR_FORMAT, "policy: \"models\" names '%s' twice", name);
+        if (!cJSON_IsString(x) || occ_hex_decode(x->valuestring, strlen(x->valuestring), p->model_ids[p->model_count], 32))
+            return occ_fail(e, OCC_ERR_FORMAT, "policy: \"models\" entry '%s' must be a model id (64 hex characters)",
+                            name);
+        snprintf(p->model_names[p->model_count], sizeof p->model_names[0], "%s", name);
+        p->model_count++;
+    }
+    if (!p->model_count)
+        return occ_fail(e, OCC_ERR_FORMAT, "policy: \"models\" is empty (leave it out, or name the models)");
     return OCC_OK;
 }
 
@@ -113,6 +143,8 @@ occ_status occ_attest_policy_parse(const char *json, size_t size, occ_attest_pol
                 continue;
             st = get_hex32(it, k, p->model_id, e);
             p->has_model_id = 1;
+        } else if (!strcmp(k, "models")) {
+            st = models_map(it, p, e);
         } else if (!strcmp(k, "report_data_pubkey_hash")) {
             if (cJSON_IsNull(it))
                 continue;
@@ -178,6 +210,70 @@ static int in_list(const uint8_t (*list)[32], size_t n, const uint8_t v[32])
     return found;
 }
 
+int occ_attest_policy_pinned(const occ_attest_policy *p, char *why, size_t why_size)
+{
+    int enclave = p->mrenclave_count || (p->mrsigner_count && p->has_isv_prod_id);
+    int model = p->has_model_id || p->model_count;
+    if (why && why_size)
+        snprintf(why, why_size, "%s%s%s", enclave ? "" : "the policy pins no enclave (mrenclave, or mrsigner with isv_prod_id)",
+                 !enclave && !model ? "; " : "", model ? "" : "the policy pins no model (model_id, or models)");
+    return enclave && model;
+}
+
+/* Appends the reason why the "models" entry for name does not hold (if it
+ * does not); returns 1 when it holds. */
+static int model_reason(const occ_attest_policy *p, const occ_attest_verdict *v, const char *name, char *out,
+                        size_t size)
+{
+    size_t pi = p->model_count, vi = v->model_count;
+    for (size_t i = 0; i < p->model_count; i++)
+        if (!strcmp(p->model_names[i], name))
+            pi = i;
+    if (pi == p->model_count) {
+        snprintf(out, size, "the policy's \"models\" has no entry for model '%.128s'", name);
+        return 0;
+    }
+    if (!v->models_bound) {
+        snprintf(out, size, "the policy's \"models\" needs the server's (name, model id) list, which this evidence "
+                            "does not carry (an Occlumency RA-TLS certificate does)");
+        return 0;
+    }
+    for (size_t i = 0; i < v->model_count; i++)
+        if (!strcmp(v->model_names[i], name))
+            vi = i;
+    if (vi == v->model_count) {
+        char list[160] = "";
+        for (size_t i = 0; i < v->model_count && strlen(list) + strlen(v->model_names[i]) + 8 < sizeof list; i++) {
+            strcat(list, i ? ", " : "");
+            strcat(list, v->model_names[i]);
+        }
+        snprintf(out, size, "model '%.64s' is not served by this enclave (it serves: %s)", name, list);
+        return 0;
+    }
+    if (CRYPTO_memcmp(v->model_ids[vi], p->model_ids[pi], 32)) {
+        char got[65], want[65];
+        occ_hex_encode(v->model_ids[vi], 32, got);
+        occ_hex_encode(p->model_ids[pi], 32, want);
+        snprintf(out, size, "model '%.24s' is served with model id %.16s..., the policy expects %.16s...", name, got,
+                 want);
+        return 0;
+    }
+    return 1;
+}
+
+occ_status occ_attest_policy_check_model(const occ_attest_policy *p, const occ_attest_verdict *v, const char *name,
+                                         occ_error *e)
+{
+    char why[OCC_VERDICT_REASON_SIZE];
+    if (!p || !v || !name)
+        return occ_fail(e, OCC_ERR_INVALID, "policy check: NULL argument");
+    if (!p->model_count)
+        return OCC_OK;
+    if (model_reason(p, v, name, why, sizeof why))
+        return OCC_OK;
+    return occ_fail(e, OCC_ERR_ATTEST, "%s", why);
+}
+
 void occ_attest_policy_apply(const occ_attest_policy *p, occ_attest_verdict *v)
 {
     char hex[129], want[129];
@@ -227,6 +323,17 @@ void occ_attest_policy_apply(const occ_attest_policy *p, occ_attest_verdict *v)
         occ_hex_encode(v->report_data + 32, 32, hex);
         occ_hex_encode(p->model_id, 32, want);
         occ_verdict_reason(v, "model id mismatch: REPORTDATA[32..63] is %s, policy expects %s", hex, want);
+    }
+    if (p->model_count) {
+        char why[OCC_VERDICT_REASON_SIZE];
+        if (p->use_model[0]) {
+            if (!model_reason(p, v, p->use_model, why, sizeof why))
+                occ_verdict_reason(v, "%s", why);
+        } else {
+            for (size_t i = 0; i < p->model_count; i++)
+                if (!model_reason(p, v, p->model_names[i], why, sizeof why))
+                    occ_verdict_reason(v, "%s", why);
+        }
     }
     if (p->has_pubkey_hash && CRYPTO_memcmp(p->pubkey_hash, v->report_data, 32))
         occ_verdict_reason(v, "public key hash mismatch: REPORTDATA[0..31] differs from report_data_pubkey_hash");

@@ -46,6 +46,45 @@ static occ_status parse_hash_entry(occ_cur *c, uint8_t out[32], occ_error *e)
     return OCC_OK;
 }
 
+/* "occ-models": [[name tstr, id bstr(32)], ...], 1..16 entries, strictly
+ * sorted by name (so there is one encoding of a list), valid names. */
+static occ_status parse_models(occ_cur *m, occ_ratls_evidence *ev, occ_error *e)
+{
+    unsigned vm;
+    uint64_t va;
+    if (!occ_cbor_head(m, &vm, &va) || vm != 4 || va < 1 || va > OCC_BOUND_MODELS_MAX)
+        return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: occ-models is not a list of 1..%d models", OCC_BOUND_MODELS_MAX);
+    for (uint64_t i = 0; i < va; i++) {
+        unsigned pm, nm, im;
+        uint64_t pa, na, ia;
+        const uint8_t *name, *id;
+        if (!occ_cbor_head(m, &pm, &pa) || pm != 4 || pa != 2)
+            return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: occ-models entry %llu is not [name, id]",
+                            (unsigned long long)i);
+        if (!occ_cbor_head(m, &nm, &na) || nm != 3 || na > m->left || !occ_cur_take(m, (size_t)na, &name) ||
+            !occ_model_name_valid((const char *)name, (size_t)na))
+            return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: occ-models entry %llu has no valid model name",
+                            (unsigned long long)i);
+        if (!occ_cbor_head(m, &im, &ia) || im != 2 || ia != 32 || !occ_cur_take(m, 32, &id))
+            return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: occ-models entry %llu has no 32-byte model id",
+                            (unsigned long long)i);
+        size_t k = ev->model_count;
+        memcpy(ev->model_names[k], name, (size_t)na);
+        ev->model_names[k][na] = 0;
+        memcpy(ev->model_ids[k], id, 32);
+        if (k) {
+            const char *prev = ev->model_names[k - 1];
+            size_t pl = strlen(prev);
+            int c = memcmp(prev, ev->model_names[k], pl < na ? pl : (size_t)na);
+            if (c > 0 || (c == 0 && pl >= na))
+                return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: occ-models is not strictly sorted by name");
+        }
+        ev->model_count++;
+    }
+    ev->has_models = 1;
+    return OCC_OK;
+}
+
 occ_status occ_ratls_parse_tcg(const uint8_t *buf, size_t size, occ_ratls_evidence *ev, occ_error *e)
 {
     occ_cur c = {buf, size};
@@ -108,6 +147,12 @@ occ_status occ_ratls_parse_tcg(const uint8_t *buf, size_t size, occ_ratls_eviden
                 m = hv;
             }
             ev->has_pubkey_hash = 1;
+        } else if (klen == 10 && !memcmp(key, "occ-models", 10)) {
+            if (ev->has_models)
+                return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: duplicate occ-models");
+            occ_status ms = parse_models(&m, ev, e);
+            if (ms)
+                return ms;
         } else if (!occ_cbor_skip(&m, 0)) {
             return occ_fail(e, OCC_ERR_FORMAT, "TCG claims: malformed value");
         }
@@ -230,6 +275,25 @@ occ_status occ_ratls_verify_cert(X509 *cert, const occ_attest_policy *policy, X5
         occ_verdict_reason(v, "key binding mismatch: REPORTDATA[0..31] is neither SHA-256 of the certificate's "
                               "public key%s",
                            ev.tcg ? " nor SHA-256 of the claims buffer" : "");
+    /* the (name, model id) list: it must hash to REPORTDATA[32..63] */
+    if (ev.has_models) {
+        const char *names[OCC_BOUND_MODELS_MAX];
+        uint8_t binding[32];
+        occ_error be = {0};
+        for (size_t i = 0; i < ev.model_count; i++)
+            names[i] = ev.model_names[i];
+        if (occ_models_binding(names, (const uint8_t(*)[32])ev.model_ids, ev.model_count, binding, &be))
+            occ_verdict_reason(v, "the certificate's model list is invalid: %s", be.msg);
+        else if (CRYPTO_memcmp(binding, v->report_data + 32, 32))
+            occ_verdict_reason(v, "model list binding mismatch: the certificate's (name, model id) list does not "
+                                  "hash to REPORTDATA[32..63]");
+        else {
+            v->models_bound = 1;
+            v->model_count = ev.model_count;
+            memcpy(v->model_names, ev.model_names, sizeof v->model_names);
+            memcpy(v->model_ids, ev.model_ids, sizeof v->model_ids);
+        }
+    }
     if (v->reason_count != before)
         v->verified = 0;
     occ_attest_policy_apply(policy, v);

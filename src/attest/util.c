@@ -346,6 +346,10 @@ void occ_verdict_print(const occ_attest_verdict *v, FILE *f)
         fprintf(f, "report data:  %s\n", hex);
         if (v->is_cert)
             fprintf(f, "key binding:  %s\n", v->binding[0] ? v->binding : "none");
+        for (size_t i = 0; v->models_bound && i < v->model_count; i++) {
+            occ_hex_encode(v->model_ids[i], 32, hex);
+            fprintf(f, "%s %s = %s\n", i ? "             " : "models:      ", v->model_names[i], hex);
+        }
     }
     for (size_t i = 0; i < v->warning_count; i++)
         fprintf(f, "warning:      %s\n", v->warnings[i]);
@@ -403,6 +407,15 @@ char *occ_verdict_json(const occ_attest_verdict *v)
         cJSON_AddStringToObject(o, "key_binding", v->binding);
         occ_hex_encode(v->spki_sha256, 32, hex);
         cJSON_AddStringToObject(o, "spki_sha256", hex);
+        /* the (name, model id) list bound in REPORTDATA[32..63]; null when
+         * the certificate carries none (or it did not verify) */
+        cJSON *ms = v->models_bound ? cJSON_AddObjectToObject(o, "models") : NULL;
+        if (!v->models_bound)
+            cJSON_AddNullToObject(o, "models");
+        for (size_t i = 0; ms && i < v->model_count; i++) {
+            occ_hex_encode(v->model_ids[i], 32, hex);
+            cJSON_AddStringToObject(ms, v->model_names[i], hex);
+        }
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

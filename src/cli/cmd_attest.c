@@ -19,29 +19,39 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: occ attest --quote FILE --root ROOT.der|pem [--collateral C.json] [--policy P.json]\n"
-          "                  [--at UNIX_SECONDS] [--json]\n"
-          "       occ attest --cert CERT.pem|der --root ROOT [--collateral C.json] [--policy P.json] [--at T] [--json]\n"
+    fputs("usage: occ attest --quote FILE --root ROOT.der|pem [--collateral C.json] --policy P.json\n"
+          "                  [--at UNIX_SECONDS] [--json] [--insecure]\n"
+          "       occ attest --cert CERT.pem|der --root ROOT [--collateral C.json] --policy P.json [--model NAME]\n"
+          "                  [--at T] [--json] [--insecure]\n"
           "       occ attest --emu-dir DIR --make-quote OUT [--report-data HEX128]\n"
-          "       occ attest --emu-dir DIR --make-cert OUT.pem [--model-id HEX64]\n"
-          "       occ attest https://HOST:PORT --policy P.json --root ROOT [--save-cert FILE] [--json]\n"
+          "       occ attest --emu-dir DIR --make-cert OUT.pem [--model-id HEX64 | --bind-model NAME=HEX64 ...]\n"
+          "       occ attest https://HOST:PORT --policy P.json --root ROOT [--model NAME] [--save-cert FILE] [--json]\n"
           "\n"
           "Verifies an SGX DCAP ECDSA quote (v3) or an RA-TLS certificate: signatures, QE binding,\n"
           "the PCK chain to the pinned root, CRLs, TCB info and QE identity (with --collateral),\n"
-          "then the policy (default: UpToDate only, debug refused). Exit 0 only when accepted.\n"
+          "then the policy. Exit 0 only when accepted.\n"
+          "The policy must pin the enclave (mrenclave, or mrsigner with isv_prod_id) and the model\n"
+          "(model_id, or models); otherwise nothing is verified (exit 2) unless --insecure is given.\n"
           "\n"
           "  --quote FILE        raw quote bytes\n"
           "  --cert FILE         RA-TLS certificate (TCG 2.23.133.5.4.9 or legacy quote extension)\n"
           "  --root FILE         trust anchor: the Intel SGX Root CA, or an emulated root (DIR/root.pem)\n"
           "  --emu-dir DIR       emulated quoting folder; alone, it means --root DIR/root.pem\n"
           "  --collateral FILE   PCCS-style collateral JSON (tcb_info, qe_identity, CRLs, chains)\n"
-          "  --policy FILE       policy JSON (see docs/attestation.md); default policy otherwise\n"
+          "  --policy FILE       policy JSON (see docs/attestation.md)\n"
+          "  --insecure          accept a policy that pins no enclave or no model (or no --policy: the\n"
+          "                      default one): any enclave the root vouches for. Emulated quotes still\n"
+          "                      need \"allow_emulated\": true in the policy.\n"
+          "  --model NAME        the model about to be used: only its \"models\" entry is enforced\n"
+          "                      (default: every entry of the policy's \"models\")\n"
           "  --at UNIX_SECONDS   verification time (default: now)\n"
           "  --json              print the verdict as JSON\n"
           "  --make-quote OUT    write an EMULATED quote (MRENCLAVE = SHA-256 of this occ binary)\n"
           "  --make-cert OUT     write an EMULATED RA-TLS certificate (its key is discarded)\n"
           "  --report-data HEX   REPORTDATA for --make-quote (128 hex chars; default zeros)\n"
           "  --model-id HEX      model id for --make-cert (64 hex chars; default zeros)\n"
+          "  --bind-model NAME=HEX  for --make-cert, repeatable: a server's (name, model id) list, bound\n"
+          "                      in REPORTDATA[32..63] and carried in the certificate as `occ serve` does\n"
           "\n"
           "An emulated quote verifies only with the emulated root given explicitly and is reported\n"
           "as NOT hardware-backed.\n"
@@ -53,9 +63,22 @@ static void usage(FILE *f)
           f);
 }
 
+#define MAX_BIND OCC_BOUND_MODELS_MAX
+
 static int make_evidence(const char *emu_dir, const char *quote_out, const char *cert_out, const char *rd_hex,
-                         const char *model_hex)
+                         const char *model_hex, char *const *bind, size_t n_bind)
 {
+    const char *names[MAX_BIND];
+    uint8_t ids[MAX_BIND][32];
+    for (size_t i = 0; i < n_bind; i++) {
+        char *eq = strchr(bind[i], '=');
+        if (!eq || occ_hex_decode(eq + 1, strlen(eq + 1), ids[i], 32))
+            return occ_cli_error("attest", "--bind-model wants NAME=<64 hex characters>, got '%s'", bind[i]) + 1;
+        *eq = 0; /* argv is ours to cut */
+        names[i] = bind[i];
+    }
+    if (n_bind && (model_hex || quote_out))
+        return occ_cli_error("attest", "--bind-model goes with --make-cert, without --model-id") + 1;
     occ_error e = {0};
     uint8_t rd[64] = {0}, model[32] = {0};
     if (rd_hex && occ_hex_decode(rd_hex, strlen(rd_hex), rd, 64))
@@ -86,7 +109,10 @@ static int make_evidence(const char *emu_dir, const char *quote_out, const char 
         X509 *cert = NULL;
         int64_t now = (int64_t)time(NULL);
         if (occ_ratls_keygen(&key, &e) ||
-            occ_ratls_make_cert(key, model, occ_emu_quote_provider, &prov, now - 3600, now + 30 * 86400, &cert, &e))
+            (n_bind ? occ_ratls_make_cert_models(key, names, (const uint8_t(*)[32])ids, n_bind, occ_emu_quote_provider,
+                                                 &prov, now - 3600, now + 30 * 86400, &cert, &e)
+                    : occ_ratls_make_cert(key, model, occ_emu_quote_provider, &prov, now - 3600, now + 30 * 86400,
+                                          &cert, &e)))
             rc = occ_cli_error("attest", "%s", e.msg);
         else if (!PEM_write_X509(f, cert))
             rc = occ_cli_error("attest", "cannot write %s", cert_out);
@@ -100,6 +126,21 @@ static int make_evidence(const char *emu_dir, const char *quote_out, const char 
                 quote_out ? "quote" : "RA-TLS certificate", occ_emu_quote_root_path(prov.quoter));
     occ_emu_quote_close(prov.quoter);
     return rc ? 2 : 0;
+}
+
+/* The policy must pin the enclave and the model, unless --insecure. */
+static int pins_ok(const occ_attest_policy *p, const char *policy_path, int insecure)
+{
+    char why[200];
+    if (occ_attest_policy_pinned(p, why, sizeof why))
+        return 1;
+    if (insecure) {
+        fprintf(stderr, "occ attest: --insecure: %s: any enclave the root vouches for is accepted\n", why);
+        return 1;
+    }
+    occ_cli_error("attest", "%s%s; refusing to verify against it (pin them, see docs/attestation.md, or pass --insecure)",
+                  policy_path ? "" : "no --policy: ", why);
+    return 0;
 }
 
 static X509 *load_cert_file(const char *path, occ_error *e)
@@ -130,7 +171,7 @@ static X509 *load_cert_file(const char *path, occ_error *e)
 
 /* occ attest https://HOST:PORT: the server's certificate, verified in the handshake. */
 static int attest_url(const char *url, const char *root_path, const char *policy_path, const char *save_cert,
-                      int json, int64_t at)
+                      int json, int64_t at, const char *model, int insecure)
 {
     occ_error e = {0};
     X509 *root = NULL;
@@ -142,10 +183,14 @@ static int attest_url(const char *url, const char *root_path, const char *policy
         X509_free(root);
         return 2;
     }
+    if (!pins_ok(&policy, policy_path, insecure)) {
+        X509_free(root);
+        return 2;
+    }
     if (!root)
         fprintf(stderr, "occ attest: no --root given: no evidence can be trusted, the server will be refused "
                         "(emulated servers: --root DIR/root.pem of their --emu-dir)\n");
-    occ_client_opts o = {&policy, root, at, 10000};
+    occ_client_opts o = {&policy, root, at, 10000, model, insecure};
     occ_attest_verdict v;
     occ_client *c = NULL;
     occ_status st = occ_client_connect(url, &o, &v, &c, &e);
@@ -212,8 +257,10 @@ int occ_cmd_attest(int argc, char **argv)
 {
     const char *quote = NULL, *cert = NULL, *coll_path = NULL, *root_path = NULL, *policy_path = NULL;
     const char *emu_dir = NULL, *make_quote = NULL, *make_cert = NULL, *rd_hex = NULL, *model_hex = NULL;
-    const char *url = NULL, *save_cert = NULL;
-    int json = 0;
+    const char *url = NULL, *save_cert = NULL, *model = NULL;
+    char *bind[MAX_BIND];
+    size_t n_bind = 0;
+    int json = 0, insecure = 0;
     int64_t at = OCC_ATTEST_NOW;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -224,6 +271,18 @@ int occ_cmd_attest(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json = 1;
             continue;
+        } else if (!strcmp(a, "--insecure")) {
+            insecure = 1;
+            continue;
+        } else if (!strcmp(a, "--bind-model")) {
+            if (i + 1 >= argc || n_bind >= MAX_BIND) {
+                occ_cli_error("attest", "--bind-model needs NAME=HEX (at most %d)", MAX_BIND);
+                return 2;
+            }
+            bind[n_bind++] = argv[++i];
+            continue;
+        } else if (!strcmp(a, "--model")) {
+            slot = &model;
         } else if (!strcmp(a, "--quote")) {
             slot = &quote;
         } else if (!strcmp(a, "--cert")) {
@@ -278,7 +337,7 @@ int occ_cmd_attest(int argc, char **argv)
             occ_cli_error("attest", "--make-quote/--make-cert need --emu-dir DIR (and only one of them)");
             return 2;
         }
-        return make_evidence(emu_dir, make_quote, make_cert, rd_hex, model_hex);
+        return make_evidence(emu_dir, make_quote, make_cert, rd_hex, model_hex, bind, n_bind);
     }
     if (url) {
         char emu_root_url[4200];
@@ -286,7 +345,7 @@ int occ_cmd_attest(int argc, char **argv)
             snprintf(emu_root_url, sizeof emu_root_url, "%s/root.pem", emu_dir);
             root_path = emu_root_url;
         }
-        return attest_url(url, root_path, policy_path, save_cert, json, at);
+        return attest_url(url, root_path, policy_path, save_cert, json, at, model, insecure);
     }
     if (!!quote + !!cert != 1) {
         occ_cli_error("attest", "give exactly one of --quote FILE or --cert FILE (see occ attest --help)");
@@ -314,6 +373,15 @@ int occ_cmd_attest(int argc, char **argv)
         (quote && occ_attest_read_file(quote, 1u << 20, &qbuf, &qn, &e))) {
         occ_cli_error("attest", "%s", e.msg);
         goto out;
+    }
+    if (!pins_ok(&policy, policy_path, insecure))
+        goto out;
+    if (model) {
+        if (!cert || strlen(model) >= sizeof policy.use_model) {
+            occ_cli_error("attest", "--model NAME goes with --cert or https:// (a quote carries no model names)");
+            goto out;
+        }
+        snprintf(policy.use_model, sizeof policy.use_model, "%s", model);
     }
     if (cert && !(x = load_cert_file(cert, &e))) {
         occ_cli_error("attest", "%s", e.msg);

@@ -27,7 +27,11 @@ static void usage(FILE *f)
           "  --model NAME       model name on the server\n"
           "  --tensor FILE      raw little-endian float32 input (the model's input shape)\n"
           "  --image FILE       PNG/JPEG/BMP image\n"
-          "  --policy FILE      policy JSON (docs/attestation.md): pin mrenclave and model_id\n"
+          "  --policy FILE      policy JSON (docs/attestation.md): it must pin the enclave (mrenclave, or\n"
+          "                     mrsigner with isv_prod_id) and the model (model_id, or models with an\n"
+          "                     entry for NAME); emulated servers also need \"allow_emulated\": true\n"
+          "  --insecure         accept a policy that pins no enclave or no model (or no --policy):\n"
+          "                     any enclave the root vouches for\n"
           "  --root FILE        trust anchor (emulated servers: DIR/root.pem of their --emu-dir)\n"
           "  --output FILE      write the raw float32 output tensor(s), in output order\n"
           "  --top K            print the K best classes (default 5 without --output)\n"
@@ -236,7 +240,7 @@ int occ_cmd_infer(int argc, char **argv)
 {
     const char *url = NULL, *model = NULL, *tensor = NULL, *image = NULL, *policy_path = NULL, *root_path = NULL,
                *output = NULL, *tensors = NULL;
-    int top = -1, json = 0, binary = 1, repeat = 1, conns = 1;
+    int top = -1, json = 0, binary = 1, repeat = 1, conns = 1, insecure = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -246,6 +250,8 @@ int occ_cmd_infer(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--json-tensors")) {
             binary = 0;
+        } else if (!strcmp(a, "--insecure")) {
+            insecure = 1;
         } else if (!strncmp(a, "https://", 8)) {
             url = a;
         } else if (a[0] == '-') {
@@ -291,9 +297,6 @@ int occ_cmd_infer(int argc, char **argv)
         occ_cli_error("infer", "give exactly one of --tensor FILE, --image FILE or --tensors FILE");
         return 2;
     }
-    if (!policy_path)
-        fprintf(stderr, "occ infer: warning: no --policy: any enclave and any model the root vouches for is "
-                        "accepted\n");
     if (top < 0)
         top = output ? 0 : 5;
 
@@ -308,6 +311,17 @@ int occ_cmd_infer(int argc, char **argv)
         X509_free(root);
         return 2;
     }
+    char why[200];
+    if (!occ_attest_policy_pinned(&policy, why, sizeof why)) {
+        if (!insecure) {
+            occ_cli_error("infer", "%s%s; refusing to send anything (pin them, see docs/attestation.md, or pass "
+                                   "--insecure)",
+                          policy_path ? "" : "no --policy: ", why);
+            X509_free(root);
+            return 2;
+        }
+        fprintf(stderr, "occ infer: --insecure: %s: any enclave the root vouches for is accepted\n", why);
+    }
     if (!root)
         fprintf(stderr, "occ infer: no --root given: the server's evidence cannot be trusted and will be refused\n");
 
@@ -320,10 +334,12 @@ int occ_cmd_infer(int argc, char **argv)
     double *times = NULL;
     cJSON *root_json = NULL;
     occ_attest_verdict v;
-    occ_client_opts o = {&policy, root, OCC_ATTEST_NOW, 30000};
+    occ_client_opts o = {&policy, root, OCC_ATTEST_NOW, 30000, model, insecure};
     occ_status st = occ_client_connect(url, &o, &v, &c, &e);
     if (st) {
         occ_cli_error("infer", "%s", e.msg);
+        if (st == OCC_ERR_INVALID)
+            rc = 2;
         if (st == OCC_ERR_ATTEST)
             for (size_t i = 1; i < v.reason_count; i++)
                 fprintf(stderr, "  also: %s\n", v.reasons[i]);

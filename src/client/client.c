@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -147,6 +148,21 @@ occ_status occ_client_connect(const char *url, const occ_client_opts *o, occ_att
         c->policy = *o->policy;
     else
         occ_attest_policy_default(&c->policy);
+    char why[200];
+    if (!occ_attest_policy_pinned(&c->policy, why, sizeof why) && !(o && o->insecure)) {
+        st = occ_fail(e, OCC_ERR_INVALID, "refusing to trust %s: %s (pin them in the policy, or accept any "
+                                          "enclave explicitly with --insecure)",
+                      url, why);
+        goto fail;
+    }
+    c->policy.use_model[0] = 0;
+    if (o && o->model) {
+        if (strlen(o->model) >= sizeof c->policy.use_model) {
+            st = occ_fail(e, OCC_ERR_INVALID, "model name longer than %d bytes", OCC_MODEL_NAME_MAX);
+            goto fail;
+        }
+        snprintf(c->policy.use_model, sizeof c->policy.use_model, "%s", o->model);
+    }
     c->vctx.policy = &c->policy;
     c->vctx.root = o ? o->root : NULL;
     c->vctx.at = o ? o->at : OCC_ATTEST_NOW;
@@ -429,9 +445,24 @@ static int shape_of(const cJSON *a, int32_t *ndim, int64_t *dims, size_t *count)
     return 0;
 }
 
+/* A request names a model: the policy's "models" entry for it must hold
+ * for the attested list, and the name must be one the enclave can bind (a
+ * plain URL path segment). Checked before anything is sent. */
+static occ_status check_model(occ_client *c, const char *model, occ_error *e)
+{
+    if (!model || !occ_model_name_valid(model, strlen(model)))
+        return occ_fail(e, OCC_ERR_INVALID, "model name '%.128s': 1..%d printable ASCII characters without spaces "
+                                            "or / ? # %% \" \\",
+                        model ? model : "", OCC_MODEL_NAME_MAX);
+    return occ_attest_policy_check_model(&c->policy, &c->vctx.verdict, model, e);
+}
+
 occ_status occ_client_model_info_get(occ_client *c, const char *model, occ_client_model_info *info, occ_error *e)
 {
     memset(info, 0, sizeof *info);
+    occ_status cs = check_model(c, model, e);
+    if (cs)
+        return cs;
     char path[512];
     snprintf(path, sizeof path, "/v2/models/%s/occ", model);
     occ_client_response r;
@@ -457,6 +488,20 @@ occ_status occ_client_model_info_get(occ_client *c, const char *model, occ_clien
         return occ_fail(e, OCC_ERR_FORMAT, "model info: unexpected answer from the server");
     }
     memcpy(info->model_id, id->valuestring, 65);
+    /* the id the server reports for the name must be the one its
+     * certificate binds to that name */
+    const occ_attest_verdict *v = &c->vctx.verdict;
+    for (size_t i = 0; v->models_bound && i < v->model_count; i++) {
+        uint8_t got[32];
+        if (strcmp(v->model_names[i], model))
+            continue;
+        if (occ_hex_decode(info->model_id, 64, got, 32) || CRYPTO_memcmp(got, v->model_ids[i], 32)) {
+            cJSON_Delete(j);
+            return occ_fail(e, OCC_ERR_ATTEST, "model info: the server reports model id %.16s... for '%s', its "
+                                               "certificate binds another",
+                            info->model_id, model);
+        }
+    }
     snprintf(info->input_name, sizeof info->input_name, "%s", in_name->valuestring);
     if (cJSON_IsArray(labels)) {
         int n = cJSON_GetArraySize(labels);
@@ -503,6 +548,9 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
 {
     *outs = NULL;
     *n_outs = 0;
+    occ_status cs = check_model(c, model, e);
+    if (cs)
+        return cs;
     size_t count = 1;
     for (int32_t i = 0; i < ndim; i++)
         count *= (size_t)dims[i];

@@ -1,6 +1,7 @@
 /* RA-TLS certificate, made inside the enclave: a fresh key's SPKI hash and
- * the model id go into REPORTDATA; the quote goes into the TCG evidence
- * extension (CBOR) and Intel's legacy raw-quote extension. */
+ * the model binding go into REPORTDATA; the quote (and, for a server, its
+ * (name, model id) list) goes into the TCG evidence extension (CBOR), the
+ * quote also into Intel's legacy raw-quote extension. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "occ/binding.h"
 #include "occ/ratls.h"
 
 occ_status occ_ratls_keygen(EVP_PKEY **out, occ_error *e)
@@ -61,29 +63,62 @@ static size_t cbor_head(uint8_t *p, unsigned major, uint64_t arg)
     return 1 + (size_t)n;
 }
 
-occ_status occ_ratls_tcg_evidence(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32], uint8_t **out,
-                                  size_t *out_size, occ_error *e)
+/* claims = {"pubkey-hash": bstr .cbor [1, h'SHA256(SPKI)'] (the interoperable
+ * RA-TLS encoding), and with models "occ-models": [[name tstr, id bstr], ...]
+ * sorted by name (include/occ/binding.h)} */
+static occ_status tcg_evidence(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32],
+                               const char *const *names, const uint8_t (*ids)[32], size_t n_models, uint8_t **out,
+                               size_t *out_size, occ_error *e)
 {
-    /* claims = {"pubkey-hash": bstr .cbor [1, h'SHA256(SPKI)']}, the
-     * interoperable RA-TLS encoding */
-    uint8_t entry[40], claims[64];
+    uint8_t entry[40];
     size_t en = 0, cn = 0;
     en += cbor_head(entry + en, 4, 2);
     en += cbor_head(entry + en, 0, 1);
     en += cbor_head(entry + en, 2, 32);
     memcpy(entry + en, spki_hash, 32);
     en += 32;
-    cn += cbor_head(claims + cn, 5, 1);
+    if (n_models > OCC_BOUND_MODELS_MAX)
+        return occ_fail(e, OCC_ERR_INVALID, "RA-TLS: at most %d models", OCC_BOUND_MODELS_MAX);
+    size_t order[OCC_BOUND_MODELS_MAX];
+    occ_models_sort(names, n_models, order);
+    size_t ccap = 64 + n_models * (1 + 9 + OCC_MODEL_NAME_MAX + 2 + 32) + 16;
+    uint8_t *claims = malloc(ccap);
+    if (!claims)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    cn += cbor_head(claims + cn, 5, n_models ? 2 : 1);
     cn += cbor_head(claims + cn, 3, 11);
     memcpy(claims + cn, "pubkey-hash", 11);
     cn += 11;
     cn += cbor_head(claims + cn, 2, en);
     memcpy(claims + cn, entry, en);
     cn += en;
+    if (n_models) {
+        cn += cbor_head(claims + cn, 3, 10);
+        memcpy(claims + cn, "occ-models", 10);
+        cn += 10;
+        cn += cbor_head(claims + cn, 4, n_models);
+        for (size_t i = 0; i < n_models; i++) {
+            const char *nm = names[order[i]];
+            size_t nl = strlen(nm);
+            if (!occ_model_name_valid(nm, nl)) {
+                free(claims);
+                return occ_fail(e, OCC_ERR_INVALID, "RA-TLS: model name '%.128s' cannot be bound", nm);
+            }
+            cn += cbor_head(claims + cn, 4, 2);
+            cn += cbor_head(claims + cn, 3, nl);
+            memcpy(claims + cn, nm, nl);
+            cn += nl;
+            cn += cbor_head(claims + cn, 2, 32);
+            memcpy(claims + cn, ids[order[i]], 32);
+            cn += 32;
+        }
+    }
     size_t cap = quote_size + cn + 32;
     uint8_t *b = malloc(cap);
-    if (!b)
+    if (!b) {
+        free(claims);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
     size_t n = 0;
     n += cbor_head(b + n, 6, OCC_RATLS_CBOR_TAG);
     n += cbor_head(b + n, 4, 2);
@@ -93,9 +128,25 @@ occ_status occ_ratls_tcg_evidence(const uint8_t *quote, size_t quote_size, const
     n += cbor_head(b + n, 2, cn);
     memcpy(b + n, claims, cn);
     n += cn;
+    free(claims);
     *out = b;
     *out_size = n;
     return OCC_OK;
+}
+
+occ_status occ_ratls_tcg_evidence(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32], uint8_t **out,
+                                  size_t *out_size, occ_error *e)
+{
+    return tcg_evidence(quote, quote_size, spki_hash, NULL, NULL, 0, out, out_size, e);
+}
+
+occ_status occ_ratls_tcg_evidence_models(const uint8_t *quote, size_t quote_size, const uint8_t spki_hash[32],
+                                         const char *const *names, const uint8_t (*ids)[32], size_t n,
+                                         uint8_t **out, size_t *out_size, occ_error *e)
+{
+    if (!names || !ids || !n)
+        return occ_fail(e, OCC_ERR_INVALID, "RA-TLS: no models");
+    return tcg_evidence(quote, quote_size, spki_hash, names, ids, n, out, out_size, e);
 }
 
 static int add_raw_ext(X509 *x, const char *oid, const uint8_t *data, size_t n)
@@ -111,8 +162,9 @@ static int add_raw_ext(X509 *x, const char *oid, const uint8_t *data, size_t n)
     return ok;
 }
 
-occ_status occ_ratls_make_cert(EVP_PKEY *key, const uint8_t model_id[32], occ_quote_provider_fn provider,
-                               void *provider_ctx, int64_t not_before, int64_t not_after, X509 **out, occ_error *e)
+static occ_status make_cert(EVP_PKEY *key, const uint8_t model_id[32], const char *const *names,
+                            const uint8_t (*ids)[32], size_t n_models, occ_quote_provider_fn provider,
+                            void *provider_ctx, int64_t not_before, int64_t not_after, X509 **out, occ_error *e)
 {
     if (!key || !provider || !out || not_after <= not_before)
         return occ_fail(e, OCC_ERR_INVALID, "RA-TLS: bad arguments");
@@ -126,7 +178,7 @@ occ_status occ_ratls_make_cert(EVP_PKEY *key, const uint8_t model_id[32], occ_qu
     st = provider(provider_ctx, rd, &quote, &quote_size, e);
     if (st)
         return occ_error_prefix(e, "RA-TLS quote");
-    st = occ_ratls_tcg_evidence(quote, quote_size, rd, &ev, &ev_size, e);
+    st = tcg_evidence(quote, quote_size, rd, names, ids, n_models, &ev, &ev_size, e);
     if (st) {
         free(quote);
         return st;
@@ -169,4 +221,25 @@ occ_status occ_ratls_make_cert(EVP_PKEY *key, const uint8_t model_id[32], occ_qu
     }
     *out = x;
     return OCC_OK;
+}
+
+occ_status occ_ratls_make_cert(EVP_PKEY *key, const uint8_t model_id[32], occ_quote_provider_fn provider,
+                               void *provider_ctx, int64_t not_before, int64_t not_after, X509 **out, occ_error *e)
+{
+    return make_cert(key, model_id, NULL, NULL, 0, provider, provider_ctx, not_before, not_after, out, e);
+}
+
+occ_status occ_ratls_make_cert_models(EVP_PKEY *key, const char *const *names, const uint8_t (*ids)[32], size_t n,
+                                      occ_quote_provider_fn provider, void *provider_ctx, int64_t not_before,
+                                      int64_t not_after, X509 **out, occ_error *e)
+{
+    uint8_t binding[32];
+    if (out)
+        *out = NULL;
+    occ_status st = occ_models_binding(names, ids, n, binding, e);
+    if (st) {
+        occ_error_prefix(e, "RA-TLS");
+        return st;
+    }
+    return make_cert(key, binding, names, ids, n, provider, provider_ctx, not_before, not_after, out, e);
 }

@@ -978,30 +978,6 @@ void occ_enclave_ecalls(occ_enclave *enc, occ_ecalls *out)
 
 /* ---------------- creation ---------------- */
 
-static int cmp_id(const void *a, const void *b)
-{
-    return memcmp(a, b, 32);
-}
-
-void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[32])
-{
-    if (n == 1) {
-        memcpy(out, ids[0], 32);
-        return;
-    }
-    uint8_t(*s)[32] = malloc(n ? n * 32 : 1);
-    if (!s) {
-        memset(out, 0, 32);
-        return;
-    }
-    memcpy(s, ids, n * 32);
-    qsort(s, n, 32, cmp_id);
-    unsigned int len = 32;
-    if (!EVP_Digest(s, n * 32, out, &len, EVP_sha256(), NULL))
-        memset(out, 0, 32);
-    free(s);
-}
-
 /* Adds subjectAltName entries and re-signs with the enclave's key. */
 static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *names, size_t n, occ_error *e)
 {
@@ -1157,8 +1133,9 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     for (size_t i = 0; i < cfg->n_models; i++) {
         const occ_server_model *sm = &cfg->models[i];
         srv_model *mdl = &enc->models[i];
-        if (!sm->name || !*sm->name || strchr(sm->name, '/') || strlen(sm->name) > 128) {
-            st = occ_fail(e, OCC_ERR_INVALID, "model name must be 1..128 characters without '/'");
+        if (!sm->name || !occ_model_name_valid(sm->name, strlen(sm->name))) { /* bound in the certificate */
+            st = occ_fail(e, OCC_ERR_INVALID, "model name '%.128s': 1..%d printable ASCII characters without spaces "
+                                              "or / ? # %% \" \\", sm->name ? sm->name : "", OCC_MODEL_NAME_MAX);
             goto fail;
         }
         for (size_t k = 0; k < i; k++)
@@ -1271,7 +1248,17 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         if (mdl->batch_n == 1)
             enc->batching = 0;
     }
-    occ_server_models_binding((const uint8_t(*)[32])ids, cfg->n_models, enc->binding);
+    /* REPORTDATA[32..63] binds every (name, model id) pair; the certificate
+     * carries the list (include/occ/binding.h, docs/attestation.md) */
+    const char *names[OCC_BOUND_MODELS_MAX];
+    if (cfg->n_models > OCC_BOUND_MODELS_MAX) {
+        st = occ_fail(e, OCC_ERR_INVALID, "at most %d models per server, got %zu", OCC_BOUND_MODELS_MAX, cfg->n_models);
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++)
+        names[i] = cfg->models[i].name;
+    if ((st = occ_models_binding(names, (const uint8_t(*)[32])ids, cfg->n_models, enc->binding, e)))
+        goto fail;
 
     /* The TLS key is made here, inside the enclave, and never leaves it. */
     int64_t nb = cfg->cert_not_before, na = cfg->cert_not_after;
@@ -1280,7 +1267,8 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         na = nb + 366 * 86400;
     }
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert(enc->key, enc->binding, cfg->quote, cfg->quote_ctx, nb, na, &enc->cert, e)))
+        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, cfg->quote,
+                                         cfg->quote_ctx, nb, na, &enc->cert, e)))
         goto fail;
     if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
