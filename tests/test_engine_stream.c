@@ -170,7 +170,8 @@ static void test_batch_and_budget(void)
     }
     /* both batch orders, partial batches (occ_engine_run_n): the first n
      * inputs' results, nothing written past them; each order streams less
-     * per image than batch 1; a flipped stash byte still fails a partial run */
+     * per image than batch 1 from two images on; a flipped stash byte still
+     * fails a partial run */
     for (int order = 0; order < 2; order++) {
         occ_engine_batch_order = order;
         CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, 3, &eng, &e) == OCC_OK, "order %d: %s", order, e.msg);
@@ -189,9 +190,16 @@ static void test_batch_and_budget(void)
             CHECK(nn == 3 || y[nn * NY] == -1.0f);
             uint64_t bn = s1.bytes_loaded - s0.bytes_loaded;
             CHECK(nn < 3 || bn == s1.plan_stream_bytes); /* a whole batch streams as planned */
-            CHECK_MSG(b1 > 0 && bn <= nn * b1 && (nn == 1 || bn < nn * b1),
-                      "order %d: %u images streamed %llu bytes, batch 1 %llu", order, nn,
-                      (unsigned long long)bn, (unsigned long long)b1);
+            /* a partial run never streams more than a whole batch, and two or
+             * more images stream less than as many batch-1 runs. One image on
+             * a batch engine may stream a little more than on a batch-1
+             * engine: its plan leaves less of the budget to weights, so its
+             * parts (and their prepared blobs) can differ; which way depends
+             * on the kernels oneDNN picks for the CPU */
+            CHECK_MSG(b1 > 0 && bn <= s1.plan_stream_bytes && (nn == 1 || bn < nn * b1),
+                      "order %d: %u images streamed %llu bytes, batch 1 %llu, plan %llu", order,
+                      nn, (unsigned long long)bn, (unsigned long long)b1,
+                      (unsigned long long)s1.plan_stream_bytes);
             CHECK(s1.peak_enclave_bytes <= BUDGET);
         }
         CHECK(occ_engine_run_n(eng, 0, (const void *const *)ins, (void *const *)outs, &e) == OCC_ERR_INVALID);
