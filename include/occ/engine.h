@@ -52,6 +52,14 @@ typedef struct occ_engine_opts {
     uint64_t budget;             /* occlumency: bytes of enclave memory; 0 = 93 MiB */
     uint32_t batch;              /* inputs per occ_engine_run; 0 = 1 */
     const occ_mem_provider *mem; /* NULL = counting malloc */
+    /* The model key of a pack whose weights are encrypted (32 bytes,
+     * docs/pack-format.md "Encrypted packs"); NULL for plain packs. Read only
+     * during occ_engine_create (the engine keeps no copy; the caller wipes
+     * it). A missing or wrong key fails create with OCC_ERR_KEY before any
+     * weight is read; a key for a plain pack is refused (OCC_ERR_INVALID).
+     * In the server, occ_enclave_config.engine is every engine's template,
+     * so its weights_key reaches each engine (one key for the models served). */
+    const uint8_t *weights_key;
     /* Optional: called after each weight chunk has been copied in and
      * verified (for traces), from the loading thread. */
     void (*on_chunk)(void *ctx, uint32_t chunk);
@@ -67,6 +75,8 @@ typedef struct occ_engine_stats {
     uint64_t chunks_loaded;      /* weight chunks copied in (cumulative) */
     uint64_t bytes_loaded;       /* weight bytes copied in (cumulative) */
     uint64_t bytes_verified;     /* bytes checked (SHA-256 or AEAD) (cumulative) */
+    uint64_t bytes_decrypted;    /* encrypted packs: bytes AES-256-GCM-decrypted, pack chunks
+                                    at create and stash segments at run (cumulative) */
     uint64_t integrity_failures; /* cumulative */
     uint64_t plan_stream_bytes;  /* planned: weight bytes copied in and checked per run (of a
                                     whole batch); 0 = every weight resident */

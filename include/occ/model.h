@@ -110,7 +110,8 @@ typedef struct occ_node {
 typedef struct occ_chunk {
     uint64_t offset;             /* in the data section; a node's first chunk is page-aligned */
     uint64_t size;               /* bytes */
-    uint8_t sha256[32];
+    uint8_t sha256[32];          /* of the bytes as stored (the ciphertext when encrypted) */
+    uint8_t tag[16];             /* encrypted packs: the chunk's AES-256-GCM tag */
 } occ_chunk;
 
 /* Optional preprocessing for images (occ run --image, the client). The model
@@ -141,6 +142,11 @@ typedef struct occ_model {
     uint32_t n_chunks;
     occ_chunk *chunks;
     uint64_t data_size;          /* bytes of the data section */
+    /* Weights encryption (occ/weights_crypt.h, docs/pack-format.md): 0 = plain
+     * pack; else the scheme, the pack's random id and the key check. */
+    uint32_t weights_crypt;
+    uint8_t pack_id[16];
+    uint8_t key_check[32];
     uint8_t model_id[32];        /* SHA-256 of the encoded manifest */
     void *owner;                 /* private: memory owned by the decoder */
 } occ_model;

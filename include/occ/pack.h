@@ -41,6 +41,15 @@ extern "C" {
  * m->data_size. m->chunks is allocated with malloc (caller frees). */
 occ_status occ_pack_layout(occ_model *m, uint64_t chunk_max, occ_error *e) OCC_MUST_CHECK;
 
+/* Encrypts every chunk of data (laid out by occ_pack_layout) in place with
+ * AES-256-GCM under keys derived from key (32 bytes) and a fresh random pack
+ * id, and records the scheme, pack id, key check and each chunk's tag in m
+ * (occ/weights_crypt.h; docs/pack-format.md "Encrypted packs"). Call it
+ * before occ_pack_write, which then hashes the ciphertext. On failure data
+ * may be partly encrypted. */
+occ_status occ_pack_encrypt(occ_model *m, uint8_t *data, const uint8_t key[32],
+                            occ_error *e) OCC_MUST_CHECK;
+
 /* Progress callback: done and total in bytes. */
 typedef void (*occ_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 

@@ -52,6 +52,8 @@ typedef struct occ_pack_options {
     const occ_input_shape *input_shapes;
     uint32_t n_binds;
     const occ_input_bind *binds;
+    const uint8_t *encrypt_key;        /* 32 bytes: encrypt the weights (occ_pack_encrypt,
+                                          occ_pack_onnx only); NULL = plain  */
     occ_progress_fn progress;          /* occ_pack_onnx only; may be NULL   */
     void *progress_ctx;
 } occ_pack_options;

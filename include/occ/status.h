@@ -26,6 +26,7 @@ typedef enum occ_status {
     OCC_ERR_SHAPE = -8,       /* inconsistent or absurd tensor shapes       */
     OCC_ERR_INTERNAL = -9,    /* a library call failed unexpectedly         */
     OCC_ERR_ATTEST = -10,     /* attestation refused                        */
+    OCC_ERR_KEY = -11,        /* a key is missing or is not the right one   */
 } occ_status;
 
 #define OCC_ERROR_MSG_SIZE 512

@@ -5,20 +5,23 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/keyfile.h"
 #include "engine/engine_internal.h"
 #include "occ/engine.h"
 #include "occ/model.h"
 #include "occ/pack.h"
+#include "occ/weights_crypt.h"
 #include "ops/ops.h"
 
 static void usage(FILE *f)
 {
     fputs("usage: occ inspect MODEL.occ [--json]\n"
           "       occ inspect MODEL.occ --plan [--budget SIZE] [--batch N] [--threads N]\n"
-          "                                    [--loader-threads N] [--json]\n"
+          "                                    [--loader-threads N] [--key FILE] [--json]\n"
           "\n"
           "Prints the model id (SHA-256 of the manifest), inputs and outputs, the\n"
           "preprocessing and labels, and one line per layer: op, output shape,\n"
@@ -39,6 +42,8 @@ static void usage(FILE *f)
           "  --budget SIZE  enclave memory budget (93M default; 32M, 512K...)\n"
           "  --batch N, --threads N, --loader-threads N  as for occ run (they change\n"
           "             the plan: N images' feature maps, oneDNN's scratchpad, ring slots)\n"
+          "  --key FILE the model key of a pack whose weights are encrypted (--plan\n"
+          "             needs it: planning prepares the operators)\n"
           "  -h, --help this text\n",
           f);
 }
@@ -114,9 +119,10 @@ static double mib(uint64_t b)
 }
 
 static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, uint64_t budget,
-                      int batch, int threads, int loaders, int json)
+                      int batch, int threads, int loaders, const uint8_t *key, int json)
 {
-    occ_engine_opts opts = {.threads = threads,
+    occ_engine_opts opts = {.weights_key = key,
+                            .threads = threads,
                             .loader_threads = loaders,
                             .mode = OCC_MODE_OCCLUMENCY,
                             .budget = budget,
@@ -210,7 +216,7 @@ static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, ui
 
 int occ_cmd_inspect(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *key_path = NULL;
     int json = 0, plan = 0, batch = 1, threads = 0, loaders = 0;
     unsigned long long budget = 0;
     for (int i = 1; i < argc; i++) {
@@ -219,6 +225,11 @@ int occ_cmd_inspect(int argc, char **argv)
             json = 1;
         else if (!strcmp(a, "--plan"))
             plan = 1;
+        else if (!strcmp(a, "--key")) {
+            if (i + 1 >= argc)
+                return occ_cli_error("inspect", "%s needs a value", a);
+            key_path = argv[++i];
+        }
         else if (!strcmp(a, "--budget") || !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
                  !strcmp(a, "--loader-threads")) {
             if (i + 1 >= argc)
@@ -258,8 +269,8 @@ int occ_cmd_inspect(int argc, char **argv)
         usage(stderr);
         return occ_cli_error("inspect", "no model given");
     }
-    if (!plan && (budget || batch != 1 || threads || loaders))
-        return occ_cli_error("inspect", "--budget, --batch, --threads and --loader-threads need --plan");
+    if (!plan && (budget || batch != 1 || threads || loaders || key_path))
+        return occ_cli_error("inspect", "--budget, --batch, --threads, --loader-threads and --key need --plan");
 
     occ_error e = {0};
     occ_packfile *pf = NULL;
@@ -268,7 +279,13 @@ int occ_cmd_inspect(int argc, char **argv)
         return occ_cli_error("inspect", "%s", e.msg);
 
     if (plan) {
-        int rc = print_plan(path, pf, m, budget, batch, threads, loaders, json);
+        uint8_t key[32];
+        int rc = 0;
+        if (key_path && occ_cli_read_key(key_path, key, 0, NULL, &e))
+            rc = occ_cli_error("inspect", "--key: %s", e.msg);
+        if (!rc)
+            rc = print_plan(path, pf, m, budget, batch, threads, loaders, key_path ? key : NULL, json);
+        OPENSSL_cleanse(key, sizeof key);
         occ_model_free(m);
         occ_packfile_close(pf);
         return rc;
@@ -284,6 +301,13 @@ int occ_cmd_inspect(int argc, char **argv)
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model_id", id);
         cJSON_AddStringToObject(root, "name", m->name);
+        cJSON_AddBoolToObject(root, "encrypted", m->weights_crypt != OCC_WCRYPT_NONE);
+        if (m->weights_crypt != OCC_WCRYPT_NONE) {
+            char pid[2 * OCC_PACK_ID_SIZE + 1];
+            occ_hex(m->pack_id, OCC_PACK_ID_SIZE, pid);
+            cJSON_AddStringToObject(root, "encryption", "AES-256-GCM");
+            cJSON_AddStringToObject(root, "pack_id", pid);
+        }
         cJSON_AddItemToObject(root, "inputs", json_io(m, m->inputs, m->n_inputs));
         cJSON_AddItemToObject(root, "outputs", json_io(m, m->outputs, m->n_outputs));
         cJSON *layers = cJSON_CreateArray();
@@ -318,6 +342,13 @@ int occ_cmd_inspect(int argc, char **argv)
         char shape[128];
         printf("model     %s\n", m->name && *m->name ? m->name : "(unnamed)");
         printf("model id  %s\n", id);
+        if (m->weights_crypt != OCC_WCRYPT_NONE) {
+            char pid[2 * OCC_PACK_ID_SIZE + 1];
+            occ_hex(m->pack_id, OCC_PACK_ID_SIZE, pid);
+            printf("encrypted: yes (weights under AES-256-GCM, pack id %s; runs only with its key)\n", pid);
+        } else {
+            printf("encrypted: no\n");
+        }
         for (uint32_t i = 0; i < m->n_inputs; i++) {
             occ_cli_shape(&m->tensors[m->inputs[i]], shape, sizeof shape);
             printf("input     %s %s %s\n", m->tensors[m->inputs[i]].name, shape,

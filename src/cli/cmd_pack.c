@@ -7,7 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cli/cli.h"
+#include "cli/keyfile.h"
 #include "occ/packer.h"
 
 static void pack_usage(FILE *f)
@@ -30,6 +33,10 @@ static void pack_usage(FILE *f)
           "                           it becomes a constant and folds; needed for inputs\n"
           "                           that steer shapes (may be repeated)\n"
           "  --chunk-size SIZE        largest weight chunk, e.g. 1M (default 1M)\n"
+          "  --encrypt-key KEY        encrypt the weights (AES-256-GCM) with the model key\n"
+          "                           in file KEY (32 raw bytes; made, mode 0600, when it\n"
+          "                           does not exist); the pack then runs only with it\n"
+          "                           (occ run --key KEY)\n"
           "  -q, --quiet              print only the model id\n"
           "  -h, --help               this help\n"
           "\n"
@@ -151,7 +158,7 @@ static void human(uint64_t b, char *out, size_t n)
 
 enum {
     OPT_NAME = 256, OPT_LABELS, OPT_INPUT_SIZE, OPT_CHANNEL_ORDER, OPT_SCALE, OPT_MEAN, OPT_STD,
-    OPT_CHUNK, OPT_INPUT_SHAPE, OPT_BIND,
+    OPT_CHUNK, OPT_INPUT_SHAPE, OPT_BIND, OPT_ENCRYPT_KEY,
 };
 
 #define MAX_BINDS 64
@@ -206,6 +213,7 @@ int occ_cmd_pack(int argc, char **argv)
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"input-shape", required_argument, NULL, OPT_INPUT_SHAPE},
         {"bind", required_argument, NULL, OPT_BIND},
+        {"encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -215,7 +223,9 @@ int occ_cmd_pack(int argc, char **argv)
     o.pre.scale = 1.0f / 255.0f;
     for (int k = 0; k < 4; k++)
         o.pre.std[k] = 1.0f;
-    const char *out = NULL, *labels_path = NULL;
+    const char *out = NULL, *labels_path = NULL, *key_path = NULL;
+    uint8_t key[32];
+    int key_created = 0;
     occ_input_shape shapes[16];
     uint32_t n_shapes = 0;
     occ_input_bind binds[MAX_BINDS];
@@ -231,6 +241,7 @@ int occ_cmd_pack(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case OPT_ENCRYPT_KEY: key_path = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': pack_usage(stdout); rc = 0; goto done;
         case OPT_NAME: o.name = optarg; break;
@@ -336,6 +347,11 @@ int occ_cmd_pack(int argc, char **argv)
         o.labels = (const char *const *)labels;
         o.n_labels = n_labels;
     }
+    if (key_path) {
+        if (occ_cli_read_key(key_path, key, 1, &key_created, &e))
+            { rc = occ_cli_error("pack", "--encrypt-key: %s", e.msg); goto done; }
+        o.encrypt_key = key;
+    }
     o.n_input_shapes = n_shapes;
     o.input_shapes = shapes;
     o.n_binds = n_binds;
@@ -359,6 +375,8 @@ int occ_cmd_pack(int argc, char **argv)
         human(st.file_size, fsz, sizeof fsz);
         if (quiet) {
             printf("%s\n", hex);
+            if (key_created)
+                fprintf(stderr, "occ pack: made a new model key in %s (mode 0600)\n", key_path);
         } else {
             printf("packed %s -> %s in %.2f s\n", in, out, dt);
             printf("  model id  %s\n", hex);
@@ -368,10 +386,14 @@ int occ_cmd_pack(int argc, char **argv)
             printf("  tensors   %u, of which %u weights (%s in %u chunks)\n", st.n_tensors,
                    st.n_weights, wsz, st.n_chunks);
             printf("  file      %s (%llu bytes)\n", fsz, (unsigned long long)st.file_size);
+            if (key_path)
+                printf("  weights   encrypted (AES-256-GCM) with the key in %s%s\n", key_path,
+                       key_created ? " (new: made now, mode 0600; the pack runs only with it)" : "");
         }
         rc = 0;
     }
 done:
+    OPENSSL_cleanse(key, sizeof key);
     for (uint32_t k = 0; k < n_labels; k++)
         free(labels[k]);
     free(labels);

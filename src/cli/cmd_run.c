@@ -6,10 +6,12 @@
 #include <sys/resource.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/enclave_opts.h"
+#include "cli/keyfile.h"
 #include "engine/engine_internal.h"
 #include "occ/client.h"
 #include "occ/engine.h"
@@ -29,6 +31,8 @@ static void usage(FILE *f)
           "                  holds N tensors back to back, or one tensor used N times;\n"
           "                  --output gets N outputs back to back\n"
           "  --loader-threads N  weight loading/verifying threads (default 1)\n"
+          "  --key FILE      the model key (32 raw bytes) of a pack whose weights are\n"
+          "                  encrypted (occ pack --encrypt-key)\n"
           "  --input NAME=FILE  graph input NAME from FILE: raw little-endian data of the\n"
           "                  input's type and shape (occ inspect lists them); repeat it\n"
           "                  for every input\n"
@@ -135,7 +139,7 @@ static int write_output_dir(const occ_model *m, const char *dir, void *const *ou
 
 int occ_cmd_run(int argc, char **argv)
 {
-    const char *path = NULL, *image = NULL, *output = NULL, *output_dir = NULL;
+    const char *path = NULL, *image = NULL, *output = NULL, *output_dir = NULL, *key_path = NULL;
     const char *inputs[OCC_MAX_CLI_INPUTS];
     int n_inputs = 0;
     int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er, batch = 1, loaders = 0;
@@ -160,7 +164,7 @@ int occ_cmd_run(int argc, char **argv)
                    !strcmp(a, "--output-dir") ||
                    !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat") ||
                    !strcmp(a, "--mode") || !strcmp(a, "--budget") || !strcmp(a, "--batch") ||
-                   !strcmp(a, "--loader-threads")) {
+                   !strcmp(a, "--loader-threads") || !strcmp(a, "--key")) {
             if (!v)
                 return occ_cli_error("run", "%s needs a value", a);
             i++;
@@ -170,6 +174,8 @@ int occ_cmd_run(int argc, char **argv)
                 inputs[n_inputs++] = v;
             } else if (!strcmp(a, "--output-dir"))
                 output_dir = v;
+            else if (!strcmp(a, "--key"))
+                key_path = v;
             else if (!strcmp(a, "--image"))
                 image = v;
             else if (!strcmp(a, "--output"))
@@ -225,6 +231,8 @@ int occ_cmd_run(int argc, char **argv)
     double *times = NULL;
     cJSON *root = NULL;
     int rc = 1;
+    uint8_t key[32];
+    memset(key, 0, sizeof key);
 
     if (occ_cli_open_model(path, &pf, &m, &e)) {
         occ_cli_error("run", "%s", e.msg);
@@ -295,6 +303,13 @@ int occ_cmd_run(int argc, char **argv)
         occ_cli_error("run", "%s", e.msg);
         goto done;
     }
+    if (key_path) {
+        if (occ_cli_read_key(key_path, key, 0, NULL, &e)) {
+            occ_cli_error("run", "--key: %s", e.msg);
+            goto done;
+        }
+        opts.weights_key = key;
+    }
     occ_cli_enclave_engine(enc, &opts, &read_fn, &read_arg);
     double t0 = occ_cli_now_ms();
     if (occ_engine_create(m, &opts, read_fn, read_arg, &eng, &e)) {
@@ -302,6 +317,7 @@ int occ_cmd_run(int argc, char **argv)
         goto done;
     }
     double load_ms = occ_cli_now_ms() - t0;
+    OPENSSL_cleanse(key, sizeof key); /* the engine keeps no copy */
     occ_cli_enclave_created(enc, eng);
 
     int runs = repeat > 0 ? repeat : 1;
@@ -444,6 +460,8 @@ int occ_cmd_run(int argc, char **argv)
                 cJSON_AddNumberToObject(root, "plan_peak_bytes", (double)es.plan_peak_bytes);
                 cJSON_AddNumberToObject(root, "bytes_loaded", (double)es.bytes_loaded);
                 cJSON_AddNumberToObject(root, "bytes_verified", (double)es.bytes_verified);
+                cJSON_AddNumberToObject(root, "bytes_decrypted", (double)es.bytes_decrypted);
+                cJSON_AddBoolToObject(root, "encrypted", m->weights_crypt != 0);
                 cJSON_AddNumberToObject(root, "chunks_loaded", (double)es.chunks_loaded);
                 cJSON_AddNumberToObject(root, "loader_threads", loaders ? loaders : 1);
             }
@@ -464,9 +482,12 @@ int occ_cmd_run(int argc, char **argv)
                    es.peak_enclave_bytes / 1048576.0, es.plan_peak_bytes / 1048576.0);
             if (es.budget_bytes)
                 printf(", budget %.2f MiB", es.budget_bytes / 1048576.0);
-            printf("\nweights: %llu chunks/segments, %.1f MiB loaded, %.1f MiB verified (load and runs)\n",
+            printf("\nweights: %llu chunks/segments, %.1f MiB loaded, %.1f MiB verified (load and runs)",
                    (unsigned long long)es.chunks_loaded, es.bytes_loaded / 1048576.0,
                    es.bytes_verified / 1048576.0);
+            if (m->weights_crypt)
+                printf(", %.1f MiB decrypted (AES-256-GCM)", es.bytes_decrypted / 1048576.0);
+            printf("\n");
         }
         if (stats || repeat > 0)
             occ_cli_enclave_print(enc, eng, stdout);
@@ -475,6 +496,7 @@ int occ_cmd_run(int argc, char **argv)
     rc = 0;
 
 done:
+    OPENSSL_cleanse(key, sizeof key);
     cJSON_Delete(root);
     occ_engine_free(eng);
     occ_cli_enclave_close(enc);

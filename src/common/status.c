@@ -61,6 +61,7 @@ const char *occ_status_name(occ_status s)
     case OCC_ERR_SHAPE: return "shape error";
     case OCC_ERR_INTERNAL: return "internal error";
     case OCC_ERR_ATTEST: return "attestation refused";
+    case OCC_ERR_KEY: return "key error";
     }
     return "unknown error";
 }

@@ -67,9 +67,11 @@
 
 #include "engine/engine_internal.h"
 #include "engine/planner.h"
+#include "engine/weights_crypt_int.h"
 #include "ops/ops_internal.h"
 #include "occ/crypto.h"
 #include "occ/fault.h"
+#include "occ/weights_crypt.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
@@ -199,7 +201,10 @@ struct occ_engine {
     uint32_t n_streamed_img; /* split_k: positions per image at the start of streamed */
     uint8_t *stash;          /* untrusted ciphertext of streamed segments */
     uint64_t stash_size;
-    uint8_t *key;            /* AES-256 key (derives the MAC keys), enclave memory, wiped at free */
+    uint8_t *key;            /* AES-256 key (derives the MAC keys; encrypted packs: the stash's
+                              * AES-256-GCM key), enclave memory, wiped at free */
+    int encrypted;           /* the pack's weights are encrypted: chunks are decrypted at load,
+                              * the stash holds AES-256-GCM ciphertext (weights_crypt_int.h) */
     ring ring;
     struct segmac *help_ctx; /* the compute thread's, for loading while it waits */
     EVP_MAC *mac_alg;        /* Poly1305, fetched once */
@@ -210,7 +215,7 @@ struct occ_engine {
     uint32_t n_layers;
     occ_plan_layer *layers;
     /* stats */
-    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures;
+    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures, bytes_decrypted;
     int profiling;
     uint64_t *times;
     uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
@@ -525,6 +530,7 @@ typedef struct vreader {
     uint8_t *cache;          /* one verified chunk, enclave memory */
     uint64_t cache_cap;
     int64_t cached;          /* chunk index in cache, -1 none */
+    occ_wcrypt *wc;          /* encrypted pack: the chunk cipher (NULL: plain) */
 } vreader;
 
 /* Copies verified bytes [lo, hi) of the data section into dst: each chunk
@@ -566,6 +572,14 @@ static occ_status vread(vreader *r, uint64_t lo, uint64_t hi, uint8_t *dst, occ_
                 r->eng->integrity_failures++;
                 return occ_fail(e, OCC_ERR_INTEGRITY, "weight chunk %u failed verification", i);
             }
+            /* encrypted: decrypt the verified ciphertext in enclave memory;
+             * nothing of it is used before its GCM tag checked */
+            if (r->wc && (st = occ_wcrypt_open(r->wc, i, c, r->cache, e))) {
+                r->eng->integrity_failures++;
+                return st;
+            }
+            if (r->wc)
+                r->eng->bytes_decrypted += c->size;
             if (r->eng->on_chunk)
                 r->eng->on_chunk(r->eng->hook_ctx, i);
             r->cached = i;
@@ -1081,7 +1095,9 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
     return vread(vr, s->wlo, s->whi, dst, e);
 }
 
-/* Weights need integrity, not confidentiality (docs/streaming.md). Segment
+/* A plain pack's weights need integrity, not confidentiality
+ * (docs/streaming.md); an encrypted pack's segments are sealed with
+ * AES-256-GCM instead (segmac.gcm, weights_crypt_int.h). Segment
  * i's tag is Poly1305 under a one-time key derived from the engine's key,
  * otk_i = AES-256_K(i || 0) || AES-256_K(i || 1), over header || bytes, with
  * header = model id || i || size (48 bytes, so the weights start on a
@@ -1091,6 +1107,7 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
 typedef struct segmac {
     EVP_CIPHER_CTX *prf;     /* AES-256-ECB under the engine key */
     EVP_MAC_CTX *mac;        /* Poly1305 */
+    occ_segcrypt *gcm;       /* encrypted packs instead: AES-256-GCM under the engine key */
 } segmac;
 
 static void segmac_free(segmac *c)
@@ -1099,6 +1116,7 @@ static void segmac_free(segmac *c)
         return;
     EVP_CIPHER_CTX_free(c->prf);
     EVP_MAC_CTX_free(c->mac);
+    occ_segcrypt_free(c->gcm);
     free(c);
 }
 
@@ -1108,6 +1126,13 @@ static segmac *segmac_new(const occ_engine *eng)
     segmac *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    if (eng->encrypted) {
+        if (!(c->gcm = occ_segcrypt_new(eng->key))) {
+            free(c);
+            return NULL;
+        }
+        return c;
+    }
     c->prf = EVP_CIPHER_CTX_new();
     c->mac = eng->mac_alg ? EVP_MAC_CTX_new(eng->mac_alg) : NULL;
     if (!c->prf || !c->mac || EVP_EncryptInit_ex(c->prf, EVP_aes_256_ecb(), NULL, eng->key, NULL) != 1 ||
@@ -1148,11 +1173,13 @@ static int mac_end(segmac *c, uint8_t tag[16])
 }
 
 /* At load: the tag of segment i's verified plaintext, which goes to the
- * untrusted stash as is. */
-static occ_status seal(occ_engine *eng, segmac *c, uint32_t i, const uint8_t *pt,
+ * untrusted stash as is; for an encrypted pack, pt is encrypted in place
+ * (enclave memory) and the ciphertext goes to the stash. */
+static occ_status seal(occ_engine *eng, segmac *c, uint32_t i, uint8_t *pt,
                        uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e)
 {
-    int ok = c && mac_begin(eng, c, i, size) && mac_update(c, pt, size) && mac_end(c, tag);
+    int ok = c && (c->gcm ? occ_segcrypt_seal(c->gcm, eng->m->model_id, i, pt, size, tag)
+                          : mac_begin(eng, c, i, size) && mac_update(c, pt, size) && mac_end(c, tag));
     if (ok)
         memcpy(stash, pt, (size_t)size);
     return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "segment MAC failed");
@@ -1168,6 +1195,8 @@ static int copy_in_verified(const occ_engine *eng, segmac *c, uint32_t i, uint8_
                             const uint8_t *src, uint64_t size, const uint8_t tag[16])
 {
     uint8_t t[16];
+    if (c && c->gcm)
+        return occ_segcrypt_copy_in(c->gcm, eng->m->model_id, i, dst, src, size, tag, COPY_PIECE);
     if (!c || !mac_begin(eng, c, i, size))
         return 0;
     for (uint64_t at = 0; at < size; at += COPY_PIECE) {
@@ -1555,7 +1584,7 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             goto out;
         }
     }
-    if (stash && !(eng->mac_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL))) {
+    if (stash && !eng->encrypted && !(eng->mac_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL))) {
         st = occ_fail(e, OCC_ERR_INTERNAL, "Poly1305 is not available");
         goto out;
     }
@@ -1608,6 +1637,8 @@ static void ring_load(ring *r, segmac *c, uint32_t pos)
     __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
     __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
+    if (eng->encrypted)
+        __atomic_add_fetch(&eng->bytes_decrypted, g->size, __ATOMIC_RELAXED);
     pthread_mutex_lock(&r->mu);
     if (ok) {
         r->ready[pos % r->slots] = pos;
@@ -1855,6 +1886,18 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
     return engine_create_divs(m, opts, read, read_ctx, plan_only, split_all, out, e);
 }
 
+/* Ends create's verified reads: the chunk buffer (an encrypted pack's
+ * decrypted weights: wiped) and the chunk cipher with its key. */
+static void vr_done(occ_engine *eng, vreader *vr)
+{
+    if (vr->cache && vr->wc)
+        OPENSSL_cleanse(vr->cache, (size_t)vr->cache_cap);
+    emem_free(&eng->mem, vr->cache, vr->cache_cap);
+    vr->cache = NULL;
+    occ_wcrypt_free(vr->wc);
+    vr->wc = NULL;
+}
+
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                  void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
                                  uint32_t wino_div, occ_engine **out, occ_error *e)
@@ -1911,7 +1954,12 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     }
     occ_ops_set_allocator(&eng->mem.ops);
     set_threads(eng);
-    vreader vr = {eng, read, read_ctx, NULL, 0, -1};
+    vreader vr = {eng, read, read_ctx, NULL, 0, -1, NULL};
+    /* an encrypted pack: the key must be the one it was packed with
+     * (before anything is read or prepared) */
+    eng->encrypted = m->weights_crypt != OCC_WCRYPT_NONE;
+    if ((st = occ_wcrypt_for_model(m, o.weights_key, &vr.wc, e)))
+        goto fail;
     if ((st = validate(eng, e)))
         goto fail;
     for (uint32_t i = 0; i < m->n_chunks; i++)
@@ -1976,15 +2024,14 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     if ((st = make_segments(eng, e)) || (st = collect_buffers(eng, e)) || (st = make_plan(eng, e)))
         goto fail;
     if (plan_only) {
-        emem_free(&eng->mem, vr.cache, vr.cache_cap);
+        vr_done(eng, &vr);
         occ_ops_set_allocator(NULL);
         *out = eng;
         return OCC_OK;
     }
     if ((st = load_weights(eng, &vr, e)))
         goto fail;
-    emem_free(&eng->mem, vr.cache, vr.cache_cap);
-    vr.cache = NULL;
+    vr_done(eng, &vr);
     if ((st = alloc_run_memory(eng, e)))
         goto fail;
     eng->times = calloc(m->n_nodes + 1u, sizeof *eng->times);
@@ -1996,7 +2043,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     *out = eng;
     return OCC_OK;
 fail:
-    emem_free(&eng->mem, vr.cache, vr.cache_cap);
+    vr_done(eng, &vr);
     occ_ops_set_allocator(NULL);
     occ_engine_free(eng);
     return st;
@@ -2288,6 +2335,7 @@ void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out)
     out->bytes_loaded = __atomic_load_n(&eng->bytes_loaded, __ATOMIC_RELAXED);
     out->bytes_verified = __atomic_load_n(&eng->bytes_verified, __ATOMIC_RELAXED);
     out->integrity_failures = __atomic_load_n(&eng->integrity_failures, __ATOMIC_RELAXED);
+    out->bytes_decrypted = __atomic_load_n(&eng->bytes_decrypted, __ATOMIC_RELAXED);
     out->plan_stream_bytes = streamed_per_run(eng);
 }
 

@@ -8,11 +8,16 @@
 
 #include "occ/crypto.h"
 #include "occ/model.h"
+#include "occ/weights_crypt.h"
 
 #define MANIFEST_MAGIC "OCCMAN1"  /* 8 bytes with the NUL */
 /* 2: every tensor carries its dtype (a version-1 manifest is refused: its
  * tensors have no type, and guessing float32 would change the model id's meaning) */
 #define MANIFEST_VERSION 2u
+/* 3: version 2 plus encrypted weights (occ/weights_crypt.h): a weights
+ * encryption block after data_size and a GCM tag per chunk. Written only for
+ * encrypted packs, so plain packs (and their model ids) stay version 2. */
+#define MANIFEST_VERSION_CRYPT 3u
 
 /* Limits that keep a hostile manifest from asking for absurd work. */
 #define MAX_TENSORS (1u << 20)
@@ -90,8 +95,11 @@ static void w_str(wbuf *w, const char *s)
 occ_status occ_manifest_encode(const occ_model *m, uint8_t **out, size_t *out_size, occ_error *e)
 {
     wbuf w = {0};
+    if (m->weights_crypt != OCC_WCRYPT_NONE && m->weights_crypt != OCC_WCRYPT_AES256GCM)
+        return occ_fail(e, OCC_ERR_INVALID, "unknown weights encryption scheme %u", m->weights_crypt);
+    const int crypt = m->weights_crypt != OCC_WCRYPT_NONE;
     w_bytes(&w, MANIFEST_MAGIC, 8);
-    w_u32(&w, MANIFEST_VERSION);
+    w_u32(&w, crypt ? MANIFEST_VERSION_CRYPT : MANIFEST_VERSION);
     w_str(&w, m->name);
 
     w_u32(&w, m->n_tensors);
@@ -180,11 +188,18 @@ occ_status occ_manifest_encode(const occ_model *m, uint8_t **out, size_t *out_si
         w_str(&w, m->labels[i]);
 
     w_u64(&w, m->data_size);
+    if (crypt) {
+        w_u32(&w, m->weights_crypt);
+        w_bytes(&w, m->pack_id, OCC_PACK_ID_SIZE);
+        w_bytes(&w, m->key_check, 32);
+    }
     w_u32(&w, m->n_chunks);
     for (uint32_t i = 0; i < m->n_chunks; i++) {
         w_u64(&w, m->chunks[i].offset);
         w_u64(&w, m->chunks[i].size);
         w_bytes(&w, m->chunks[i].sha256, 32);
+        if (crypt)
+            w_bytes(&w, m->chunks[i].tag, 16);
     }
 
     if (w.oom) {
@@ -609,9 +624,11 @@ static occ_status decode(rbuf *r, occ_model *m, arena *a, occ_error *e)
     if (memcmp(magic, MANIFEST_MAGIC, 8))
         return occ_fail(e, OCC_ERR_FORMAT, "manifest: bad magic (not an Occlumency manifest)");
     TRY(r_u32(r, &version));
-    if (version != MANIFEST_VERSION)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "manifest: version %u is not supported (this build reads %u)",
-                        version, MANIFEST_VERSION);
+    if (version != MANIFEST_VERSION && version != MANIFEST_VERSION_CRYPT)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                        "manifest: version %u is not supported (this build reads %u, and %u for "
+                        "encrypted weights)",
+                        version, MANIFEST_VERSION, MANIFEST_VERSION_CRYPT);
     r->where = "the model name";
     TRY(r_str(r, &m->name));
 
@@ -676,7 +693,20 @@ static occ_status decode(rbuf *r, occ_model *m, arena *a, occ_error *e)
 
     r->where = "the chunk table";
     TRY(r_u64(r, &m->data_size));
-    TRY(r_count(r, &m->n_chunks, 1u << 24, 48));
+    const int crypt = version == MANIFEST_VERSION_CRYPT;
+    if (crypt) {
+        r->where = "the weights encryption block";
+        TRY(r_u32(r, &m->weights_crypt));
+        if (m->weights_crypt != OCC_WCRYPT_AES256GCM)
+            return occ_fail(e, m->weights_crypt ? OCC_ERR_UNSUPPORTED : OCC_ERR_FORMAT,
+                            "manifest: weights encryption scheme %u is not supported (this build "
+                            "reads %u, AES-256-GCM)",
+                            m->weights_crypt, OCC_WCRYPT_AES256GCM);
+        TRY(r_bytes(r, m->pack_id, OCC_PACK_ID_SIZE));
+        TRY(r_bytes(r, m->key_check, 32));
+        r->where = "the chunk table";
+    }
+    TRY(r_count(r, &m->n_chunks, 1u << 24, crypt ? 64 : 48));
     m->chunks = r_alloc(r, (size_t)m->n_chunks * sizeof *m->chunks, &s);
     if (!m->chunks)
         return s;
@@ -684,6 +714,8 @@ static occ_status decode(rbuf *r, occ_model *m, arena *a, occ_error *e)
         TRY(r_u64(r, &m->chunks[i].offset));
         TRY(r_u64(r, &m->chunks[i].size));
         TRY(r_bytes(r, m->chunks[i].sha256, 32));
+        if (crypt)
+            TRY(r_bytes(r, m->chunks[i].tag, 16));
     }
     if (r->left)
         return occ_fail(e, OCC_ERR_FORMAT, "manifest: %zu unexpected trailing bytes", r->left);

@@ -48,8 +48,11 @@ occ_status occ_pack_onnx(const char *onnx_path, const char *out_path, const occ_
     s = occ_import_layout(im, opts ? opts->chunk_size : 0, &data, e);
     if (!s) {
         occ_model *m = occ_import_model(im);
-        s = occ_pack_write(out_path, m, data,
-                           opts ? opts->progress : NULL, opts ? opts->progress_ctx : NULL, e);
+        if (opts && opts->encrypt_key)
+            s = occ_pack_encrypt(m, data, opts->encrypt_key, e);
+        if (!s)
+            s = occ_pack_write(out_path, m, data,
+                               opts ? opts->progress : NULL, opts ? opts->progress_ctx : NULL, e);
         if (!s && stats) {
             *stats = *occ_import_stats(im);
             memcpy(stats->model_id, m->model_id, sizeof stats->model_id);
