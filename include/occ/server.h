@@ -29,6 +29,13 @@ extern "C" {
 
 /* ---------------- enclave side ---------------- */
 
+#define OCC_SERVER_MAX_NAME 128  /* bytes of a model name */
+#define OCC_SERVER_MAX_MODELS 64
+
+/* Everything the host hands occ_enclave_create (this struct, the arrays and
+ * strings it points to, the manifests) is untrusted and may change while
+ * the enclave reads it: the enclave reads each of them once, into its own
+ * memory, and checks and uses only that copy. */
 typedef struct occ_server_model {
     const char *name;        /* the API name: /v2/models/{name} */
     uint32_t pack_id;        /* passed back in ocalls->read_chunk */

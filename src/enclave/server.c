@@ -1001,22 +1001,52 @@ void occ_server_models_binding(const uint8_t (*ids)[32], size_t n, uint8_t out[3
     free(s);
 }
 
-/* Adds subjectAltName entries and re-signs with the enclave's key. */
-static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *names, size_t n, occ_error *e)
+/* Copies a string the host handed in into dst (cap bytes with the NUL),
+ * reading each byte exactly once: checks and uses then see the same bytes
+ * whatever the host does to its copy meanwhile. -1 when it is longer. */
+static int copy_host_str(const char *src, char *dst, size_t cap)
 {
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += (names[i] ? strlen(names[i]) : 0) + 6;
+    const volatile char *s = (const volatile char *)src;
+    for (size_t i = 0; i < cap; i++) {
+        char ch = s[i];
+        dst[i] = ch;
+        if (!ch)
+            return 0;
+    }
+    dst[cap - 1] = 0;
+    return -1;
+}
+
+/* A model name is part of URLs, JSON and metrics labels. */
+static int name_chars_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '/' || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+#define MAX_ALT_NAME 253 /* a DNS name */
+
+/* Adds subjectAltName entries and re-signs with the enclave's key. The
+ * names are the host's: each is copied once, then checked and used. */
+static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *host_names, size_t n, occ_error *e)
+{
+    if (n > 64)
+        return occ_fail(e, OCC_ERR_INVALID, "at most 64 subjectAltName entries, got %zu", n);
+    size_t len = 1 + n * (MAX_ALT_NAME + 1 + 6);
     char *spec = malloc(len);
     if (!spec)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     size_t off = 0;
     spec[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *nm = names[i];
-        if (!nm || !*nm || strpbrk(nm, ", \t=")) {
+        const char *hp = host_names[i]; /* the array itself is read once per entry */
+        char nm[MAX_ALT_NAME + 1];
+        if (!hp || copy_host_str(hp, nm, sizeof nm) || !*nm || strpbrk(nm, ", \t=")) {
             free(spec);
-            return occ_fail(e, OCC_ERR_INVALID, "bad subjectAltName '%s'", nm ? nm : "");
+            return occ_fail(e, OCC_ERR_INVALID, "bad subjectAltName '%.64s' (1..%d characters, no ',', '=' or blanks)",
+                            hp ? nm : "", MAX_ALT_NAME);
         }
         ASN1_OCTET_STRING *ip = a2i_IPADDRESS(nm);
         off += (size_t)snprintf(spec + off, len - off, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", nm);
@@ -1030,6 +1060,40 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *na
     X509_EXTENSION_free(ext);
     ERR_clear_error();
     return st;
+}
+
+/* The quote comes from the host's quoting service: copied once into the
+ * enclave before the certificate code reads it (twice: two extensions). */
+typedef struct quote_wrap {
+    occ_quote_provider_fn fn;
+    void *ctx;
+} quote_wrap;
+
+static occ_status quote_copy(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
+                             occ_error *e)
+{
+    quote_wrap *w = p;
+    uint8_t *hq = NULL;
+    size_t hs = 0;
+    *quote = NULL;
+    *quote_size = 0;
+    occ_status st = w->fn(w->ctx, report_data, &hq, &hs, e);
+    if (st)
+        return st;
+    if (!hq || !hs || hs > (1u << 20)) {
+        free(hq);
+        return occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..1 MiB)", hs);
+    }
+    uint8_t *q = malloc(hs);
+    if (!q) {
+        free(hq);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for the quote");
+    }
+    memcpy(q, hq, hs);
+    free(hq);
+    *quote = q;
+    *quote_size = hs;
+    return OCC_OK;
 }
 
 /* Does the engine honour opts.batch? Runs one batch of identical zero
@@ -1105,12 +1169,18 @@ void occ_enclave_free(occ_enclave *enc)
     free(enc);
 }
 
-occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *oc, occ_enclave **out,
+occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocalls *oc, occ_enclave **out,
                               occ_error *e)
 {
     *out = NULL;
-    if (!cfg || !oc || !cfg->n_models || !cfg->quote)
-        return occ_fail(e, OCC_ERR_INVALID, "enclave: need at least one model, the ocalls and a quote provider");
+    if (!host_cfg)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: no configuration");
+    /* The configuration is the host's: read once, into the enclave. */
+    occ_enclave_config cfg_copy;
+    memcpy(&cfg_copy, host_cfg, sizeof cfg_copy);
+    const occ_enclave_config *cfg = &cfg_copy;
+    if (!oc || !cfg->n_models || !cfg->quote || cfg->n_models > OCC_SERVER_MAX_MODELS)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models, the ocalls and a quote provider");
     occ_enclave *enc = calloc(1, sizeof *enc);
     if (!enc)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -1154,26 +1224,35 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     }
     enc->batching = 1;
     for (size_t i = 0; i < cfg->n_models; i++) {
-        const occ_server_model *sm = &cfg->models[i];
+        /* The host's description of the model is copied once (name, pack
+         * id, manifest pointer and size; the manifest bytes by the decoder,
+         * which parses and hashes only its own copy), then checked. */
+        occ_server_model sm;
+        memcpy(&sm, &cfg->models[i], sizeof sm);
         srv_model *mdl = &enc->models[i];
-        if (!sm->name || !*sm->name || strchr(sm->name, '/') || strlen(sm->name) > 128) {
-            st = occ_fail(e, OCC_ERR_INVALID, "model name must be 1..128 characters without '/'");
+        char nm[OCC_SERVER_MAX_NAME + 1];
+        if (!sm.name || copy_host_str(sm.name, nm, sizeof nm) || !*nm || strchr(nm, '/') ||
+            !name_chars_ok(nm)) {
+            st = occ_fail(e, OCC_ERR_INVALID,
+                          "model name must be 1..%d printable characters without '/', '\"' or '\\' (it is part "
+                          "of the URL)",
+                          OCC_SERVER_MAX_NAME);
             goto fail;
         }
         for (size_t k = 0; k < i; k++)
-            if (!strcmp(enc->models[k].name, sm->name)) {
-                st = occ_fail(e, OCC_ERR_INVALID, "model name '%s' given twice", sm->name);
+            if (!strcmp(enc->models[k].name, nm)) {
+                st = occ_fail(e, OCC_ERR_INVALID, "model name '%s' given twice", nm);
                 goto fail;
             }
-        mdl->name = strdup(sm->name);
+        mdl->name = strdup(nm);
         mdl->rd.oc = oc;
-        mdl->rd.pack_id = sm->pack_id;
+        mdl->rd.pack_id = sm.pack_id;
         if (!mdl->name) {
             st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        if ((st = occ_manifest_decode(sm->manifest, sm->manifest_size, &mdl->m, e))) {
-            occ_error_prefix(e, "model '%s'", sm->name);
+        if ((st = occ_manifest_decode(sm.manifest, sm.manifest_size, &mdl->m, e))) {
+            occ_error_prefix(e, "model '%s'", nm);
             goto fail;
         }
         memcpy(ids[i], mdl->m->model_id, 32);
@@ -1182,7 +1261,7 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         for (uint32_t k = 0; k < mdl->m->n_outputs; k++)
             mdl->out_bytes += mdl->m->tensors[mdl->m->outputs[k]].size;
         if (!mdl->m->n_inputs || !mdl->m->n_outputs) {
-            st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", sm->name);
+            st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", nm);
             goto fail;
         }
         mdl->eng = calloc(n_eng, sizeof *mdl->eng);
@@ -1242,9 +1321,9 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             if (want == 1 || (st && st != OCC_ERR_BUDGET)) {
                 if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
                     occ_error_prefix(e, "model '%s' (each of its %u engines gets 1/%u of the budget: %llu bytes)",
-                                     sm->name, n_eng, n_eng, (unsigned long long)o.budget);
+                                     nm, n_eng, n_eng, (unsigned long long)o.budget);
                 else
-                    occ_error_prefix(e, "model '%s'", sm->name);
+                    occ_error_prefix(e, "model '%s'", nm);
                 if (!st)
                     st = OCC_ERR_INTERNAL;
                 goto fail;
@@ -1266,8 +1345,9 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         nb = (int64_t)time(NULL) - 3600;
         na = nb + 366 * 86400;
     }
+    quote_wrap qw = {cfg->quote, cfg->quote_ctx};
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert(enc->key, enc->binding, cfg->quote, cfg->quote_ctx, nb, na, &enc->cert, e)))
+        (st = occ_ratls_make_cert(enc->key, enc->binding, quote_copy, &qw, nb, na, &enc->cert, e)))
         goto fail;
     if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
