@@ -25,6 +25,8 @@
  *   crossing:delay_ms:MS   every ecall/ocall of the emulated boundary sleeps MS
  *   crossing:jitter_ms:MS  ... a pseudo-random 0..MS (reorders concurrent crossings)
  *   worker:slow_ms:MS   every batch an enclave worker takes sleeps MS first
+ *   epc:flip:N          the host flips one bit of the sealed copy of an evicted EPC page
+ *                       before the emulator reloads it (counted per reload)
  *
  * WHEN counts the events of that site from 1 since arming: "N" = the Nth only,
  * "N+" = the Nth and every later one, "/N" = every Nth (N, 2N, 3N, ...).
@@ -46,6 +48,7 @@ typedef enum occ_fault_site {
     OCC_FAULT_READ_SHORT,  /* read_chunk copies half, returns OK */
     OCC_FAULT_READ_ERROR,  /* read_chunk returns OCC_ERR_IO */
     OCC_FAULT_STASH_FLIP,  /* one bit of the untrusted weight stash flipped for one run */
+    OCC_FAULT_EPC_FLIP,    /* one bit of an evicted EPC page's sealed copy flipped before its reload */
     OCC_FAULT_SITE_COUNT
 } occ_fault_site;
 

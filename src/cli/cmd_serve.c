@@ -65,15 +65,27 @@ static void usage(FILE *f)
           "  --record-boundary FILE test only: record every byte crossing the boundary\n"
           "  -h, --help             this text\n"
           "\n"
-          "Stops cleanly on SIGINT/SIGTERM and prints its counters.\n",
+          "Stops cleanly on SIGINT/SIGTERM and prints its counters. Exits 3 when the enclave is lost\n"
+          "(an evicted EPC page failed authentication on reload: the host changed enclave memory).\n",
           f);
 }
 
 static occ_net *g_net;
+static volatile sig_atomic_t g_lost;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    if (g_net)
+        occ_net_stop(g_net);
+}
+
+/* The EPC emulator lost the enclave (a reload failed authentication): the
+ * boundary already refuses everything; stop serving and exit. */
+static void on_lost(void *ctx)
+{
+    (void)ctx;
+    g_lost = 1;
     if (g_net)
         occ_net_stop(g_net);
 }
@@ -330,6 +342,7 @@ int occ_cmd_serve(int argc, char **argv)
         if (epc_size)
             eo.cap_size = epc_size;
         eo.cost = cost;
+        eo.on_lost = on_lost;
         if (occ_epc_create(&eo, &epc, &e)) {
             occ_cli_error("serve", "EPC emulator: %s", e.msg);
             goto done;
@@ -418,12 +431,25 @@ int occ_cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     g_net = net;
+    if (g_lost)
+        occ_net_stop(net);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (occ_net_run(net, occ_boundary_ecalls(be), &e)) {
+    occ_status run_st = occ_net_run(net, occ_boundary_ecalls(be), &e);
+    if (g_lost || (epc && occ_epc_lost(epc))) {
+        occ_error le = {0};
+        if (occ_epc_check(epc, &le) == OCC_OK)
+            snprintf(le.msg, sizeof le.msg, "an evicted EPC page failed authentication on reload");
+        occ_cli_error("serve", "the enclave is lost, every request since was refused; restart the server on a "
+                               "host that does not touch enclave memory: %s",
+                      le.msg);
+        rc = 3;
+        goto done;
+    }
+    if (run_st) {
         occ_cli_error("serve", "%s", e.msg);
         goto done;
     }
