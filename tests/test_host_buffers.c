@@ -245,6 +245,19 @@ int main(void)
     } else {
         CHECK_MSG(st == OCC_ERR_INTEGRITY, "refused, but not by the chunk check: %s", e.msg);
     }
+    /* a host-chosen model name lands in URLs, JSON and metrics labels:
+     * quotes, backslashes and control characters are refused */
+    static const char *const bad_names[] = {"fm\"x", "a\\b", "a\nb", "a/b", ""};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        occ_server_model bn = {bad_names[i], 0, good, gsize};
+        occ_enclave_config bc = cfg;
+        bc.models = &bn;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&bc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "model name"),
+                  "name %zu accepted: %s", i, e.msg);
+        occ_enclave_free(enc);
+    }
     /* control: the same host, buffer not changing, tampered chunk: refused */
     e = (occ_error){0};
     sm.manifest = good;

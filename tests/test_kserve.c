@@ -160,6 +160,9 @@ static void encode_round_trip(void)
     char *meta = occ_kserve_model_metadata(&model, "t");
     CHECK(meta && strstr(meta, "\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1,2,3]}]"));
     free(meta);
+    char *rd = occ_kserve_model_ready("m\"x\\y");
+    CHECK(rd && !strcmp(rd, "{\"name\":\"m\\\"x\\\\y\",\"ready\":true}"));
+    free(rd);
     char *err = occ_kserve_error_json("bad \"thing\"");
     CHECK(err && !strcmp(err, "{\"error\":\"bad \\\"thing\\\"\"}"));
     free(err);

@@ -1,6 +1,8 @@
 /* Test-only fault injection (include/occ/fault.h). Inert unless armed. */
 #include "occ/fault.h"
 
+#if OCC_FAULT_INJECTION /* test builds only (occ/fault.h) */
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -234,3 +236,6 @@ uint64_t occ_fault_fired(occ_fault_site site)
 {
     return (unsigned)site < OCC_FAULT_SITE_COUNT ? atomic_load(&F.fired[site]) : 0;
 }
+#else
+typedef int occ_fault_compiled_out; /* release: no switch */
+#endif

@@ -455,6 +455,14 @@ char *occ_kserve_model_occ(const occ_model *m, const char *name, const char *bin
     return print_free(root);
 }
 
+char *occ_kserve_model_ready(const char *name)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", name);
+    cJSON_AddTrueToObject(root, "ready");
+    return print_free(root);
+}
+
 char *occ_kserve_error_json(const char *msg)
 {
     cJSON *root = cJSON_CreateObject();

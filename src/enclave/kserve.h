@@ -50,6 +50,8 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
 char *occ_kserve_model_metadata(const occ_model *m, const char *name);
 /* GET /v2/models/{name}/occ: model id, labels, preprocessing, inputs, outputs. */
 char *occ_kserve_model_occ(const occ_model *m, const char *name, const char *binding_hex);
+/* GET /v2/models/{name}/ready: {"name": name, "ready": true}, escaped by cJSON. */
+char *occ_kserve_model_ready(const char *name);
 /* {"error": msg} (malloc'd; NULL on OOM). */
 char *occ_kserve_error_json(const char *msg);
 

@@ -501,7 +501,7 @@ static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
         } else if (!*rest) {
             respond_json(enc, c, 200, occ_kserve_model_metadata(mdl->m, mdl->name), ka);
         } else if (!strcmp(rest, "/ready")) {
-            respond_json(enc, c, 200, simple_json("{\"name\":\"%s\",\"ready\":true}", mdl->name), ka);
+            respond_json(enc, c, 200, occ_kserve_model_ready(mdl->name), ka);
         } else {
             char bh[65];
             occ_hex(enc->binding, 32, bh);
