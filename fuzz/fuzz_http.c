@@ -27,7 +27,7 @@ static void serve(const occ_http_request *r)
         float in[4];
         float *ins[1] = {in};
         occ_kserve_request req;
-        if (occ_kserve_decode_infer(&model, r->body, r->body_size, r->inference_header_length, ins, &req, NULL) ==
+        if (occ_kserve_decode_infer(&model, r->body, r->body_size, r->inference_header_length, 64, ins, &req, NULL) ==
             OCC_OK) {
             float out[3] = {in[0], in[1], in[2]};
             const float *outs[1] = {out};

@@ -36,7 +36,7 @@ static occ_status dec(const char *json, const void *bin, size_t bin_size, int wi
     if (bin_size)
         memcpy(body + jn, bin, bin_size);
     float *ins[1] = {out};
-    occ_status st = occ_kserve_decode_infer(&model, body, jn + bin_size, with_header ? (int64_t)jn : -1, ins, req, e);
+    occ_status st = occ_kserve_decode_infer(&model, body, jn + bin_size, with_header ? (int64_t)jn : -1, 0, ins, req, e);
     free(body);
     return st;
 }
@@ -125,8 +125,8 @@ static void refusals(void)
     }
     occ_error e = {0};
     float *ins[1] = {x};
-    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)"{}", 2, 5, ins, &req, &e) != OCC_OK);
-    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)"", 0, -1, ins, &req, &e) != OCC_OK);
+    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)"{}", 2, 5, 0, ins, &req, &e) != OCC_OK);
+    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)"", 0, -1, 0, ins, &req, &e) != OCC_OK);
 }
 
 static void encode_round_trip(void)
@@ -160,14 +160,46 @@ static void encode_round_trip(void)
     char *meta = occ_kserve_model_metadata(&model, "t");
     CHECK(meta && strstr(meta, "\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1,2,3]}]"));
     free(meta);
+    char *rd = occ_kserve_model_ready("m\"x\\y");
+    CHECK(rd && !strcmp(rd, "{\"name\":\"m\\\"x\\\\y\",\"ready\":true}"));
+    free(rd);
     char *err = occ_kserve_error_json("bad \"thing\"");
     CHECK(err && !strcmp(err, "{\"error\":\"bad \\\"thing\\\"\"}"));
     free(err);
 }
 
+/* The JSON is bounded before its tree is built: a body with more values
+ * than the inputs need is refused by counting, and the count is an upper
+ * bound (strings with separators in them do not count). */
+static void json_bounded(void)
+{
+    float x[6];
+    float *ins[1] = {x};
+    occ_kserve_request req;
+    occ_error e = {0};
+    const char *okj = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2,3],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,6]}]}";
+    size_t n = occ_kserve_json_values((const uint8_t *)okj, strlen(okj));
+    CHECK_MSG(n >= 17 && n <= 24, "%zu values", n); /* 17 nodes; the count is an upper bound */
+    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)okj, strlen(okj), -1, n, ins, &req, &e) == OCC_OK);
+    CHECK(occ_kserve_json_values((const uint8_t *)"\"a,b,[c{\\\",d\"", 14) == 1);
+    /* 200,000 zeros where 6 numbers are wanted: refused before parsing */
+    size_t big = 400000;
+    char *b = malloc(big + 64);
+    size_t k = (size_t)snprintf(b, 64, "{\"inputs\":[{\"data\":[");
+    while (k < big)
+        b[k++] = '0', b[k++] = ',';
+    memcpy(b + k, "0]}]}", 5);
+    k += 5;
+    e = (occ_error){0};
+    CHECK(occ_kserve_decode_infer(&model, (const uint8_t *)b, k, -1, 6 + 4096, ins, &req, &e) == OCC_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "more JSON values"), "%s", e.msg);
+    free(b);
+}
+
 int main(void)
 {
     setup();
+    RUN(json_bounded);
     RUN(json_ok);
     RUN(binary_ok);
     RUN(refusals);

@@ -16,9 +16,16 @@
  * clock measurements include it, and the charge is also reported separately.
  *
  * Integrity: a fault cannot return an error to the code that touched the
- * page. A backing copy that fails authentication (tampered or replayed) is
- * recorded, the page is handed back as zeros, and occ_epc_check() reports it;
- * the engine calls it after each inference. See docs/emulation.md. */
+ * page. A backing copy that fails authentication (tampered or replayed)
+ * loses the enclave, as on SGX (where the driver cannot load the page and
+ * the enclave cannot go on): the emulator says so on stderr, calls
+ * opts.on_lost, and from then on occ_epc_lost() is true and occ_epc_check()
+ * fails. The faulting thread gets a page of zeros so that it can unwind;
+ * whatever it computes must not leave the enclave: the counted boundary
+ * (occ/boundary_emu.h) refuses every send and every new connection or
+ * data of a lost enclave, and occ run / occ bench check after each
+ * inference. The sealed copy is read once, into private memory, before it
+ * is authenticated and decrypted. See docs/emulation.md. */
 #ifndef OCC_EPC_H
 #define OCC_EPC_H
 
@@ -60,6 +67,10 @@ typedef struct occ_epc_opts {
      * "<kind> N"). The FILE is not closed by the emulator. */
     FILE *trace_file;
     int trace_memory; /* nonzero: also keep the trace for occ_epc_trace_take */
+    /* Optional: called once, from the fault handler's thread, when the
+     * enclave is lost (a reload failed authentication). */
+    void (*on_lost)(void *ctx);
+    void *lost_ctx;
 } occ_epc_opts;
 
 typedef struct occ_epc_stats {
@@ -117,6 +128,8 @@ void occ_epc_transition(occ_epc *epc);
 
 /* OCC_ERR_INTEGRITY (sticky) once any evicted page failed authentication. */
 occ_status occ_epc_check(occ_epc *epc, occ_error *e) OCC_MUST_CHECK;
+/* 1 once the enclave is lost (any reload failed authentication); sticky. */
+int occ_epc_lost(occ_epc *epc);
 
 void occ_epc_get_stats(occ_epc *epc, occ_epc_stats *out);
 

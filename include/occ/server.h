@@ -29,6 +29,13 @@ extern "C" {
 
 /* ---------------- enclave side ---------------- */
 
+#define OCC_SERVER_MAX_NAME 128  /* bytes of a model name */
+#define OCC_SERVER_MAX_MODELS 64
+
+/* Everything the host hands occ_enclave_create (this struct, the arrays and
+ * strings it points to, the manifests) is untrusted and may change while
+ * the enclave reads it: the enclave reads each of them once, into its own
+ * memory, and checks and uses only that copy. */
 typedef struct occ_server_model {
     const char *name;        /* the API name: /v2/models/{name} */
     uint32_t pack_id;        /* passed back in ocalls->read_chunk */
@@ -47,7 +54,10 @@ typedef struct occ_enclave_config {
     uint32_t batch_wait_us;   /* wait this long for a batch to fill; 0 = none */
     uint32_t batch_fill_us;   /* while requests are partly received, wait up to this long for
                                  them to fill a batch (models that batch); 0 = none */
-    uint64_t max_body_size;   /* bytes; 0 = 64 MiB */
+    uint64_t max_body_size;   /* bytes; 0 = 64 MiB (an infer body is further limited to what
+                                 its model's inputs need) */
+    uint64_t request_memory;  /* enclave-wide bytes of request bodies, jobs and JSON trees beyond
+                                 64 KiB per connection; more: 503; 0 = 64 MiB */
     uint32_t request_timeout_ms; /* a started request (or handshake) must complete within; 0 = 30000 */
     uint32_t max_queue;       /* queued inferences before 503; 0 = 1024 */
     occ_quote_provider_fn quote; /* evidence for the RA-TLS certificate */

@@ -52,7 +52,10 @@ static void usage(FILE *f)
           "  --batch-wait-us US     wait this long for a batch to fill (default 0: take what is queued)\n"
           "  --batch-fill-us US     while requests are partly received, wait up to this long for them\n"
           "                         to join the batch (default 20000; 0: never)\n"
-          "  --max-body SIZE        largest request body (default 64M)\n"
+          "  --max-body SIZE        largest request body (default 64M); an inference's body is also\n"
+          "                         limited to what its model's inputs need\n"
+          "  --request-memory SIZE  enclave memory for request bodies, tensors and JSON beyond 64K per\n"
+          "                         connection, shared by all (default 64M); beyond it: 503\n"
           "  --max-connections N    open connections (default 256; more are refused at accept)\n"
           "  --request-timeout MS   a handshake or a started request must complete in time (default 30000)\n"
           "  --idle-timeout MS      close connections idle this long (default 60000)\n"
@@ -62,15 +65,27 @@ static void usage(FILE *f)
           "  --record-boundary FILE test only: record every byte crossing the boundary\n"
           "  -h, --help             this text\n"
           "\n"
-          "Stops cleanly on SIGINT/SIGTERM and prints its counters.\n",
+          "Stops cleanly on SIGINT/SIGTERM and prints its counters. Exits 3 when the enclave is lost\n"
+          "(an evicted EPC page failed authentication on reload: the host changed enclave memory).\n",
           f);
 }
 
 static occ_net *g_net;
+static volatile sig_atomic_t g_lost;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    if (g_net)
+        occ_net_stop(g_net);
+}
+
+/* The EPC emulator lost the enclave (a reload failed authentication): the
+ * boundary already refuses everything; stop serving and exit. */
+static void on_lost(void *ctx)
+{
+    (void)ctx;
+    g_lost = 1;
     if (g_net)
         occ_net_stop(g_net);
 }
@@ -141,7 +156,7 @@ int occ_cmd_serve(int argc, char **argv)
     size_t n_alt = 0;
     char listen_host[256] = "";
     const char *listen = NULL, *metrics = NULL, *emu_dir = NULL, *record = NULL, *enclave = "emu";
-    unsigned long long epc_size = 0, budget = 0, max_body = 0;
+    unsigned long long epc_size = 0, budget = 0, max_body = 0, req_mem = 0;
     occ_epc_cost_model cost = OCC_EPC_COST_SGX1;
     occ_mode mode = OCC_MODE_NATIVE;
     int mode_set = 0;
@@ -191,11 +206,15 @@ int occ_cmd_serve(int argc, char **argv)
             if (strcmp(v, "emu") && strcmp(v, "gramine"))
                 return occ_cli_error("serve", "--enclave takes emu or gramine, got '%s'", v);
             enclave = v;
-        } else if (!strcmp(a, "--epc") || !strcmp(a, "--budget") || !strcmp(a, "--max-body")) {
+        } else if (!strcmp(a, "--epc") || !strcmp(a, "--budget") || !strcmp(a, "--max-body") ||
+                   !strcmp(a, "--request-memory")) {
             unsigned long long x;
             if (occ_parse_size(v, &x) || !x)
                 return occ_cli_error("serve", "%s needs a size such as 93M, got '%s'", a, v);
-            *(!strcmp(a, "--epc") ? &epc_size : !strcmp(a, "--budget") ? &budget : &max_body) = x;
+            *(!strcmp(a, "--epc")              ? &epc_size
+              : !strcmp(a, "--budget")         ? &budget
+              : !strcmp(a, "--request-memory") ? &req_mem
+                                               : &max_body) = x;
         } else if (!strcmp(a, "--cost-model")) {
             if (occ_epc_cost_parse(v, &cost))
                 return occ_cli_error("serve", "--cost-model takes sgx1, sgx2 or none, got '%s'", v);
@@ -313,6 +332,7 @@ int occ_cmd_serve(int argc, char **argv)
     cfg.batch_wait_us = batch_wait;
     cfg.batch_fill_us = batch_fill;
     cfg.max_body_size = max_body;
+    cfg.request_memory = req_mem;
     cfg.request_timeout_ms = req_to;
     cfg.alt_names = alt;
     cfg.n_alt_names = n_alt;
@@ -322,6 +342,7 @@ int occ_cmd_serve(int argc, char **argv)
         if (epc_size)
             eo.cap_size = epc_size;
         eo.cost = cost;
+        eo.on_lost = on_lost;
         if (occ_epc_create(&eo, &epc, &e)) {
             occ_cli_error("serve", "EPC emulator: %s", e.msg);
             goto done;
@@ -410,12 +431,25 @@ int occ_cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     g_net = net;
+    if (g_lost)
+        occ_net_stop(net);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (occ_net_run(net, occ_boundary_ecalls(be), &e)) {
+    occ_status run_st = occ_net_run(net, occ_boundary_ecalls(be), &e);
+    if (g_lost || (epc && occ_epc_lost(epc))) {
+        occ_error le = {0};
+        if (occ_epc_check(epc, &le) == OCC_OK)
+            snprintf(le.msg, sizeof le.msg, "an evicted EPC page failed authentication on reload");
+        occ_cli_error("serve", "the enclave is lost, every request since was refused; restart the server on a "
+                               "host that does not touch enclave memory: %s",
+                      le.msg);
+        rc = 3;
+        goto done;
+    }
+    if (run_st) {
         occ_cli_error("serve", "%s", e.msg);
         goto done;
     }

@@ -1,6 +1,8 @@
 /* Test-only fault injection (include/occ/fault.h). Inert unless armed. */
 #include "occ/fault.h"
 
+#if OCC_FAULT_INJECTION /* test builds only (occ/fault.h) */
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,6 +68,7 @@ static int parse_item(const char *s, const char *end, int when[], uint64_t n[], 
         {"read:short:", OCC_FAULT_READ_SHORT},
         {"read:error:", OCC_FAULT_READ_ERROR},
         {"stash:flip:", OCC_FAULT_STASH_FLIP},
+        {"epc:flip:", OCC_FAULT_EPC_FLIP},
         {"alloc:", OCC_FAULT_ALLOC},
         {"crossing:delay_ms:", -1},
         {"crossing:jitter_ms:", -2},
@@ -233,3 +236,6 @@ uint64_t occ_fault_fired(occ_fault_site site)
 {
     return (unsigned)site < OCC_FAULT_SITE_COUNT ? atomic_load(&F.fired[site]) : 0;
 }
+#else
+typedef int occ_fault_compiled_out; /* release: no switch */
+#endif

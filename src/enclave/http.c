@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <http_parser.h>
+#include <openssl/crypto.h>
 
 /* Bytes that may wait behind a request that has not been answered yet. */
 #define OCC_HTTP_MAX_PIPELINED (256u * 1024u)
@@ -33,9 +34,65 @@ struct occ_http {
     int expect_continue;
     uint8_t *body;
     size_t body_len, body_cap;
-    int body_sized;         /* the body buffer holds the whole Content-Length body */
+    int body_sized;         /* a Content-Length body is being read (not chunked) */
+    size_t body_limit;      /* this request's body limit (the route's, at most max_body) */
+    size_t body_total;      /* its Content-Length (sized bodies) */
     occ_http_request req;
+    /* the server's limits and memory account (occ_http_set_hooks) */
+    size_t (*limit_fn)(void *ctx, const char *method, const char *path);
+    int (*reserve_fn)(void *ctx, int64_t delta);
+    void *hook_ctx;
+    size_t reserved;        /* bytes of body + staging buffers charged to the account */
 };
+
+/* Charges (delta > 0) or returns (delta < 0) bytes to the server's account;
+ * -1 when the charge is refused. */
+static int charge(occ_http *h, int64_t delta)
+{
+    if (!delta)
+        return 0;
+    if (h->reserve_fn && h->reserve_fn(h->hook_ctx, delta))
+        return -1;
+    h->reserved = (size_t)((int64_t)h->reserved + delta);
+    return 0;
+}
+
+/* Moves buf[0, len) into a buffer of cap bytes (charged first), wiping and
+ * freeing the old one: request bytes are the client's secrets. */
+static int resize_buf(occ_http *h, uint8_t **buf, size_t *bcap, size_t len, size_t cap)
+{
+    if (charge(h, (int64_t)cap - (int64_t)*bcap))
+        return -1;
+    uint8_t *b = cap ? malloc(cap) : NULL;
+    if (cap && !b) {
+        (void)charge(h, (int64_t)*bcap - (int64_t)cap);
+        return -1;
+    }
+    if (len)
+        memcpy(b, *buf, len);
+    if (*buf) {
+        OPENSSL_cleanse(*buf, *bcap);
+        free(*buf);
+    }
+    *buf = b;
+    *bcap = cap;
+    return 0;
+}
+
+/* Makes room for `need` body bytes: grows as bytes arrive (doubling, from
+ * 16 KiB), never beyond what this request may send. */
+static int body_grow(occ_http *h, size_t need)
+{
+    if (need <= h->body_cap)
+        return 0;
+    size_t most = h->body_sized ? h->body_total : h->body_limit;
+    size_t cap = h->body_cap ? h->body_cap * 2 : 16384;
+    if (cap < need)
+        cap = need;
+    if (cap > most)
+        cap = most > need ? most : need;
+    return resize_buf(h, &h->body, &h->body_cap, h->body_len, cap);
+}
 
 static int fail_msg(occ_http *h, int status, const char *msg)
 {
@@ -56,6 +113,8 @@ static int on_message_begin(http_parser *p)
     h->expect_continue = 0;
     h->body_len = 0;
     h->body_sized = 0;
+    h->body_total = 0;
+    h->body_limit = h->max_body;
     memset(&h->req, 0, sizeof h->req);
     h->req.inference_header_length = -1;
     return 0;
@@ -154,20 +213,26 @@ static int on_headers_complete(http_parser *p)
         return -1;
     if (p->http_major != 1)
         return fail_msg(h, 505, "only HTTP/1.x is supported");
+    /* the route decides how large a body may be (an inference: what its
+     * model's inputs need); nothing is allocated for it yet */
+    h->body_limit = h->max_body;
+    if (h->limit_fn) {
+        size_t n = strcspn(h->url, "?#");
+        char c = h->url[n];
+        h->url[n] = 0;
+        size_t lim = h->limit_fn(h->hook_ctx, http_method_str((enum http_method)p->method), h->url);
+        h->url[n] = c;
+        if (lim < h->body_limit)
+            h->body_limit = lim;
+    }
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > 0) {
-        if (p->content_length > h->max_body) {
+        if (p->content_length > h->body_limit) {
             char m[160];
-            snprintf(m, sizeof m, "request body of %llu bytes is over the limit of %zu bytes",
-                     (unsigned long long)p->content_length, h->max_body);
+            snprintf(m, sizeof m, "request body of %llu bytes is over the limit of %zu bytes for %.40s",
+                     (unsigned long long)p->content_length, h->body_limit, h->url);
             return fail_msg(h, 413, m);
         }
-        if (h->body_cap < p->content_length) {
-            uint8_t *b = realloc(h->body, (size_t)p->content_length);
-            if (!b)
-                return fail_msg(h, 503, "out of memory for the request body");
-            h->body = b;
-            h->body_cap = (size_t)p->content_length;
-        }
+        h->body_total = (size_t)p->content_length;
         h->body_sized = 1;
     }
     return 0;
@@ -176,23 +241,18 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     occ_http *h = p->data;
-    if (len > h->max_body - h->body_len) {
+    if (len > h->body_limit - h->body_len) {
         char m[160];
-        snprintf(m, sizeof m, "request body is over the limit of %zu bytes", h->max_body);
+        snprintf(m, sizeof m, "request body is over the limit of %zu bytes", h->body_limit);
         return fail_msg(h, 413, m);
     }
-    if (h->body_len + len > h->body_cap) {
-        size_t cap = h->body_cap ? h->body_cap : 4096;
-        while (cap < h->body_len + len)
-            cap = cap > h->max_body / 2 ? h->max_body : cap * 2;
-        uint8_t *b = realloc(h->body, cap);
-        if (!b)
-            return fail_msg(h, 503, "out of memory for the request body");
-        h->body = b;
-        h->body_cap = cap;
+    if ((const uint8_t *)at == h->body + h->body_len && h->body_len + len <= h->body_cap) {
+        h->body_len += len; /* read there by occ_http_body_dest */
+        return 0;
     }
-    if ((const uint8_t *)at != h->body + h->body_len) /* else read there by occ_http_body_dest */
-        memcpy(h->body + h->body_len, at, len);
+    if (body_grow(h, h->body_len + len))
+        return fail_msg(h, 503, "server busy: no request memory left for the body, retry later");
+    memcpy(h->body + h->body_len, at, len);
     h->body_len += len;
     return 0;
 }
@@ -239,12 +299,22 @@ occ_status occ_http_new(size_t max_body, occ_http **out, occ_error *e)
     return OCC_OK;
 }
 
+void occ_http_set_hooks(occ_http *h, size_t (*limit)(void *ctx, const char *method, const char *path),
+                        int (*reserve)(void *ctx, int64_t delta), void *ctx)
+{
+    h->limit_fn = limit;
+    h->reserve_fn = reserve;
+    h->hook_ctx = ctx;
+}
+
 void occ_http_free(occ_http *h)
 {
     if (!h)
         return;
-    free(h->in);
-    free(h->body);
+    (void)resize_buf(h, &h->in, &h->in_cap, 0, 0);
+    (void)resize_buf(h, &h->body, &h->body_cap, 0, 0);
+    OPENSSL_cleanse(h->value, sizeof h->value);
+    OPENSSL_cleanse(h->url, sizeof h->url);
     free(h);
 }
 
@@ -330,13 +400,13 @@ occ_status occ_http_feed(occ_http *h, const void *data, size_t size, int *http_s
         size_t cap = h->in_cap ? h->in_cap : 16384;
         while (cap < h->in_len + size)
             cap *= 2;
-        uint8_t *b = realloc(h->in, cap);
-        if (!b) {
+        if (resize_buf(h, &h->in, &h->in_cap, h->in_len, cap)) {
+            h->failed = 1;
+            h->err_status = 503;
+            snprintf(h->err_msg, sizeof h->err_msg, "server busy: no request memory left, retry later");
             *http_status = 503;
-            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            return occ_fail(e, OCC_ERR_NOMEM, "%s", h->err_msg);
         }
-        h->in = b;
-        h->in_cap = cap;
     }
     memcpy(h->in + h->in_len, data, size);
     h->in_len += size;
@@ -354,12 +424,15 @@ occ_status occ_http_next(occ_http *h, int *http_status, occ_error *e)
     if (!h->complete)
         return OCC_OK;
     h->complete = 0;
+    /* the answered body is wiped; one of more than 64 KiB is not held
+     * between requests (nor charged) */
+    if (h->body_cap > (64u << 10))
+        (void)resize_buf(h, &h->body, &h->body_cap, 0, 0);
+    else if (h->body_len)
+        OPENSSL_cleanse(h->body, h->body_len);
     h->body_len = 0;
-    if (h->body_cap > (1u << 20)) { /* do not hold a big body between requests */
-        free(h->body);
-        h->body = NULL;
-        h->body_cap = 0;
-    }
+    if (h->in_cap > (64u << 10) && h->in_off == h->in_len)
+        (void)resize_buf(h, &h->in, &h->in_cap, 0, 0);
     memset(&h->req, 0, sizeof h->req);
     h->req.inference_header_length = -1;
     http_parser_pause(&h->p, 0);
@@ -373,9 +446,13 @@ uint8_t *occ_http_body_dest(occ_http *h, size_t *size)
      * p.content_length), nothing staged ahead of it */
     if (!h->body_sized || !h->in_message || h->complete || h->failed || h->in_off != h->in_len ||
         HTTP_PARSER_ERRNO(&h->p) != HPE_OK || h->p.content_length == 0 || h->p.content_length == ULLONG_MAX ||
-        h->p.content_length > h->body_cap - h->body_len)
+        h->p.content_length > h->body_total - h->body_len)
         return NULL;
-    *size = (size_t)h->p.content_length;
+    /* the buffer grows as the body arrives: when it is full, by doubling */
+    if (h->body_len == h->body_cap && body_grow(h, h->body_len + 1))
+        return NULL; /* the bytes then go through occ_http_feed, which answers 503 */
+    size_t room = h->body_cap - h->body_len;
+    *size = (size_t)h->p.content_length < room ? (size_t)h->p.content_length : room;
     return h->body + h->body_len;
 }
 

@@ -6,7 +6,7 @@
  * server reads the request, answers, then calls occ_http_next().
  *
  * Limits: the body is refused before it arrives when Content-Length exceeds
- * max_body (413), chunked bodies are cut at max_body (413), headers beyond
+ * the route's limit (at most max_body; 413), chunked bodies are cut there (413), headers beyond
  * http_parser's 80 KiB or a header value over 8 KiB are refused (431), bytes
  * buffered behind an unanswered request are capped. Never aborts on input. */
 #ifndef OCC_ENCLAVE_HTTP_H
@@ -33,6 +33,18 @@ typedef struct occ_http_request {
 } occ_http_request;
 
 occ_status occ_http_new(size_t max_body, occ_http **out, occ_error *e) OCC_MUST_CHECK;
+/* Optional hooks of the server (ctx passed back):
+ *  - limit(method, path): the largest body this request may have (at most
+ *    max_body), decided when its headers are complete: a larger
+ *    Content-Length is refused at once (413), a chunked body when it
+ *    crosses the limit;
+ *  - reserve(delta): every byte of body and staging buffer this parser
+ *    holds is charged (delta > 0) before it is allocated and returned
+ *    (delta < 0) when freed; a refused charge answers 503.
+ * Body buffers grow as the bytes arrive (doubling from 16 KiB), never to
+ * the announced Content-Length at once; they are wiped when freed. */
+void occ_http_set_hooks(occ_http *h, size_t (*limit)(void *ctx, const char *method, const char *path),
+                        int (*reserve)(void *ctx, int64_t delta), void *ctx);
 void occ_http_free(occ_http *h);
 
 /* Appends bytes and parses until a request is complete or the bytes run out.

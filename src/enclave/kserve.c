@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 
 static const occ_tensor *input_tensor(const occ_model *m, uint32_t i)
 {
@@ -46,8 +47,51 @@ static int flatten(const cJSON *a, float *dst, size_t cap, size_t *n, int depth)
     return 0;
 }
 
+size_t occ_kserve_json_values(const uint8_t *json, size_t size)
+{
+    size_t n = 1;
+    int in_str = 0;
+    for (size_t i = 0; i < size; i++) {
+        uint8_t ch = json[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == ',' || ch == '[' || ch == '{' || ch == ':') {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Zeroes every value and string of a tree (the client's numbers and names)
+ * and frees it. Depth is bounded by cJSON's nesting limit. */
+static void wipe_json(cJSON *j)
+{
+    for (cJSON *c = j; c; c = c->next) {
+        if (c->child)
+            wipe_json(c->child);
+        if (c->valuestring)
+            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
+        if (c->string)
+            OPENSSL_cleanse(c->string, strlen(c->string));
+        c->valuedouble = 0;
+        c->valueint = 0;
+    }
+}
+
+static void delete_wiped(cJSON *j)
+{
+    if (j)
+        wipe_json(j);
+    cJSON_Delete(j);
+}
+
 occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size_t size, int64_t header_size,
-                                   float *const *inputs, occ_kserve_request *req, occ_error *e)
+                                   size_t max_values, float *const *inputs, occ_kserve_request *req, occ_error *e)
 {
     memset(req, 0, sizeof *req);
     size_t json_size = size;
@@ -62,6 +106,9 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
         return occ_fail(e, OCC_ERR_FORMAT, "empty request: expected a JSON object with \"inputs\"");
     const uint8_t *bin = body + json_size;
     size_t bin_size = size - json_size, bin_off = 0;
+    if (max_values && occ_kserve_json_values(body, json_size) > max_values)
+        return occ_fail(e, OCC_ERR_FORMAT,
+                        "the request holds more JSON values than this model's inputs need (at most %zu)", max_values);
     cJSON *root = cJSON_ParseWithLength((const char *)body, json_size);
     if (!root)
         return occ_fail(e, OCC_ERR_FORMAT, "malformed JSON in the request");
@@ -260,7 +307,7 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
         }
     }
 done:
-    cJSON_Delete(root);
+    delete_wiped(root);
     return st;
 }
 
@@ -316,16 +363,18 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
         }
     }
     char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
+    delete_wiped(root); /* the outputs are the client's */
     if (!json)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory encoding the response");
     size_t jn = strlen(json);
     uint8_t *buf = malloc(jn + bin_total + 1);
     if (!buf) {
+        OPENSSL_cleanse(json, jn);
         free(json);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory encoding the response");
     }
     memcpy(buf, json, jn);
+    OPENSSL_cleanse(json, jn);
     free(json);
     size_t off = jn;
     for (uint32_t i = 0; i < m->n_outputs && i < OCC_KSERVE_MAX_OUTPUTS; i++) {
@@ -403,6 +452,14 @@ char *occ_kserve_model_occ(const occ_model *m, const char *name, const char *bin
     }
     cJSON_AddItemToObject(root, "inputs", tensors_json(m, m->inputs, m->n_inputs));
     cJSON_AddItemToObject(root, "outputs", tensors_json(m, m->outputs, m->n_outputs));
+    return print_free(root);
+}
+
+char *occ_kserve_model_ready(const char *name)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", name);
+    cJSON_AddTrueToObject(root, "ready");
     return print_free(root);
 }
 

@@ -24,11 +24,20 @@ typedef struct occ_kserve_request {
 
 /* Decodes an infer request body for model m. header_size is the
  * Inference-Header-Content-Length value (-1 when absent: the body is all
- * JSON). inputs[i] receives model input i (m->tensors[m->inputs[i]].size
- * bytes, caller-allocated). Errors are OCC_ERR_FORMAT (malformed),
- * OCC_ERR_SHAPE (shape / size) or OCC_ERR_INVALID (name, datatype): all 400. */
+ * JSON). max_values bounds the JSON before it is parsed: a body with more
+ * values (numbers, strings, literals, arrays, objects) is refused without
+ * building its tree (0 = no bound). inputs[i] receives model input i
+ * (m->tensors[m->inputs[i]].size bytes, caller-allocated). The JSON tree
+ * is wiped before it is freed. Errors are OCC_ERR_FORMAT (malformed, too
+ * many values), OCC_ERR_SHAPE (shape / size) or OCC_ERR_INVALID (name,
+ * datatype): all 400. */
 occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size_t size, int64_t header_size,
-                                   float *const *inputs, occ_kserve_request *req, occ_error *e) OCC_MUST_CHECK;
+                                   size_t max_values, float *const *inputs, occ_kserve_request *req,
+                                   occ_error *e) OCC_MUST_CHECK;
+
+/* Upper bound of the values in a JSON text (counted without parsing:
+ * separators and openers outside strings, plus one). */
+size_t occ_kserve_json_values(const uint8_t *json, size_t size);
 
 /* Encodes the infer response: JSON, then the binary outputs when any
  * output is binary (*json_size is then the Inference-Header-Content-Length,
@@ -41,6 +50,8 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
 char *occ_kserve_model_metadata(const occ_model *m, const char *name);
 /* GET /v2/models/{name}/occ: model id, labels, preprocessing, inputs, outputs. */
 char *occ_kserve_model_occ(const occ_model *m, const char *name, const char *binding_hex);
+/* GET /v2/models/{name}/ready: {"name": name, "ready": true}, escaped by cJSON. */
+char *occ_kserve_model_ready(const char *name);
 /* {"error": msg} (malloc'd; NULL on OOM). */
 char *occ_kserve_error_json(const char *msg);
 

@@ -43,6 +43,12 @@
 #include "occ/ratls.h"
 
 #define N_BUCKETS 1024
+#define REQ_FREE_PER_CONN ((size_t)64 << 10)
+#define REQ_DEFAULT_BUDGET ((size_t)64 << 20)
+/* bytes of TLS records that may wait in a busy connection's read BIO */
+#define MAX_PENDING_WHILE_BUSY ((size_t)1 << 20)
+/* what one node of a cJSON tree costs (the node and malloc's header) */
+#define JSON_NODE_COST 80
 #define LAT_N 14
 static const double lat_bounds[LAT_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -72,6 +78,8 @@ struct srv_model {
     pthread_mutex_t run_mu; /* guards eng_busy */
     pthread_cond_t run_cv;
     size_t in_bytes, out_bytes; /* per request, all inputs / all outputs */
+    size_t max_body;            /* largest infer body its inputs need (JSON or binary) */
+    size_t max_json_values;     /* numbers and containers a JSON request may hold */
     /* stats (under enc->stats_mu) */
     uint64_t inferences, errors, integrity_failures;
     uint64_t lat_hist[LAT_N + 1];
@@ -79,6 +87,7 @@ struct srv_model {
 };
 
 typedef struct conn {
+    occ_enclave *enc;
     uint64_t id;
     int refs; /* under enc->conn_mu */
     struct conn *next;
@@ -95,11 +104,14 @@ typedef struct conn {
                               answered_ns (< batch_fill ago) and a client in a loop sends again */
     uint64_t answered_ns;
     uint64_t req_start_ns; /* a handshake or a request is in progress since */
+    size_t held;           /* request memory it holds (under enc->mem_mu) */
 } conn;
 
 typedef struct job {
     struct job *next;
     conn *c; /* holds a reference */
+    conn *charged; /* whose request memory this job is charged to */
+    size_t charge;
     srv_model *mdl;
     occ_kserve_request req;
     int keep_alive;
@@ -113,6 +125,13 @@ struct occ_enclave {
     uint64_t batch_wait_ns, batch_fill_ns, req_timeout_ns;
     size_t max_body;
     uint32_t max_queue;
+    /* request memory: bodies, staging, jobs, JSON trees. Each connection
+     * holds up to REQ_FREE_PER_CONN without drawing on the budget (so small
+     * requests are served even while big ones hold it all: bounded by the
+     * host's connection limit); beyond, from req_budget, or 503. */
+    pthread_mutex_t mem_mu;
+    size_t req_budget, req_used, req_peak;
+    uint64_t req_refused;
     size_t (*metrics_extra)(void *, char *, size_t);
     void *metrics_ctx;
 
@@ -159,6 +178,63 @@ static void count_code(occ_enclave *enc, int status)
     pthread_mutex_lock(&enc->stats_mu);
     enc->http_codes[k]++;
     pthread_mutex_unlock(&enc->stats_mu);
+}
+
+/* Charges (delta > 0) or returns request memory held by c; -1 when the
+ * enclave-wide budget would be exceeded (the caller answers 503). */
+static int mem_charge(occ_enclave *enc, conn *c, int64_t delta)
+{
+    pthread_mutex_lock(&enc->mem_mu);
+    size_t old = c->held, now = (size_t)((int64_t)old + delta);
+    size_t oc = old > REQ_FREE_PER_CONN ? old - REQ_FREE_PER_CONN : 0;
+    size_t nc = now > REQ_FREE_PER_CONN ? now - REQ_FREE_PER_CONN : 0;
+    if (nc > oc && (nc - oc > enc->req_budget || enc->req_used > enc->req_budget - (nc - oc))) {
+        enc->req_refused++;
+        pthread_mutex_unlock(&enc->mem_mu);
+        return -1;
+    }
+    enc->req_used = enc->req_used + nc - oc;
+    if (enc->req_used > enc->req_peak)
+        enc->req_peak = enc->req_used;
+    c->held = now;
+    pthread_mutex_unlock(&enc->mem_mu);
+    return 0;
+}
+
+static int http_reserve(void *ctx, int64_t delta)
+{
+    conn *c = ctx;
+    return mem_charge(c->enc, c, delta);
+}
+
+static srv_model *find_model(occ_enclave *enc, const char *name, size_t len);
+
+/* The largest body a request may send, from its route: an inference what
+ * its model's inputs need (an unknown model: the largest of them, so that
+ * it is answered 404), anything else 64 KiB (no other endpoint takes one). */
+static size_t http_limit(void *ctx, const char *method, const char *path)
+{
+    conn *c = ctx;
+    occ_enclave *enc = c->enc;
+    static const char pre[] = "/v2/models/";
+    const size_t other = (size_t)64 << 10;
+    if (strcmp(method, "POST") || strncmp(path, pre, sizeof pre - 1))
+        return other;
+    const char *name = path + sizeof pre - 1;
+    size_t nlen = strcspn(name, "/");
+    const char *rest = name + nlen;
+    if (!strncmp(rest, "/versions/", 10))
+        rest += 10 + strcspn(rest + 10, "/");
+    if (strcmp(rest, "/infer"))
+        return other;
+    srv_model *mdl = find_model(enc, name, nlen);
+    if (mdl)
+        return mdl->max_body;
+    size_t most = other;
+    for (size_t i = 0; i < enc->n_models; i++)
+        if (enc->models[i].max_body > most)
+            most = enc->models[i].max_body;
+    return most;
 }
 
 static occ_status engine_read(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)
@@ -286,6 +362,7 @@ static void respond(occ_enclave *enc, conn *c, int status, const char *ctype, co
         }
         flush(enc, c);
     }
+    OPENSSL_cleanse(buf, total); /* a response is the client's data */
     free(buf);
     if (!keep_alive)
         conn_close_locked(enc, c, 1);
@@ -298,7 +375,9 @@ static void respond_json(occ_enclave *enc, conn *c, int status, char *json, int 
         respond(enc, c, 503, "application/json", oom, sizeof oom - 1, -1, 0);
         return;
     }
-    respond(enc, c, status, "application/json", json, strlen(json), -1, keep_alive);
+    size_t n = strlen(json);
+    respond(enc, c, status, "application/json", json, n, -1, keep_alive);
+    OPENSSL_cleanse(json, n);
     free(json);
 }
 
@@ -326,17 +405,24 @@ static char *simple_json(const char *fmt, const char *a)
     return s;
 }
 
-static job *job_new(srv_model *mdl)
+static job *job_new(occ_enclave *enc, conn *c, srv_model *mdl)
 {
     const occ_model *m = mdl->m;
     size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(float *);
     head = (head + 63) & ~(size_t)63;
+    size_t total = head + mdl->in_bytes + mdl->out_bytes;
+    if (mem_charge(enc, c, (int64_t)total))
+        return NULL;
     /* the tensors are not zeroed: the decoder writes every input byte (or
      * fails the request) and the engine every output byte */
-    job *j = occ_fault_hit(OCC_FAULT_REQ_ALLOC) ? NULL : malloc(head + mdl->in_bytes + mdl->out_bytes);
-    if (!j)
+    job *j = occ_fault_hit(OCC_FAULT_REQ_ALLOC) ? NULL : malloc(total);
+    if (!j) {
+        (void)mem_charge(enc, c, -(int64_t)total);
         return NULL;
+    }
     memset(j, 0, head);
+    j->charged = c;
+    j->charge = total;
     j->in = (float **)(j + 1);
     j->out = j->in + m->n_inputs;
     uint8_t *p = (uint8_t *)j + head;
@@ -352,12 +438,15 @@ static job *job_new(srv_model *mdl)
     return j;
 }
 
-static void job_free(job *j)
+/* Before the connection it is charged to is released. */
+static void job_free(occ_enclave *enc, job *j)
 {
     if (!j)
         return;
     /* inputs and outputs (contiguous after the header) are the client's data */
     OPENSSL_cleanse(j->in[0], j->mdl->in_bytes + j->mdl->out_bytes);
+    if (j->charged)
+        (void)mem_charge(enc, j->charged, -(int64_t)j->charge);
     free(j);
 }
 
@@ -412,7 +501,7 @@ static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
         } else if (!*rest) {
             respond_json(enc, c, 200, occ_kserve_model_metadata(mdl->m, mdl->name), ka);
         } else if (!strcmp(rest, "/ready")) {
-            respond_json(enc, c, 200, simple_json("{\"name\":\"%s\",\"ready\":true}", mdl->name), ka);
+            respond_json(enc, c, 200, occ_kserve_model_ready(mdl->name), ka);
         } else {
             char bh[65];
             occ_hex(enc->binding, 32, bh);
@@ -428,14 +517,29 @@ static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
         respond_error(enc, c, 405, "use POST for infer", ka);
         return 0;
     }
-    job *j = job_new(mdl);
+    job *j = job_new(enc, c, mdl);
     if (!j) {
-        respond_error(enc, c, 503, "out of memory", 0);
+        respond_error(enc, c, 503, "server busy: no request memory left (or out of memory), retry later", 0);
+        return 0;
+    }
+    /* the JSON tree is bounded before it is built: at most the values the
+     * inputs need (the decoder counts them first), each a cJSON node */
+    size_t json_size = r->inference_header_length >= 0 && (uint64_t)r->inference_header_length < r->body_size
+                           ? (size_t)r->inference_header_length
+                           : r->body_size;
+    size_t nodes = json_size / 2 + 1 < mdl->max_json_values ? json_size / 2 + 1 : mdl->max_json_values;
+    int64_t tree = (int64_t)(nodes * JSON_NODE_COST + json_size);
+    if (mem_charge(enc, c, tree)) {
+        job_free(enc, j);
+        respond_error(enc, c, 503, "server busy: no request memory left, retry later", 0);
         return 0;
     }
     occ_error e = {0};
-    if (occ_kserve_decode_infer(mdl->m, r->body, r->body_size, r->inference_header_length, j->in, &j->req, &e)) {
-        job_free(j);
+    occ_status dst = occ_kserve_decode_infer(mdl->m, r->body, r->body_size, r->inference_header_length,
+                                             mdl->max_json_values, j->in, &j->req, &e);
+    (void)mem_charge(enc, c, -tree);
+    if (dst) {
+        job_free(enc, j);
         pthread_mutex_lock(&enc->stats_mu);
         mdl->errors++;
         pthread_mutex_unlock(&enc->stats_mu);
@@ -447,7 +551,7 @@ static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
     pthread_mutex_lock(&enc->q_mu);
     if (enc->q_len >= enc->max_queue || enc->stopping) {
         pthread_mutex_unlock(&enc->q_mu);
-        job_free(j);
+        job_free(enc, j);
         respond_error(enc, c, 503, "server busy: the inference queue is full, retry later", ka);
         return 0;
     }
@@ -597,6 +701,7 @@ static occ_status ec_conn_open(void *p, uint64_t id, occ_error *e)
     if (!c->metrics) {
         BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
         c->ssl = SSL_new(enc->ctx);
+        c->enc = enc;
         if (!rb || !wb || !c->ssl || occ_http_new(enc->max_body, &c->http, e)) {
             BIO_free(rb);
             BIO_free(wb);
@@ -604,6 +709,7 @@ static occ_status ec_conn_open(void *p, uint64_t id, occ_error *e)
             conn_destroy(c);
             return e && e->status ? e->status : occ_fail(e, OCC_ERR_NOMEM, "out of memory for a connection");
         }
+        occ_http_set_hooks(c->http, http_limit, http_reserve, c);
         BIO_set_mem_eof_return(rb, -1);
         BIO_set_mem_eof_return(wb, -1);
         SSL_set_bio(c->ssl, rb, wb);
@@ -642,8 +748,9 @@ static occ_status ec_conn_data(void *p, uint64_t id, const void *buf, size_t siz
             metrics_data(enc, c, buf, size);
         } else {
             BIO *rb = SSL_get_rbio(c->ssl);
-            /* While busy nothing is read; bound what may pile up meanwhile. */
-            if ((size_t)BIO_ctrl_pending(rb) + size > enc->max_body + (4u << 20)) {
+            /* While busy nothing is read; bound what may pile up meanwhile
+             * (pipelined requests: the HTTP layer keeps 256 KiB of them). */
+            if (c->busy && (size_t)BIO_ctrl_pending(rb) + size > MAX_PENDING_WHILE_BUSY) {
                 conn_close_locked(enc, c, 0);
             } else if (BIO_write(rb, buf, (int)size) != (int)size) {
                 ERR_clear_error();
@@ -864,8 +971,8 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             OPENSSL_cleanse(body, size);
             free(body);
         }
+        job_free(enc, j);
         conn_put(enc, c);
-        job_free(j);
     }
 }
 
@@ -978,22 +1085,43 @@ void occ_enclave_ecalls(occ_enclave *enc, occ_ecalls *out)
 
 /* ---------------- creation ---------------- */
 
-/* Adds subjectAltName entries and re-signs with the enclave's key. */
-static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *names, size_t n, occ_error *e)
+/* Copies a string the host handed in into dst (cap bytes with the NUL),
+ * reading each byte exactly once: checks and uses then see the same bytes
+ * whatever the host does to its copy meanwhile. -1 when it is longer. */
+static int copy_host_str(const char *src, char *dst, size_t cap)
 {
-    size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += (names[i] ? strlen(names[i]) : 0) + 6;
+    const volatile char *s = (const volatile char *)src;
+    for (size_t i = 0; i < cap; i++) {
+        char ch = s[i];
+        dst[i] = ch;
+        if (!ch)
+            return 0;
+    }
+    dst[cap - 1] = 0;
+    return -1;
+}
+
+#define MAX_ALT_NAME 253 /* a DNS name */
+
+/* Adds subjectAltName entries and re-signs with the enclave's key. The
+ * names are the host's: each is copied once, then checked and used. */
+static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *host_names, size_t n, occ_error *e)
+{
+    if (n > 64)
+        return occ_fail(e, OCC_ERR_INVALID, "at most 64 subjectAltName entries, got %zu", n);
+    size_t len = 1 + n * (MAX_ALT_NAME + 1 + 6);
     char *spec = malloc(len);
     if (!spec)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     size_t off = 0;
     spec[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *nm = names[i];
-        if (!nm || !*nm || strpbrk(nm, ", \t=")) {
+        const char *hp = host_names[i]; /* the array itself is read once per entry */
+        char nm[MAX_ALT_NAME + 1];
+        if (!hp || copy_host_str(hp, nm, sizeof nm) || !*nm || strpbrk(nm, ", \t=")) {
             free(spec);
-            return occ_fail(e, OCC_ERR_INVALID, "bad subjectAltName '%s'", nm ? nm : "");
+            return occ_fail(e, OCC_ERR_INVALID, "bad subjectAltName '%.64s' (1..%d characters, no ',', '=' or blanks)",
+                            hp ? nm : "", MAX_ALT_NAME);
         }
         ASN1_OCTET_STRING *ip = a2i_IPADDRESS(nm);
         off += (size_t)snprintf(spec + off, len - off, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS", nm);
@@ -1007,6 +1135,40 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *na
     X509_EXTENSION_free(ext);
     ERR_clear_error();
     return st;
+}
+
+/* The quote comes from the host's quoting service: copied once into the
+ * enclave before the certificate code reads it (twice: two extensions). */
+typedef struct quote_wrap {
+    occ_quote_provider_fn fn;
+    void *ctx;
+} quote_wrap;
+
+static occ_status quote_copy(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
+                             occ_error *e)
+{
+    quote_wrap *w = p;
+    uint8_t *hq = NULL;
+    size_t hs = 0;
+    *quote = NULL;
+    *quote_size = 0;
+    occ_status st = w->fn(w->ctx, report_data, &hq, &hs, e);
+    if (st)
+        return st;
+    if (!hq || !hs || hs > (1u << 20)) {
+        free(hq);
+        return occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..1 MiB)", hs);
+    }
+    uint8_t *q = malloc(hs);
+    if (!q) {
+        free(hq);
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for the quote");
+    }
+    memcpy(q, hq, hs);
+    free(hq);
+    *quote = q;
+    *quote_size = hs;
+    return OCC_OK;
 }
 
 /* Does the engine honour opts.batch? Runs one batch of identical zero
@@ -1050,8 +1212,9 @@ void occ_enclave_free(occ_enclave *enc)
     while (enc->q_head) {
         job *j = enc->q_head;
         enc->q_head = j->next;
-        conn_put(enc, j->c);
-        job_free(j);
+        conn *c = j->c;
+        job_free(enc, j);
+        conn_put(enc, c);
     }
     for (size_t b = 0; b < N_BUCKETS; b++)
         while (enc->buckets[b]) {
@@ -1079,21 +1242,29 @@ void occ_enclave_free(occ_enclave *enc)
     pthread_mutex_destroy(&enc->q_mu);
     pthread_cond_destroy(&enc->q_cv);
     pthread_mutex_destroy(&enc->stats_mu);
+    pthread_mutex_destroy(&enc->mem_mu);
     free(enc);
 }
 
-occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *oc, occ_enclave **out,
+occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocalls *oc, occ_enclave **out,
                               occ_error *e)
 {
     *out = NULL;
-    if (!cfg || !oc || !cfg->n_models || !cfg->quote)
-        return occ_fail(e, OCC_ERR_INVALID, "enclave: need at least one model, the ocalls and a quote provider");
+    if (!host_cfg)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: no configuration");
+    /* The configuration is the host's: read once, into the enclave. */
+    occ_enclave_config cfg_copy;
+    memcpy(&cfg_copy, host_cfg, sizeof cfg_copy);
+    const occ_enclave_config *cfg = &cfg_copy;
+    if (!oc || !cfg->n_models || !cfg->quote || cfg->n_models > OCC_SERVER_MAX_MODELS)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models, the ocalls and a quote provider");
     occ_enclave *enc = calloc(1, sizeof *enc);
     if (!enc)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&enc->conn_mu, NULL);
     pthread_mutex_init(&enc->q_mu, NULL);
     pthread_mutex_init(&enc->stats_mu, NULL);
+    pthread_mutex_init(&enc->mem_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1108,6 +1279,7 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     enc->max_body = cfg->max_body_size ? cfg->max_body_size : (64u << 20);
     enc->req_timeout_ns = (uint64_t)(cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000) * 1000000u;
     enc->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
+    enc->req_budget = cfg->request_memory ? (size_t)cfg->request_memory : REQ_DEFAULT_BUDGET;
     enc->metrics_extra = cfg->metrics_extra;
     enc->metrics_ctx = cfg->metrics_ctx;
     enc->last_sweep = now_ns(enc);
@@ -1131,27 +1303,34 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
     }
     enc->batching = 1;
     for (size_t i = 0; i < cfg->n_models; i++) {
-        const occ_server_model *sm = &cfg->models[i];
+        /* The host's description of the model is copied once (name, pack
+         * id, manifest pointer and size; the manifest bytes by the decoder,
+         * which parses and hashes only its own copy), then checked. */
+        occ_server_model sm;
+        memcpy(&sm, &cfg->models[i], sizeof sm);
         srv_model *mdl = &enc->models[i];
-        if (!sm->name || !occ_model_name_valid(sm->name, strlen(sm->name))) { /* bound in the certificate */
-            st = occ_fail(e, OCC_ERR_INVALID, "model name '%.128s': 1..%d printable ASCII characters without spaces "
-                                              "or / ? # %% \" \\", sm->name ? sm->name : "", OCC_MODEL_NAME_MAX);
+        char nm[OCC_SERVER_MAX_NAME + 1];
+        if (!sm.name || copy_host_str(sm.name, nm, sizeof nm) || !occ_model_name_valid(nm, strlen(nm))) {
+            /* bound in the certificate and part of URLs, JSON and metrics labels */
+            st = occ_fail(e, OCC_ERR_INVALID,
+                          "model name '%.128s': 1..%d printable ASCII characters without spaces or / ? # %% \" \\",
+                          sm.name ? nm : "", OCC_MODEL_NAME_MAX);
             goto fail;
         }
         for (size_t k = 0; k < i; k++)
-            if (!strcmp(enc->models[k].name, sm->name)) {
-                st = occ_fail(e, OCC_ERR_INVALID, "model name '%s' given twice", sm->name);
+            if (!strcmp(enc->models[k].name, nm)) {
+                st = occ_fail(e, OCC_ERR_INVALID, "model name '%s' given twice", nm);
                 goto fail;
             }
-        mdl->name = strdup(sm->name);
+        mdl->name = strdup(nm);
         mdl->rd.oc = oc;
-        mdl->rd.pack_id = sm->pack_id;
+        mdl->rd.pack_id = sm.pack_id;
         if (!mdl->name) {
             st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        if ((st = occ_manifest_decode(sm->manifest, sm->manifest_size, &mdl->m, e))) {
-            occ_error_prefix(e, "model '%s'", sm->name);
+        if ((st = occ_manifest_decode(sm.manifest, sm.manifest_size, &mdl->m, e))) {
+            occ_error_prefix(e, "model '%s'", nm);
             goto fail;
         }
         memcpy(ids[i], mdl->m->model_id, 32);
@@ -1159,8 +1338,20 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             mdl->in_bytes += mdl->m->tensors[mdl->m->inputs[k]].size;
         for (uint32_t k = 0; k < mdl->m->n_outputs; k++)
             mdl->out_bytes += mdl->m->tensors[mdl->m->outputs[k]].size;
+        /* the largest infer body its inputs need: binary tensors after a
+         * JSON header, or JSON numbers (48 bytes each covers any float
+         * printed in full with separators and indentation), plus 64 KiB
+         * for the rest of the JSON; and the JSON values that may come */
+        {
+            size_t vals = mdl->in_bytes / 4, slack = (size_t)64 << 10;
+            size_t json = vals > (SIZE_MAX - slack) / 48 ? SIZE_MAX : vals * 48 + slack;
+            size_t bin = mdl->in_bytes + slack;
+            size_t mb = json > bin ? json : bin;
+            mdl->max_body = mb < enc->max_body ? mb : enc->max_body;
+            mdl->max_json_values = vals + 4096u * (mdl->m->n_inputs + 1u);
+        }
         if (!mdl->m->n_inputs || !mdl->m->n_outputs) {
-            st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", sm->name);
+            st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", nm);
             goto fail;
         }
         /* KServe here speaks FP32 only (typed datatypes are a later step) */
@@ -1170,7 +1361,7 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
                                                        : mdl->m->outputs[k - mdl->m->n_inputs]];
             if (occ_tensor_dtype(t) != OCC_DTYPE_FLOAT) {
                 st = occ_fail(e, OCC_ERR_UNSUPPORTED, "model '%s': tensor '%s' is %s; occ serve "
-                              "takes models with float32 inputs and outputs only", sm->name,
+                              "takes models with float32 inputs and outputs only", nm,
                               t->name, occ_dtype_name(occ_tensor_dtype(t)));
                 goto fail;
             }
@@ -1232,9 +1423,9 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
             if (want == 1 || (st && st != OCC_ERR_BUDGET)) {
                 if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
                     occ_error_prefix(e, "model '%s' (each of its %u engines gets 1/%u of the budget: %llu bytes)",
-                                     sm->name, n_eng, n_eng, (unsigned long long)o.budget);
+                                     nm, n_eng, n_eng, (unsigned long long)o.budget);
                 else
-                    occ_error_prefix(e, "model '%s'", sm->name);
+                    occ_error_prefix(e, "model '%s'", nm);
                 if (!st)
                     st = OCC_ERR_INTERNAL;
                 goto fail;
@@ -1256,7 +1447,7 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_models; i++)
-        names[i] = cfg->models[i].name;
+        names[i] = enc->models[i].name; /* the enclave's copy */
     if ((st = occ_models_binding(names, (const uint8_t(*)[32])ids, cfg->n_models, enc->binding, e)))
         goto fail;
 
@@ -1266,9 +1457,10 @@ occ_status occ_enclave_create(const occ_enclave_config *cfg, const occ_ocalls *o
         nb = (int64_t)time(NULL) - 3600;
         na = nb + 366 * 86400;
     }
+    quote_wrap qw = {cfg->quote, cfg->quote_ctx};
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, cfg->quote,
-                                         cfg->quote_ctx, nb, na, &enc->cert, e)))
+        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, quote_copy,
+                                         &qw, nb, na, &enc->cert, e)))
         goto fail;
     if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
@@ -1388,6 +1580,16 @@ char *occ_enclave_metrics(occ_enclave *enc)
               (unsigned long long)enc->conns_total, (unsigned long long)enc->conns_open,
               (unsigned long long)enc->handshakes, (unsigned long long)enc->handshake_failures,
               (unsigned long long)enc->timeouts, (unsigned long long)enc->cancelled, qlen);
+    pthread_mutex_lock(&enc->mem_mu);
+    sb_printf(&b,
+              "# HELP occ_request_memory_bytes Request memory drawn from --request-memory now.\n"
+              "# TYPE occ_request_memory_bytes gauge\nocc_request_memory_bytes %zu\n"
+              "# TYPE occ_request_memory_peak_bytes gauge\nocc_request_memory_peak_bytes %zu\n"
+              "# TYPE occ_request_memory_limit_bytes gauge\nocc_request_memory_limit_bytes %zu\n"
+              "# HELP occ_request_memory_refusals_total Requests refused (503) for want of request memory.\n"
+              "# TYPE occ_request_memory_refusals_total counter\nocc_request_memory_refusals_total %llu\n",
+              enc->req_used, enc->req_peak, enc->req_budget, (unsigned long long)enc->req_refused);
+    pthread_mutex_unlock(&enc->mem_mu);
     sb_printf(&b, "# HELP occ_batch_size Requests per engine run.\n# TYPE occ_batch_size histogram\n");
     uint64_t cum = 0;
     for (int k = 0; k < BATCH_N; k++) {

@@ -725,19 +725,35 @@ static occ_status decode(rbuf *r, occ_model *m, arena *a, occ_error *e)
 occ_status occ_manifest_decode(const uint8_t *buf, size_t size, occ_model **out, occ_error *e)
 {
     *out = NULL;
+    if (!buf && size)
+        return occ_fail(e, OCC_ERR_INVALID, "manifest: no bytes");
+    /* The bytes may be the host's (occ serve hands the enclave the host's
+     * pointer): a host that changes them between two reads would get a
+     * chunk table parsed that is not the one hashed into the model id. So
+     * they are read exactly once, into private memory, and both the
+     * parser and the hash read only that copy (issue 15). */
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a %zu-byte manifest", size);
+    if (size)
+        memcpy(copy, buf, size);
     arena *a = calloc(1, sizeof *a);
-    if (!a)
+    if (!a) {
+        free(copy);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory decoding the manifest");
+    }
     occ_model *m = arena_alloc(a, sizeof *m);
     if (!m) {
         free(a);
+        free(copy);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory decoding the manifest");
     }
     m->owner = a;
-    rbuf r = {.p = buf, .left = size, .a = a, .e = e, .where = "the header"};
+    rbuf r = {.p = copy, .left = size, .a = a, .e = e, .where = "the header"};
     occ_status s = decode(&r, m, a, e);
-    if (!s && occ_sha256(buf, size, m->model_id))
+    if (!s && occ_sha256(copy, size, m->model_id))
         s = occ_fail(e, OCC_ERR_INTERNAL, "SHA-256 failed");
+    free(copy);
     if (s) {
         occ_model_free(m);
         return s;

@@ -125,9 +125,20 @@ static occ_status w_read_chunk(void *host, uint32_t pack_id, uint64_t offset, vo
     return s;
 }
 
+/* A lost enclave (an EPC reload failed authentication) runs no more: on SGX
+ * the CPU would not resume it. Its threads may still be unwinding with a
+ * page of zeros, so nothing they hand out may leave, and nothing new goes
+ * in. */
+static int lost(occ_boundary *b)
+{
+    return b->epc && occ_epc_lost(b->epc);
+}
+
 static occ_status w_send(void *host, uint64_t conn, const void *buf, size_t size, occ_error *e)
 {
     occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): nothing leaves it");
     cross(b, OCC_BCALL_SEND);
     atomic_fetch_add_explicit(&b->bytes_out, size, memory_order_relaxed);
     record(b, 1, OCC_BCALL_SEND, conn, 0, buf, size);
@@ -156,6 +167,8 @@ static uint64_t w_now_ns(void *host)
 static occ_status w_conn_open(void *enclave, uint64_t conn, occ_error *e)
 {
     occ_boundary *b = enclave;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): it takes no connection");
     cross(b, OCC_BCALL_CONN_OPEN);
     record(b, 0, OCC_BCALL_CONN_OPEN, conn, 0, NULL, 0);
     return b->inner_e.conn_open(b->inner_e.enclave, conn, e);
@@ -165,6 +178,8 @@ static occ_status w_conn_data(void *enclave, uint64_t conn, const void *buf, siz
                               occ_error *e)
 {
     occ_boundary *b = enclave;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): it takes no data");
     cross(b, OCC_BCALL_CONN_DATA);
     atomic_fetch_add_explicit(&b->bytes_in, size, memory_order_relaxed);
     record(b, 0, OCC_BCALL_CONN_DATA, conn, 0, buf, size);

@@ -42,6 +42,7 @@
 #endif
 
 #include "occ/epc.h"
+#include "occ/fault.h"
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -88,6 +89,9 @@ struct occ_epc {
     uint64_t nonce_ctr;
     EVP_CIPHER_CTX *enc, *dec;
     uint8_t *staging;   /* trusted: one page */
+    uint8_t *ct_stage;  /* trusted: the sealed copy being reloaded, read once from backing */
+    void (*on_lost)(void *);
+    void *lost_ctx;
 
     /* counters */
     _Atomic uint64_t faults, first_touch, charged_faults, evictions, bytes_enc,
@@ -293,12 +297,15 @@ static int seal_page(occ_epc *epc, uint64_t p)
 static int unseal_page(occ_epc *epc, uint64_t p)
 {
     uint8_t meta[META_SIZE], aad[16];
+    /* the host's memory is read once: tag, nonce and ciphertext are copied
+     * in, then authenticated and decrypted where the host cannot reach */
     memcpy(meta, epc->bk_meta + p * META_SIZE, META_SIZE);
+    memcpy(epc->ct_stage, epc->bk_ct + p * PG, PG);
     make_aad(aad, p, epc->version[p]);
     int l = 0, l2 = 0;
     int ok = EVP_DecryptInit_ex(epc->dec, NULL, NULL, NULL, meta) == 1 &&
              EVP_DecryptUpdate(epc->dec, NULL, &l, aad, sizeof aad) == 1 &&
-             EVP_DecryptUpdate(epc->dec, epc->staging, &l, epc->bk_ct + p * PG, (int)PG) == 1 &&
+             EVP_DecryptUpdate(epc->dec, epc->staging, &l, epc->ct_stage, (int)PG) == 1 &&
              EVP_CIPHER_CTX_ctrl(epc->dec, EVP_CTRL_GCM_SET_TAG, TAG_LEN, meta + NONCE_LEN) == 1 &&
              EVP_DecryptFinal_ex(epc->dec, epc->staging + l, &l2) == 1;
     if (!ok) {
@@ -364,10 +371,22 @@ static void serve_fault(occ_epc *epc, uint64_t p)
     if (atomic_load_explicit(&epc->resident, memory_order_relaxed) >= epc->cap_pages)
         evicted = evict_one(epc) == 0;
     if (st == PG_EVICTED) {
+        if (occ_fault_hit(OCC_FAULT_EPC_FLIP)) /* test-only: the host writes its own memory */
+            epc->bk_ct[p * PG + 17] ^= 0x04;
         if (unseal_page(epc, p) != 0) {
             uint64_t none = UINT64_MAX;
-            atomic_compare_exchange_strong(&epc->first_bad_page, &none, p);
-            atomic_fetch_add_explicit(&epc->integrity_failures, 1, memory_order_relaxed);
+            int first = atomic_compare_exchange_strong(&epc->first_bad_page, &none, p);
+            /* lost before the faulting thread resumes: nothing it computes
+             * from here on may leave (the boundary checks occ_epc_lost) */
+            atomic_fetch_add(&epc->integrity_failures, 1);
+            if (first) {
+                fprintf(stderr,
+                        "occ: EPC: evicted page %llu failed authentication on reload (the host tampered with or "
+                        "replayed enclave memory): the enclave is lost; nothing more leaves it\n",
+                        (unsigned long long)p);
+                if (epc->on_lost)
+                    epc->on_lost(epc->lost_ctx);
+            }
         } else {
             atomic_fetch_add_explicit(&epc->bytes_ver, PG, memory_order_relaxed);
         }
@@ -557,6 +576,7 @@ void occ_epc_destroy(occ_epc *epc)
         OPENSSL_cleanse(epc->staging, PG);
         free(epc->staging);
     }
+    free(epc->ct_stage);
     EVP_CIPHER_CTX_free(epc->enc); /* frees (and clears) the key schedules */
     EVP_CIPHER_CTX_free(epc->dec);
     OPENSSL_cleanse(epc->key, sizeof epc->key);
@@ -579,7 +599,9 @@ static occ_status setup_pager(occ_epc *epc, occ_error *e)
     epc->fifo = malloc((size_t)epc->cap_pages * sizeof(uint32_t));
     if (posix_memalign((void **)&epc->staging, PG, PG) != 0)
         epc->staging = NULL;
-    if (!epc->state || !epc->version || !epc->bk_ct || !epc->bk_meta || !epc->fifo || !epc->staging)
+    epc->ct_stage = malloc(PG);
+    if (!epc->state || !epc->version || !epc->bk_ct || !epc->bk_meta || !epc->fifo || !epc->staging ||
+        !epc->ct_stage)
         return occ_fail(e, OCC_ERR_NOMEM, "epc: cannot map metadata and backing store for a %llu-byte region",
                         (unsigned long long)epc->region_size);
 
@@ -681,6 +703,8 @@ occ_status occ_epc_create(const occ_epc_opts *opts, occ_epc **out, occ_error *e)
         cap_pages = epc->npages;
     epc->cap_pages = cap_pages;
     epc->paged = cap_pages < epc->npages;
+    epc->on_lost = o.on_lost;
+    epc->lost_ctx = o.lost_ctx;
     if (o.ghz > 0) {
         epc->ghz = o.ghz;
     } else {
@@ -889,6 +913,11 @@ void occ_epc_transition(occ_epc *epc)
         return;
     atomic_fetch_add_explicit(&epc->transitions, 1, memory_order_relaxed);
     charge(epc, epc->transition_cycles);
+}
+
+int occ_epc_lost(occ_epc *epc)
+{
+    return epc && atomic_load(&epc->integrity_failures) != 0;
 }
 
 occ_status occ_epc_check(occ_epc *epc, occ_error *e)
