@@ -877,6 +877,8 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
             return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
         if (c->v[idx].is_const)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a constant", nm);
+        if (c->v[idx].is_input && !strcmp(c->t[idx].name, nm))
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
         if (c->v[idx].is_input) {
             /* Identity or Dropout of a graph input: a copy node gives the
              * output a tensor of its own (the engine keeps inputs and
