@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OCC_BIN=${1:-$ROOT/build/release/occ}
 MARKDOWN=${MARKDOWN-$ROOT/docs/onnx-conformance.md}
-args=(--occ "$OCC_BIN" --jobs "${JOBS:-2}" --timeout "${TIMEOUT:-60}")
+args=(--occ "$OCC_BIN" --jobs "${JOBS:-2}" --timeout "${TIMEOUT:-60}" --estimate-named)
 [ -n "${FILTER:-}" ] && args+=(--filter "$FILTER")
 [ -n "$MARKDOWN" ] && args+=(--markdown "$MARKDOWN")
 exec /usr/bin/python3 "$ROOT/tools/onnx_node_check.py" "${args[@]}"

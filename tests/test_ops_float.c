@@ -270,6 +270,26 @@ static void test_norms(void)
     }
     tin inn[3] = {T4(2, 3, 2, 2, x), {1, {3}, sc, 1}, {1, {3}, bi, 1}};
     run1("InstanceNormalization", "InstanceNormalization", 3, inn, 0, NULL, 4, d4, r, 1e-5, 0);
+    /* GroupNormalization: [2,4,3] in 2 groups; scale/bias per group (opset
+     * 18) and per channel (opset 21) */
+    for (int pc = 0; pc < 2; pc++) {
+        int64_t dg[3] = {2, 4, 3};
+        for (int row = 0; row < 4; row++) { /* (n, group): 6 values each */
+            double m = 0, v = 0;
+            for (int i = 0; i < 6; i++)
+                m += x[row * 6 + i] / 6.0;
+            for (int i = 0; i < 6; i++)
+                v += (x[row * 6 + i] - m) * (x[row * 6 + i] - m) / 6.0;
+            for (int i = 0; i < 6; i++) {
+                int c = pc ? (row % 2) * 2 + i / 3 : row % 2;
+                r[row * 6 + i] = (float)((x[row * 6 + i] - m) / sqrt(v + 1e-5) * sc[c] + bi[c]);
+            }
+        }
+        tin gn[3] = {{3, {2, 4, 3}, x, 0}, {1, {pc ? 4 : 2}, sc, 1}, {1, {pc ? 4 : 2}, bi, 1}};
+        occ_attr ga[1] = {A_INT("num_groups", 2)};
+        run1(pc ? "GroupNormalization per channel" : "GroupNormalization", "GroupNormalization",
+             3, gn, 1, ga, 3, dg, r, 1e-5, 0);
+    }
     /* LpNormalization p = 1 along axis 1 */
     for (int o = 0; o < 2; o++)
         for (int j = 0; j < 4; j++) {

@@ -89,11 +89,13 @@ static occ_status bn_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const bn_state *s = state;
     const int64_t planes = s->n * s->c, len = s->plane;
+    const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
+    float *dst = x->out[0];
 #pragma omp parallel for if (planes * len > 65536) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float a = s->a[p % s->c], b = s->b[p % s->c];
-        const float *in = (const float *)x->in[0] + p * len;
-        float *out = (float *)x->out[0] + p * len;
+        const float *in = src + p * len;
+        float *out = dst + p * len;
 #pragma omp simd
         for (int64_t i = 0; i < len; i++)
             out[i] = in[i] * a + b;

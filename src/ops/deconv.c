@@ -76,6 +76,10 @@ static occ_status deconv_geometry(const occ_model *m, const occ_node *n, deconv_
     for (int i = 0; i < ns; i++) {
         g->in[i] = x->dims[2 + i];
         g->k[i] = w->dims[2 + i];
+        /* keeps stride * input and the output formula far from overflow */
+        if (g->in[i] > (1 << 24) || g->k[i] > (1 << 20))
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "spatial size %lld or kernel %lld too large",
+                            (long long)g->in[i], (long long)g->k[i]);
     }
     if ((st = ints_n(n, "kernel_shape", ns, 0, 0, ks, e)))
         return st;

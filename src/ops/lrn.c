@@ -69,11 +69,13 @@ static occ_status lrn_run(void *state, const occ_op_exec *x, occ_error *e)
     const lrn_state *s = state;
     const int64_t lo = (s->size - 1) / 2, hi = s->size - 1 - lo, P = s->plane;
     const float k = s->alpha / (float)s->size;
+    const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
+    float *dst = x->out[0];
 #pragma omp parallel for collapse(2) if (s->n * s->c * P > 65536) schedule(static)
     for (int64_t b = 0; b < s->n; b++) {
         for (int64_t c = 0; c < s->c; c++) {
-            const float *in = (const float *)x->in[0] + b * s->c * P;
-            float *out = (float *)x->out[0] + (b * s->c + c) * P;
+            const float *in = src + b * s->c * P;
+            float *out = dst + (b * s->c + c) * P;
             int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= s->c ? s->c - 1 : c + hi;
             memset(out, 0, (size_t)P * sizeof(float));
             for (int64_t j = c0; j <= c1; j++) {

@@ -92,6 +92,8 @@ static occ_status matmul_prepare(occ_op_prep *p, void **state, occ_error *e)
 static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const matmul_state *s = state;
+    const float *a = x->in[0], *b = x->in[1]; /* typed once, whatever exec's pointer type */
+    float *y = x->out[0];
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         for (int d = s->nb - 1; d >= 0; d--) {
@@ -100,9 +102,9 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
             oa += idx * s->sa[d];
             ob += idx * s->sb[d];
         }
-        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, (const float *)x->in[0] + oa,
-                                                  s->k, (const float *)x->in[1] + ob, s->n, 0.0f,
-                                                  (float *)x->out[0] + bi * s->m * s->n, s->n),
+        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, a + oa,
+                                                  s->k, b + ob, s->n, 0.0f,
+                                                  y + bi * s->m * s->n, s->n),
                                        "sgemm", e);
         if (st)
             return st;

@@ -2,7 +2,9 @@
  * LayerNormalization (over dims [axis, rank), optional Mean and InvStdDev
  * outputs), InstanceNormalization (per sample and channel over the spatial
  * dims), LpNormalization (p = 1 or 2 along one axis) and
- * MeanVarianceNormalization (over any axes, default 0, 2, 3).
+ * MeanVarianceNormalization (over any axes, default 0, 2, 3) and
+ * GroupNormalization (opset 18's scale and bias per group, or opset 21's per
+ * channel, told apart by their size).
  * LayerNormalization runs on oneDNN's layer normalization (the input seen as
  * [rows, normalised block]) when Scale and B cover the whole block; the
  * other forms (a one-value Scale or B) and the rest run in plain C with
@@ -13,12 +15,14 @@
 
 #include "ops/ops_internal.h"
 
-enum { N_LAYER, N_INSTANCE, N_LP, N_MVN };
+enum { N_LAYER, N_INSTANCE, N_LP, N_MVN, N_GROUP };
 
 typedef struct norm_state {
     int kind;
     int64_t outer, len, inner; /* rows of len elements, inner-strided (Lp only) */
-    int64_t channels;          /* Instance: scale/bias index = row % channels */
+    int64_t channels;          /* Instance, Group: scale/bias index = row % channels */
+    int64_t spatial;           /* Group: elements of one channel */
+    int per_channel;           /* Group: scale/bias have C values, not num_groups */
     int64_t wcount, bcount;    /* Layer: elements of scale and bias (len or 1; 0 = absent) */
     float eps;
     int64_t p;
@@ -38,6 +42,7 @@ static int norm_kind(const char *op)
     return strcmp(op, "LayerNormalization") == 0          ? N_LAYER
            : strcmp(op, "InstanceNormalization") == 0     ? N_INSTANCE
            : strcmp(op, "MeanVarianceNormalization") == 0 ? N_MVN
+           : strcmp(op, "GroupNormalization") == 0        ? N_GROUP
                                                           : N_LP;
 }
 
@@ -104,6 +109,33 @@ static occ_status norm_params(const occ_model *m, const occ_node *n, norm_state 
         }
         s->len = total / (x->dims[0] * x->dims[1]);
         s->outer = x->dims[0] * x->dims[1];
+        s->inner = 1;
+        break;
+    }
+    case N_GROUP: {
+        int64_t g;
+        if ((st = occ_ops_attr_float(n, "epsilon", 1e-5f, &s->eps, e)) ||
+            (st = occ_ops_attr_int(n, "num_groups", 0, &g, e)))
+            return st;
+        if (x->ndim < 3)
+            return occ_fail(e, OCC_ERR_SHAPE, "GroupNormalization needs [N, C, D1, ...], got "
+                            "rank %d", x->ndim);
+        if (g < 1 || x->dims[1] % g)
+            return occ_fail(e, OCC_ERR_INVALID, "num_groups = %lld does not divide %lld channels",
+                            (long long)g, (long long)x->dims[1]);
+        if (n->n_inputs != 3 || n->inputs[1] < 0 || n->inputs[2] < 0)
+            return occ_fail(e, OCC_ERR_INVALID, "GroupNormalization needs scale and bias");
+        const occ_tensor *sc = occ_ops_in(m, n, 1), *bi = occ_ops_in(m, n, 2);
+        if (sc->ndim != 1 || bi->ndim != 1 || sc->dims[0] != bi->dims[0] ||
+            (sc->dims[0] != g && sc->dims[0] != x->dims[1]))
+            return occ_fail(e, OCC_ERR_SHAPE, "GroupNormalization scale and bias must be [%lld] "
+                            "(per group) or [%lld] (per channel)", (long long)g,
+                            (long long)x->dims[1]);
+        s->per_channel = sc->dims[0] != g || g == x->dims[1];
+        s->channels = g;
+        s->spatial = total / (x->dims[0] * x->dims[1]);
+        s->outer = x->dims[0] * g;
+        s->len = total / s->outer;
         s->inner = 1;
         break;
     }
@@ -292,6 +324,14 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
             sq += d * d;
         }
         const double inv = 1.0 / sqrt(sq / (double)len + (double)s->eps);
+        if (s->kind == N_GROUP) {
+            const int64_t g = o % s->channels, cpg = len / s->spatial;
+            for (int64_t i = 0; i < len; i++) {
+                const int64_t c = s->per_channel ? g * cpg + i / s->spatial : g;
+                w[i] = (float)((r[i] - mean) * inv * scale[c] + bias[c]);
+            }
+            continue;
+        }
         if (s->kind == N_INSTANCE) {
             const int64_t c = o % s->channels;
             const double a = inv * scale[c], b = bias[c] - mean * a;
@@ -446,6 +486,18 @@ const occ_op_vtable occ_op_mvn = {
     .op = "MeanVarianceNormalization",
     .min_in = 1,
     .max_in = 1,
+    .n_out = 1,
+    .infer = norm_infer,
+    .flops = norm_flops,
+    .prepare = norm_prepare,
+    .run = norm_run,
+    .destroy = norm_destroy,
+};
+
+const occ_op_vtable occ_op_groupnorm = {
+    .op = "GroupNormalization",
+    .min_in = 3,
+    .max_in = 3,
     .n_out = 1,
     .infer = norm_infer,
     .flops = norm_flops,

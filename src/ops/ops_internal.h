@@ -143,7 +143,8 @@ extern const occ_op_vtable occ_op_convtranspose;
 /* pool.c */
 extern const occ_op_vtable occ_op_lppool, occ_op_globalmaxpool;
 /* norm.c */
-extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm, occ_op_mvn;
+extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm, occ_op_mvn,
+    occ_op_groupnorm;
 
 /* ---- partitioned Conv and Gemm (for the engine's weight streaming) ----
  * A Conv "part" computes output channels [o0, o1) (group 1, batch 1, o0 a

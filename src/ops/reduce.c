@@ -146,6 +146,14 @@ static void reduce_pass(const reduce_state *s, const float *in, float *out, cons
             out[off] += sum;
             continue;
         }
+        if (acc == ACC_SUM && pre == PRE_NONE && os == 1) {
+            /* kept last axis (a reduction over a middle one): a vector add */
+            float *o = out + off;
+#pragma omp simd
+            for (int64_t i = 0; i < inner; i++)
+                o[i] += row[i];
+            continue;
+        }
         for (int64_t i = 0; i < inner; i++) {
             const int64_t o = off + i * os;
             float v = row[i];

@@ -44,6 +44,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_lppool, &occ_op_globalmaxpool,
     /* norm.c */
     &occ_op_layernorm, &occ_op_instancenorm, &occ_op_lpnorm, &occ_op_mvn,
+    &occ_op_groupnorm,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

@@ -334,6 +334,8 @@ static occ_status interp_tables(resize_state *s, occ_error *e)
         if (s->pass[d]) {
             cur[d] = n_out;
             uint64_t c = (uint64_t)occ_ops_count(p->nd, cur);
+            if (!c)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Resize intermediate too large");
             big = c > big ? c : big;
             last = d;
         }

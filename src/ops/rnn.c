@@ -197,7 +197,14 @@ static occ_status rnn_prepare(occ_op_prep *p, void **state, occ_error *e)
         return st;
     }
     const uint64_t GH = (uint64_t)(s->G * s->H), BH = (uint64_t)(s->B * s->H);
-    s->xw = occ_ops_alloc((uint64_t)s->S * (uint64_t)s->B * GH * 4u);
+    uint64_t xw_size;
+    /* S * B * G * H floats: each factor is bounded by a checked tensor, not
+     * their product */
+    if (__builtin_mul_overflow((uint64_t)s->S * (uint64_t)s->B, GH * 4u, &xw_size)) {
+        rnn_destroy(s);
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "%s state too large", p->n->op);
+    }
+    s->xw = occ_ops_alloc(xw_size);
     s->hr = occ_ops_alloc((uint64_t)s->B * GH * 4u);
     s->h = occ_ops_alloc(BH * 4u);
     s->c = occ_ops_alloc(BH * 4u);

@@ -2,8 +2,11 @@
  * (default -1). Older opsets coerce the input to 2-D [prod(dims[:axis]),
  * prod(dims[axis:])] and normalise each row: the packer marks those nodes
  * with the attribute coerce_2d = 1 (and writes their default axis, 1), so
- * that here it is only a longer "axis" with inner = 1. Plain C: a few
- * passes over each row, the inner stride lets any axis run in place. */
+ * that here it is only a longer "axis" with inner = 1. Softmax and
+ * LogSoftmax run on oneDNN's softmax (v2) over the input seen as [outer, len,
+ * inner], axis 1; Hardmax (no oneDNN primitive) and the fallback when oneDNN
+ * declines are plain C: a few passes over each row, the inner stride lets
+ * any axis run in place. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@ enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
 typedef struct softmax_state {
     int kind;
     int64_t outer, len, inner;
+    dnnl_primitive_t prim; /* Softmax, LogSoftmax */
+    dnnl_memory_t src, dst;
 } softmax_state;
 
 static occ_status softmax_params(const occ_model *m, const occ_node *n, softmax_state *s,
@@ -65,6 +70,20 @@ static uint64_t softmax_flops(const occ_model *m, const occ_node *n)
     return 3u * (uint64_t)occ_ops_count(x->ndim, x->dims);
 }
 
+static void softmax_destroy(void *p)
+{
+    softmax_state *s = p;
+    if (!s)
+        return;
+    if (s->prim)
+        dnnl_primitive_destroy(s->prim);
+    if (s->src)
+        dnnl_memory_destroy(s->src);
+    if (s->dst)
+        dnnl_memory_destroy(s->dst);
+    free(s);
+}
+
 static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
 {
     softmax_state *s = calloc(1, sizeof *s);
@@ -75,19 +94,53 @@ static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
+    if (s->kind != SM_HARDMAX) {
+        dnnl_memory_desc_t md;
+        dnnl_softmax_v2_desc_t desc;
+        dnnl_primitive_desc_t pd = NULL;
+        int64_t d[3] = {s->outer, s->len, s->inner};
+        if ((st = occ_dnnl_plain_md(&md, 3, d, e)))
+            goto fail;
+        /* oneDNN may decline a shape; the C loops below then do it */
+        if (dnnl_softmax_v2_forward_desc_init(&desc, dnnl_forward_inference,
+                                              s->kind == SM_LOGSOFTMAX ? dnnl_softmax_log
+                                                                       : dnnl_softmax_accurate,
+                                              &md, &md, 1) == dnnl_success &&
+            dnnl_primitive_desc_create(&pd, &desc, NULL, p->eng, NULL) == dnnl_success) {
+            dnnl_status_t ds = dnnl_primitive_create(&s->prim, pd);
+            dnnl_primitive_desc_destroy(pd);
+            if ((st = occ_dnnl_check(ds, "softmax", e)) ||
+                (st = occ_dnnl_mem(&s->src, &md, p->eng, NULL, e)) ||
+                (st = occ_dnnl_mem(&s->dst, &md, p->eng, NULL, e)))
+                goto fail;
+        }
+    }
     *state = s;
     return OCC_OK;
+fail:
+    softmax_destroy(s);
+    return st;
 }
 
 static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const softmax_state *s = state;
+    if (s->prim) {
+        const float *in = x->in[0];
+        float *out = x->out[0];
+        dnnl_memory_set_data_handle(s->src, (void *)in);
+        dnnl_memory_set_data_handle(s->dst, out);
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
+        return occ_dnnl_exec(s->prim, x->stream, 2, args, e);
+    }
     const int64_t len = s->len, inner = s->inner;
+    const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
+    float *dst = x->out[0];
 #pragma omp parallel for if (s->outer * len * inner > 65536) schedule(static)
     for (int64_t o = 0; o < s->outer; o++) {
         for (int64_t j = 0; j < inner; j++) {
-            const float *in = (const float *)x->in[0] + o * len * inner + j;
-            float *out = (float *)x->out[0] + o * len * inner + j;
+            const float *in = src + o * len * inner + j;
+            float *out = dst + o * len * inner + j;
             float mx = -INFINITY;
             int64_t arg = 0;
             for (int64_t i = 0; i < len; i++)
@@ -121,10 +174,6 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
     return OCC_OK;
 }
 
-static void softmax_destroy(void *s)
-{
-    free(s);
-}
 
 #define SOFTMAX(var, name)                                                                \
     const occ_op_vtable var = {.op = name,                                                \
