@@ -1046,6 +1046,8 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
             return occ_fail(e, OCC_ERR_FORMAT, "graph output '%s' is not produced by any node", nm);
         if (c->v[idx].undefined)
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a Dropout mask", nm);
+        if (c->v[idx].is_input && !strcmp(c->t[idx].name, nm))
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "graph output '%s' is a graph input", nm);
         int shared = 0;
         for (size_t j = 0; j < k; j++)
             shared |= outs[j] == idx;
