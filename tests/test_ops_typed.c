@@ -478,8 +478,42 @@ static void test_nd_indexing(void)
     res_free(&r);
 }
 
+/* A manifest is untrusted: declared types must be known and equal what
+ * inference gives. */
+static void test_engine_checks_types(void)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        tb b;
+        occ_error e = {0};
+        tb_init(&b);
+        int x = tb_input(&b, "x", 1, (int64_t[]){4});
+        int y = tb_act(&b, "y");
+        tb_node(&b, "Relu", 1, &x, y, 0, NULL);
+        tb_output(&b, y);
+        CHECK(tb_finish(&b, &e) == OCC_OK);
+        if (variant == 0) { /* output declared int32 (same bytes as float32) */
+            b.t[y].dtype = OCC_DTYPE_INT32;
+        } else if (variant == 1) { /* an unknown type on the input */
+            b.t[x].dtype = 5;
+        } else { /* the input's size does not follow its type */
+            b.t[x].dtype = OCC_DTYPE_INT64;
+        }
+        occ_engine *eng = NULL;
+        occ_engine_opts o = {.threads = 1};
+        occ_status st = occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e);
+        CHECK_MSG(st != OCC_OK, "variant %d accepted", variant);
+        const char *want[3] = {"tensor y is declared int32 [4] but inferred float32 [4]",
+                               "tensor x has an invalid shape or size",
+                               "tensor x has an invalid shape or size"};
+        CHECK_MSG(strstr(e.msg, want[variant]) != NULL, "variant %d: %s", variant, e.msg);
+        occ_engine_free(eng);
+        tb_free(&b);
+    }
+}
+
 int main(void)
 {
+    RUN(test_engine_checks_types);
     RUN(test_nd_indexing);
     RUN(test_gather);
     RUN(test_cast);
