@@ -182,8 +182,7 @@ size_t occ_ops_esize(const occ_tensor *t);
 /* Writes v converted to dtype (saturating, NaN -> 0 for integers; bool = v != 0)
  * into out (occ_dtype_size(dtype) bytes). */
 void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
-/* Element i of a buffer of dtype, as double / as int64 (floats truncated). */
-double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
+/* Element i of a buffer of dtype as int64 (float truncated, saturating). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims

@@ -172,18 +172,6 @@ void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
     }
 }
 
-double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i)
-{
-    switch (dtype) {
-    case OCC_DTYPE_FLOAT: return ((const float *)p)[i];
-    case OCC_DTYPE_INT32: return ((const int32_t *)p)[i];
-    case OCC_DTYPE_INT64: return (double)((const int64_t *)p)[i];
-    case OCC_DTYPE_INT8: return ((const int8_t *)p)[i];
-    case OCC_DTYPE_UINT8: case OCC_DTYPE_BOOL: return ((const uint8_t *)p)[i];
-    default: return 0;
-    }
-}
-
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i)
 {
     switch (dtype) {
