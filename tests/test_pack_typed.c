@@ -295,7 +295,23 @@ static void test_if(void)
                   strstr(e.msg, "--bind flag=FILE"),
               "%s", e.msg);
     occ_import_free(im);
+    im = NULL;
     tb_free(&b);
+    /* Loop and data-dependent shapes: refused saying why */
+    const char *ops[2] = {"Loop", "NonZero"};
+    const char *why[2] = {"node 'dyn' (Loop): control flow decided at run time is not supported",
+                          "node 'dyn' (NonZero): its output shape depends on the data"};
+    for (int k = 0; k < 2; k++) {
+        tb_init(&b, 13);
+        tb_input(&b, "x", 1, (int64_t[]){4});
+        tb_node(&b, ops[k], "dyn", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+        tb_output(&b, "y");
+        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK_MSG(strstr(e.msg, why[k]) != NULL, "%s", e.msg);
+        occ_import_free(im);
+        im = NULL;
+        tb_free(&b);
+    }
 }
 
 /* A node of constants the folder cannot evaluate (Not) runs from its

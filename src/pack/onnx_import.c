@@ -640,8 +640,22 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
                         "known at pack time (static shapes are needed to plan memory)");
     }
-    if (!occ_op_supported(op))
+    if (!occ_op_supported(op)) {
+        /* say why when no kernel could ever exist under static shapes */
+        static const char *const dyn_flow[] = {"Loop", "Scan", NULL};
+        static const char *const dyn_shape[] = {"NonZero", "Unique", "NonMaxSuppression",
+                                                "Compress", NULL};
+        for (int k = 0; dyn_flow[k]; k++)
+            if (!strcmp(op, dyn_flow[k]))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "control flow decided at run time is not "
+                                "supported (static shapes are needed to plan memory; unroll it "
+                                "before export)");
+        for (int k = 0; dyn_shape[k]; k++)
+            if (!strcmp(op, dyn_shape[k]))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "its output shape depends on the data, "
+                                "which is not supported (static shapes are needed to plan memory)");
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator not supported (no kernel)");
+    }
     if (nin > OCC_MAX_NODE_IO || nout > OCC_MAX_NODE_IO)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "more than %d inputs or outputs", OCC_MAX_NODE_IO);
     occ_attr *attrs = imp_alloc(c->A, (n->n_attribute + 8) * sizeof *attrs);
