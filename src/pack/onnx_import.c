@@ -774,8 +774,8 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     if (!dt || (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
                 (int32_t)dt != tt->elem_type))
         return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "graph input '%s' has element type %d (float32, int64, int32, bool, "
-                        "uint8 and int8 inputs are supported)", nm,
+                        "graph input '%s' has element type %d (float32, float16, int64, int32, "
+                        "bool, uint8 and int8 inputs are supported)", nm,
                         tt->has_elem_type ? (int)tt->elem_type : 0);
     int32_t idx = imp_val_new(c, nm);
     if (idx < 0)
