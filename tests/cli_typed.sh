@@ -27,6 +27,10 @@ g = h.make_graph(
      h.make_tensor_value_info("eq", TP.BOOL, None)],
     [nh.from_array(np.array([1], np.int64), "one")])
 onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), f"{t}/typed.onnx")
+g3 = h.make_graph([h.make_node("Relu", ["x"], ["a/b"]), h.make_node("Sigmoid", ["x"], ["a:b"])], "clash",
+                  [h.make_tensor_value_info("x", TP.FLOAT, [1, 5])],
+                  [h.make_tensor_value_info("a/b", TP.FLOAT, None), h.make_tensor_value_info("a:b", TP.FLOAT, None)])
+onnx.save(h.make_model(g3, opset_imports=[h.make_opsetid("", 13)]), f"{t}/clash.onnx")
 g2 = h.make_graph([h.make_node("ArgMax", ["x"], ["cls"], axis=1, keepdims=0)], "arg",
                   [h.make_tensor_value_info("x", TP.FLOAT, [1, 5])],
                   [h.make_tensor_value_info("cls", TP.INT64, None)])
@@ -98,6 +102,12 @@ expect_error "input of the wrong size" "has 24 bytes but input 'ids' \\(int64 \\
   "$OCC" run "$T/t.occ" --input "x=$T/x.bin" --input "ids=$T/x.bin"
 expect_error "output dir missing" "output 'rows/out:0': cannot create" \
   "$OCC" run "$T/t.occ" --input "x=$T/x.bin" --input "ids=$T/ids.bin" --output-dir "$T/none"
+
+# two output names that sanitise to one file name: an error, not an overwrite
+"$OCC" pack "$T/clash.onnx" -o "$T/clash.occ" -q >/dev/null && ok || bad "pack clash"
+mkdir "$T/cod"
+expect_error "output names clash" "outputs 'a/b' and 'a:b' would both be written to a_b.bin" \
+  "$OCC" run "$T/clash.occ" --input "$T/x5.bin" --output-dir "$T/cod"
 
 # --- every input bound: nothing to give at run time ---
 "$OCC" pack "$T/typed.onnx" -o "$T/all.occ" -q --bind "shape=$T/shape.bin" --bind "x=$T/x.bin" \

@@ -184,9 +184,44 @@ static void test_cast(void)
     run_op(&r, "Cast", 1, in4, 1, 1, to_i64);
     expect_out("Cast int8->int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){-128, 5, 127});
     res_free(&r);
-    occ_attr to_f16[1] = {A_INT("to", 10)};
-    run_op(&r, "Cast", 1, in, 1, 1, to_f16);
-    expect_fail("Cast to float16", &r, OCC_ERR_UNSUPPORTED, 0, "to = 10 is not a supported type");
+    occ_attr to_f64[1] = {A_INT("to", 11)};
+    run_op(&r, "Cast", 1, in, 1, 1, to_f64);
+    expect_fail("Cast to double", &r, OCC_ERR_UNSUPPORTED, 0, "to = 11 is not a supported type");
+    res_free(&r);
+    /* float16: round to nearest even, overflow to infinity, subnormals,
+     * NaN kept; back to float32 exactly; integers through float32 */
+    const float hf[8] = {1.0f, -2.5f, 65504.0f, 70000.0f, 1.0009765625f + 0.00048828125f,
+                         5.9604645e-08f, 1e-9f, NAN};
+    const uint16_t hb[8] = {0x3c00, 0xc100, 0x7bff, 0x7c00, 0x3c02, 0x0001, 0x0000, 0x7e00};
+    occ_attr to_h[1] = {A_INT("to", OCC_DTYPE_FLOAT16)};
+    tv inh[1] = {{OCC_DTYPE_FLOAT, 1, {8}, hf, 0}};
+    run_op(&r, "Cast", 1, inh, 1, 1, to_h);
+    expect_out("Cast float->float16", &r, 0, OCC_DTYPE_FLOAT16, 1, (int64_t[]){8}, hb);
+    res_free(&r);
+    tv inh2[1] = {{OCC_DTYPE_FLOAT16, 1, {7}, hb, 0}};
+    run_op(&r, "Cast", 1, inh2, 1, 1, to_f);
+    expect_out("Cast float16->float", &r, 0, OCC_DTYPE_FLOAT, 1, (int64_t[]){7},
+               (float[]){1.0f, -2.5f, 65504.0f, INFINITY, 1.001953125f, 5.9604645e-08f, 0.0f});
+    res_free(&r);
+    const int32_t hi[2] = {-3, 2049}; /* 2049 is not a half: rounds to even 2048 */
+    tv inh3[1] = {{OCC_DTYPE_INT32, 1, {2}, hi, 0}};
+    run_op(&r, "Cast", 1, inh3, 1, 1, to_h);
+    expect_out("Cast int32->float16", &r, 0, OCC_DTYPE_FLOAT16, 1, (int64_t[]){2}, (uint16_t[]){0xc200, 0x6800});
+    res_free(&r);
+    /* float16 moves (Transpose) but does no arithmetic or comparison */
+    const int64_t perm[2] = {1, 0};
+    occ_attr tp[1] = {A_INTS("perm", perm, 2)};
+    tv inh4[1] = {{OCC_DTYPE_FLOAT16, 2, {2, 2}, hb, 0}};
+    run_op(&r, "Transpose", 1, inh4, 1, 1, tp);
+    expect_out("Transpose float16", &r, 0, OCC_DTYPE_FLOAT16, 2, (int64_t[]){2, 2},
+               (uint16_t[]){0x3c00, 0x7bff, 0xc100, 0x7c00});
+    res_free(&r);
+    tv inh5[2] = {{OCC_DTYPE_FLOAT16, 1, {2}, hb, 0}, {OCC_DTYPE_FLOAT16, 1, {2}, hb, 0}};
+    run_op(&r, "Equal", 2, inh5, 1, 0, NULL);
+    expect_fail("Equal float16", &r, OCC_ERR_UNSUPPORTED, 0, "is float16, which Equal does not take");
+    res_free(&r);
+    run_op(&r, "Add", 2, inh5, 1, 0, NULL);
+    expect_fail("Add float16", &r, OCC_ERR_UNSUPPORTED, 0, "is float16, which Add does not take");
     res_free(&r);
 }
 
@@ -478,8 +513,42 @@ static void test_nd_indexing(void)
     res_free(&r);
 }
 
+/* A manifest is untrusted: declared types must be known and equal what
+ * inference gives. */
+static void test_engine_checks_types(void)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        tb b;
+        occ_error e = {0};
+        tb_init(&b);
+        int x = tb_input(&b, "x", 1, (int64_t[]){4});
+        int y = tb_act(&b, "y");
+        tb_node(&b, "Relu", 1, &x, y, 0, NULL);
+        tb_output(&b, y);
+        CHECK(tb_finish(&b, &e) == OCC_OK);
+        if (variant == 0) { /* output declared int32 (same bytes as float32) */
+            b.t[y].dtype = OCC_DTYPE_INT32;
+        } else if (variant == 1) { /* an unknown type on the input */
+            b.t[x].dtype = 5;
+        } else { /* the input's size does not follow its type */
+            b.t[x].dtype = OCC_DTYPE_INT64;
+        }
+        occ_engine *eng = NULL;
+        occ_engine_opts o = {.threads = 1};
+        occ_status st = occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e);
+        CHECK_MSG(st != OCC_OK, "variant %d accepted", variant);
+        const char *want[3] = {"tensor y is declared int32 [4] but inferred float32 [4]",
+                               "tensor x has an invalid shape or size",
+                               "tensor x has an invalid shape or size"};
+        CHECK_MSG(strstr(e.msg, want[variant]) != NULL, "variant %d: %s", variant, e.msg);
+        occ_engine_free(eng);
+        tb_free(&b);
+    }
+}
+
 int main(void)
 {
+    RUN(test_engine_checks_types);
     RUN(test_nd_indexing);
     RUN(test_gather);
     RUN(test_cast);

@@ -148,15 +148,22 @@ static void test_typed_inputs_outputs(void)
     occ_import_free(im);
     tb_free(&b);
 
-    /* a float16 input is refused with one line naming it */
-    tb_init(&b, 13);
-    tb_input_t(&b, "h", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 1, (int64_t[]){2});
-    tb_node(&b, "Relu", "r", (const char *[]){"h", NULL}, (const char *[]){"y", NULL});
-    tb_output(&b, "y");
-    CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
-    CHECK_MSG(strstr(e.msg, "graph input 'h' has element type 10") != NULL, "%s", e.msg);
-    occ_import_free(im);
-    tb_free(&b);
+    /* a double input is refused with one line naming it; a float16 one is
+     * taken, and a float-only operator refuses it naming the node */
+    const int32_t types[2] = {ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16};
+    const char *why[2] = {"graph input 'h' has element type 11",
+                          "node 'r' (Relu): input 0 ('h') is float16, which Relu does not take (float32 only)"};
+    for (int k = 0; k < 2; k++) {
+        tb_init(&b, 13);
+        tb_input_t(&b, "h", types[k], 1, (int64_t[]){2});
+        tb_node(&b, "Relu", "r", (const char *[]){"h", NULL}, (const char *[]){"y", NULL});
+        tb_output(&b, "y");
+        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK_MSG(strstr(e.msg, why[k]) != NULL, "%s", e.msg);
+        occ_import_free(im);
+        im = NULL;
+        tb_free(&b);
+    }
 }
 
 /* x [2,3] reshaped by a graph input 'shape' (through an Add when via_add). */
@@ -295,7 +302,23 @@ static void test_if(void)
                   strstr(e.msg, "--bind flag=FILE"),
               "%s", e.msg);
     occ_import_free(im);
+    im = NULL;
     tb_free(&b);
+    /* Loop and data-dependent shapes: refused saying why */
+    const char *ops[2] = {"Loop", "NonZero"};
+    const char *why[2] = {"node 'dyn' (Loop): control flow decided at run time is not supported",
+                          "node 'dyn' (NonZero): its output shape depends on the data"};
+    for (int k = 0; k < 2; k++) {
+        tb_init(&b, 13);
+        tb_input(&b, "x", 1, (int64_t[]){4});
+        tb_node(&b, ops[k], "dyn", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+        tb_output(&b, "y");
+        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK_MSG(strstr(e.msg, why[k]) != NULL, "%s", e.msg);
+        occ_import_free(im);
+        im = NULL;
+        tb_free(&b);
+    }
 }
 
 /* A node of constants the folder cannot evaluate (Not) runs from its

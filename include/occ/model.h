@@ -56,11 +56,13 @@ typedef enum occ_dtype {
     OCC_DTYPE_INT32 = 6,
     OCC_DTYPE_INT64 = 7,
     OCC_DTYPE_BOOL = 9,
+    OCC_DTYPE_FLOAT16 = 10, /* IEEE half: moved and converted (Cast), no arithmetic */
 } occ_dtype;
 
 /* Bytes of one element; 0 for a code that is not an occ_dtype. */
 size_t occ_dtype_size(uint32_t dtype);
-/* "float32", "uint8", "int8", "int32", "int64", "bool"; NULL when unknown. */
+/* "float32", "uint8", "int8", "int32", "int64", "bool", "float16"; NULL when
+ * unknown. */
 const char *occ_dtype_name(uint32_t dtype);
 /* The dtype named name (as occ_dtype_name gives it); 0 when unknown. */
 uint32_t occ_dtype_from_name(const char *name);

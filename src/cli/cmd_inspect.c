@@ -78,7 +78,8 @@ static cJSON *json_io(const occ_model *m, const int32_t *idx, uint32_t n)
         /* "type": occ's name; "datatype": the KServe v2 name of the same type */
         static const char *const kserve[] = {[OCC_DTYPE_FLOAT] = "FP32", [OCC_DTYPE_UINT8] = "UINT8",
                                              [OCC_DTYPE_INT8] = "INT8", [OCC_DTYPE_INT32] = "INT32",
-                                             [OCC_DTYPE_INT64] = "INT64", [OCC_DTYPE_BOOL] = "BOOL"};
+                                             [OCC_DTYPE_INT64] = "INT64", [OCC_DTYPE_BOOL] = "BOOL",
+                                             [OCC_DTYPE_FLOAT16] = "FP16"};
         cJSON_AddStringToObject(o, "type", occ_dtype_name(dt) ? occ_dtype_name(dt) : "?");
         cJSON_AddItemToObject(o, "shape", json_shape(t));
         cJSON_AddStringToObject(o, "datatype",

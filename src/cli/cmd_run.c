@@ -104,37 +104,57 @@ static int assign_inputs(const occ_model *m, const char *const *args, int n, con
     return 0;
 }
 
-/* --output-dir: DIR/<name>.bin per output (all images of a batch back to
- * back); the name's characters outside [A-Za-z0-9_.-] become '_' so that a
- * model's output name cannot reach outside DIR (no '/'; ".bin" is appended). */
+/* An output name as a file name: characters outside [A-Za-z0-9_.-] become
+ * '_' so that a model's output name cannot reach outside the directory (no
+ * '/'; ".bin" is appended). Caller frees. */
+static char *safe_name(const occ_tensor *t)
+{
+    const char *nm = t->name && *t->name ? t->name : "output";
+    size_t len = strlen(nm);
+    char *safe = malloc(len + 1);
+    for (size_t c = 0; safe && c <= len; c++) {
+        char ch = nm[c];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '.' || ch == '-' || ch == '\0';
+        safe[c] = ok ? ch : '_';
+    }
+    return safe;
+}
+
+/* --output-dir: DIR/<safe name>.bin per output (all images of a batch back
+ * to back); two outputs whose names map to one file are an error, not an
+ * overwrite. */
 static int write_output_dir(const occ_model *m, const char *dir, void *const *outs, int batch)
 {
-    for (uint32_t i = 0; i < m->n_outputs; i++) {
-        const occ_tensor *t = &m->tensors[m->outputs[i]];
-        const char *nm = t->name && *t->name ? t->name : "output";
-        size_t len = strlen(nm);
-        char *safe = malloc(len + 1);
-        char *file = malloc(strlen(dir) + len + 8);
-        if (!safe || !file) {
-            free(safe);
-            free(file);
-            return occ_cli_error("run", "out of memory");
-        }
-        for (size_t c = 0; c <= len; c++) {
-            char ch = nm[c];
-            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                     ch == '_' || ch == '.' || ch == '-' || ch == '\0';
-            safe[c] = ok ? ch : '_';
-        }
-        sprintf(file, "%s/%s.bin", dir, safe);
-        occ_error e = {0};
-        occ_status s = occ_cli_write_file(file, outs[i], (size_t)t->size * (size_t)batch, &e);
-        free(safe);
-        free(file);
-        if (s)
-            return occ_cli_error("run", "output '%s': %s", nm, e.msg);
+    char **names = calloc(m->n_outputs + 1u, sizeof *names);
+    int rc = names ? 0 : occ_cli_error("run", "out of memory");
+    for (uint32_t i = 0; !rc && i < m->n_outputs; i++) {
+        if (!(names[i] = safe_name(&m->tensors[m->outputs[i]])))
+            rc = occ_cli_error("run", "out of memory");
+        for (uint32_t k = 0; !rc && k < i; k++)
+            if (!strcmp(names[k], names[i]))
+                rc = occ_cli_error("run", "--output-dir: outputs '%s' and '%s' would both be "
+                                   "written to %s.bin (use --output)",
+                                   m->tensors[m->outputs[k]].name, m->tensors[m->outputs[i]].name,
+                                   names[i]);
     }
-    return 0;
+    for (uint32_t i = 0; !rc && i < m->n_outputs; i++) {
+        const occ_tensor *t = &m->tensors[m->outputs[i]];
+        char *file = malloc(strlen(dir) + strlen(names[i]) + 8);
+        if (!file) {
+            rc = occ_cli_error("run", "out of memory");
+            break;
+        }
+        sprintf(file, "%s/%s.bin", dir, names[i]);
+        occ_error e = {0};
+        if (occ_cli_write_file(file, outs[i], (size_t)t->size * (size_t)batch, &e))
+            rc = occ_cli_error("run", "output '%s': %s", t->name, e.msg);
+        free(file);
+    }
+    for (uint32_t i = 0; names && i < m->n_outputs; i++)
+        free(names[i]);
+    free(names);
+    return rc;
 }
 
 int occ_cmd_run(int argc, char **argv)

@@ -785,6 +785,7 @@ size_t occ_dtype_size(uint32_t dtype)
     case OCC_DTYPE_FLOAT: case OCC_DTYPE_INT32: return 4;
     case OCC_DTYPE_INT64: return 8;
     case OCC_DTYPE_UINT8: case OCC_DTYPE_INT8: case OCC_DTYPE_BOOL: return 1;
+    case OCC_DTYPE_FLOAT16: return 2;
     default: return 0;
     }
 }
@@ -792,6 +793,7 @@ size_t occ_dtype_size(uint32_t dtype)
 static const struct { uint32_t dt; const char *name; } dtype_names[] = {
     {OCC_DTYPE_FLOAT, "float32"}, {OCC_DTYPE_UINT8, "uint8"}, {OCC_DTYPE_INT8, "int8"},
     {OCC_DTYPE_INT32, "int32"},   {OCC_DTYPE_INT64, "int64"}, {OCC_DTYPE_BOOL, "bool"},
+    {OCC_DTYPE_FLOAT16, "float16"},
 };
 
 const char *occ_dtype_name(uint32_t dtype)

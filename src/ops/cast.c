@@ -1,5 +1,7 @@
-/* Cast: element-wise conversion between float32, int64, int32, int8, uint8
- * and bool (attribute "to", an ONNX TensorProto code). Float to integer
+/* Cast: element-wise conversion between float32, float16, int64, int32,
+ * int8, uint8 and bool (attribute "to", an ONNX TensorProto code). float16
+ * goes through float32 (exact), float32 to float16 rounds to nearest even
+ * (overflow to infinity). Float to integer
  * saturates (NaN -> 0) so no input has undefined behaviour; integer to
  * narrower integer wraps (two's complement, as ONNX Runtime); anything to
  * bool is value != 0. */
@@ -18,7 +20,7 @@ static occ_status cast_to(const occ_node *n, uint32_t *to, occ_error *e)
         return occ_fail(e, OCC_ERR_INVALID, "missing attribute to");
     if (v < 0 || v > 64 || !occ_dtype_size((uint32_t)v))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "to = %lld is not a supported type (float32, "
-                        "uint8, int8, int32, int64, bool)", (long long)v);
+                        "float16, uint8, int8, int32, int64, bool)", (long long)v);
     *to = (uint32_t)v;
     return OCC_OK;
 }
@@ -77,8 +79,13 @@ static occ_status cast_run(void *state, const occ_op_exec *x, occ_error *e)
         return OCC_OK;
     }
     for (int64_t k = 0; k < s->count; k++) {
-        if (s->from == OCC_DTYPE_FLOAT) {
-            float f = ((const float *)x->in[0])[k];
+        if (s->to == OCC_DTYPE_FLOAT16 && s->from != OCC_DTYPE_FLOAT) {
+            float f = (float)occ_ops_load_i64(s->from, x->in[0], k);
+            ((uint16_t *)x->out[0])[k] = occ_ops_float_to_half(f);
+        } else if (s->from == OCC_DTYPE_FLOAT || s->from == OCC_DTYPE_FLOAT16) {
+            float f = s->from == OCC_DTYPE_FLOAT
+                          ? ((const float *)x->in[0])[k]
+                          : occ_ops_half_to_float(((const uint16_t *)x->in[0])[k]);
             if (s->to == OCC_DTYPE_BOOL)
                 ((uint8_t *)x->out[0])[k] = f != 0.0f;
             else

@@ -107,7 +107,7 @@ static void cmp_destroy(void *s)
                                .run = cmp_run,                                            \
                                .destroy = cmp_destroy}
 
-CMP(occ_op_equal, "Equal", OCC_DTM_ALL);
+CMP(occ_op_equal, "Equal", OCC_DTM_NUM | OCC_DTM_BOOL);
 CMP(occ_op_less, "Less", OCC_DTM_NUM);
 CMP(occ_op_greater, "Greater", OCC_DTM_NUM);
 CMP(occ_op_lessorequal, "LessOrEqual", OCC_DTM_NUM);

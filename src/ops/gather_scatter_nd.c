@@ -103,8 +103,9 @@ static occ_status snd_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (occ_ops_dtype(u) != occ_ops_dtype(d))
         return occ_fail(e, OCC_ERR_INVALID, "updates are %s, data %s",
                         occ_dtype_name(occ_ops_dtype(u)), occ_dtype_name(occ_ops_dtype(d)));
-    if (red != RED_NONE && occ_ops_dtype(d) == OCC_DTYPE_BOOL)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "reduction on bool data");
+    if (red != RED_NONE && (occ_ops_dtype(d) == OCC_DTYPE_BOOL || occ_ops_dtype(d) == OCC_DTYPE_FLOAT16))
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "reduction on %s data",
+                        occ_dtype_name(occ_ops_dtype(d)));
     int same = u->ndim == nd;
     for (int i = 0; same && i < nd; i++)
         same = u->dims[i] == od[i];

@@ -81,7 +81,8 @@ typedef struct occ_op_exec {
 #define OCC_DTM_INT (OCC_DTM_INDEX | OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_UINT8))
 #define OCC_DTM_NUM (OCC_DTM_FLOAT | OCC_DTM_INT)
 #define OCC_DTM_BOOL OCC_DTM(OCC_DTYPE_BOOL)
-#define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL)
+#define OCC_DTM_F16 OCC_DTM(OCC_DTYPE_FLOAT16) /* data movement and Cast only */
+#define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL | OCC_DTM_F16)
 #define OCC_OP_MAX_TYPED 6
 
 typedef struct occ_op_vtable {
@@ -212,8 +213,10 @@ size_t occ_ops_esize(const occ_tensor *t);
 /* Writes v converted to dtype (saturating, NaN -> 0 for integers; bool = v != 0)
  * into out (occ_dtype_size(dtype) bytes). */
 void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
-/* Element i of a buffer of dtype, as double / as int64 (floats truncated). */
-double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
+/* IEEE half <-> float (round to nearest even; NaN and infinities kept). */
+float occ_ops_half_to_float(uint16_t h);
+uint16_t occ_ops_float_to_half(float f);
+/* Element i of a buffer of dtype as int64 (float truncated, saturating). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims

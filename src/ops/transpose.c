@@ -69,7 +69,7 @@ static occ_status transpose_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
-/* One element type's loop (the op moves elements of 1, 4 or 8 bytes). */
+/* One element type's loop (the op moves elements of 1, 2, 4 or 8 bytes). */
 #define TRANSPOSE_LOOP(T)                                                                \
     do {                                                                                 \
         const T *in = x->in[0];                                                          \
@@ -100,6 +100,8 @@ static occ_status transpose_run(void *state, const occ_op_exec *x, occ_error *e)
         TRANSPOSE_LOOP(uint64_t);
     else if (s->esize == 4)
         TRANSPOSE_LOOP(uint32_t);
+    else if (s->esize == 2)
+        TRANSPOSE_LOOP(uint16_t);
     else
         TRANSPOSE_LOOP(uint8_t);
     return OCC_OK;

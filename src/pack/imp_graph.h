@@ -49,6 +49,24 @@ int32_t imp_val_new(imp_ctx *c, const char *name);
 /* A name not yet used by any value or alias, derived from base. */
 const char *imp_unique_name(imp_ctx *c, const char *base);
 
+/* onnx_import.c: the converter's pieces shared with flow.c */
+occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name, int32_t *ins)
+    OCC_MUST_CHECK;
+void imp_val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv); /* takes cv's data */
+occ_status imp_add_node(imp_ctx *c, occ_node **out) OCC_MUST_CHECK;
+occ_status imp_node_prefix(occ_error *e, const Onnx__NodeProto *n, const char *name);
+
+/* flow.c */
+/* The graph input run-time value v derives from, or NULL. */
+const char *imp_steering_input(const imp_ctx *c, int32_t v);
+/* Converts the taken branch of an If whose condition is a pack-time constant
+ * (else refuses, naming the input to --bind). */
+occ_status imp_inline_if(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
+                         const int32_t *ins, size_t nin, size_t nout) OCC_MUST_CHECK;
+/* Gives graph output nm (a constant, graph input or repeated tensor, *idx)
+ * a tensor of its own: an Identity copy; *idx becomes it. */
+occ_status imp_materialize_output(imp_ctx *c, int32_t *idx, const char *nm) OCC_MUST_CHECK;
+
 /* Folds BatchNormalization nodes into the Conv that produces their input. */
 occ_status imp_fold_batchnorm(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs)
     OCC_MUST_CHECK;

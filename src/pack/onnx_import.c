@@ -133,7 +133,7 @@ const char *imp_unique_name(imp_ctx *c, const char *base)
 }
 
 /* Shape and kind of a value from its constant data. */
-static void val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv)
+void imp_val_set_const(imp_ctx *c, int32_t idx, imp_cval *cv)
 {
     c->v[idx].c = *cv;
     c->v[idx].is_const = 1;
@@ -153,7 +153,7 @@ static const char *sname(const char *s)
 
 /* -------------------------------------------------------- topo sort -- */
 
-static occ_status node_prefix(occ_error *e, const Onnx__NodeProto *n, const char *name)
+occ_status imp_node_prefix(occ_error *e, const Onnx__NodeProto *n, const char *name)
 {
     return occ_error_prefix(e, "node '%s' (%s)", name, sname(n->op_type));
 }
@@ -189,7 +189,7 @@ static occ_status topo_sort(imp_ctx *c, const Onnx__GraphProto *g, const char **
             if (other >= 0 || imp_map_get(&c->names, o) >= 0) {
                 s = occ_fail(e, OCC_ERR_FORMAT, "output '%s' is produced twice (%s)", o,
                              other >= 0 ? names[other] : "it is also an initializer or graph input");
-                node_prefix(e, n, names[k]);
+                imp_node_prefix(e, n, names[k]);
                 goto out;
             }
             if ((s = imp_map_put(&prod, o, (int32_t)k, e)))
@@ -209,7 +209,7 @@ static occ_status topo_sort(imp_ctx *c, const Onnx__GraphProto *g, const char **
                     if (pass == 0 && imp_map_get(&c->names, in) < 0) {
                         s = occ_fail(e, OCC_ERR_FORMAT, "input '%s' is not produced by any node, "
                                      "initializer or graph input", in);
-                        node_prefix(e, n, names[k]);
+                        imp_node_prefix(e, n, names[k]);
                         goto out;
                     }
                     continue;
@@ -483,7 +483,7 @@ static occ_status parse_constant_node(imp_ctx *c, const Onnx__NodeProto *n, imp_
     return OCC_OK;
 }
 
-static occ_status add_node(imp_ctx *c, occ_node **out)
+occ_status imp_add_node(imp_ctx *c, occ_node **out)
 {
     if (c->nn == c->ncap) {
         uint32_t cap = c->ncap ? c->ncap * 2 : 128;
@@ -504,126 +504,8 @@ static occ_status add_node(imp_ctx *c, occ_node **out)
     return OCC_OK;
 }
 
-/* The graph input a run-time value derives from (the first found walking
- * back through its producers), or NULL: names what --bind should fix. */
-static const char *steering_input(const imp_ctx *c, int32_t v)
-{
-    int32_t stack[256];
-    uint32_t sp = 0, steps = 0;
-    stack[sp++] = v;
-    while (sp && steps++ < 4096) {
-        int32_t x = stack[--sp];
-        if (x < 0 || (uint32_t)x >= c->nv)
-            continue;
-        if (c->v[x].is_input)
-            return c->t[x].name;
-        int32_t p = c->v[x].producer;
-        if (p < 0 || (uint32_t)p >= c->nn)
-            continue;
-        const occ_node *nd = &c->nodes[p];
-        for (uint32_t j = 0; j < nd->n_inputs && sp < 256; j++)
-            if (nd->inputs[j] >= 0 && !c->v[nd->inputs[j]].is_const)
-                stack[sp++] = nd->inputs[j];
-    }
-    return NULL;
-}
-
-static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
-                               int32_t *ins);
-
-/* If: static shapes are the law (the planner needs them), so only an If whose
- * condition is known at pack time (a constant, or derived from shapes) is
- * taken: the branch's nodes are converted in place of the If, and the If's
- * outputs become names of the branch's outputs. */
-static occ_status inline_if(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
-                            const int32_t *ins, size_t nin, size_t nout)
-{
-    occ_error *e = c->e;
-    if (nin < 1 || ins[0] < 0)
-        return occ_fail(e, OCC_ERR_FORMAT, "If without a condition");
-    const imp_val *cv = &c->v[ins[0]];
-    if (!cv->is_const) {
-        const char *gi = steering_input(c, ins[0]);
-        if (gi)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' depends on graph input "
-                            "'%s' at run time (control flow must be decided at pack time: "
-                            "--bind %s=FILE)", n->input[0], gi, gi);
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "the condition '%s' is only known at run time "
-                        "(control flow must be decided at pack time)", n->input[0]);
-    }
-    if (cv->c.count != 1)
-        return occ_fail(e, OCC_ERR_INVALID, "the condition has %lld elements (one needed)",
-                        (long long)cv->c.count);
-    int taken = cv->c.type == CV_INT ? cv->c.i[0] != 0 : cv->c.f[0] != 0.0f;
-    const char *bn = taken ? "then_branch" : "else_branch";
-    const Onnx__AttributeProto *ga = imp_onnx_attr(n, bn);
-    const Onnx__GraphProto *g = ga ? ga->g : NULL;
-    if (!g)
-        return occ_fail(e, OCC_ERR_FORMAT, "missing %s", bn);
-    if (g->n_output < nout)
-        return occ_fail(e, OCC_ERR_FORMAT, "%s has %zu outputs, the If %zu", bn, g->n_output, nout);
-    if (c->if_depth >= 16)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "If nested more than 16 deep");
-    c->if_depth++;
-    occ_status s = OCC_OK;
-    for (size_t k = 0; k < g->n_initializer && !s; k++) {
-        const Onnx__TensorProto *tp = g->initializer[k];
-        imp_cval v;
-        if (!tp->name || !*tp->name) {
-            s = occ_fail(e, OCC_ERR_FORMAT, "%s initializer #%zu has no name", bn, k);
-            break;
-        }
-        if ((s = imp_tensor_parse(tp, &v, e))) {
-            imp_cval_clear(&v);
-            break;
-        }
-        int32_t idx = imp_val_new(c, tp->name);
-        if (idx < 0) {
-            imp_cval_clear(&v);
-            s = idx;
-            break;
-        }
-        val_set_const(c, idx, &v);
-    }
-    for (size_t k = 0; k < g->n_node && !s; k++) {
-        const Onnx__NodeProto *sn = g->node[k];
-        char buf[160];
-        snprintf(buf, sizeof buf, "%.60s/%.60s_%zu", name, sn->op_type ? sn->op_type : "?", k);
-        const char *snm = sn->name && *sn->name ? sn->name : imp_strdup(c->A, buf);
-        int32_t *sins = calloc(sn->n_input + 1, sizeof *sins);
-        if (!snm || !sins || !sn->op_type || !*sn->op_type) {
-            free(sins);
-            s = !sn->op_type || !*sn->op_type
-                    ? occ_fail(e, OCC_ERR_FORMAT, "%s node #%zu has no op_type", bn, k)
-                    : occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-            break;
-        }
-        /* the branch's values stay alive: nothing in the pack reads them
-         * otherwise (dead code removal drops what the outputs do not need) */
-        for (size_t j = 0; j < sn->n_input && !s; j++)
-            if (*sn->input[j])
-                s = imp_map_put(&c->consumed, sn->input[j], 1, e);
-        if (!s && (s = convert_node(c, sn, snm, sins)))
-            node_prefix(e, sn, snm);
-        free(sins);
-    }
-    for (size_t k = 0; k < nout && !s; k++) {
-        const char *on = g->output[k]->name;
-        int32_t idx = on ? imp_map_get(&c->names, on) : -1;
-        if (idx < 0)
-            s = occ_fail(e, OCC_ERR_FORMAT, "%s output '%s' is not produced", bn, on ? on : "");
-        else if (*n->output[k])
-            s = imp_map_put(&c->names, n->output[k], idx, e);
-    }
-    c->if_depth--;
-    if (!s)
-        c->stats.folded++;
-    return s;
-}
-
 /* Converts one ONNX node (inputs already known). */
-static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
-                               int32_t *ins)
+occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *name, int32_t *ins)
 {
     occ_error *e = c->e;
     const char *op = n->op_type;
@@ -665,12 +547,12 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
             imp_cval_clear(&cv);
             return idx;
         }
-        val_set_const(c, idx, &cv);
+        imp_val_set_const(c, idx, &cv);
         c->stats.folded++;
         return OCC_OK;
     }
     if (!strcmp(op, "If"))
-        return inline_if(c, n, name, ins, nin, nout);
+        return imp_inline_if(c, n, name, ins, nin, nout);
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
@@ -737,7 +619,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                     free(cout);
                     return idx;
                 }
-                val_set_const(c, idx, &cout[k]);
+                imp_val_set_const(c, idx, &cout[k]);
             }
             free(cout);
             c->stats.folded++;
@@ -754,7 +636,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
      * shape: not folded means not known at pack time. */
     if (!strcmp(op, "Range") || !strcmp(op, "ConstantOfShape")) {
         for (size_t k = 0; k < nin; k++) {
-            const char *gi = ins[k] >= 0 && !c->v[ins[k]].is_const ? steering_input(c, ins[k]) : NULL;
+            const char *gi = ins[k] >= 0 && !c->v[ins[k]].is_const ? imp_steering_input(c, ins[k]) : NULL;
             if (gi)
                 return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %zu ('%s') sets the output shape "
                                 "but depends on graph input '%s'; fix it at pack time with "
@@ -763,8 +645,22 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
                         "known at pack time (static shapes are needed to plan memory)");
     }
-    if (!occ_op_supported(op))
+    if (!occ_op_supported(op)) {
+        /* say why when no kernel could ever exist under static shapes */
+        static const char *const dyn_flow[] = {"Loop", "Scan", NULL};
+        static const char *const dyn_shape[] = {"NonZero", "Unique", "NonMaxSuppression",
+                                                "Compress", NULL};
+        for (int k = 0; dyn_flow[k]; k++)
+            if (!strcmp(op, dyn_flow[k]))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "control flow decided at run time is not "
+                                "supported (static shapes are needed to plan memory; unroll it "
+                                "before export)");
+        for (int k = 0; dyn_shape[k]; k++)
+            if (!strcmp(op, dyn_shape[k]))
+                return occ_fail(e, OCC_ERR_UNSUPPORTED, "its output shape depends on the data, "
+                                "which is not supported (static shapes are needed to plan memory)");
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "operator not supported (no kernel)");
+    }
     if (nin > OCC_MAX_NODE_IO || nout > OCC_MAX_NODE_IO)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "more than %d inputs or outputs", OCC_MAX_NODE_IO);
     occ_attr *attrs = imp_alloc(c->A, (n->n_attribute + 8) * sizeof *attrs);
@@ -808,7 +704,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
                     nins[ni++] = -1;
                     continue;
                 }
-                const char *gi = steering_input(c, ins[k]);
+                const char *gi = imp_steering_input(c, ins[k]);
                 if (gi)
                     return occ_fail(e, OCC_ERR_UNSUPPORTED,
                                     "input %zu ('%s', for '%s') steers output shapes but depends on "
@@ -853,7 +749,7 @@ static occ_status convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char 
         nouts[k] = idx;
     }
     occ_node *node = NULL;
-    if ((s = add_node(c, &node)))
+    if ((s = imp_add_node(c, &node)))
         return s;
     node->name = name;
     node->op = op;
@@ -901,8 +797,8 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     if (!dt || (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
                 (int32_t)dt != tt->elem_type))
         return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "graph input '%s' has element type %d (float32, int64, int32, bool, "
-                        "uint8 and int8 inputs are supported)", nm,
+                        "graph input '%s' has element type %d (float32, float16, int64, int32, "
+                        "bool, uint8 and int8 inputs are supported)", nm,
                         tt->has_elem_type ? (int)tt->elem_type : 0);
     int32_t idx = imp_val_new(c, nm);
     if (idx < 0)
@@ -982,57 +878,13 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
         }
         c->v[idx].is_input = 0;
         c->v[idx].bound = 1;
-        val_set_const(c, idx, &cv);
+        imp_val_set_const(c, idx, &cv);
         break;
     }
     return OCC_OK;
 }
 
 /* ------------------------------------------------------ finishing -- */
-
-/* A graph output that is a constant (a folded Shape, Size, ...), a graph
- * input, or another output's tensor gets its own run-time tensor: an
- * Identity copy, named as the output (the source keeps or gets another
- * name). */
-static occ_status materialize_output(imp_ctx *c, int32_t *idx, const char *nm)
-{
-    occ_error *e = c->e;
-    int32_t src = *idx;
-    if (!strcmp(c->t[src].name, nm)) {
-        const char *other = imp_unique_name(c, nm);
-        if (!other)
-            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        if (c->v[src].is_input)
-            nm = other; /* a graph input keeps its name (occ run --input NAME) */
-        else
-            c->t[src].name = other;
-    }
-    int32_t *in = imp_alloc(c->A, sizeof *in), *out = imp_alloc(c->A, sizeof *out);
-    if (!in || !out)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    int32_t o = imp_val_new(c, nm);
-    if (o < 0)
-        return o;
-    c->v[o].producer = (int32_t)c->nn;
-    *in = src;
-    *out = o;
-    occ_node *node = NULL;
-    occ_status s = add_node(c, &node);
-    if (s)
-        return s;
-    node->name = c->t[o].name;
-    node->op = "Identity";
-    node->n_inputs = node->n_outputs = 1;
-    node->inputs = in;
-    node->outputs = out;
-    occ_model m = {0};
-    m.tensors = c->t;
-    m.n_tensors = c->nv;
-    if ((s = occ_op_infer(&m, node, e)))
-        return occ_error_prefix(e, "graph output '%s'", nm);
-    *idx = o;
-    return OCC_OK;
-}
 
 static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t *outs)
 {
@@ -1052,7 +904,7 @@ static occ_status resolve_outputs(imp_ctx *c, const Onnx__GraphProto *g, int32_t
         for (size_t j = 0; j < k; j++)
             shared |= outs[j] == idx;
         if (c->v[idx].is_const || c->v[idx].is_input || shared) {
-            occ_status s = materialize_output(c, &idx, nm);
+            occ_status s = imp_materialize_output(c, &idx, nm);
             if (s)
                 return s;
         }
@@ -1403,7 +1255,7 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
             s = idx;
             goto fail;
         }
-        val_set_const(&c, idx, &cv);
+        imp_val_set_const(&c, idx, &cv);
     }
     /* graph inputs */
     pinned = calloc(opts && opts->n_input_shapes ? opts->n_input_shapes : 1, 1);
@@ -1492,8 +1344,8 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
             goto fail;
     for (size_t k = 0; k < g->n_node; k++) {
         const Onnx__NodeProto *n = g->node[order[k]];
-        if ((s = convert_node(&c, n, names[order[k]], ins))) {
-            node_prefix(e, n, names[order[k]]);
+        if ((s = imp_convert_node(&c, n, names[order[k]], ins))) {
+            imp_node_prefix(e, n, names[order[k]]);
             goto fail;
         }
     }

@@ -126,6 +126,7 @@ uint32_t imp_onnx_dtype(int32_t t)
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return OCC_DTYPE_INT64;
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return OCC_DTYPE_BOOL;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return OCC_DTYPE_FLOAT16; /* inputs only */
     default: return 0;
     }
 }
