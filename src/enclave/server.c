@@ -154,6 +154,7 @@ struct occ_enclave {
     job *q_head, *q_tail;
     size_t q_len;
     uint32_t n_awaited; /* connections with a request on its way (conn.awaited): a batch may wait */
+    uint64_t last_progress_ns; /* an awaited request last received bytes (or was expected back) */
     int stopping;
     uint64_t last_sweep;
 
@@ -296,10 +297,16 @@ static void set_awaited(occ_enclave *enc, conn *c, int on)
 {
     if (!on)
         c->answered_ns = 0;
-    if (c->awaited == on)
+    if (c->awaited == on && !on)
         return;
-    c->awaited = on;
     pthread_mutex_lock(&enc->q_mu);
+    if (on) /* (again): a request on its way made progress */
+        enc->last_progress_ns = now_ns(enc);
+    if (c->awaited == on) {
+        pthread_mutex_unlock(&enc->q_mu);
+        return;
+    }
+    c->awaited = on;
     if (on) {
         enc->n_awaited++;
     } else {
@@ -590,8 +597,13 @@ static int handle_ready(occ_enclave *enc, conn *c)
         }
     }
     int partial = !c->closed && occ_http_partial(c->http);
+    uint64_t now = partial ? now_ns(enc) : 0;
     if (partial && !c->req_start_ns)
-        c->req_start_ns = now_ns(enc);
+        c->req_start_ns = now;
+    /* a request that has been arriving for longer than a batch would wait
+     * for it is slow (or trickled on purpose): batches do not wait for it */
+    if (partial && now - c->req_start_ns > enc->batch_fill_ns)
+        partial = 0;
     if (partial || !c->answered_ns) /* else: just answered, still expected back */
         set_awaited(enc, c, partial);
     return c->closed;
@@ -816,6 +828,8 @@ stop:
         pthread_mutex_lock(&c->mu);
         if (c->answered_ns && now - c->answered_ns > enc->batch_fill_ns && !occ_http_partial(c->http))
             set_awaited(enc, c, 0); /* answered a while ago and quiet since: not awaited any more */
+        if (c->awaited && c->req_start_ns && now - c->req_start_ns > enc->batch_fill_ns)
+            set_awaited(enc, c, 0); /* arriving for too long: not awaited */
         if (!c->closed && !c->busy && c->req_start_ns && now > c->req_start_ns &&
             now - c->req_start_ns > enc->req_timeout_ns) {
             pthread_mutex_lock(&enc->stats_mu);
@@ -857,6 +871,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     occ_status st = OCC_OK;
     occ_error e = {0};
     int failed[256] = {0};
+    conn *conns[256];
     /* take a free engine of the pool (there are as many as workers, so one
      * is free unless another model's worker count exceeds the pool) */
     pthread_mutex_lock(&mdl->run_mu);
@@ -959,7 +974,6 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
                 set_awaited(enc, c, 1);
                 c->answered_ns = t_done;
             }
-            pump(enc, c); /* pipelined requests and bytes that waited */
         } else {
             pthread_mutex_lock(&enc->stats_mu);
             enc->cancelled++;
@@ -971,6 +985,18 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             free(body);
         }
         job_free(enc, j);
+        jobs[b] = NULL;
+        conns[b] = c; /* its reference, until the second pass */
+    }
+    /* Only once the whole batch is answered: what each connection has
+     * pipelined or sent meanwhile (parsing, even queueing, it must not
+     * delay the answers of the others). */
+    for (size_t b = 0; b < k; b++) {
+        conn *c = conns[b];
+        pthread_mutex_lock(&c->mu);
+        if (!c->closed && !c->busy)
+            pump(enc, c);
+        pthread_mutex_unlock(&c->mu);
         conn_put(enc, c);
     }
 }
@@ -1045,7 +1071,20 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
                 continue;
             }
             if (!fill_over && enc->n_awaited) {
-                if (pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &fill) == ETIMEDOUT)
+                /* a connection that makes no progress holds nothing: wait
+                 * only while some awaited request received bytes within the
+                 * last quarter of the fill time */
+                uint64_t idle_max = enc->batch_fill_ns / 4 ? enc->batch_fill_ns / 4 : 1;
+                uint64_t idle = now_ns(enc) - enc->last_progress_ns;
+                if (idle >= idle_max) {
+                    fill_over = 1;
+                    continue;
+                }
+                struct timespec step, *until = &fill;
+                deadline_ts(&step, idle_max - idle);
+                if (step.tv_sec < fill.tv_sec || (step.tv_sec == fill.tv_sec && step.tv_nsec < fill.tv_nsec))
+                    until = &step;
+                if (pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, until) == ETIMEDOUT && until == &fill)
                     fill_over = 1;
                 continue;
             }
