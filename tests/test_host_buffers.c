@@ -154,6 +154,10 @@ static void h_close(void *h, uint64_t conn)
 {
     (void)h, (void)conn;
 }
+static void hook(void *ctx, uint32_t chunk)
+{
+    (void)ctx, (void)chunk;
+}
 static uint64_t h_now(void *h)
 {
     (void)h;
@@ -256,6 +260,17 @@ int main(void)
         e = (occ_error){0};
         CHECK_MSG(occ_enclave_create(&bc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "model name"),
                   "name %zu accepted: %s", i, e.msg);
+        occ_enclave_free(enc);
+    }
+    /* a function pointer the host hands in would run inside the enclave */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config hc = cfg;
+        hc.models = &gm;
+        hc.engine.on_chunk = hook;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK(occ_enclave_create(&hc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "on_chunk"));
         occ_enclave_free(enc);
     }
     /* control: the same host, buffer not changing, tampered chunk: refused */

@@ -1327,6 +1327,12 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     occ_enclave_config cfg_copy;
     memcpy(&cfg_copy, host_cfg, sizeof cfg_copy);
     const occ_enclave_config *cfg = &cfg_copy;
+    /* A function pointer from the host would be called inside the
+     * enclave: the engine's chunk hook has no place in a server. (The
+     * quote provider, the metrics hook and the memory provider still come
+     * this way: docs/security.md, "Not done".) */
+    if (cfg->engine.on_chunk || cfg->engine.hook_ctx)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: the engine's on_chunk hook cannot cross the boundary");
     if (!oc || !cfg->n_models || !cfg->quote || cfg->n_models > OCC_SERVER_MAX_MODELS)
         return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models, the ocalls and a quote provider");
     occ_enclave *enc = calloc(1, sizeof *enc);
