@@ -136,14 +136,25 @@ static void disarm(void)
 static tb cnn;
 static uint8_t *evil_data; /* the weights with chunk 0 tampered */
 
+static int serve_genuine; /* else the host serves the attacker's chunk 0 */
 static occ_status h_read(void *h, uint32_t pack, uint64_t off, void *dst, uint64_t size, occ_error *e)
 {
     (void)h;
     (void)pack;
     if (off > cnn.m.data_size || size > cnn.m.data_size - off)
         return occ_fail(e, OCC_ERR_IO, "read out of range");
-    memcpy(dst, evil_data + off, size); /* the host serves the attacker's chunk 0 */
+    memcpy(dst, (serve_genuine ? cnn.data : evil_data) + off, size);
     return OCC_OK;
+}
+
+/* the host's metrics lines: untrusted text */
+static size_t h_metrics(void *h, char *dst, size_t cap)
+{
+    (void)h;
+    static const char txt[] = "host_x 1\n\x1b[31mred\xff\r\n";
+    size_t n = sizeof txt - 1 < cap ? sizeof txt - 1 : cap;
+    memcpy(dst, txt, n);
+    return n;
 }
 static occ_status h_send(void *h, uint64_t conn, const void *buf, size_t size, occ_error *e)
 {
@@ -157,6 +168,21 @@ static void h_close(void *h, uint64_t conn)
 static void hook(void *ctx, uint32_t chunk)
 {
     (void)ctx, (void)chunk;
+}
+static occ_emu_provider *g_prov;
+static occ_status h_quote(void *h, const uint8_t rd[64], uint8_t *dst, size_t cap, size_t *size, occ_error *e)
+{
+    (void)h;
+    uint8_t *q = NULL;
+    size_t n = 0;
+    occ_status st = occ_emu_quote_provider(g_prov, rd, &q, &n, e);
+    if (!st && n > cap)
+        st = occ_fail(e, OCC_ERR_FORMAT, "quote too large");
+    if (!st)
+        memcpy(dst, q, n);
+    *size = st ? 0 : n;
+    free(q);
+    return st;
 }
 static uint64_t h_now(void *h)
 {
@@ -226,7 +252,8 @@ int main(void)
     occ_emu_provider prov = {0};
     CHECK(dir && occ_emu_quote_open(emu, &prov.quoter, &e) == OCC_OK);
     CHECK(occ_emu_identity_default(prov.quoter, &prov.identity, &e) == OCC_OK);
-    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now};
+    g_prov = &prov;
+    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL};
     man = arm(bad, good, gsize, diff);
     occ_server_model sm = {"cnn", 0, man, gsize};
     occ_enclave_config cfg = {0};
@@ -234,8 +261,6 @@ int main(void)
     cfg.n_models = 1;
     cfg.engine.threads = 1;
     cfg.max_batch = 1;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = &prov;
     occ_enclave *enc = NULL;
     st = occ_enclave_create(&cfg, &oc, &enc, &e);
     disarm();
@@ -272,6 +297,31 @@ int main(void)
         e = (occ_error){0};
         CHECK(occ_enclave_create(&hc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "on_chunk"));
         occ_enclave_free(enc);
+    }
+    /* the quote comes through the get_quote ocall (none: refused), the
+     * host's metrics through the metrics ocall, kept to printable ASCII */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config gc = cfg;
+        gc.models = &gm;
+        occ_ocalls noq = oc;
+        noq.get_quote = NULL;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK(occ_enclave_create(&gc, &noq, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "get_quote"));
+        occ_enclave_free(enc);
+        occ_ocalls withm = oc;
+        withm.metrics = h_metrics;
+        serve_genuine = 1;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&gc, &withm, &enc, &e) == OCC_OK, "%s", e.msg);
+        char *text = enc ? occ_enclave_metrics(enc) : NULL;
+        CHECK_MSG(text && strstr(text, "host_x 1\n?[31mred??\n") && !strchr(text, '\x1b'), "%s",
+                  text ? strstr(text, "host_x") : "(none)");
+        free(text);
+        occ_enclave_free(enc);
+        serve_genuine = 0;
     }
     /* control: the same host, buffer not changing, tampered chunk: refused */
     e = (occ_error){0};

@@ -103,7 +103,22 @@ static occ_status ref_read(void *ctx, uint64_t off, void *dst, uint64_t size, oc
     return occ_packfile_read(host.pf, off, dst, size, e);
 }
 
-static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now};
+static occ_emu_provider *g_prov; /* the host's quoting service */
+static occ_status h_quote(void *h, const uint8_t rd[64], uint8_t *dst, size_t cap, size_t *size, occ_error *e)
+{
+    (void)h;
+    uint8_t *q = NULL;
+    size_t n = 0;
+    occ_status st = occ_emu_quote_provider(g_prov, rd, &q, &n, e);
+    if (!st && n > cap)
+        st = occ_fail(e, OCC_ERR_FORMAT, "quote too large");
+    if (!st)
+        memcpy(dst, q, n);
+    *size = st ? 0 : n;
+    free(q);
+    return st;
+}
+static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL};
 static occ_ecalls ec;
 static X509 *root;
 static occ_model *model;
@@ -563,8 +578,7 @@ static occ_enclave_config batching_config(occ_server_model *sm, size_t n, occ_em
     cfg.engine.budget = UINT64_C(6) << 20;
     cfg.engines = 2;
     cfg.max_batch = 4;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = prov;
+    g_prov = prov;
     return cfg;
 }
 
@@ -849,8 +863,7 @@ int main(void)
     cfg.engine.threads = 1;
     cfg.engines = 2; /* a pool of two, driven by two workers */
     cfg.max_body_size = 1 << 20;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = &prov;
+    g_prov = &prov;
     occ_enclave *enc = NULL;
     CHECK_MSG(occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
     if (!enc)

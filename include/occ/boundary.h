@@ -38,6 +38,15 @@ typedef struct occ_ocalls {
     void (*close)(void *host, uint64_t conn);
     /* Monotonic time in nanoseconds (untrusted: used for timeouts and stats only). */
     uint64_t (*now_ns)(void *host);
+    /* The quoting service (optional; the server needs it): a quote whose
+     * REPORTDATA is report_data, copied into dst (cap bytes of enclave
+     * memory); *size = its length. Public; clients verify it. */
+    occ_status (*get_quote)(void *host, const uint8_t report_data[64], uint8_t *dst, size_t cap, size_t *size,
+                            occ_error *e);
+    /* Optional: the host's own Prometheus lines (e.g. the emulator's
+     * counters) for the metrics port, written into dst; returns the bytes
+     * written. Untrusted text: the enclave keeps printable ASCII only. */
+    size_t (*metrics)(void *host, char *dst, size_t cap);
 } occ_ocalls;
 
 /* ---- into the enclave ---- */

@@ -132,8 +132,6 @@ struct occ_enclave {
     pthread_mutex_t mem_mu;
     size_t req_budget, req_used, req_peak;
     uint64_t req_refused;
-    size_t (*metrics_extra)(void *, char *, size_t);
-    void *metrics_ctx;
 
     srv_model *models;
     size_t n_models;
@@ -1208,37 +1206,31 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *ho
     return st;
 }
 
-/* The quote comes from the host's quoting service: copied once into the
- * enclave before the certificate code reads it (twice: two extensions). */
-typedef struct quote_wrap {
-    occ_quote_provider_fn fn;
-    void *ctx;
-} quote_wrap;
+/* The quote comes from the host's quoting service through the get_quote
+ * ocall, which copies it into enclave memory: the certificate code then
+ * reads only that copy (twice: two extensions). */
+#define MAX_QUOTE ((size_t)64 << 10)
 
-static occ_status quote_copy(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
-                             occ_error *e)
+static occ_status quote_ocall(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
+                              occ_error *e)
 {
-    quote_wrap *w = p;
-    uint8_t *hq = NULL;
-    size_t hs = 0;
+    const occ_ocalls *oc = p;
     *quote = NULL;
     *quote_size = 0;
-    occ_status st = w->fn(w->ctx, report_data, &hq, &hs, e);
-    if (st)
-        return st;
-    if (!hq || !hs || hs > (1u << 20)) {
-        free(hq);
-        return occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..1 MiB)", hs);
-    }
-    uint8_t *q = malloc(hs);
-    if (!q) {
-        free(hq);
+    uint8_t *q = malloc(MAX_QUOTE);
+    if (!q)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory for the quote");
+    size_t n = 0;
+    occ_status st = oc->get_quote(oc->host, report_data, q, MAX_QUOTE, &n, e);
+    if (!st && (!n || n > MAX_QUOTE))
+        st = occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..64 KiB)", n);
+    if (st) {
+        free(q);
+        return st;
     }
-    memcpy(q, hq, hs);
-    free(hq);
-    *quote = q;
-    *quote_size = hs;
+    uint8_t *s = realloc(q, n);
+    *quote = s ? s : q;
+    *quote_size = n;
     return OCC_OK;
 }
 
@@ -1333,8 +1325,8 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
      * this way: docs/security.md, "Not done".) */
     if (cfg->engine.on_chunk || cfg->engine.hook_ctx)
         return occ_fail(e, OCC_ERR_INVALID, "enclave: the engine's on_chunk hook cannot cross the boundary");
-    if (!oc || !cfg->n_models || !cfg->quote || cfg->n_models > OCC_SERVER_MAX_MODELS)
-        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models, the ocalls and a quote provider");
+    if (!oc || !oc->get_quote || !cfg->n_models || cfg->n_models > OCC_SERVER_MAX_MODELS)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models and the ocalls, get_quote included");
     occ_enclave *enc = calloc(1, sizeof *enc);
     if (!enc)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -1357,8 +1349,6 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     enc->req_timeout_ns = (uint64_t)(cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000) * 1000000u;
     enc->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
     enc->req_budget = cfg->request_memory ? (size_t)cfg->request_memory : REQ_DEFAULT_BUDGET;
-    enc->metrics_extra = cfg->metrics_extra;
-    enc->metrics_ctx = cfg->metrics_ctx;
     enc->last_sweep = now_ns(enc);
 
     occ_status st = OCC_OK;
@@ -1513,9 +1503,8 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         nb = (int64_t)time(NULL) - 3600;
         na = nb + 366 * 86400;
     }
-    quote_wrap qw = {cfg->quote, cfg->quote_ctx};
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert(enc->key, enc->binding, quote_copy, &qw, nb, na, &enc->cert, e)))
+        (st = occ_ratls_make_cert(enc->key, enc->binding, quote_ocall, (void *)oc, nb, na, &enc->cert, e)))
         goto fail;
     if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
@@ -1704,7 +1693,7 @@ char *occ_enclave_metrics(occ_enclave *enc)
         sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->batch_n);
         sb_printf(&b, "occ_engines{model=\"%s\"} %u\n", nm, mdl->n_eng);
     }
-    if (enc->metrics_extra && !b.oom) {
+    if (enc->oc->metrics && !b.oom) {
         if (b.cap - b.n < 16384) {
             char *q = realloc(b.p, b.n + 16384);
             if (q) {
@@ -1712,8 +1701,19 @@ char *occ_enclave_metrics(occ_enclave *enc)
                 b.cap = b.n + 16384;
             }
         }
-        if (b.cap - b.n > 1)
-            b.n += enc->metrics_extra(enc->metrics_ctx, b.p + b.n, b.cap - b.n - 1);
+        if (b.cap - b.n > 1) {
+            size_t room = b.cap - b.n - 1;
+            size_t n = enc->oc->metrics(enc->oc->host, b.p + b.n, room);
+            if (n > room)
+                n = room;
+            /* the host's text: printable ASCII and newlines only */
+            for (size_t i = 0; i < n; i++) {
+                char ch = b.p[b.n + i];
+                if ((ch < 0x20 && ch != '\n') || ch > 0x7e)
+                    b.p[b.n + i] = '?';
+            }
+            b.n += n;
+        }
         b.p[b.n] = 0;
     }
     if (b.oom) {

@@ -30,7 +30,7 @@ struct occ_boundary {
 
 static const char *const call_names[OCC_BCALL_COUNT] = {
     "read_chunk", "send",     "close",      "now_ns", "conn_open",
-    "conn_data",  "conn_close", "run_worker", "stop",
+    "conn_data",  "conn_close", "run_worker", "stop", "get_quote", "metrics",
 };
 
 const char *occ_boundary_call_name(occ_boundary_call c)
@@ -162,6 +162,32 @@ static uint64_t w_now_ns(void *host)
     return t;
 }
 
+static occ_status w_get_quote(void *host, const uint8_t report_data[64], uint8_t *dst, size_t cap, size_t *size,
+                              occ_error *e)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_GET_QUOTE);
+    record(b, 1, OCC_BCALL_GET_QUOTE, 0, 0, report_data, 64);
+    occ_status s = b->inner_o.get_quote(b->inner_o.host, report_data, dst, cap, size, e);
+    if (!s && *size <= cap) {
+        atomic_fetch_add_explicit(&b->bytes_in, *size, memory_order_relaxed);
+        record(b, 0, OCC_BCALL_GET_QUOTE, 0, 0, dst, *size);
+    }
+    return s;
+}
+
+static size_t w_metrics(void *host, char *dst, size_t cap)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_METRICS);
+    size_t n = b->inner_o.metrics(b->inner_o.host, dst, cap);
+    if (n > cap)
+        n = cap;
+    atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+    record(b, 0, OCC_BCALL_METRICS, 0, 0, dst, n);
+    return n;
+}
+
 /* ---- ecalls: the host calls in; `enclave` is the boundary ---- */
 
 static occ_status w_conn_open(void *enclave, uint64_t conn, occ_error *e)
@@ -231,6 +257,8 @@ occ_status occ_boundary_create(const occ_boundary_opts *opts, const occ_ocalls *
         b->outer_o.send = inner_ocalls->send ? w_send : NULL;
         b->outer_o.close = inner_ocalls->close ? w_close : NULL;
         b->outer_o.now_ns = inner_ocalls->now_ns ? w_now_ns : NULL;
+        b->outer_o.get_quote = inner_ocalls->get_quote ? w_get_quote : NULL;
+        b->outer_o.metrics = inner_ocalls->metrics ? w_metrics : NULL;
     }
     if (inner_ecalls) {
         b->has_e = 1;
