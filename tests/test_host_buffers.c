@@ -147,6 +147,24 @@ static occ_status h_read(void *h, uint32_t pack, uint64_t off, void *dst, uint64
     return OCC_OK;
 }
 
+/* the host's untrusted memory: counted; or (lie) a block inside the enclave */
+static int ua_calls, ua_lie;
+static uint8_t fake_enclave[1 << 20];
+static void *h_alloc_untrusted(void *h, size_t size)
+{
+    (void)h;
+    ua_calls++;
+    if (ua_lie) /* never written: the enclave refuses it first */
+        return fake_enclave + 4096;
+    return malloc(size);
+}
+static void h_free_untrusted(void *h, void *p)
+{
+    (void)h;
+    if ((uint8_t *)p < fake_enclave || (uint8_t *)p >= fake_enclave + sizeof fake_enclave)
+        free(p);
+}
+
 /* the host's metrics lines: untrusted text */
 static size_t h_metrics(void *h, char *dst, size_t cap)
 {
@@ -253,7 +271,7 @@ int main(void)
     CHECK(dir && occ_emu_quote_open(emu, &prov.quoter, &e) == OCC_OK);
     CHECK(occ_emu_identity_default(prov.quoter, &prov.identity, &e) == OCC_OK);
     g_prov = &prov;
-    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL};
+    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL, NULL, NULL};
     man = arm(bad, good, gsize, diff);
     occ_server_model sm = {"cnn", 0, man, gsize};
     occ_enclave_config cfg = {0};
@@ -321,6 +339,36 @@ int main(void)
                   text ? strstr(text, "host_x") : "(none)");
         free(text);
         occ_enclave_free(enc);
+        serve_genuine = 0;
+    }
+    /* the engine's sealed weight stash comes from the host (an ocall), and
+     * a range inside the enclave is refused */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config sc = cfg;
+        sc.models = &gm;
+        sc.engine.mode = OCC_MODE_OCCLUMENCY;
+        sc.engine.budget = UINT64_C(3) << 20; /* streams: a stash */
+        occ_ocalls uo = oc;
+        uo.alloc_untrusted = h_alloc_untrusted;
+        uo.free_untrusted = h_free_untrusted;
+        serve_genuine = 1;
+        ua_calls = ua_lie = 0;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&sc, &uo, &enc, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(ua_calls >= 1, "the stash did not come from the alloc_untrusted ocall (%d calls)", ua_calls);
+        occ_enclave_free(enc);
+        occ_enclave_range_set(fake_enclave, sizeof fake_enclave); /* as the emulated CPU would */
+        ua_calls = 0;
+        ua_lie = 1;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&sc, &uo, &enc, &e) != OCC_OK && ua_calls >= 1,
+                  "a stash inside the enclave was accepted (%d calls)", ua_calls);
+        occ_enclave_free(enc);
+        occ_enclave_range_set(NULL, 0);
+        ua_lie = 0;
         serve_genuine = 0;
     }
     /* control: the same host, buffer not changing, tampered chunk: refused */

@@ -47,7 +47,26 @@ typedef struct occ_ocalls {
      * counters) for the metrics port, written into dst; returns the bytes
      * written. Untrusted text: the enclave keeps printable ASCII only. */
     size_t (*metrics)(void *host, char *dst, size_t cap);
+    /* Optional: untrusted (host) memory for trusted code, e.g. the engine's
+     * sealed weight stash: a real enclave cannot allocate outside itself.
+     * The enclave checks the range lies outside itself (occ_untrusted_alloc). */
+    void *(*alloc_untrusted)(void *host, size_t size);
+    void (*free_untrusted)(void *host, void *p);
 } occ_ocalls;
+
+/* ---- untrusted memory for trusted code (src/engine/untrusted.c) ----
+ * The enclave registers its ocall table (occ_enclave_create; NULL when it is
+ * freed, after its engines): from then on occ_untrusted_alloc asks the host
+ * through alloc_untrusted and refuses (NULL) a range that is not wholly
+ * outside the enclave; without a registered table (occ run: no enclave) it
+ * is malloc. One enclave per process. */
+void occ_untrusted_use(const occ_ocalls *oc);
+void *occ_untrusted_alloc(size_t size);
+void occ_untrusted_free(void *p);
+/* The enclave's own range (ELRANGE), set by the emulated CPU (the counted
+ * boundary, from the EPC emulator's region; src/common/enclave_range.c). */
+void occ_enclave_range_set(const void *base, size_t size);
+int occ_enclave_range_overlaps(const void *p, size_t size);
 
 /* ---- into the enclave ---- */
 typedef struct occ_ecalls {

@@ -51,6 +51,8 @@ typedef enum occ_boundary_call {
     /* ocalls added later (numbered after, so recordings keep their codes) */
     OCC_BCALL_GET_QUOTE,
     OCC_BCALL_METRICS,
+    OCC_BCALL_ALLOC_UNTRUSTED,
+    OCC_BCALL_FREE_UNTRUSTED,
     OCC_BCALL_COUNT
 } occ_boundary_call;
 

@@ -1296,6 +1296,8 @@ void occ_enclave_free(occ_enclave *enc)
         pthread_mutex_destroy(&mdl->run_mu);
         pthread_cond_destroy(&mdl->run_cv);
     }
+    if (enc->oc)
+        occ_untrusted_use(NULL); /* after its engines: their stashes went back to the host */
     free(enc->models);
     SSL_CTX_free(enc->ctx);
     EVP_PKEY_free(enc->key); /* frees (and OpenSSL clears) the private key */
@@ -1340,6 +1342,7 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     pthread_cond_init(&enc->q_cv, &ca);
     pthread_condattr_destroy(&ca);
     enc->oc = oc;
+    occ_untrusted_use(oc); /* the engines' untrusted memory: from the host, range-checked */
     enc->max_batch = cfg->max_batch ? cfg->max_batch : 8;
     if (enc->max_batch > 256)
         enc->max_batch = 256;

@@ -67,6 +67,18 @@ static size_t oc_metrics(void *host, char *dst, size_t cap)
     return h->metrics ? h->metrics(h->metrics_ctx, dst, cap) : 0;
 }
 
+static void *oc_alloc_untrusted(void *host, size_t size)
+{
+    (void)host;
+    return malloc(size);
+}
+
+static void oc_free_untrusted(void *host, void *p)
+{
+    (void)host;
+    free(p);
+}
+
 void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out)
 {
     out->host = ctx;
@@ -76,4 +88,6 @@ void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out)
     out->now_ns = oc_now_ns;
     out->get_quote = oc_get_quote;
     out->metrics = oc_metrics;
+    out->alloc_untrusted = oc_alloc_untrusted;
+    out->free_untrusted = oc_free_untrusted;
 }
