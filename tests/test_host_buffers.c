@@ -136,14 +136,43 @@ static void disarm(void)
 static tb cnn;
 static uint8_t *evil_data; /* the weights with chunk 0 tampered */
 
+static int serve_genuine; /* else the host serves the attacker's chunk 0 */
 static occ_status h_read(void *h, uint32_t pack, uint64_t off, void *dst, uint64_t size, occ_error *e)
 {
     (void)h;
     (void)pack;
     if (off > cnn.m.data_size || size > cnn.m.data_size - off)
         return occ_fail(e, OCC_ERR_IO, "read out of range");
-    memcpy(dst, evil_data + off, size); /* the host serves the attacker's chunk 0 */
+    memcpy(dst, (serve_genuine ? cnn.data : evil_data) + off, size);
     return OCC_OK;
+}
+
+/* the host's untrusted memory: counted; or (lie) a block inside the enclave */
+static int ua_calls, ua_lie;
+static uint8_t fake_enclave[1 << 20];
+static void *h_alloc_untrusted(void *h, size_t size)
+{
+    (void)h;
+    ua_calls++;
+    if (ua_lie) /* never written: the enclave refuses it first */
+        return fake_enclave + 4096;
+    return malloc(size);
+}
+static void h_free_untrusted(void *h, void *p)
+{
+    (void)h;
+    if ((uint8_t *)p < fake_enclave || (uint8_t *)p >= fake_enclave + sizeof fake_enclave)
+        free(p);
+}
+
+/* the host's metrics lines: untrusted text */
+static size_t h_metrics(void *h, char *dst, size_t cap)
+{
+    (void)h;
+    static const char txt[] = "host_x 1\n\x1b[31mred\xff\r\n";
+    size_t n = sizeof txt - 1 < cap ? sizeof txt - 1 : cap;
+    memcpy(dst, txt, n);
+    return n;
 }
 static occ_status h_send(void *h, uint64_t conn, const void *buf, size_t size, occ_error *e)
 {
@@ -153,6 +182,25 @@ static occ_status h_send(void *h, uint64_t conn, const void *buf, size_t size, o
 static void h_close(void *h, uint64_t conn)
 {
     (void)h, (void)conn;
+}
+static void hook(void *ctx, uint32_t chunk)
+{
+    (void)ctx, (void)chunk;
+}
+static occ_emu_provider *g_prov;
+static occ_status h_quote(void *h, const uint8_t rd[64], uint8_t *dst, size_t cap, size_t *size, occ_error *e)
+{
+    (void)h;
+    uint8_t *q = NULL;
+    size_t n = 0;
+    occ_status st = occ_emu_quote_provider(g_prov, rd, &q, &n, e);
+    if (!st && n > cap)
+        st = occ_fail(e, OCC_ERR_FORMAT, "quote too large");
+    if (!st)
+        memcpy(dst, q, n);
+    *size = st ? 0 : n;
+    free(q);
+    return st;
 }
 static uint64_t h_now(void *h)
 {
@@ -222,7 +270,8 @@ int main(void)
     occ_emu_provider prov = {0};
     CHECK(dir && occ_emu_quote_open(emu, &prov.quoter, &e) == OCC_OK);
     CHECK(occ_emu_identity_default(prov.quoter, &prov.identity, &e) == OCC_OK);
-    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now};
+    g_prov = &prov;
+    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL, NULL, NULL};
     man = arm(bad, good, gsize, diff);
     occ_server_model sm = {"cnn", 0, man, gsize};
     occ_enclave_config cfg = {0};
@@ -230,8 +279,6 @@ int main(void)
     cfg.n_models = 1;
     cfg.engine.threads = 1;
     cfg.max_batch = 1;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = &prov;
     occ_enclave *enc = NULL;
     st = occ_enclave_create(&cfg, &oc, &enc, &e);
     disarm();
@@ -257,6 +304,72 @@ int main(void)
         CHECK_MSG(occ_enclave_create(&bc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "model name"),
                   "name %zu accepted: %s", i, e.msg);
         occ_enclave_free(enc);
+    }
+    /* a function pointer the host hands in would run inside the enclave */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config hc = cfg;
+        hc.models = &gm;
+        hc.engine.on_chunk = hook;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK(occ_enclave_create(&hc, &oc, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "on_chunk"));
+        occ_enclave_free(enc);
+    }
+    /* the quote comes through the get_quote ocall (none: refused), the
+     * host's metrics through the metrics ocall, kept to printable ASCII */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config gc = cfg;
+        gc.models = &gm;
+        occ_ocalls noq = oc;
+        noq.get_quote = NULL;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK(occ_enclave_create(&gc, &noq, &enc, &e) == OCC_ERR_INVALID && strstr(e.msg, "get_quote"));
+        occ_enclave_free(enc);
+        occ_ocalls withm = oc;
+        withm.metrics = h_metrics;
+        serve_genuine = 1;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&gc, &withm, &enc, &e) == OCC_OK, "%s", e.msg);
+        char *text = enc ? occ_enclave_metrics(enc) : NULL;
+        CHECK_MSG(text && strstr(text, "host_x 1\n?[31mred??\n") && !strchr(text, '\x1b'), "%s",
+                  text ? strstr(text, "host_x") : "(none)");
+        free(text);
+        occ_enclave_free(enc);
+        serve_genuine = 0;
+    }
+    /* the engine's sealed weight stash comes from the host (an ocall), and
+     * a range inside the enclave is refused */
+    {
+        occ_server_model gm = {"cnn", 0, good, gsize};
+        occ_enclave_config sc = cfg;
+        sc.models = &gm;
+        sc.engine.mode = OCC_MODE_OCCLUMENCY;
+        sc.engine.budget = UINT64_C(3) << 20; /* streams: a stash */
+        occ_ocalls uo = oc;
+        uo.alloc_untrusted = h_alloc_untrusted;
+        uo.free_untrusted = h_free_untrusted;
+        serve_genuine = 1;
+        ua_calls = ua_lie = 0;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&sc, &uo, &enc, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(ua_calls >= 1, "the stash did not come from the alloc_untrusted ocall (%d calls)", ua_calls);
+        occ_enclave_free(enc);
+        occ_enclave_range_set(fake_enclave, sizeof fake_enclave); /* as the emulated CPU would */
+        ua_calls = 0;
+        ua_lie = 1;
+        enc = NULL;
+        e = (occ_error){0};
+        CHECK_MSG(occ_enclave_create(&sc, &uo, &enc, &e) != OCC_OK && ua_calls >= 1,
+                  "a stash inside the enclave was accepted (%d calls)", ua_calls);
+        occ_enclave_free(enc);
+        occ_enclave_range_set(NULL, 0);
+        ua_lie = 0;
+        serve_genuine = 0;
     }
     /* control: the same host, buffer not changing, tampered chunk: refused */
     e = (occ_error){0};

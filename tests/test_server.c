@@ -43,6 +43,7 @@ static struct {
     /* every byte that crossed out of the enclave, for the plaintext check */
     uint8_t *all;
     size_t all_len, all_cap;
+    uint64_t sends, last_send[MAX_CONNS]; /* the order of sends across connections */
 } host = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void append(uint8_t **b, size_t *len, size_t *cap, const void *p, size_t n)
@@ -77,6 +78,7 @@ static occ_status h_send(void *h, uint64_t conn, const void *buf, size_t size, o
     pthread_mutex_lock(&host.mu);
     append(&host.w[slot].buf, &host.w[slot].len, &host.w[slot].cap, buf, size);
     append(&host.all, &host.all_len, &host.all_cap, buf, size);
+    host.last_send[slot] = ++host.sends;
     pthread_mutex_unlock(&host.mu);
     return OCC_OK;
 }
@@ -101,7 +103,22 @@ static occ_status ref_read(void *ctx, uint64_t off, void *dst, uint64_t size, oc
     return occ_packfile_read(host.pf, off, dst, size, e);
 }
 
-static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now};
+static occ_emu_provider *g_prov; /* the host's quoting service */
+static occ_status h_quote(void *h, const uint8_t rd[64], uint8_t *dst, size_t cap, size_t *size, occ_error *e)
+{
+    (void)h;
+    uint8_t *q = NULL;
+    size_t n = 0;
+    occ_status st = occ_emu_quote_provider(g_prov, rd, &q, &n, e);
+    if (!st && n > cap)
+        st = occ_fail(e, OCC_ERR_FORMAT, "quote too large");
+    if (!st)
+        memcpy(dst, q, n);
+    *size = st ? 0 : n;
+    free(q);
+    return st;
+}
+static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL, NULL, NULL};
 static occ_ecalls ec;
 static X509 *root;
 static occ_model *model;
@@ -562,8 +579,7 @@ static occ_enclave_config batching_config(occ_server_model *sm, size_t n, occ_em
     cfg.engine.budget = UINT64_C(6) << 20;
     cfg.engines = 2;
     cfg.max_batch = 4;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = prov;
+    g_prov = prov;
     return cfg;
 }
 
@@ -681,6 +697,129 @@ static void batch_fill(occ_emu_provider *prov)
     tb_free(&cnn);
 }
 
+static _Atomic int clock_run;
+static void *clock_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&clock_run)) { /* the host's clock runs 5x real time */
+        atomic_fetch_add(&host.clock, 50000000ull);
+        usleep(10000);
+    }
+    return NULL;
+}
+
+static double real_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Issue 15, item 5: one client must not delay the others.
+ * 1. A batch is answered whole before pipelined requests are parsed: A's
+ *    request (with a GET pipelined behind it) and B's run as one batch; B's
+ *    answer leaves before A's GET is answered.
+ * 2. A connection that makes no progress holds no batch: A sends part of a
+ *    request and stalls; B's whole request is answered long before the
+ *    5 s fill time (a fill waits only while awaited requests receive bytes). */
+static void no_client_delays_others(occ_emu_provider *prov)
+{
+    float *bufs[6];
+    fix_stream_cnn(&cnn, bufs);
+    uint8_t *man = NULL;
+    size_t msize = 0;
+    occ_error e = {0};
+    CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
+    occ_server_model sm = {"cnn", 1, man, msize};
+    occ_enclave_config cfg = batching_config(&sm, 1, prov);
+    cfg.batch_fill_us = 5000000u;
+    occ_enclave *enc = NULL;
+    CHECK_MSG(man && occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
+    if (!enc) {
+        free(man);
+        return;
+    }
+    occ_enclave_ecalls(enc, &ec);
+    pthread_t th;
+    pthread_create(&th, NULL, worker, NULL);
+    float x[1024];
+    for (int i = 0; i < 1024; i++)
+        x[i] = (float)(i % 5) * 0.5f;
+    char hdr[256];
+    int hn = snprintf(hdr, sizeof hdr,
+                      "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,16,8,8],\"datatype\":\"FP32\",\"parameters\":"
+                      "{\"binary_data_size\":4096}}]}");
+    size_t blen = (size_t)hn + 4096;
+    char head[256];
+    int h2 = snprintf(head, sizeof head,
+                      "POST /v2/models/cnn/infer HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n"
+                      "Inference-Header-Content-Length: %d\r\n\r\n",
+                      blen, hn);
+    static const char get[] = "GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n";
+    size_t total = (size_t)h2 + blen;
+    uint8_t *req = malloc(total + sizeof get);
+    memcpy(req, head, (size_t)h2);
+    memcpy(req + h2, hdr, (size_t)hn);
+    memcpy(req + h2 + hn, x, 4096);
+    memcpy(req + total, get, sizeof get - 1);
+    uint8_t mid[32];
+    occ_enclave_binding(enc, mid);
+    client a, b;
+    resp ra, rb, rg;
+
+    /* 1. B half (awaited), A whole + a pipelined GET (queued first), then
+     * the rest of B */
+    CHECK(client_open(&a, 30, mid, 1) == 0 && client_open(&b, 31, mid, 1) == 0);
+    send_raw(&b, req, total / 2);
+    send_raw(&a, req, total + sizeof get - 1);
+    usleep(200000);
+    send_raw(&b, req + total / 2, total - total / 2);
+    CHECK(read_resp(&a, &ra) == 0 && ra.status == 200);
+    CHECK(read_resp(&b, &rb) == 0 && rb.status == 200);
+    CHECK(read_resp(&a, &rg) == 0 && rg.status == 200 && rg.body && strstr((char *)rg.body, "live"));
+    char *text = occ_enclave_metrics(enc);
+    CHECK_MSG(text && strstr(text, "occ_batch_size_bucket{le=\"1\"} 0\n"), "A and B did not run as one batch");
+    free(text);
+    pthread_mutex_lock(&host.mu);
+    uint64_t last_a = host.last_send[30], last_b = host.last_send[31];
+    pthread_mutex_unlock(&host.mu);
+    CHECK_MSG(last_b < last_a, "A's pipelined GET was answered before B's inference (the batch was not answered first)");
+    free(ra.body);
+    free(rb.body);
+    free(rg.body);
+
+    /* 2. A part of a request and stalls; B whole: answered without waiting
+     * the 5 s fill (the host's clock runs, A sends nothing more) */
+    client c2, d2;
+    CHECK(client_open(&c2, 32, mid, 1) == 0 && client_open(&d2, 33, mid, 1) == 0);
+    atomic_store(&clock_run, 1);
+    pthread_t ct;
+    pthread_create(&ct, NULL, clock_thread, NULL);
+    send_raw(&c2, req, (size_t)h2 + 100);
+    usleep(20000);
+    double t0 = real_s();
+    send_raw(&d2, req, total);
+    resp rd;
+    CHECK(read_resp(&d2, &rd) == 0 && rd.status == 200);
+    double waited = real_s() - t0;
+    CHECK_MSG(waited < 3.0, "B waited %.2f s for a connection that sends nothing", waited);
+    free(rd.body);
+    atomic_store(&clock_run, 0);
+    pthread_join(ct, NULL);
+    client_free(&c2, 1);
+    client_free(&d2, 1);
+    client_free(&a, 1);
+    client_free(&b, 1);
+    free(req);
+    ec.stop(ec.enclave);
+    pthread_join(th, NULL);
+    occ_enclave_free(enc);
+    free(man);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&cnn);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -725,8 +864,7 @@ int main(void)
     cfg.engine.threads = 1;
     cfg.engines = 2; /* a pool of two, driven by two workers */
     cfg.max_body_size = 1 << 20;
-    cfg.quote = occ_emu_quote_provider;
-    cfg.quote_ctx = &prov;
+    g_prov = &prov;
     occ_enclave *enc = NULL;
     CHECK_MSG(occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
     if (!enc)
@@ -751,6 +889,7 @@ int main(void)
     occ_enclave_free(enc);
     batch_policy(man, msize, &prov);
     batch_fill(&prov);
+    no_client_delays_others(&prov);
     occ_model_free(model);
     occ_packfile_close(host.pf);
     occ_emu_quote_close(prov.quoter);

@@ -38,7 +38,35 @@ typedef struct occ_ocalls {
     void (*close)(void *host, uint64_t conn);
     /* Monotonic time in nanoseconds (untrusted: used for timeouts and stats only). */
     uint64_t (*now_ns)(void *host);
+    /* The quoting service (optional; the server needs it): a quote whose
+     * REPORTDATA is report_data, copied into dst (cap bytes of enclave
+     * memory); *size = its length. Public; clients verify it. */
+    occ_status (*get_quote)(void *host, const uint8_t report_data[64], uint8_t *dst, size_t cap, size_t *size,
+                            occ_error *e);
+    /* Optional: the host's own Prometheus lines (e.g. the emulator's
+     * counters) for the metrics port, written into dst; returns the bytes
+     * written. Untrusted text: the enclave keeps printable ASCII only. */
+    size_t (*metrics)(void *host, char *dst, size_t cap);
+    /* Optional: untrusted (host) memory for trusted code, e.g. the engine's
+     * sealed weight stash: a real enclave cannot allocate outside itself.
+     * The enclave checks the range lies outside itself (occ_untrusted_alloc). */
+    void *(*alloc_untrusted)(void *host, size_t size);
+    void (*free_untrusted)(void *host, void *p);
 } occ_ocalls;
+
+/* ---- untrusted memory for trusted code (src/engine/untrusted.c) ----
+ * The enclave registers its ocall table (occ_enclave_create; NULL when it is
+ * freed, after its engines): from then on occ_untrusted_alloc asks the host
+ * through alloc_untrusted and refuses (NULL) a range that is not wholly
+ * outside the enclave; without a registered table (occ run: no enclave) it
+ * is malloc. One enclave per process. */
+void occ_untrusted_use(const occ_ocalls *oc);
+void *occ_untrusted_alloc(size_t size);
+void occ_untrusted_free(void *p);
+/* The enclave's own range (ELRANGE), set by the emulated CPU (the counted
+ * boundary, from the EPC emulator's region; src/common/enclave_range.c). */
+void occ_enclave_range_set(const void *base, size_t size);
+int occ_enclave_range_overlaps(const void *p, size_t size);
 
 /* ---- into the enclave ---- */
 typedef struct occ_ecalls {

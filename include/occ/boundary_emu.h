@@ -48,6 +48,11 @@ typedef enum occ_boundary_call {
     OCC_BCALL_CONN_CLOSE,
     OCC_BCALL_RUN_WORKER,
     OCC_BCALL_STOP,
+    /* ocalls added later (numbered after, so recordings keep their codes) */
+    OCC_BCALL_GET_QUOTE,
+    OCC_BCALL_METRICS,
+    OCC_BCALL_ALLOC_UNTRUSTED,
+    OCC_BCALL_FREE_UNTRUSTED,
     OCC_BCALL_COUNT
 } occ_boundary_call;
 

@@ -48,6 +48,12 @@ typedef struct occ_host_ctx {
     occ_net *net;
     occ_packfile *const *packs;
     uint32_t n_packs;
+    /* the quoting service behind get_quote (emulated or Gramine's) */
+    occ_quote_provider_fn quote;
+    void *quote_ctx;
+    /* optional: the host's metrics lines behind the metrics ocall */
+    size_t (*metrics)(void *ctx, char *buf, size_t cap);
+    void *metrics_ctx;
 } occ_host_ctx;
 void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out);
 

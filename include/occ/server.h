@@ -60,8 +60,6 @@ typedef struct occ_enclave_config {
                                  64 KiB per connection; more: 503; 0 = 64 MiB */
     uint32_t request_timeout_ms; /* a started request (or handshake) must complete within; 0 = 30000 */
     uint32_t max_queue;       /* queued inferences before 503; 0 = 1024 */
-    occ_quote_provider_fn quote; /* evidence for the RA-TLS certificate */
-    void *quote_ctx;
     int64_t cert_not_before, cert_not_after; /* seconds since the epoch (host clock; public) */
     /* Optional subjectAltName entries (IP addresses or DNS names) so that
      * plain TLS clients pinning the certificate (curl --cacert) also pass
@@ -69,15 +67,17 @@ typedef struct occ_enclave_config {
      * key after adding them; the quote binds the key, not these names. */
     const char *const *alt_names;
     size_t n_alt_names;
-    /* Optional: appends extra Prometheus lines (e.g. EPC emulator counters). */
-    size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
-    void *metrics_ctx;
 } occ_enclave_config;
+/* occ_enclave_config is plain data: the quote comes from the get_quote
+ * ocall and the host's metrics lines from the metrics ocall (occ/boundary.h).
+ * (engine.mem, the EPC emulator's allocator, is the one table of functions
+ * that still comes this way: docs/security.md, "Not done".) */
 
 typedef struct occ_enclave occ_enclave;
 
 /* Decodes the manifests (model ids are computed here), makes the engines,
- * generates the TLS key inside the enclave and the RA-TLS certificate:
+ * generates the TLS key inside the enclave and the RA-TLS certificate (the
+ * quote from oc->get_quote, which is required):
  * REPORTDATA = SHA-256(SPKI) || binding, binding = the model id for one
  * model, a hash of the (name, model id) pairs for several
  * (occ_models_binding, include/occ/binding.h); the certificate carries the

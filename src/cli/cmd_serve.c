@@ -317,7 +317,7 @@ int occ_cmd_serve(int argc, char **argv)
         occ_cli_error("serve", "%s", e.msg);
         goto done;
     }
-    occ_host_ctx hctx = {net, packs, (uint32_t)n_models};
+    occ_host_ctx hctx = {.net = net, .packs = packs, .n_packs = (uint32_t)n_models};
     occ_ocalls host_ocalls;
     occ_host_ocalls(&hctx, &host_ocalls);
 
@@ -353,11 +353,11 @@ int occ_cmd_serve(int argc, char **argv)
             occ_cli_error("serve", "%s", e.msg);
             goto done;
         }
-        cfg.quote = occ_emu_quote_provider;
-        cfg.quote_ctx = &prov;
+        hctx.quote = occ_emu_quote_provider;
+        hctx.quote_ctx = &prov;
     } else {
-        cfg.quote = occ_gramine_quote_provider;
-        cfg.quote_ctx = NULL;
+        hctx.quote = occ_gramine_quote_provider;
+        hctx.quote_ctx = NULL;
     }
     occ_boundary_opts bopts = {epc, NULL, 0};
     if (occ_boundary_create(&bopts, &host_ocalls, NULL, &bo, &e)) {
@@ -366,8 +366,8 @@ int occ_cmd_serve(int argc, char **argv)
     }
     mctx.epc = epc;
     mctx.bo = bo;
-    cfg.metrics_extra = metrics_extra;
-    cfg.metrics_ctx = &mctx;
+    hctx.metrics = metrics_extra;
+    hctx.metrics_ctx = &mctx;
     double t0 = occ_cli_now_ms();
     if (occ_enclave_create(&cfg, occ_boundary_ocalls(bo), &enc, &e)) {
         occ_cli_error("serve", "%s", e.msg);

@@ -132,8 +132,6 @@ struct occ_enclave {
     pthread_mutex_t mem_mu;
     size_t req_budget, req_used, req_peak;
     uint64_t req_refused;
-    size_t (*metrics_extra)(void *, char *, size_t);
-    void *metrics_ctx;
 
     srv_model *models;
     size_t n_models;
@@ -154,6 +152,7 @@ struct occ_enclave {
     job *q_head, *q_tail;
     size_t q_len;
     uint32_t n_awaited; /* connections with a request on its way (conn.awaited): a batch may wait */
+    uint64_t last_progress_ns; /* an awaited request last received bytes (or was expected back) */
     int stopping;
     uint64_t last_sweep;
 
@@ -296,10 +295,16 @@ static void set_awaited(occ_enclave *enc, conn *c, int on)
 {
     if (!on)
         c->answered_ns = 0;
-    if (c->awaited == on)
+    if (c->awaited == on && !on)
         return;
-    c->awaited = on;
     pthread_mutex_lock(&enc->q_mu);
+    if (on) /* (again): a request on its way made progress */
+        enc->last_progress_ns = now_ns(enc);
+    if (c->awaited == on) {
+        pthread_mutex_unlock(&enc->q_mu);
+        return;
+    }
+    c->awaited = on;
     if (on) {
         enc->n_awaited++;
     } else {
@@ -590,8 +595,13 @@ static int handle_ready(occ_enclave *enc, conn *c)
         }
     }
     int partial = !c->closed && occ_http_partial(c->http);
+    uint64_t now = partial ? now_ns(enc) : 0;
     if (partial && !c->req_start_ns)
-        c->req_start_ns = now_ns(enc);
+        c->req_start_ns = now;
+    /* a request that has been arriving for longer than a batch would wait
+     * for it is slow (or trickled on purpose): batches do not wait for it */
+    if (partial && now - c->req_start_ns > enc->batch_fill_ns)
+        partial = 0;
     if (partial || !c->answered_ns) /* else: just answered, still expected back */
         set_awaited(enc, c, partial);
     return c->closed;
@@ -816,6 +826,8 @@ stop:
         pthread_mutex_lock(&c->mu);
         if (c->answered_ns && now - c->answered_ns > enc->batch_fill_ns && !occ_http_partial(c->http))
             set_awaited(enc, c, 0); /* answered a while ago and quiet since: not awaited any more */
+        if (c->awaited && c->req_start_ns && now - c->req_start_ns > enc->batch_fill_ns)
+            set_awaited(enc, c, 0); /* arriving for too long: not awaited */
         if (!c->closed && !c->busy && c->req_start_ns && now > c->req_start_ns &&
             now - c->req_start_ns > enc->req_timeout_ns) {
             pthread_mutex_lock(&enc->stats_mu);
@@ -857,6 +869,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     occ_status st = OCC_OK;
     occ_error e = {0};
     int failed[256] = {0};
+    conn *conns[256];
     /* take a free engine of the pool (there are as many as workers, so one
      * is free unless another model's worker count exceeds the pool) */
     pthread_mutex_lock(&mdl->run_mu);
@@ -960,7 +973,6 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
                 set_awaited(enc, c, 1);
                 c->answered_ns = t_done;
             }
-            pump(enc, c); /* pipelined requests and bytes that waited */
         } else {
             pthread_mutex_lock(&enc->stats_mu);
             enc->cancelled++;
@@ -972,6 +984,18 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             free(body);
         }
         job_free(enc, j);
+        jobs[b] = NULL;
+        conns[b] = c; /* its reference, until the second pass */
+    }
+    /* Only once the whole batch is answered: what each connection has
+     * pipelined or sent meanwhile (parsing, even queueing, it must not
+     * delay the answers of the others). */
+    for (size_t b = 0; b < k; b++) {
+        conn *c = conns[b];
+        pthread_mutex_lock(&c->mu);
+        if (!c->closed && !c->busy)
+            pump(enc, c);
+        pthread_mutex_unlock(&c->mu);
         conn_put(enc, c);
     }
 }
@@ -1046,7 +1070,20 @@ static occ_status ec_run_worker(void *p, int index, occ_error *e)
                 continue;
             }
             if (!fill_over && enc->n_awaited) {
-                if (pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, &fill) == ETIMEDOUT)
+                /* a connection that makes no progress holds nothing: wait
+                 * only while some awaited request received bytes within the
+                 * last quarter of the fill time */
+                uint64_t idle_max = enc->batch_fill_ns / 4 ? enc->batch_fill_ns / 4 : 1;
+                uint64_t idle = now_ns(enc) - enc->last_progress_ns;
+                if (idle >= idle_max) {
+                    fill_over = 1;
+                    continue;
+                }
+                struct timespec step, *until = &fill;
+                deadline_ts(&step, idle_max - idle);
+                if (step.tv_sec < fill.tv_sec || (step.tv_sec == fill.tv_sec && step.tv_nsec < fill.tv_nsec))
+                    until = &step;
+                if (pthread_cond_timedwait(&enc->q_cv, &enc->q_mu, until) == ETIMEDOUT && until == &fill)
                     fill_over = 1;
                 continue;
             }
@@ -1137,37 +1174,31 @@ static occ_status add_alt_names(X509 *cert, EVP_PKEY *key, const char *const *ho
     return st;
 }
 
-/* The quote comes from the host's quoting service: copied once into the
- * enclave before the certificate code reads it (twice: two extensions). */
-typedef struct quote_wrap {
-    occ_quote_provider_fn fn;
-    void *ctx;
-} quote_wrap;
+/* The quote comes from the host's quoting service through the get_quote
+ * ocall, which copies it into enclave memory: the certificate code then
+ * reads only that copy (twice: two extensions). */
+#define MAX_QUOTE ((size_t)64 << 10)
 
-static occ_status quote_copy(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
-                             occ_error *e)
+static occ_status quote_ocall(void *p, const uint8_t report_data[64], uint8_t **quote, size_t *quote_size,
+                              occ_error *e)
 {
-    quote_wrap *w = p;
-    uint8_t *hq = NULL;
-    size_t hs = 0;
+    const occ_ocalls *oc = p;
     *quote = NULL;
     *quote_size = 0;
-    occ_status st = w->fn(w->ctx, report_data, &hq, &hs, e);
-    if (st)
-        return st;
-    if (!hq || !hs || hs > (1u << 20)) {
-        free(hq);
-        return occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..1 MiB)", hs);
-    }
-    uint8_t *q = malloc(hs);
-    if (!q) {
-        free(hq);
+    uint8_t *q = malloc(MAX_QUOTE);
+    if (!q)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory for the quote");
+    size_t n = 0;
+    occ_status st = oc->get_quote(oc->host, report_data, q, MAX_QUOTE, &n, e);
+    if (!st && (!n || n > MAX_QUOTE))
+        st = occ_fail(e, OCC_ERR_FORMAT, "the quoting service returned a quote of %zu bytes (1 byte..64 KiB)", n);
+    if (st) {
+        free(q);
+        return st;
     }
-    memcpy(q, hq, hs);
-    free(hq);
-    *quote = q;
-    *quote_size = hs;
+    uint8_t *s = realloc(q, n);
+    *quote = s ? s : q;
+    *quote_size = n;
     return OCC_OK;
 }
 
@@ -1233,6 +1264,8 @@ void occ_enclave_free(occ_enclave *enc)
         pthread_mutex_destroy(&mdl->run_mu);
         pthread_cond_destroy(&mdl->run_cv);
     }
+    if (enc->oc)
+        occ_untrusted_use(NULL); /* after its engines: their stashes went back to the host */
     free(enc->models);
     SSL_CTX_free(enc->ctx);
     EVP_PKEY_free(enc->key); /* frees (and OpenSSL clears) the private key */
@@ -1256,8 +1289,14 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     occ_enclave_config cfg_copy;
     memcpy(&cfg_copy, host_cfg, sizeof cfg_copy);
     const occ_enclave_config *cfg = &cfg_copy;
-    if (!oc || !cfg->n_models || !cfg->quote || cfg->n_models > OCC_SERVER_MAX_MODELS)
-        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models, the ocalls and a quote provider");
+    /* A function pointer from the host would be called inside the
+     * enclave: the engine's chunk hook has no place in a server. (The
+     * quote provider, the metrics hook and the memory provider still come
+     * this way: docs/security.md, "Not done".) */
+    if (cfg->engine.on_chunk || cfg->engine.hook_ctx)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: the engine's on_chunk hook cannot cross the boundary");
+    if (!oc || !oc->get_quote || !cfg->n_models || cfg->n_models > OCC_SERVER_MAX_MODELS)
+        return occ_fail(e, OCC_ERR_INVALID, "enclave: need 1..64 models and the ocalls, get_quote included");
     occ_enclave *enc = calloc(1, sizeof *enc);
     if (!enc)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
@@ -1271,6 +1310,7 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     pthread_cond_init(&enc->q_cv, &ca);
     pthread_condattr_destroy(&ca);
     enc->oc = oc;
+    occ_untrusted_use(oc); /* the engines' untrusted memory: from the host, range-checked */
     enc->max_batch = cfg->max_batch ? cfg->max_batch : 8;
     if (enc->max_batch > 256)
         enc->max_batch = 256;
@@ -1280,8 +1320,6 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     enc->req_timeout_ns = (uint64_t)(cfg->request_timeout_ms ? cfg->request_timeout_ms : 30000) * 1000000u;
     enc->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
     enc->req_budget = cfg->request_memory ? (size_t)cfg->request_memory : REQ_DEFAULT_BUDGET;
-    enc->metrics_extra = cfg->metrics_extra;
-    enc->metrics_ctx = cfg->metrics_ctx;
     enc->last_sweep = now_ns(enc);
 
     occ_status st = OCC_OK;
@@ -1457,10 +1495,9 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         nb = (int64_t)time(NULL) - 3600;
         na = nb + 366 * 86400;
     }
-    quote_wrap qw = {cfg->quote, cfg->quote_ctx};
     if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, quote_copy,
-                                         &qw, nb, na, &enc->cert, e)))
+        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, quote_ocall,
+                                         (void *)oc, nb, na, &enc->cert, e)))
         goto fail;
     if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
         goto fail;
@@ -1649,7 +1686,7 @@ char *occ_enclave_metrics(occ_enclave *enc)
         sb_printf(&b, "occ_engine_batching{model=\"%s\"} %u\n", nm, mdl->batch_n);
         sb_printf(&b, "occ_engines{model=\"%s\"} %u\n", nm, mdl->n_eng);
     }
-    if (enc->metrics_extra && !b.oom) {
+    if (enc->oc->metrics && !b.oom) {
         if (b.cap - b.n < 16384) {
             char *q = realloc(b.p, b.n + 16384);
             if (q) {
@@ -1657,8 +1694,19 @@ char *occ_enclave_metrics(occ_enclave *enc)
                 b.cap = b.n + 16384;
             }
         }
-        if (b.cap - b.n > 1)
-            b.n += enc->metrics_extra(enc->metrics_ctx, b.p + b.n, b.cap - b.n - 1);
+        if (b.cap - b.n > 1) {
+            size_t room = b.cap - b.n - 1;
+            size_t n = enc->oc->metrics(enc->oc->host, b.p + b.n, room);
+            if (n > room)
+                n = room;
+            /* the host's text: printable ASCII and newlines only */
+            for (size_t i = 0; i < n; i++) {
+                char ch = b.p[b.n + i];
+                if ((ch < 0x20 && ch != '\n') || ch > 0x7e)
+                    b.p[b.n + i] = '?';
+            }
+            b.n += n;
+        }
         b.p[b.n] = 0;
     }
     if (b.oom) {

@@ -69,6 +69,7 @@
 #include "engine/planner.h"
 #include "engine/weights_crypt_int.h"
 #include "ops/ops_internal.h"
+#include "occ/boundary.h"
 #include "occ/crypto.h"
 #include "occ/fault.h"
 #include "occ/weights_crypt.h"
@@ -513,12 +514,14 @@ static void emem_ops_free(void *ctx, void *p, size_t size)
  * it must treat as hostile). */
 static uint8_t *untrusted_alloc(uint64_t size)
 {
-    return size > SIZE_MAX - 64 ? NULL : malloc((size_t)(size ? size : 1));
+    /* from the host (alloc_untrusted ocall, range checked) in a server's
+     * enclave, malloc without one (occ/boundary.h) */
+    return size > SIZE_MAX - 64 ? NULL : occ_untrusted_alloc((size_t)(size ? size : 1));
 }
 
 static void untrusted_free(uint8_t *p)
 {
-    free(p);
+    occ_untrusted_free(p);
 }
 
 /* ---- verified reads of the data section (at create) ---- */

@@ -30,7 +30,7 @@ struct occ_boundary {
 
 static const char *const call_names[OCC_BCALL_COUNT] = {
     "read_chunk", "send",     "close",      "now_ns", "conn_open",
-    "conn_data",  "conn_close", "run_worker", "stop",
+    "conn_data",  "conn_close", "run_worker", "stop", "get_quote", "metrics", "alloc_untrusted", "free_untrusted",
 };
 
 const char *occ_boundary_call_name(occ_boundary_call c)
@@ -162,6 +162,49 @@ static uint64_t w_now_ns(void *host)
     return t;
 }
 
+static occ_status w_get_quote(void *host, const uint8_t report_data[64], uint8_t *dst, size_t cap, size_t *size,
+                              occ_error *e)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_GET_QUOTE);
+    record(b, 1, OCC_BCALL_GET_QUOTE, 0, 0, report_data, 64);
+    occ_status s = b->inner_o.get_quote(b->inner_o.host, report_data, dst, cap, size, e);
+    if (!s && *size <= cap) {
+        atomic_fetch_add_explicit(&b->bytes_in, *size, memory_order_relaxed);
+        record(b, 0, OCC_BCALL_GET_QUOTE, 0, 0, dst, *size);
+    }
+    return s;
+}
+
+static size_t w_metrics(void *host, char *dst, size_t cap)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_METRICS);
+    size_t n = b->inner_o.metrics(b->inner_o.host, dst, cap);
+    if (n > cap)
+        n = cap;
+    atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+    record(b, 0, OCC_BCALL_METRICS, 0, 0, dst, n);
+    return n;
+}
+
+static void *w_alloc_untrusted(void *host, size_t size)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_ALLOC_UNTRUSTED);
+    void *p = b->inner_o.alloc_untrusted(b->inner_o.host, size);
+    record(b, 0, OCC_BCALL_ALLOC_UNTRUSTED, (uint64_t)(uintptr_t)p, size, NULL, 0);
+    return p;
+}
+
+static void w_free_untrusted(void *host, void *p)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_FREE_UNTRUSTED);
+    record(b, 1, OCC_BCALL_FREE_UNTRUSTED, (uint64_t)(uintptr_t)p, 0, NULL, 0);
+    b->inner_o.free_untrusted(b->inner_o.host, p);
+}
+
 /* ---- ecalls: the host calls in; `enclave` is the boundary ---- */
 
 static occ_status w_conn_open(void *enclave, uint64_t conn, occ_error *e)
@@ -223,6 +266,11 @@ occ_status occ_boundary_create(const occ_boundary_opts *opts, const occ_ocalls *
     }
     if (opts)
         b->epc = opts->epc;
+    if (b->epc) { /* the emulated CPU tells the enclave its own range */
+        occ_epc_stats st;
+        occ_epc_get_stats(b->epc, &st);
+        occ_enclave_range_set(occ_epc_base(b->epc), (size_t)st.region_size);
+    }
     if (inner_ocalls) {
         b->has_o = 1;
         b->inner_o = *inner_ocalls;
@@ -231,6 +279,10 @@ occ_status occ_boundary_create(const occ_boundary_opts *opts, const occ_ocalls *
         b->outer_o.send = inner_ocalls->send ? w_send : NULL;
         b->outer_o.close = inner_ocalls->close ? w_close : NULL;
         b->outer_o.now_ns = inner_ocalls->now_ns ? w_now_ns : NULL;
+        b->outer_o.get_quote = inner_ocalls->get_quote ? w_get_quote : NULL;
+        b->outer_o.metrics = inner_ocalls->metrics ? w_metrics : NULL;
+        b->outer_o.alloc_untrusted = inner_ocalls->alloc_untrusted ? w_alloc_untrusted : NULL;
+        b->outer_o.free_untrusted = inner_ocalls->free_untrusted ? w_free_untrusted : NULL;
     }
     if (inner_ecalls) {
         b->has_e = 1;
