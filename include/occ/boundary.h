@@ -38,6 +38,15 @@ typedef struct occ_ocalls {
     void (*close)(void *host, uint64_t conn);
     /* Monotonic time in nanoseconds (untrusted: used for timeouts and stats only). */
     uint64_t (*now_ns)(void *host);
+    /* Key fetch (docs/keys.md): a blocking TCP connection to the key broker,
+     * opened by the host, over which the enclave runs its own TLS client.
+     * Only TLS records and the public "host:port" cross. key_recv writes at
+     * most cap bytes into dst and says how many in *got (0 = the peer closed);
+     * the enclave copies *got and checks it against cap. NULL = no key fetch. */
+    occ_status (*key_connect)(void *host, const char *target, uint64_t *handle, occ_error *e);
+    occ_status (*key_send)(void *host, uint64_t handle, const void *buf, size_t size, occ_error *e);
+    occ_status (*key_recv)(void *host, uint64_t handle, void *dst, size_t cap, size_t *got, occ_error *e);
+    void (*key_close)(void *host, uint64_t handle);
 } occ_ocalls;
 
 /* ---- into the enclave ---- */

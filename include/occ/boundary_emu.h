@@ -42,6 +42,10 @@ typedef enum occ_boundary_call {
     OCC_BCALL_SEND,
     OCC_BCALL_CLOSE,
     OCC_BCALL_NOW_NS,
+    OCC_BCALL_KEY_CONNECT, /* key fetch (docs/keys.md) */
+    OCC_BCALL_KEY_SEND,
+    OCC_BCALL_KEY_RECV,
+    OCC_BCALL_KEY_CLOSE,
     /* ecalls (host -> enclave) */
     OCC_BCALL_CONN_OPEN,
     OCC_BCALL_CONN_DATA,

@@ -50,6 +50,9 @@ typedef struct occ_host_ctx {
     uint32_t n_packs;
 } occ_host_ctx;
 void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out);
+/* Fills the key-fetch ocalls of out (src/host/ocalls_keys.c): blocking TCP
+ * connections to the key broker, 10 s timeouts; the host sees TLS records only. */
+void occ_host_key_ocalls(occ_ocalls *out);
 
 #ifdef __cplusplus
 }

@@ -69,6 +69,15 @@ typedef struct occ_enclave_config {
      * key after adding them; the quote binds the key, not these names. */
     const char *const *alt_names;
     size_t n_alt_names;
+    /* Optional (docs/keys.md): the keys of encrypted packs come from the
+     * model owner's key broker at "host:port", fetched inside the enclave
+     * over TLS with the RA-TLS certificate as client certificate, before any
+     * engine is made; any failure fails the start. key_server_ca: the
+     * broker's certificate (PEM) the enclave pins; NULL = unpinned (a key is
+     * then trusted only through the attested manifest's key check). */
+    const char *key_server;
+    const uint8_t *key_server_ca;
+    size_t key_server_ca_size;
     /* Optional: appends extra Prometheus lines (e.g. EPC emulator counters). */
     size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
     void *metrics_ctx;

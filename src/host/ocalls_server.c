@@ -46,4 +46,5 @@ void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out)
     out->send = oc_send;
     out->close = oc_close;
     out->now_ns = oc_now_ns;
+    occ_host_key_ocalls(out); /* key fetch: src/host/ocalls_keys.c */
 }
