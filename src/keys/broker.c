@@ -87,8 +87,8 @@ static void answer(SSL *ssl, int code, const void *body, size_t size, const char
 static void refuse(occ_broker *b, SSL *ssl, const char *peer, const uint8_t *id, int code, const char *why)
 {
     static const char body[] = "{\"error\":\"refused\"}";
-    char line[600];
-    snprintf(line, sizeof line, "refused: %s", why);
+    char line[800];
+    snprintf(line, sizeof line, "refused: %.760s", why);
     logline(b, peer, id, line);
     atomic_fetch_add(&b->refused, 1);
     if (ssl)
@@ -98,12 +98,15 @@ static void refuse(occ_broker *b, SSL *ssl, const char *peer, const uint8_t *id,
 /* DIR/<hex>.key: exactly 32 bytes, a regular file, no symlink. */
 static int read_key(const char *dir, const uint8_t id[32], uint8_t key[32], char *why, size_t why_size)
 {
-    char hex[65], path[4200];
+    char hex[65], path[600];
     occ_hex_encode(id, 32, hex);
-    snprintf(path, sizeof path, "%s/%s.key", dir, hex);
+    if (snprintf(path, sizeof path, "%.500s/%s.key", dir, hex) >= (int)sizeof path) {
+        snprintf(why, why_size, "the key directory's path is too long");
+        return -1;
+    }
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(why, why_size, "no key for this model (%s: %s)", path, strerror(errno));
+        snprintf(why, why_size, "no key for this model (%.580s: %.60s)", path, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -113,7 +116,7 @@ static int read_key(const char *dir, const uint8_t id[32], uint8_t key[32], char
     close(fd);
     if (r != 32) {
         OPENSSL_cleanse(key, 32);
-        snprintf(why, why_size, "%s is not a 32-byte key file", path);
+        snprintf(why, why_size, "%.580s is not a 32-byte key file", path);
         return -1;
     }
     return 0;
