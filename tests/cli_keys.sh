@@ -56,7 +56,7 @@ $PY -c "import numpy as np; np.random.default_rng(5).standard_normal((1,1,28,28)
 serve() { # NAME BROKER-PORT CA [EMU] [extra...]: occ serve of the encrypted pack with keys from the broker
   local name=$1 port=$2 ca=$3 emu=${4:-$T/emu}
   shift 4 || shift $#
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$emu" --threads 1 \
     --key-server "127.0.0.1:$port" --key-server-ca "$ca" "$@" >"$T/$name.out" 2>"$T/$name.err" &
   SPID=$!
   PIDS+=($SPID)
@@ -90,7 +90,7 @@ PY
 # --- a broker whose policy pins another MRENCLAVE: no start, generic refusal ---
 broker other "$T/other.json" "$T/keys"
 expect_error "serve: broker pins another MRENCLAVE" "^occ serve: error: model 'fmnist': the key server refused the key of model $ID \(HTTP 403" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:$BPORT" --key-server-ca "$T/other.pem"
 [ "$(wc -l <"$T/err")" -eq 1 ] && ok || { bad "one line"; cat "$T/err" >&2; }
 ! grep -qi "listening" "$T/out" && ok || bad "the server must not listen"
@@ -114,38 +114,38 @@ grep -q "refused: malformed request: path '/v1/keys/nothex'" "$T/good.log" && ok
 
 # --- evidence signed under another quoting root (forged from the broker's view) ---
 expect_error "serve: evidence from another root" "the key server refused the key" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu2" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu2" --threads 1 \
   --key-server "127.0.0.1:$GOOD" --key-server-ca "$T/good.pem"
 tail -1 "$T/good.log" | grep -q "refused: evidence refused: .*chain" && ok || { bad "log: another root"; tail -1 "$T/good.log" >&2; }
 
 # --- the key file is absent ---
 broker nokey "$T/pol.json" "$T/nokeys"
 expect_error "serve: no key file" "the key server refused the key" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:$BPORT" --key-server-ca "$T/nokey.pem"
 grep -q "refused: no key for this model .*$ID.key: No such file" "$T/nokey.log" && ok || bad "log: no key file"
 
 # --- the policy's models bind the id to another name ---
 broker names "$T/names.json" "$T/keys"
 expect_error "serve: policy names the model differently" "the key server refused the key" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:$BPORT" --key-server-ca "$T/names.pem"
 grep -q "refused: the policy's \"models\" does not allow model $ID under the name 'fmnist'" "$T/names.log" && ok || bad "log: models name"
 
 # --- the pinned certificate is not the broker's: nothing is asked ---
 expect_error "serve: broker not the pinned one" "not the pinned one" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:$GOOD" --key-server-ca "$T/fc.pem"
 ! tail -1 "$T/good.log" | grep -q "model $ID" && ok || bad "no request reached the broker through an unpinned channel"
 # --- no broker at all; a plain pack with --key-server ---
 expect_error "serve: no broker" "cannot connect to the key server" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:1" --key-server-ca "$T/good.pem"
 expect_error "serve: --key-server with a plain pack" "no model is an encrypted pack" \
-  "$OCC" serve --model "fmnist=$T/p.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  timeout 60 "$OCC" serve --model "fmnist=$T/p.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
   --key-server "127.0.0.1:$GOOD" --key-server-ca "$T/good.pem"
 expect_error "serve: encrypted pack without a key" "key" \
-  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1
 
 # --- the broker survives garbage and half-open clients, then still serves ---
 $PY - "$GOOD" <<'PY' && ok || bad "garbage clients"
