@@ -79,12 +79,22 @@ grep -q "model $ID: released to an attested enclave" "$T/good.log" && ok || bad 
 cmp -s "$T/got.bin" "$T/want.bin" && ok || bad "encrypted pack with the broker's key: same answer as the plain pack"
 kill "$SPID"; wait "$SPID" 2>/dev/null || true
 san_clean "$T/s1.err" && ok || { bad "sanitizer report in serve"; cat "$T/s1.err" >&2; }
-$PY - "$T/k" "$T/rec.bin" <<'PY' && ok || bad "the key crossed the boundary in the clear"
-import sys
+$PY - "$T/k" "$T/rec.bin" <<'PY' && ok || bad "the key crossed the boundary in the clear (or key_* crossings not recorded)"
+import struct, sys
 key, rec = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 assert len(key) == 32 and len(rec) > 1000
 for i in range(0, 25, 8):
     assert key[i:i + 8] not in rec, i
+# the key fetch crossed as key_connect (4), key_send (5), key_recv (6) records with TLS bytes
+calls, off = {}, 0
+while off + 32 <= len(rec):
+    magic, d, call = struct.unpack_from("<IBB", rec, off)
+    size = struct.unpack_from("<Q", rec, off + 24)[0]
+    assert magic == 0x4f434342
+    calls[call] = calls.get(call, 0) + size
+    off += 32 + size
+assert off == len(rec), (off, len(rec))
+assert calls.get(4, 0) > 0 and calls.get(5, 0) > 500 and calls.get(6, 0) > 500, calls
 PY
 
 # --- a broker whose policy pins another MRENCLAVE: no start, generic refusal ---

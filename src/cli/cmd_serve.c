@@ -385,6 +385,15 @@ int occ_cmd_serve(int argc, char **argv)
         occ_cli_error("serve", "%s", e.msg);
         goto done;
     }
+    if (record) {
+        /* from the start: the key fetch crosses during occ_enclave_create */
+        rec = fopen(record, "wb");
+        if (!rec) {
+            occ_cli_error("serve", "cannot write %s: %s", record, strerror(errno));
+            goto done;
+        }
+        occ_boundary_record_start(bo, rec, 0);
+    }
     mctx.epc = epc;
     mctx.bo = bo;
     cfg.metrics_extra = metrics_extra;
@@ -402,15 +411,8 @@ int occ_cmd_serve(int argc, char **argv)
         goto done;
     }
     mctx.be = be;
-    if (record) {
-        rec = fopen(record, "wb");
-        if (!rec) {
-            occ_cli_error("serve", "cannot write %s: %s", record, strerror(errno));
-            goto done;
-        }
-        occ_boundary_record_start(bo, rec, 0);
+    if (rec)
         occ_boundary_record_start(be, rec, 0);
-    }
 
     /* What a client needs to write its policy. */
     uint8_t binding[32];
