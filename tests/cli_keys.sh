@@ -56,7 +56,7 @@ $PY -c "import numpy as np; np.random.default_rng(5).standard_normal((1,1,28,28)
 serve() { # NAME BROKER-PORT CA [EMU] [extra...]: occ serve of the encrypted pack with keys from the broker
   local name=$1 port=$2 ca=$3 emu=${4:-$T/emu}
   shift 4 || shift $#
-  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$emu" --threads 1 \
+  "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$emu" --threads 1 \
     --key-server "127.0.0.1:$port" --key-server-ca "$ca" "$@" >"$T/$name.out" 2>"$T/$name.err" &
   SPID=$!
   PIDS+=($SPID)
@@ -156,6 +156,49 @@ expect_error "serve: --key-server with a plain pack" "no model is an encrypted p
   --key-server "127.0.0.1:$GOOD" --key-server-ca "$T/good.pem"
 expect_error "serve: encrypted pack without a key" "key" \
   timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1
+
+# --- sealing: keys received once are sealed to this enclave; a restart needs no broker ---
+broker sealb "$T/pol.json" "$T/keys"
+SEALB=$BPORT
+SEALB_PID=${PIDS[-1]}
+mkdir -m 700 "$T/emus"
+cp "$T/emu/"* "$T/emus/"
+serve s3 "$SEALB" "$T/sealb.pem" "$T/emus" --seal-keys
+SPORT=$(port_of "$T/s3.out")
+[ -n "$SPORT" ] && ok || { bad "serve --seal-keys with the broker"; cat "$T/s3.err" >&2; }
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+[ "$(stat -c %s "$T/emus/sealed/$ID.sealed")" -eq 60 ] && [ "$(stat -c %a "$T/emus/sealed/$ID.sealed")" = 600 ] && ok ||
+  bad "a 60-byte sealed key, mode 0600"
+$PY - "$T/k" "$T/emus/sealed/$ID.sealed" <<'PY' && ok || bad "the sealed blob holds the key in the clear"
+import sys
+k, b = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert all(k[i:i + 8] not in b for i in range(25))
+PY
+kill "$SEALB_PID"; wait "$SEALB_PID" 2>/dev/null || true # the broker is gone
+"$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emus" --threads 1 \
+  --seal-keys >"$T/s4.out" 2>"$T/s4.err" &
+SPID=$!
+PIDS+=($SPID)
+SPORT=$(port_of "$T/s4.out")
+[ -n "$SPORT" ] && ok || { bad "restart from the sealed key without a broker"; cat "$T/s4.err" >&2; }
+"$OCC" infer "https://127.0.0.1:$SPORT" --model fmnist --tensor "$T/x.bin" --output "$T/got2.bin" \
+  --policy "$T/pol.json" --root "$T/emu/root.pem" >/dev/null 2>&1 && cmp -s "$T/got2.bin" "$T/want.bin" && ok ||
+  bad "the unsealed key: same answer as the plain pack"
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+san_clean "$T/s4.err" && ok || { bad "sanitizer report"; cat "$T/s4.err" >&2; }
+# another enclave (another MRENCLAVE: the binary plus one byte) cannot open it
+cp "$OCC" "$T/occ2" && printf '\0' >>"$T/occ2"
+expect_error "sealed key: another enclave" "no key sealed to this enclave and no --key-server" \
+  timeout 60 "$T/occ2" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emus" \
+  --threads 1 --seal-keys
+# a changed byte: not used
+$PY - "$T/emus/sealed/$ID.sealed" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[20] ^= 1; open(sys.argv[1], "wb").write(b)
+PY
+expect_error "sealed key: a flipped byte" "no key sealed to this enclave and no --key-server" \
+  timeout 60 "$OCC" serve --model "fmnist=$T/e.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emus" \
+  --threads 1 --seal-keys
 
 # --- the broker survives garbage and half-open clients, then still serves ---
 $PY - "$GOOD" <<'PY' && ok || bad "garbage clients"

@@ -222,7 +222,7 @@ int main(void)
     occ_emu_provider prov = {0};
     CHECK(dir && occ_emu_quote_open(emu, &prov.quoter, &e) == OCC_OK);
     CHECK(occ_emu_identity_default(prov.quoter, &prov.identity, &e) == OCC_OK);
-    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, NULL, NULL, NULL, NULL};
+    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, NULL, NULL, NULL, NULL, NULL, NULL};
     man = arm(bad, good, gsize, diff);
     occ_server_model sm = {"cnn", 0, man, gsize};
     occ_enclave_config cfg = {0};

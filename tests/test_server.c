@@ -101,7 +101,7 @@ static occ_status ref_read(void *ctx, uint64_t off, void *dst, uint64_t size, oc
     return occ_packfile_read(host.pf, off, dst, size, e);
 }
 
-static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now, NULL, NULL, NULL, NULL};
+static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now, NULL, NULL, NULL, NULL, NULL, NULL};
 static occ_ecalls ec;
 static X509 *root;
 static occ_model *model;

@@ -750,7 +750,7 @@ static uint8_t *record_all(tb *b, const uint8_t *key, size_t *n, uint8_t **backi
     CHECK(occ_epc_create(&eo, &epc, &e) == OCC_OK);
     if (!epc)
         return NULL;
-    occ_ocalls host = {b, host_read, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    occ_ocalls host = {b, host_read, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     occ_boundary_opts bo = {.epc = epc, .record_memory = 1};
     occ_boundary *bd = NULL;
     CHECK(occ_boundary_create(&bo, &host, NULL, &bd, &e) == OCC_OK);

@@ -47,6 +47,12 @@ typedef struct occ_ocalls {
     occ_status (*key_send)(void *host, uint64_t handle, const void *buf, size_t size, occ_error *e);
     occ_status (*key_recv)(void *host, uint64_t handle, void *dst, size_t cap, size_t *got, occ_error *e);
     void (*key_close)(void *host, uint64_t handle);
+    /* Sealed model keys (docs/keys.md): opaque blobs (AES-256-GCM under the
+     * enclave's sealing key) the host stores by model id and hands back;
+     * seal_load writes at most cap bytes, *got = 0 when there is none; the
+     * enclave copies *got and checks it. NULL = no sealing. */
+    occ_status (*seal_store)(void *host, const uint8_t id[32], const void *blob, size_t size, occ_error *e);
+    occ_status (*seal_load)(void *host, const uint8_t id[32], void *dst, size_t cap, size_t *got, occ_error *e);
 } occ_ocalls;
 
 /* ---- into the enclave ---- */

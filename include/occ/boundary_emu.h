@@ -46,6 +46,8 @@ typedef enum occ_boundary_call {
     OCC_BCALL_KEY_SEND,
     OCC_BCALL_KEY_RECV,
     OCC_BCALL_KEY_CLOSE,
+    OCC_BCALL_SEAL_STORE,
+    OCC_BCALL_SEAL_LOAD,
     /* ecalls (host -> enclave) */
     OCC_BCALL_CONN_OPEN,
     OCC_BCALL_CONN_DATA,

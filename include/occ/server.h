@@ -78,6 +78,12 @@ typedef struct occ_enclave_config {
     const char *key_server;
     const uint8_t *key_server_ca;
     size_t key_server_ca_size;
+    /* Optional: seal the keys received to this enclave (AES-256-GCM under
+     * the key seal_key derives, e.g. occ_emu_seal_key) through the
+     * seal_store ocall, and at start use a sealed key (seal_load) whose
+     * pack's key check accepts it before asking the broker. */
+    occ_status (*seal_key)(void *ctx, uint8_t out[32], occ_error *e);
+    void *seal_ctx;
     /* Optional: appends extra Prometheus lines (e.g. EPC emulator counters). */
     size_t (*metrics_extra)(void *ctx, char *buf, size_t cap);
     void *metrics_ctx;

@@ -67,6 +67,8 @@ static void usage(FILE *f)
           "                         before it serves, and does not start without them (docs/keys.md)\n"
           "  --key-server-ca FILE   the broker's certificate (PEM) the enclave pins; without it any broker\n"
           "                         is accepted and a key is trusted only through the pack's key check\n"
+          "  --seal-keys            seal the keys received to this enclave (emulated sealing key under\n"
+          "                         --emu-dir, blobs in DIR/sealed/): a restart needs no broker\n"
           "  --record-boundary FILE test only: record every byte crossing the boundary\n"
           "  -h, --help             this text\n"
           "\n"
@@ -162,6 +164,7 @@ int occ_cmd_serve(int argc, char **argv)
     char listen_host[256] = "";
     const char *listen = NULL, *metrics = NULL, *emu_dir = NULL, *record = NULL, *enclave = "emu";
     const char *key_server = NULL, *key_server_ca = NULL;
+    int seal_keys = 0;
     uint8_t *ca_pem = NULL;
     size_t ca_size = 0;
     unsigned long long epc_size = 0, budget = 0, max_body = 0, req_mem = 0;
@@ -189,6 +192,10 @@ int occ_cmd_serve(int argc, char **argv)
         if (a[0] != '-') {
             usage(stderr);
             return occ_cli_error("serve", "unexpected argument '%s'", a);
+        }
+        if (!strcmp(a, "--seal-keys")) {
+            seal_keys = 1;
+            continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -296,6 +303,8 @@ int occ_cmd_serve(int argc, char **argv)
 
     if (key_server_ca && !key_server)
         return occ_cli_error("serve", "--key-server-ca goes with --key-server HOST:PORT");
+    if (seal_keys && strcmp(enclave, "emu"))
+        return occ_cli_error("serve", "--seal-keys needs --enclave emu (sealing under Gramine is not done)");
     occ_error e = {0};
     int rc = 1;
     if (key_server_ca && occ_attest_read_file(key_server_ca, 64u << 10, &ca_pem, &ca_size, &e))
@@ -376,6 +385,16 @@ int occ_cmd_serve(int argc, char **argv)
         }
         cfg.quote = occ_emu_quote_provider;
         cfg.quote_ctx = &prov;
+        if (seal_keys) {
+            char sdir[4200];
+            snprintf(sdir, sizeof sdir, "%.4000s/sealed", emu_dir);
+            if (occ_host_seal_dir(sdir, &e)) {
+                occ_cli_error("serve", "--seal-keys: %s", e.msg);
+                goto done;
+            }
+            cfg.seal_key = occ_emu_seal_key;
+            cfg.seal_ctx = &prov;
+        }
     } else {
         cfg.quote = occ_gramine_quote_provider;
         cfg.quote_ctx = NULL;
@@ -438,6 +457,8 @@ int occ_cmd_serve(int argc, char **argv)
         printf("keys: fetched inside the enclave from %s (%s)\n", key_server,
                ca_pem ? "its certificate pinned by --key-server-ca"
                       : "UNPINNED: trusted only through each pack's key check");
+    if (seal_keys)
+        printf("keys: sealed to this enclave under %s/sealed (a key sealed there earlier is used first)\n", emu_dir);
     printf("engines: %u per model, %u thread%s each\n", workers, per_engine, per_engine == 1 ? "" : "s");
     printf("batching: %s\n", occ_enclave_batching(enc) ? "the engine runs batches of concurrent requests"
                                                        : "not every model runs batches (see the batch lines)");

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #define RESP_MAX 4096
@@ -285,4 +286,45 @@ done:
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return st;
+}
+
+static const char SEAL_AAD[] = "occ-sealed-model-key-v1";
+
+static int gcm(int enc, const uint8_t k[32], const uint8_t nonce[12], const uint8_t id[32], const uint8_t *in,
+               uint8_t *out, uint8_t tag[16])
+{
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    int n = 0, ok = x && EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, k, nonce, enc) == 1 &&
+                    EVP_CipherUpdate(x, NULL, &n, (const uint8_t *)SEAL_AAD, (int)sizeof SEAL_AAD - 1) == 1 &&
+                    EVP_CipherUpdate(x, NULL, &n, id, 32) == 1 && EVP_CipherUpdate(x, out, &n, in, 32) == 1 &&
+                    (enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1) &&
+                    EVP_CipherFinal_ex(x, out + n, &n) == 1 &&
+                    (!enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1);
+    EVP_CIPHER_CTX_free(x);
+    return ok;
+}
+
+occ_status occ_key_seal(const uint8_t seal_key[32], const uint8_t id[32], const uint8_t key[32],
+                        uint8_t blob[OCC_SEALED_KEY_SIZE], occ_error *e)
+{
+    if (RAND_bytes(blob, 12) != 1 || !gcm(1, seal_key, blob, id, key, blob + 12, blob + 44)) {
+        OPENSSL_cleanse(blob, OCC_SEALED_KEY_SIZE);
+        return occ_fail(e, OCC_ERR_INTERNAL, "sealing the key failed");
+    }
+    return OCC_OK;
+}
+
+occ_status occ_key_unseal(const uint8_t seal_key[32], const uint8_t id[32], const uint8_t *blob, size_t size,
+                          uint8_t key[32], occ_error *e)
+{
+    uint8_t tag[16];
+    if (size != OCC_SEALED_KEY_SIZE)
+        return occ_fail(e, OCC_ERR_FORMAT, "a sealed key is %d bytes, got %zu", OCC_SEALED_KEY_SIZE, size);
+    memcpy(tag, blob + 44, 16);
+    if (!gcm(0, seal_key, blob, id, blob + 12, key, tag)) {
+        OPENSSL_cleanse(key, 32);
+        ERR_clear_error();
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the sealed key does not open for this enclave and model");
+    }
+    return OCC_OK;
 }

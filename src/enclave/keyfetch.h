@@ -35,4 +35,14 @@ occ_status occ_keyfetch(const occ_ocalls *oc, const occ_keyfetch_cfg *cfg, const
 occ_status occ_keyresp_parse(const uint8_t *buf, size_t size, int *complete, int *status, const uint8_t **body,
                              size_t *body_size, occ_error *e) OCC_MUST_CHECK;
 
+/* Sealing a model key to the enclave (docs/keys.md): blob = nonce[12] ||
+ * AES-256-GCM(seal key, key[32]) || tag[16], AAD = "occ-sealed-model-key-v1"
+ * || model id. Unseal fails (OCC_ERR_INTEGRITY) for another enclave's blob,
+ * another model's, or any changed byte. */
+#define OCC_SEALED_KEY_SIZE 60
+occ_status occ_key_seal(const uint8_t seal_key[32], const uint8_t id[32], const uint8_t key[32],
+                        uint8_t blob[OCC_SEALED_KEY_SIZE], occ_error *e) OCC_MUST_CHECK;
+occ_status occ_key_unseal(const uint8_t seal_key[32], const uint8_t id[32], const uint8_t *blob, size_t size,
+                          uint8_t key[32], occ_error *e) OCC_MUST_CHECK;
+
 #endif

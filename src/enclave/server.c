@@ -42,6 +42,7 @@
 #include "engine/engine_internal.h" /* occ_engine_plan_only */
 #include "occ/fault.h"
 #include "occ/ratls.h"
+#include "occ/weights_crypt.h"
 
 #define N_BUCKETS 1024
 #define REQ_FREE_PER_CONN ((size_t)64 << 10)
@@ -1253,8 +1254,8 @@ void occ_enclave_free(occ_enclave *enc)
 static occ_status fetch_keys(occ_enclave *enc, const occ_enclave_config *cfg, uint8_t (*keys)[32], uint8_t *have_key,
                              occ_error *e)
 {
-    char target[300];
-    if (copy_host_str(cfg->key_server, target, sizeof target) || !target[0])
+    char target[300] = "";
+    if (cfg->key_server && (copy_host_str(cfg->key_server, target, sizeof target) || !target[0]))
         return occ_fail(e, OCC_ERR_INVALID, "--key-server: need HOST:PORT (at most %zu characters)",
                         sizeof target - 1);
     size_t ca_size = cfg->key_server_ca_size;
@@ -1269,17 +1270,62 @@ static occ_status fetch_keys(occ_enclave *enc, const occ_enclave_config *cfg, ui
     occ_keyfetch_cfg kc = {target, ca, ca_size, enc->cert, enc->key};
     occ_status st = OCC_OK;
     size_t fetched = 0;
-    for (size_t i = 0; i < enc->n_models && !st; i++) {
-        if (!enc->models[i].m->weights_crypt)
-            continue; /* a plain pack takes no key */
-        if ((st = occ_keyfetch(enc->oc, &kc, enc->models[i].m->model_id, keys[i], e)))
-            occ_error_prefix(e, "model '%s'", enc->models[i].name);
-        else
-            have_key[i] = 1, fetched++;
+    uint8_t seal_key[32];
+    int seal = 0;
+    if (cfg->seal_key) {
+        if (!enc->oc->seal_store || !enc->oc->seal_load) {
+            free(ca);
+            return occ_fail(e, OCC_ERR_INVALID, "this host provides no storage for sealed keys");
+        }
+        if ((st = cfg->seal_key(cfg->seal_ctx, seal_key, e))) {
+            free(ca);
+            return st;
+        }
+        seal = 1;
     }
+    for (size_t i = 0; i < enc->n_models && !st; i++) {
+        const occ_model *m = enc->models[i].m;
+        if (!m->weights_crypt)
+            continue; /* a plain pack takes no key */
+        fetched++;
+        if (seal) {
+            /* a key sealed to this enclave by an earlier start: used only
+             * when it opens and the attested manifest's key check accepts it */
+            uint8_t blob[OCC_SEALED_KEY_SIZE + 1];
+            size_t got = 0;
+            occ_error se = {0};
+            occ_wcrypt *wc = NULL;
+            if (enc->oc->seal_load(enc->oc->host, m->model_id, blob, sizeof blob, &got, &se) == OCC_OK && got &&
+                got <= sizeof blob && occ_key_unseal(seal_key, m->model_id, blob, got, keys[i], &se) == OCC_OK &&
+                occ_wcrypt_for_model(m, keys[i], &wc, &se) == OCC_OK) {
+                occ_wcrypt_free(wc);
+                have_key[i] = 1;
+                continue;
+            }
+            OPENSSL_cleanse(keys[i], 32);
+        }
+        if (!target[0]) {
+            st = occ_fail(e, OCC_ERR_KEY, "model '%s': no key sealed to this enclave and no --key-server",
+                          enc->models[i].name);
+            break;
+        }
+        if ((st = occ_keyfetch(enc->oc, &kc, m->model_id, keys[i], e))) {
+            occ_error_prefix(e, "model '%s'", enc->models[i].name);
+            break;
+        }
+        have_key[i] = 1;
+        if (seal) {
+            uint8_t blob[OCC_SEALED_KEY_SIZE];
+            if ((st = occ_key_seal(seal_key, m->model_id, keys[i], blob, e)) ||
+                (st = enc->oc->seal_store(enc->oc->host, m->model_id, blob, sizeof blob, e)))
+                occ_error_prefix(e, "model '%s': sealing its key", enc->models[i].name);
+        }
+    }
+    OPENSSL_cleanse(seal_key, sizeof seal_key);
     free(ca);
     if (!st && !fetched)
-        st = occ_fail(e, OCC_ERR_INVALID, "--key-server given but no model is an encrypted pack");
+        st = occ_fail(e, OCC_ERR_INVALID, "%s given but no model is an encrypted pack",
+                      cfg->key_server ? "--key-server" : "--seal-keys");
     return st;
 }
 
@@ -1446,7 +1492,7 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (cfg->key_server && (st = fetch_keys(enc, cfg, keys, have_key, e)))
+    if ((cfg->key_server || cfg->seal_key) && (st = fetch_keys(enc, cfg, keys, have_key, e)))
         goto fail;
     for (size_t i = 0; i < cfg->n_models; i++) {
         srv_model *mdl = &enc->models[i];

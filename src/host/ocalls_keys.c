@@ -3,6 +3,8 @@
  * it. Blocking sockets with 10 s timeouts: the fetch runs once, at start,
  * before the server accepts anyone. The host sees ciphertext only. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,8 +139,72 @@ static void oc_key_close(void *host, uint64_t handle)
         close(fd);
 }
 
+/* Sealed keys: DIR/<model id hex>.sealed, written whole (temporary file,
+ * then rename), mode 0600. Opaque to the host. */
+static char g_seal_dir[512];
+
+occ_status occ_host_seal_dir(const char *dir, occ_error *e)
+{
+    if (strlen(dir) >= sizeof g_seal_dir - 80)
+        return occ_fail(e, OCC_ERR_INVALID, "sealing folder path too long");
+    if (mkdir(dir, 0700) && errno != EEXIST)
+        return occ_fail(e, OCC_ERR_IO, "cannot make %s: %s", dir, strerror(errno));
+    snprintf(g_seal_dir, sizeof g_seal_dir, "%s", dir);
+    return OCC_OK;
+}
+
+static void seal_path(const uint8_t id[32], char *out, size_t cap, const char *suffix)
+{
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    snprintf(out, cap, "%.430s/%s%s", g_seal_dir, hex, suffix);
+}
+
+static occ_status oc_seal_store(void *host, const uint8_t id[32], const void *blob, size_t size, occ_error *e)
+{
+    (void)host;
+    if (!g_seal_dir[0])
+        return occ_fail(e, OCC_ERR_INVALID, "no sealing folder");
+    char path[600], tmp[600];
+    seal_path(id, path, sizeof path, ".sealed");
+    seal_path(id, tmp, sizeof tmp, ".sealed.tmp");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return occ_fail(e, OCC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    ssize_t w = write(fd, blob, size);
+    int bad = w != (ssize_t)size || fsync(fd);
+    close(fd);
+    if (bad || rename(tmp, path)) {
+        unlink(tmp);
+        return occ_fail(e, OCC_ERR_IO, "cannot write %s", path);
+    }
+    return OCC_OK;
+}
+
+static occ_status oc_seal_load(void *host, const uint8_t id[32], void *dst, size_t cap, size_t *got, occ_error *e)
+{
+    (void)host;
+    *got = 0;
+    if (!g_seal_dir[0])
+        return OCC_OK;
+    char path[600];
+    seal_path(id, path, sizeof path, ".sealed");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? OCC_OK : occ_fail(e, OCC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    ssize_t r = read(fd, dst, cap);
+    close(fd);
+    if (r < 0)
+        return occ_fail(e, OCC_ERR_IO, "cannot read %s", path);
+    *got = (size_t)r;
+    return OCC_OK;
+}
+
 void occ_host_key_ocalls(occ_ocalls *out)
 {
+    out->seal_store = oc_seal_store;
+    out->seal_load = oc_seal_load;
     out->key_connect = oc_key_connect;
     out->key_send = oc_key_send;
     out->key_recv = oc_key_recv;

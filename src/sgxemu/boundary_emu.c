@@ -29,7 +29,7 @@ struct occ_boundary {
 };
 
 static const char *const call_names[OCC_BCALL_COUNT] = {
-    "read_chunk", "send", "close", "now_ns", "key_connect", "key_send", "key_recv", "key_close", "conn_open",
+    "read_chunk", "send", "close", "now_ns", "key_connect", "key_send", "key_recv", "key_close", "seal_store", "seal_load", "conn_open",
     "conn_data",  "conn_close", "run_worker", "stop",
 };
 
@@ -215,6 +215,35 @@ static void w_key_close(void *host, uint64_t handle)
     b->inner_o.key_close(b->inner_o.host, handle);
 }
 
+static occ_status w_seal_store(void *host, const uint8_t id[32], const void *blob, size_t size, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): nothing leaves it");
+    cross(b, OCC_BCALL_SEAL_STORE);
+    atomic_fetch_add_explicit(&b->bytes_out, size, memory_order_relaxed);
+    record(b, 1, OCC_BCALL_SEAL_STORE, 0, 0, blob, size);
+    return b->inner_o.seal_store(b->inner_o.host, id, blob, size, e);
+}
+
+static occ_status w_seal_load(void *host, const uint8_t id[32], void *dst, size_t cap, size_t *got, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): it takes no data");
+    cross(b, OCC_BCALL_SEAL_LOAD);
+    size_t n = 0;
+    occ_status s = b->inner_o.seal_load(b->inner_o.host, id, dst, cap, &n, e);
+    if (!s && n > cap)
+        s = occ_fail(e, OCC_ERR_IO, "seal_load: the host claims %zu bytes in a %zu-byte buffer", n, cap);
+    if (!s) {
+        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+        record(b, 0, OCC_BCALL_SEAL_LOAD, 0, 0, dst, n);
+    }
+    *got = s ? 0 : n;
+    return s;
+}
+
 /* ---- ecalls: the host calls in; `enclave` is the boundary ---- */
 
 static occ_status w_conn_open(void *enclave, uint64_t conn, occ_error *e)
@@ -290,6 +319,9 @@ occ_status occ_boundary_create(const occ_boundary_opts *opts, const occ_ocalls *
         b->outer_o.key_send = keys ? w_key_send : NULL;
         b->outer_o.key_recv = keys ? w_key_recv : NULL;
         b->outer_o.key_close = keys ? w_key_close : NULL;
+        int seal = inner_ocalls->seal_store && inner_ocalls->seal_load;
+        b->outer_o.seal_store = seal ? w_seal_store : NULL;
+        b->outer_o.seal_load = seal ? w_seal_load : NULL;
     }
     if (inner_ecalls) {
         b->has_e = 1;
