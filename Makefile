@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo check-zoo check-fmnist check-onnx check-deploy bench-native fuzz-build fuzz-smoke fuzz soak clean
+.PHONY: all deps build test demo scale-demo check-zoo check-fmnist check-onnx check-deploy bench-native fuzz-build fuzz-smoke fuzz soak clean
 
 all: build
 
@@ -29,6 +29,11 @@ test: $(DEPS_STAMP)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)/occ
+
+# A key broker, 3 occ serve replicas of an encrypted pack behind HAProxy (TCP
+# passthrough), attested load, one replica killed: "scale-demo: N answered, 0 lost, R retried".
+scale-demo: build
+	bash scripts/scale-demo.sh $(BUILD)/occ
 
 # Exports the torchvision zoo, packs it, compares occ with PyTorch and ONNX Runtime.
 check-zoo: build

@@ -11,6 +11,7 @@ DEB_PKGS=(
   python3-torch python3-torchvision python3-torchaudio python3-onnx python3-numpy python3-yaml
   libonnx-testdata
   dataset-fashion-mnist darknet gnuplot-nox wrk valgrind nodejs npm curl time
+  haproxy
 )
 
 missing=()

@@ -63,7 +63,7 @@ static uint64_t get_u64(const uint8_t *p)
 static void test_counts_and_records(void)
 {
     fake host = {0}, encl = {0};
-    occ_ocalls o = {&host, f_read, f_send, f_close, f_now, NULL, NULL, NULL, NULL};
+    occ_ocalls o = {.host = &host, .read_chunk = f_read, .send = f_send, .close = f_close, .now_ns = f_now};
     occ_ecalls ec = {&encl, f_open, f_data, f_cclose, f_worker, f_stop};
     occ_epc_opts eo;
     occ_epc_opts_default(&eo);
@@ -152,7 +152,7 @@ static void test_counts_and_records(void)
     occ_boundary_free(b);
 
     /* NULL entries stay NULL; no EPC: count only; one table only. */
-    occ_ocalls partial = {&host, f_read, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    occ_ocalls partial = {.host = &host, .read_chunk = f_read};
     CHECK(occ_boundary_create(NULL, &partial, NULL, &b, &e) == OCC_OK);
     CHECK(occ_boundary_ecalls(b) == NULL);
     CHECK(occ_boundary_ocalls(b)->send == NULL && occ_boundary_ocalls(b)->read_chunk != NULL);
@@ -280,7 +280,7 @@ static void test_input_never_crosses(void)
         tb_free(&net);
         return;
     }
-    occ_ocalls host = {&net, host_read, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    occ_ocalls host = {.host = &net, .read_chunk = host_read};
     occ_boundary_opts bo = {.epc = epc, .record_memory = 1};
     occ_boundary *b = NULL;
     CHECK(occ_boundary_create(&bo, &host, NULL, &b, &e) == OCC_OK);
@@ -355,7 +355,7 @@ static void test_input_never_crosses(void)
      * at an odd offset) is found. */
     occ_boundary *b2 = NULL;
     fake sink = {0};
-    occ_ocalls with_send = {&sink, NULL, f_send, NULL, NULL, NULL, NULL, NULL, NULL};
+    occ_ocalls with_send = {.host = &sink, .send = f_send};
     CHECK(occ_boundary_create(&(occ_boundary_opts){.record_memory = 1}, &with_send, NULL, &b2, &e) == OCC_OK);
     const occ_ocalls *w2 = occ_boundary_ocalls(b2);
     CHECK(w2->send(w2->host, 1, (const uint8_t *)x + 101, 16, &e) == OCC_OK);

@@ -271,7 +271,7 @@ int main(void)
     CHECK(dir && occ_emu_quote_open(emu, &prov.quoter, &e) == OCC_OK);
     CHECK(occ_emu_identity_default(prov.quoter, &prov.identity, &e) == OCC_OK);
     g_prov = &prov;
-    occ_ocalls oc = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL, NULL, NULL};
+    occ_ocalls oc = {.read_chunk = h_read, .send = h_send, .close = h_close, .now_ns = h_now, .get_quote = h_quote};
     man = arm(bad, good, gsize, diff);
     occ_server_model sm = {"cnn", 0, man, gsize};
     occ_enclave_config cfg = {0};

@@ -118,7 +118,7 @@ static occ_status h_quote(void *h, const uint8_t rd[64], uint8_t *dst, size_t ca
     free(q);
     return st;
 }
-static occ_ocalls ocalls = {NULL, h_read, h_send, h_close, h_now, h_quote, NULL, NULL, NULL};
+static occ_ocalls ocalls = {.read_chunk = h_read, .send = h_send, .close = h_close, .now_ns = h_now, .get_quote = h_quote};
 static occ_ecalls ec;
 static X509 *root;
 static occ_model *model;

@@ -52,6 +52,21 @@ typedef struct occ_ocalls {
      * The enclave checks the range lies outside itself (occ_untrusted_alloc). */
     void *(*alloc_untrusted)(void *host, size_t size);
     void (*free_untrusted)(void *host, void *p);
+    /* Key fetch (docs/keys.md): a blocking TCP connection to the key broker,
+     * opened by the host, over which the enclave runs its own TLS client.
+     * Only TLS records and the public "host:port" cross. key_recv writes at
+     * most cap bytes into dst and says how many in *got (0 = the peer closed);
+     * the enclave copies *got and checks it against cap. NULL = no key fetch. */
+    occ_status (*key_connect)(void *host, const char *target, uint64_t *handle, occ_error *e);
+    occ_status (*key_send)(void *host, uint64_t handle, const void *buf, size_t size, occ_error *e);
+    occ_status (*key_recv)(void *host, uint64_t handle, void *dst, size_t cap, size_t *got, occ_error *e);
+    void (*key_close)(void *host, uint64_t handle);
+    /* Sealed model keys (docs/keys.md): opaque blobs (AES-256-GCM under the
+     * enclave's sealing key) the host stores by model id and hands back;
+     * seal_load writes at most cap bytes, *got = 0 when there is none; the
+     * enclave copies *got and checks it. NULL = no sealing. */
+    occ_status (*seal_store)(void *host, const uint8_t id[32], const void *blob, size_t size, occ_error *e);
+    occ_status (*seal_load)(void *host, const uint8_t id[32], void *dst, size_t cap, size_t *got, occ_error *e);
 } occ_ocalls;
 
 /* ---- untrusted memory for trusted code (src/engine/untrusted.c) ----

@@ -53,6 +53,12 @@ typedef enum occ_boundary_call {
     OCC_BCALL_METRICS,
     OCC_BCALL_ALLOC_UNTRUSTED,
     OCC_BCALL_FREE_UNTRUSTED,
+    OCC_BCALL_KEY_CONNECT, /* key fetch (docs/keys.md) */
+    OCC_BCALL_KEY_SEND,
+    OCC_BCALL_KEY_RECV,
+    OCC_BCALL_KEY_CLOSE,
+    OCC_BCALL_SEAL_STORE,
+    OCC_BCALL_SEAL_LOAD,
     OCC_BCALL_COUNT
 } occ_boundary_call;
 

@@ -56,6 +56,11 @@ typedef struct occ_host_ctx {
     void *metrics_ctx;
 } occ_host_ctx;
 void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out);
+/* Fills the key-fetch ocalls of out (src/host/ocalls_keys.c): blocking TCP
+ * connections to the key broker, 10 s timeouts; the host sees TLS records only. */
+void occ_host_key_ocalls(occ_ocalls *out);
+/* Where the seal_store/seal_load ocalls keep sealed keys (made 0700). */
+occ_status occ_host_seal_dir(const char *dir, occ_error *e) OCC_MUST_CHECK;
 
 #ifdef __cplusplus
 }

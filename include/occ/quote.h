@@ -63,6 +63,11 @@ occ_status occ_emu_identity_default(const occ_emu_quoter *q, occ_emu_identity *i
 occ_status occ_emu_quote_make(occ_emu_quoter *q, const occ_emu_identity *id, const uint8_t report_data[64],
                               uint8_t **quote, size_t *quote_size, occ_error *e) OCC_MUST_CHECK;
 
+/* Emulated EGETKEY for sealing (ctx: an occ_emu_provider): a 32-byte key
+ * that only this identity (MRENCLAVE, MRSIGNER) under this emulated
+ * platform (the quoting folder's secret) derives. */
+occ_status occ_emu_seal_key(void *ctx, uint8_t out[32], occ_error *e) OCC_MUST_CHECK;
+
 /* Provider adapter: ctx is an occ_emu_provider. */
 typedef struct occ_emu_provider {
     occ_emu_quoter *quoter;

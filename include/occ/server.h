@@ -67,11 +67,28 @@ typedef struct occ_enclave_config {
      * key after adding them; the quote binds the key, not these names. */
     const char *const *alt_names;
     size_t n_alt_names;
+    /* Optional (docs/keys.md): the keys of encrypted packs come from the
+     * model owner's key broker at "host:port", fetched inside the enclave
+     * over TLS with the RA-TLS certificate as client certificate, before any
+     * engine is made; any failure fails the start. key_server_ca: the
+     * broker's certificate (PEM) the enclave pins; NULL = unpinned (a key is
+     * then trusted only through the attested manifest's key check). */
+    const char *key_server;
+    const uint8_t *key_server_ca;
+    size_t key_server_ca_size;
+    /* Optional: seal the keys received to this enclave (AES-256-GCM under
+     * the key seal_key derives, e.g. occ_emu_seal_key) through the
+     * seal_store ocall, and at start use a sealed key (seal_load) whose
+     * pack's key check accepts it before asking the broker. */
+    occ_status (*seal_key)(void *ctx, uint8_t out[32], occ_error *e);
+    void *seal_ctx;
 } occ_enclave_config;
 /* occ_enclave_config is plain data: the quote comes from the get_quote
  * ocall and the host's metrics lines from the metrics ocall (occ/boundary.h).
- * (engine.mem, the EPC emulator's allocator, is the one table of functions
- * that still comes this way: docs/security.md, "Not done".) */
+ * Two tables of functions still come this way, both the emulated CPU's, not
+ * the host's: engine.mem (the EPC emulator's allocator) and seal_key (the
+ * emulated EGETKEY; on SGX the enclave derives it itself): docs/security.md,
+ * "Not done". */
 
 typedef struct occ_enclave occ_enclave;
 

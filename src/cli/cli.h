@@ -9,6 +9,7 @@ int occ_cmd_bench(int argc, char **argv);
 int occ_cmd_attest(int argc, char **argv);
 int occ_cmd_serve(int argc, char **argv);
 int occ_cmd_infer(int argc, char **argv);
+int occ_cmd_keys(int argc, char **argv);
 
 /* Prints "occ <cmd>: error: <msg>" on stderr; returns 1. */
 int occ_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -62,6 +62,13 @@ static void usage(FILE *f)
           "  --metrics ADDR:PORT    plaintext Prometheus endpoint (GET /metrics; aggregates only)\n"
           "  --san NAME             extra subjectAltName (DNS name or IP) in the certificate, for plain\n"
           "                         clients that pin it (the listen host and localhost are always in)\n"
+          "  --key-server HOST:PORT the model owner's key broker (occ keys serve): the enclave fetches the\n"
+          "                         key of every encrypted pack over TLS with its RA-TLS certificate\n"
+          "                         before it serves, and does not start without them (docs/keys.md)\n"
+          "  --key-server-ca FILE   the broker's certificate (PEM) the enclave pins; without it any broker\n"
+          "                         is accepted and a key is trusted only through the pack's key check\n"
+          "  --seal-keys            seal the keys received to this enclave (emulated sealing key under\n"
+          "                         --emu-dir, blobs in DIR/sealed/): a restart needs no broker\n"
           "  --record-boundary FILE test only: record every byte crossing the boundary\n"
           "  -h, --help             this text\n"
           "\n"
@@ -156,6 +163,10 @@ int occ_cmd_serve(int argc, char **argv)
     size_t n_alt = 0;
     char listen_host[256] = "";
     const char *listen = NULL, *metrics = NULL, *emu_dir = NULL, *record = NULL, *enclave = "emu";
+    const char *key_server = NULL, *key_server_ca = NULL;
+    int seal_keys = 0;
+    uint8_t *ca_pem = NULL;
+    size_t ca_size = 0;
     unsigned long long epc_size = 0, budget = 0, max_body = 0, req_mem = 0;
     occ_epc_cost_model cost = OCC_EPC_COST_SGX1;
     occ_mode mode = OCC_MODE_NATIVE;
@@ -182,6 +193,10 @@ int occ_cmd_serve(int argc, char **argv)
             usage(stderr);
             return occ_cli_error("serve", "unexpected argument '%s'", a);
         }
+        if (!strcmp(a, "--seal-keys")) {
+            seal_keys = 1;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return occ_cli_error("serve", "%s needs a value (see --help)", a);
@@ -202,6 +217,12 @@ int occ_cmd_serve(int argc, char **argv)
             emu_dir = v;
         } else if (!strcmp(a, "--record-boundary")) {
             record = v;
+        } else if (!strcmp(a, "--key-server")) {
+            if (!strncmp(v, "https://", 8))
+                v += 8;
+            key_server = v;
+        } else if (!strcmp(a, "--key-server-ca")) {
+            key_server_ca = v;
         } else if (!strcmp(a, "--enclave")) {
             if (strcmp(v, "emu") && strcmp(v, "gramine"))
                 return occ_cli_error("serve", "--enclave takes emu or gramine, got '%s'", v);
@@ -280,8 +301,14 @@ int occ_cmd_serve(int argc, char **argv)
         return occ_cli_error("serve", "--enclave emu needs --emu-dir DIR (the emulated quoting folder; clients "
                                       "verify with --root DIR/root.pem)");
 
+    if (key_server_ca && !key_server)
+        return occ_cli_error("serve", "--key-server-ca goes with --key-server HOST:PORT");
+    if (seal_keys && strcmp(enclave, "emu"))
+        return occ_cli_error("serve", "--seal-keys needs --enclave emu (sealing under Gramine is not done)");
     occ_error e = {0};
     int rc = 1;
+    if (key_server_ca && occ_attest_read_file(key_server_ca, 64u << 10, &ca_pem, &ca_size, &e))
+        return occ_cli_error("serve", "--key-server-ca: %s", e.msg);
     occ_packfile *packs[MAX_MODELS] = {0};
     occ_model *models[MAX_MODELS] = {0};
     occ_server_model sm[MAX_MODELS];
@@ -336,6 +363,9 @@ int occ_cmd_serve(int argc, char **argv)
     cfg.request_timeout_ms = req_to;
     cfg.alt_names = alt;
     cfg.n_alt_names = n_alt;
+    cfg.key_server = key_server;
+    cfg.key_server_ca = ca_pem;
+    cfg.key_server_ca_size = ca_size;
     if (emu) {
         occ_epc_opts eo;
         occ_epc_opts_default(&eo);
@@ -355,6 +385,16 @@ int occ_cmd_serve(int argc, char **argv)
         }
         hctx.quote = occ_emu_quote_provider;
         hctx.quote_ctx = &prov;
+        if (seal_keys) {
+            char sdir[4200];
+            snprintf(sdir, sizeof sdir, "%.4000s/sealed", emu_dir);
+            if (occ_host_seal_dir(sdir, &e)) {
+                occ_cli_error("serve", "--seal-keys: %s", e.msg);
+                goto done;
+            }
+            cfg.seal_key = occ_emu_seal_key;
+            cfg.seal_ctx = &prov;
+        }
     } else {
         hctx.quote = occ_gramine_quote_provider;
         hctx.quote_ctx = NULL;
@@ -363,6 +403,15 @@ int occ_cmd_serve(int argc, char **argv)
     if (occ_boundary_create(&bopts, &host_ocalls, NULL, &bo, &e)) {
         occ_cli_error("serve", "%s", e.msg);
         goto done;
+    }
+    if (record) {
+        /* from the start: the key fetch crosses during occ_enclave_create */
+        rec = fopen(record, "wb");
+        if (!rec) {
+            occ_cli_error("serve", "cannot write %s: %s", record, strerror(errno));
+            goto done;
+        }
+        occ_boundary_record_start(bo, rec, 0);
     }
     mctx.epc = epc;
     mctx.bo = bo;
@@ -381,15 +430,8 @@ int occ_cmd_serve(int argc, char **argv)
         goto done;
     }
     mctx.be = be;
-    if (record) {
-        rec = fopen(record, "wb");
-        if (!rec) {
-            occ_cli_error("serve", "cannot write %s: %s", record, strerror(errno));
-            goto done;
-        }
-        occ_boundary_record_start(bo, rec, 0);
+    if (rec)
         occ_boundary_record_start(be, rec, 0);
-    }
 
     /* What a client needs to write its policy. */
     uint8_t binding[32];
@@ -411,6 +453,12 @@ int occ_cmd_serve(int argc, char **argv)
     }
     occ_hex(binding, 32, hex);
     printf("report_data_model_binding %s\n", hex);
+    if (key_server)
+        printf("keys: fetched inside the enclave from %s (%s)\n", key_server,
+               ca_pem ? "its certificate pinned by --key-server-ca"
+                      : "UNPINNED: trusted only through each pack's key check");
+    if (seal_keys)
+        printf("keys: sealed to this enclave under %s/sealed (a key sealed there earlier is used first)\n", emu_dir);
     printf("engines: %u per model, %u thread%s each\n", workers, per_engine, per_engine == 1 ? "" : "s");
     printf("batching: %s\n", occ_enclave_batching(enc) ? "the engine runs batches of concurrent requests"
                                                        : "not every model runs batches (see the batch lines)");
@@ -468,6 +516,7 @@ int occ_cmd_serve(int argc, char **argv)
     rc = 0;
 done:
     g_net = NULL;
+    free(ca_pem);
     if (bo)
         occ_boundary_record_stop(bo);
     if (be)

@@ -30,6 +30,7 @@ static void usage(FILE *f)
           "  attest    verify an SGX quote, an RA-TLS certificate or a server against a policy\n"
           "  serve     serve models over HTTPS (KServe v2) from an (emulated) enclave\n"
           "  infer     attested inference against an occ serve server\n"
+          "  keys      occ keys serve: the model owner's key broker for encrypted packs\n"
 #endif
           "\n"
           "Run `occ <command> --help` for the options of a command.\n",
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         return occ_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "infer"))
         return occ_cmd_infer(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys"))
+        return occ_cmd_keys(argc - 1, argv + 1);
 #endif
     fprintf(stderr, "occ: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -37,10 +37,12 @@
 #include <openssl/x509v3.h>
 
 #include "enclave/http.h"
+#include "enclave/keyfetch.h"
 #include "enclave/kserve.h"
 #include "engine/engine_internal.h" /* occ_engine_plan_only */
 #include "occ/fault.h"
 #include "occ/ratls.h"
+#include "occ/weights_crypt.h"
 
 #define N_BUCKETS 1024
 #define REQ_FREE_PER_CONN ((size_t)64 << 10)
@@ -1279,6 +1281,87 @@ void occ_enclave_free(occ_enclave *enc)
     free(enc);
 }
 
+/* The key of every encrypted pack, from the broker named by the host
+ * (docs/keys.md). The target and the pin are copied in once; the key
+ * server's refusal, an unreachable broker or a wrong answer fail the start. */
+static occ_status fetch_keys(occ_enclave *enc, const occ_enclave_config *cfg, uint8_t (*keys)[32], uint8_t *have_key,
+                             occ_error *e)
+{
+    char target[300] = "";
+    if (cfg->key_server && (copy_host_str(cfg->key_server, target, sizeof target) || !target[0]))
+        return occ_fail(e, OCC_ERR_INVALID, "--key-server: need HOST:PORT (at most %zu characters)",
+                        sizeof target - 1);
+    size_t ca_size = cfg->key_server_ca_size;
+    uint8_t *ca = NULL;
+    if (cfg->key_server_ca) {
+        if (!ca_size || ca_size > (64u << 10))
+            return occ_fail(e, OCC_ERR_INVALID, "--key-server-ca: 1..64 KiB of PEM, got %zu bytes", ca_size);
+        if (!(ca = malloc(ca_size)))
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        memcpy(ca, cfg->key_server_ca, ca_size);
+    }
+    occ_keyfetch_cfg kc = {target, ca, ca_size, enc->cert, enc->key};
+    occ_status st = OCC_OK;
+    size_t fetched = 0;
+    uint8_t seal_key[32];
+    int seal = 0;
+    if (cfg->seal_key) {
+        if (!enc->oc->seal_store || !enc->oc->seal_load) {
+            free(ca);
+            return occ_fail(e, OCC_ERR_INVALID, "this host provides no storage for sealed keys");
+        }
+        if ((st = cfg->seal_key(cfg->seal_ctx, seal_key, e))) {
+            free(ca);
+            return st;
+        }
+        seal = 1;
+    }
+    for (size_t i = 0; i < enc->n_models && !st; i++) {
+        const occ_model *m = enc->models[i].m;
+        if (!m->weights_crypt)
+            continue; /* a plain pack takes no key */
+        fetched++;
+        if (seal) {
+            /* a key sealed to this enclave by an earlier start: used only
+             * when it opens and the attested manifest's key check accepts it */
+            uint8_t blob[OCC_SEALED_KEY_SIZE + 1];
+            size_t got = 0;
+            occ_error se = {0};
+            occ_wcrypt *wc = NULL;
+            if (enc->oc->seal_load(enc->oc->host, m->model_id, blob, sizeof blob, &got, &se) == OCC_OK && got &&
+                got <= sizeof blob && occ_key_unseal(seal_key, m->model_id, blob, got, keys[i], &se) == OCC_OK &&
+                occ_wcrypt_for_model(m, keys[i], &wc, &se) == OCC_OK) {
+                occ_wcrypt_free(wc);
+                have_key[i] = 1;
+                continue;
+            }
+            OPENSSL_cleanse(keys[i], 32);
+        }
+        if (!target[0]) {
+            st = occ_fail(e, OCC_ERR_KEY, "model '%s': no key sealed to this enclave and no --key-server",
+                          enc->models[i].name);
+            break;
+        }
+        if ((st = occ_keyfetch(enc->oc, &kc, m->model_id, keys[i], e))) {
+            occ_error_prefix(e, "model '%s'", enc->models[i].name);
+            break;
+        }
+        have_key[i] = 1;
+        if (seal) {
+            uint8_t blob[OCC_SEALED_KEY_SIZE];
+            if ((st = occ_key_seal(seal_key, m->model_id, keys[i], blob, e)) ||
+                (st = enc->oc->seal_store(enc->oc->host, m->model_id, blob, sizeof blob, e)))
+                occ_error_prefix(e, "model '%s': sealing its key", enc->models[i].name);
+        }
+    }
+    OPENSSL_cleanse(seal_key, sizeof seal_key);
+    free(ca);
+    if (!st && !fetched)
+        st = occ_fail(e, OCC_ERR_INVALID, "%s given but no model is an encrypted pack",
+                      cfg->key_server ? "--key-server" : "--seal-keys");
+    return st;
+}
+
 occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocalls *oc, occ_enclave **out,
                               occ_error *e)
 {
@@ -1323,6 +1406,8 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     enc->last_sweep = now_ns(enc);
 
     occ_status st = OCC_OK;
+    uint8_t(*keys)[32] = NULL;
+    uint8_t have_key[OCC_SERVER_MAX_MODELS] = {0};
     uint8_t(*ids)[32] = calloc(cfg->n_models, 32);
     enc->models = calloc(cfg->n_models, sizeof *enc->models);
     if (!ids || !enc->models) {
@@ -1404,6 +1489,51 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
                 goto fail;
             }
         }
+    }
+    /* REPORTDATA[32..63] binds every (name, model id) pair; the certificate
+     * carries the list (include/occ/binding.h, docs/attestation.md) */
+    const char *names[OCC_BOUND_MODELS_MAX];
+    if (cfg->n_models > OCC_BOUND_MODELS_MAX) {
+        st = occ_fail(e, OCC_ERR_INVALID, "at most %d models per server, got %zu", OCC_BOUND_MODELS_MAX, cfg->n_models);
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++)
+        names[i] = enc->models[i].name; /* the enclave's copy */
+    if ((st = occ_models_binding(names, (const uint8_t(*)[32])ids, cfg->n_models, enc->binding, e)))
+        goto fail;
+
+    /* The TLS key is made here, inside the enclave, and never leaves it. */
+    int64_t nb = cfg->cert_not_before, na = cfg->cert_not_after;
+    if (!nb && !na) {
+        nb = (int64_t)time(NULL) - 3600;
+        na = nb + 366 * 86400;
+    }
+    if ((st = occ_ratls_keygen(&enc->key, e)) ||
+        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, quote_ocall,
+                                         (void *)oc, nb, na, &enc->cert, e)))
+        goto fail;
+    if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
+        goto fail;
+    int dl = i2d_X509(enc->cert, &enc->cert_der);
+    if (dl <= 0) {
+        st = occ_fail(e, OCC_ERR_INTERNAL, "cannot encode the certificate");
+        goto fail;
+    }
+    enc->cert_der_size = (size_t)dl;
+
+    /* Keys of encrypted packs from the model owner's broker (docs/keys.md),
+     * fetched with the certificate just made, before any engine: they stay
+     * in enclave memory and are wiped once the engines hold their own. */
+    keys = calloc(cfg->n_models, 32);
+    if (!keys) {
+        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((cfg->key_server || cfg->seal_key) && (st = fetch_keys(enc, cfg, keys, have_key, e)))
+        goto fail;
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        srv_model *mdl = &enc->models[i];
+        const char *nm = mdl->name;
         mdl->eng = calloc(n_eng, sizeof *mdl->eng);
         mdl->eng_busy = calloc(n_eng, 1);
         if (!mdl->eng || !mdl->eng_busy) {
@@ -1412,6 +1542,8 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         }
         mdl->n_eng = n_eng;
         occ_engine_opts o = cfg->engine;
+        if (have_key[i])
+            o.weights_key = keys[i];
         if (o.mode == OCC_MODE_OCCLUMENCY) {
             /* the model's budget, split evenly: the pool together holds at most it */
             uint64_t total = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
@@ -1477,36 +1609,6 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         if (mdl->batch_n == 1)
             enc->batching = 0;
     }
-    /* REPORTDATA[32..63] binds every (name, model id) pair; the certificate
-     * carries the list (include/occ/binding.h, docs/attestation.md) */
-    const char *names[OCC_BOUND_MODELS_MAX];
-    if (cfg->n_models > OCC_BOUND_MODELS_MAX) {
-        st = occ_fail(e, OCC_ERR_INVALID, "at most %d models per server, got %zu", OCC_BOUND_MODELS_MAX, cfg->n_models);
-        goto fail;
-    }
-    for (size_t i = 0; i < cfg->n_models; i++)
-        names[i] = enc->models[i].name; /* the enclave's copy */
-    if ((st = occ_models_binding(names, (const uint8_t(*)[32])ids, cfg->n_models, enc->binding, e)))
-        goto fail;
-
-    /* The TLS key is made here, inside the enclave, and never leaves it. */
-    int64_t nb = cfg->cert_not_before, na = cfg->cert_not_after;
-    if (!nb && !na) {
-        nb = (int64_t)time(NULL) - 3600;
-        na = nb + 366 * 86400;
-    }
-    if ((st = occ_ratls_keygen(&enc->key, e)) ||
-        (st = occ_ratls_make_cert_models(enc->key, names, (const uint8_t(*)[32])ids, cfg->n_models, quote_ocall,
-                                         (void *)oc, nb, na, &enc->cert, e)))
-        goto fail;
-    if (cfg->n_alt_names && (st = add_alt_names(enc->cert, enc->key, cfg->alt_names, cfg->n_alt_names, e)))
-        goto fail;
-    int dl = i2d_X509(enc->cert, &enc->cert_der);
-    if (dl <= 0) {
-        st = occ_fail(e, OCC_ERR_INTERNAL, "cannot encode the certificate");
-        goto fail;
-    }
-    enc->cert_der_size = (size_t)dl;
     enc->ctx = SSL_CTX_new(TLS_server_method());
     if (!enc->ctx || !SSL_CTX_set_min_proto_version(enc->ctx, TLS1_3_VERSION) ||
         SSL_CTX_use_certificate(enc->ctx, enc->cert) != 1 || SSL_CTX_use_PrivateKey(enc->ctx, enc->key) != 1 ||
@@ -1517,11 +1619,16 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
     SSL_CTX_set_num_tickets(enc->ctx, 0); /* no resumption: every connection sees the attested certificate */
     SSL_CTX_set_session_cache_mode(enc->ctx, SSL_SESS_CACHE_OFF);
     free(ids);
+    OPENSSL_cleanse(keys, cfg->n_models * 32);
+    free(keys);
     *out = enc;
     return OCC_OK;
 fail:
     ERR_clear_error();
     free(ids);
+    if (keys)
+        OPENSSL_cleanse(keys, cfg->n_models * 32);
+    free(keys);
     occ_enclave_free(enc);
     return st ? st : OCC_ERR_INTERNAL;
 }

@@ -90,4 +90,5 @@ void occ_host_ocalls(occ_host_ctx *ctx, occ_ocalls *out)
     out->metrics = oc_metrics;
     out->alloc_untrusted = oc_alloc_untrusted;
     out->free_untrusted = oc_free_untrusted;
+    occ_host_key_ocalls(out); /* key fetch: src/host/ocalls_keys.c */
 }

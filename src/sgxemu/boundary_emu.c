@@ -29,8 +29,9 @@ struct occ_boundary {
 };
 
 static const char *const call_names[OCC_BCALL_COUNT] = {
-    "read_chunk", "send",     "close",      "now_ns", "conn_open",
-    "conn_data",  "conn_close", "run_worker", "stop", "get_quote", "metrics", "alloc_untrusted", "free_untrusted",
+    "read_chunk", "send", "close", "now_ns", "conn_open", "conn_data", "conn_close", "run_worker", "stop",
+    "get_quote", "metrics", "alloc_untrusted", "free_untrusted", "key_connect", "key_send", "key_recv",
+    "key_close", "seal_store", "seal_load",
 };
 
 const char *occ_boundary_call_name(occ_boundary_call c)
@@ -205,6 +206,88 @@ static void w_free_untrusted(void *host, void *p)
     b->inner_o.free_untrusted(b->inner_o.host, p);
 }
 
+/* Key fetch: the target (public) goes out, TLS records both ways. */
+static occ_status w_key_connect(void *host, const char *target, uint64_t *handle, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): nothing leaves it");
+    cross(b, OCC_BCALL_KEY_CONNECT);
+    size_t n = strlen(target);
+    atomic_fetch_add_explicit(&b->bytes_out, n, memory_order_relaxed);
+    record(b, 1, OCC_BCALL_KEY_CONNECT, 0, 0, target, n);
+    uint64_t h = 0;
+    occ_status s = b->inner_o.key_connect(b->inner_o.host, target, &h, e);
+    *handle = h;
+    return s;
+}
+
+static occ_status w_key_send(void *host, uint64_t handle, const void *buf, size_t size, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): nothing leaves it");
+    cross(b, OCC_BCALL_KEY_SEND);
+    atomic_fetch_add_explicit(&b->bytes_out, size, memory_order_relaxed);
+    record(b, 1, OCC_BCALL_KEY_SEND, handle, 0, buf, size);
+    return b->inner_o.key_send(b->inner_o.host, handle, buf, size, e);
+}
+
+static occ_status w_key_recv(void *host, uint64_t handle, void *dst, size_t cap, size_t *got, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): it takes no data");
+    cross(b, OCC_BCALL_KEY_RECV);
+    size_t n = 0;
+    occ_status s = b->inner_o.key_recv(b->inner_o.host, handle, dst, cap, &n, e);
+    if (!s && n > cap)
+        s = occ_fail(e, OCC_ERR_IO, "key_recv: the host claims %zu bytes in a %zu-byte buffer", n, cap);
+    if (!s) {
+        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+        record(b, 0, OCC_BCALL_KEY_RECV, handle, 0, dst, n);
+    }
+    *got = s ? 0 : n;
+    return s;
+}
+
+static void w_key_close(void *host, uint64_t handle)
+{
+    occ_boundary *b = host;
+    cross(b, OCC_BCALL_KEY_CLOSE);
+    record(b, 1, OCC_BCALL_KEY_CLOSE, handle, 0, NULL, 0);
+    b->inner_o.key_close(b->inner_o.host, handle);
+}
+
+static occ_status w_seal_store(void *host, const uint8_t id[32], const void *blob, size_t size, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): nothing leaves it");
+    cross(b, OCC_BCALL_SEAL_STORE);
+    atomic_fetch_add_explicit(&b->bytes_out, size, memory_order_relaxed);
+    record(b, 1, OCC_BCALL_SEAL_STORE, 0, 0, blob, size);
+    return b->inner_o.seal_store(b->inner_o.host, id, blob, size, e);
+}
+
+static occ_status w_seal_load(void *host, const uint8_t id[32], void *dst, size_t cap, size_t *got, occ_error *e)
+{
+    occ_boundary *b = host;
+    if (lost(b))
+        return occ_fail(e, OCC_ERR_INTEGRITY, "the enclave is lost (EPC integrity failure): it takes no data");
+    cross(b, OCC_BCALL_SEAL_LOAD);
+    size_t n = 0;
+    occ_status s = b->inner_o.seal_load(b->inner_o.host, id, dst, cap, &n, e);
+    if (!s && n > cap)
+        s = occ_fail(e, OCC_ERR_IO, "seal_load: the host claims %zu bytes in a %zu-byte buffer", n, cap);
+    if (!s) {
+        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+        record(b, 0, OCC_BCALL_SEAL_LOAD, 0, 0, dst, n);
+    }
+    *got = s ? 0 : n;
+    return s;
+}
+
 /* ---- ecalls: the host calls in; `enclave` is the boundary ---- */
 
 static occ_status w_conn_open(void *enclave, uint64_t conn, occ_error *e)
@@ -283,6 +366,15 @@ occ_status occ_boundary_create(const occ_boundary_opts *opts, const occ_ocalls *
         b->outer_o.metrics = inner_ocalls->metrics ? w_metrics : NULL;
         b->outer_o.alloc_untrusted = inner_ocalls->alloc_untrusted ? w_alloc_untrusted : NULL;
         b->outer_o.free_untrusted = inner_ocalls->free_untrusted ? w_free_untrusted : NULL;
+        int keys = inner_ocalls->key_connect && inner_ocalls->key_send && inner_ocalls->key_recv &&
+                   inner_ocalls->key_close;
+        b->outer_o.key_connect = keys ? w_key_connect : NULL;
+        b->outer_o.key_send = keys ? w_key_send : NULL;
+        b->outer_o.key_recv = keys ? w_key_recv : NULL;
+        b->outer_o.key_close = keys ? w_key_close : NULL;
+        int seal = inner_ocalls->seal_store && inner_ocalls->seal_load;
+        b->outer_o.seal_store = seal ? w_seal_store : NULL;
+        b->outer_o.seal_load = seal ? w_seal_load : NULL;
     }
     if (inner_ecalls) {
         b->has_e = 1;
@@ -324,7 +416,7 @@ void occ_boundary_get_stats(occ_boundary *b, occ_boundary_stats *out)
     memset(out, 0, sizeof *out);
     for (int i = 0; i < OCC_BCALL_COUNT; i++) {
         out->calls[i] = atomic_load_explicit(&b->calls[i], memory_order_relaxed);
-        if (i < OCC_BCALL_CONN_OPEN)
+        if (i < OCC_BCALL_CONN_OPEN || i > OCC_BCALL_STOP) /* ocalls are numbered around the ecalls */
             out->ocalls += out->calls[i];
         else
             out->ecalls += out->calls[i];

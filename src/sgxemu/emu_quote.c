@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -437,6 +438,42 @@ occ_status occ_emu_quote_make(occ_emu_quoter *q, const occ_emu_identity *id, con
     }
     *quote = b;
     *quote_size = total;
+    return OCC_OK;
+}
+
+/* Emulated EGETKEY (KEYNAME = SEAL, KEYPOLICY = MRENCLAVE): HKDF-SHA256 of
+ * the emulated platform's secret (the attestation key in DIR, which only
+ * the "CPU" - whoever holds DIR - knows) with the enclave's MRENCLAVE and
+ * MRSIGNER: another enclave, or the same code under another folder, derives
+ * another key. */
+occ_status occ_emu_seal_key(void *ctx, uint8_t out[32], occ_error *e)
+{
+    occ_emu_provider *p = ctx;
+    if (!p || !p->quoter || !p->quoter->ak)
+        return occ_fail(e, OCC_ERR_INVALID, "emulated sealing: no context");
+    unsigned char *der = NULL;
+    int n = i2d_PrivateKey(p->quoter->ak, &der);
+    if (n <= 0)
+        return occ_fail(e, OCC_ERR_INTERNAL, "emulated sealing: cannot encode the platform secret");
+    uint8_t info[64 + 16];
+    memcpy(info, "occ-emu-seal-v1", 16);
+    memcpy(info + 16, p->identity.mrenclave, 32);
+    memcpy(info + 48, p->identity.mrsigner, 32);
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    OSSL_PARAM prm[4];
+    prm[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    prm[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, der, (size_t)n);
+    prm[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info);
+    prm[3] = OSSL_PARAM_construct_end();
+    int ok = kc && EVP_KDF_derive(kc, out, 32, prm) == 1;
+    EVP_KDF_CTX_free(kc);
+    OPENSSL_clear_free(der, (size_t)n);
+    if (!ok) {
+        OPENSSL_cleanse(out, 32);
+        return occ_fail(e, OCC_ERR_INTERNAL, "emulated sealing: key derivation failed");
+    }
     return OCC_OK;
 }
 
