@@ -85,7 +85,8 @@ key, rec = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 assert len(key) == 32 and len(rec) > 1000
 for i in range(0, 25, 8):
     assert key[i:i + 8] not in rec, i
-# the key fetch crossed as key_connect (4), key_send (5), key_recv (6) records with TLS bytes
+# the key fetch crossed as key_connect (13), key_send (14), key_recv (15) records with TLS bytes
+# (occ_boundary_call in include/occ/boundary_emu.h)
 calls, off = {}, 0
 while off + 32 <= len(rec):
     magic, d, call = struct.unpack_from("<IBB", rec, off)
@@ -94,7 +95,7 @@ while off + 32 <= len(rec):
     calls[call] = calls.get(call, 0) + size
     off += 32 + size
 assert off == len(rec), (off, len(rec))
-assert calls.get(4, 0) > 0 and calls.get(5, 0) > 500 and calls.get(6, 0) > 500, calls
+assert calls.get(13, 0) > 0 and calls.get(14, 0) > 500 and calls.get(15, 0) > 500, calls
 PY
 
 # --- a broker whose policy pins another MRENCLAVE: no start, generic refusal ---
