@@ -47,9 +47,11 @@ static const uint8_t KEY2[32] = {0x6b, 0x65, 0x79, 0x21, 1,  2,  3,  4,  5,  6, 
  * table), each 8 bytes of the haystack probed, and on a block match the
  * 16-byte windows around it compared exactly: every occurrence of every
  * window is found, at a fraction of the cost of hashing all windows.
- * Windows of four equal 32-bit words (zeros, a fill) say nothing about the
- * weights and may occur anywhere (padding): they are not counted, nor
- * indexed as blocks (two equal words). */
+ * Windows of four equal 32-bit words (zeros, a fill) or of more than 8 zero
+ * bytes (the end of a tensor and its padding) say too little about the
+ * weights and may occur anywhere by chance (15 zeros and one byte: 1 in 256
+ * at every page boundary of ciphertext): they are not counted; blocks of
+ * two equal words are not indexed. */
 
 /* (optimised even in the -O0 sanitizer build: the scans probe every offset
  * of tens of MiB) */
@@ -90,7 +92,10 @@ static HOT int flat8(const uint8_t *p)
 
 static HOT int flat16(const uint8_t *p)
 {
-    return flat8(p) && flat8(p + 8) && !memcmp(p, p + 8, 4);
+    int zeros = 0;
+    for (int k = 0; k < 16; k++)
+        zeros += p[k] == 0;
+    return zeros > 8 || (flat8(p) && flat8(p + 8) && !memcmp(p, p + 8, 4));
 }
 
 static HOT void ws_init(winset *w, const uint8_t *src, size_t n)

@@ -179,8 +179,8 @@ occ_status occ_wcrypt_open(occ_wcrypt *c, uint32_t i, const occ_chunk *ch, uint8
     if (!gcm_update(c->gcm, buf, ch->size) || !gcm_open_end(c->gcm, ch->tag)) {
         OPENSSL_cleanse(buf, (size_t)ch->size);
         return occ_fail(e, OCC_ERR_INTEGRITY,
-                        "weight chunk %u failed authentication (AES-256-GCM): it was not encrypted "
-                        "for this pack with this key",
+                        "weight chunk %u failed authentication (AES-256-GCM): the chunk or its tag "
+                        "was altered, or comes from another pack or place",
                         i);
     }
     return OCC_OK;
