@@ -31,11 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(body, data, size);
     float a[3], b[4];
-    float *ins[2] = {a, b};
+    void *ins[2] = {a, b};
     occ_kserve_request req;
     if (occ_kserve_decode_infer(&model, body, size, header, 256, ins, &req, NULL) == OCC_OK) {
         float y[2] = {a[0], b[3]}, z[3] = {a[1], a[2], b[0]};
-        const float *outs[2] = {y, z};
+        const void *outs[2] = {y, z};
         uint8_t *out = NULL;
         size_t n = 0, js = 0;
         if (occ_kserve_encode_infer(&model, "m", &req, outs, &out, &n, &js, NULL) == OCC_OK) {
