@@ -49,6 +49,8 @@
 #define MAX_PENDING_WHILE_BUSY ((size_t)1 << 20)
 /* what one node of a cJSON tree costs (the node and malloc's header) */
 #define JSON_NODE_COST 80
+/* a job's tensors each start at a 16-byte boundary (int64 / float loads) */
+#define TENSOR_ALIGN(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 #define LAT_N 14
 static const double lat_bounds[LAT_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -78,6 +80,7 @@ struct srv_model {
     pthread_mutex_t run_mu; /* guards eng_busy */
     pthread_cond_t run_cv;
     size_t in_bytes, out_bytes; /* per request, all inputs / all outputs */
+    size_t job_bytes;           /* the same, each tensor at a 16-byte boundary (typed loads) */
     size_t max_body;            /* largest infer body its inputs need (JSON or binary) */
     size_t max_json_values;     /* numbers and containers a JSON request may hold */
     /* stats (under enc->stats_mu) */
@@ -410,7 +413,7 @@ static job *job_new(occ_enclave *enc, conn *c, srv_model *mdl)
     const occ_model *m = mdl->m;
     size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(void *);
     head = (head + 63) & ~(size_t)63;
-    size_t total = head + mdl->in_bytes + mdl->out_bytes;
+    size_t total = head + mdl->job_bytes;
     if (mem_charge(enc, c, (int64_t)total))
         return NULL;
     /* the tensors are not zeroed: the decoder writes every input byte (or
@@ -428,11 +431,11 @@ static job *job_new(occ_enclave *enc, conn *c, srv_model *mdl)
     uint8_t *p = (uint8_t *)j + head;
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         j->in[i] = p;
-        p += m->tensors[m->inputs[i]].size;
+        p += TENSOR_ALIGN(m->tensors[m->inputs[i]].size);
     }
     for (uint32_t i = 0; i < m->n_outputs; i++) {
         j->out[i] = p;
-        p += m->tensors[m->outputs[i]].size;
+        p += TENSOR_ALIGN(m->tensors[m->outputs[i]].size);
     }
     j->mdl = mdl;
     return j;
@@ -444,7 +447,7 @@ static void job_free(occ_enclave *enc, job *j)
     if (!j)
         return;
     /* inputs and outputs (contiguous after the header) are the client's data */
-    OPENSSL_cleanse(j->in[0], j->mdl->in_bytes + j->mdl->out_bytes);
+    OPENSSL_cleanse(j->in[0], j->mdl->job_bytes);
     if (j->charged)
         (void)mem_charge(enc, j->charged, -(int64_t)j->charge);
     free(j);
@@ -1343,10 +1346,14 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
             goto fail;
         }
         memcpy(ids[i], mdl->m->model_id, 32);
-        for (uint32_t k = 0; k < mdl->m->n_inputs; k++)
+        for (uint32_t k = 0; k < mdl->m->n_inputs; k++) {
             mdl->in_bytes += mdl->m->tensors[mdl->m->inputs[k]].size;
-        for (uint32_t k = 0; k < mdl->m->n_outputs; k++)
+            mdl->job_bytes += TENSOR_ALIGN(mdl->m->tensors[mdl->m->inputs[k]].size);
+        }
+        for (uint32_t k = 0; k < mdl->m->n_outputs; k++) {
             mdl->out_bytes += mdl->m->tensors[mdl->m->outputs[k]].size;
+            mdl->job_bytes += TENSOR_ALIGN(mdl->m->tensors[mdl->m->outputs[k]].size);
+        }
         /* the largest infer body its inputs need: binary tensors after a
          * JSON header, or JSON values (48 bytes each covers any float
          * printed in full, an INT64 as a decimal string, "false", with
