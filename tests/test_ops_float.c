@@ -348,6 +348,7 @@ static void test_conv_pool_1d(void)
                     lp += (double)x[c * 10 + i] * x[c * 10 + i];
                 }
             }
+            (void)lp; /* clang: set but not used (the fuzz build is clang) */
             r[c * OM + o] = mx;
         }
     tin pin[1] = {{3, {1, 4, 10}, x, 0}};
