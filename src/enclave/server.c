@@ -860,7 +860,10 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     occ_status st = OCC_OK;
     occ_error e = {0};
     int failed[256] = {0};
-    occ_error errs[256]; /* each member's error when run one by one */
+    /* each member's error when run one by one (on the heap: 512 bytes
+     * each is too much for an enclave thread's stack); without it every
+     * failed member reports the last error */
+    occ_error last = {0}, *errs = calloc(k, sizeof *errs);
     /* take a free engine of the pool (there are as many as workers, so one
      * is free unless another model's worker count exceeds the pool) */
     pthread_mutex_lock(&mdl->run_mu);
@@ -920,7 +923,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         st = OCC_OK;
         for (size_t b = 0; b < k; b++) {
             failed[b] = occ_engine_run_n(eng, 1, (const void *const *)jobs[b]->in,
-                                         (void *const *)jobs[b]->out, &errs[b]);
+                                         (void *const *)jobs[b]->out, errs ? &errs[b] : &last);
             if (failed[b])
                 st = failed[b];
         }
@@ -954,7 +957,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         if (!c->closed) {
             if (est) {
                 char msg[OCC_ERROR_MSG_SIZE + 32];
-                const char *why = !failed[b] ? ee.msg : batched ? e.msg : errs[b].msg;
+                const char *why = !failed[b] ? ee.msg : batched ? e.msg : errs ? errs[b].msg : last.msg;
                 /* the request's data refused by an operator (an index outside
                  * its table, a zero divisor): the client's error, not ours */
                 int bad_input = failed[b] == OCC_ERR_INVALID;
@@ -987,6 +990,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         job_free(enc, j);
         conn_put(enc, c);
     }
+    free(errs);
 }
 
 static void deadline_ts(struct timespec *ts, uint64_t ns_from_now)
