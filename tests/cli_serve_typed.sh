@@ -193,4 +193,40 @@ alive && ok || bad "server no longer serves after the curl requests"
 
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok || bad "serve exits 0"; SERVER_PID=
 san_clean "$T/serve.err" && ok || { bad "server sanitizer report"; cat "$T/serve.err" >&2; }
+
+# --- one-byte datatypes: a UINT8 image of 49,152 values and a BOOL flag.
+# The JSON bound counts values per element (at 4 bytes a value this body
+# would be refused as holding too many values) ---
+$PY - "$T" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as TP
+t = sys.argv[1]
+g = h.make_graph([h.make_node("Cast", ["img"], ["f"], to=TP.FLOAT), h.make_node("Not", ["flag"], ["nf"])], "u8",
+                 [h.make_tensor_value_info("img", TP.UINT8, [1, 3, 128, 128]),
+                  h.make_tensor_value_info("flag", TP.BOOL, [1, 2])],
+                 [h.make_tensor_value_info("f", TP.FLOAT, None), h.make_tensor_value_info("nf", TP.BOOL, None)])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), f"{t}/u8.onnx")
+np.random.default_rng(3).integers(0, 256, (1, 3, 128, 128), dtype=np.uint8).tofile(f"{t}/img.bin")
+np.array([[1, 0]], np.uint8).tofile(f"{t}/flag.bin")
+PY
+"$OCC" pack "$T/u8.onnx" -o "$T/u8.occ" -q >/dev/null && ok || bad "pack u8"
+U8_ID=$("$OCC" inspect "$T/u8.occ" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])')
+mkdir "$T/u8ref"
+"$OCC" run "$T/u8.occ" --input "img=$T/img.bin" --input "flag=$T/flag.bin" --output-dir "$T/u8ref" >/dev/null \
+  && ok || bad "run u8"
+"$OCC" serve --model u8="$T/u8.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  >"$T/serve2.log" 2>"$T/serve2.err" &
+SERVER_PID=$!
+for _ in $(seq 300); do grep -q '^listening' "$T/serve2.log" 2>/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/serve2.log")
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$MRENCLAVE" "$U8_ID" >"$T/policy2.json"
+for mode in "" --json-tensors; do
+  rm -rf "$T/u8out"; mkdir "$T/u8out"
+  "$OCC" infer "https://127.0.0.1:$PORT" --model u8 --tensor "img=$T/img.bin" --tensor "flag=$T/flag.bin" \
+    --output-dir "$T/u8out" --policy "$T/policy2.json" --root "$T/emu/root.pem" $mode 2>"$T/err" \
+    && cmp -s "$T/u8out/f.bin" "$T/u8ref/f.bin" && cmp -s "$T/u8out/nf.bin" "$T/u8ref/nf.bin" && ok \
+    || { bad "u8/bool infer $mode = run"; cat "$T/err" >&2; }
+done
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok || bad "serve u8 exits 0"; SERVER_PID=
+san_clean "$T/serve2.err" && ok || { bad "server 2 sanitizer report"; cat "$T/serve2.err" >&2; }
 finish
