@@ -53,7 +53,11 @@ static const uint8_t KEY2[32] = {0x6b, 0x65, 0x79, 0x21, 1,  2,  3,  4,  5,  6, 
 
 /* (optimised even in the -O0 sanitizer build: the scans probe every offset
  * of tens of MiB) */
+#if defined(__clang__) /* no per-function optimize attribute (the fuzz build is clang) */
+#define HOT
+#else
 #define HOT __attribute__((optimize("O2")))
+#endif
 
 #define WS_BITS 24
 
