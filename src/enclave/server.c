@@ -990,6 +990,8 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         job_free(enc, j);
         conn_put(enc, c);
     }
+    if (errs) /* the messages quote the requests' values (an index) */
+        OPENSSL_cleanse(errs, k * sizeof *errs);
     free(errs);
 }
 
