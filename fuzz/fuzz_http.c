@@ -25,12 +25,12 @@ static void serve(const occ_http_request *r)
     size_t n = strlen(r->path);
     if (n >= 6 && !strcmp(r->path + n - 6, "/infer")) {
         float in[4];
-        float *ins[1] = {in};
+        void *ins[1] = {in};
         occ_kserve_request req;
         if (occ_kserve_decode_infer(&model, r->body, r->body_size, r->inference_header_length, 64, ins, &req, NULL) ==
             OCC_OK) {
             float out[3] = {in[0], in[1], in[2]};
-            const float *outs[1] = {out};
+            const void *outs[1] = {out};
             uint8_t *body = NULL;
             size_t size = 0, js = 0;
             if (occ_kserve_encode_infer(&model, "m", &req, outs, &body, &size, &js, NULL) == OCC_OK)

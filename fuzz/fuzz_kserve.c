@@ -1,6 +1,8 @@
 /* libFuzzer: KServe v2 infer request decoding (JSON tensors and the binary
- * extension) against a two-input model, and the response encoding of what
- * was accepted. Bytes 0-1: Inference-Header-Content-Length (0xffff = absent). */
+ * extension) against a two-input FP32 model and a typed model (INT64, BOOL,
+ * UINT8, INT8, INT32, FP16 inputs and outputs), and the response encoding of
+ * what was accepted. Bytes 0-1: Inference-Header-Content-Length (0xffff =
+ * absent). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,48 @@ static const int32_t in_idx[2] = {0, 1}, out_idx[2] = {2, 3};
 static const occ_model model = {.name = "m", .n_tensors = 4, .tensors = tensors, .n_inputs = 2, .n_outputs = 2,
                                 .inputs = in_idx, .outputs = out_idx};
 
+static occ_tensor ttensors[10] = {
+    {.name = "ids", .dtype = OCC_DTYPE_INT64, .ndim = 2, .dims = {1, 3}, .size = 24},
+    {.name = "m", .dtype = OCC_DTYPE_BOOL, .ndim = 1, .dims = {2}, .size = 2},
+    {.name = "q", .dtype = OCC_DTYPE_UINT8, .ndim = 1, .dims = {2}, .size = 2},
+    {.name = "s", .dtype = OCC_DTYPE_INT8, .ndim = 1, .dims = {1}, .size = 1},
+    {.name = "i", .dtype = OCC_DTYPE_INT32, .ndim = 1, .dims = {1}, .size = 4},
+    {.name = "h", .dtype = OCC_DTYPE_FLOAT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "o64", .dtype = OCC_DTYPE_INT64, .ndim = 1, .dims = {2}, .size = 16},
+    {.name = "ob", .dtype = OCC_DTYPE_BOOL, .ndim = 1, .dims = {1}, .size = 1},
+    {.name = "oh", .dtype = OCC_DTYPE_FLOAT16, .ndim = 1, .dims = {1}, .size = 2},
+    {.name = "oi", .dtype = OCC_DTYPE_INT32, .ndim = 1, .dims = {1}, .size = 4},
+};
+static const int32_t tin_idx[6] = {0, 1, 2, 3, 4, 5}, tout_idx[4] = {6, 7, 8, 9};
+static const occ_model tmodel = {.name = "t", .n_tensors = 10, .tensors = ttensors, .n_inputs = 6, .n_outputs = 4,
+                                 .inputs = tin_idx, .outputs = tout_idx};
+
+static void typed(const uint8_t *body, size_t size, int64_t header)
+{
+    /* each tensor in its own allocation so a write past it is caught */
+    void *ins[6];
+    for (int k = 0; k < 6; k++)
+        ins[k] = malloc(ttensors[k].size);
+    occ_kserve_request req;
+    if (occ_kserve_decode_infer(&tmodel, body, size, header, 256, ins, &req, NULL) == OCC_OK) {
+        /* bool outputs must be 0/1 as the engine writes them */
+        const uint8_t *m = ins[1];
+        if (m[0] > 1 || m[1] > 1)
+            __builtin_trap();
+        uint8_t ob[1] = {m[0]};
+        const void *outs[4] = {ins[0], ob, ins[5], ins[4]};
+        uint8_t *out = NULL;
+        size_t n = 0, js = 0;
+        if (occ_kserve_encode_infer(&tmodel, "t", &req, outs, &out, &n, &js, NULL) == OCC_OK) {
+            if (js > n)
+                __builtin_trap();
+            free(out);
+        }
+    }
+    for (int k = 0; k < 6; k++)
+        free(ins[k]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -31,11 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(body, data, size);
     float a[3], b[4];
-    float *ins[2] = {a, b};
+    void *ins[2] = {a, b};
     occ_kserve_request req;
     if (occ_kserve_decode_infer(&model, body, size, header, 256, ins, &req, NULL) == OCC_OK) {
         float y[2] = {a[0], b[3]}, z[3] = {a[1], a[2], b[0]};
-        const float *outs[2] = {y, z};
+        const void *outs[2] = {y, z};
         uint8_t *out = NULL;
         size_t n = 0, js = 0;
         if (occ_kserve_encode_infer(&model, "m", &req, outs, &out, &n, &js, NULL) == OCC_OK) {
@@ -44,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(out);
         }
     }
+    typed(body, size, header);
     free(body);
     return 0;
 }

@@ -85,6 +85,10 @@ typedef struct occ_client_model_info {
     int32_t ndim;
     int64_t dims[OCC_MAX_DIMS];
     size_t input_count;     /* elements */
+    uint32_t input_dtype;   /* occ_dtype of the first input */
+    /* every input and output: name, dtype, ndim, dims, count, size (data NULL) */
+    size_t n_inputs, n_outputs;
+    struct occ_client_tensor *inputs, *outputs;
 } occ_client_model_info;
 occ_status occ_client_model_info_get(occ_client *c, const char *model, occ_client_model_info *info,
                                      occ_error *e) OCC_MUST_CHECK;
@@ -92,15 +96,29 @@ void occ_client_model_info_free(occ_client_model_info *info);
 
 typedef struct occ_client_tensor {
     char name[256];
+    uint32_t dtype; /* occ_dtype (KServe FP32, INT64, INT32, BOOL, UINT8, INT8, FP16) */
     int32_t ndim;
     int64_t dims[OCC_MAX_DIMS];
-    size_t count;
-    float *data;
+    size_t count;   /* elements */
+    size_t size;    /* bytes: count * element size */
+    void *data;     /* raw little-endian values of dtype */
 } occ_client_tensor;
 
-/* POST /v2/models/{model}/infer with one FP32 input; binary = use the
- * binary tensor extension both ways (else JSON). On a non-200 answer the
- * server's {"error"} text is in e. */
+/* The KServe datatype of an occ_dtype ("FP32", "INT64", ...) and back;
+ * NULL / 0 when there is none. */
+const char *occ_client_datatype(uint32_t dtype);
+uint32_t occ_client_dtype_of(const char *datatype);
+size_t occ_client_dtype_size(uint32_t dtype);
+
+/* POST /v2/models/{model}/infer with n typed inputs (name, dtype, shape,
+ * data of size bytes each); binary = use the binary tensor extension both
+ * ways (else JSON: INT64 printed exactly; an INT64 output beyond 2^53 in
+ * magnitude cannot be read exactly from JSON and is refused). On a non-200
+ * answer the server's {"error"} text is in e. */
+occ_status occ_client_infer_tensors(occ_client *c, const char *model, const occ_client_tensor *inputs, size_t n,
+                                    int binary, occ_client_tensor **outs, size_t *n_outs,
+                                    occ_error *e) OCC_MUST_CHECK;
+/* One FP32 input (occ_client_infer_tensors with one tensor). */
 occ_status occ_client_infer(occ_client *c, const char *model, const char *input_name, const int64_t *dims,
                             int32_t ndim, const float *data, int binary, occ_client_tensor **outs, size_t *n_outs,
                             occ_error *e) OCC_MUST_CHECK;

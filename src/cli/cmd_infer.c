@@ -15,9 +15,11 @@
 #include "occ/attest.h"
 #include "occ/client.h"
 
+#define MAX_TENSOR_ARGS 256
+
 static void usage(FILE *f)
 {
-    fputs("usage: occ infer https://HOST:PORT --model NAME (--tensor X.bin | --image FILE)\n"
+    fputs("usage: occ infer https://HOST:PORT --model NAME (--tensor [NAME=]X.bin ... | --image FILE)\n"
           "                 --policy P.json --root ROOT [options]\n"
           "\n"
           "Verifies the server's enclave (RA-TLS certificate: quote, key binding, policy) inside the TLS\n"
@@ -25,7 +27,8 @@ static void usage(FILE *f)
           "Images are decoded and preprocessed here with the model's published preprocessing.\n"
           "\n"
           "  --model NAME       model name on the server\n"
-          "  --tensor FILE      raw little-endian float32 input (the model's input shape)\n"
+          "  --tensor [NAME=]FILE  raw little-endian input NAME in its declared type and shape (repeat it,\n"
+          "                     one per input; a bare FILE for a one-input model)\n"
           "  --image FILE       PNG/JPEG/BMP image\n"
           "  --policy FILE      policy JSON (docs/attestation.md): it must pin the enclave (mrenclave, or\n"
           "                     mrsigner with isv_prod_id) and the model (model_id, or models with an\n"
@@ -33,8 +36,11 @@ static void usage(FILE *f)
           "  --insecure         accept a policy that pins no enclave or no model (or no --policy):\n"
           "                     any enclave the root vouches for\n"
           "  --root FILE        trust anchor (emulated servers: DIR/root.pem of their --emu-dir)\n"
-          "  --output FILE      write the raw float32 output tensor(s), in output order\n"
-          "  --top K            print the K best classes (default 5 without --output)\n"
+          "  --output FILE      write the raw output tensor(s), back to back in output order\n"
+          "  --output-dir DIR   write each output to DIR/<output name>.bin (characters outside\n"
+          "                     [A-Za-z0-9_.-] become _)\n"
+          "  --top K            print the K best classes of the first float32 output (default 5\n"
+          "                     without --output/--output-dir)\n"
           "  --json             one JSON object (top, model_id, verdict facts, timings)\n"
           "  --json-tensors     send and receive JSON tensors instead of the binary extension\n"
           "  --repeat N         run N inferences on the connection, report median latency\n"
@@ -96,7 +102,7 @@ static void *bulk_thread(void *p)
         b->lat[i] = occ_cli_now_ms() - t0;
         size_t off = 0;
         for (size_t k = 0; k < n_outs && off + outs[k].count <= b->out_count; k++) {
-            memcpy(b->out + i * b->out_count + off, outs[k].data, outs[k].count * 4);
+            memcpy(b->out + i * b->out_count + off, outs[k].data, outs[k].size);
             off += outs[k].count;
         }
         occ_client_tensors_free(outs, n_outs);
@@ -236,10 +242,55 @@ done:
     return rc;
 }
 
+/* --output-dir: DIR/<safe name>.bin per output, as `occ run --output-dir`
+ * (characters outside [A-Za-z0-9_.-] become '_'; two outputs that map to
+ * one file are an error, not an overwrite). */
+static int write_output_dir(const occ_client_tensor *outs, size_t n, const char *dir)
+{
+    char **names = calloc(n + 1, sizeof *names);
+    int rc = names ? 0 : occ_cli_error("infer", "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        const char *nm = *outs[i].name ? outs[i].name : "output";
+        size_t len = strlen(nm);
+        if (!(names[i] = malloc(len + 1))) {
+            rc = occ_cli_error("infer", "out of memory");
+            break;
+        }
+        for (size_t c = 0; c <= len; c++) {
+            char ch = nm[c];
+            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                     ch == '.' || ch == '-' || ch == '\0';
+            names[i][c] = ok ? ch : '_';
+        }
+        for (size_t k = 0; !rc && k < i; k++)
+            if (!strcmp(names[k], names[i]))
+                rc = occ_cli_error("infer", "--output-dir: outputs '%s' and '%s' would both be written to %s.bin "
+                                   "(use --output)", outs[k].name, outs[i].name, names[i]);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        char *file = malloc(strlen(dir) + strlen(names[i]) + 8);
+        if (!file) {
+            rc = occ_cli_error("infer", "out of memory");
+            break;
+        }
+        sprintf(file, "%s/%s.bin", dir, names[i]);
+        occ_error e = {0};
+        if (occ_cli_write_file(file, outs[i].data, outs[i].size, &e))
+            rc = occ_cli_error("infer", "output '%s': %s", outs[i].name, e.msg);
+        free(file);
+    }
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 int occ_cmd_infer(int argc, char **argv)
 {
     const char *url = NULL, *model = NULL, *tensor = NULL, *image = NULL, *policy_path = NULL, *root_path = NULL,
-               *output = NULL, *tensors = NULL;
+               *output = NULL, *tensors = NULL, *output_dir = NULL;
+    const char *tensor_args[MAX_TENSOR_ARGS];
+    int n_tensor = 0;
     int top = -1, json = 0, binary = 1, repeat = 1, conns = 1, insecure = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -257,7 +308,6 @@ int occ_cmd_infer(int argc, char **argv)
         } else if (a[0] == '-') {
             const char *v = i + 1 < argc ? argv[++i] : NULL;
             const char **slot = !strcmp(a, "--model")    ? &model
-                                : !strcmp(a, "--tensor") ? &tensor
                                 : !strcmp(a, "--image")  ? &image
                                 : !strcmp(a, "--policy") ? &policy_path
                                 : !strcmp(a, "--root")   ? &root_path
@@ -268,7 +318,15 @@ int occ_cmd_infer(int argc, char **argv)
                 occ_cli_error("infer", "%s needs a value", a);
                 return 2;
             }
-            if (slot) {
+            if (!strcmp(a, "--tensor")) {
+                if (n_tensor == MAX_TENSOR_ARGS) {
+                    occ_cli_error("infer", "more than %d --tensor options", MAX_TENSOR_ARGS);
+                    return 2;
+                }
+                tensor_args[n_tensor++] = v;
+            } else if (!strcmp(a, "--output-dir")) {
+                output_dir = v;
+            } else if (slot) {
                 *slot = v;
             } else if (!strcmp(a, "--top") || !strcmp(a, "--repeat") || !strcmp(a, "--connections")) {
                 char *end = NULL;
@@ -288,17 +346,18 @@ int occ_cmd_infer(int argc, char **argv)
             return 2;
         }
     }
+    tensor = n_tensor ? tensor_args[0] : NULL;
     if (!url || !model) {
         usage(stderr);
         occ_cli_error("infer", "give the server (https://HOST:PORT) and --model NAME");
         return 2;
     }
     if (!!tensor + !!image + !!tensors != 1) {
-        occ_cli_error("infer", "give exactly one of --tensor FILE, --image FILE or --tensors FILE");
+        occ_cli_error("infer", "give --tensor [NAME=]FILE (one per input), --image FILE or --tensors FILE");
         return 2;
     }
     if (top < 0)
-        top = output ? 0 : 5;
+        top = output || output_dir ? 0 : 5;
 
     signal(SIGPIPE, SIG_IGN); /* a server that closes gives an error, not a signal */
     occ_error e = {0};
@@ -330,7 +389,7 @@ int occ_cmd_infer(int argc, char **argv)
     occ_client_model_info info = {0};
     occ_client_tensor *outs = NULL;
     size_t n_outs = 0;
-    float *in = NULL;
+    occ_client_tensor *in_t = NULL;
     double *times = NULL;
     cJSON *root_json = NULL;
     occ_attest_verdict v;
@@ -351,30 +410,90 @@ int occ_cmd_infer(int argc, char **argv)
         occ_cli_error("infer", "%s", e.msg);
         goto done;
     }
+    if ((tensors || image) && (info.n_inputs != 1 || info.input_dtype != OCC_DTYPE_FLOAT)) {
+        occ_cli_error("infer", "%s takes a model with one FP32 input; '%s' has %zu input(s) (first %s): use "
+                      "--tensor NAME=FILE", tensors ? "--tensors" : "--image", model, info.n_inputs,
+                      occ_client_datatype(info.input_dtype));
+        rc = 2;
+        goto done;
+    }
     if (tensors) {
         rc = run_bulk(c, url, model, &o, &info, tensors, output, conns, binary, json);
         goto done;
     }
-    in = malloc(info.input_count * 4 + 4);
     times = calloc((size_t)repeat, sizeof *times);
-    if (!in || !times) {
+    in_t = calloc(info.n_inputs, sizeof *in_t);
+    if (!times || !in_t) {
         occ_cli_error("infer", "out of memory");
         goto done;
     }
+    for (size_t i = 0; i < info.n_inputs; i++) {
+        in_t[i] = info.inputs[i];
+        in_t[i].data = NULL;
+    }
     if (tensor) {
-        char what[300];
-        snprintf(what, sizeof what, "input '%s' (%zu float32 values)", info.input_name, info.input_count);
-        if (occ_cli_read_exact(tensor, in, info.input_count * 4, what, &e)) {
-            occ_cli_error("infer", "%s", e.msg);
-            rc = 2;
-            goto done;
+        /* NAME=FILE per input, or a bare FILE for a one-input model */
+        const char *files[MAX_TENSOR_ARGS] = {0};
+        for (int a = 0; a < n_tensor; a++) {
+            const char *eq = strchr(tensor_args[a], '=');
+            size_t hit = SIZE_MAX;
+            for (size_t i = 0; eq && i < info.n_inputs; i++)
+                if (strlen(info.inputs[i].name) == (size_t)(eq - tensor_args[a]) &&
+                    !strncmp(info.inputs[i].name, tensor_args[a], (size_t)(eq - tensor_args[a])))
+                    hit = i;
+            if (hit == SIZE_MAX && info.n_inputs != 1) {
+                char list[512];
+                size_t lo = 0;
+                list[0] = '\0';
+                for (size_t i = 0; i < info.n_inputs && lo < sizeof list; i++)
+                    lo += (size_t)snprintf(list + lo, sizeof list - lo, "%s%s", i ? ", " : "", info.inputs[i].name);
+                occ_cli_error("infer", "--tensor %s: name the input as NAME=FILE (model '%s' takes %s)",
+                              tensor_args[a], model, list);
+                rc = 2;
+                goto done;
+            }
+            if (hit == SIZE_MAX)
+                hit = 0; /* a bare FILE (which may itself contain '=') */
+            else
+                tensor_args[a] = eq + 1;
+            if (hit >= MAX_TENSOR_ARGS || files[hit]) {
+                occ_cli_error("infer", "input '%s' is given twice", info.inputs[hit < info.n_inputs ? hit : 0].name);
+                rc = 2;
+                goto done;
+            }
+            files[hit] = tensor_args[a];
+        }
+        for (size_t i = 0; i < info.n_inputs; i++) {
+            occ_client_tensor *t = &in_t[i];
+            char what[400];
+            snprintf(what, sizeof what, "input '%s' (%zu %s values)", t->name, t->count,
+                     occ_client_datatype(t->dtype));
+            if (i >= MAX_TENSOR_ARGS || !files[i]) {
+                occ_cli_error("infer", "missing input '%s' (%s, %zu values): give --tensor %s=FILE", t->name,
+                              occ_client_datatype(t->dtype), t->count, t->name);
+                rc = 2;
+                goto done;
+            }
+            if (!(t->data = malloc(t->size ? t->size : 1))) {
+                occ_cli_error("infer", "out of memory");
+                goto done;
+            }
+            if (occ_cli_read_exact(files[i], t->data, t->size, what, &e)) {
+                occ_cli_error("infer", "%s", e.msg);
+                rc = 2;
+                goto done;
+            }
         }
     } else {
         if (!info.pre.present) {
             occ_cli_error("infer", "model '%s' publishes no image preprocessing; use --tensor", model);
             goto done;
         }
-        if (occ_image_preprocess(image, &info.pre, in, info.input_count, &e)) {
+        if (!(in_t[0].data = malloc(in_t[0].size + 4))) {
+            occ_cli_error("infer", "out of memory");
+            goto done;
+        }
+        if (occ_image_preprocess(image, &info.pre, in_t[0].data, info.input_count, &e)) {
             occ_cli_error("infer", "%s", e.msg);
             rc = 2;
             goto done;
@@ -384,7 +503,7 @@ int occ_cmd_infer(int argc, char **argv)
         occ_client_tensors_free(outs, n_outs);
         outs = NULL;
         double t0 = occ_cli_now_ms();
-        if (occ_client_infer(c, model, info.input_name, info.dims, info.ndim, in, binary, &outs, &n_outs, &e)) {
+        if (occ_client_infer_tensors(c, model, in_t, info.n_inputs, binary, &outs, &n_outs, &e)) {
             occ_cli_error("infer", "%s", e.msg);
             goto done;
         }
@@ -396,7 +515,7 @@ int occ_cmd_infer(int argc, char **argv)
         FILE *f = fopen(output, "wb");
         int ok = f != NULL;
         for (size_t i = 0; ok && i < n_outs; i++)
-            ok = fwrite(outs[i].data, 4, outs[i].count, f) == outs[i].count;
+            ok = fwrite(outs[i].data, 1, outs[i].size, f) == outs[i].size;
         if (f && fclose(f))
             ok = 0;
         if (!ok) {
@@ -404,14 +523,29 @@ int occ_cmd_infer(int argc, char **argv)
             goto done;
         }
     }
-    size_t count = outs[0].count, k = (size_t)top;
+    if (output_dir && write_output_dir(outs, n_outs, output_dir))
+        goto done;
+    /* --top ranks the first FP32 output */
+    size_t ti = 0;
+    while (ti < n_outs && outs[ti].dtype != OCC_DTYPE_FLOAT)
+        ti++;
+    if (ti == n_outs) {
+        if (top && !output && !output_dir && !json)
+            for (size_t i = 0; i < n_outs; i++)
+                printf("output %s: %s, %zu values (use --output-dir)\n", outs[i].name,
+                       occ_client_datatype(outs[i].dtype), outs[i].count);
+        top = 0;
+        ti = 0;
+    }
+    const float *top_data = (const float *)outs[ti].data;
+    size_t count = top ? outs[ti].count : 0, k = (size_t)top;
     size_t *idx = k ? calloc(k, sizeof *idx) : NULL;
-    k = idx ? occ_topk(outs[0].data, count, k, idx) : 0;
+    k = idx ? occ_topk(top_data, count, k, idx) : 0;
     double maxv = -INFINITY, sum = 0;
     for (size_t i = 0; i < count; i++)
-        maxv = outs[0].data[i] > maxv ? outs[0].data[i] : maxv;
+        maxv = top_data[i] > maxv ? top_data[i] : maxv;
     for (size_t i = 0; i < count; i++)
-        sum += exp(outs[0].data[i] - maxv);
+        sum += exp(top_data[i] - maxv);
     char mre[65];
     occ_hex(v.mrenclave, 32, mre);
     if (json) {
@@ -429,8 +563,8 @@ int occ_cmd_infer(int argc, char **argv)
                 cJSON_AddStringToObject(t, "label", info.labels[idx[i]]);
             else
                 cJSON_AddNullToObject(t, "label");
-            cJSON_AddNumberToObject(t, "score", outs[0].data[idx[i]]);
-            cJSON_AddNumberToObject(t, "probability", exp(outs[0].data[idx[i]] - maxv) / sum);
+            cJSON_AddNumberToObject(t, "score", top_data[idx[i]]);
+            cJSON_AddNumberToObject(t, "probability", exp(top_data[idx[i]] - maxv) / sum);
             cJSON_AddItemToArray(arr, t);
         }
         cJSON_AddNumberToObject(root_json, "handshake_ms", occ_client_handshake_ms(c));
@@ -440,8 +574,8 @@ int occ_cmd_infer(int argc, char **argv)
     } else {
         for (size_t i = 0; i < k; i++) {
             const char *label = idx[i] < info.n_labels ? info.labels[idx[i]] : "";
-            printf("%2zu. %-24s (class %zu)  score %.6g  p=%.4f\n", i + 1, label, idx[i], outs[0].data[idx[i]],
-                   exp(outs[0].data[idx[i]] - maxv) / sum);
+            printf("%2zu. %-24s (class %zu)  score %.6g  p=%.4f\n", i + 1, label, idx[i], top_data[idx[i]],
+                   exp(top_data[idx[i]] - maxv) / sum);
         }
         if (repeat > 1)
             printf("latency: median %.3f ms over %d request(s); handshake + attestation %.1f ms\n", median, repeat,
@@ -452,10 +586,12 @@ int occ_cmd_infer(int argc, char **argv)
 done:
     cJSON_Delete(root_json);
     occ_client_tensors_free(outs, n_outs);
-    occ_client_model_info_free(&info);
     occ_client_close(c);
     X509_free(root);
-    free(in);
+    for (size_t i = 0; in_t && i < info.n_inputs; i++)
+        free(in_t[i].data);
+    free(in_t);
+    occ_client_model_info_free(&info);
     free(times);
     return rc;
 }

@@ -422,6 +422,8 @@ void occ_client_model_info_free(occ_client_model_info *info)
     for (uint32_t i = 0; info->labels && i < info->n_labels; i++)
         free(info->labels[i]);
     free(info->labels);
+    free(info->inputs);
+    free(info->outputs);
     memset(info, 0, sizeof *info);
 }
 
@@ -442,6 +444,154 @@ static int shape_of(const cJSON *a, int32_t *ndim, int64_t *dims, size_t *count)
         c *= (size_t)d->valuedouble;
     }
     *count = c;
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    uint32_t dtype;
+    size_t size;
+} kdt[] = {{"FP32", OCC_DTYPE_FLOAT, 4}, {"INT64", OCC_DTYPE_INT64, 8}, {"INT32", OCC_DTYPE_INT32, 4},
+           {"BOOL", OCC_DTYPE_BOOL, 1},  {"UINT8", OCC_DTYPE_UINT8, 1}, {"INT8", OCC_DTYPE_INT8, 1},
+           {"FP16", OCC_DTYPE_FLOAT16, 2}};
+
+const char *occ_client_datatype(uint32_t dtype)
+{
+    for (size_t i = 0; i < sizeof kdt / sizeof kdt[0]; i++)
+        if (kdt[i].dtype == (dtype ? dtype : OCC_DTYPE_FLOAT))
+            return kdt[i].name;
+    return NULL;
+}
+
+uint32_t occ_client_dtype_of(const char *datatype)
+{
+    for (size_t i = 0; datatype && i < sizeof kdt / sizeof kdt[0]; i++)
+        if (!strcmp(kdt[i].name, datatype))
+            return kdt[i].dtype;
+    return 0;
+}
+
+size_t occ_client_dtype_size(uint32_t dtype)
+{
+    for (size_t i = 0; i < sizeof kdt / sizeof kdt[0]; i++)
+        if (kdt[i].dtype == (dtype ? dtype : OCC_DTYPE_FLOAT))
+            return kdt[i].size;
+    return 0;
+}
+
+/* IEEE half <-> float, as the engine's (src/ops/util.c) */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp) {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man) {
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 0x400u));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
+    } else {
+        bits = sign;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
+    if (exp == 0xff)
+        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 0x1f)
+        return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        if (e < -10)
+            return sign;
+        man |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - e), half = man >> shift, rem = man & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1)))
+        half++;
+    return (uint16_t)(sign | half);
+}
+
+/* Element k of a typed buffer as a JSON value (INT64 printed exactly). */
+static cJSON *json_value(uint32_t dt, const void *p, size_t k)
+{
+    char num[32];
+    switch (dt) {
+    case OCC_DTYPE_INT64:
+        snprintf(num, sizeof num, "%lld", (long long)((const int64_t *)p)[k]);
+        return cJSON_CreateRaw(num);
+    case OCC_DTYPE_INT32: return cJSON_CreateNumber((double)((const int32_t *)p)[k]);
+    case OCC_DTYPE_INT8: return cJSON_CreateNumber((double)((const int8_t *)p)[k]);
+    case OCC_DTYPE_UINT8: return cJSON_CreateNumber((double)((const uint8_t *)p)[k]);
+    case OCC_DTYPE_BOOL: return cJSON_CreateBool(((const uint8_t *)p)[k] != 0);
+    case OCC_DTYPE_FLOAT16: return cJSON_CreateNumber((double)half_to_float(((const uint16_t *)p)[k]));
+    default: return cJSON_CreateNumber((double)((const float *)p)[k]);
+    }
+}
+
+/* A JSON value into element k of a typed buffer; -1 when it does not fit. */
+static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
+{
+    if (dt == OCC_DTYPE_BOOL) {
+        if (!cJSON_IsBool(v) && !cJSON_IsNumber(v))
+            return -1;
+        ((uint8_t *)p)[k] = cJSON_IsBool(v) ? (uint8_t)cJSON_IsTrue(v) : v->valuedouble != 0;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) {
+        if (cJSON_IsNull(v) && (dt == OCC_DTYPE_FLOAT || dt == OCC_DTYPE_FLOAT16)) { /* NaN/Inf */
+            if (dt == OCC_DTYPE_FLOAT)
+                ((float *)p)[k] = NAN;
+            else
+                ((uint16_t *)p)[k] = 0x7e00;
+            return 0;
+        }
+        return -1;
+    }
+    double d = v->valuedouble;
+    switch (dt) {
+    case OCC_DTYPE_INT64:
+        if (!(d > -9007199254740992.0 && d < 9007199254740992.0))
+            return -1; /* not exact in JSON */
+        ((int64_t *)p)[k] = (int64_t)d;
+        return 0;
+    case OCC_DTYPE_INT32: ((int32_t *)p)[k] = (int32_t)d; return 0;
+    case OCC_DTYPE_INT8: ((int8_t *)p)[k] = (int8_t)d; return 0;
+    case OCC_DTYPE_UINT8: ((uint8_t *)p)[k] = (uint8_t)d; return 0;
+    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = float_to_half((float)d); return 0;
+    default: ((float *)p)[k] = (float)d; return 0;
+    }
+}
+
+/* {"name", "datatype", "shape"} into t (data NULL); -1 when malformed. */
+static int tensor_desc(const cJSON *o, occ_client_tensor *t)
+{
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "datatype");
+    memset(t, 0, sizeof *t);
+    if (!cJSON_IsString(nm) || strlen(nm->valuestring) >= sizeof t->name || !cJSON_IsString(dt) ||
+        !(t->dtype = occ_client_dtype_of(dt->valuestring)) ||
+        shape_of(cJSON_GetObjectItemCaseSensitive(o, "shape"), &t->ndim, t->dims, &t->count))
+        return -1;
+    snprintf(t->name, sizeof t->name, "%s", nm->valuestring);
+    t->size = t->count * occ_client_dtype_size(t->dtype);
     return 0;
 }
 
@@ -503,6 +653,28 @@ occ_status occ_client_model_info_get(occ_client *c, const char *model, occ_clien
         }
     }
     snprintf(info->input_name, sizeof info->input_name, "%s", in_name->valuestring);
+    for (int io = 0; io < 2; io++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, io ? "outputs" : "inputs");
+        int n = cJSON_GetArraySize(arr);
+        occ_client_tensor *ts = n > 0 && n <= 4096 ? calloc((size_t)n, sizeof *ts) : NULL;
+        const cJSON *o;
+        int k = 0, bad = !ts;
+        cJSON_ArrayForEach(o, arr)
+        {
+            if (bad || tensor_desc(o, &ts[k++]))
+                bad = 1;
+        }
+        if (bad) {
+            free(ts);
+            cJSON_Delete(j);
+            occ_client_model_info_free(info);
+            return occ_fail(e, OCC_ERR_FORMAT, "model info: unexpected %s in the server's answer",
+                            io ? "outputs" : "inputs");
+        }
+        *(io ? &info->outputs : &info->inputs) = ts;
+        *(io ? &info->n_outputs : &info->n_inputs) = (size_t)n;
+    }
+    info->input_dtype = info->inputs[0].dtype;
     if (cJSON_IsArray(labels)) {
         int n = cJSON_GetArraySize(labels);
         info->labels = calloc((size_t)n + 1, sizeof *info->labels);
@@ -546,38 +718,86 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
                             int32_t ndim, const float *data, int binary, occ_client_tensor **outs, size_t *n_outs,
                             occ_error *e)
 {
+    occ_client_tensor t;
+    memset(&t, 0, sizeof t);
+    if (ndim < 0 || ndim > OCC_MAX_DIMS || strlen(input_name) >= sizeof t.name)
+        return occ_fail(e, OCC_ERR_INVALID, "infer: bad input description");
+    snprintf(t.name, sizeof t.name, "%s", input_name);
+    t.dtype = OCC_DTYPE_FLOAT;
+    t.ndim = ndim;
+    t.count = 1;
+    for (int32_t i = 0; i < ndim; i++) {
+        t.dims[i] = dims[i];
+        t.count *= (size_t)dims[i];
+    }
+    t.size = t.count * 4;
+    t.data = (void *)(uintptr_t)data; /* only read */
+    return occ_client_infer_tensors(c, model, &t, 1, binary, outs, n_outs, e);
+}
+
+occ_status occ_client_infer_tensors(occ_client *c, const char *model, const occ_client_tensor *inputs, size_t n_in,
+                                    int binary, occ_client_tensor **outs, size_t *n_outs, occ_error *e)
+{
     *outs = NULL;
     *n_outs = 0;
     occ_status cs = check_model(c, model, e);
     if (cs)
         return cs;
-    size_t count = 1;
-    for (int32_t i = 0; i < ndim; i++)
-        count *= (size_t)dims[i];
     cJSON *root = cJSON_CreateObject();
     cJSON *ins = cJSON_AddArrayToObject(root, "inputs");
-    cJSON *in = cJSON_CreateObject();
-    cJSON_AddItemToArray(ins, in);
-    cJSON_AddStringToObject(in, "name", input_name);
-    cJSON_AddStringToObject(in, "datatype", "FP32");
-    cJSON *shape = cJSON_AddArrayToObject(in, "shape");
-    for (int32_t i = 0; i < ndim; i++)
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)dims[i]));
+    size_t bin_total = 0;
+    for (size_t k = 0; k < n_in; k++) {
+        const occ_client_tensor *x = &inputs[k];
+        const char *dtn = occ_client_datatype(x->dtype);
+        if (!dtn || x->size != x->count * occ_client_dtype_size(x->dtype)) {
+            cJSON_Delete(root);
+            return occ_fail(e, OCC_ERR_INVALID, "infer: input '%.64s' has no KServe datatype or a wrong size",
+                            x->name);
+        }
+        cJSON *in = cJSON_CreateObject();
+        cJSON_AddItemToArray(ins, in);
+        cJSON_AddStringToObject(in, "name", x->name);
+        cJSON_AddStringToObject(in, "datatype", dtn);
+        cJSON *shape = cJSON_AddArrayToObject(in, "shape");
+        for (int32_t i = 0; i < x->ndim; i++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)x->dims[i]));
+        if (binary) {
+            cJSON *p = cJSON_AddObjectToObject(in, "parameters");
+            cJSON_AddNumberToObject(p, "binary_data_size", (double)x->size);
+            bin_total += x->size;
+        } else {
+            cJSON *d = cJSON_AddArrayToObject(in, "data");
+            for (size_t i = 0; d && i < x->count; i++)
+                cJSON_AddItemToArray(d, json_value(x->dtype, x->data, i));
+        }
+    }
     if (binary) {
-        cJSON *p = cJSON_AddObjectToObject(in, "parameters");
-        cJSON_AddNumberToObject(p, "binary_data_size", (double)(count * 4));
         cJSON *rp = cJSON_AddObjectToObject(root, "parameters");
         cJSON_AddBoolToObject(rp, "binary_data_output", 1);
-    } else {
-        cJSON *d = cJSON_AddArrayToObject(in, "data");
-        for (size_t i = 0; d && i < count; i++)
-            cJSON_AddItemToArray(d, cJSON_CreateNumber((double)data[i]));
     }
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!json)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     size_t jn = strlen(json);
+    /* the binary tensors back to back after the JSON header (one input: sent from where it is) */
+    uint8_t *bin = NULL;
+    const void *tail = NULL;
+    if (binary && n_in == 1) {
+        tail = inputs[0].data;
+    } else if (binary && bin_total) {
+        bin = malloc(bin_total);
+        if (!bin) {
+            free(json);
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        }
+        size_t off = 0;
+        for (size_t k = 0; k < n_in; k++) {
+            memcpy(bin + off, inputs[k].data, inputs[k].size);
+            off += inputs[k].size;
+        }
+        tail = bin;
+    }
     char ihcl[64];
     snprintf(ihcl, sizeof ihcl, "Inference-Header-Content-Length: %zu", jn);
     const char *hdrs[] = {binary ? "Content-Type: application/octet-stream" : "Content-Type: application/json",
@@ -585,8 +805,9 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
     char path[512];
     snprintf(path, sizeof path, "/v2/models/%s/infer", model);
     occ_client_response r;
-    occ_status st = request_parts(c, "POST", path, hdrs, json, jn, binary ? data : NULL, binary ? count * 4 : 0, &r, e);
+    occ_status st = request_parts(c, "POST", path, hdrs, json, jn, binary ? tail : NULL, binary ? bin_total : 0, &r, e);
     free(json);
+    free(bin);
     if (st)
         return st;
     if (r.status != 200) {
@@ -607,30 +828,25 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
     st = (n > 0 && t) ? OCC_OK : occ_fail(e, OCC_ERR_FORMAT, "infer: no outputs in the answer");
     for (int i = 0; !st && i < n; i++) {
         const cJSON *o = cJSON_GetArrayItem(oa, i);
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "datatype");
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "parameters");
         const cJSON *bds = p ? cJSON_GetObjectItemCaseSensitive(p, "binary_data_size") : NULL;
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
-        if (!cJSON_IsString(nm) || !cJSON_IsString(dt) || strcmp(dt->valuestring, "FP32") ||
-            shape_of(cJSON_GetObjectItemCaseSensitive(o, "shape"), &t[i].ndim, t[i].dims, &t[i].count)) {
+        if (tensor_desc(o, &t[i])) {
             st = occ_fail(e, OCC_ERR_FORMAT, "infer: malformed output %d", i);
             break;
         }
-        snprintf(t[i].name, sizeof t[i].name, "%s", nm->valuestring);
-        t[i].data = malloc(t[i].count ? t[i].count * 4 : 1);
+        t[i].data = malloc(t[i].size ? t[i].size : 1);
         if (!t[i].data) {
             st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
             break;
         }
         if (bds) {
-            if (!cJSON_IsNumber(bds) || bds->valuedouble != (double)(t[i].count * 4) ||
-                r.body_size - off < t[i].count * 4) {
+            if (!cJSON_IsNumber(bds) || bds->valuedouble != (double)t[i].size || r.body_size - off < t[i].size) {
                 st = occ_fail(e, OCC_ERR_FORMAT, "infer: bad binary output '%s'", t[i].name);
                 break;
             }
-            memcpy(t[i].data, r.body + off, t[i].count * 4);
-            off += t[i].count * 4;
+            memcpy(t[i].data, r.body + off, t[i].size);
+            off += t[i].size;
         } else {
             if (!cJSON_IsArray(d) || (size_t)cJSON_GetArraySize(d) != t[i].count) {
                 st = occ_fail(e, OCC_ERR_FORMAT, "infer: output '%s' has the wrong number of values", t[i].name);
@@ -638,7 +854,14 @@ occ_status occ_client_infer(occ_client *c, const char *model, const char *input_
             }
             size_t k = 0;
             const cJSON *v;
-            cJSON_ArrayForEach(v, d) t[i].data[k++] = cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
+            cJSON_ArrayForEach(v, d)
+            {
+                if (!st && from_json(v, t[i].dtype, t[i].data, k++))
+                    st = occ_fail(e, OCC_ERR_FORMAT,
+                                  "infer: output '%s': value %zu is not a %s JSON value this client reads exactly "
+                                  "(an INT64 beyond 2^53: use binary outputs)",
+                                  t[i].name, k - 1, occ_client_datatype(t[i].dtype));
+            }
         }
     }
     cJSON_Delete(j);

@@ -1,6 +1,7 @@
 /* KServe v2 request decoding and response encoding (see kserve.h). */
 #include "enclave/kserve.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
+
+#include "ops/ops_internal.h"
 
 static const occ_tensor *input_tensor(const occ_model *m, uint32_t i)
 {
@@ -24,27 +27,117 @@ static void shape_str(const int64_t *dims, int ndim, char *buf, size_t size)
         snprintf(buf + n, size - n, "]");
 }
 
-/* Flattens nested arrays of numbers (row-major) into dst; returns -1 on a
- * non-number, too many values or too deep nesting. */
-static int flatten(const cJSON *a, float *dst, size_t cap, size_t *n, int depth)
+const char *occ_kserve_datatype(uint32_t dtype)
+{
+    switch (dtype) {
+    case OCC_DTYPE_FLOAT: return "FP32";
+    case OCC_DTYPE_INT64: return "INT64";
+    case OCC_DTYPE_INT32: return "INT32";
+    case OCC_DTYPE_BOOL: return "BOOL";
+    case OCC_DTYPE_UINT8: return "UINT8";
+    case OCC_DTYPE_INT8: return "INT8";
+    case OCC_DTYPE_FLOAT16: return "FP16";
+    default: return NULL;
+    }
+}
+
+/* Below 2^53 every integer a JSON number spells parses to itself; at or
+ * beyond it cJSON's double may be a neighbour (2^53 + 1 reads as 2^53). */
+#define EXACT_LIMIT 9007199254740992.0
+
+/* One JSON value into element k of dst (type dt). Returns NULL or why the
+ * value is refused (static text). */
+static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
+{
+    if (dt == OCC_DTYPE_BOOL) {
+        uint8_t b;
+        if (cJSON_IsBool(v))
+            b = cJSON_IsTrue(v) ? 1 : 0;
+        else if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1))
+            b = v->valuedouble == 1;
+        else
+            return "BOOL values are true, false, 0 or 1";
+        ((uint8_t *)dst)[k] = b;
+        return NULL;
+    }
+    if (dt == OCC_DTYPE_INT64 && cJSON_IsString(v)) {
+        /* exact for the whole int64 range: a decimal string */
+        const char *s = v->valuestring;
+        char *end = NULL;
+        if (!*s || strlen(s) > 20 || (*s != '-' && (*s < '0' || *s > '9')))
+            return "an INT64 string must be a decimal integer";
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (errno || *end || end == s || (*s == '-' && !s[1]))
+            return "an INT64 string must be a decimal integer within int64";
+        ((int64_t *)dst)[k] = (int64_t)x;
+        return NULL;
+    }
+    if (!cJSON_IsNumber(v))
+        return "a value is not a number";
+    double d = v->valuedouble;
+    switch (dt) {
+    case OCC_DTYPE_FLOAT:
+        ((float *)dst)[k] = (float)d;
+        return NULL;
+    case OCC_DTYPE_FLOAT16:
+        ((uint16_t *)dst)[k] = occ_ops_float_to_half((float)d);
+        return NULL;
+    default:
+        break;
+    }
+    if (d != floor(d))
+        return "a value is not an integer";
+    switch (dt) {
+    case OCC_DTYPE_INT64:
+        if (!(d > -EXACT_LIMIT && d < EXACT_LIMIT))
+            return "an INT64 JSON number at or beyond 2^53 is not exact in JSON (send it as a decimal string "
+                   "or use binary data)";
+        ((int64_t *)dst)[k] = (int64_t)d;
+        return NULL;
+    case OCC_DTYPE_INT32:
+        if (d < -2147483648.0 || d > 2147483647.0)
+            return "a value is outside INT32 [-2147483648, 2147483647]";
+        ((int32_t *)dst)[k] = (int32_t)d;
+        return NULL;
+    case OCC_DTYPE_INT8:
+        if (d < -128 || d > 127)
+            return "a value is outside INT8 [-128, 127]";
+        ((int8_t *)dst)[k] = (int8_t)d;
+        return NULL;
+    case OCC_DTYPE_UINT8:
+        if (d < 0 || d > 255)
+            return "a value is outside UINT8 [0, 255]";
+        ((uint8_t *)dst)[k] = (uint8_t)d;
+        return NULL;
+    default:
+        return "unsupported datatype";
+    }
+}
+
+/* Flattens nested arrays of values (row-major) into dst of type dt;
+ * returns NULL or why (too many values, too deep, a refused value). */
+static const char *flatten(const cJSON *a, uint32_t dt, void *dst, size_t cap, size_t *n, int depth)
 {
     if (depth > OCC_MAX_DIMS + 1)
-        return -1;
+        return "\"data\" is nested too deeply";
     const cJSON *v;
     cJSON_ArrayForEach(v, a)
     {
         if (cJSON_IsArray(v)) {
-            if (flatten(v, dst, cap, n, depth + 1))
-                return -1;
-        } else if (cJSON_IsNumber(v)) {
-            if (*n >= cap)
-                return -1;
-            dst[(*n)++] = (float)v->valuedouble;
+            const char *why = flatten(v, dt, dst, cap, n, depth + 1);
+            if (why)
+                return why;
         } else {
-            return -1;
+            if (*n >= cap)
+                return "too many values";
+            const char *why = put_value(v, dt, dst, *n);
+            if (why)
+                return why;
+            (*n)++;
         }
     }
-    return 0;
+    return NULL;
 }
 
 size_t occ_kserve_json_values(const uint8_t *json, size_t size)
@@ -91,7 +184,7 @@ static void delete_wiped(cJSON *j)
 }
 
 occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size_t size, int64_t header_size,
-                                   size_t max_values, float *const *inputs, occ_kserve_request *req, occ_error *e)
+                                   size_t max_values, void *const *inputs, occ_kserve_request *req, occ_error *e)
 {
     memset(req, 0, sizeof *req);
     size_t json_size = size;
@@ -182,9 +275,16 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
             st = occ_fail(e, OCC_ERR_FORMAT, "input '%.64s' needs a \"datatype\"", t->name);
             goto done;
         }
-        if (strcmp(dt->valuestring, "FP32")) {
-            st = occ_fail(e, OCC_ERR_INVALID, "input '%.64s' has datatype '%.16s'; the model takes FP32", t->name,
-                          dt->valuestring);
+        const uint32_t tdt = occ_tensor_dtype(t);
+        const char *want_dt = occ_kserve_datatype(tdt);
+        if (!want_dt) {
+            st = occ_fail(e, OCC_ERR_UNSUPPORTED, "input '%.64s' is %s, which KServe cannot carry", t->name,
+                          occ_dtype_name(tdt));
+            goto done;
+        }
+        if (strcmp(dt->valuestring, want_dt)) {
+            st = occ_fail(e, OCC_ERR_INVALID, "input '%.64s' has datatype '%.16s'; the model takes %s", t->name,
+                          dt->valuestring, want_dt);
             goto done;
         }
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(in, "shape");
@@ -220,7 +320,7 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
             st = occ_fail(e, OCC_ERR_SHAPE, "input '%.64s' has shape %s; the model takes %s", t->name, got, want);
             goto done;
         }
-        size_t count = (size_t)(t->size / 4);
+        size_t count = (size_t)(t->size / occ_dtype_size(tdt));
         const cJSON *ip = cJSON_GetObjectItemCaseSensitive(in, "parameters");
         const cJSON *bds = ip ? cJSON_GetObjectItemCaseSensitive(ip, "binary_data_size") : NULL;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(in, "data");
@@ -241,8 +341,8 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
                 goto done;
             }
             if (!cJSON_IsNumber(bds) || bds->valuedouble != (double)t->size) {
-                st = occ_fail(e, OCC_ERR_SHAPE, "input '%.64s': binary_data_size must be %llu bytes (FP32 %s)",
-                              t->name, (unsigned long long)t->size, want);
+                st = occ_fail(e, OCC_ERR_SHAPE, "input '%.64s': binary_data_size must be %llu bytes (%s %s)",
+                              t->name, (unsigned long long)t->size, want_dt, want);
                 goto done;
             }
             if (bin_size - bin_off < t->size) {
@@ -250,6 +350,16 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
                               "input '%.64s': truncated binary tensor (%zu of %llu bytes present)", t->name,
                               bin_size - bin_off, (unsigned long long)t->size);
                 goto done;
+            }
+            if (tdt == OCC_DTYPE_BOOL) {
+                /* the engine's bool is one byte, 0 or 1 */
+                for (size_t b = 0; b < t->size; b++)
+                    if (bin[bin_off + b] > 1) {
+                        st = occ_fail(e, OCC_ERR_INVALID,
+                                      "input '%.64s': BOOL byte %zu is %u (binary BOOL is one byte, 0 or 1)",
+                                      t->name, b, bin[bin_off + b]);
+                        goto done;
+                    }
             }
             memcpy(inputs[k], bin + bin_off, t->size);
             bin_off += t->size;
@@ -259,10 +369,15 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
                 goto done;
             }
             size_t n = 0;
-            if (flatten(data, inputs[k], count, &n, 0) || n != count) {
+            const char *why = flatten(data, tdt, inputs[k], count, &n, 0);
+            if (why && strcmp(why, "too many values")) {
+                st = occ_fail(e, OCC_ERR_INVALID, "input '%.64s' (%s): %s (value %zu)", t->name, want_dt, why, n);
+                goto done;
+            }
+            if (why || n != count) {
                 st = occ_fail(e, OCC_ERR_SHAPE,
-                              "input '%.64s': \"data\" must hold exactly %zu numbers for shape %s", t->name, count,
-                              want);
+                              "input '%.64s': \"data\" must hold exactly %zu values for %s %s", t->name, count,
+                              want_dt, want);
                 goto done;
             }
         }
@@ -320,7 +435,7 @@ static cJSON *shape_json(const occ_tensor *t)
 }
 
 occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, const occ_kserve_request *req,
-                                   const float *const *outputs, uint8_t **out, size_t *size, size_t *json_size,
+                                   const void *const *outputs, uint8_t **out, size_t *size, size_t *json_size,
                                    occ_error *e)
 {
     *out = NULL;
@@ -346,19 +461,52 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(arr, o);
         cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "datatype", "FP32");
+        const uint32_t tdt = occ_tensor_dtype(t);
+        const char *dtn = occ_kserve_datatype(tdt);
+        if (!dtn) {
+            delete_wiped(root);
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "output '%.64s' is %s, which KServe cannot carry", t->name,
+                            occ_dtype_name(tdt));
+        }
+        cJSON_AddStringToObject(o, "datatype", dtn);
         cJSON_AddItemToObject(o, "shape", shape_json(t));
         if (mode == 2) {
             cJSON *p = cJSON_AddObjectToObject(o, "parameters");
             cJSON_AddNumberToObject(p, "binary_data_size", (double)t->size);
             bin_total += t->size;
         } else {
-            size_t count = (size_t)(t->size / 4);
+            size_t count = (size_t)(t->size / occ_dtype_size(tdt));
             cJSON *d = cJSON_AddArrayToObject(o, "data");
             for (size_t k = 0; d && k < count; k++) {
-                float v = outputs[i][k];
-                /* JSON has no NaN/Inf: send null for them (documented). */
-                cJSON_AddItemToArray(d, isfinite(v) ? cJSON_CreateNumber((double)v) : cJSON_CreateNull());
+                cJSON *item = NULL;
+                char num[32];
+                switch (tdt) {
+                case OCC_DTYPE_INT64:
+                    /* printed exactly (a double would round beyond 2^53) */
+                    snprintf(num, sizeof num, "%lld", (long long)((const int64_t *)outputs[i])[k]);
+                    item = cJSON_CreateRaw(num);
+                    break;
+                case OCC_DTYPE_INT32:
+                    item = cJSON_CreateNumber((double)((const int32_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_INT8:
+                    item = cJSON_CreateNumber((double)((const int8_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_UINT8:
+                    item = cJSON_CreateNumber((double)((const uint8_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_BOOL:
+                    item = cJSON_CreateBool(((const uint8_t *)outputs[i])[k] != 0);
+                    break;
+                default: {
+                    float v = tdt == OCC_DTYPE_FLOAT16 ? occ_ops_half_to_float(((const uint16_t *)outputs[i])[k])
+                                                       : ((const float *)outputs[i])[k];
+                    /* JSON has no NaN/Inf: send null for them (documented). */
+                    item = isfinite(v) ? cJSON_CreateNumber((double)v) : cJSON_CreateNull();
+                    break;
+                }
+                }
+                cJSON_AddItemToArray(d, item);
             }
         }
     }
@@ -396,8 +544,9 @@ static cJSON *tensors_json(const occ_model *m, const int32_t *idx, uint32_t n)
     for (uint32_t i = 0; a && i < n; i++) {
         const occ_tensor *t = &m->tensors[idx[i]];
         cJSON *o = cJSON_CreateObject();
+        const char *dtn = occ_kserve_datatype(occ_tensor_dtype(t));
         cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "datatype", "FP32");
+        cJSON_AddStringToObject(o, "datatype", dtn ? dtn : occ_dtype_name(occ_tensor_dtype(t)));
         cJSON_AddItemToObject(o, "shape", shape_json(t));
         cJSON_AddItemToArray(a, o);
     }

@@ -27,13 +27,21 @@ typedef struct occ_kserve_request {
  * JSON). max_values bounds the JSON before it is parsed: a body with more
  * values (numbers, strings, literals, arrays, objects) is refused without
  * building its tree (0 = no bound). inputs[i] receives model input i
- * (m->tensors[m->inputs[i]].size bytes, caller-allocated). The JSON tree
+ * (m->tensors[m->inputs[i]].size bytes of its dtype, caller-allocated).
+ * Datatypes FP32, INT64, INT32, BOOL, UINT8, INT8, FP16 must equal the
+ * input's; JSON values are range-checked (integers exact: INT64 numbers
+ * below 2^53 in magnitude, or decimal strings; BOOL true/false/0/1) and
+ * binary BOOL bytes must be 0 or 1. The JSON tree
  * is wiped before it is freed. Errors are OCC_ERR_FORMAT (malformed, too
  * many values), OCC_ERR_SHAPE (shape / size) or OCC_ERR_INVALID (name,
  * datatype): all 400. */
 occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size_t size, int64_t header_size,
-                                   size_t max_values, float *const *inputs, occ_kserve_request *req,
+                                   size_t max_values, void *const *inputs, occ_kserve_request *req,
                                    occ_error *e) OCC_MUST_CHECK;
+
+/* The KServe datatype of an occ_dtype ("FP32", "INT64", ...); NULL for
+ * none. */
+const char *occ_kserve_datatype(uint32_t dtype);
 
 /* Upper bound of the values in a JSON text (counted without parsing:
  * separators and openers outside strings, plus one). */
@@ -43,7 +51,7 @@ size_t occ_kserve_json_values(const uint8_t *json, size_t size);
  * output is binary (*json_size is then the Inference-Header-Content-Length,
  * else *json_size == *size). *out is malloc'd (caller frees). */
 occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, const occ_kserve_request *req,
-                                   const float *const *outputs, uint8_t **out, size_t *size, size_t *json_size,
+                                   const void *const *outputs, uint8_t **out, size_t *size, size_t *json_size,
                                    occ_error *e) OCC_MUST_CHECK;
 
 /* GET /v2/models/{name}: name, versions, platform, inputs, outputs. */

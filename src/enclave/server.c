@@ -51,6 +51,8 @@
 #define MAX_PENDING_WHILE_BUSY ((size_t)1 << 20)
 /* what one node of a cJSON tree costs (the node and malloc's header) */
 #define JSON_NODE_COST 80
+/* a job's tensors each start at a 16-byte boundary (int64 / float loads) */
+#define TENSOR_ALIGN(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 #define LAT_N 14
 static const double lat_bounds[LAT_N] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -80,6 +82,7 @@ struct srv_model {
     pthread_mutex_t run_mu; /* guards eng_busy */
     pthread_cond_t run_cv;
     size_t in_bytes, out_bytes; /* per request, all inputs / all outputs */
+    size_t job_bytes;           /* the same, each tensor at a 16-byte boundary (typed loads) */
     size_t max_body;            /* largest infer body its inputs need (JSON or binary) */
     size_t max_json_values;     /* numbers and containers a JSON request may hold */
     /* stats (under enc->stats_mu) */
@@ -118,7 +121,7 @@ typedef struct job {
     occ_kserve_request req;
     int keep_alive;
     uint64_t t_enqueue;
-    float **in, **out;
+    void **in, **out; /* each tensor in its dtype */
 } job;
 
 struct occ_enclave {
@@ -415,9 +418,9 @@ static char *simple_json(const char *fmt, const char *a)
 static job *job_new(occ_enclave *enc, conn *c, srv_model *mdl)
 {
     const occ_model *m = mdl->m;
-    size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(float *);
+    size_t head = sizeof(job) + (m->n_inputs + m->n_outputs) * sizeof(void *);
     head = (head + 63) & ~(size_t)63;
-    size_t total = head + mdl->in_bytes + mdl->out_bytes;
+    size_t total = head + mdl->job_bytes;
     if (mem_charge(enc, c, (int64_t)total))
         return NULL;
     /* the tensors are not zeroed: the decoder writes every input byte (or
@@ -430,16 +433,16 @@ static job *job_new(occ_enclave *enc, conn *c, srv_model *mdl)
     memset(j, 0, head);
     j->charged = c;
     j->charge = total;
-    j->in = (float **)(j + 1);
+    j->in = (void **)(j + 1);
     j->out = j->in + m->n_inputs;
     uint8_t *p = (uint8_t *)j + head;
     for (uint32_t i = 0; i < m->n_inputs; i++) {
-        j->in[i] = (float *)p;
-        p += m->tensors[m->inputs[i]].size;
+        j->in[i] = p;
+        p += TENSOR_ALIGN(m->tensors[m->inputs[i]].size);
     }
     for (uint32_t i = 0; i < m->n_outputs; i++) {
-        j->out[i] = (float *)p;
-        p += m->tensors[m->outputs[i]].size;
+        j->out[i] = p;
+        p += TENSOR_ALIGN(m->tensors[m->outputs[i]].size);
     }
     j->mdl = mdl;
     return j;
@@ -451,7 +454,7 @@ static void job_free(occ_enclave *enc, job *j)
     if (!j)
         return;
     /* inputs and outputs (contiguous after the header) are the client's data */
-    OPENSSL_cleanse(j->in[0], j->mdl->in_bytes + j->mdl->out_bytes);
+    OPENSSL_cleanse(j->in[0], j->mdl->job_bytes);
     if (j->charged)
         (void)mem_charge(enc, j->charged, -(int64_t)j->charge);
     free(j);
@@ -543,7 +546,7 @@ static int dispatch(occ_enclave *enc, conn *c, const occ_http_request *r)
     }
     occ_error e = {0};
     occ_status dst = occ_kserve_decode_infer(mdl->m, r->body, r->body_size, r->inference_header_length,
-                                             mdl->max_json_values, j->in, &j->req, &e);
+                                             mdl->max_json_values, (void *const *)j->in, &j->req, &e);
     (void)mem_charge(enc, c, -tree);
     if (dst) {
         job_free(enc, j);
@@ -872,6 +875,10 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     occ_error e = {0};
     int failed[256] = {0};
     conn *conns[256];
+    /* each member's error when run one by one (on the heap: 512 bytes
+     * each is too much for an enclave thread's stack); without it every
+     * failed member reports the last error */
+    occ_error last = {0}, *errs = calloc(k, sizeof *errs);
     /* take a free engine of the pool (there are as many as workers, so one
      * is free unless another model's worker count exceeds the pool) */
     pthread_mutex_lock(&mdl->run_mu);
@@ -887,10 +894,11 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
     mdl->eng_busy[slot] = 1;
     pthread_mutex_unlock(&mdl->run_mu);
     occ_engine *eng = mdl->eng[slot];
-    if (k > 1 && mdl->batch_n > 1) {
+    int batched = k > 1 && mdl->batch_n > 1;
+    if (batched) {
         /* gather the k inputs; outputs come back the same way */
-        float **ins = calloc(m->n_inputs + m->n_outputs, sizeof *ins);
-        float **outs = ins ? ins + m->n_inputs : NULL;
+        void **ins = calloc(m->n_inputs + m->n_outputs, sizeof *ins);
+        void **outs = ins ? ins + m->n_inputs : NULL;
         int ok = ins != NULL;
         for (uint32_t i = 0; ok && i < m->n_inputs; i++) {
             size_t sz = m->tensors[m->inputs[i]].size;
@@ -920,15 +928,19 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         free(ins);
         for (size_t b = 0; b < k; b++)
             failed[b] = st;
-    } else {
+        /* a batch refused for one member's data (an id outside the
+         * vocabulary, a zero divisor: OCC_ERR_INVALID) is run again request
+         * by request, so only that member fails */
+        if (st == OCC_ERR_INVALID)
+            batched = 0;
+    }
+    if (!batched) {
+        st = OCC_OK;
         for (size_t b = 0; b < k; b++) {
-            occ_error eb = {0};
             failed[b] = occ_engine_run_n(eng, 1, (const void *const *)jobs[b]->in,
-                                         (void *const *)jobs[b]->out, &eb);
-            if (failed[b]) {
+                                         (void *const *)jobs[b]->out, errs ? &errs[b] : &last);
+            if (failed[b])
                 st = failed[b];
-                e = eb;
-            }
         }
     }
     pthread_mutex_lock(&mdl->run_mu);
@@ -950,7 +962,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         size_t size = 0, jsize = 0;
         occ_error ee = {0};
         occ_status est = failed[b] ? failed[b]
-                                   : occ_kserve_encode_infer(m, mdl->name, &j->req, (const float *const *)j->out,
+                                   : occ_kserve_encode_infer(m, mdl->name, &j->req, (const void *const *)j->out,
                                                              &body, &size, &jsize, &ee);
         uint64_t t_done = now_ns(enc);
         double secs = (double)(t_done - j->t_enqueue) / 1e9;
@@ -960,8 +972,12 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         if (!c->closed) {
             if (est) {
                 char msg[OCC_ERROR_MSG_SIZE + 32];
-                snprintf(msg, sizeof msg, "inference failed: %s", failed[b] ? e.msg : ee.msg);
-                respond_error(enc, c, 500, msg, j->keep_alive);
+                const char *why = !failed[b] ? ee.msg : batched ? e.msg : errs ? errs[b].msg : last.msg;
+                /* the request's data refused by an operator (an index outside
+                 * its table, a zero divisor): the client's error, not ours */
+                int bad_input = failed[b] == OCC_ERR_INVALID;
+                snprintf(msg, sizeof msg, "%s: %s", bad_input ? "input refused" : "inference failed", why);
+                respond_error(enc, c, bad_input ? 400 : 500, msg, j->keep_alive);
             } else {
                 respond(enc, c, 200, size != jsize ? "application/octet-stream" : "application/json", body, size,
                         size != jsize ? (long long)jsize : -1, j->keep_alive);
@@ -1000,6 +1016,9 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         pthread_mutex_unlock(&c->mu);
         conn_put(enc, c);
     }
+    if (errs) /* the messages quote the requests' values (an index) */
+        OPENSSL_cleanse(errs, k * sizeof *errs);
+    free(errs);
 }
 
 static void deadline_ts(struct timespec *ts, uint64_t ns_from_now)
@@ -1205,32 +1224,31 @@ static occ_status quote_ocall(void *p, const uint8_t report_data[64], uint8_t **
 }
 
 /* Does the engine honour opts.batch? Runs one batch of identical zero
- * inputs and checks every slot of the output was written with the same
- * values (an engine that ignores batch writes only the first). */
+ * inputs, output slot b pre-filled with byte 0xa0 + b, and checks every slot
+ * came back equal (an engine that ignores batch writes only the first, and
+ * unwritten slots differ). Works for outputs of any dtype. */
 static int probe_batch(srv_model *mdl, occ_engine *eng)
 {
     const occ_model *m = mdl->m;
     uint32_t n = mdl->batch_n;
-    float **bufs = calloc(m->n_inputs + m->n_outputs, sizeof *bufs);
+    uint8_t **bufs = calloc(m->n_inputs + m->n_outputs, sizeof *bufs);
     int ok = bufs != NULL;
     for (uint32_t i = 0; ok && i < m->n_inputs; i++)
         ok = (bufs[i] = calloc(n, m->tensors[m->inputs[i]].size)) != NULL;
     for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
-        size_t cnt = m->tensors[m->outputs[i]].size / 4 * n;
-        ok = (bufs[m->n_inputs + i] = malloc(cnt * 4)) != NULL;
-        for (size_t k = 0; ok && k < cnt; k++)
-            bufs[m->n_inputs + i][k] = NAN;
+        size_t sz = m->tensors[m->outputs[i]].size;
+        ok = (bufs[m->n_inputs + i] = malloc(sz * n)) != NULL;
+        for (uint32_t b = 0; ok && b < n; b++)
+            memset(bufs[m->n_inputs + i] + b * sz, 0xa0 + (int)(b & 0x3f), sz);
     }
     occ_error e = {0};
     if (ok)
         ok = occ_engine_run(eng, (const void *const *)bufs, (void *const *)(bufs + m->n_inputs), &e) == OCC_OK;
     for (uint32_t i = 0; ok && i < m->n_outputs; i++) {
-        const float *o = bufs[m->n_inputs + i];
-        size_t cnt = m->tensors[m->outputs[i]].size / 4;
-        for (size_t k = 0; ok && k < cnt; k++)
-            ok = !isnan(o[k]);
+        const uint8_t *o = bufs[m->n_inputs + i];
+        size_t sz = m->tensors[m->outputs[i]].size;
         for (uint32_t b = 1; ok && b < n; b++)
-            ok = !memcmp(o, o + b * cnt, cnt * 4);
+            ok = !memcmp(o, o + b * sz, sz);
     }
     for (uint32_t i = 0; bufs && i < m->n_inputs + m->n_outputs; i++)
         free(bufs[i]);
@@ -1457,16 +1475,26 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
             goto fail;
         }
         memcpy(ids[i], mdl->m->model_id, 32);
-        for (uint32_t k = 0; k < mdl->m->n_inputs; k++)
+        for (uint32_t k = 0; k < mdl->m->n_inputs; k++) {
             mdl->in_bytes += mdl->m->tensors[mdl->m->inputs[k]].size;
-        for (uint32_t k = 0; k < mdl->m->n_outputs; k++)
+            mdl->job_bytes += TENSOR_ALIGN(mdl->m->tensors[mdl->m->inputs[k]].size);
+        }
+        for (uint32_t k = 0; k < mdl->m->n_outputs; k++) {
             mdl->out_bytes += mdl->m->tensors[mdl->m->outputs[k]].size;
+            mdl->job_bytes += TENSOR_ALIGN(mdl->m->tensors[mdl->m->outputs[k]].size);
+        }
         /* the largest infer body its inputs need: binary tensors after a
-         * JSON header, or JSON numbers (48 bytes each covers any float
-         * printed in full with separators and indentation), plus 64 KiB
+         * JSON header, or JSON values (48 bytes each covers any float
+         * printed in full, an INT64 as a decimal string, "false", with
+         * separators and indentation; one value per element whatever its type), plus 64 KiB
          * for the rest of the JSON; and the JSON values that may come */
         {
-            size_t vals = mdl->in_bytes / 4, slack = (size_t)64 << 10;
+            size_t vals = 0, slack = (size_t)64 << 10;
+            for (uint32_t k = 0; k < mdl->m->n_inputs; k++) {
+                const occ_tensor *t = &mdl->m->tensors[mdl->m->inputs[k]];
+                size_t es = occ_dtype_size(occ_tensor_dtype(t));
+                vals += es ? (size_t)(t->size / es) : (size_t)t->size;
+            }
             size_t json = vals > (SIZE_MAX - slack) / 48 ? SIZE_MAX : vals * 48 + slack;
             size_t bin = mdl->in_bytes + slack;
             size_t mb = json > bin ? json : bin;
@@ -1477,15 +1505,14 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
             st = occ_fail(e, OCC_ERR_INVALID, "model '%s' has no inputs or no outputs", nm);
             goto fail;
         }
-        /* KServe here speaks FP32 only (typed datatypes are a later step) */
+        /* every input and output must have a KServe datatype */
         for (uint32_t k = 0; k < mdl->m->n_inputs + mdl->m->n_outputs; k++) {
             const occ_tensor *t = &mdl->m->tensors[k < mdl->m->n_inputs
                                                        ? mdl->m->inputs[k]
                                                        : mdl->m->outputs[k - mdl->m->n_inputs]];
-            if (occ_tensor_dtype(t) != OCC_DTYPE_FLOAT) {
-                st = occ_fail(e, OCC_ERR_UNSUPPORTED, "model '%s': tensor '%s' is %s; occ serve "
-                              "takes models with float32 inputs and outputs only", nm,
-                              t->name, occ_dtype_name(occ_tensor_dtype(t)));
+            if (!occ_kserve_datatype(occ_tensor_dtype(t))) {
+                st = occ_fail(e, OCC_ERR_UNSUPPORTED, "model '%s': tensor '%s' is %s, which KServe cannot carry",
+                              nm, t->name, occ_dtype_name(occ_tensor_dtype(t)));
                 goto fail;
             }
         }
