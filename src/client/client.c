@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "occ/client.h"
+#include "occ/half.h"
 #include "occ/ratls.h"
 
 #define MAX_RESPONSE (1ull << 31)
@@ -479,56 +480,6 @@ size_t occ_client_dtype_size(uint32_t dtype)
     return 0;
 }
 
-/* IEEE half <-> float, as the engine's (src/ops/util.c) */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp) {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    } else if (man) {
-        int e = -1;
-        do {
-            e++;
-            man <<= 1;
-        } while (!(man & 0x400u));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
-    } else {
-        bits = sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 0x1f)
-        return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10)
-            return sign;
-        man |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - e), half = man >> shift, rem = man & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1)))
-        half++;
-    return (uint16_t)(sign | half);
-}
-
 /* Element k of a typed buffer as a JSON value (INT64 printed exactly). */
 static cJSON *json_value(uint32_t dt, const void *p, size_t k)
 {
@@ -541,7 +492,7 @@ static cJSON *json_value(uint32_t dt, const void *p, size_t k)
     case OCC_DTYPE_INT8: return cJSON_CreateNumber((double)((const int8_t *)p)[k]);
     case OCC_DTYPE_UINT8: return cJSON_CreateNumber((double)((const uint8_t *)p)[k]);
     case OCC_DTYPE_BOOL: return cJSON_CreateBool(((const uint8_t *)p)[k] != 0);
-    case OCC_DTYPE_FLOAT16: return cJSON_CreateNumber((double)half_to_float(((const uint16_t *)p)[k]));
+    case OCC_DTYPE_FLOAT16: return cJSON_CreateNumber((double)occ_half_to_float(((const uint16_t *)p)[k]));
     default: return cJSON_CreateNumber((double)((const float *)p)[k]);
     }
 }
@@ -575,7 +526,7 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
     case OCC_DTYPE_INT32: ((int32_t *)p)[k] = (int32_t)d; return 0;
     case OCC_DTYPE_INT8: ((int8_t *)p)[k] = (int8_t)d; return 0;
     case OCC_DTYPE_UINT8: ((uint8_t *)p)[k] = (uint8_t)d; return 0;
-    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = float_to_half((float)d); return 0;
+    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_float_to_half((float)d); return 0;
     default: ((float *)p)[k] = (float)d; return 0;
     }
 }

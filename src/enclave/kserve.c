@@ -81,7 +81,7 @@ static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
         ((float *)dst)[k] = (float)d;
         return NULL;
     case OCC_DTYPE_FLOAT16:
-        ((uint16_t *)dst)[k] = occ_ops_float_to_half((float)d);
+        ((uint16_t *)dst)[k] = occ_float_to_half((float)d);
         return NULL;
     default:
         break;
@@ -499,7 +499,7 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
                     item = cJSON_CreateBool(((const uint8_t *)outputs[i])[k] != 0);
                     break;
                 default: {
-                    float v = tdt == OCC_DTYPE_FLOAT16 ? occ_ops_half_to_float(((const uint16_t *)outputs[i])[k])
+                    float v = tdt == OCC_DTYPE_FLOAT16 ? occ_half_to_float(((const uint16_t *)outputs[i])[k])
                                                        : ((const float *)outputs[i])[k];
                     /* JSON has no NaN/Inf: send null for them (documented). */
                     item = isfinite(v) ? cJSON_CreateNumber((double)v) : cJSON_CreateNull();

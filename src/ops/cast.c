@@ -81,11 +81,11 @@ static occ_status cast_run(void *state, const occ_op_exec *x, occ_error *e)
     for (int64_t k = 0; k < s->count; k++) {
         if (s->to == OCC_DTYPE_FLOAT16 && s->from != OCC_DTYPE_FLOAT) {
             float f = (float)occ_ops_load_i64(s->from, x->in[0], k);
-            ((uint16_t *)x->out[0])[k] = occ_ops_float_to_half(f);
+            ((uint16_t *)x->out[0])[k] = occ_float_to_half(f);
         } else if (s->from == OCC_DTYPE_FLOAT || s->from == OCC_DTYPE_FLOAT16) {
             float f = s->from == OCC_DTYPE_FLOAT
                           ? ((const float *)x->in[0])[k]
-                          : occ_ops_half_to_float(((const uint16_t *)x->in[0])[k]);
+                          : occ_half_to_float(((const uint16_t *)x->in[0])[k]);
             if (s->to == OCC_DTYPE_BOOL)
                 ((uint8_t *)x->out[0])[k] = f != 0.0f;
             else

@@ -31,6 +31,7 @@
 #include <dnnl.h>
 #include <stdint.h>
 
+#include "occ/half.h" /* occ_half_to_float, occ_float_to_half */
 #include "occ/model.h"
 #include "ops/ops.h"
 
@@ -213,9 +214,6 @@ size_t occ_ops_esize(const occ_tensor *t);
 /* Writes v converted to dtype (saturating, NaN -> 0 for integers; bool = v != 0)
  * into out (occ_dtype_size(dtype) bytes). */
 void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
-/* IEEE half <-> float (round to nearest even; NaN and infinities kept). */
-float occ_ops_half_to_float(uint16_t h);
-uint16_t occ_ops_float_to_half(float f);
 /* Element i of a buffer of dtype as int64 (float truncated, saturating). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
 

@@ -168,58 +168,9 @@ void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
     case OCC_DTYPE_INT8: { int8_t x = (int8_t)sat_i64(v, -128, 127); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_UINT8: { uint8_t x = (uint8_t)sat_i64(v, 0, 255); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_BOOL: { uint8_t x = v != 0; memcpy(out, &x, 1); break; }
-    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_ops_float_to_half((float)v); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_float_to_half((float)v); memcpy(out, &x, 2); break; }
     default: break;
     }
-}
-
-float occ_ops_half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13); /* inf / NaN */
-    } else if (exp) {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    } else if (man) { /* subnormal: normalise */
-        int e = -1;
-        do {
-            e++;
-            man <<= 1;
-        } while (!(man & 0x400u));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
-    } else {
-        bits = sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t occ_ops_float_to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0)); /* inf / quiet NaN */
-    int e = (int)exp - 127 + 15;
-    if (e >= 0x1f)
-        return (uint16_t)(sign | 0x7c00u); /* overflow: infinity */
-    if (e <= 0) { /* subnormal or zero */
-        if (e < -10)
-            return sign;
-        man |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - e), half = man >> shift, rem = man & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1)))
-        half++; /* may carry into the exponent: still right (up to infinity) */
-    return (uint16_t)(sign | half);
 }
 
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i)
