@@ -22,17 +22,9 @@ on_exit() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SER
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# shellcheck disable=SC2046
-"$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
-  $(cat "$SRC/models/fmnist.packargs") --quiet >/dev/null
-MODEL_ID=$("$OCC" inspect "$T/m.occ" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["model_id"])')
+pack_fmnist
 mkdir -m 700 "$T/emu"
-"$PY" - "$T" <<'PY'
-import struct, sys, random
-r = random.Random(1)
-open(f"{sys.argv[1]}/x.bin", "wb").write(struct.pack("784f", *[r.uniform(-1, 2) for _ in range(784)]))
-PY
-"$OCC" run "$T/m.occ" --input "$T/x.bin" --output "$T/ref.bin" >/dev/null
+fmnist_input 1
 
 start() { # start LOG ARGS...: starts occ serve, sets SERVER_PID, PORT, MPORT
   local log=$1; shift

@@ -25,10 +25,7 @@ on_exit() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SER
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# shellcheck disable=SC2046
-"$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
-  $(cat "$SRC/models/fmnist.packargs") --quiet >/dev/null
-MODEL_ID=$("$OCC" inspect "$T/m.occ" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["model_id"])')
+pack_fmnist
 mkdir -m 700 "$T/emu" "$T/emu2"
 
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" \

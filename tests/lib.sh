@@ -34,3 +34,22 @@ finish() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
 }
+
+# pack_fmnist: packs the bundled model into $T/m.occ (needs $OCC, $SRC, $PY)
+# and sets MODEL_ID.
+pack_fmnist() {
+  # shellcheck disable=SC2046
+  "$OCC" pack "$SRC/models/fmnist.onnx" -o "$T/m.occ" --labels "$SRC/models/fmnist.labels" \
+    $(cat "$SRC/models/fmnist.packargs") --quiet >/dev/null
+  MODEL_ID=$("$OCC" inspect "$T/m.occ" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["model_id"])')
+}
+
+# fmnist_input SEED: a seeded random input $T/x.bin and occ run's answer to it, $T/ref.bin.
+fmnist_input() {
+  "$PY" - "$T" "$1" <<'PY'
+import struct, sys, random
+r = random.Random(int(sys.argv[2]))
+open(f"{sys.argv[1]}/x.bin", "wb").write(struct.pack("784f", *[r.uniform(-1, 2) for _ in range(784)]))
+PY
+  "$OCC" run "$T/m.occ" --input "$T/x.bin" --output "$T/ref.bin" >/dev/null
+}
