@@ -103,7 +103,7 @@ static int cmd_serve(int argc, char **argv)
 {
     const char *listen = NULL, *key_dir = NULL, *policy_path = NULL, *root_path = NULL, *coll_path = NULL,
                *cert_path = NULL, *key_path = NULL, *cert_out = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -126,7 +126,6 @@ static int cmd_serve(int argc, char **argv)
         if (!v)
             return occ_cli_error("keys", "%s needs a value (see --help)", a) + 1;
         *slot = v;
-        i++;
     }
     if (!listen || !key_dir || !policy_path || !root_path)
         return occ_cli_error("keys", "serve needs --listen, --key-dir, --policy and --root (see --help)") + 1;
