@@ -66,14 +66,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t i = 0; i < m->n_outputs; i++)
             io += m->tensors[m->outputs[i]].size;
         if (io * o.batch <= (1u << 20) && m->n_inputs + m->n_outputs <= 64) {
-            float *bufs[64] = {0};
+            void *bufs[64] = {0};
             int ok = 1;
             for (uint32_t i = 0; i < m->n_inputs; i++)
                 ok &= (bufs[i] = calloc(o.batch, (size_t)m->tensors[m->inputs[i]].size + 1)) != NULL;
             for (uint32_t i = 0; i < m->n_outputs; i++)
                 ok &= (bufs[m->n_inputs + i] = calloc(o.batch, (size_t)m->tensors[m->outputs[i]].size + 1)) != NULL;
             if (ok)
-                (void)occ_engine_run(eng, (const float *const *)bufs, bufs + m->n_inputs, &e);
+                (void)occ_engine_run(eng, (const void *const *)bufs, bufs + m->n_inputs, &e);
             for (uint32_t i = 0; i < m->n_inputs + m->n_outputs; i++)
                 free(bufs[i]);
         }
