@@ -251,7 +251,10 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         dnnl_format_tag_t dst;
     } cand[3] = {{in_blk, dnnl_nChw16c}, {NULL, dnnl_nChw16c}, {NULL, dnnl_format_tag_any}};
     dnnl_status_t ds = dnnl_unimplemented;
-    for (int c = in_blk ? 0 : 1; c < 3 && !pd; c++) {
+    /* 1-D (rank 3): the output must be plain (conv_layout; a blocked 4-D
+     * layout of a rank-3 tensor cannot be reordered to its plain shadow),
+     * so only the fallback below, with a plain nchw destination */
+    for (int c = cg.rank == 3 ? 3 : in_blk ? 0 : 1; c < 3 && !pd; c++) {
         for (int a = wino ? 0 : 1; a < 2 && !pd; a++) {
             dnnl_primitive_desc_t t = NULL;
             ds = conv_pd(&cg, a == 0 ? dnnl_convolution_winograd : dnnl_convolution_direct,
