@@ -806,7 +806,10 @@ static occ_status split_rows(occ_engine *eng, step *s, const occ_node *n, int ga
     }
     if (!ok || rows < 1 || rowb < 1)
         return OCC_OK; /* stays K_GENERIC */
-    uint64_t cap = eng->seg_max < GEMM_SEG_MAX ? eng->seg_max : GEMM_SEG_MAX;
+    /* pieces as large as the plan allows (seg_max: budget/8..32, whole in
+     * native mode): a piece of K re-reads and re-writes all of Y, so small
+     * pieces cost (BERT's FFN in 1 MiB pieces: 9 passes over a 1.5 MB Y) */
+    uint64_t cap = eng->seg_max;
     int64_t per = (int64_t)(cap / (uint64_t)rowb);
     if (per < 1)
         per = 1;
@@ -996,7 +999,8 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             s->n_parts = 1;
             if (is_gemm && (st = split_gemm(eng, s, n, e)))
                 goto node_fail;
-            if ((is_matmul || is_gather) && (st = split_rows(eng, s, n, is_gather, e)))
+            if ((is_matmul || (is_gather && !occ_engine_gather_direct)) &&
+                (st = split_rows(eng, s, n, is_gather, e)))
                 goto node_fail;
         }
         emem_free(&eng->mem, wtmp, wtmp_size);
@@ -1919,6 +1923,7 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
 }
 
 int occ_engine_batch_order = -1;
+int occ_engine_gather_direct = 0;
 
 static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                 void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
