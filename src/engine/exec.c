@@ -664,8 +664,10 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
         group = ga->i;
     int ob = p->out_blocked;
     dnnl_memory_desc_t omd = p->out_md;
-    int64_t gran = ob ? 16 : 1, per = 0;
-    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && group == 1 &&
+    /* grouped: only 1-D (plain), at group boundaries (conv.c) */
+    int64_t gran = ob ? 16 : group > 1 ? mch / group : 1, per = 0;
+    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 &&
+             (group == 1 || (x->ndim == 3 && !ob)) &&
              !full.reorders_input && (!ob || blocked16(&p->out_md));
     int forced = 0;
     for (int pass = 0; ok && pass < 3 && !per; pass++) {
@@ -999,7 +1001,10 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             s->n_parts = 1;
             if (is_gemm && (st = split_gemm(eng, s, n, e)))
                 goto node_fail;
-            if ((is_matmul || (is_gather && !occ_engine_gather_direct)) &&
+            /* native mode makes no access-pattern claim (docs/security.md):
+             * its Gather reads the rows named */
+            if ((is_matmul || (is_gather && !occ_engine_gather_direct &&
+                               eng->mode != OCC_MODE_NATIVE)) &&
                 (st = split_rows(eng, s, n, is_gather, e)))
                 goto node_fail;
         }
