@@ -666,9 +666,10 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
     dnnl_memory_desc_t omd = p->out_md;
     /* grouped: only 1-D (plain), at group boundaries (conv.c) */
     int64_t gran = ob ? 16 : group > 1 ? mch / group : 1, per = 0;
-    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 &&
-             (group == 1 || (x->ndim == 3 && !ob)) &&
-             !full.reorders_input && (!ob || blocked16(&p->out_md));
+    /* a grouped 1-D part reorders only its own groups' input: no extra work */
+    const int g1d = group > 1 && x->ndim == 3 && !ob;
+    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && (group == 1 || g1d) &&
+             (!full.reorders_input || g1d) && (!ob || blocked16(&p->out_md));
     int forced = 0;
     for (int pass = 0; ok && pass < 3 && !per; pass++) {
         uint64_t bpc = full.blob_size / (uint64_t)mch + 1;
@@ -732,7 +733,9 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
             return st;
         occ_conv_info in;
         occ_conv_part_info(s->parts[i], &in);
-        if (in.reorders_input || (!forced && strcmp(in.impl, full.impl) != 0)) {
+        /* (a grouped 1-D part has fewer groups: oneDNN may pick another
+         * kernel for it; its sums stay per output channel) */
+        if ((in.reorders_input && !g1d) || (!forced && !g1d && strcmp(in.impl, full.impl) != 0)) {
             for (uint32_t k = 0; k <= i; k++)
                 occ_conv_part_destroy(s->parts[k]);
             s->parts[0] = s->state;
