@@ -62,6 +62,11 @@ typedef struct occ_plan_summary {
  * first fully connected layer; 1: every step for the whole batch. */
 extern int occ_engine_batch_order;
 
+/* Tests only: nonzero = a Gather of a weight table by run-time ids reads
+ * only the rows it names (the plain kernel, no oblivious pieces): the
+ * control that shows tests/test_embed_oblivious.c sees the leak. */
+extern int occ_engine_gather_direct;
+
 /* Makes the engine up to its plan (weights are read only where an operator
  * needs them to prepare), for occ inspect --plan; it cannot run. */
 occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,

@@ -101,7 +101,10 @@ typedef struct trt {
     int is_output;
 } trt;
 
-enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC };
+/* K_MATMUL: a MatMul with a 2-D weight B split by rows of B (pieces of K,
+ * partial sums added); K_GATHER: a Gather of a weight table by run-time ids,
+ * split by table rows and selected obliviously (occ_gather_select_rows) */
+enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC, K_MATMUL, K_GATHER };
 
 typedef struct step {
     uint32_t node;
@@ -110,7 +113,9 @@ typedef struct step {
     int kind;
     uint32_t n_parts;        /* weight segments of this step (K_CONV: part states) */
     void **parts;            /* K_CONV: one conv part per segment */
-    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1 */
+    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1; K_MATMUL: rows
+                              * of B; K_GATHER: rows of the table */
+    uint64_t row_bytes;      /* K_MATMUL / K_GATHER: bytes of one row of the weight */
     uint32_t first_seg;
     uint64_t wlo, whi;       /* data-section range of the node's weights */
     uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
@@ -662,9 +667,12 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
         group = ga->i;
     int ob = p->out_blocked;
     dnnl_memory_desc_t omd = p->out_md;
-    int64_t gran = ob ? 16 : 1, per = 0;
-    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && group == 1 &&
-             !full.reorders_input && (!ob || blocked16(&p->out_md));
+    /* grouped: only 1-D (plain), at group boundaries (conv.c) */
+    int64_t gran = ob ? 16 : group > 1 ? mch / group : 1, per = 0;
+    /* a grouped 1-D part reorders only its own groups' input: no extra work */
+    const int g1d = group > 1 && x->ndim == 3 && !ob;
+    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && (group == 1 || g1d) &&
+             (!full.reorders_input || g1d) && (!ob || blocked16(&p->out_md));
     int forced = 0;
     for (int pass = 0; ok && pass < 3 && !per; pass++) {
         uint64_t bpc = full.blob_size / (uint64_t)mch + 1;
@@ -728,7 +736,9 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
             return st;
         occ_conv_info in;
         occ_conv_part_info(s->parts[i], &in);
-        if (in.reorders_input || (!forced && strcmp(in.impl, full.impl) != 0)) {
+        /* (a grouped 1-D part has fewer groups: oneDNN may pick another
+         * kernel for it; its sums stay per output channel) */
+        if ((in.reorders_input && !g1d) || (!forced && !g1d && strcmp(in.impl, full.impl) != 0)) {
             for (uint32_t k = 0; k <= i; k++)
                 occ_conv_part_destroy(s->parts[k]);
             s->parts[0] = s->state;
@@ -782,6 +792,49 @@ static occ_status split_gemm(occ_engine *eng, step *s, const occ_node *n, occ_er
     s->n_parts = np;
     return OCC_OK;
 }
+/* MatMul with a 2-D weight B (a transformer's Linear) and Gather of a weight
+ * table by ids from the request (an embedding): split into contiguous row
+ * pieces of B / of the table of at most seg_max bytes (GEMM_SEG_MAX like a
+ * Gemm's pieces). A MatMul's pieces are pieces of K whose partial products
+ * are summed in Y; a Gather's pieces are all read whatever the ids. */
+static occ_status split_rows(occ_engine *eng, step *s, const occ_node *n, int gather,
+                             occ_error *e)
+{
+    const occ_model *m = eng->m;
+    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
+    int64_t rows = 0, rowb = 0;
+    int ok;
+    if (gather)
+        ok = a->kind == OCC_TENSOR_WEIGHT && b->kind != OCC_TENSOR_WEIGHT &&
+             occ_gather_rows_splittable(s->state, &rows, &rowb);
+    else {
+        ok = a->kind != OCC_TENSOR_WEIGHT && b->kind == OCC_TENSOR_WEIGHT && b->ndim == 2 &&
+             occ_matmul_splittable(s->state, &rows);
+        rowb = rows ? (int64_t)(b->size / (uint64_t)rows) : 0;
+    }
+    if (!ok || rows < 1 || rowb < 1)
+        return OCC_OK; /* stays K_GENERIC */
+    /* pieces as large as the plan allows (seg_max: budget/8..32, whole in
+     * native mode): a piece of K re-reads and re-writes all of Y, so small
+     * pieces cost (BERT's FFN in 1 MiB pieces: 9 passes over a 1.5 MB Y) */
+    uint64_t cap = eng->seg_max;
+    int64_t per = (int64_t)(cap / (uint64_t)rowb);
+    if (per < 1)
+        per = 1;
+    if (per > rows)
+        per = rows;
+    uint32_t np = (uint32_t)((rows + per - 1) / per);
+    s->cols = calloc(np + 1u, sizeof *s->cols);
+    if (!s->cols)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i <= np; i++)
+        s->cols[i] = (int64_t)i * per < rows ? (int64_t)i * per : rows;
+    s->kind = gather ? K_GATHER : K_MATMUL;
+    s->row_bytes = (uint64_t)rowb;
+    s->n_parts = np;
+    return OCC_OK;
+}
+
 static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
 {
     const occ_model *m = eng->m;
@@ -810,12 +863,15 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
         uint8_t *wtmp = NULL;
         uint64_t wtmp_size = 0;
         int is_conv = strcmp(n->op, "Conv") == 0, is_gemm = strcmp(n->op, "Gemm") == 0;
+        int is_matmul = strcmp(n->op, "MatMul") == 0, is_gather = strcmp(n->op, "Gather") == 0;
         node_weight_range(m, n, &s->wlo, &s->whi);
         for (uint32_t k = 0; k < n->n_inputs; k++)
             w[k] = NULL;
-        if (s->whi > s->wlo && !is_conv && !is_gemm) {
+        if (s->whi > s->wlo && !is_conv && !is_gemm && !is_matmul && !is_gather) {
             /* ops that may read their weights at prepare get them now
-             * (verified); Conv and Gemm are prepared from shapes alone */
+             * (verified); Conv, Gemm, MatMul and Gather are prepared from
+             * shapes alone (a table of 94 MB must never be whole in the
+             * enclave at once) */
             wtmp_size = s->whi - s->wlo;
             wtmp = emem_alloc(&eng->mem, wtmp_size, e);
             if (!wtmp) {
@@ -951,6 +1007,12 @@ static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             s->n_parts = 1;
             if (is_gemm && (st = split_gemm(eng, s, n, e)))
                 goto node_fail;
+            /* native mode makes no access-pattern claim (docs/security.md):
+             * its Gather reads the rows named */
+            if ((is_matmul || (is_gather && !occ_engine_gather_direct &&
+                               eng->mode != OCC_MODE_NATIVE)) &&
+                (st = split_rows(eng, s, n, is_gather, e)))
+                goto node_fail;
         }
         emem_free(&eng->mem, wtmp, wtmp_size);
         wtmp = NULL;
@@ -1030,6 +1092,9 @@ static occ_status make_segments(occ_engine *eng, occ_error *e)
                 g->size = ((uint64_t)nc * k * 4u + 63u) & ~UINT64_C(63);
                 if (c)
                     g->size += s->gemm_c_full ? c->size : (uint64_t)nc * 4u;
+            } else if (s->kind == K_MATMUL || s->kind == K_GATHER) {
+                g->size = ((uint64_t)(s->cols[p + 1] - s->cols[p]) * s->row_bytes + 63u) &
+                          ~UINT64_C(63);
             } else {
                 g->size = s->whi - s->wlo;
             }
@@ -1094,6 +1159,12 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
                            c->data_offset + (uint64_t)j1 * 4u, dst + coff, e);
         }
         return st;
+    }
+    if (s->kind == K_MATMUL || s->kind == K_GATHER) {
+        const occ_tensor *w = occ_ops_in(m, nd, s->kind == K_MATMUL ? 1 : 0);
+        uint64_t r0 = (uint64_t)s->cols[g->part], r1 = (uint64_t)s->cols[g->part + 1];
+        return vread(vr, w->data_offset + r0 * s->row_bytes, w->data_offset + r1 * s->row_bytes,
+                     dst, e);
     }
     return vread(vr, s->wlo, s->whi, dst, e);
 }
@@ -1863,6 +1934,7 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
 }
 
 int occ_engine_batch_order = -1;
+int occ_engine_gather_direct = 0;
 
 static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                 void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
@@ -2105,6 +2177,18 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
     if (s->kind == K_GEMM)
         return occ_gemm_run_cols(s->state, in[0], (const float *)blob, gemm_c(m, n, s, part, blob),
                                  s->cols[part], s->cols[part + 1], outp[0], e);
+    if (s->kind == K_MATMUL)
+        return occ_matmul_run_rows(s->state, in[0], (const float *)blob, s->cols[part],
+                                   s->cols[part + 1], outp[0], e);
+    if (s->kind == K_GATHER) {
+        /* every id is checked before the first piece; each piece then
+         * blends the rows it holds, whatever the ids */
+        occ_status st;
+        if (part == 0 && (st = occ_gather_check(s->state, in[1], e)))
+            return st;
+        occ_gather_select_rows(s->state, in[1], blob, s->cols[part], s->cols[part + 1], outp[0]);
+        return OCC_OK;
+    }
     occ_op_exec x = {in, outp, eng->stream};
     return s->v->run(s->state, &x, e);
 }

@@ -211,7 +211,14 @@ static void binary_row(int kind, float *o, const float *a, const float *restrict
     case B_ADD: ROW(x + y); break;
     case B_SUB: ROW(x - y); break;
     case B_MUL: ROW(x * y); break;
-    case B_POW: ROW(powf(x, y)); break;
+    case B_POW:
+        /* LayerNorm's decomposed variance squares (exporters' Pow(x, 2)):
+         * x * x is what powf returns for y = 2, vectorized */
+        if (sb == 0 && b[0] == 2.0f)
+            ROW(((void)y, x * x));
+        else
+            ROW(powf(x, y));
+        break;
     case B_PRELU: ROW(x < 0.0f ? x * y : x); break;
     case B_MAX: ROW(x != x || y != y ? x + y : (x > y ? x : y)); break; /* NaN wins */
     case B_MIN: ROW(x != x || y != y ? x + y : (x < y ? x : y)); break;

@@ -105,6 +105,7 @@ typedef struct conv_state {
     uint64_t blob_size;      /* weights + bias (64-aligned) */
     uint64_t scratch_size;   /* oneDNN scratchpad (user-provided) */
     uint64_t dst_offset;     /* bytes into the full output where [o0, o1) starts (batch 1) */
+    uint64_t src_offset;     /* grouped part: bytes into the input where its groups start */
     int has_bias;
     char impl[64];           /* oneDNN implementation chosen */
     /* vtable path only: the state owns its blob and scratchpad */
@@ -183,10 +184,23 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         return st;
     if (o1 <= 0 || o1 > cg.m)
         o1 = cg.m;
-    if (o0 < 0 || o0 >= o1 || ((o0 || o1 != cg.m) && cg.g != 1))
+    /* a grouped 1-D Conv (plain layout) splits at group boundaries: a part
+     * is the convolution of its groups' input channels (wav2vec2's 19 MB
+     * positional conv, 16 groups, must stream at 32M) */
+    const int64_t mper = cg.m / cg.g;
+    const int part = o0 || o1 != cg.m;
+    if (o0 < 0 || o0 >= o1 ||
+        (part && cg.g != 1 && (cg.rank != 3 || o0 % mper || o1 % mper)))
         return occ_fail(e, OCC_ERR_INTERNAL, "bad output-channel range [%lld, %lld)",
                         (long long)o0, (long long)o1);
     int64_t full_m = cg.m;
+    uint64_t src_offset = 0;
+    if (part && cg.g != 1) {
+        int64_t cin = cg.c / cg.g, gn = (o1 - o0) / mper;
+        src_offset = (uint64_t)(o0 / mper) * (uint64_t)cin * (uint64_t)cg.h * (uint64_t)cg.w * 4u;
+        cg.g = gn;
+        cg.c = gn * cin;
+    }
     cg.m = o1 - o0;
     if ((o0 || o1 != full_m) && cg.n != 1)
         return occ_fail(e, OCC_ERR_INTERNAL, "partitioned convolution needs batch 1");
@@ -195,6 +209,7 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     s->o0 = o0;
     s->o1 = o1;
+    s->src_offset = src_offset;
     s->cin = cg.c / cg.g;
     s->kh = cg.kh;
     s->kw = cg.kw;
@@ -251,7 +266,10 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         dnnl_format_tag_t dst;
     } cand[3] = {{in_blk, dnnl_nChw16c}, {NULL, dnnl_nChw16c}, {NULL, dnnl_format_tag_any}};
     dnnl_status_t ds = dnnl_unimplemented;
-    for (int c = in_blk ? 0 : 1; c < 3 && !pd; c++) {
+    /* 1-D (rank 3): the output must be plain (conv_layout; a blocked 4-D
+     * layout of a rank-3 tensor cannot be reordered to its plain shadow),
+     * so only the fallback below, with a plain nchw destination */
+    for (int c = cg.rank == 3 ? 3 : in_blk ? 0 : 1; c < 3 && !pd; c++) {
         for (int a = wino ? 0 : 1; a < 2 && !pd; a++) {
             dnnl_primitive_desc_t t = NULL;
             ds = conv_pd(&cg, a == 0 ? dnnl_convolution_winograd : dnnl_convolution_direct,
@@ -402,6 +420,7 @@ occ_status occ_conv_part_run(void *state, const float *src, float *dst, const vo
 {
     conv_state *s = state;
     occ_status st;
+    src = (const float *)(const void *)((const uint8_t *)src + s->src_offset);
     if (s->in_reorder) {
         dnnl_memory_set_data_handle(s->in_user, (void *)src);
         dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, s->in_user}, {DNNL_ARG_TO, s->src}};

@@ -10,6 +10,8 @@ typedef struct matmul_state {
     int nb;                            /* batch rank of the output */
     int64_t bdims[OCC_MAX_DIMS];       /* output batch dims */
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS]; /* matrix strides per batch dim */
+    int flat;                          /* B is 2-D and A holds every batch dim: the
+                                        * batch is one [batch * m, k] x [k, n] sgemm */
 } matmul_state;
 
 static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
@@ -41,6 +43,9 @@ static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_st
         cb *= db;
         s->batch *= s->bdims[i];
     }
+    s->flat = rb == 2 && ra >= 2;
+    for (int i = 0; i < s->nb; i++)
+        s->flat &= s->sa[i] != 0 || s->bdims[i] == 1;
     int r = 0;
     for (int i = 0; i < s->nb; i++)
         od[r++] = s->bdims[i];
@@ -94,6 +99,8 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     const matmul_state *s = state;
     const float *a = x->in[0], *b = x->in[1]; /* typed once, whatever exec's pointer type */
     float *y = x->out[0];
+    if (s->flat) /* one sgemm for the whole batch (a transformer's Linear: tokens x features) */
+        return occ_matmul_run_rows(s, a, b, 0, s->k, y, e);
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         for (int d = s->nb - 1; d >= 0; d--) {
@@ -110,6 +117,27 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
             return st;
     }
     return OCC_OK;
+}
+
+int occ_matmul_splittable(const void *state, int64_t *k)
+{
+    const matmul_state *s = state;
+    *k = s->k;
+    return s->flat;
+}
+
+/* y (+)= A[:, k0:k1] B[k0:k1, :] for all rows of A at once; the first piece
+ * (k0 = 0) writes y, the others add to it. */
+occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b_rows,
+                               int64_t k0, int64_t k1, float *y, occ_error *e)
+{
+    const matmul_state *s = state;
+    if (!s->flat || k0 < 0 || k1 > s->k || k1 <= k0)
+        return occ_fail(e, OCC_ERR_INTERNAL, "MatMul rows [%lld, %lld) of %lld", (long long)k0,
+                        (long long)k1, (long long)s->k);
+    return occ_dnnl_check(dnnl_sgemm('N', 'N', s->batch * s->m, s->n, k1 - k0, 1.0f, a + k0,
+                                     s->k, b_rows, s->n, k0 ? 1.0f : 0.0f, y, s->n),
+                          "sgemm", e);
 }
 
 static void matmul_destroy(void *s)

@@ -184,6 +184,25 @@ occ_status occ_gemm_run_cols_n(const void *state, const float *a, const float *b
                                const float *c, int64_t j0, int64_t j1, float *y, int64_t nimg,
                                occ_error *e) OCC_MUST_CHECK;
 
+/* MatMul with a 2-D B [K, N] that A's rows share (no batch on B): the rows
+ * of A (all its leading dims flattened) times rows k0..k1 of B, added into Y
+ * (or written, for the first part k0 = 0) - B split into contiguous row
+ * pieces that stream (occ_matmul_splittable gives K). */
+int occ_matmul_splittable(const void *state, int64_t *k);
+occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b_rows,
+                               int64_t k0, int64_t k1, float *y, occ_error *e) OCC_MUST_CHECK;
+
+/* Gather along axis 0 of a weight table with run-time indices, a piece of
+ * rows [r0, r1) at a time, obliviously: every index is checked first
+ * (occ_gather_check); then occ_gather_select_rows touches every page of the
+ * piece in a fixed order and, for every index, blends the row it names (or
+ * row r0's when it names none of the piece) into the output with a
+ * branch-free mask. docs/security.md, "Embedding lookups". */
+int occ_gather_rows_splittable(const void *state, int64_t *rows, int64_t *row_bytes);
+occ_status occ_gather_check(const void *state, const void *idx, occ_error *e) OCC_MUST_CHECK;
+void occ_gather_select_rows(const void *state, const void *idx, const void *piece, int64_t r0,
+                            int64_t r1, void *out);
+
 /* ---- helpers (src/ops/util.c) ---- */
 
 const occ_attr *occ_ops_attr(const occ_node *n, const char *name);

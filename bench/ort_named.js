@@ -1,0 +1,50 @@
+// ONNX Runtime timing for models with several or non-float inputs (BERT's
+// int64 ids and mask), next to tools/ort/run.js (one float input):
+//   node bench/ort_named.js MODEL.onnx --input NAME=FILE:TYPE:d0,d1,... [...]
+//        [--threads N] [--repeat N] [--output Y.bin]
+// TYPE is float32 or int64. Prints {"median_ms", "min_ms", "threads"} after
+// one warm-up run; --output writes the first output (float32).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const ort = require(path.join(__dirname, '..', 'tools', 'ort', 'node_modules', 'onnxruntime-node'));
+async function main() {
+  const a = process.argv.slice(2);
+  const model = a[0];
+  let threads = 1, repeat = 10, output = null;
+  const feeds = {};
+  for (let i = 1; i < a.length; i++) {
+    if (a[i] === '--threads') threads = Number(a[++i]);
+    else if (a[i] === '--repeat') repeat = Number(a[++i]);
+    else if (a[i] === '--output') output = a[++i];
+    else if (a[i] === '--input') {
+      const [name, rest] = a[++i].split('=');
+      const [file, type, dims] = rest.split(':');
+      const shape = dims.split(',').map(Number);
+      const buf = fs.readFileSync(file);
+      const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+      const data = type === 'int64' ? new BigInt64Array(ab) : new Float32Array(ab);
+      feeds[name] = new ort.Tensor(type, data, shape);
+    } else throw new Error('unknown argument ' + a[i]);
+  }
+  const s = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: 'all'});
+  let r = await s.run(feeds);
+  const times = [];
+  for (let i = 0; i < repeat; i++) {
+    const t = process.hrtime.bigint();
+    r = await s.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((x, y) => x - y);
+  const med = times.length % 2 ? times[(times.length - 1) / 2]
+                               : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
+  if (output) {
+    const y = r[s.outputNames[0]].data;
+    fs.writeFileSync(output, Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+  }
+  process.stdout.write(JSON.stringify({median_ms: Math.round(med * 1000) / 1000,
+    min_ms: Math.round(times[0] * 1000) / 1000, threads}) + '\n');
+}
+main().catch((e) => { process.stderr.write(String(e.stack || e) + '\n'); process.exit(1); });
