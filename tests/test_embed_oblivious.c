@@ -166,7 +166,7 @@ static void run_traced(occ_mode mode, uint64_t cap, uint64_t budget, const int64
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (s)
         return;
-    occ_ocalls host = {&net, host_read, NULL, NULL, NULL};
+    occ_ocalls host = {.host = &net, .read_chunk = host_read};
     occ_boundary *b = NULL;
     occ_boundary_opts bo = {.epc = epc};
     CHECK(occ_boundary_create(&bo, &host, NULL, &b, &e) == OCC_OK);
