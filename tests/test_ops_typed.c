@@ -338,6 +338,80 @@ static void test_int_arith(void)
     res_free(&r);
 }
 
+/* Neg/Abs/Sign/Clip on integers, narrow-type wrap-around, variadic Max/Min on
+ * integers and float16, Pow with an exponent of another type. */
+static void test_int_unary_variadic_pow(void)
+{
+    res r;
+    const int8_t i8[4] = {-128, -3, 0, 127};
+    tv x8[1] = {{OCC_DTYPE_INT8, 1, {4}, i8, 0}};
+    run_op(&r, "Neg", 1, x8, 1, 0, NULL);
+    expect_out("Neg int8 wraps", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-128, 3, 0, -127});
+    res_free(&r);
+    run_op(&r, "Abs", 1, x8, 1, 0, NULL);
+    expect_out("Abs int8 wraps", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-128, 3, 0, 127});
+    res_free(&r);
+    run_op(&r, "Sign", 1, x8, 1, 0, NULL);
+    expect_out("Sign int8", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-1, -1, 0, 1});
+    res_free(&r);
+    occ_attr cl[2] = {A_FLOAT("min", -5.0f), A_FLOAT("max", 100.0f)};
+    run_op(&r, "Clip", 1, x8, 1, 2, cl);
+    expect_out("Clip int8", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-5, -3, 0, 100});
+    res_free(&r);
+    const int64_t i64[3] = {INT64_MIN, -9, 4};
+    tv x64[1] = {{OCC_DTYPE_INT64, 1, {3}, i64, 0}};
+    run_op(&r, "Neg", 1, x64, 1, 0, NULL);
+    expect_out("Neg int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){INT64_MIN, 9, -4});
+    res_free(&r);
+    const int32_t i32[3] = {-7, 0, 7};
+    tv x32[1] = {{OCC_DTYPE_INT32, 1, {3}, i32, 0}};
+    run_op(&r, "Abs", 1, x32, 1, 0, NULL);
+    expect_out("Abs int32", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){7, 0, 7});
+    res_free(&r);
+    const uint8_t u8[3] = {250, 3, 200}, v8[3] = {10, 5, 100};
+    tv uadd[2] = {{OCC_DTYPE_UINT8, 1, {3}, u8, 0}, {OCC_DTYPE_UINT8, 1, {3}, v8, 0}};
+    run_op(&r, "Add", 2, uadd, 1, 0, NULL);
+    expect_out("Add uint8 wraps", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){3}, (uint8_t[]){4, 8, 44});
+    res_free(&r);
+    run_op(&r, "Neg", 1, uadd, 1, 0, NULL);
+    expect_fail("Neg uint8", &r, OCC_ERR_UNSUPPORTED, 0, "is uint8, which Neg does not take");
+    res_free(&r);
+    const int32_t m0[3] = {1, 9, -4}, m1[1] = {2}, m2[3] = {0, 10, -8};
+    tv mx[3] = {{OCC_DTYPE_INT32, 1, {3}, m0, 0}, {OCC_DTYPE_INT32, 1, {1}, m1, 1},
+                {OCC_DTYPE_INT32, 1, {3}, m2, 0}};
+    run_op(&r, "Max", 3, mx, 1, 0, NULL);
+    expect_out("Max int32 x3", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){2, 10, 2});
+    res_free(&r);
+    run_op(&r, "Min", 3, mx, 1, 0, NULL);
+    expect_out("Min int32 x3", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){0, 2, -8});
+    res_free(&r);
+    const uint16_t h0[2] = {0x3C00, 0xC000}, h1[2] = {0x4000, 0xBC00}; /* 1, -2 ; 2, -1 */
+    tv mh[2] = {{OCC_DTYPE_FLOAT16, 1, {2}, h0, 0}, {OCC_DTYPE_FLOAT16, 1, {2}, h1, 0}};
+    run_op(&r, "Max", 2, mh, 1, 0, NULL);
+    expect_out("Max float16", &r, 0, OCC_DTYPE_FLOAT16, 1, (int64_t[]){2}, (uint16_t[]){0x4000, 0xBC00});
+    res_free(&r);
+    run_op(&r, "Sum", 2, mh, 1, 0, NULL);
+    expect_fail("Sum float16", &r, OCC_ERR_UNSUPPORTED, 0, "is float16, which Sum does not take");
+    res_free(&r);
+    const int64_t pb[3] = {2, -3, 5}, pe[3] = {10, 3, -1};
+    tv pii[2] = {{OCC_DTYPE_INT64, 1, {3}, pb, 0}, {OCC_DTYPE_INT64, 1, {3}, pe, 0}};
+    run_op(&r, "Pow", 2, pii, 1, 0, NULL);
+    expect_out("Pow int64^int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){1024, -27, 0});
+    res_free(&r);
+    const float fb[3] = {2.0f, 0.5f, 3.0f};
+    const int32_t ie[3] = {3, -1, 0};
+    tv pfi[2] = {{OCC_DTYPE_FLOAT, 1, {3}, fb, 0}, {OCC_DTYPE_INT32, 1, {3}, ie, 0}};
+    run_op(&r, "Pow", 2, pfi, 1, 0, NULL);
+    expect_out("Pow float^int32", &r, 0, OCC_DTYPE_FLOAT, 1, (int64_t[]){3}, (float[]){8.0f, 2.0f, 1.0f});
+    res_free(&r);
+    const float fe[3] = {0.5f, 2.0f, 1.0f};
+    const int32_t ib[3] = {9, -3, 7};
+    tv pif[2] = {{OCC_DTYPE_INT32, 1, {3}, ib, 0}, {OCC_DTYPE_FLOAT, 1, {3}, fe, 0}};
+    run_op(&r, "Pow", 2, pif, 1, 0, NULL);
+    expect_out("Pow int32^float", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){3, 9, 7});
+    res_free(&r);
+}
+
 static void test_movement(void)
 {
     res r;
@@ -554,6 +628,7 @@ int main(void)
     RUN(test_cast);
     RUN(test_compare_logic_where);
     RUN(test_int_arith);
+    RUN(test_int_unary_variadic_pow);
     RUN(test_movement);
     RUN(test_arg_topk);
     TEST_DONE();

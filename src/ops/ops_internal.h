@@ -218,6 +218,11 @@ float occ_ops_half_to_float(uint16_t h);
 uint16_t occ_ops_float_to_half(float f);
 /* Element i of a buffer of dtype as int64 (float truncated, saturating). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
+/* Stores v as element i of an integer (or bool) buffer of dtype, wrapping
+ * (two's complement truncation) for the narrower types. */
+void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v);
+/* Element i of a numeric buffer (float32, float16 or integer) as double. */
+double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims
  * > 0 and no overflow. */
