@@ -284,7 +284,7 @@ def _run(cli, tdir, model, ginputs, sets, work, timeout, dev_bind_all):
         else:
             return ("fail", "%d runtime inputs (%s): needs `occ run --input NAME=FILE` "
                     "(typed tensors)" % (len(runtime), ", ".join(runtime)))
-    if not runtime:
+    if not runtime and not (cli.named_inputs and cli.bind):
         return ("fail", "no runtime input: every input steers the operator (the whole node "
                 "folds at pack time)")
     if not cli.named_inputs:

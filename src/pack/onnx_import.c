@@ -1172,7 +1172,7 @@ static int legacy_opset_ok(const char *op)
         "HardSigmoid", "InstanceNormalization", "LeakyRelu", "Log", "Neg", "Reciprocal", "Relu",
         "Selu", "Sigmoid", "Softplus", "Softsign", "Sqrt", "Tanh", "ReduceL1", "ReduceL2",
         "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
-        "ReduceSum", "ReduceSumSquare", "Constant", "Identity",
+        "ReduceSum", "ReduceSumSquare", "Constant", "Identity", "Not",
     };
     for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
         if (!strcmp(op, ok[k]))
