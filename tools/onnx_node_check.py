@@ -297,23 +297,33 @@ def _run(cli, tdir, model, ginputs, sets, work, timeout, dev_bind_all):
             if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
                 return ("fail", "output '%s' is not float32: needs typed tensors" % vi.name)
 
-    model_path = os.path.join(tdir, "model.onnx")
-    pack = [cli.occ, "pack", model_path, "-o", os.path.join(work, "m.occ")]
-    if bound:
-        if cli.bind:
-            for nm, arr in bound.items():
-                f = os.path.join(work, "bind_" + sanitise(nm) + ".bin")
-                arr.astype(arr.dtype.newbyteorder("<")).tofile(f)
-                pack += ["--bind", "%s=%s" % (nm, f)]
-        else:
-            model_path = os.path.join(work, "bound.onnx")
-            bind_into_model(model, bound, model_path)
-            pack[2] = model_path
-    rc, out, crashed, to = run_cmd(pack, timeout)
-    if crashed:
-        return ("crash", "occ pack: " + last_line(out))
-    if to:
-        return ("fail", "occ pack timed out after %ds" % timeout)
+    while True:
+        model_path = os.path.join(tdir, "model.onnx")
+        pack = [cli.occ, "pack", model_path, "-o", os.path.join(work, "m.occ")]
+        if bound:
+            if cli.bind:
+                for nm, arr in bound.items():
+                    f = os.path.join(work, "bind_" + sanitise(nm) + ".bin")
+                    arr.astype(arr.dtype.newbyteorder("<")).tofile(f)
+                    pack += ["--bind", "%s=%s" % (nm, f)]
+            else:
+                model_path = os.path.join(work, "bound.onnx")
+                bind_into_model(model, bound, model_path)
+                pack[2] = model_path
+        rc, out, crashed, to = run_cmd(pack, timeout)
+        if crashed:
+            return ("crash", "occ pack: " + last_line(out))
+        if to:
+            return ("fail", "occ pack timed out after %ds" % timeout)
+        # The packer names an input that steers a shape through other nodes
+        # (what the table above cannot know): bind it, as its message says a
+        # user would, and pack again.
+        m = re.search(r"with --bind (\S+)=FILE", out) if rc != 0 and cli.bind else None
+        if m and m.group(1) in runtime and (cli.named_inputs or len(runtime) > 1):
+            bound[m.group(1)] = dict(first)[m.group(1)]
+            runtime.remove(m.group(1))
+            continue
+        break
     if rc != 0:
         return ("fail", "pack: " + last_line(out))
 
