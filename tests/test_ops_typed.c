@@ -412,6 +412,55 @@ static void test_int_unary_variadic_pow(void)
     res_free(&r);
 }
 
+/* Indexing operators added for conformance: indices outside the data are an
+ * error before any write; the others on small exact cases. */
+static void test_scatter_onehot_trilu(void)
+{
+    res r;
+    const float d[6] = {1, 2, 3, 4, 5, 6}, u[2] = {10, 20};
+    const int64_t ok[2] = {2, -1}, bad[2] = {0, 3};
+    tv in[3] = {{OCC_DTYPE_FLOAT, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, ok, 0},
+                {OCC_DTYPE_FLOAT, 2, {2, 1}, u, 0}};
+    occ_attr ax[1] = {A_INT("axis", 1)};
+    run_op(&r, "ScatterElements", 3, in, 1, 1, ax);
+    expect_out("ScatterElements axis 1", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){2, 3},
+               (float[]){1, 2, 10, 4, 5, 20});
+    res_free(&r);
+    in[1].data = bad;
+    run_op(&r, "ScatterElements", 3, in, 1, 1, ax);
+    expect_fail("ScatterElements index 3 of 3", &r, OCC_ERR_INVALID, 1, "index 3 (element 1 of indices) is outside [-3, 3)");
+    res_free(&r);
+    const int32_t ix[3] = {0, -1, 7};
+    const float onoff[2] = {0, 5};
+    tv oh[3] = {{OCC_DTYPE_INT32, 1, {3}, ix, 0}, {0, 0, {0}, NULL, 0}, {OCC_DTYPE_FLOAT, 1, {2}, onoff, 1}};
+    occ_attr depth[1] = {A_FLOAT("depth", 3.0f)};
+    run_op(&r, "OneHot", 3, oh, 1, 1, depth);
+    expect_out("OneHot depth 3", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){3, 3},
+               (float[]){5, 0, 0, 0, 0, 5, 0, 0, 0});
+    res_free(&r);
+    const int64_t t[6] = {1, 2, 3, 4, 5, 6}, k[1] = {1};
+    tv tr[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, t, 0}, {OCC_DTYPE_INT64, 0, {0}, k, 1}};
+    run_op(&r, "Trilu", 2, tr, 1, 0, NULL);
+    expect_out("Trilu upper k=1", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 3}, (int64_t[]){0, 2, 3, 0, 0, 6});
+    res_free(&r);
+    run_op(&r, "Trilu", 1, tr, 1, 0, NULL);
+    expect_out("Trilu upper, no k", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 3}, (int64_t[]){1, 2, 3, 0, 5, 6});
+    res_free(&r);
+    const uint8_t bx[3] = {1, 0x80, 3}, by[3] = {3, 1, 9};
+    tv bs[2] = {{OCC_DTYPE_UINT8, 1, {3}, bx, 0}, {OCC_DTYPE_UINT8, 1, {3}, by, 0}};
+    occ_attr left[1] = {A_STR("direction", "LEFT")};
+    run_op(&r, "BitShift", 2, bs, 1, 1, left);
+    expect_out("BitShift LEFT uint8", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){3}, (uint8_t[]){8, 0, 0});
+    res_free(&r);
+    const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
+    const uint8_t qz[1] = {10};
+    tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};
+    run_op(&r, "QuantizeLinear", 3, q, 1, 0, NULL);
+    expect_out("QuantizeLinear uint8 (half to even, saturating)", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){4},
+               (uint8_t[]){8, 11, 15, 255});
+    res_free(&r);
+}
+
 static void test_movement(void)
 {
     res r;
@@ -629,6 +678,7 @@ int main(void)
     RUN(test_compare_logic_where);
     RUN(test_int_arith);
     RUN(test_int_unary_variadic_pow);
+    RUN(test_scatter_onehot_trilu);
     RUN(test_movement);
     RUN(test_arg_topk);
     TEST_DONE();

@@ -131,9 +131,9 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
-/* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, quantize.c */
+/* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, bitshift.c, quantize.c */
 extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyelike, occ_op_onehot,
-    occ_op_scatterelements, occ_op_scatter,
+    occ_op_scatterelements, occ_op_scatter, occ_op_bitshift,
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;

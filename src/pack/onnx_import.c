@@ -646,6 +646,13 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
                         "known at pack time (static shapes are needed to plan memory)");
     }
+    /* CastLike(x, like) is Cast(x, to = like's type): like's data is never read */
+    uint32_t castlike_to = 0;
+    if (!strcmp(op, "CastLike") && nin == 2 && ins[0] >= 0 && ins[1] >= 0) {
+        castlike_to = occ_tensor_dtype(&c->t[ins[1]]);
+        op = "Cast";
+        nin = 1;
+    }
     if (!occ_op_supported(op)) {
         /* say why when no kernel could ever exist under static shapes */
         static const char *const dyn_flow[] = {"Loop", "Scan", NULL};
@@ -681,6 +688,8 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
             return s;
         na++;
     }
+    if (castlike_to)
+        attrs[na++] = (occ_attr){.name = "to", .type = OCC_ATTR_INT, .count = 1, .i = castlike_to};
     if (c->opset < 13 && (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") ||
                           !strcmp(op, "Hardmax"))) {
         /* before opset 13 these flatten the input to 2-D at "axis" (default
