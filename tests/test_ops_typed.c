@@ -455,6 +455,17 @@ static void test_scatter_onehot_trilu(void)
     const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
     const uint8_t qz[1] = {10};
     tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};
+    const int64_t lens[2] = {2, 5};
+    tv rsq[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, d, 0}, {OCC_DTYPE_INT64, 1, {2}, lens, 0}};
+    run_op(&r, "ReverseSequence", 2, rsq, 1, 0, NULL);
+    expect_fail("ReverseSequence length 5 of 3 steps", &r, OCC_ERR_INVALID, 1,
+                "sequence_lens[1] = 5 is outside [1, 3]");
+    res_free(&r);
+    const float m3[9] = {2, 0, 0, 0, 3, 0, 1, 0, 4};
+    tv det[1] = {{OCC_DTYPE_FLOAT, 2, {3, 3}, m3, 0}};
+    run_op(&r, "Det", 1, det, 1, 0, NULL);
+    expect_out("Det 3x3", &r, 0, OCC_DTYPE_FLOAT, 0, NULL, (float[]){24.0f});
+    res_free(&r);
     run_op(&r, "QuantizeLinear", 3, q, 1, 0, NULL);
     expect_out("QuantizeLinear uint8 (half to even, saturating)", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){4},
                (uint8_t[]){8, 11, 15, 255});

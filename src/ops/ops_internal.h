@@ -83,7 +83,7 @@ typedef struct occ_op_exec {
 #define OCC_DTM_BOOL OCC_DTM(OCC_DTYPE_BOOL)
 #define OCC_DTM_F16 OCC_DTM(OCC_DTYPE_FLOAT16) /* data movement and Cast only */
 #define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL | OCC_DTM_F16)
-#define OCC_OP_MAX_TYPED 6
+#define OCC_OP_MAX_TYPED 8
 
 typedef struct occ_op_vtable {
     const char *op;
@@ -131,9 +131,13 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
-/* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, bitshift.c, quantize.c */
+/* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, bitshift.c, det.c,
+ * reverse_sequence.c, quantize.c (and DynamicQuantizeLinear), matmul_integer.c (MatMulInteger,
+ * QLinearMatMul) */
 extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyelike, occ_op_onehot,
     occ_op_scatterelements, occ_op_scatter, occ_op_bitshift,
+    occ_op_det, occ_op_reversesequence, occ_op_dynamicquantizelinear, occ_op_matmulinteger,
+    occ_op_qlinearmatmul,
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;

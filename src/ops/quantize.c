@@ -133,3 +133,75 @@ const occ_op_vtable occ_op_dequantizelinear = {
     .run = q_run,
     .destroy = q_destroy,
 };
+
+/* DynamicQuantizeLinear(x) -> y (uint8), y_scale, y_zero_point (scalars):
+ * the range [min(0, min x), max(0, max x)] mapped onto [0, 255]; y_scale =
+ * range / 255, y_zero_point = saturate(round(-min / y_scale)), y as
+ * QuantizeLinear with those (all zeros when x is all zero). */
+static occ_status dq_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    occ_status st = occ_ops_set_out(m, n, 0, x->ndim, x->dims, e);
+    for (uint32_t i = 1; !st && i < n->n_outputs; i++)
+        st = occ_ops_set_out(m, n, i, 0, x->dims, e);
+    if (st)
+        return st;
+    occ_ops_set_dtype(m, n, 0, OCC_DTYPE_UINT8);
+    if (n->n_outputs > 2)
+        occ_ops_set_dtype(m, n, 2, OCC_DTYPE_UINT8);
+    return OCC_OK;
+}
+
+static occ_status dq_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    q_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
+    s->count = occ_ops_count(x->ndim, x->dims);
+    s->chans = p->n->n_outputs; /* outputs present */
+    *state = s;
+    return OCC_OK;
+}
+
+static occ_status dq_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    (void)e;
+    const q_state *s = state;
+    const float *in = x->in[0];
+    uint8_t *y = x->out[0];
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t i = 0; i < s->count; i++) {
+        float v = in[i];
+        lo = v < lo ? v : lo; /* NaN never wins */
+        hi = v > hi ? v : hi;
+    }
+    float scale = (hi - lo) / 255.0f;
+    float zp = 0.0f;
+    if (scale > 0.0f) {
+        zp = rintf(0.0f - lo / scale);
+        zp = zp < 0.0f ? 0.0f : zp > 255.0f ? 255.0f : zp;
+    }
+    for (int64_t i = 0; i < s->count; i++) {
+        float v = scale > 0.0f ? rintf(in[i] / scale) + zp : 0.0f;
+        v = v != v ? 0.0f : v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+        y[i] = (uint8_t)v;
+    }
+    if (s->chans > 1)
+        *(float *)x->out[1] = scale;
+    if (s->chans > 2)
+        *(uint8_t *)x->out[2] = (uint8_t)zp;
+    return OCC_OK;
+}
+
+const occ_op_vtable occ_op_dynamicquantizelinear = {
+    .op = "DynamicQuantizeLinear",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 3,
+    .min_out = 1,
+    .infer = dq_infer,
+    .prepare = dq_prepare,
+    .run = dq_run,
+    .destroy = q_destroy,
+};
