@@ -311,6 +311,8 @@ static const conv_rule rules[] = {
     {"LSTM", 4, "sequence_lens", K_INTS}, {"GRU", 4, "sequence_lens", K_INTS},
     {"RNN", 4, "sequence_lens", K_INTS},
     {"OneHot", 1, "depth", K_FLOAT},
+    {"HannWindow", 0, "size", K_INTS}, {"HammingWindow", 0, "size", K_INTS},
+    {"BlackmanWindow", 0, "size", K_INTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -329,7 +331,7 @@ static const conv_rule *find_rule(const char *op, int64_t opset, int idx)
 static int rule_replaces_attr(const char *op, int64_t opset, const char *attr, const int32_t *ins,
                               size_t nin)
 {
-    for (size_t k = 1; k < nin; k++) {
+    for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = find_rule(op, opset, (int)k);
         if (r && ins[k] >= 0 && !strcmp(r->attr, attr))
             return 1;
@@ -702,7 +704,7 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         attrs[na++] = (occ_attr){.name = "coerce_2d", .type = OCC_ATTR_INT, .count = 1, .i = 1};
     }
     for (size_t k = 0; k < nin; k++) {
-        const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
+        const conv_rule *r = find_rule(op, c->opset, (int)k); /* input 0: the windows' size */
         if (r) {
             if (ins[k] < 0) {
                 nins[ni++] = -1;
