@@ -574,7 +574,26 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
             int32_t idx = imp_val_new(c, n->output[k]);
             if (idx < 0)
                 return idx;
-            c->v[idx].undefined = 1;
+            /* Dropout's mask at inference: all true, a bool constant of the
+             * input's shape (kept small; a larger one stays refused if read) */
+            const occ_tensor *xt = &c->t[ins[0]];
+            int64_t cnt = imp_count(xt->ndim, xt->dims);
+            if (strcmp(op, "Dropout") || cnt <= 0 || cnt > (1 << 20)) {
+                c->v[idx].undefined = 1;
+                continue;
+            }
+            imp_cval cv;
+            memset(&cv, 0, sizeof cv);
+            cv.type = CV_INT;
+            cv.dt = OCC_DTYPE_BOOL;
+            cv.ndim = xt->ndim;
+            memcpy(cv.dims, xt->dims, sizeof cv.dims);
+            cv.count = cnt;
+            if ((s = imp_cval_alloc(&cv, e)))
+                return s;
+            for (int64_t j = 0; j < cnt; j++)
+                cv.i[j] = 1;
+            imp_val_set_const(c, idx, &cv);
         }
         c->stats.removed++;
         return OCC_OK;
