@@ -452,6 +452,14 @@ static void test_scatter_onehot_trilu(void)
     run_op(&r, "BitShift", 2, bs, 1, 1, left);
     expect_out("BitShift LEFT uint8", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){3}, (uint8_t[]){8, 0, 0});
     res_free(&r);
+    const uint8_t px[8] = {3, 9, 200, 7, 1, 1, 0, 2};
+    tv mp[1] = {{OCC_DTYPE_UINT8, 4, {1, 2, 2, 2}, px, 0}};
+    occ_attr mpk[1] = {A_INTS("kernel_shape", ((int64_t[]){2, 2}), 2)};
+    run_op(&r, "MaxPool", 1, mp, 2, 1, mpk);
+    expect_out("MaxPool uint8", &r, 0, OCC_DTYPE_UINT8, 4, (int64_t[]){1, 2, 1, 1}, (uint8_t[]){200, 2});
+    expect_out("MaxPool Indices (flat, first on ties)", &r, 1, OCC_DTYPE_INT64, 4, (int64_t[]){1, 2, 1, 1},
+               (int64_t[]){2, 7});
+    res_free(&r);
     const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
     const uint8_t qz[1] = {10};
     tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};
