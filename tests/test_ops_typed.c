@@ -460,6 +460,20 @@ static void test_scatter_onehot_trilu(void)
     expect_out("MaxPool Indices (flat, first on ties)", &r, 1, OCC_DTYPE_INT64, 4, (int64_t[]){1, 2, 1, 1},
                (int64_t[]){2, 7});
     res_free(&r);
+    const float cx[6] = {1, 2, 3, 4, 5, 6};
+    tv cs[1] = {{OCC_DTYPE_FLOAT, 2, {2, 3}, cx, 0}};
+    occ_attr csa[3] = {A_INTS("axis", ((int64_t[]){1}), 1), A_INT("exclusive", 1), A_INT("reverse", 1)};
+    run_op(&r, "CumSum", 1, cs, 1, 3, csa);
+    expect_out("CumSum axis 1 exclusive reverse", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){2, 3},
+               (float[]){5, 3, 0, 11, 6, 0});
+    res_free(&r);
+    const int32_t ci[4] = {INT32_MAX, 1, 2, 3};
+    tv csi[1] = {{OCC_DTYPE_INT32, 1, {4}, ci, 0}};
+    occ_attr csa0[1] = {A_INTS("axis", ((int64_t[]){0}), 1)};
+    run_op(&r, "CumSum", 1, csi, 1, 1, csa0);
+    expect_out("CumSum int32 wraps", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){4},
+               (int32_t[]){INT32_MAX, INT32_MIN, INT32_MIN + 2, INT32_MIN + 5});
+    res_free(&r);
     const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
     const uint8_t qz[1] = {10};
     tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};

@@ -310,7 +310,7 @@ static const conv_rule rules[] = {
     {"ReduceLogSumExp", 1, "axes", K_INTS}, {"ReduceLogSum", 1, "axes", K_INTS},
     {"LSTM", 4, "sequence_lens", K_INTS}, {"GRU", 4, "sequence_lens", K_INTS},
     {"RNN", 4, "sequence_lens", K_INTS},
-    {"OneHot", 1, "depth", K_FLOAT},
+    {"OneHot", 1, "depth", K_FLOAT}, {"CumSum", 1, "axis", K_INTS},
     {"HannWindow", 0, "size", K_INTS}, {"HammingWindow", 0, "size", K_INTS},
     {"BlackmanWindow", 0, "size", K_INTS},
     {NULL, 0, NULL, 0},
