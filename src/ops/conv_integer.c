@@ -62,7 +62,13 @@ static occ_status ci_geometry(const occ_model *m, const occ_node *n, ci_geom *cg
         if (!t || (int)i == cg->iw)
             continue;
         int64_t cnt = occ_ops_count(t->ndim, t->dims);
-        int per_m = (int)i == cg->iwz || (cg->q && (i == 4 || i == 8));
+        if (cg->q && i == 8) { /* B: one int32 per output channel */
+            if (t->ndim != 1 || cnt != cg->m)
+                return occ_fail(e, OCC_ERR_SHAPE, "B has %lld elements, not one per output "
+                                "channel (%lld)", (long long)cnt, (long long)cg->m);
+            continue;
+        }
+        int per_m = (int)i == cg->iwz || (cg->q && i == 4);
         if (cnt != 1 && !(per_m && t->ndim == 1 && cnt == cg->m))
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %u has %lld elements: scales and zero "
                             "points per tensor (weights' also per output channel)", i, (long long)cnt);
