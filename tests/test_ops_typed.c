@@ -2,6 +2,8 @@
  * operators on int64/int32/bool/uint8/int8 data (run-time and weight
  * inputs), their error cases (an out-of-range Gather index, integer division
  * by zero), and the registry refusing types an operator does not take. */
+#include <math.h>
+
 #include "test_ops_util.h"
 
 typedef struct tv {
@@ -474,6 +476,22 @@ static void test_scatter_onehot_trilu(void)
     expect_out("CumSum int32 wraps", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){4},
                (int32_t[]){INT32_MAX, INT32_MIN, INT32_MIN + 2, INT32_MIN + 5});
     res_free(&r);
+    /* GridSample: an infinite or huge grid coordinate samples inside or gives 0,
+     * never an out-of-range conversion (UBSan) or read (ASan) */
+    const float gx[4] = {1, 2, 3, 4}, gg[4] = {INFINITY, 0.0f, 1e30f, -1e30f};
+    tv gsi[2] = {{OCC_DTYPE_FLOAT, 4, {1, 1, 2, 2}, gx, 0}, {OCC_DTYPE_FLOAT, 4, {1, 1, 2, 2}, gg, 0}};
+    for (int pm = 0; pm < 3; pm++) {
+        static const char *const pads[3] = {"zeros", "border", "reflection"};
+        occ_attr ga[2] = {A_STR("padding_mode", pads[pm]), A_STR("mode", pm == 2 ? "bicubic" : "bilinear")};
+        run_op(&r, "GridSample", 2, gsi, 1, 2, ga);
+        CHECK_MSG(r.st == OCC_OK, "GridSample %s: %s", pads[pm], r.msg);
+        if (!r.st)
+            CHECK_MSG(isfinite(((float *)r.out[0])[0]) && isfinite(((float *)r.out[0])[1]) &&
+                          (pm != 0 || ((float *)r.out[0])[0] == 0.0f),
+                      "GridSample %s: %g %g", pads[pm], (double)((float *)r.out[0])[0],
+                      (double)((float *)r.out[0])[1]);
+        res_free(&r);
+    }
     const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
     const uint8_t qz[1] = {10};
     tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};

@@ -134,12 +134,14 @@ extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
 /* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, bitshift.c, det.c,
  * reverse_sequence.c, quantize.c (and DynamicQuantizeLinear), matmul_integer.c (MatMulInteger,
  * QLinearMatMul), window.c (Hann/Hamming/BlackmanWindow),
- * conv_integer.c (ConvInteger, QLinearConv), cumsum.c */
+ * conv_integer.c (ConvInteger, QLinearConv), cumsum.c,
+ * grid_sample.c */
 extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyelike, occ_op_onehot,
     occ_op_scatterelements, occ_op_scatter, occ_op_bitshift,
     occ_op_det, occ_op_reversesequence, occ_op_dynamicquantizelinear, occ_op_matmulinteger,
     occ_op_qlinearmatmul, occ_op_hannwindow, occ_op_hammingwindow, occ_op_blackmanwindow,
     occ_op_convinteger, occ_op_qlinearconv, occ_op_cumsum,
+    occ_op_gridsample,
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;
