@@ -5,7 +5,7 @@ JOBS         ?= $(shell nproc)
 ZOO_DIR      ?= build/zoo
 DEPS_STAMP   := build/.deps-ok
 
-.PHONY: all deps build test demo scale-demo check-zoo check-fmnist check-onnx check-deploy bench-native fuzz-build fuzz-smoke fuzz soak clean
+.PHONY: all deps build test demo scale-demo check-zoo check-zoo-extra check-fmnist check-onnx check-deploy bench-native fuzz-build fuzz-smoke fuzz soak clean
 
 all: build
 
@@ -38,6 +38,15 @@ scale-demo: build
 # Exports the torchvision zoo, packs it, compares occ with PyTorch and ONNX Runtime.
 check-zoo: build
 	bash scripts/check-zoo.sh $(BUILD)/occ $(ZOO_DIR)
+
+# Torchvision classifiers outside the zoo, exported and checked the same way
+# (ZOO_EXTRA_DIR=/path reuses an export; it never falls back to the zoo's cache).
+ZOO_EXTRA_DIR    ?= build/zoo-extra
+ZOO_EXTRA_MODELS ?= shufflenet_v2_x1_0 mnasnet1_0 efficientnet_b0 densenet121 regnet_y_400mf \
+                    mobilenet_v3_small convnext_tiny
+check-zoo-extra: build
+	MODELS="$(ZOO_EXTRA_MODELS)" OCC_ZOO_CACHE= WORK_DIR=build/check-zoo-extra \
+	  bash scripts/check-zoo.sh $(BUILD)/occ $(ZOO_EXTRA_DIR)
 
 # All 10,000 Fashion-MNIST test images: accuracy >= 90% and agreement with ONNX Runtime.
 check-fmnist: build

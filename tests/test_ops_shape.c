@@ -42,6 +42,10 @@ static void test_reshapes(void)
     int64_t fd[2] = {6, 20};
     for (int vc = 0; vc < 2; vc++)
         run1("Flatten axis 2", "Flatten", 1, in, 1, fa, 2, fd, x, 0, vc);
+    /* a negative axis counts from the rank: -1 keeps the last dim apart */
+    occ_attr fneg[1] = {A_INT("axis", -1)};
+    int64_t fdn[2] = {24, 5};
+    run1("Flatten axis -1", "Flatten", 1, in, 1, fneg, 2, fdn, x, 0, 0);
     int64_t shape[3] = {0, -1, 10};
     occ_attr ra[1] = {A_INTS("shape", shape, 3)};
     int64_t rd[3] = {2, 6, 10};

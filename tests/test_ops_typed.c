@@ -2,6 +2,8 @@
  * operators on int64/int32/bool/uint8/int8 data (run-time and weight
  * inputs), their error cases (an out-of-range Gather index, integer division
  * by zero), and the registry refusing types an operator does not take. */
+#include <math.h>
+
 #include "test_ops_util.h"
 
 typedef struct tv {
@@ -338,6 +340,178 @@ static void test_int_arith(void)
     res_free(&r);
 }
 
+/* Neg/Abs/Sign/Clip on integers, narrow-type wrap-around, variadic Max/Min on
+ * integers and float16, Pow with an exponent of another type. */
+static void test_int_unary_variadic_pow(void)
+{
+    res r;
+    const int8_t i8[4] = {-128, -3, 0, 127};
+    tv x8[1] = {{OCC_DTYPE_INT8, 1, {4}, i8, 0}};
+    run_op(&r, "Neg", 1, x8, 1, 0, NULL);
+    expect_out("Neg int8 wraps", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-128, 3, 0, -127});
+    res_free(&r);
+    run_op(&r, "Abs", 1, x8, 1, 0, NULL);
+    expect_out("Abs int8 wraps", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-128, 3, 0, 127});
+    res_free(&r);
+    run_op(&r, "Sign", 1, x8, 1, 0, NULL);
+    expect_out("Sign int8", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-1, -1, 0, 1});
+    res_free(&r);
+    occ_attr cl[2] = {A_FLOAT("min", -5.0f), A_FLOAT("max", 100.0f)};
+    run_op(&r, "Clip", 1, x8, 1, 2, cl);
+    expect_out("Clip int8", &r, 0, OCC_DTYPE_INT8, 1, (int64_t[]){4}, (int8_t[]){-5, -3, 0, 100});
+    res_free(&r);
+    const int64_t i64[3] = {INT64_MIN, -9, 4};
+    tv x64[1] = {{OCC_DTYPE_INT64, 1, {3}, i64, 0}};
+    run_op(&r, "Neg", 1, x64, 1, 0, NULL);
+    expect_out("Neg int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){INT64_MIN, 9, -4});
+    res_free(&r);
+    const int32_t i32[3] = {-7, 0, 7};
+    tv x32[1] = {{OCC_DTYPE_INT32, 1, {3}, i32, 0}};
+    run_op(&r, "Abs", 1, x32, 1, 0, NULL);
+    expect_out("Abs int32", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){7, 0, 7});
+    res_free(&r);
+    const uint8_t u8[3] = {250, 3, 200}, v8[3] = {10, 5, 100};
+    tv uadd[2] = {{OCC_DTYPE_UINT8, 1, {3}, u8, 0}, {OCC_DTYPE_UINT8, 1, {3}, v8, 0}};
+    run_op(&r, "Add", 2, uadd, 1, 0, NULL);
+    expect_out("Add uint8 wraps", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){3}, (uint8_t[]){4, 8, 44});
+    res_free(&r);
+    run_op(&r, "Neg", 1, uadd, 1, 0, NULL);
+    expect_fail("Neg uint8", &r, OCC_ERR_UNSUPPORTED, 0, "is uint8, which Neg does not take");
+    res_free(&r);
+    const int32_t m0[3] = {1, 9, -4}, m1[1] = {2}, m2[3] = {0, 10, -8};
+    tv mx[3] = {{OCC_DTYPE_INT32, 1, {3}, m0, 0}, {OCC_DTYPE_INT32, 1, {1}, m1, 1},
+                {OCC_DTYPE_INT32, 1, {3}, m2, 0}};
+    run_op(&r, "Max", 3, mx, 1, 0, NULL);
+    expect_out("Max int32 x3", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){2, 10, 2});
+    res_free(&r);
+    run_op(&r, "Min", 3, mx, 1, 0, NULL);
+    expect_out("Min int32 x3", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){0, 2, -8});
+    res_free(&r);
+    const uint16_t h0[2] = {0x3C00, 0xC000}, h1[2] = {0x4000, 0xBC00}; /* 1, -2 ; 2, -1 */
+    tv mh[2] = {{OCC_DTYPE_FLOAT16, 1, {2}, h0, 0}, {OCC_DTYPE_FLOAT16, 1, {2}, h1, 0}};
+    run_op(&r, "Max", 2, mh, 1, 0, NULL);
+    expect_out("Max float16", &r, 0, OCC_DTYPE_FLOAT16, 1, (int64_t[]){2}, (uint16_t[]){0x4000, 0xBC00});
+    res_free(&r);
+    run_op(&r, "Sum", 2, mh, 1, 0, NULL);
+    expect_fail("Sum float16", &r, OCC_ERR_UNSUPPORTED, 0, "is float16, which Sum does not take");
+    res_free(&r);
+    const int64_t pb[3] = {2, -3, 5}, pe[3] = {10, 3, -1};
+    tv pii[2] = {{OCC_DTYPE_INT64, 1, {3}, pb, 0}, {OCC_DTYPE_INT64, 1, {3}, pe, 0}};
+    run_op(&r, "Pow", 2, pii, 1, 0, NULL);
+    expect_out("Pow int64^int64", &r, 0, OCC_DTYPE_INT64, 1, (int64_t[]){3}, (int64_t[]){1024, -27, 0});
+    res_free(&r);
+    const float fb[3] = {2.0f, 0.5f, 3.0f};
+    const int32_t ie[3] = {3, -1, 0};
+    tv pfi[2] = {{OCC_DTYPE_FLOAT, 1, {3}, fb, 0}, {OCC_DTYPE_INT32, 1, {3}, ie, 0}};
+    run_op(&r, "Pow", 2, pfi, 1, 0, NULL);
+    expect_out("Pow float^int32", &r, 0, OCC_DTYPE_FLOAT, 1, (int64_t[]){3}, (float[]){8.0f, 2.0f, 1.0f});
+    res_free(&r);
+    const float fe[3] = {0.5f, 2.0f, 1.0f};
+    const int32_t ib[3] = {9, -3, 7};
+    tv pif[2] = {{OCC_DTYPE_INT32, 1, {3}, ib, 0}, {OCC_DTYPE_FLOAT, 1, {3}, fe, 0}};
+    run_op(&r, "Pow", 2, pif, 1, 0, NULL);
+    expect_out("Pow int32^float", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){3}, (int32_t[]){3, 9, 7});
+    res_free(&r);
+}
+
+/* Indexing operators added for conformance: indices outside the data are an
+ * error before any write; the others on small exact cases. */
+static void test_scatter_onehot_trilu(void)
+{
+    res r;
+    const float d[6] = {1, 2, 3, 4, 5, 6}, u[2] = {10, 20};
+    const int64_t ok[2] = {2, -1}, bad[2] = {0, 3};
+    tv in[3] = {{OCC_DTYPE_FLOAT, 2, {2, 3}, d, 0}, {OCC_DTYPE_INT64, 2, {2, 1}, ok, 0},
+                {OCC_DTYPE_FLOAT, 2, {2, 1}, u, 0}};
+    occ_attr ax[1] = {A_INT("axis", 1)};
+    run_op(&r, "ScatterElements", 3, in, 1, 1, ax);
+    expect_out("ScatterElements axis 1", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){2, 3},
+               (float[]){1, 2, 10, 4, 5, 20});
+    res_free(&r);
+    in[1].data = bad;
+    run_op(&r, "ScatterElements", 3, in, 1, 1, ax);
+    expect_fail("ScatterElements index 3 of 3", &r, OCC_ERR_INVALID, 1, "index 3 (element 1 of indices) is outside [-3, 3)");
+    res_free(&r);
+    const int32_t ix[3] = {0, -1, 7};
+    const float onoff[2] = {0, 5};
+    tv oh[3] = {{OCC_DTYPE_INT32, 1, {3}, ix, 0}, {0, 0, {0}, NULL, 0}, {OCC_DTYPE_FLOAT, 1, {2}, onoff, 1}};
+    occ_attr depth[1] = {A_FLOAT("depth", 3.0f)};
+    run_op(&r, "OneHot", 3, oh, 1, 1, depth);
+    expect_out("OneHot depth 3", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){3, 3},
+               (float[]){5, 0, 0, 0, 0, 5, 0, 0, 0});
+    res_free(&r);
+    const int64_t t[6] = {1, 2, 3, 4, 5, 6}, k[1] = {1};
+    tv tr[2] = {{OCC_DTYPE_INT64, 2, {2, 3}, t, 0}, {OCC_DTYPE_INT64, 0, {0}, k, 1}};
+    run_op(&r, "Trilu", 2, tr, 1, 0, NULL);
+    expect_out("Trilu upper k=1", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 3}, (int64_t[]){0, 2, 3, 0, 0, 6});
+    res_free(&r);
+    run_op(&r, "Trilu", 1, tr, 1, 0, NULL);
+    expect_out("Trilu upper, no k", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){2, 3}, (int64_t[]){1, 2, 3, 0, 5, 6});
+    res_free(&r);
+    const uint8_t bx[3] = {1, 0x80, 3}, by[3] = {3, 1, 9};
+    tv bs[2] = {{OCC_DTYPE_UINT8, 1, {3}, bx, 0}, {OCC_DTYPE_UINT8, 1, {3}, by, 0}};
+    occ_attr left[1] = {A_STR("direction", "LEFT")};
+    run_op(&r, "BitShift", 2, bs, 1, 1, left);
+    expect_out("BitShift LEFT uint8", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){3}, (uint8_t[]){8, 0, 0});
+    res_free(&r);
+    const uint8_t px[8] = {3, 9, 200, 7, 1, 1, 0, 2};
+    tv mp[1] = {{OCC_DTYPE_UINT8, 4, {1, 2, 2, 2}, px, 0}};
+    occ_attr mpk[1] = {A_INTS("kernel_shape", ((int64_t[]){2, 2}), 2)};
+    run_op(&r, "MaxPool", 1, mp, 2, 1, mpk);
+    expect_out("MaxPool uint8", &r, 0, OCC_DTYPE_UINT8, 4, (int64_t[]){1, 2, 1, 1}, (uint8_t[]){200, 2});
+    expect_out("MaxPool Indices (flat, first on ties)", &r, 1, OCC_DTYPE_INT64, 4, (int64_t[]){1, 2, 1, 1},
+               (int64_t[]){2, 7});
+    res_free(&r);
+    const float cx[6] = {1, 2, 3, 4, 5, 6};
+    tv cs[1] = {{OCC_DTYPE_FLOAT, 2, {2, 3}, cx, 0}};
+    occ_attr csa[3] = {A_INTS("axis", ((int64_t[]){1}), 1), A_INT("exclusive", 1), A_INT("reverse", 1)};
+    run_op(&r, "CumSum", 1, cs, 1, 3, csa);
+    expect_out("CumSum axis 1 exclusive reverse", &r, 0, OCC_DTYPE_FLOAT, 2, (int64_t[]){2, 3},
+               (float[]){5, 3, 0, 11, 6, 0});
+    res_free(&r);
+    const int32_t ci[4] = {INT32_MAX, 1, 2, 3};
+    tv csi[1] = {{OCC_DTYPE_INT32, 1, {4}, ci, 0}};
+    occ_attr csa0[1] = {A_INTS("axis", ((int64_t[]){0}), 1)};
+    run_op(&r, "CumSum", 1, csi, 1, 1, csa0);
+    expect_out("CumSum int32 wraps", &r, 0, OCC_DTYPE_INT32, 1, (int64_t[]){4},
+               (int32_t[]){INT32_MAX, INT32_MIN, INT32_MIN + 2, INT32_MIN + 5});
+    res_free(&r);
+    /* GridSample: an infinite or huge grid coordinate samples inside or gives 0,
+     * never an out-of-range conversion (UBSan) or read (ASan) */
+    const float gx[4] = {1, 2, 3, 4}, gg[4] = {INFINITY, 0.0f, 1e30f, -1e30f};
+    tv gsi[2] = {{OCC_DTYPE_FLOAT, 4, {1, 1, 2, 2}, gx, 0}, {OCC_DTYPE_FLOAT, 4, {1, 1, 2, 2}, gg, 0}};
+    for (int pm = 0; pm < 3; pm++) {
+        static const char *const pads[3] = {"zeros", "border", "reflection"};
+        occ_attr ga[2] = {A_STR("padding_mode", pads[pm]), A_STR("mode", pm == 2 ? "bicubic" : "bilinear")};
+        run_op(&r, "GridSample", 2, gsi, 1, 2, ga);
+        CHECK_MSG(r.st == OCC_OK, "GridSample %s: %s", pads[pm], r.msg);
+        if (!r.st)
+            CHECK_MSG(isfinite(((float *)r.out[0])[0]) && isfinite(((float *)r.out[0])[1]) &&
+                          (pm != 0 || ((float *)r.out[0])[0] == 0.0f),
+                      "GridSample %s: %g %g", pads[pm], (double)((float *)r.out[0])[0],
+                      (double)((float *)r.out[0])[1]);
+        res_free(&r);
+    }
+    const float qx[4] = {-1.0f, 0.5f, 2.5f, 300.0f}, qs[1] = {0.5f};
+    const uint8_t qz[1] = {10};
+    tv q[3] = {{OCC_DTYPE_FLOAT, 1, {4}, qx, 0}, {OCC_DTYPE_FLOAT, 0, {0}, qs, 1}, {OCC_DTYPE_UINT8, 0, {0}, qz, 1}};
+    const int64_t lens[2] = {2, 5};
+    tv rsq[2] = {{OCC_DTYPE_FLOAT, 2, {3, 2}, d, 0}, {OCC_DTYPE_INT64, 1, {2}, lens, 0}};
+    run_op(&r, "ReverseSequence", 2, rsq, 1, 0, NULL);
+    expect_fail("ReverseSequence length 5 of 3 steps", &r, OCC_ERR_INVALID, 1,
+                "sequence_lens[1] = 5 is outside [1, 3]");
+    res_free(&r);
+    const float m3[9] = {2, 0, 0, 0, 3, 0, 1, 0, 4};
+    tv det[1] = {{OCC_DTYPE_FLOAT, 2, {3, 3}, m3, 0}};
+    run_op(&r, "Det", 1, det, 1, 0, NULL);
+    expect_out("Det 3x3", &r, 0, OCC_DTYPE_FLOAT, 0, NULL, (float[]){24.0f});
+    res_free(&r);
+    run_op(&r, "QuantizeLinear", 3, q, 1, 0, NULL);
+    expect_out("QuantizeLinear uint8 (half to even, saturating)", &r, 0, OCC_DTYPE_UINT8, 1, (int64_t[]){4},
+               (uint8_t[]){8, 11, 15, 255});
+    res_free(&r);
+}
+
 static void test_movement(void)
 {
     res r;
@@ -554,6 +728,8 @@ int main(void)
     RUN(test_cast);
     RUN(test_compare_logic_where);
     RUN(test_int_arith);
+    RUN(test_int_unary_variadic_pow);
+    RUN(test_scatter_onehot_trilu);
     RUN(test_movement);
     RUN(test_arg_topk);
     TEST_DONE();

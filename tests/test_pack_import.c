@@ -675,7 +675,8 @@ static void test_labels_preproc(void)
     tb_free(&b);
 }
 
-/* Optional outputs nobody reads are dropped; a used Dropout mask is refused. */
+/* Optional outputs nobody reads are dropped; a used Dropout mask is a constant of ones
+ * (refused when larger than 2^20 elements). */
 static void test_unused_outputs(void)
 {
     tb b;
@@ -699,8 +700,29 @@ static void test_unused_outputs(void)
     occ_import_free(im);
     tb_free(&b);
 
+    /* a read mask is all true at inference: a bool constant of x's shape */
     tb_init(&b, 13);
     tb_input(&b, "x", 4, xd);
+    tb_node(&b, "Dropout", "drop", (const char *[]){"x", NULL}, (const char *[]){"d", "mask", NULL});
+    Onnx__NodeProto *cn = tb_node(&b, "Cast", "cast", (const char *[]){"mask", NULL},
+                                  (const char *[]){"mf", NULL});
+    tb_attr_i(&b, cn, "to", 1);
+    tb_node(&b, "Add", "add", (const char *[]){"d", "mf", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 1 && !strcmp(m->nodes[0].op, "Add")); /* Cast folded: ones */
+        const occ_tensor *w = &m->tensors[m->nodes[0].inputs[1]];
+        CHECK(w->kind == OCC_TENSOR_WEIGHT && w->ndim == 4 && w->dims[3] == 4);
+    }
+    occ_import_free(im);
+    im = NULL;
+    tb_free(&b);
+    /* ... but not a huge one (more than 2^20 elements): refused when read */
+    tb_init(&b, 13);
+    tb_input(&b, "x", 4, (int64_t[]){1, 1, 1025, 1024});
     tb_node(&b, "Dropout", "drop", (const char *[]){"x", NULL}, (const char *[]){"d", "mask", NULL});
     tb_node(&b, "Add", "add", (const char *[]){"d", "mask", NULL}, (const char *[]){"y", NULL});
     tb_output(&b, "y");

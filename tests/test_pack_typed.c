@@ -229,6 +229,50 @@ static void test_bind(void)
     }
 }
 
+/* A bound input of zero elements (ReduceSum's empty axes) is a legitimate
+ * constant; an unbound empty input is refused (runtime tensors are never empty). */
+static void test_bind_empty(void)
+{
+    for (int noop = 0; noop < 2; noop++) {
+        tb b;
+        occ_import *im = NULL;
+        occ_error e;
+        tb_init(&b, 13);
+        tb_input(&b, "x", 2, (int64_t[]){2, 3});
+        tb_input_t(&b, "axes", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, (int64_t[]){0});
+        Onnx__NodeProto *n = tb_node(&b, "ReduceSum", "rs", (const char *[]){"x", "axes", NULL},
+                                     (const char *[]){"y", NULL});
+        tb_attr_i(&b, n, "keepdims", 1);
+        tb_attr_i(&b, n, "noop_with_empty_axes", noop);
+        tb_output(&b, "y");
+        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_SHAPE);
+        CHECK_MSG(strstr(e.msg, "graph input 'axes' has dim 0 = 0") && strstr(e.msg, "--bind"),
+                  "%s", e.msg);
+        occ_import_free(im);
+        im = NULL;
+        occ_input_bind bd = {"axes", NULL, 0};
+        occ_pack_options o = {.n_binds = 1, .binds = &bd};
+        occ_status s = import_tb(&b, &o, &im, &e);
+        CHECK_MSG(s == OCC_OK, "%s", e.msg);
+        if (!s) {
+            const occ_model *m = occ_import_model(im);
+            CHECK(m->n_inputs == 1 && !strcmp(m->tensors[m->inputs[0]].name, "x"));
+            const occ_tensor *y = &m->tensors[m->outputs[0]];
+            CHECK(y->ndim == 2 && y->dims[0] == (noop ? 2 : 1) && y->dims[1] == (noop ? 3 : 1));
+            float x[6] = {1, 2, 3, 4, 5, 6}, out[6] = {0};
+            const void *ins[1] = {x};
+            void *outs[1] = {out};
+            CHECK_MSG(run_import(im, ins, outs, &e) == OCC_OK, "%s", e.msg);
+            if (noop)
+                CHECK(!memcmp(x, out, sizeof x));
+            else
+                CHECK(out[0] == 21.0f);
+        }
+        occ_import_free(im);
+        tb_free(&b);
+    }
+}
+
 /* If on `cond` with then = Relu(x), else = Sigmoid(x). */
 static void add_if(tb *b, const char *cond)
 {
@@ -417,6 +461,7 @@ int main(void)
     RUN(test_constant_node_at_run_time);
     RUN(test_typed_inputs_outputs);
     RUN(test_bind);
+    RUN(test_bind_empty);
     RUN(test_if);
     TEST_DONE();
 }

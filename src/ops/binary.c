@@ -5,10 +5,13 @@
  * innermost runs as a flat loop. A variadic op is a chain of such steps over
  * the output (y = x0; y = y op x1; ...). Equal-shaped operands in the same
  * (possibly blocked) layout run as one flat loop over the buffer (Add, Sub,
- * Mul only: Div's blocked zero padding would give 0/0). Add, Sub, Mul and
- * Div also take int32/int64 with ONNX integer semantics (two's complement
- * wrap-around, Div truncating toward zero; a zero divisor is an error, not a
- * trap). */
+ * Mul only: Div's blocked zero padding would give 0/0). Add, Sub, Mul, Div,
+ * Max and Min also take int8, uint8, int32 and int64 with ONNX integer
+ * semantics (two's complement wrap-around, Div truncating toward zero; a zero
+ * divisor is an error, not a trap); Max and Min also float16 (exact). Pow's
+ * exponent may be of another numeric type than its base (the output has the
+ * base's): an integer base with an integer exponent multiplies exactly
+ * (wrapping), otherwise it is computed in double and converted. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,7 @@ static occ_status binary_infer(occ_model *m, const occ_node *n, occ_error *e)
         const occ_tensor *b = occ_ops_in(m, n, i);
         if (!b)
             return occ_fail(e, OCC_ERR_INVALID, "input %u is absent", i);
-        if (occ_ops_dtype(a) != occ_ops_dtype(b))
+        if (occ_ops_dtype(a) != occ_ops_dtype(b) && kind != B_POW)
             return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
                             occ_dtype_name(occ_ops_dtype(a)), occ_dtype_name(occ_ops_dtype(b)));
         int64_t t[OCC_MAX_DIMS];
@@ -76,7 +79,7 @@ static int binary_layout(const occ_model *m, const occ_node *n, const dnnl_memor
 
 typedef struct binary_state {
     int kind;
-    uint32_t dtype;
+    uint32_t dtype, dtype_b; /* the inputs' (only Pow's may differ) */
     int nd;                       /* collapsed dims, innermost last */
     int64_t size[OCC_MAX_DIMS];
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS];
@@ -142,6 +145,7 @@ static occ_status binary_prepare(occ_op_prep *p, void **state, occ_error *e)
     s->kind = binary_kind(p->n->op);
     const occ_tensor *a = occ_ops_in(p->m, p->n, 0);
     s->dtype = occ_ops_dtype(a);
+    s->dtype_b = p->n->n_inputs > 1 ? occ_ops_dtype(occ_ops_in(p->m, p->n, 1)) : s->dtype;
     const occ_tensor *y = &p->m->tensors[p->n->outputs[0]];
     if (p->in_md && p->in_md[0]) {
         /* same shape, same layout: flat over the whole buffer */
@@ -259,34 +263,33 @@ static void binary_step(const binary_state *s, const float *a, const float *b, f
     }
 }
 
-/* Integer rows (T = int32_t / int64_t, U its unsigned type for wrap-around);
- * returns nonzero on a zero divisor. */
-#define INT_ROW(NAME, T, U, TMIN)                                                         \
-    static int NAME(int kind, T *o, const T *a, const T *b, int64_t n, int64_t sa,        \
-                    int64_t sb)                                                           \
-    {                                                                                     \
-        for (int64_t i = 0; i < n; i++) {                                                 \
-            T x = a[i * sa], y = b[i * sb];                                               \
-            switch (kind) {                                                               \
-            case B_ADD: o[i] = (T)((U)x + (U)y); break;                                   \
-            case B_SUB: o[i] = (T)((U)x - (U)y); break;                                   \
-            case B_MUL: o[i] = (T)((U)x * (U)y); break;                                   \
-            default:                                                                      \
-                if (y == 0)                                                               \
-                    return 1;                                                             \
-                o[i] = x == TMIN && y == -1 ? TMIN : x / y;                               \
-            }                                                                             \
-        }                                                                                 \
-        return 0;                                                                         \
-    }
-INT_ROW(row_i32, int32_t, uint32_t, INT32_MIN)
-INT_ROW(row_i64, int64_t, uint64_t, INT64_MIN)
-
-static occ_status binary_run_int(const binary_state *s, const occ_op_exec *x, occ_error *e)
+/* x^y for integers: exact, wrapping; a negative exponent gives 0 but for
+ * bases 1 and -1. */
+static int64_t ipow(int64_t x, int64_t y)
 {
-    int nd = s->nd, bad = 0;
+    if (y < 0)
+        return x == 1 ? 1 : x == -1 ? (y & 1 ? -1 : 1) : 0;
+    uint64_t r = 1, b = (uint64_t)x;
+    for (; y; y >>= 1, b *= b)
+        if (y & 1)
+            r *= b;
+    return (int64_t)r;
+}
+
+/* One step of the typed (non-float32) path over every element, reading and
+ * writing through the element helpers: integer arithmetic in 64 bits, stored
+ * back wrapping; float16 Max/Min through float; Pow with mixed types. o may be
+ * a (a variadic op's running result, same index). Returns nonzero on a zero
+ * integer divisor. */
+static int typed_step(const binary_state *s, int kind, uint32_t dt, uint32_t dtb, void *o,
+                      const void *a, const void *b)
+{
+    int nd = s->nd;
     int64_t inner = s->size[nd - 1], rows = s->count / inner;
-    for (int64_t r = 0; r < rows && !bad; r++) {
+    int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
+    int isint = dt != OCC_DTYPE_FLOAT && dt != OCC_DTYPE_FLOAT16;
+    int bint = dtb != OCC_DTYPE_FLOAT && dtb != OCC_DTYPE_FLOAT16;
+    for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, oa = 0, ob = 0;
         for (int d = nd - 2; d >= 0; d--) {
             int64_t idx = rem % s->size[d];
@@ -294,12 +297,58 @@ static occ_status binary_run_int(const binary_state *s, const occ_op_exec *x, oc
             oa += idx * s->sa[d];
             ob += idx * s->sb[d];
         }
-        if (s->dtype == OCC_DTYPE_INT32)
-            bad = row_i32(s->kind, (int32_t *)x->out[0] + r * inner, (const int32_t *)x->in[0] + oa,
-                          (const int32_t *)x->in[1] + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
-        else
-            bad = row_i64(s->kind, (int64_t *)x->out[0] + r * inner, (const int64_t *)x->in[0] + oa,
-                          (const int64_t *)x->in[1] + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t k = r * inner + i, ia = oa + i * sa, ib = ob + i * sb;
+            if (!isint || (kind == B_POW && !bint)) {
+                double x = occ_ops_load_f64(dt, a, ia), y = occ_ops_load_f64(dtb, b, ib), v;
+                switch (kind) {
+                case B_POW: v = pow(x, y); break;
+                case B_MAX: v = x != x || y != y ? x + y : (x > y ? x : y); break;
+                case B_MIN: v = x != x || y != y ? x + y : (x < y ? x : y); break;
+                default: v = x; break; /* B_COPY */
+                }
+                if (dt == OCC_DTYPE_FLOAT)
+                    ((float *)o)[k] = (float)v;
+                else if (dt == OCC_DTYPE_FLOAT16)
+                    ((uint16_t *)o)[k] = occ_float_to_half((float)v);
+                else {
+                    int64_t iv; /* saturating, NaN to 0 */
+                    occ_ops_scalar_from_double(OCC_DTYPE_INT64, trunc(v), &iv);
+                    occ_ops_store_i64(dt, o, k, iv);
+                }
+                continue;
+            }
+            int64_t x = occ_ops_load_i64(dt, a, ia), y = occ_ops_load_i64(dtb, b, ib), v;
+            switch (kind) {
+            case B_ADD: case B_SUM: v = (int64_t)((uint64_t)x + (uint64_t)y); break;
+            case B_SUB: v = (int64_t)((uint64_t)x - (uint64_t)y); break;
+            case B_MUL: v = (int64_t)((uint64_t)x * (uint64_t)y); break;
+            case B_POW: v = ipow(x, y); break;
+            case B_MAX: v = x > y ? x : y; break;
+            case B_MIN: v = x < y ? x : y; break;
+            case B_COPY: v = x; break;
+            default:
+                if (y == 0)
+                    return 1;
+                v = x == INT64_MIN && y == -1 ? INT64_MIN : x / y;
+                break;
+            }
+            occ_ops_store_i64(dt, o, k, v);
+        }
+    }
+    return 0;
+}
+
+static occ_status binary_run_typed(const binary_state *s, const occ_op_exec *x, occ_error *e)
+{
+    int bad = 0;
+    if (!s->n_steps) {
+        bad = typed_step(s, s->kind, s->dtype, s->dtype_b, x->out[0], x->in[0], x->in[1]);
+    } else {
+        bad = typed_step(&s->steps[0], B_COPY, s->dtype, s->dtype, x->out[0], x->in[0], x->in[0]);
+        for (uint32_t i = 1; i < s->n_steps && !bad; i++)
+            bad = typed_step(&s->steps[i], s->steps[i].kind, s->dtype, s->dtype, x->out[0],
+                             x->out[0], x->in[i]);
     }
     if (bad)
         return occ_fail(e, OCC_ERR_INVALID, "integer division by zero");
@@ -309,8 +358,8 @@ static occ_status binary_run_int(const binary_state *s, const occ_op_exec *x, oc
 static occ_status binary_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const binary_state *s = state;
-    if (s->dtype != OCC_DTYPE_FLOAT)
-        return binary_run_int(s, x, e);
+    if (s->dtype != OCC_DTYPE_FLOAT || s->dtype_b != OCC_DTYPE_FLOAT)
+        return binary_run_typed(s, x, e);
     float *o = x->out[0];
     if (!s->n_steps) {
         const float *a = x->in[0], *b = x->in[1];
@@ -344,25 +393,27 @@ static occ_status binary_run(void *state, const occ_op_exec *x, occ_error *e)
                                .run = binary_run,                                         \
                                .destroy = binary_destroy}
 
-BINARY(occ_op_add, "Add", OCC_DTM_FLOAT | OCC_DTM_INDEX);
-BINARY(occ_op_sub, "Sub", OCC_DTM_FLOAT | OCC_DTM_INDEX);
-BINARY(occ_op_mul, "Mul", OCC_DTM_FLOAT | OCC_DTM_INDEX);
-BINARY(occ_op_div, "Div", OCC_DTM_FLOAT | OCC_DTM_INDEX);
-BINARY(occ_op_pow, "Pow", OCC_DTM_FLOAT);
+BINARY(occ_op_add, "Add", OCC_DTM_NUM);
+BINARY(occ_op_sub, "Sub", OCC_DTM_NUM);
+BINARY(occ_op_mul, "Mul", OCC_DTM_NUM);
+BINARY(occ_op_div, "Div", OCC_DTM_NUM);
+BINARY(occ_op_pow, "Pow", OCC_DTM_NUM);
 BINARY(occ_op_prelu, "PRelu", OCC_DTM_FLOAT);
 
-#define VARIADIC(var, name)                                                               \
+#define VARIADIC(var, name, TYPES)                                                        \
     const occ_op_vtable var = {.op = name,                                                \
                                .min_in = 1,                                               \
                                .max_in = OCC_MAX_NODE_IO,                                 \
                                .n_out = 1,                                                \
+                               .n_in_types = 1,                                           \
+                               .in_types = {TYPES},                                       \
                                .infer = binary_infer,                                     \
                                .layout = binary_layout,                                   \
                                .prepare = binary_prepare,                                 \
                                .run = binary_run,                                         \
                                .destroy = binary_destroy}
 
-VARIADIC(occ_op_max, "Max");
-VARIADIC(occ_op_min, "Min");
-VARIADIC(occ_op_sum, "Sum");
-VARIADIC(occ_op_mean, "Mean");
+VARIADIC(occ_op_max, "Max", OCC_DTM_NUM | OCC_DTM_F16);
+VARIADIC(occ_op_min, "Min", OCC_DTM_NUM | OCC_DTM_F16);
+VARIADIC(occ_op_sum, "Sum", OCC_DTM_FLOAT);
+VARIADIC(occ_op_mean, "Mean", OCC_DTM_FLOAT);

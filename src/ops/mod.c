@@ -1,6 +1,7 @@
-/* Mod(A, B) with numpy broadcasting, one type: integers (int32/int64) with
- * fmod = 0 take the divisor's sign (Python's %), fmod = 1 the dividend's (C's
- * %); float32 needs fmod = 1 (ONNX). A zero integer divisor is an error. */
+/* Mod(A, B) with numpy broadcasting, one type: integers (int8, uint8, int32,
+ * int64) with fmod = 0 take the divisor's sign (Python's %), fmod = 1 the
+ * dividend's (C's %); float32 and float16 (computed in float32, rounded back)
+ * need fmod = 1 (ONNX). A zero integer divisor is an error. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static occ_status mod_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (occ_ops_dtype(in[0]) != occ_ops_dtype(in[1]))
         return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
                         occ_dtype_name(occ_ops_dtype(in[0])), occ_dtype_name(occ_ops_dtype(in[1])));
-    if (occ_ops_dtype(in[0]) == OCC_DTYPE_FLOAT && fm != 1)
+    uint32_t dt = occ_ops_dtype(in[0]);
+    if ((dt == OCC_DTYPE_FLOAT || dt == OCC_DTYPE_FLOAT16) && fm != 1)
         return occ_fail(e, OCC_ERR_INVALID, "float operands need fmod = 1");
     int64_t d[OCC_MAX_DIMS];
     int nd;
@@ -62,6 +64,12 @@ static occ_status mod_run(void *state, const occ_op_exec *x, occ_error *e)
                                             ((const float *)x->in[1])[off[1]]);
             continue;
         }
+        if (s->dtype == OCC_DTYPE_FLOAT16) {
+            const uint16_t *a = x->in[0], *b = x->in[1];
+            ((uint16_t *)x->out[0])[k] = occ_float_to_half(
+                fmodf(occ_half_to_float(a[off[0]]), occ_half_to_float(b[off[1]])));
+            continue;
+        }
         int64_t a = occ_ops_load_i64(s->dtype, x->in[0], off[0]);
         int64_t b = occ_ops_load_i64(s->dtype, x->in[1], off[1]);
         if (b == 0)
@@ -70,10 +78,7 @@ static occ_status mod_run(void *state, const occ_op_exec *x, occ_error *e)
         int64_t r = b == -1 ? 0 : a % b; /* INT64_MIN % -1 would trap */
         if (!s->fmod && r != 0 && ((r < 0) != (b < 0)))
             r += b;
-        if (s->dtype == OCC_DTYPE_INT32)
-            ((int32_t *)x->out[0])[k] = (int32_t)r;
-        else
-            ((int64_t *)x->out[0])[k] = r;
+        occ_ops_store_i64(s->dtype, x->out[0], k, r);
     }
     return OCC_OK;
 }
@@ -89,7 +94,7 @@ const occ_op_vtable occ_op_mod = {
     .max_in = 2,
     .n_out = 1,
     .n_in_types = 1,
-    .in_types = {OCC_DTM_FLOAT | OCC_DTM_INDEX},
+    .in_types = {OCC_DTM_FLOAT | OCC_DTM_F16 | OCC_DTM_INT},
     .infer = mod_infer,
     .prepare = mod_prepare,
     .run = mod_run,

@@ -84,7 +84,7 @@ typedef struct occ_op_exec {
 #define OCC_DTM_BOOL OCC_DTM(OCC_DTYPE_BOOL)
 #define OCC_DTM_F16 OCC_DTM(OCC_DTYPE_FLOAT16) /* data movement and Cast only */
 #define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL | OCC_DTM_F16)
-#define OCC_OP_MAX_TYPED 6
+#define OCC_OP_MAX_TYPED 8
 
 typedef struct occ_op_vtable {
     const char *op;
@@ -132,6 +132,18 @@ extern const occ_op_vtable occ_op_reducesum, occ_op_reducemax, occ_op_reducemin,
     occ_op_reducesumsquare;
 /* softmax.c */
 extern const occ_op_vtable occ_op_logsoftmax, occ_op_hardmax;
+/* trilu.c, classify.c (IsInf, IsNaN), eyelike.c, onehot.c, scatter_elements.c, bitshift.c, det.c,
+ * reverse_sequence.c, quantize.c (and DynamicQuantizeLinear), matmul_integer.c (MatMulInteger,
+ * QLinearMatMul), window.c (Hann/Hamming/BlackmanWindow),
+ * conv_integer.c (ConvInteger, QLinearConv), cumsum.c,
+ * grid_sample.c */
+extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyelike, occ_op_onehot,
+    occ_op_scatterelements, occ_op_scatter, occ_op_bitshift,
+    occ_op_det, occ_op_reversesequence, occ_op_dynamicquantizelinear, occ_op_matmulinteger,
+    occ_op_qlinearmatmul, occ_op_hannwindow, occ_op_hammingwindow, occ_op_blackmanwindow,
+    occ_op_convinteger, occ_op_qlinearconv, occ_op_cumsum,
+    occ_op_gridsample,
+    occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;
 /* shape.c */
@@ -235,6 +247,11 @@ size_t occ_ops_esize(const occ_tensor *t);
 void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
 /* Element i of a buffer of dtype as int64 (float truncated, saturating). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
+/* Stores v as element i of an integer (or bool) buffer of dtype, wrapping
+ * (two's complement truncation) for the narrower types. */
+void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v);
+/* Element i of a numeric buffer (float32, float16 or integer) as double. */
+double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims
  * > 0 and no overflow. */

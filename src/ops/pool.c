@@ -7,7 +7,9 @@
  * full kernel area, while ONNX (and ONNX Runtime / PyTorch) clip the window to
  * the explicitly padded input; they differ when ceil_mode lets a window run
  * past the end padding. Those layers (and dilated average pools) use the C
- * path. */
+ * path. MaxPool on int8/uint8, or with its Indices output (int64, the flat
+ * index of each maximum in the input, first one on ties), runs a plain typed
+ * loop. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@ typedef struct pool_geom {
     int rank;
     float p;                  /* LpPool */
     int include_pad;
+    int typed;                /* MaxPool on integers or with Indices: pool_max_typed */
+    int col_major;            /* storage_order = 1: Indices count down the columns */
+    uint32_t dtype;
     int64_t n, c;
     occ_window w;
 } pool_geom;
@@ -63,11 +68,16 @@ static occ_status pool_geometry(const occ_model *m, const occ_node *n, pool_geom
     } else if (g->kind == P_MAX) {
         if ((st = occ_ops_attr_int(n, "storage_order", 0, &so, e)))
             return st;
-        if (so != 0)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "storage_order = %lld is not supported",
-                            (long long)so);
+        if (so != 0 && (so != 1 || n->n_outputs < 2 || x->ndim > 4))
+            return occ_fail(e, OCC_ERR_UNSUPPORTED, "storage_order = %lld is supported only for "
+                            "the Indices of a 1-D or 2-D MaxPool", (long long)so);
+        g->col_major = so == 1;
     }
     g->include_pad = (int)cip;
+    g->dtype = occ_ops_dtype(x);
+    g->typed = g->dtype != OCC_DTYPE_FLOAT || n->n_outputs > 1;
+    if (g->typed && g->kind != P_MAX)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "%s takes float32 only", n->op);
     g->n = x->dims[0];
     g->c = x->dims[1];
     int64_t in[3] = {x->dims[2], x->ndim >= 4 ? x->dims[3] : 1, x->ndim == 5 ? x->dims[4] : 1};
@@ -87,6 +97,11 @@ static occ_status pool_infer(occ_model *m, const occ_node *n, occ_error *e)
         d[2] = g.w.out[2];
         d[3] = g.w.out[0];
         d[4] = g.w.out[1];
+    }
+    if (n->n_outputs > 1) {
+        if ((st = occ_ops_set_out(m, n, 1, g.rank, d, e)))
+            return st;
+        occ_ops_set_dtype(m, n, 1, OCC_DTYPE_INT64);
     }
     return occ_ops_set_out(m, n, 0, g.rank, d, e);
 }
@@ -110,8 +125,8 @@ static int64_t dnnl_pad_r(const occ_window *w, int i)
 
 static int pool_dnnl_exact(const pool_geom *g)
 {
-    if (g->rank != 4 || g->kind == P_LP)
-        return 0; /* 1-D and LpPool: the plain loop, plain layout */
+    if (g->rank != 4 || g->kind == P_LP || g->typed)
+        return 0; /* 1-D, LpPool and typed MaxPool: the plain loops, plain layout */
     for (int i = 0; i < 2; i++) {
         int64_t pr = dnnl_pad_r(&g->w, i);
         int64_t ext = (g->w.k[i] - 1) * g->w.d[i] + 1;
@@ -140,6 +155,7 @@ static int pool_layout(const occ_model *m, const occ_node *n, const dnnl_memory_
 
 typedef struct pool_state {
     pool_geom g;
+    int has_idx; /* MaxPool's Indices output is read */
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst;
 } pool_state;
@@ -166,6 +182,7 @@ static occ_status pool_prepare(occ_op_prep *p, void **state, occ_error *e)
     occ_status st = pool_geometry(p->m, p->n, &s->g, e);
     if (st)
         goto fail;
+    s->has_idx = p->n->n_outputs > 1;
     if (pool_dnnl_exact(&s->g)) {
         const pool_geom *g = &s->g;
         dnnl_memory_desc_t smd, dmd;
@@ -278,9 +295,66 @@ static void pool_plain(const pool_geom *g, const float *in, float *out)
     }
 }
 
+/* MaxPool of any numeric type (compared as double: exact for 8-bit and float),
+ * with the flat input index of each maximum into idx when asked. */
+static void pool_max_typed(const pool_geom *g, const void *in, void *out, int64_t *idx)
+{
+    const occ_window *w = &g->w;
+    const int64_t Z = w->in[2], H = w->in[0], W = w->in[1];
+    const int64_t OZ = w->out[2], OH = w->out[0], OW = w->out[1];
+    const size_t es = occ_dtype_size(g->dtype);
+    for (int64_t pl = 0; pl < g->n * g->c; pl++)
+        for (int64_t oz = 0; oz < OZ; oz++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t z0 = oz * w->s[2] - w->pb[2];
+                    int64_t h0 = oh * w->s[0] - w->pb[0], w0 = ow * w->s[1] - w->pb[1];
+                    int64_t best = -1;
+                    double bv = 0.0;
+                    for (int64_t kz = 0; kz < w->k[2]; kz++) {
+                        int64_t z = z0 + kz * w->d[2];
+                        if (z < 0 || z >= Z)
+                            continue;
+                        for (int64_t kh = 0; kh < w->k[0]; kh++) {
+                            int64_t h = h0 + kh * w->d[0];
+                            if (h < 0 || h >= H)
+                                continue;
+                            for (int64_t kw = 0; kw < w->k[1]; kw++) {
+                                int64_t xw = w0 + kw * w->d[1];
+                                if (xw < 0 || xw >= W)
+                                    continue;
+                                int64_t at = pl * Z * H * W + (z * H + h) * W + xw;
+                                double v = occ_ops_load_f64(g->dtype, in, at);
+                                if (best < 0 || v > bv || (v != v && bv == bv)) {
+                                    best = at;
+                                    bv = v;
+                                }
+                            }
+                        }
+                    }
+                    int64_t o = ((pl * OZ + oz) * OH + oh) * OW + ow;
+                    if (best >= 0)
+                        memcpy((uint8_t *)out + (size_t)o * es,
+                               (const uint8_t *)in + (size_t)best * es, es);
+                    else /* a window entirely in the padding */
+                        occ_ops_scalar_from_double(g->dtype, g->dtype == OCC_DTYPE_FLOAT ? -INFINITY : 0.0,
+                                                   (uint8_t *)out + (size_t)o * es);
+                    if (idx && best >= 0 && g->col_major) {
+                        int64_t r = best % (H * W); /* 2-D: Z = 1 */
+                        best = best - r + (r % W) * H + r / W;
+                    }
+                    if (idx)
+                        idx[o] = best < 0 ? 0 : best;
+                }
+}
+
 static occ_status pool_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     pool_state *s = state;
+    if (s->g.typed) {
+        pool_max_typed(&s->g, x->in[0], x->out[0], s->has_idx ? (int64_t *)x->out[1] : NULL);
+        return OCC_OK;
+    }
     if (!s->prim) {
         pool_plain(&s->g, x->in[0], x->out[0]);
         return OCC_OK;
@@ -295,7 +369,10 @@ const occ_op_vtable occ_op_maxpool = {
     .op = "MaxPool",
     .min_in = 1,
     .max_in = 1,
-    .n_out = 1,
+    .n_out = 2,
+    .min_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_FLOAT | OCC_DTM(OCC_DTYPE_UINT8) | OCC_DTM(OCC_DTYPE_INT8)},
     .infer = pool_infer,
     .flops = pool_flops,
     .layout = pool_layout,

@@ -45,6 +45,11 @@ static const occ_op_vtable *const occ_ops_table[] = {
     /* norm.c */
     &occ_op_layernorm, &occ_op_instancenorm, &occ_op_lpnorm, &occ_op_mvn,
     &occ_op_groupnorm,
+    &occ_op_trilu, &occ_op_isinf, &occ_op_isnan, &occ_op_eyelike, &occ_op_onehot, &occ_op_scatterelements, &occ_op_scatter, &occ_op_bitshift, &occ_op_det, &occ_op_reversesequence,
+    &occ_op_dynamicquantizelinear, &occ_op_matmulinteger, &occ_op_qlinearmatmul,
+    &occ_op_hannwindow, &occ_op_hammingwindow, &occ_op_blackmanwindow,
+    &occ_op_convinteger, &occ_op_qlinearconv, &occ_op_cumsum, &occ_op_gridsample,
+    &occ_op_quantizelinear, &occ_op_dequantizelinear,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

@@ -12,8 +12,13 @@ static occ_status flatten_infer(occ_model *m, const occ_node *n, occ_error *e)
     int64_t axis;
     int ax;
     occ_status st = occ_ops_attr_int(n, "axis", 1, &axis, e);
-    if (st || (st = occ_ops_axis(axis, x->ndim, 1, &ax, e)))
+    if (st)
         return st;
+    /* axis in [-r, r], a negative one counts from r (not r + 1 as Unsqueeze's) */
+    if (axis < -x->ndim || axis > x->ndim)
+        return occ_fail(e, OCC_ERR_INVALID, "axis %lld out of range for rank %d", (long long)axis,
+                        x->ndim);
+    ax = (int)(axis < 0 ? axis + x->ndim : axis);
     int64_t d[2] = {1, 1};
     for (int i = 0; i < x->ndim; i++)
         d[i < ax ? 0 : 1] *= x->dims[i]; /* bounded: the input count was checked */

@@ -6,7 +6,10 @@
  * one pass over memory, nothing a oneDNN eltwise primitive would do faster
  * for these sizes, and it keeps their exact ONNX formulas in one place.
  * Those with f(0) = 0 also run directly on blocked oneDNN layouts (the zero
- * padding stays zero). */
+ * padding stays zero). Neg, Abs, Sign and Clip also take integers (int8,
+ * int32, int64; Abs, Sign and Clip uint8 too): Neg and Abs wrap as two's
+ * complement (-INT_MIN = INT_MIN, as numpy), Clip compares with its float
+ * bounds. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@ static const char *const unary_names[U_COUNT] = {
 
 typedef struct unary_state {
     int kind;
+    uint32_t dtype;
     float a, b;
     size_t count;
 } unary_state;
@@ -120,7 +124,7 @@ static int unary_layout(const occ_model *m, const occ_node *n, const dnnl_memory
 {
     float a, b;
     int kind = unary_kind(n->op);
-    if (unary_params(n, kind, &a, &b, NULL))
+    if (unary_params(n, kind, &a, &b, NULL) || occ_ops_dtype(occ_ops_in(m, n, 0)) != OCC_DTYPE_FLOAT)
         return 0;
     switch (kind) {
     case U_RELU:
@@ -172,6 +176,7 @@ static occ_status unary_prepare(occ_op_prep *p, void **state, occ_error *e)
         return st;
     }
     const occ_tensor *x = occ_ops_in(p->m, p->n, 0);
+    s->dtype = occ_ops_dtype(x);
     if (p->in_md && p->in_md[0]) {
         s->count = dnnl_memory_desc_get_size(p->in_md[0]) / 4;
         p->out_blocked = 1;
@@ -263,9 +268,34 @@ static void unary_more(int kind, const float *restrict in, float *restrict out, 
 #undef LOOP
 }
 
+/* Integer Neg, Abs, Sign, Clip (the only kinds whose vtables take integers). */
+static occ_status unary_run_int(const unary_state *s, const occ_op_exec *x, occ_error *e)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        int64_t v = occ_ops_load_i64(s->dtype, x->in[0], (int64_t)i);
+        switch (s->kind) {
+        case U_NEG: v = (int64_t)(0 - (uint64_t)v); break;
+        case U_ABS: v = v < 0 ? (int64_t)(0 - (uint64_t)v) : v; break;
+        case U_SIGN: v = (v > 0) - (v < 0); break;
+        case U_CLIP:
+            if ((double)v < s->a)
+                v = (int64_t)ceil(s->a);
+            if ((double)v > s->b)
+                v = (int64_t)floor(s->b);
+            break;
+        default:
+            return occ_fail(e, OCC_ERR_INTERNAL, "%s has no integer kernel", unary_names[s->kind]);
+        }
+        occ_ops_store_i64(s->dtype, x->out[0], (int64_t)i, v);
+    }
+    return OCC_OK;
+}
+
 static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const unary_state *s = state;
+    if (s->dtype != OCC_DTYPE_FLOAT)
+        return unary_run_int(s, x, e);
     const float *restrict in = x->in[0];
     float *restrict out = x->out[0];
     const long n = (long)s->count;
@@ -329,21 +359,25 @@ static void unary_destroy(void *s)
     free(s);
 }
 
-#define UNARY(var, name)                                                                  \
+#define UNARY_T(var, name, TYPES)                                                         \
     const occ_op_vtable var = {.op = name,                                                \
                                .min_in = 1,                                               \
                                .max_in = 3,                                               \
                                .n_out = 1,                                                \
+                               .n_in_types = 1,                                           \
+                               .in_types = {TYPES},                                       \
                                .infer = unary_infer,                                      \
                                .flops = unary_flops,                                      \
                                .layout = unary_layout,                                    \
                                .prepare = unary_prepare,                                  \
                                .run = unary_run,                                          \
                                .destroy = unary_destroy}
+#define UNARY(var, name) UNARY_T(var, name, OCC_DTM_FLOAT)
+#define SIGNED_INT (OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM_INDEX)
 
 UNARY(occ_op_relu, "Relu");
 UNARY(occ_op_leakyrelu, "LeakyRelu");
-UNARY(occ_op_clip, "Clip");
+UNARY_T(occ_op_clip, "Clip", OCC_DTM_NUM);
 UNARY(occ_op_sigmoid, "Sigmoid");
 UNARY(occ_op_tanh, "Tanh");
 UNARY(occ_op_hardsigmoid, "HardSigmoid");
@@ -362,12 +396,12 @@ UNARY(occ_op_exp, "Exp");
 UNARY(occ_op_log, "Log");
 UNARY(occ_op_erf, "Erf");
 UNARY(occ_op_reciprocal, "Reciprocal");
-UNARY(occ_op_neg, "Neg");
-UNARY(occ_op_abs, "Abs");
+UNARY_T(occ_op_neg, "Neg", OCC_DTM_FLOAT | SIGNED_INT);
+UNARY_T(occ_op_abs, "Abs", OCC_DTM_NUM);
 UNARY(occ_op_floor, "Floor");
 UNARY(occ_op_ceil, "Ceil");
 UNARY(occ_op_round, "Round");
-UNARY(occ_op_sign, "Sign");
+UNARY_T(occ_op_sign, "Sign", OCC_DTM_NUM);
 UNARY(occ_op_sin, "Sin");
 UNARY(occ_op_cos, "Cos");
 UNARY(occ_op_tan, "Tan");

@@ -189,6 +189,27 @@ int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i)
     }
 }
 
+void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v)
+{
+    switch (dtype) {
+    case OCC_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)(uint32_t)(uint64_t)v; break;
+    case OCC_DTYPE_INT64: ((int64_t *)p)[i] = v; break;
+    case OCC_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)(uint8_t)(uint64_t)v; break;
+    case OCC_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)(uint64_t)v; break;
+    case OCC_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    default: break;
+    }
+}
+
+double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i)
+{
+    switch (dtype) {
+    case OCC_DTYPE_FLOAT: return ((const float *)p)[i];
+    case OCC_DTYPE_FLOAT16: return occ_half_to_float(((const uint16_t *)p)[i]);
+    default: return (double)occ_ops_load_i64(dtype, p, i);
+    }
+}
+
 void occ_ops_set_dtype(occ_model *m, const occ_node *n, uint32_t i, uint32_t dtype)
 {
     occ_tensor *t = occ_ops_out(m, n, i);

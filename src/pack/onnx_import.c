@@ -310,6 +310,9 @@ static const conv_rule rules[] = {
     {"ReduceLogSumExp", 1, "axes", K_INTS}, {"ReduceLogSum", 1, "axes", K_INTS},
     {"LSTM", 4, "sequence_lens", K_INTS}, {"GRU", 4, "sequence_lens", K_INTS},
     {"RNN", 4, "sequence_lens", K_INTS},
+    {"OneHot", 1, "depth", K_FLOAT}, {"CumSum", 1, "axis", K_INTS},
+    {"HannWindow", 0, "size", K_INTS}, {"HammingWindow", 0, "size", K_INTS},
+    {"BlackmanWindow", 0, "size", K_INTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -328,7 +331,7 @@ static const conv_rule *find_rule(const char *op, int64_t opset, int idx)
 static int rule_replaces_attr(const char *op, int64_t opset, const char *attr, const int32_t *ins,
                               size_t nin)
 {
-    for (size_t k = 1; k < nin; k++) {
+    for (size_t k = 0; k < nin; k++) {
         const conv_rule *r = find_rule(op, opset, (int)k);
         if (r && ins[k] >= 0 && !strcmp(r->attr, attr))
             return 1;
@@ -571,7 +574,26 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
             int32_t idx = imp_val_new(c, n->output[k]);
             if (idx < 0)
                 return idx;
-            c->v[idx].undefined = 1;
+            /* Dropout's mask at inference: all true, a bool constant of the
+             * input's shape (kept small; a larger one stays refused if read) */
+            const occ_tensor *xt = &c->t[ins[0]];
+            int64_t cnt = imp_count(xt->ndim, xt->dims);
+            if (strcmp(op, "Dropout") || cnt <= 0 || cnt > (1 << 20)) {
+                c->v[idx].undefined = 1;
+                continue;
+            }
+            imp_cval cv;
+            memset(&cv, 0, sizeof cv);
+            cv.type = CV_INT;
+            cv.dt = OCC_DTYPE_BOOL;
+            cv.ndim = xt->ndim;
+            memcpy(cv.dims, xt->dims, sizeof cv.dims);
+            cv.count = cnt;
+            if ((s = imp_cval_alloc(&cv, e)))
+                return s;
+            for (int64_t j = 0; j < cnt; j++)
+                cv.i[j] = 1;
+            imp_val_set_const(c, idx, &cv);
         }
         c->stats.removed++;
         return OCC_OK;
@@ -645,6 +667,13 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "its inputs set the output shape and are not "
                         "known at pack time (static shapes are needed to plan memory)");
     }
+    /* CastLike(x, like) is Cast(x, to = like's type): like's data is never read */
+    uint32_t castlike_to = 0;
+    if (!strcmp(op, "CastLike") && nin == 2 && ins[0] >= 0 && ins[1] >= 0) {
+        castlike_to = occ_tensor_dtype(&c->t[ins[1]]);
+        op = "Cast";
+        nin = 1;
+    }
     if (!occ_op_supported(op)) {
         /* say why when no kernel could ever exist under static shapes */
         static const char *const dyn_flow[] = {"Loop", "Scan", NULL};
@@ -680,6 +709,8 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
             return s;
         na++;
     }
+    if (castlike_to)
+        attrs[na++] = (occ_attr){.name = "to", .type = OCC_ATTR_INT, .count = 1, .i = castlike_to};
     if (c->opset < 13 && (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") ||
                           !strcmp(op, "Hardmax"))) {
         /* before opset 13 these flatten the input to 2-D at "axis" (default
@@ -692,7 +723,7 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         attrs[na++] = (occ_attr){.name = "coerce_2d", .type = OCC_ATTR_INT, .count = 1, .i = 1};
     }
     for (size_t k = 0; k < nin; k++) {
-        const conv_rule *r = k ? find_rule(op, c->opset, (int)k) : NULL;
+        const conv_rule *r = find_rule(op, c->opset, (int)k); /* input 0: the windows' size */
         if (r) {
             if (ins[k] < 0) {
                 nins[ni++] = -1;
@@ -814,6 +845,12 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
             pinned_used[k] = 1;
         }
     const Onnx__TensorShapeProto *sh = tt->shape;
+    /* a bound input is a constant: zero elements are legitimate there (empty axes),
+     * never in a runtime tensor */
+    int bound = 0;
+    for (uint32_t k = 0; opts && k < opts->n_binds; k++)
+        if (opts->binds[k].name && !strcmp(opts->binds[k].name, nm))
+            bound = 1;
     if (pin) {
         if (pin->ndim < 0 || pin->ndim > OCC_MAX_DIMS)
             return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s' has a bad rank", nm);
@@ -847,9 +884,10 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
                                 "--input-shape %s=d0,d1,...", nm, d,
                                 dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                                     ? sname(dm->dim_param) : "?", nm);
-            if (dm->dim_value <= 0)
-                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld", nm, d,
-                                (long long)dm->dim_value);
+            if (dm->dim_value < 0 || (dm->dim_value == 0 && !bound))
+                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld%s", nm, d,
+                                (long long)dm->dim_value,
+                                dm->dim_value ? "" : " (only an input fixed with --bind may be empty)");
             t->dims[d] = dm->dim_value;
         }
     }
@@ -1165,7 +1203,7 @@ static int legacy_opset_ok(const char *op)
         "HardSigmoid", "InstanceNormalization", "LeakyRelu", "Log", "Neg", "Reciprocal", "Relu",
         "Selu", "Sigmoid", "Softplus", "Softsign", "Sqrt", "Tanh", "ReduceL1", "ReduceL2",
         "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
-        "ReduceSum", "ReduceSumSquare", "Constant", "Identity",
+        "ReduceSum", "ReduceSumSquare", "Constant", "Identity", "Not",
     };
     for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
         if (!strcmp(op, ok[k]))
