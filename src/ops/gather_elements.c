@@ -37,65 +37,29 @@ static occ_status ge_infer(occ_model *m, const occ_node *n, occ_error *e)
     return occ_ops_set_out(m, n, 0, ix->ndim, ix->dims, e);
 }
 
-typedef struct ge_state {
-    int nd, ax;
-    int64_t idims[OCC_MAX_DIMS], dstride[OCC_MAX_DIMS];
-    int64_t count, axis_dim;
-    uint32_t idx_dtype;
-    size_t esize;
-} ge_state;
-
 static occ_status ge_prepare(occ_op_prep *p, void **state, occ_error *e)
 {
     int ax;
     occ_status st = ge_axis(p->m, p->n, &ax, e);
     if (st)
         return st;
-    ge_state *s = calloc(1, sizeof *s);
-    if (!s)
+    occ_elem_geom *g = calloc(1, sizeof *g);
+    if (!g)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    const occ_tensor *d = occ_ops_in(p->m, p->n, 0), *ix = occ_ops_in(p->m, p->n, 1);
-    s->nd = d->ndim;
-    s->ax = ax;
-    int64_t acc = 1;
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        s->dstride[i] = acc;
-        acc *= d->dims[i];
-        s->idims[i] = ix->dims[i];
-    }
-    s->count = occ_ops_count(ix->ndim, ix->dims);
-    s->axis_dim = d->dims[ax];
-    s->idx_dtype = occ_ops_dtype(ix);
-    s->esize = occ_ops_esize(d);
-    *state = s;
+    occ_elem_geom_init(g, occ_ops_in(p->m, p->n, 0), occ_ops_in(p->m, p->n, 1), ax);
+    *state = g;
     return OCC_OK;
 }
 
 static occ_status ge_run(void *state, const occ_op_exec *x, occ_error *e)
 {
-    const ge_state *s = state;
-    for (int64_t k = 0; k < s->count; k++) {
-        int64_t v = occ_ops_load_i64(s->idx_dtype, x->in[1], k);
-        if (v < -s->axis_dim || v >= s->axis_dim)
-            return occ_fail(e, OCC_ERR_INVALID, "index %lld (element %lld of indices) is outside "
-                            "[%lld, %lld)", (long long)v, (long long)k, (long long)-s->axis_dim,
-                            (long long)s->axis_dim);
-    }
-    for (int64_t k = 0; k < s->count; k++) {
-        int64_t rem = k, off = 0;
-        for (int d = s->nd - 1; d >= 0; d--) {
-            int64_t i = rem % s->idims[d];
-            rem /= s->idims[d];
-            if (d == s->ax) {
-                i = occ_ops_load_i64(s->idx_dtype, x->in[1], k);
-                if (i < 0)
-                    i += s->axis_dim;
-            }
-            off += i * s->dstride[d];
-        }
-        memcpy((uint8_t *)x->out[0] + (size_t)k * s->esize,
-               (const uint8_t *)x->in[0] + (size_t)off * s->esize, s->esize);
-    }
+    const occ_elem_geom *g = state;
+    occ_status st = occ_elem_check(g, x->in[1], e);
+    if (st)
+        return st;
+    for (int64_t k = 0; k < g->count; k++)
+        memcpy((uint8_t *)x->out[0] + (size_t)k * g->esize,
+               (const uint8_t *)x->in[0] + (size_t)occ_elem_offset(g, x->in[1], k) * g->esize, g->esize);
     return OCC_OK;
 }
 

@@ -289,6 +289,22 @@ void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
                           const int64_t *const *tab, const void *fill, size_t esize,
                           const void *in, void *out);
 
+/* GatherElements / ScatterElements addressing (src/ops/elements.c): data and
+ * indices of one rank; element k of the indices names the data element at
+ * k's coordinates with the axis one replaced by the index. occ_elem_check
+ * refuses any index outside [-axis_dim, axis_dim) before anything is read
+ * or written; occ_elem_offset is then in range. */
+typedef struct occ_elem_geom {
+    int nd, ax;
+    int64_t idims[OCC_MAX_DIMS], dstride[OCC_MAX_DIMS];
+    int64_t count, axis_dim; /* count: index elements */
+    uint32_t idx_dtype;
+    size_t esize;            /* bytes of a data element */
+} occ_elem_geom;
+void occ_elem_geom_init(occ_elem_geom *g, const occ_tensor *d, const occ_tensor *ix, int ax);
+occ_status occ_elem_check(const occ_elem_geom *g, const void *idx, occ_error *e) OCC_MUST_CHECK;
+int64_t occ_elem_offset(const occ_elem_geom *g, const void *idx, int64_t k);
+
 /* Broadcast iteration (numpy rules) of up to 3 inputs over an output shape:
  * occ_bcast_offsets gives, for output element k, the element offset in each
  * input (src/ops/bcast.c). */

@@ -58,11 +58,10 @@ static occ_status se_infer(occ_model *m, const occ_node *n, occ_error *e)
 }
 
 typedef struct se_state {
-    int nd, ax, red;
-    int64_t idims[OCC_MAX_DIMS], dstride[OCC_MAX_DIMS];
-    int64_t count, dcount, axis_dim;
-    uint32_t idx_dtype, dtype;
-    size_t esize;
+    occ_elem_geom g;
+    int red;
+    int64_t dcount; /* data elements */
+    uint32_t dtype;
 } se_state;
 
 static occ_status se_prepare(occ_op_prep *p, void **state, occ_error *e)
@@ -74,22 +73,11 @@ static occ_status se_prepare(occ_op_prep *p, void **state, occ_error *e)
     se_state *s = calloc(1, sizeof *s);
     if (!s)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    const occ_tensor *d = occ_ops_in(p->m, p->n, 0), *ix = occ_ops_in(p->m, p->n, 1);
-    s->nd = d->ndim;
-    s->ax = ax;
+    const occ_tensor *d = occ_ops_in(p->m, p->n, 0);
+    occ_elem_geom_init(&s->g, d, occ_ops_in(p->m, p->n, 1), ax);
     s->red = red;
-    int64_t acc = 1;
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        s->dstride[i] = acc;
-        acc *= d->dims[i];
-        s->idims[i] = ix->dims[i];
-    }
-    s->count = occ_ops_count(ix->ndim, ix->dims);
-    s->dcount = acc;
-    s->axis_dim = d->dims[ax];
-    s->idx_dtype = occ_ops_dtype(ix);
+    s->dcount = occ_ops_count(d->ndim, d->dims);
     s->dtype = occ_ops_dtype(d);
-    s->esize = occ_ops_esize(d);
     *state = s;
     return OCC_OK;
 }
@@ -97,29 +85,16 @@ static occ_status se_prepare(occ_op_prep *p, void **state, occ_error *e)
 static occ_status se_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const se_state *s = state;
-    for (int64_t k = 0; k < s->count; k++) {
-        int64_t v = occ_ops_load_i64(s->idx_dtype, x->in[1], k);
-        if (v < -s->axis_dim || v >= s->axis_dim)
-            return occ_fail(e, OCC_ERR_INVALID, "index %lld (element %lld of indices) is outside "
-                            "[%lld, %lld)", (long long)v, (long long)k, (long long)-s->axis_dim,
-                            (long long)s->axis_dim);
-    }
-    memcpy(x->out[0], x->in[0], (size_t)s->dcount * s->esize);
-    for (int64_t k = 0; k < s->count; k++) {
-        int64_t rem = k, off = 0;
-        for (int d = s->nd - 1; d >= 0; d--) {
-            int64_t i = rem % s->idims[d];
-            rem /= s->idims[d];
-            if (d == s->ax) {
-                i = occ_ops_load_i64(s->idx_dtype, x->in[1], k);
-                if (i < 0)
-                    i += s->axis_dim;
-            }
-            off += i * s->dstride[d];
-        }
+    const occ_elem_geom *g = &s->g;
+    occ_status st = occ_elem_check(g, x->in[1], e);
+    if (st)
+        return st;
+    memcpy(x->out[0], x->in[0], (size_t)s->dcount * g->esize);
+    for (int64_t k = 0; k < g->count; k++) {
+        int64_t off = occ_elem_offset(g, x->in[1], k);
         if (s->red == SR_NONE) {
-            memcpy((uint8_t *)x->out[0] + (size_t)off * s->esize,
-                   (const uint8_t *)x->in[2] + (size_t)k * s->esize, s->esize);
+            memcpy((uint8_t *)x->out[0] + (size_t)off * g->esize,
+                   (const uint8_t *)x->in[2] + (size_t)k * g->esize, g->esize);
         } else if (s->dtype == OCC_DTYPE_FLOAT) {
             float *o = x->out[0];
             const float *u = x->in[2];
