@@ -233,6 +233,22 @@ static occ_status w_key_send(void *host, uint64_t handle, const void *buf, size_
     return b->inner_o.key_send(b->inner_o.host, handle, buf, size, e);
 }
 
+/* What a host call that fills an enclave buffer (key_recv, seal_load)
+ * claims to have written: checked against the buffer, then counted and
+ * recorded as coming in; *got = 0 on failure. */
+static occ_status took_in(occ_boundary *b, occ_boundary_call c, uint64_t handle, occ_status s, size_t n,
+                          const void *dst, size_t cap, size_t *got, occ_error *e)
+{
+    if (!s && n > cap)
+        s = occ_fail(e, OCC_ERR_IO, "%s: the host claims %zu bytes in a %zu-byte buffer", call_names[c], n, cap);
+    if (!s) {
+        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
+        record(b, 0, c, handle, 0, dst, n);
+    }
+    *got = s ? 0 : n;
+    return s;
+}
+
 static occ_status w_key_recv(void *host, uint64_t handle, void *dst, size_t cap, size_t *got, occ_error *e)
 {
     occ_boundary *b = host;
@@ -241,14 +257,7 @@ static occ_status w_key_recv(void *host, uint64_t handle, void *dst, size_t cap,
     cross(b, OCC_BCALL_KEY_RECV);
     size_t n = 0;
     occ_status s = b->inner_o.key_recv(b->inner_o.host, handle, dst, cap, &n, e);
-    if (!s && n > cap)
-        s = occ_fail(e, OCC_ERR_IO, "key_recv: the host claims %zu bytes in a %zu-byte buffer", n, cap);
-    if (!s) {
-        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
-        record(b, 0, OCC_BCALL_KEY_RECV, handle, 0, dst, n);
-    }
-    *got = s ? 0 : n;
-    return s;
+    return took_in(b, OCC_BCALL_KEY_RECV, handle, s, n, dst, cap, got, e);
 }
 
 static void w_key_close(void *host, uint64_t handle)
@@ -278,14 +287,7 @@ static occ_status w_seal_load(void *host, const uint8_t id[32], void *dst, size_
     cross(b, OCC_BCALL_SEAL_LOAD);
     size_t n = 0;
     occ_status s = b->inner_o.seal_load(b->inner_o.host, id, dst, cap, &n, e);
-    if (!s && n > cap)
-        s = occ_fail(e, OCC_ERR_IO, "seal_load: the host claims %zu bytes in a %zu-byte buffer", n, cap);
-    if (!s) {
-        atomic_fetch_add_explicit(&b->bytes_in, n, memory_order_relaxed);
-        record(b, 0, OCC_BCALL_SEAL_LOAD, 0, 0, dst, n);
-    }
-    *got = s ? 0 : n;
-    return s;
+    return took_in(b, OCC_BCALL_SEAL_LOAD, 0, s, n, dst, cap, got, e);
 }
 
 /* ---- ecalls: the host calls in; `enclave` is the boundary ---- */
