@@ -66,6 +66,7 @@
 #include <time.h>
 
 #include "engine/engine_internal.h"
+#include "engine/exec_int.h"
 #include "engine/planner.h"
 #include "engine/weights_crypt_int.h"
 #include "ops/ops_internal.h"
@@ -82,155 +83,6 @@
 #define MAX_DATA_SIZE (UINT64_C(1) << 48)
 #define MAX_BATCH 4096u
 #define GEMM_SEG_MAX (UINT64_C(1) << 20)
-
-typedef struct trt {
-    int blocked;            /* storage layout is md (else plain) */
-    dnnl_memory_desc_t md;
-    uint64_t size;          /* storage bytes */
-    int32_t alias;          /* shares the storage of this tensor; -1 none */
-    int virt;               /* fused away: never stored */
-    int live;               /* produced or a graph input */
-    int32_t buf;            /* index in reqs, -1 none */
-    int need_plain;         /* blocked and read plain by someone */
-    int32_t plain_buf;
-    dnnl_primitive_t to_plain;
-    dnnl_memory_t from, to;
-    int32_t producer_node;  /* -1 for graph inputs and weights */
-    uint32_t n_cons;        /* consuming node slots + graph output uses */
-    int32_t first_cons;     /* first consuming node */
-    int is_output;
-} trt;
-
-/* K_MATMUL: a MatMul with a 2-D weight B split by rows of B (pieces of K,
- * partial sums added); K_GATHER: a Gather of a weight table by run-time ids,
- * split by table rows and selected obliviously (occ_gather_select_rows) */
-enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC, K_MATMUL, K_GATHER };
-
-typedef struct step {
-    uint32_t node;
-    const occ_op_vtable *v;
-    void *state;             /* K_GEMM / K_GENERIC / K_NONE: the op's state */
-    int kind;
-    uint32_t n_parts;        /* weight segments of this step (K_CONV: part states) */
-    void **parts;            /* K_CONV: one conv part per segment */
-    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1; K_MATMUL: rows
-                              * of B; K_GATHER: rows of the table */
-    uint64_t row_bytes;      /* K_MATMUL / K_GATHER: bytes of one row of the weight */
-    uint32_t first_seg;
-    uint64_t wlo, whi;       /* data-section range of the node's weights */
-    uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
-    int gemm_c_full;         /* K_GEMM: C is copied whole (scalar), not sliced */
-    uint64_t gemm_batch;     /* K_GEMM after split_k: bytes of one image's A (0 = per
-                              * image); A and Y of all images are gathered into the
-                              * working buffer and run as one sgemm per segment */
-    uint8_t in_plain[OCC_MAX_NODE_IO];
-    int32_t out;             /* output tensor after fusion */
-    int32_t sum_src;         /* residual for the sum post-op; -1 none */
-    int sum_alias;           /* out shares sum_src's storage: no copy */
-} step;
-
-/* A weight segment: the unit of residency and streaming. Its plaintext is
- * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
- * of B + C slice, or an op's raw weight bytes). */
-typedef struct seg {
-    uint32_t step, part;
-    uint64_t size;
-    uint8_t *res;            /* resident: enclave copy */
-    uint64_t ct_off;         /* streamed: offset of the ciphertext in the stash */
-    uint8_t tag[16];
-    int streamed;
-} seg;
-
-/* Counting allocator over the provider: every enclave byte goes through it. */
-typedef struct emem {
-    occ_mem_provider p;
-    pthread_mutex_t mu;
-    uint64_t cur, peak;
-    occ_ops_allocator ops;
-} emem;
-
-/* The streaming ring shared by the loader threads and the compute thread. */
-typedef struct ring {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint32_t slots;
-    uint8_t **slot;
-    int64_t *ready;          /* per slot: position it holds, ready to use; -1 none */
-    uint32_t n;              /* positions this run */
-    uint32_t next;           /* next position a loader takes */
-    uint32_t released;       /* positions the consumer is done with */
-    int stop, failed;
-    uint32_t fail_seg;
-    uint32_t hooked;         /* positions whose on_chunk hook has run */
-    uint32_t skip_from, skip; /* a run of fewer images than the batch: positions from
-                                 skip_from on are those of the sequence + skip */
-    struct occ_engine *eng;
-} ring;
-
-struct occ_engine {
-    const occ_model *m;
-    int threads;
-    int loader_threads;
-    occ_mode mode;
-    uint64_t budget;
-    uint32_t batch;
-    void (*on_chunk)(void *ctx, uint32_t chunk);
-    void *hook_ctx;
-    emem mem;
-    dnnl_engine_t deng;
-    dnnl_stream_t stream;
-    trt *t;
-    step *steps;
-    uint32_t n_steps;
-    int32_t *node_step;      /* node -> step that runs it (fused: the Conv's) */
-    occ_buf_req *reqs;
-    uint32_t n_reqs;
-    uint64_t *offsets;       /* per (image, req): arena offset */
-    uint64_t *work_off;      /* occlumency: per iteration (see split_k), its step's working
-                              * buffer's arena offset (alive during that iteration only);
-                              * NULL = one shared buffer */
-    uint32_t split_k;        /* batch > 1, occlumency: steps [0, split_k) run image by
-                              * image, the rest for the whole batch; 0 = all batched */
-    uint8_t *arena;
-    uint64_t arena_size;
-    uint8_t *scratch;        /* shared working buffer */
-    uint64_t scratch_size;
-    uint64_t weights_size;
-    uint32_t n_fused, n_reorders;
-    /* weights */
-    seg *segs;
-    uint32_t n_segs;
-    uint64_t seg_max;        /* target segment size for partitioned layers */
-    uint32_t wino_div;       /* Winograd only while its scratchpad <= budget / wino_div */
-    uint32_t *streamed;      /* seg indices streamed, in order */
-    uint32_t n_streamed;
-    uint32_t n_streamed_img; /* split_k: positions per image at the start of streamed */
-    uint8_t *stash;          /* untrusted ciphertext of streamed segments */
-    uint64_t stash_size;
-    uint8_t *key;            /* AES-256 key (derives the MAC keys; encrypted packs: the stash's
-                              * AES-256-GCM key), enclave memory, wiped at free */
-    int encrypted;           /* the pack's weights are encrypted: chunks are decrypted at load,
-                              * the stash holds AES-256-GCM ciphertext (weights_crypt_int.h) */
-    ring ring;
-    struct segmac *help_ctx; /* the compute thread's, for loading while it waits */
-    EVP_MAC *mac_alg;        /* Poly1305, fetched once */
-    uint64_t window_slot;    /* bytes per ring slot */
-    uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
-    occ_plan plan;
-    int planned;
-    uint32_t n_layers;
-    occ_plan_layer *layers;
-    /* stats */
-    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures, bytes_decrypted;
-    int profiling;
-    uint64_t *times;
-    uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
-};
-
-static const char *nm(const char *s)
-{
-    return s ? s : "?";
-}
 
 static uint64_t now_ns(void)
 {
@@ -1169,121 +1021,6 @@ static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t 
     return vread(vr, s->wlo, s->whi, dst, e);
 }
 
-/* A plain pack's weights need integrity, not confidentiality
- * (docs/streaming.md); an encrypted pack's segments are sealed with
- * AES-256-GCM instead (segmac.gcm, weights_crypt_int.h). Segment
- * i's tag is Poly1305 under a one-time key derived from the engine's key,
- * otk_i = AES-256_K(i || 0) || AES-256_K(i || 1), over header || bytes, with
- * header = model id || i || size (48 bytes, so the weights start on a
- * Poly1305 block). Each one-time key authenticates exactly one message (the
- * tag is made once, at load); Poly1305 with OpenSSL's AVX-512 code runs at
- * ~12.6 GB/s here vs GHASH's 8.8 (copy + check: 6.3 vs 5.2 GB/s per core). */
-typedef struct segmac {
-    EVP_CIPHER_CTX *prf;     /* AES-256-ECB under the engine key */
-    EVP_MAC_CTX *mac;        /* Poly1305 */
-    occ_segcrypt *gcm;       /* encrypted packs instead: AES-256-GCM under the engine key */
-} segmac;
-
-static void segmac_free(segmac *c)
-{
-    if (!c)
-        return;
-    EVP_CIPHER_CTX_free(c->prf);
-    EVP_MAC_CTX_free(c->mac);
-    occ_segcrypt_free(c->gcm);
-    free(c);
-}
-
-/* A context for one thread, keyed with the engine's key. */
-static segmac *segmac_new(const occ_engine *eng)
-{
-    segmac *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    if (eng->encrypted) {
-        if (!(c->gcm = occ_segcrypt_new(eng->key))) {
-            free(c);
-            return NULL;
-        }
-        return c;
-    }
-    c->prf = EVP_CIPHER_CTX_new();
-    c->mac = eng->mac_alg ? EVP_MAC_CTX_new(eng->mac_alg) : NULL;
-    if (!c->prf || !c->mac || EVP_EncryptInit_ex(c->prf, EVP_aes_256_ecb(), NULL, eng->key, NULL) != 1 ||
-        EVP_CIPHER_CTX_set_padding(c->prf, 0) != 1) {
-        segmac_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int mac_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size)
-{
-    uint8_t in[32], otk[32], hdr[48];
-    int len = 0, ok;
-    memset(in, 0, sizeof in);
-    memcpy(in, &i, 4);
-    memcpy(in + 16, &i, 4);
-    in[20] = 1;
-    ok = EVP_EncryptUpdate(c->prf, otk, &len, in, 32) == 1 && len == 32 &&
-         EVP_MAC_init(c->mac, otk, 32, NULL) == 1;
-    OPENSSL_cleanse(otk, sizeof otk);
-    memset(hdr, 0, sizeof hdr);
-    memcpy(hdr, eng->m->model_id, 32);
-    memcpy(hdr + 32, &i, 4);
-    memcpy(hdr + 36, &size, 8);
-    return ok && EVP_MAC_update(c->mac, hdr, sizeof hdr) == 1;
-}
-
-static int mac_update(segmac *c, const uint8_t *p, uint64_t n)
-{
-    return EVP_MAC_update(c->mac, p, (size_t)n) == 1;
-}
-
-static int mac_end(segmac *c, uint8_t tag[16])
-{
-    size_t len = 0;
-    return EVP_MAC_final(c->mac, tag, &len, 16) == 1 && len == 16;
-}
-
-/* At load: the tag of segment i's verified plaintext, which goes to the
- * untrusted stash as is; for an encrypted pack, pt is encrypted in place
- * (enclave memory) and the ciphertext goes to the stash. */
-static occ_status seal(occ_engine *eng, segmac *c, uint32_t i, uint8_t *pt,
-                       uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e)
-{
-    int ok = c && (c->gcm ? occ_segcrypt_seal(c->gcm, eng->m->model_id, i, pt, size, tag)
-                          : mac_begin(eng, c, i, size) && mac_update(c, pt, size) && mac_end(c, tag));
-    if (ok)
-        memcpy(stash, pt, (size_t)size);
-    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "segment MAC failed");
-}
-
-/* At run: copies segment i from the untrusted stash into an enclave slot
- * piece by piece and authenticates each piece from the enclave copy while it
- * is still in cache. The tag is compared (constant time) only when the whole
- * copy has been hashed; the kernels read the same enclave bytes, so the host
- * changing its copy at any time has no effect. */
-#define COPY_PIECE (64u << 10)
-static int copy_in_verified(const occ_engine *eng, segmac *c, uint32_t i, uint8_t *dst,
-                            const uint8_t *src, uint64_t size, const uint8_t tag[16])
-{
-    uint8_t t[16];
-    if (c && c->gcm)
-        return occ_segcrypt_copy_in(c->gcm, eng->m->model_id, i, dst, src, size, tag, COPY_PIECE);
-    if (!c || !mac_begin(eng, c, i, size))
-        return 0;
-    for (uint64_t at = 0; at < size; at += COPY_PIECE) {
-        uint64_t n = size - at < COPY_PIECE ? size - at : COPY_PIECE;
-        memcpy(dst + at, src + at, (size_t)n);
-        if (!mac_update(c, dst + at, n))
-            return 0;
-    }
-    int ok = mac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
-    OPENSSL_cleanse(t, sizeof t);
-    return ok;
-}
-
 /* ---- the memory plan ---- */
 
 static occ_status collect_buffers(occ_engine *eng, occ_error *e)
@@ -1662,7 +1399,7 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
         st = occ_fail(e, OCC_ERR_INTERNAL, "Poly1305 is not available");
         goto out;
     }
-    segmac *mc = stash ? segmac_new(eng) : NULL;
+    segmac *mc = stash ? occ_eng_segmac_new(eng) : NULL;
     if (stash && !mc) {
         st = occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
         goto out;
@@ -1676,9 +1413,9 @@ static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
             break;
         }
         if (sg->streamed)
-            st = seal(eng, mc, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
+            st = occ_eng_seal(eng, mc, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
     }
-    segmac_free(mc);
+    occ_eng_segmac_free(mc);
 out:
     if (tmp) {
         OPENSSL_cleanse(tmp, (size_t)max_seg);
@@ -1686,126 +1423,6 @@ out:
     }
     emem_free(&eng->mem, plain, max_plain);
     return st;
-}
-
-/* ---- the streaming ring ---- */
-
-/* The streamed sequence's index of ring position pos (see ring.skip). */
-static uint32_t ring_seq(const ring *r, uint32_t pos)
-{
-    return pos >= r->skip_from ? pos + r->skip : pos;
-}
-
-/* Copies and authenticates position pos (claimed by the caller) into its
- * slot, then publishes it. Called without the ring lock; returns with it
- * held. on_chunk hooks are called in position order whoever loaded what. */
-static void ring_load(ring *r, segmac *c, uint32_t pos)
-{
-    occ_engine *eng = r->eng;
-    uint32_t gi = eng->streamed[ring_seq(r, pos)];
-    const seg *g = &eng->segs[gi];
-    uint8_t *slot = r->slot[pos % r->slots];
-    /* copy in, then authenticate inside enclave memory: the host cannot
-     * change what is checked after the check */
-    int ok = copy_in_verified(eng, c, gi, slot, eng->stash + g->ct_off, g->size, g->tag);
-    __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
-    if (eng->encrypted)
-        __atomic_add_fetch(&eng->bytes_decrypted, g->size, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&r->mu);
-    if (ok) {
-        r->ready[pos % r->slots] = pos;
-        while (r->hooked < r->next && r->ready[r->hooked % r->slots] == (int64_t)r->hooked) {
-            if (eng->on_chunk)
-                eng->on_chunk(eng->hook_ctx, eng->streamed[ring_seq(r, r->hooked)]);
-            r->hooked++;
-        }
-    } else if (!r->failed) {
-        r->failed = 1;
-        r->fail_seg = gi;
-        r->stop = 1;
-    }
-    pthread_cond_broadcast(&r->cv);
-}
-
-/* May a position be claimed now (ring lock held)? */
-static int ring_claimable(const ring *r)
-{
-    return !r->stop && r->next < r->n && r->next < r->released + r->slots;
-}
-
-static void *loader_main(void *arg)
-{
-    ring *r = arg;
-    segmac *c = segmac_new(r->eng);
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        if (r->stop || r->next >= r->n)
-            break;
-        if (!ring_claimable(r)) {
-            pthread_cond_wait(&r->cv, &r->mu);
-            continue;
-        }
-        uint32_t pos = r->next++;
-        pthread_mutex_unlock(&r->mu);
-        ring_load(r, c, pos);
-    }
-    pthread_mutex_unlock(&r->mu);
-    segmac_free(c);
-    return NULL;
-}
-
-/* The compute thread's wait for position pos: rather than sleep while the
- * loaders are behind, it copies and authenticates the next free position
- * itself (so during fully connected layers both cores stream). */
-static const uint8_t *ring_get(occ_engine *eng, uint32_t pos, occ_error *e)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    while (r->ready[pos % r->slots] != (int64_t)pos && !r->failed) {
-        if (eng->help_ctx && ring_claimable(r)) {
-            uint32_t q = r->next++;
-            pthread_mutex_unlock(&r->mu);
-            ring_load(r, eng->help_ctx, q);
-            continue;
-        }
-        pthread_cond_wait(&r->cv, &r->mu);
-    }
-    int failed = r->ready[pos % r->slots] != (int64_t)pos;
-    uint32_t fs = r->fail_seg;
-    pthread_mutex_unlock(&r->mu);
-    if (failed) {
-        __atomic_add_fetch(&eng->integrity_failures, 1, __ATOMIC_RELAXED);
-        const seg *g = &eng->segs[fs];
-        const occ_node *nd = &eng->m->nodes[eng->steps[g->step].node];
-        occ_fail(e, OCC_ERR_INTEGRITY,
-                 "weight segment %u (node %s, part %u) failed authentication: the host's copy "
-                 "was altered",
-                 fs, nm(nd->name), g->part);
-        return NULL;
-    }
-    return r->slot[pos % r->slots];
-}
-
-static void ring_release(occ_engine *eng, uint32_t pos)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    r->released = pos + 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void ring_stop(occ_engine *eng, pthread_t *th, int n)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    r->stop = 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
 }
 
 /* ---- memory for running ---- */
@@ -1848,7 +1465,7 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
                   * fill slots concurrently, and first touches would then
                   * come in a timing-dependent order */
                 memset(r->slot[i], 0, (size_t)eng->window_slot);
-        if (!(eng->help_ctx = segmac_new(eng)))
+        if (!(eng->help_ctx = occ_eng_segmac_new(eng)))
             return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
     }
     /* layout conversions to the plain shadows */
@@ -2242,7 +1859,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         for (uint32_t i = 0; i < r->slots; i++)
             r->ready[i] = -1;
         for (int i = 0; i < eng->loader_threads; i++) {
-            if (pthread_create(&th[nth], NULL, loader_main, r) != 0)
+            if (pthread_create(&th[nth], NULL, occ_eng_loader_main, r) != 0)
                 break;
             nth++;
         }
@@ -2291,7 +1908,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
             if (g && g->streamed) {
                 uint64_t w0 = eng->profiling ? now_ns() : 0;
-                blob = ring_get(eng, pos, e);
+                blob = occ_eng_ring_get(eng, pos, e);
                 if (eng->profiling)
                     eng->stall_ns += now_ns() - w0;
                 if (!blob) {
@@ -2309,7 +1926,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
                 if ((st = run_part(eng, s, p, blob, b, eit, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             if (g && g->streamed)
-                ring_release(eng, pos++);
+                occ_eng_ring_release(eng, pos++);
         }
         for (uint32_t b = b0; ga && !st && b < b1; b++)
             memcpy(storage(eng, s->out, b),
@@ -2327,7 +1944,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             eng->times[s->node] += now_ns() - t0;
     }
     if (nth)
-        ring_stop(eng, th, nth);
+        occ_eng_ring_stop(eng, th, nth);
     occ_fault_unflip(eng->stash, flip);
     if (st)
         return st; /* nothing written */
@@ -2374,7 +1991,7 @@ void occ_engine_free(occ_engine *eng)
             emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
         }
     }
-    segmac_free(eng->help_ctx);
+    occ_eng_segmac_free(eng->help_ctx);
     EVP_MAC_free(eng->mac_alg);
     if (eng->key) {
         OPENSSL_cleanse(eng->key, 32);
