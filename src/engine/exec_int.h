@@ -1,5 +1,6 @@
 /* The executor's private types, shared by the files of the executor
- * (exec.c: create, run, free; stream.c: the segment MAC context and the
+ * (exec.c: validation, enclave memory, create, run, free; steps.c;
+ * weights.c; memplan.c; stream.c: the segment MAC context and the
  * streaming ring). Not for tools: they use engine_internal.h. */
 #ifndef OCC_EXEC_INT_H
 #define OCC_EXEC_INT_H
@@ -12,6 +13,7 @@
 #include "engine/planner.h"
 #include "ops/ops_internal.h"
 #include "occ/boundary.h"
+#include "occ/weights_crypt.h"
 #include <openssl/evp.h>
 
 typedef struct trt {
@@ -157,6 +159,47 @@ struct occ_engine {
     uint64_t *times;
     uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
 };
+
+#define GEMM_SEG_MAX (UINT64_C(1) << 20)
+
+typedef struct vreader {
+    occ_engine *eng;
+    occ_read_fn read;
+    void *ctx;
+    uint8_t *cache;          /* one verified chunk, enclave memory */
+    uint64_t cache_cap;
+    int64_t cached;          /* chunk index in cache, -1 none */
+    occ_wcrypt *wc;          /* encrypted pack: the chunk cipher (NULL: plain) */
+} vreader;
+
+/* ---- exec.c: enclave memory ---- */
+
+void *occ_eng_emem_alloc(emem *m, uint64_t size, occ_error *e);
+void occ_eng_emem_free(emem *m, void *p, uint64_t size);
+uint64_t occ_eng_emem_round(const emem *m, uint64_t size);
+uint8_t *occ_eng_untrusted_alloc(uint64_t size);
+
+/* ---- steps.c ---- */
+
+int32_t occ_eng_root_of(const occ_engine *eng, int32_t t);
+occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e);
+
+/* ---- weights.c ---- */
+
+occ_status occ_eng_vread(vreader *r, uint64_t lo, uint64_t hi, uint8_t *dst, occ_error *e);
+void occ_eng_node_weight_range(const occ_model *m, const occ_node *n, uint64_t *lo, uint64_t *hi);
+occ_status occ_eng_make_segments(occ_engine *eng, occ_error *e);
+uint64_t occ_eng_seg_plain_size(const occ_engine *eng, const seg *g);
+occ_status occ_eng_load_weights(occ_engine *eng, vreader *vr, occ_error *e);
+
+/* ---- memplan.c ---- */
+
+occ_status occ_eng_collect_buffers(occ_engine *eng, occ_error *e);
+uint32_t occ_eng_window_slots(const occ_engine *eng);
+uint32_t occ_eng_iteration(const occ_engine *eng, uint32_t i, uint32_t b);
+uint32_t occ_eng_step_of(uint32_t K, uint32_t n, uint32_t it);
+uint32_t occ_eng_choose_split(const occ_engine *eng, int split_all);
+occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e);
 
 /* ---- stream.c: segment MAC/AEAD context and the streaming ring ---- */
 
