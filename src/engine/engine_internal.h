@@ -8,7 +8,7 @@
 #include "occ/engine.h"
 
 /* One activation buffer: size and the steps of its first write and last
- * read (internal to exec.c; the planner places them). */
+ * read (internal to exec.c and memplan.c; the planner places them). */
 typedef struct occ_buf_req {
     uint64_t size;   /* bytes */
     uint32_t first, last;

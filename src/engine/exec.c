@@ -66,6 +66,7 @@
 #include <time.h>
 
 #include "engine/engine_internal.h"
+#include "engine/exec_int.h"
 #include "engine/planner.h"
 #include "engine/weights_crypt_int.h"
 #include "ops/ops_internal.h"
@@ -81,156 +82,6 @@
 #define MAX_NODES (1u << 24)
 #define MAX_DATA_SIZE (UINT64_C(1) << 48)
 #define MAX_BATCH 4096u
-#define GEMM_SEG_MAX (UINT64_C(1) << 20)
-
-typedef struct trt {
-    int blocked;            /* storage layout is md (else plain) */
-    dnnl_memory_desc_t md;
-    uint64_t size;          /* storage bytes */
-    int32_t alias;          /* shares the storage of this tensor; -1 none */
-    int virt;               /* fused away: never stored */
-    int live;               /* produced or a graph input */
-    int32_t buf;            /* index in reqs, -1 none */
-    int need_plain;         /* blocked and read plain by someone */
-    int32_t plain_buf;
-    dnnl_primitive_t to_plain;
-    dnnl_memory_t from, to;
-    int32_t producer_node;  /* -1 for graph inputs and weights */
-    uint32_t n_cons;        /* consuming node slots + graph output uses */
-    int32_t first_cons;     /* first consuming node */
-    int is_output;
-} trt;
-
-/* K_MATMUL: a MatMul with a 2-D weight B split by rows of B (pieces of K,
- * partial sums added); K_GATHER: a Gather of a weight table by run-time ids,
- * split by table rows and selected obliviously (occ_gather_select_rows) */
-enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC, K_MATMUL, K_GATHER };
-
-typedef struct step {
-    uint32_t node;
-    const occ_op_vtable *v;
-    void *state;             /* K_GEMM / K_GENERIC / K_NONE: the op's state */
-    int kind;
-    uint32_t n_parts;        /* weight segments of this step (K_CONV: part states) */
-    void **parts;            /* K_CONV: one conv part per segment */
-    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1; K_MATMUL: rows
-                              * of B; K_GATHER: rows of the table */
-    uint64_t row_bytes;      /* K_MATMUL / K_GATHER: bytes of one row of the weight */
-    uint32_t first_seg;
-    uint64_t wlo, whi;       /* data-section range of the node's weights */
-    uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
-    int gemm_c_full;         /* K_GEMM: C is copied whole (scalar), not sliced */
-    uint64_t gemm_batch;     /* K_GEMM after split_k: bytes of one image's A (0 = per
-                              * image); A and Y of all images are gathered into the
-                              * working buffer and run as one sgemm per segment */
-    uint8_t in_plain[OCC_MAX_NODE_IO];
-    int32_t out;             /* output tensor after fusion */
-    int32_t sum_src;         /* residual for the sum post-op; -1 none */
-    int sum_alias;           /* out shares sum_src's storage: no copy */
-} step;
-
-/* A weight segment: the unit of residency and streaming. Its plaintext is
- * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
- * of B + C slice, or an op's raw weight bytes). */
-typedef struct seg {
-    uint32_t step, part;
-    uint64_t size;
-    uint8_t *res;            /* resident: enclave copy */
-    uint64_t ct_off;         /* streamed: offset of the ciphertext in the stash */
-    uint8_t tag[16];
-    int streamed;
-} seg;
-
-/* Counting allocator over the provider: every enclave byte goes through it. */
-typedef struct emem {
-    occ_mem_provider p;
-    pthread_mutex_t mu;
-    uint64_t cur, peak;
-    occ_ops_allocator ops;
-} emem;
-
-/* The streaming ring shared by the loader threads and the compute thread. */
-typedef struct ring {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint32_t slots;
-    uint8_t **slot;
-    int64_t *ready;          /* per slot: position it holds, ready to use; -1 none */
-    uint32_t n;              /* positions this run */
-    uint32_t next;           /* next position a loader takes */
-    uint32_t released;       /* positions the consumer is done with */
-    int stop, failed;
-    uint32_t fail_seg;
-    uint32_t hooked;         /* positions whose on_chunk hook has run */
-    uint32_t skip_from, skip; /* a run of fewer images than the batch: positions from
-                                 skip_from on are those of the sequence + skip */
-    struct occ_engine *eng;
-} ring;
-
-struct occ_engine {
-    const occ_model *m;
-    int threads;
-    int loader_threads;
-    occ_mode mode;
-    uint64_t budget;
-    uint32_t batch;
-    void (*on_chunk)(void *ctx, uint32_t chunk);
-    void *hook_ctx;
-    emem mem;
-    dnnl_engine_t deng;
-    dnnl_stream_t stream;
-    trt *t;
-    step *steps;
-    uint32_t n_steps;
-    int32_t *node_step;      /* node -> step that runs it (fused: the Conv's) */
-    occ_buf_req *reqs;
-    uint32_t n_reqs;
-    uint64_t *offsets;       /* per (image, req): arena offset */
-    uint64_t *work_off;      /* occlumency: per iteration (see split_k), its step's working
-                              * buffer's arena offset (alive during that iteration only);
-                              * NULL = one shared buffer */
-    uint32_t split_k;        /* batch > 1, occlumency: steps [0, split_k) run image by
-                              * image, the rest for the whole batch; 0 = all batched */
-    uint8_t *arena;
-    uint64_t arena_size;
-    uint8_t *scratch;        /* shared working buffer */
-    uint64_t scratch_size;
-    uint64_t weights_size;
-    uint32_t n_fused, n_reorders;
-    /* weights */
-    seg *segs;
-    uint32_t n_segs;
-    uint64_t seg_max;        /* target segment size for partitioned layers */
-    uint32_t wino_div;       /* Winograd only while its scratchpad <= budget / wino_div */
-    uint32_t *streamed;      /* seg indices streamed, in order */
-    uint32_t n_streamed;
-    uint32_t n_streamed_img; /* split_k: positions per image at the start of streamed */
-    uint8_t *stash;          /* untrusted ciphertext of streamed segments */
-    uint64_t stash_size;
-    uint8_t *key;            /* AES-256 key (derives the MAC keys; encrypted packs: the stash's
-                              * AES-256-GCM key), enclave memory, wiped at free */
-    int encrypted;           /* the pack's weights are encrypted: chunks are decrypted at load,
-                              * the stash holds AES-256-GCM ciphertext (weights_crypt_int.h) */
-    ring ring;
-    struct segmac *help_ctx; /* the compute thread's, for loading while it waits */
-    EVP_MAC *mac_alg;        /* Poly1305, fetched once */
-    uint64_t window_slot;    /* bytes per ring slot */
-    uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
-    occ_plan plan;
-    int planned;
-    uint32_t n_layers;
-    occ_plan_layer *layers;
-    /* stats */
-    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures, bytes_decrypted;
-    int profiling;
-    uint64_t *times;
-    uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
-};
-
-static const char *nm(const char *s)
-{
-    return s ? s : "?";
-}
 
 static uint64_t now_ns(void)
 {
@@ -382,68 +233,6 @@ static occ_status validate(occ_engine *eng, occ_error *e)
     return st;
 }
 
-/* ---- steps: weights, layouts, fusion, kernel preparation ---- */
-
-static int fusable_unary(const occ_node *n, occ_post *q)
-{
-    float a = 0.0f, b = 0.0f;
-    if (n->n_inputs != 1)
-        return 0;
-    if (strcmp(n->op, "Relu") == 0) {
-        q->kind = OCC_POST_RELU;
-        q->a = 0.0f;
-        return 1;
-    }
-    if (strcmp(n->op, "LeakyRelu") == 0) {
-        if (occ_ops_attr_float(n, "alpha", 0.01f, &a, NULL))
-            return 0;
-        q->kind = OCC_POST_RELU;
-        q->a = a;
-        return 1;
-    }
-    if (strcmp(n->op, "Clip") == 0) {
-        if (occ_ops_attr_float(n, "min", -3.4028235e38f, &a, NULL) ||
-            occ_ops_attr_float(n, "max", 3.4028235e38f, &b, NULL))
-            return 0;
-        q->kind = OCC_POST_CLIP;
-        q->a = a;
-        q->b = b;
-        return 1;
-    }
-    return 0;
-}
-
-static int32_t root_of(const occ_engine *eng, int32_t t)
-{
-    while (eng->t[t].alias >= 0)
-        t = eng->t[t].alias;
-    return t;
-}
-
-/* May the Conv at node index `at` write its output over r's storage (the Add
- * node add_node being the one read of r we absorb)? Only if nothing reads any
- * tensor sharing that storage after `at`. */
-static int can_alias(const occ_engine *eng, int32_t r, uint32_t at, uint32_t add_node)
-{
-    const occ_model *m = eng->m;
-    if (m->tensors[r].kind != OCC_TENSOR_ACT)
-        return 0;
-    int32_t root = root_of(eng, r);
-    for (uint32_t u = 0; u < m->n_tensors; u++) {
-        if (eng->t[u].virt || root_of(eng, (int32_t)u) != root)
-            continue;
-        if (eng->t[u].is_output)
-            return 0;
-        for (uint32_t i = at + 1; i < m->n_nodes; i++) {
-            const occ_node *n = &m->nodes[i];
-            for (uint32_t k = 0; k < n->n_inputs; k++)
-                if (n->inputs[k] == (int32_t)u && !(i == add_node && u == (uint32_t)r))
-                    return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---- enclave memory: one counting allocator over the provider ---- */
 
 static occ_status mp_default_alloc(void *ctx, size_t size, void **out, occ_error *e)
@@ -464,21 +253,21 @@ static void mp_default_free(void *ctx, void *p, size_t size)
 }
 
 /* What an allocation of `size` bytes really occupies from the provider. */
-static uint64_t emem_round(const emem *m, uint64_t size)
+uint64_t occ_eng_emem_round(const emem *m, uint64_t size)
 {
     uint64_t g = m->p.granularity > 64 ? (uint64_t)m->p.granularity : 64;
     size = (size + g - 1) & ~(g - 1);
     return size ? size : g;
 }
 
-static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
+void *occ_eng_emem_alloc(emem *m, uint64_t size, occ_error *e)
 {
     void *p = NULL;
     if (size > (UINT64_C(1) << 44)) {
         occ_fail(e, OCC_ERR_NOMEM, "absurd allocation of %llu bytes", (unsigned long long)size);
         return NULL;
     }
-    size = emem_round(m, size);
+    size = occ_eng_emem_round(m, size);
     occ_error tmp = {0};
     if (occ_fault_hit(OCC_FAULT_ALLOC)) /* test-only (occ/fault.h) */
         return occ_fail(e ? e : &tmp, OCC_ERR_NOMEM, "injected enclave allocation failure"), NULL;
@@ -492,11 +281,11 @@ static void *emem_alloc(emem *m, uint64_t size, occ_error *e)
     return p;
 }
 
-static void emem_free(emem *m, void *p, uint64_t size)
+void occ_eng_emem_free(emem *m, void *p, uint64_t size)
 {
     if (!p)
         return;
-    size = emem_round(m, size);
+    size = occ_eng_emem_round(m, size);
     m->p.free(m->p.ctx, p, (size_t)size);
     pthread_mutex_lock(&m->mu);
     m->cur -= size;
@@ -505,19 +294,19 @@ static void emem_free(emem *m, void *p, uint64_t size)
 
 static void *emem_ops_alloc(void *ctx, size_t size)
 {
-    return emem_alloc(ctx, size, NULL);
+    return occ_eng_emem_alloc(ctx, size, NULL);
 }
 
 static void emem_ops_free(void *ctx, void *p, size_t size)
 {
-    emem_free(ctx, p, size);
+    occ_eng_emem_free(ctx, p, size);
 }
 
 /* ---- untrusted host memory for ciphertext ----
  * Outside the enclave and outside the budget. One place, so that under a real
  * enclave it becomes an ocall (the host allocates; the enclave gets a pointer
  * it must treat as hostile). */
-static uint8_t *untrusted_alloc(uint64_t size)
+uint8_t *occ_eng_untrusted_alloc(uint64_t size)
 {
     /* from the host (alloc_untrusted ocall, range checked) in a server's
      * enclave, malloc without one (occ/boundary.h) */
@@ -529,1293 +318,14 @@ static void untrusted_free(uint8_t *p)
     occ_untrusted_free(p);
 }
 
-/* ---- verified reads of the data section (at create) ---- */
-
-typedef struct vreader {
-    occ_engine *eng;
-    occ_read_fn read;
-    void *ctx;
-    uint8_t *cache;          /* one verified chunk, enclave memory */
-    uint64_t cache_cap;
-    int64_t cached;          /* chunk index in cache, -1 none */
-    occ_wcrypt *wc;          /* encrypted pack: the chunk cipher (NULL: plain) */
-} vreader;
-
-/* Copies verified bytes [lo, hi) of the data section into dst: each chunk
- * covering them is read into enclave memory and its SHA-256 checked there
- * before a byte of it is used. */
-static occ_status vread(vreader *r, uint64_t lo, uint64_t hi, uint8_t *dst, occ_error *e)
-{
-    const occ_model *m = r->eng->m;
-    if (hi <= lo)
-        return OCC_OK;
-    /* first chunk whose end is past lo (chunks are sorted, disjoint) */
-    uint32_t a = 0, b = m->n_chunks;
-    while (a < b) {
-        uint32_t mid = a + (b - a) / 2;
-        if (m->chunks[mid].offset + m->chunks[mid].size <= lo)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    uint64_t at = lo;
-    for (uint32_t i = a; i < m->n_chunks && at < hi; i++) {
-        const occ_chunk *c = &m->chunks[i];
-        if (c->offset > at)
-            break; /* gap */
-        if (r->cached != (int64_t)i) {
-            if (c->size > r->cache_cap)
-                return occ_fail(e, OCC_ERR_INTERNAL, "chunk %u larger than the load buffer", i);
-            r->cached = -1;
-            occ_status st = r->read(r->ctx, c->offset, r->cache, c->size, e);
-            if (st)
-                return st;
-            uint8_t h[32];
-            if (occ_sha256(r->cache, (size_t)c->size, h))
-                return occ_fail(e, OCC_ERR_INTERNAL, "SHA-256 failed");
-            r->eng->chunks_loaded++;
-            r->eng->bytes_loaded += c->size;
-            r->eng->bytes_verified += c->size;
-            if (occ_ct_memcmp(h, c->sha256, 32) != 0) {
-                r->eng->integrity_failures++;
-                return occ_fail(e, OCC_ERR_INTEGRITY, "weight chunk %u failed verification", i);
-            }
-            /* encrypted: decrypt the verified ciphertext in enclave memory;
-             * nothing of it is used before its GCM tag checked */
-            if (r->wc && (st = occ_wcrypt_open(r->wc, i, c, r->cache, e))) {
-                r->eng->integrity_failures++;
-                return st;
-            }
-            if (r->wc)
-                r->eng->bytes_decrypted += c->size;
-            if (r->eng->on_chunk)
-                r->eng->on_chunk(r->eng->hook_ctx, i);
-            r->cached = i;
-        }
-        uint64_t end = c->offset + c->size < hi ? c->offset + c->size : hi;
-        memcpy(dst + (at - lo), r->cache + (at - c->offset), (size_t)(end - at));
-        at = end;
-    }
-    if (at < hi)
-        return occ_fail(e, OCC_ERR_INTEGRITY,
-                        "weights at [%llu, %llu) are not exactly covered by hashed chunks",
-                        (unsigned long long)lo, (unsigned long long)hi);
-    return OCC_OK;
-}
-
-static void node_weight_range(const occ_model *m, const occ_node *n, uint64_t *lo, uint64_t *hi)
-{
-    *lo = UINT64_MAX;
-    *hi = 0;
-    for (uint32_t k = 0; k < n->n_inputs; k++) {
-        const occ_tensor *t = occ_ops_in(m, n, k);
-        if (!t || t->kind != OCC_TENSOR_WEIGHT)
-            continue;
-        if (t->data_offset < *lo)
-            *lo = t->data_offset;
-        if (t->data_offset + t->size > *hi)
-            *hi = t->data_offset + t->size;
-    }
-    if (*hi == 0)
-        *lo = 0;
-}
-
-static int blocked16(const dnnl_memory_desc_t *md)
-{
-    return md->format_kind == dnnl_blocked && md->format_desc.blocking.inner_nblks == 1 &&
-           md->format_desc.blocking.inner_blks[0] == 16 &&
-           md->format_desc.blocking.inner_idxs[0] == 1;
-}
-
-/* Does a part [o0, o1) use the same kernel as the whole layer (so that it
- * computes bit for bit what the whole layer would)? */
-static int part_matches(occ_op_prep *p, int64_t o0, int64_t o1, const char *impl)
-{
-    void *st = NULL;
-    occ_error e2 = {0};
-    int ob = p->out_blocked;
-    dnnl_memory_desc_t omd = p->out_md;
-    int ok = occ_conv_part_prepare(p, o0, o1, &st, &e2) == OCC_OK;
-    if (ok) {
-        occ_conv_info in;
-        occ_conv_part_info(st, &in);
-        ok = !in.reorders_input && strcmp(in.impl, impl) == 0;
-    }
-    occ_conv_part_destroy(st);
-    p->out_blocked = ob;
-    p->out_md = omd;
-    return ok;
-}
-
-/* Splits a prepared Conv by output channels into parts whose blobs are at
- * most eng->seg_max bytes (multiples of 16 channels for a blocked output),
- * each part using the whole layer's kernel. oneDNN picks its Winograd
- * variant by the channel count, so the part size is searched downwards
- * for one that keeps the variant; if none does, the layer switches to
- * direct convolution (whose parts match) - numerically a different but
- * equally valid summation order, noted in docs/streaming.md. */
-static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    occ_conv_info full;
-    occ_conv_part_info(s->state, &full);
-    const occ_tensor *x = occ_ops_in(m, p->n, 0), *w = occ_ops_in(m, p->n, 1);
-    int64_t mch = w->dims[0];
-    int64_t group = 1;
-    const occ_attr *ga = occ_ops_attr(p->n, "group");
-    if (ga && ga->type == OCC_ATTR_INT)
-        group = ga->i;
-    int ob = p->out_blocked;
-    dnnl_memory_desc_t omd = p->out_md;
-    /* grouped: only 1-D (plain), at group boundaries (conv.c) */
-    int64_t gran = ob ? 16 : group > 1 ? mch / group : 1, per = 0;
-    /* a grouped 1-D part reorders only its own groups' input: no extra work */
-    const int g1d = group > 1 && x->ndim == 3 && !ob;
-    int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && (group == 1 || g1d) &&
-             (!full.reorders_input || g1d) && (!ob || blocked16(&p->out_md));
-    int forced = 0;
-    for (int pass = 0; ok && pass < 3 && !per; pass++) {
-        uint64_t bpc = full.blob_size / (uint64_t)mch + 1;
-        int64_t base = (int64_t)(eng->seg_max / bpc) / gran * gran;
-        /* parts of a multiple of 32 channels: oneDNN's direct kernels block
-         * output channels by 32/64 (VGG-16's 256-channel 56x56 layers in
-         * 112-channel parts took 41 ms, in 96-channel parts 32) */
-        if (ob && base >= 32)
-            base = base / 32 * 32;
-        if (base < gran)
-            base = gran;
-        if (base >= mch)
-            break;
-        char impl[64];
-        snprintf(impl, sizeof impl, "%s", full.impl);
-        if (pass == 2) {
-            /* nothing keeps the kernel: split anyway (fits the budget; the
-             * parts may sum in another order) */
-            per = base;
-            forced = 1;
-            break;
-        }
-        for (int64_t c = base, tries = 0; c >= gran && tries < 6; c -= gran, tries++) {
-            int64_t last0 = (mch - 1) / c * c;
-            if (part_matches(p, 0, c, impl) && (last0 == 0 || part_matches(p, last0, mch, impl))) {
-                per = c;
-                break;
-            }
-        }
-        if (!per && pass == 0 && strstr(impl, "wino")) {
-            /* no part size keeps the Winograd variant: direct for this layer */
-            void *d = NULL;
-            p->no_winograd = 1;
-            occ_status st = occ_conv_part_prepare(p, 0, 0, &d, e);
-            p->no_winograd = 0;
-            if (st)
-                return st;
-            s->v->destroy(s->state);
-            s->state = d;
-            occ_conv_part_info(s->state, &full);
-            p->out_blocked = ob;
-            p->out_md = omd;
-        }
-    }
-    uint32_t np = per ? (uint32_t)((mch + per - 1) / per) : 1;
-    s->parts = calloc(np, sizeof *s->parts);
-    if (!s->parts)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    s->n_parts = np;
-    s->work = full.scratch_size;
-    if (np == 1) {
-        s->parts[0] = s->state;
-        s->state = NULL;
-        return OCC_OK;
-    }
-    s->work = 0;
-    for (uint32_t i = 0; i < np; i++) {
-        int64_t o0 = (int64_t)i * per, o1 = o0 + per < mch ? o0 + per : mch;
-        occ_status st = occ_conv_part_prepare(p, o0, o1, &s->parts[i], e);
-        if (st)
-            return st;
-        occ_conv_info in;
-        occ_conv_part_info(s->parts[i], &in);
-        /* (a grouped 1-D part has fewer groups: oneDNN may pick another
-         * kernel for it; its sums stay per output channel) */
-        if ((in.reorders_input && !g1d) || (!forced && !g1d && strcmp(in.impl, full.impl) != 0)) {
-            for (uint32_t k = 0; k <= i; k++)
-                occ_conv_part_destroy(s->parts[k]);
-            s->parts[0] = s->state;
-            s->state = NULL;
-            s->n_parts = 1;
-            s->work = full.scratch_size;
-            p->out_blocked = ob;
-            p->out_md = omd;
-            return OCC_OK;
-        }
-        if (in.scratch_size > s->work)
-            s->work = in.scratch_size;
-    }
-    p->out_blocked = ob;
-    p->out_md = omd;
-    s->v->destroy(s->state);
-    s->state = NULL;
-    return OCC_OK;
-}
-
-/* Gemm with B = weights [N, K] (transB) and C absent or a weight: split by
- * output columns into rows of B of at most seg_max bytes. */
-static occ_status split_gemm(occ_engine *eng, step *s, const occ_node *n, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    int64_t ncols = 0, k = 0;
-    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1),
-                     *c = occ_ops_in(m, n, 2);
-    int ok = occ_gemm_splittable(s->state, &ncols, &k) && a->kind != OCC_TENSOR_WEIGHT &&
-             b->kind == OCC_TENSOR_WEIGHT && (!c || c->kind == OCC_TENSOR_WEIGHT);
-    if (!ok)
-        return OCC_OK; /* stays K_GENERIC */
-    s->kind = K_GEMM;
-    s->gemm_c_full = c && !(c->ndim >= 1 && c->dims[c->ndim - 1] == ncols && ncols > 1);
-    uint64_t rowb = (uint64_t)k * 4u;
-    /* a Gemm's pieces cost nothing to split (its columns are independent and
-     * keep the kernel), so they are small: a small window slot, and a
-     * streamed piece is still in cache when compute reads it */
-    uint64_t cap = eng->seg_max < GEMM_SEG_MAX ? eng->seg_max : GEMM_SEG_MAX;
-    int64_t per = (int64_t)(cap / (rowb + 4u));
-    if (per < 1)
-        per = 1;
-    if (per > ncols)
-        per = ncols;
-    uint32_t np = (uint32_t)((ncols + per - 1) / per);
-    s->cols = calloc(np + 1u, sizeof *s->cols);
-    if (!s->cols)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    for (uint32_t i = 0; i <= np; i++)
-        s->cols[i] = (int64_t)i * per < ncols ? (int64_t)i * per : ncols;
-    s->n_parts = np;
-    return OCC_OK;
-}
-/* MatMul with a 2-D weight B (a transformer's Linear) and Gather of a weight
- * table by ids from the request (an embedding): split into contiguous row
- * pieces of B / of the table of at most seg_max bytes (GEMM_SEG_MAX like a
- * Gemm's pieces). A MatMul's pieces are pieces of K whose partial products
- * are summed in Y; a Gather's pieces are all read whatever the ids. */
-static occ_status split_rows(occ_engine *eng, step *s, const occ_node *n, int gather,
-                             occ_error *e)
-{
-    const occ_model *m = eng->m;
-    const occ_tensor *a = occ_ops_in(m, n, 0), *b = occ_ops_in(m, n, 1);
-    int64_t rows = 0, rowb = 0;
-    int ok;
-    if (gather)
-        ok = a->kind == OCC_TENSOR_WEIGHT && b->kind != OCC_TENSOR_WEIGHT &&
-             occ_gather_rows_splittable(s->state, &rows, &rowb);
-    else {
-        ok = a->kind != OCC_TENSOR_WEIGHT && b->kind == OCC_TENSOR_WEIGHT && b->ndim == 2 &&
-             occ_matmul_splittable(s->state, &rows);
-        rowb = rows ? (int64_t)(b->size / (uint64_t)rows) : 0;
-    }
-    if (!ok || rows < 1 || rowb < 1)
-        return OCC_OK; /* stays K_GENERIC */
-    /* pieces as large as the plan allows (seg_max: budget/8..32, whole in
-     * native mode): a piece of K re-reads and re-writes all of Y, so small
-     * pieces cost (BERT's FFN in 1 MiB pieces: 9 passes over a 1.5 MB Y) */
-    uint64_t cap = eng->seg_max;
-    int64_t per = (int64_t)(cap / (uint64_t)rowb);
-    if (per < 1)
-        per = 1;
-    if (per > rows)
-        per = rows;
-    uint32_t np = (uint32_t)((rows + per - 1) / per);
-    s->cols = calloc(np + 1u, sizeof *s->cols);
-    if (!s->cols)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    for (uint32_t i = 0; i <= np; i++)
-        s->cols[i] = (int64_t)i * per < rows ? (int64_t)i * per : rows;
-    s->kind = gather ? K_GATHER : K_MATMUL;
-    s->row_bytes = (uint64_t)rowb;
-    s->n_parts = np;
-    return OCC_OK;
-}
-
-static occ_status build_steps(occ_engine *eng, vreader *vr, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    occ_status st = OCC_OK;
-    uint8_t *fused = calloc(m->n_nodes + 1u, 1);
-    eng->steps = calloc(m->n_nodes + 1u, sizeof *eng->steps);
-    eng->node_step = malloc((m->n_nodes + 1u) * sizeof *eng->node_step);
-    if (!fused || !eng->steps || !eng->node_step) {
-        free(fused);
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    }
-    for (uint32_t i = 0; i < m->n_nodes; i++)
-        eng->node_step[i] = -1;
-
-    for (uint32_t i = 0; i < m->n_nodes && !st; i++) {
-        if (fused[i])
-            continue;
-        const occ_node *n = &m->nodes[i];
-        const occ_op_vtable *v = occ_op_find(n->op);
-        step *s = &eng->steps[eng->n_steps];
-        const void *w[OCC_MAX_NODE_IO];
-        const dnnl_memory_desc_t *in_md[OCC_MAX_NODE_IO];
-        s->node = i;
-        s->v = v;
-        s->sum_src = -1;
-        uint8_t *wtmp = NULL;
-        uint64_t wtmp_size = 0;
-        int is_conv = strcmp(n->op, "Conv") == 0, is_gemm = strcmp(n->op, "Gemm") == 0;
-        int is_matmul = strcmp(n->op, "MatMul") == 0, is_gather = strcmp(n->op, "Gather") == 0;
-        node_weight_range(m, n, &s->wlo, &s->whi);
-        for (uint32_t k = 0; k < n->n_inputs; k++)
-            w[k] = NULL;
-        if (s->whi > s->wlo && !is_conv && !is_gemm && !is_matmul && !is_gather) {
-            /* ops that may read their weights at prepare get them now
-             * (verified); Conv, Gemm, MatMul and Gather are prepared from
-             * shapes alone (a table of 94 MB must never be whole in the
-             * enclave at once) */
-            wtmp_size = s->whi - s->wlo;
-            wtmp = emem_alloc(&eng->mem, wtmp_size, e);
-            if (!wtmp) {
-                st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for %llu bytes of weights",
-                              (unsigned long long)wtmp_size);
-                goto node_fail;
-            }
-            if ((st = vread(vr, s->wlo, s->whi, wtmp, e)))
-                goto node_fail;
-            for (uint32_t k = 0; k < n->n_inputs; k++) {
-                const occ_tensor *t = occ_ops_in(m, n, k);
-                if (t && t->kind == OCC_TENSOR_WEIGHT)
-                    w[k] = wtmp + (t->data_offset - s->wlo);
-            }
-        }
-        int any_blocked = 0;
-        for (uint32_t k = 0; k < n->n_inputs; k++) {
-            int32_t t = n->inputs[k];
-            in_md[k] = (t >= 0 && eng->t[t].blocked) ? &eng->t[t].md : NULL;
-            any_blocked |= in_md[k] != NULL;
-        }
-        if (any_blocked && !(v->layout && v->layout(m, n, in_md))) {
-            for (uint32_t k = 0; k < n->n_inputs; k++)
-                if (in_md[k]) {
-                    s->in_plain[k] = 1;
-                    eng->t[n->inputs[k]].need_plain = 1;
-                    in_md[k] = NULL;
-                }
-        }
-
-        /* fusion candidates: Conv -> [Relu|LeakyRelu|Clip] -> [Add] -> [...] */
-        occ_op_prep p;
-        memset(&p, 0, sizeof p);
-        uint32_t chain[OCC_MAX_POST];
-        int sum_at = -1;
-        int32_t out = n->outputs[0];
-        if (strcmp(n->op, "Conv") == 0) {
-            while (p.n_post < OCC_MAX_POST) {
-                const trt *tt = &eng->t[out];
-                if (tt->n_cons != 1 || tt->is_output || tt->first_cons < 0)
-                    break;
-                uint32_t c = (uint32_t)tt->first_cons;
-                const occ_node *cn = &m->nodes[c];
-                occ_post q;
-                if (fusable_unary(cn, &q)) {
-                    p.post[p.n_post] = q;
-                } else if (strcmp(cn->op, "Add") == 0 && sum_at < 0 && cn->n_inputs == 2) {
-                    int32_t r = cn->inputs[0] == out ? cn->inputs[1] : cn->inputs[0];
-                    const occ_tensor *ta = &m->tensors[out], *tr;
-                    if (r < 0 || r == out)
-                        break;
-                    tr = &m->tensors[r];
-                    if (tr->kind == OCC_TENSOR_WEIGHT || !eng->t[r].live || eng->t[r].virt ||
-                        !eng->t[r].blocked || tr->ndim != ta->ndim ||
-                        memcmp(tr->dims, ta->dims, sizeof(int64_t) * (size_t)ta->ndim))
-                        break;
-                    p.post[p.n_post].kind = OCC_POST_SUM;
-                    sum_at = p.n_post;
-                    s->sum_src = r;
-                } else {
-                    break;
-                }
-                chain[p.n_post++] = c;
-                out = cn->outputs[0];
-            }
-        }
-        p.m = m;
-        p.n = n;
-        p.w = w;
-        p.eng = eng->deng;
-        p.in_md = in_md;
-    prepare:
-        for (;;) {
-            p.out_blocked = 0;
-            st = is_conv ? occ_conv_part_prepare(&p, 0, 0, &s->state, e)
-                         : v->prepare(&p, &s->state, e);
-            if (!st && is_conv && eng->mode == OCC_MODE_OCCLUMENCY && !p.no_winograd) {
-                /* a Winograd working buffer too large for the budget: direct */
-                occ_conv_info ci;
-                occ_conv_part_info(s->state, &ci);
-                /* (a layer to be split is judged by its parts' buffers) */
-                if (ci.blob_size <= eng->seg_max && ci.scratch_size > eng->budget / eng->wino_div) {
-                    v->destroy(s->state);
-                    s->state = NULL;
-                    p.no_winograd = 1;
-                    continue;
-                }
-            }
-            if (!st && sum_at >= 0 &&
-                !(p.out_blocked && dnnl_memory_desc_equal(&p.out_md, &eng->t[s->sum_src].md))) {
-                /* the residual's layout differs: stop the fusion before the Add */
-                v->destroy(s->state);
-                s->state = NULL;
-                p.n_post = sum_at;
-                sum_at = -1;
-                s->sum_src = -1;
-                out = p.n_post ? m->nodes[chain[p.n_post - 1]].outputs[0] : n->outputs[0];
-                continue;
-            }
-            if (st && p.n_post) {
-                /* post-ops not supported here: run the ops on their own */
-                p.n_post = 0;
-                sum_at = -1;
-                s->sum_src = -1;
-                out = n->outputs[0];
-                continue;
-            }
-            break;
-        }
-        if (st)
-            goto node_fail;
-        if (is_conv) {
-            s->kind = K_CONV;
-            if ((st = split_conv(eng, s, &p, e)))
-                goto node_fail;
-            if (eng->mode == OCC_MODE_OCCLUMENCY && !p.no_winograd &&
-                s->work > eng->budget / eng->wino_div) {
-                /* even its parts' Winograd working buffers are too large */
-                for (uint32_t k = 0; k < s->n_parts; k++)
-                    occ_conv_part_destroy(s->parts[k]);
-                free(s->parts);
-                s->parts = NULL;
-                s->n_parts = 0;
-                s->work = 0;
-                if (s->state)
-                    v->destroy(s->state);
-                s->state = NULL;
-                p.no_winograd = 1;
-                goto prepare;
-            }
-        } else if (s->whi > s->wlo && !(v->flags & OCC_OPF_COPIES_WEIGHTS)) {
-            s->kind = K_GENERIC;
-            s->n_parts = 1;
-            if (is_gemm && (st = split_gemm(eng, s, n, e)))
-                goto node_fail;
-            /* native mode makes no access-pattern claim (docs/security.md):
-             * its Gather reads the rows named */
-            if ((is_matmul || (is_gather && !occ_engine_gather_direct &&
-                               eng->mode != OCC_MODE_NATIVE)) &&
-                (st = split_rows(eng, s, n, is_gather, e)))
-                goto node_fail;
-        }
-        emem_free(&eng->mem, wtmp, wtmp_size);
-        wtmp = NULL;
-        for (int k = 0; k < p.n_post; k++) {
-            fused[chain[k]] = 1;
-            eng->node_step[chain[k]] = (int32_t)eng->n_steps;
-            /* every tensor of the chain but the last is never stored */
-            eng->t[k == 0 ? n->outputs[0] : m->nodes[chain[k - 1]].outputs[0]].virt = 1;
-        }
-        eng->n_fused += (uint32_t)p.n_post;
-        s->out = out;
-        trt *to = &eng->t[out];
-        to->virt = 0;
-        to->live = 1;
-        to->blocked = p.out_blocked;
-        if (p.out_blocked) {
-            to->md = p.out_md;
-            to->size = dnnl_memory_desc_get_size(&p.out_md);
-        } else {
-            to->size = m->tensors[out].size;
-        }
-        for (uint32_t k = 1; k < n->n_outputs; k++) {
-            eng->t[n->outputs[k]].live = 1;
-            eng->t[n->outputs[k]].size = m->tensors[n->outputs[k]].size;
-        }
-        if (s->sum_src >= 0 && can_alias(eng, s->sum_src, i, chain[sum_at >= 0 ? sum_at : 0])) {
-            s->sum_alias = 1;
-            to->alias = root_of(eng, s->sum_src);
-        }
-        for (uint32_t k = 0; k < n->n_inputs; k++) {
-            const occ_tensor *t = occ_ops_in(m, n, k);
-            if (t && t->kind == OCC_TENSOR_WEIGHT)
-                eng->weights_size += t->size;
-        }
-        eng->node_step[i] = (int32_t)eng->n_steps;
-        eng->n_steps++;
-        continue;
-    node_fail:
-        emem_free(&eng->mem, wtmp, wtmp_size);
-        if (st)
-            eng->n_steps++; /* so that free() destroys what was prepared */
-        occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
-    }
-    free(fused);
-    return st;
-}
-
-/* ---- segments: the unit of residency and streaming ---- */
-
-static occ_status make_segments(occ_engine *eng, occ_error *e)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < eng->n_steps; i++)
-        n += eng->steps[i].kind == K_NONE ? 0 : eng->steps[i].n_parts;
-    eng->segs = calloc(n + 1u, sizeof *eng->segs);
-    if (!eng->segs)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    const occ_model *m = eng->m;
-    for (uint32_t i = 0; i < eng->n_steps; i++) {
-        step *s = &eng->steps[i];
-        if (s->kind == K_NONE)
-            continue;
-        s->first_seg = eng->n_segs;
-        const occ_node *nd = &m->nodes[s->node];
-        for (uint32_t p = 0; p < s->n_parts; p++) {
-            seg *g = &eng->segs[eng->n_segs++];
-            g->step = i;
-            g->part = p;
-            if (s->kind == K_CONV) {
-                occ_conv_info in;
-                occ_conv_part_info(s->parts[p], &in);
-                g->size = in.blob_size;
-            } else if (s->kind == K_GEMM) {
-                const occ_tensor *b = occ_ops_in(m, nd, 1), *c = occ_ops_in(m, nd, 2);
-                int64_t nc = s->cols[p + 1] - s->cols[p];
-                uint64_t k = b->size / 4u / (uint64_t)b->dims[0];
-                g->size = ((uint64_t)nc * k * 4u + 63u) & ~UINT64_C(63);
-                if (c)
-                    g->size += s->gemm_c_full ? c->size : (uint64_t)nc * 4u;
-            } else if (s->kind == K_MATMUL || s->kind == K_GATHER) {
-                g->size = ((uint64_t)(s->cols[p + 1] - s->cols[p]) * s->row_bytes + 63u) &
-                          ~UINT64_C(63);
-            } else {
-                g->size = s->whi - s->wlo;
-            }
-        }
-    }
-    return OCC_OK;
-}
-
-/* Plain weight bytes a segment is built from (conv: rows of W and bias). */
-static uint64_t seg_plain_size(const occ_engine *eng, const seg *g)
-{
-    const step *s = &eng->steps[g->step];
-    if (s->kind != K_CONV)
-        return 0; /* read straight into the blob */
-    const occ_node *nd = &eng->m->nodes[s->node];
-    const occ_tensor *w = occ_ops_in(eng->m, nd, 1), *b = occ_ops_in(eng->m, nd, 2);
-    occ_conv_info in;
-    occ_conv_part_info(s->parts[g->part], &in);
-    uint64_t rowb = w->size / (uint64_t)w->dims[0];
-    uint64_t sz = (((uint64_t)(in.o1 - in.o0) * rowb) + 63u) & ~UINT64_C(63);
-    if (b)
-        sz += (uint64_t)(in.o1 - in.o0) * 4u;
-    return sz;
-}
-
-/* Builds segment g's plaintext into dst from verified pack bytes. */
-static occ_status build_seg(occ_engine *eng, vreader *vr, const seg *g, uint8_t *plain,
-                            uint8_t *dst, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    const step *s = &eng->steps[g->step];
-    const occ_node *nd = &m->nodes[s->node];
-    occ_status st;
-    if (s->kind == K_CONV) {
-        const occ_tensor *w = occ_ops_in(m, nd, 1), *b = occ_ops_in(m, nd, 2);
-        occ_conv_info in;
-        occ_conv_part_info(s->parts[g->part], &in);
-        uint64_t rowb = w->size / (uint64_t)w->dims[0];
-        uint64_t wb = (uint64_t)(in.o1 - in.o0) * rowb, boff = (wb + 63u) & ~UINT64_C(63);
-        if ((st = vread(vr, w->data_offset + (uint64_t)in.o0 * rowb,
-                        w->data_offset + (uint64_t)in.o1 * rowb, plain, e)))
-            return st;
-        if (b && (st = vread(vr, b->data_offset + (uint64_t)in.o0 * 4u,
-                             b->data_offset + (uint64_t)in.o1 * 4u, plain + boff, e)))
-            return st;
-        return occ_conv_part_pack(s->parts[g->part], eng->deng, (const float *)plain,
-                                  b ? (const float *)(plain + boff) : NULL, dst, e);
-    }
-    if (s->kind == K_GEMM) {
-        const occ_tensor *b = occ_ops_in(m, nd, 1), *c = occ_ops_in(m, nd, 2);
-        int64_t j0 = s->cols[g->part], j1 = s->cols[g->part + 1];
-        uint64_t rowb = b->size / (uint64_t)b->dims[0];
-        uint64_t bb = (uint64_t)(j1 - j0) * rowb, coff = (bb + 63u) & ~UINT64_C(63);
-        if ((st = vread(vr, b->data_offset + (uint64_t)j0 * rowb,
-                        b->data_offset + (uint64_t)j1 * rowb, dst, e)))
-            return st;
-        if (c) {
-            if (s->gemm_c_full)
-                st = vread(vr, c->data_offset, c->data_offset + c->size, dst + coff, e);
-            else
-                st = vread(vr, c->data_offset + (uint64_t)j0 * 4u,
-                           c->data_offset + (uint64_t)j1 * 4u, dst + coff, e);
-        }
-        return st;
-    }
-    if (s->kind == K_MATMUL || s->kind == K_GATHER) {
-        const occ_tensor *w = occ_ops_in(m, nd, s->kind == K_MATMUL ? 1 : 0);
-        uint64_t r0 = (uint64_t)s->cols[g->part], r1 = (uint64_t)s->cols[g->part + 1];
-        return vread(vr, w->data_offset + r0 * s->row_bytes, w->data_offset + r1 * s->row_bytes,
-                     dst, e);
-    }
-    return vread(vr, s->wlo, s->whi, dst, e);
-}
-
-/* A plain pack's weights need integrity, not confidentiality
- * (docs/streaming.md); an encrypted pack's segments are sealed with
- * AES-256-GCM instead (segmac.gcm, weights_crypt_int.h). Segment
- * i's tag is Poly1305 under a one-time key derived from the engine's key,
- * otk_i = AES-256_K(i || 0) || AES-256_K(i || 1), over header || bytes, with
- * header = model id || i || size (48 bytes, so the weights start on a
- * Poly1305 block). Each one-time key authenticates exactly one message (the
- * tag is made once, at load); Poly1305 with OpenSSL's AVX-512 code runs at
- * ~12.6 GB/s here vs GHASH's 8.8 (copy + check: 6.3 vs 5.2 GB/s per core). */
-typedef struct segmac {
-    EVP_CIPHER_CTX *prf;     /* AES-256-ECB under the engine key */
-    EVP_MAC_CTX *mac;        /* Poly1305 */
-    occ_segcrypt *gcm;       /* encrypted packs instead: AES-256-GCM under the engine key */
-} segmac;
-
-static void segmac_free(segmac *c)
-{
-    if (!c)
-        return;
-    EVP_CIPHER_CTX_free(c->prf);
-    EVP_MAC_CTX_free(c->mac);
-    occ_segcrypt_free(c->gcm);
-    free(c);
-}
-
-/* A context for one thread, keyed with the engine's key. */
-static segmac *segmac_new(const occ_engine *eng)
-{
-    segmac *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    if (eng->encrypted) {
-        if (!(c->gcm = occ_segcrypt_new(eng->key))) {
-            free(c);
-            return NULL;
-        }
-        return c;
-    }
-    c->prf = EVP_CIPHER_CTX_new();
-    c->mac = eng->mac_alg ? EVP_MAC_CTX_new(eng->mac_alg) : NULL;
-    if (!c->prf || !c->mac || EVP_EncryptInit_ex(c->prf, EVP_aes_256_ecb(), NULL, eng->key, NULL) != 1 ||
-        EVP_CIPHER_CTX_set_padding(c->prf, 0) != 1) {
-        segmac_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int mac_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size)
-{
-    uint8_t in[32], otk[32], hdr[48];
-    int len = 0, ok;
-    memset(in, 0, sizeof in);
-    memcpy(in, &i, 4);
-    memcpy(in + 16, &i, 4);
-    in[20] = 1;
-    ok = EVP_EncryptUpdate(c->prf, otk, &len, in, 32) == 1 && len == 32 &&
-         EVP_MAC_init(c->mac, otk, 32, NULL) == 1;
-    OPENSSL_cleanse(otk, sizeof otk);
-    memset(hdr, 0, sizeof hdr);
-    memcpy(hdr, eng->m->model_id, 32);
-    memcpy(hdr + 32, &i, 4);
-    memcpy(hdr + 36, &size, 8);
-    return ok && EVP_MAC_update(c->mac, hdr, sizeof hdr) == 1;
-}
-
-static int mac_update(segmac *c, const uint8_t *p, uint64_t n)
-{
-    return EVP_MAC_update(c->mac, p, (size_t)n) == 1;
-}
-
-static int mac_end(segmac *c, uint8_t tag[16])
-{
-    size_t len = 0;
-    return EVP_MAC_final(c->mac, tag, &len, 16) == 1 && len == 16;
-}
-
-/* At load: the tag of segment i's verified plaintext, which goes to the
- * untrusted stash as is; for an encrypted pack, pt is encrypted in place
- * (enclave memory) and the ciphertext goes to the stash. */
-static occ_status seal(occ_engine *eng, segmac *c, uint32_t i, uint8_t *pt,
-                       uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e)
-{
-    int ok = c && (c->gcm ? occ_segcrypt_seal(c->gcm, eng->m->model_id, i, pt, size, tag)
-                          : mac_begin(eng, c, i, size) && mac_update(c, pt, size) && mac_end(c, tag));
-    if (ok)
-        memcpy(stash, pt, (size_t)size);
-    return ok ? OCC_OK : occ_fail(e, OCC_ERR_INTERNAL, "segment MAC failed");
-}
-
-/* At run: copies segment i from the untrusted stash into an enclave slot
- * piece by piece and authenticates each piece from the enclave copy while it
- * is still in cache. The tag is compared (constant time) only when the whole
- * copy has been hashed; the kernels read the same enclave bytes, so the host
- * changing its copy at any time has no effect. */
-#define COPY_PIECE (64u << 10)
-static int copy_in_verified(const occ_engine *eng, segmac *c, uint32_t i, uint8_t *dst,
-                            const uint8_t *src, uint64_t size, const uint8_t tag[16])
-{
-    uint8_t t[16];
-    if (c && c->gcm)
-        return occ_segcrypt_copy_in(c->gcm, eng->m->model_id, i, dst, src, size, tag, COPY_PIECE);
-    if (!c || !mac_begin(eng, c, i, size))
-        return 0;
-    for (uint64_t at = 0; at < size; at += COPY_PIECE) {
-        uint64_t n = size - at < COPY_PIECE ? size - at : COPY_PIECE;
-        memcpy(dst + at, src + at, (size_t)n);
-        if (!mac_update(c, dst + at, n))
-            return 0;
-    }
-    int ok = mac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
-    OPENSSL_cleanse(t, sizeof t);
-    return ok;
-}
-
-/* ---- the memory plan ---- */
-
-static occ_status collect_buffers(occ_engine *eng, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    for (uint32_t i = 0; i < m->n_outputs; i++) {
-        trt *t = &eng->t[m->outputs[i]];
-        if (t->blocked)
-            t->need_plain = 1;
-    }
-    eng->reqs = calloc(2u * m->n_tensors + 1u, sizeof *eng->reqs);
-    if (!eng->reqs)
-        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    for (uint32_t t = 0; t < m->n_tensors; t++) {
-        trt *tt = &eng->t[t];
-        tt->buf = tt->plain_buf = -1;
-        if (!tt->live || tt->virt || m->tensors[t].kind == OCC_TENSOR_WEIGHT)
-            continue;
-        uint32_t first = tt->producer_node >= 0 ? (uint32_t)eng->node_step[tt->producer_node] + 1u : 0;
-        if (tt->alias < 0) {
-            tt->buf = (int32_t)eng->n_reqs++;
-            eng->reqs[tt->buf].size = tt->size;
-            eng->reqs[tt->buf].first = first;
-        }
-        if (tt->need_plain) {
-            tt->plain_buf = (int32_t)eng->n_reqs++;
-            eng->reqs[tt->plain_buf].size = m->tensors[t].size;
-            eng->reqs[tt->plain_buf].first = first;
-        }
-    }
-    /* first/last here are step + 1 (0 = before the first step: graph inputs);
-     * the planner gets them shifted back (-1 = an input) */
-    for (uint32_t t = 0; t < m->n_tensors; t++) {
-        trt *tt = &eng->t[t];
-        if (!tt->live || tt->virt || m->tensors[t].kind == OCC_TENSOR_WEIGHT)
-            continue;
-        uint32_t last = 0;
-        if (tt->is_output)
-            last = eng->n_steps;
-        for (uint32_t i = 0; i < m->n_nodes; i++) {
-            const occ_node *n = &m->nodes[i];
-            for (uint32_t k = 0; k < n->n_inputs; k++)
-                if (n->inputs[k] == (int32_t)t && eng->node_step[i] >= 0 &&
-                    (uint32_t)eng->node_step[i] + 1u > last)
-                    last = (uint32_t)eng->node_step[i] + 1u;
-        }
-        occ_buf_req *r = &eng->reqs[eng->t[root_of(eng, (int32_t)t)].buf];
-        if (last > r->last)
-            r->last = last;
-        if (tt->plain_buf >= 0 && last > eng->reqs[tt->plain_buf].last)
-            eng->reqs[tt->plain_buf].last = last;
-    }
-    for (uint32_t r = 0; r < eng->n_reqs; r++) {
-        if (eng->reqs[r].last < eng->reqs[r].first)
-            eng->reqs[r].last = eng->reqs[r].first;
-        if (eng->reqs[r].last == 0)
-            eng->reqs[r].last = 1;
-    }
-    return OCC_OK;
-}
-
-static uint32_t window_slots(const occ_engine *eng)
-{
-    return (uint32_t)(eng->loader_threads + 2 > 4 ? eng->loader_threads + 2 : 4);
-}
-
-/* The run's iteration at which step i runs for image b (see split_k). */
-static uint32_t iteration(const occ_engine *eng, uint32_t i, uint32_t b)
-{
-    uint32_t K = eng->split_k;
-    return !K ? i : i < K ? b * K + i : eng->batch * K + (i - K);
-}
-
-/* The step iteration it runs, for a run of n images split at K (the
- * inverse of iteration()). */
-static uint32_t step_of(uint32_t K, uint32_t n, uint32_t it)
-{
-    return !K ? it : it < n * K ? it % K : K + (it - n * K);
-}
-
-/* Batch > 1 in occlumency mode, two ways to run (engine_create plans both
- * and keeps the one that streams fewer bytes per batch):
- *  - split (split_all = 0): the steps before the first fully connected layer
- *    run image by image (one image's feature maps at a time: VGG-16's
- *    224x224 maps for 8 images would be 196 MiB), the rest for the whole
- *    batch at once, so that each of their streamed segments - the ones
- *    compute cannot hide - is copied and checked once for all the images;
- *  - all batched (split_all = 1): every step for the whole batch, so every
- *    streamed segment is copied and checked once per batch, at the price of
- *    the batch's feature maps (ResNet-50 at 93M, batch 4: 17.5 MiB streamed
- *    per image instead of 61). */
-static uint32_t choose_split(const occ_engine *eng, int split_all)
-{
-    if (eng->mode != OCC_MODE_OCCLUMENCY || eng->batch < 2 || split_all)
-        return 0;
-    uint32_t k = 0;
-    while (k < eng->n_steps && eng->steps[k].kind != K_GEMM)
-        k++;
-    return k;
-}
-
-static occ_status make_plan(occ_engine *eng, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    occ_status st;
-    uint32_t nb = eng->n_reqs * eng->batch;
-    /* occlumency: each step's working buffer is an arena buffer alive during
-     * that step only (the arena's peak and the largest working buffers fall
-     * on different layers), after the nb feature-map buffers */
-    int work_in_arena = eng->mode == OCC_MODE_OCCLUMENCY;
-    /* The plan's timeline is the run's iterations: with split_k = k, image
-     * 0's steps 0..k-1, image 1's, ..., then steps k.. for the whole batch
-     * (a feature map of the per-image part lives only while its image runs) */
-    const uint32_t K = eng->split_k, N = eng->batch;
-    const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
-    uint32_t nw = 0;
-    for (uint32_t i = 0; work_in_arena && i < eng->n_steps; i++)
-        nw += eng->steps[i].work > 0 ? (K && i < K ? N : 1) : 0;
-    occ_plan_buffer *bufs = calloc(nb + nw + 1u, sizeof *bufs);
-    occ_plan_step *steps = calloc(n_it + 1u, sizeof *steps);
-    uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
-    uint64_t *prio = calloc(eng->n_segs + 1u, sizeof *prio);
-    if (!bufs || !steps || !csz || !prio) {
-        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    int32_t last_step = eng->n_steps ? (int32_t)eng->n_steps - 1 : 0;
-    for (uint32_t b = 0; b < eng->batch; b++)
-        for (uint32_t r = 0; r < eng->n_reqs; r++) {
-            occ_plan_buffer *pb = &bufs[b * eng->n_reqs + r];
-            int to_end = eng->reqs[r].last >= eng->n_steps; /* a graph output */
-            pb->size = eng->reqs[r].size;
-            pb->first = (int32_t)eng->reqs[r].first - 1;
-            pb->last = (int32_t)eng->reqs[r].last - 1;
-            if (pb->last > last_step)
-                pb->last = last_step;
-            if (pb->last < 0)
-                pb->last = 0;
-            if (pb->first > pb->last)
-                pb->first = pb->last;
-            if (K) {
-                /* an input is written just before its image's first step */
-                pb->first = pb->first < 0 ? (int32_t)(b * K) - 1 : (int32_t)iteration(eng, (uint32_t)pb->first, b);
-                pb->last = to_end ? (int32_t)n_it - 1 : (int32_t)iteration(eng, (uint32_t)pb->last, b);
-            }
-        }
-    for (uint32_t it = 0, k = nb; it < n_it; it++) {
-        uint32_t i = step_of(K, N, it);
-        steps[it].part_size = eng->steps[i].work;
-        steps[it].parts_max = 1;
-        if (work_in_arena && eng->steps[i].work) {
-            bufs[k++] = (occ_plan_buffer){eng->steps[i].work, (int32_t)it, (int32_t)it};
-            steps[it].part_size = 0;
-        }
-        if (eng->steps[i].kind != K_NONE) {
-            steps[it].first_chunk = eng->steps[i].first_seg;
-            steps[it].n_chunks = eng->steps[i].n_parts;
-        }
-    }
-    for (uint32_t g = 0; g < eng->n_segs; g++)
-        csz[g] = emem_round(&eng->mem, eng->segs[g].size); /* as the allocator rounds */
-    /* Resident first: the segments of steps with the most weight bytes per
-     * FLOP (fully connected layers; the deepest convolutions). Streaming a
-     * conv's weights hides behind its compute on the other core; a Gemm at
-     * batch 1 does two FLOPs per weight and cannot hide anything. */
-    for (uint32_t i = 0; i < eng->n_steps; i++) {
-        const step *s = &eng->steps[i];
-        if (s->kind == K_NONE)
-            continue;
-        uint64_t w = 0;
-        for (uint32_t p = 0; p < s->n_parts; p++)
-            w += eng->segs[s->first_seg + p].size;
-        double f = (double)occ_op_flops(m, &m->nodes[s->node]) * (K && i < K ? 1 : N) + 1.0;
-        double pr = (double)w / f * 1e6;
-        uint64_t v = pr > 1e18 ? UINT64_C(1000000000000000000) : (uint64_t)pr;
-        for (uint32_t p = 0; p < s->n_parts; p++)
-            prio[s->first_seg + p] = v;
-    }
-    uint64_t budget = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : (UINT64_MAX >> 3);
-    /* The arena, the working buffer and the load buffers are single
-     * allocations the plan sizes to 64 bytes; a coarser provider (EPC pages)
-     * rounds each up: keep that much aside. */
-    const uint64_t gran = emem_round(&eng->mem, 1);
-    const uint64_t reserve = gran > 64 ? 6 * gran : 0;
-    if (budget <= eng->fixed_bytes + reserve) {
-        st = occ_fail(e, OCC_ERR_BUDGET,
-                      "does not fit the enclave memory budget: needs at least %llu bytes of "
-                      "operator state alone, %llu available",
-                      (unsigned long long)eng->fixed_bytes, (unsigned long long)budget);
-        goto out;
-    }
-    occ_plan_input in = {.n_buffers = eng->n_steps ? nb + nw : 0,
-                         .buffers = bufs,
-                         .n_steps = n_it,
-                         .steps = steps,
-                         .n_chunks = eng->n_segs,
-                         .chunk_sizes = csz,
-                         .budget = budget - eng->fixed_bytes - reserve,
-                         .window_slots = window_slots(eng),
-                         .alignment = 64,
-                         .strategy = eng->mode == OCC_MODE_BASELINE ? OCC_PLAN_NAIVE
-                                                                    : OCC_PLAN_GREEDY_BY_SIZE,
-                         .chunk_priority = prio};
-    /* creating the engine needs, besides the resident weights, a chunk
-     * buffer and room to build one segment; those use memory the arena,
-     * working buffer and window take later, so plan again (with fewer
-     * resident bytes) until that room exists */
-    uint64_t load_tmp = 0, max_chunk = 0, max_plain = 0;
-    for (uint32_t i = 0; i < m->n_chunks; i++)
-        if (m->chunks[i].size > max_chunk)
-            max_chunk = m->chunks[i].size;
-    for (uint32_t g = 0; g < eng->n_segs; g++) {
-        uint64_t p = seg_plain_size(eng, &eng->segs[g]);
-        if (p > max_plain)
-            max_plain = p;
-    }
-    const uint64_t avail0 = in.budget;
-    for (int attempt = 0; attempt < 4; attempt++) {
-        int32_t bn = -1;
-        occ_plan_free(&eng->plan);
-        st = occ_plan_make(&in, &eng->plan, &bn, e);
-        if (st == OCC_ERR_BUDGET) {
-            /* name the bottleneck layer */
-            if (bn >= 0 && (uint32_t)bn < n_it) {
-                bn = (int32_t)step_of(K, N, (uint32_t)bn);
-                const occ_node *nd = &m->nodes[eng->steps[bn].node];
-                occ_error_prefix(e, "layer %s (%s, step %d)", nm(nd->name), nm(nd->op), bn);
-            }
-            if (eng->fixed_bytes)
-                occ_error_prefix(e, "(plus %llu bytes of operator state)",
-                                 (unsigned long long)eng->fixed_bytes);
-            goto out;
-        }
-        if (st)
-            goto out;
-        if ((st = occ_plan_check(&in, &eng->plan, e)))
-            goto out;
-        /* while loading, the resident segments are allocated and the
-         * chunk buffer, a segment's plain rows and (when something streams)
-         * one segment to seal are held besides them */
-        uint64_t max_streamed = 0;
-        for (uint32_t g = 0; g < eng->n_segs; g++)
-            if (!eng->plan.resident[g] && eng->segs[g].size > max_streamed)
-                max_streamed = eng->segs[g].size;
-        load_tmp = max_chunk + max_plain + (max_streamed ? max_streamed + 16u : 0) + 3 * gran;
-        uint64_t room = avail0 - eng->plan.resident_size;
-        if (load_tmp <= room || eng->mode != OCC_MODE_OCCLUMENCY)
-            break;
-        uint64_t shrink = load_tmp - room;
-        if (in.budget <= shrink + eng->plan.arena_size) {
-            st = occ_fail(e, OCC_ERR_BUDGET,
-                          "does not fit the enclave memory budget: loading needs %llu bytes "
-                          "besides the plan's %llu, %llu available",
-                          (unsigned long long)load_tmp, (unsigned long long)eng->plan.peak,
-                          (unsigned long long)eng->budget);
-            goto out;
-        }
-        in.budget -= shrink;
-        st = OCC_ERR_BUDGET;
-    }
-    if (st) {
-        st = occ_fail(e, OCC_ERR_BUDGET,
-                      "does not fit the enclave memory budget: no room to load the weights "
-                      "within %llu bytes",
-                      (unsigned long long)eng->budget);
-        goto out;
-    }
-    eng->planned = 1;
-    eng->arena_size = eng->plan.arena_size;
-    eng->scratch_size = eng->plan.work_size;
-    uint32_t slots = window_slots(eng);
-    eng->window_slot = eng->plan.window_size ? eng->plan.window_size / slots : 0;
-    eng->offsets = calloc(nb + 1u, sizeof *eng->offsets);
-    if (!eng->offsets) {
-        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(eng->offsets, eng->plan.offsets, (size_t)nb * sizeof *eng->offsets);
-    if (nw) {
-        eng->work_off = calloc(n_it, sizeof *eng->work_off);
-        if (!eng->work_off) {
-            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        for (uint32_t it = 0, k = nb; it < n_it; it++)
-            if (eng->steps[step_of(K, N, it)].work)
-                eng->work_off[it] = eng->plan.offsets[k++];
-    }
-    for (uint32_t g = 0; g < eng->n_segs; g++)
-        eng->segs[g].streamed = !eng->plan.resident[g];
-    /* per-layer summary for occ inspect --plan */
-    eng->layers = calloc(eng->n_steps + 1u, sizeof *eng->layers);
-    if (!eng->layers) {
-        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    eng->n_layers = eng->n_steps;
-    for (uint32_t i = 0; i < eng->n_steps; i++) {
-        occ_plan_layer *L = &eng->layers[i];
-        const step *s = &eng->steps[i];
-        L->name = nm(m->nodes[s->node].name);
-        L->op = nm(m->nodes[s->node].op);
-        L->work = s->work;
-        L->parts = s->kind == K_NONE ? 1 : s->n_parts;
-        int32_t at = K ? (int32_t)iteration(eng, i, 0) : (int32_t)i; /* image 0's */
-        for (uint32_t b = 0; b < nb; b++)
-            if (bufs[b].first <= at && at <= bufs[b].last)
-                L->act_live += bufs[b].size;
-        for (uint32_t p = 0; s->kind != K_NONE && p < s->n_parts; p++) {
-            const seg *g = &eng->segs[s->first_seg + p];
-            if (g->streamed) {
-                L->seg_streamed++;
-                L->bytes_streamed += g->size;
-            } else {
-                L->seg_resident++;
-                L->bytes_resident += g->size;
-            }
-        }
-    }
-    st = OCC_OK;
-out:
-    free(bufs);
-    free(steps);
-    free(csz);
-    free(prio);
-    return st;
-}
-/* ---- loading: verify every chunk once, keep or seal every segment ---- */
-
-static occ_status load_weights(occ_engine *eng, vreader *vr, occ_error *e)
-{
-    occ_status st = OCC_OK;
-    uint64_t max_plain = 0, max_seg = 0, stash = 0;
-    for (uint32_t g = 0; g < eng->n_segs; g++) {
-        seg *sg = &eng->segs[g];
-        uint64_t p = seg_plain_size(eng, sg);
-        if (p > max_plain)
-            max_plain = p;
-        if (sg->streamed) {
-            if (sg->size > max_seg)
-                max_seg = sg->size;
-            sg->ct_off = stash;
-            stash += sg->size; /* contiguous: every stash byte is ciphertext */
-        }
-    }
-    /* resident segments first: they are planned memory */
-    for (uint32_t g = 0; g < eng->n_segs; g++) {
-        seg *sg = &eng->segs[g];
-        if (sg->streamed)
-            continue;
-        if (!(sg->res = emem_alloc(&eng->mem, sg->size, e)))
-            return occ_fail(e, OCC_ERR_NOMEM, "out of memory for %llu bytes of weights",
-                            (unsigned long long)sg->size);
-        eng->weights_size += sg->size;
-    }
-    uint8_t *plain = max_plain ? emem_alloc(&eng->mem, max_plain, e) : NULL;
-    uint8_t *tmp = max_seg ? emem_alloc(&eng->mem, max_seg + 16u, e) : NULL;
-    if ((max_plain && !plain) || (max_seg && !tmp)) {
-        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for the load buffers");
-        goto out;
-    }
-    if (stash) {
-        eng->stash = untrusted_alloc(stash);
-        eng->stash_size = stash;
-        eng->key = emem_alloc(&eng->mem, 32, e);
-        if (!eng->stash || !eng->key) {
-            st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for the weight stash");
-            goto out;
-        }
-        if (RAND_bytes(eng->key, 32) != 1) {
-            st = occ_fail(e, OCC_ERR_INTERNAL, "no randomness for the weight key");
-            goto out;
-        }
-    }
-    if (stash && !eng->encrypted && !(eng->mac_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL))) {
-        st = occ_fail(e, OCC_ERR_INTERNAL, "Poly1305 is not available");
-        goto out;
-    }
-    segmac *mc = stash ? segmac_new(eng) : NULL;
-    if (stash && !mc) {
-        st = occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
-        goto out;
-    }
-    for (uint32_t g = 0; g < eng->n_segs && !st; g++) {
-        seg *sg = &eng->segs[g];
-        uint8_t *dst = sg->streamed ? tmp : sg->res;
-        if ((st = build_seg(eng, vr, sg, plain, dst, e))) {
-            const occ_node *nd = &eng->m->nodes[eng->steps[sg->step].node];
-            occ_error_prefix(e, "node %s (%s)", nm(nd->name), nm(nd->op));
-            break;
-        }
-        if (sg->streamed)
-            st = seal(eng, mc, g, tmp, sg->size, eng->stash + sg->ct_off, sg->tag, e);
-    }
-    segmac_free(mc);
-out:
-    if (tmp) {
-        OPENSSL_cleanse(tmp, (size_t)max_seg);
-        emem_free(&eng->mem, tmp, max_seg + 16u);
-    }
-    emem_free(&eng->mem, plain, max_plain);
-    return st;
-}
-
-/* ---- the streaming ring ---- */
-
-/* The streamed sequence's index of ring position pos (see ring.skip). */
-static uint32_t ring_seq(const ring *r, uint32_t pos)
-{
-    return pos >= r->skip_from ? pos + r->skip : pos;
-}
-
-/* Copies and authenticates position pos (claimed by the caller) into its
- * slot, then publishes it. Called without the ring lock; returns with it
- * held. on_chunk hooks are called in position order whoever loaded what. */
-static void ring_load(ring *r, segmac *c, uint32_t pos)
-{
-    occ_engine *eng = r->eng;
-    uint32_t gi = eng->streamed[ring_seq(r, pos)];
-    const seg *g = &eng->segs[gi];
-    uint8_t *slot = r->slot[pos % r->slots];
-    /* copy in, then authenticate inside enclave memory: the host cannot
-     * change what is checked after the check */
-    int ok = copy_in_verified(eng, c, gi, slot, eng->stash + g->ct_off, g->size, g->tag);
-    __atomic_add_fetch(&eng->chunks_loaded, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&eng->bytes_loaded, g->size, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&eng->bytes_verified, g->size, __ATOMIC_RELAXED);
-    if (eng->encrypted)
-        __atomic_add_fetch(&eng->bytes_decrypted, g->size, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&r->mu);
-    if (ok) {
-        r->ready[pos % r->slots] = pos;
-        while (r->hooked < r->next && r->ready[r->hooked % r->slots] == (int64_t)r->hooked) {
-            if (eng->on_chunk)
-                eng->on_chunk(eng->hook_ctx, eng->streamed[ring_seq(r, r->hooked)]);
-            r->hooked++;
-        }
-    } else if (!r->failed) {
-        r->failed = 1;
-        r->fail_seg = gi;
-        r->stop = 1;
-    }
-    pthread_cond_broadcast(&r->cv);
-}
-
-/* May a position be claimed now (ring lock held)? */
-static int ring_claimable(const ring *r)
-{
-    return !r->stop && r->next < r->n && r->next < r->released + r->slots;
-}
-
-static void *loader_main(void *arg)
-{
-    ring *r = arg;
-    segmac *c = segmac_new(r->eng);
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        if (r->stop || r->next >= r->n)
-            break;
-        if (!ring_claimable(r)) {
-            pthread_cond_wait(&r->cv, &r->mu);
-            continue;
-        }
-        uint32_t pos = r->next++;
-        pthread_mutex_unlock(&r->mu);
-        ring_load(r, c, pos);
-    }
-    pthread_mutex_unlock(&r->mu);
-    segmac_free(c);
-    return NULL;
-}
-
-/* The compute thread's wait for position pos: rather than sleep while the
- * loaders are behind, it copies and authenticates the next free position
- * itself (so during fully connected layers both cores stream). */
-static const uint8_t *ring_get(occ_engine *eng, uint32_t pos, occ_error *e)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    while (r->ready[pos % r->slots] != (int64_t)pos && !r->failed) {
-        if (eng->help_ctx && ring_claimable(r)) {
-            uint32_t q = r->next++;
-            pthread_mutex_unlock(&r->mu);
-            ring_load(r, eng->help_ctx, q);
-            continue;
-        }
-        pthread_cond_wait(&r->cv, &r->mu);
-    }
-    int failed = r->ready[pos % r->slots] != (int64_t)pos;
-    uint32_t fs = r->fail_seg;
-    pthread_mutex_unlock(&r->mu);
-    if (failed) {
-        __atomic_add_fetch(&eng->integrity_failures, 1, __ATOMIC_RELAXED);
-        const seg *g = &eng->segs[fs];
-        const occ_node *nd = &eng->m->nodes[eng->steps[g->step].node];
-        occ_fail(e, OCC_ERR_INTEGRITY,
-                 "weight segment %u (node %s, part %u) failed authentication: the host's copy "
-                 "was altered",
-                 fs, nm(nd->name), g->part);
-        return NULL;
-    }
-    return r->slot[pos % r->slots];
-}
-
-static void ring_release(occ_engine *eng, uint32_t pos)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    r->released = pos + 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void ring_stop(occ_engine *eng, pthread_t *th, int n)
-{
-    ring *r = &eng->ring;
-    pthread_mutex_lock(&r->mu);
-    r->stop = 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
-}
-
 /* ---- memory for running ---- */
 
 static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
 {
     const occ_model *m = eng->m;
     occ_status st;
-    eng->arena = eng->arena_size ? emem_alloc(&eng->mem, eng->arena_size, e) : NULL;
-    eng->scratch = eng->scratch_size ? emem_alloc(&eng->mem, eng->scratch_size, e) : NULL;
+    eng->arena = eng->arena_size ? occ_eng_emem_alloc(&eng->mem, eng->arena_size, e) : NULL;
+    eng->scratch = eng->scratch_size ? occ_eng_emem_alloc(&eng->mem, eng->scratch_size, e) : NULL;
     if ((eng->arena_size && !eng->arena) || (eng->scratch_size && !eng->scratch))
         return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for activations");
     /* the run's sequence of streamed segments: with split_k, the per-image
@@ -1827,7 +337,7 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
     if (eng->n_streamed) {
         ring *r = &eng->ring;
         eng->streamed = calloc(eng->n_streamed, sizeof *eng->streamed);
-        r->slots = window_slots(eng);
+        r->slots = occ_eng_window_slots(eng);
         r->slot = calloc(r->slots, sizeof *r->slot);
         r->ready = calloc(r->slots, sizeof *r->ready);
         if (!eng->streamed || !r->slot || !r->ready)
@@ -1842,13 +352,13 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
             if (eng->segs[g].streamed && eng->segs[g].step >= eng->split_k)
                 eng->streamed[k++] = g;
         for (uint32_t i = 0; i < r->slots; i++)
-            if (!(r->slot[i] = emem_alloc(&eng->mem, eng->window_slot, e)))
+            if (!(r->slot[i] = occ_eng_emem_alloc(&eng->mem, eng->window_slot, e)))
                 return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for the weight window");
             else /* touched now: at run the compute thread and the loaders
                   * fill slots concurrently, and first touches would then
                   * come in a timing-dependent order */
                 memset(r->slot[i], 0, (size_t)eng->window_slot);
-        if (!(eng->help_ctx = segmac_new(eng)))
+        if (!(eng->help_ctx = occ_eng_segmac_new(eng)))
             return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
     }
     /* layout conversions to the plain shadows */
@@ -1879,7 +389,7 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
 static float *storage(const occ_engine *eng, int32_t t, uint32_t b)
 {
     return (float *)(eng->arena +
-                     eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[root_of(eng, t)].buf]);
+                     eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[occ_eng_root_of(eng, t)].buf]);
 }
 
 static float *plain_view(const occ_engine *eng, int32_t t, uint32_t b)
@@ -1967,7 +477,7 @@ static void vr_done(occ_engine *eng, vreader *vr)
 {
     if (vr->cache && vr->wc)
         OPENSSL_cleanse(vr->cache, (size_t)vr->cache_cap);
-    emem_free(&eng->mem, vr->cache, vr->cache_cap);
+    occ_eng_emem_free(&eng->mem, vr->cache, vr->cache_cap);
     vr->cache = NULL;
     occ_wcrypt_free(vr->wc);
     vr->wc = NULL;
@@ -2040,7 +550,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     for (uint32_t i = 0; i < m->n_chunks; i++)
         if (m->chunks[i].size > vr.cache_cap)
             vr.cache_cap = m->chunks[i].size;
-    if (vr.cache_cap && !(vr.cache = emem_alloc(&eng->mem, vr.cache_cap, e))) {
+    if (vr.cache_cap && !(vr.cache = occ_eng_emem_alloc(&eng->mem, vr.cache_cap, e))) {
         st = occ_fail(e, OCC_ERR_NOMEM, "out of memory for a weight chunk");
         goto fail;
     }
@@ -2081,12 +591,12 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
                                                 dnnl_stream_default_flags),
                              "stream", e)))
         goto fail;
-    if ((st = build_steps(eng, &vr, e)))
+    if ((st = occ_eng_build_steps(eng, &vr, e)))
         goto fail;
     /* what the ops hold themselves (input conversion buffers, folded
      * constants), besides the chunk buffer used while loading */
-    eng->fixed_bytes = eng->mem.cur - (vr.cache_cap ? emem_round(&eng->mem, vr.cache_cap) : 0);
-    eng->split_k = choose_split(eng, split_all);
+    eng->fixed_bytes = eng->mem.cur - (vr.cache_cap ? occ_eng_emem_round(&eng->mem, vr.cache_cap) : 0);
+    eng->split_k = occ_eng_choose_split(eng, split_all);
     for (uint32_t i = eng->split_k; eng->split_k && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];
         const occ_node *nd = &m->nodes[s->node];
@@ -2096,7 +606,8 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
         s->gemm_batch = a;
         s->work = ((eng->batch * a + 63u) & ~UINT64_C(63)) + eng->batch * y;
     }
-    if ((st = make_segments(eng, e)) || (st = collect_buffers(eng, e)) || (st = make_plan(eng, e)))
+    if ((st = occ_eng_make_segments(eng, e)) || (st = occ_eng_collect_buffers(eng, e)) ||
+        (st = occ_eng_make_plan(eng, e)))
         goto fail;
     if (plan_only) {
         vr_done(eng, &vr);
@@ -2104,7 +615,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
         *out = eng;
         return OCC_OK;
     }
-    if ((st = load_weights(eng, &vr, e)))
+    if ((st = occ_eng_load_weights(eng, &vr, e)))
         goto fail;
     vr_done(eng, &vr);
     if ((st = alloc_run_memory(eng, e)))
@@ -2217,7 +728,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
     set_threads(eng);
     /* N images this run; the plan's iterations are numbered for the
-     * engine's batch (see iteration()): eit below */
+     * engine's batch (see occ_eng_iteration()): eit below */
     const uint32_t K = eng->split_k, N = n, NB = eng->batch;
     const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
     for (uint32_t b = 0; b < N; b++)
@@ -2242,7 +753,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         for (uint32_t i = 0; i < r->slots; i++)
             r->ready[i] = -1;
         for (int i = 0; i < eng->loader_threads; i++) {
-            if (pthread_create(&th[nth], NULL, loader_main, r) != 0)
+            if (pthread_create(&th[nth], NULL, occ_eng_loader_main, r) != 0)
                 break;
             nth++;
         }
@@ -2256,7 +767,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         memset(eng->times, 0, m->n_nodes * sizeof *eng->times);
     /* iteration it runs step si for images [b0, b1) (see split_k) */
     for (uint32_t it = 0; it < n_it && !st; it++) {
-        const uint32_t si = step_of(K, N, it);
+        const uint32_t si = occ_eng_step_of(K, N, it);
         uint32_t b0 = 0, b1 = N;
         if (K && it < N * K) {
             b0 = it / K;
@@ -2291,7 +802,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
             if (g && g->streamed) {
                 uint64_t w0 = eng->profiling ? now_ns() : 0;
-                blob = ring_get(eng, pos, e);
+                blob = occ_eng_ring_get(eng, pos, e);
                 if (eng->profiling)
                     eng->stall_ns += now_ns() - w0;
                 if (!blob) {
@@ -2309,7 +820,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
                 if ((st = run_part(eng, s, p, blob, b, eit, e)))
                     occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
             if (g && g->streamed)
-                ring_release(eng, pos++);
+                occ_eng_ring_release(eng, pos++);
         }
         for (uint32_t b = b0; ga && !st && b < b1; b++)
             memcpy(storage(eng, s->out, b),
@@ -2327,7 +838,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             eng->times[s->node] += now_ns() - t0;
     }
     if (nth)
-        ring_stop(eng, th, nth);
+        occ_eng_ring_stop(eng, th, nth);
     occ_fault_unflip(eng->stash, flip);
     if (st)
         return st; /* nothing written */
@@ -2366,23 +877,23 @@ void occ_engine_free(occ_engine *eng)
         }
     }
     for (uint32_t g = 0; eng->segs && g < eng->n_segs; g++)
-        emem_free(&eng->mem, eng->segs[g].res, eng->segs[g].size);
+        occ_eng_emem_free(&eng->mem, eng->segs[g].res, eng->segs[g].size);
     if (eng->ring.slot) {
         for (uint32_t i = 0; i < eng->ring.slots; i++) {
             if (eng->ring.slot[i])
                 OPENSSL_cleanse(eng->ring.slot[i], (size_t)eng->window_slot);
-            emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
+            occ_eng_emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
         }
     }
-    segmac_free(eng->help_ctx);
+    occ_eng_segmac_free(eng->help_ctx);
     EVP_MAC_free(eng->mac_alg);
     if (eng->key) {
         OPENSSL_cleanse(eng->key, 32);
-        emem_free(&eng->mem, eng->key, 32);
+        occ_eng_emem_free(&eng->mem, eng->key, 32);
     }
     untrusted_free(eng->stash);
-    emem_free(&eng->mem, eng->arena, eng->arena_size);
-    emem_free(&eng->mem, eng->scratch, eng->scratch_size);
+    occ_eng_emem_free(&eng->mem, eng->arena, eng->arena_size);
+    occ_eng_emem_free(&eng->mem, eng->scratch, eng->scratch_size);
     if (eng->stream)
         dnnl_stream_destroy(eng->stream);
     if (eng->deng)
@@ -2450,7 +961,7 @@ void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
     sum->arena = eng->plan.arena_size;
     sum->work = eng->plan.work_size;
     sum->window = eng->plan.window_size;
-    sum->window_slots = eng->plan.window_size ? window_slots(eng) : 0;
+    sum->window_slots = eng->plan.window_size ? occ_eng_window_slots(eng) : 0;
     sum->resident = eng->plan.resident_size;
     sum->fixed = eng->fixed_bytes;
     sum->peak = eng->plan.peak + eng->fixed_bytes;

@@ -1,0 +1,223 @@
+/* The executor's private types, shared by the files of the executor
+ * (exec.c: validation, enclave memory, create, run, free; steps.c;
+ * weights.c; memplan.c; stream.c: the segment MAC context and the
+ * streaming ring). Not for tools: they use engine_internal.h. */
+#ifndef OCC_EXEC_INT_H
+#define OCC_EXEC_INT_H
+
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "engine/engine_internal.h"
+#include "engine/planner.h"
+#include "ops/ops_internal.h"
+#include "occ/boundary.h"
+#include "occ/weights_crypt.h"
+#include <openssl/evp.h>
+
+typedef struct trt {
+    int blocked;            /* storage layout is md (else plain) */
+    dnnl_memory_desc_t md;
+    uint64_t size;          /* storage bytes */
+    int32_t alias;          /* shares the storage of this tensor; -1 none */
+    int virt;               /* fused away: never stored */
+    int live;               /* produced or a graph input */
+    int32_t buf;            /* index in reqs, -1 none */
+    int need_plain;         /* blocked and read plain by someone */
+    int32_t plain_buf;
+    dnnl_primitive_t to_plain;
+    dnnl_memory_t from, to;
+    int32_t producer_node;  /* -1 for graph inputs and weights */
+    uint32_t n_cons;        /* consuming node slots + graph output uses */
+    int32_t first_cons;     /* first consuming node */
+    int is_output;
+} trt;
+
+/* K_MATMUL: a MatMul with a 2-D weight B split by rows of B (pieces of K,
+ * partial sums added); K_GATHER: a Gather of a weight table by run-time ids,
+ * split by table rows and selected obliviously (occ_gather_select_rows) */
+enum { K_NONE = 0, K_CONV, K_GEMM, K_GENERIC, K_MATMUL, K_GATHER };
+
+typedef struct step {
+    uint32_t node;
+    const occ_op_vtable *v;
+    void *state;             /* K_GEMM / K_GENERIC / K_NONE: the op's state */
+    int kind;
+    uint32_t n_parts;        /* weight segments of this step (K_CONV: part states) */
+    void **parts;            /* K_CONV: one conv part per segment */
+    int64_t *cols;           /* K_GEMM: column boundaries, n_parts + 1; K_MATMUL: rows
+                              * of B; K_GATHER: rows of the table */
+    uint64_t row_bytes;      /* K_MATMUL / K_GATHER: bytes of one row of the weight */
+    uint32_t first_seg;
+    uint64_t wlo, whi;       /* data-section range of the node's weights */
+    uint64_t work;           /* working buffer (scratchpad) bytes, max over parts */
+    int gemm_c_full;         /* K_GEMM: C is copied whole (scalar), not sliced */
+    uint64_t gemm_batch;     /* K_GEMM after split_k: bytes of one image's A (0 = per
+                              * image); A and Y of all images are gathered into the
+                              * working buffer and run as one sgemm per segment */
+    uint8_t in_plain[OCC_MAX_NODE_IO];
+    int32_t out;             /* output tensor after fusion */
+    int32_t sum_src;         /* residual for the sum post-op; -1 none */
+    int sum_alias;           /* out shares sum_src's storage: no copy */
+} step;
+
+/* A weight segment: the unit of residency and streaming. Its plaintext is
+ * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
+ * of B + C slice, or an op's raw weight bytes). */
+typedef struct seg {
+    uint32_t step, part;
+    uint64_t size;
+    uint8_t *res;            /* resident: enclave copy */
+    uint64_t ct_off;         /* streamed: offset of the ciphertext in the stash */
+    uint8_t tag[16];
+    int streamed;
+} seg;
+
+/* Counting allocator over the provider: every enclave byte goes through it. */
+typedef struct emem {
+    occ_mem_provider p;
+    pthread_mutex_t mu;
+    uint64_t cur, peak;
+    occ_ops_allocator ops;
+} emem;
+
+/* The streaming ring shared by the loader threads and the compute thread. */
+typedef struct ring {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t slots;
+    uint8_t **slot;
+    int64_t *ready;          /* per slot: position it holds, ready to use; -1 none */
+    uint32_t n;              /* positions this run */
+    uint32_t next;           /* next position a loader takes */
+    uint32_t released;       /* positions the consumer is done with */
+    int stop, failed;
+    uint32_t fail_seg;
+    uint32_t hooked;         /* positions whose on_chunk hook has run */
+    uint32_t skip_from, skip; /* a run of fewer images than the batch: positions from
+                                 skip_from on are those of the sequence + skip */
+    struct occ_engine *eng;
+} ring;
+
+struct occ_engine {
+    const occ_model *m;
+    int threads;
+    int loader_threads;
+    occ_mode mode;
+    uint64_t budget;
+    uint32_t batch;
+    void (*on_chunk)(void *ctx, uint32_t chunk);
+    void *hook_ctx;
+    emem mem;
+    dnnl_engine_t deng;
+    dnnl_stream_t stream;
+    trt *t;
+    step *steps;
+    uint32_t n_steps;
+    int32_t *node_step;      /* node -> step that runs it (fused: the Conv's) */
+    occ_buf_req *reqs;
+    uint32_t n_reqs;
+    uint64_t *offsets;       /* per (image, req): arena offset */
+    uint64_t *work_off;      /* occlumency: per iteration (see split_k), its step's working
+                              * buffer's arena offset (alive during that iteration only);
+                              * NULL = one shared buffer */
+    uint32_t split_k;        /* batch > 1, occlumency: steps [0, split_k) run image by
+                              * image, the rest for the whole batch; 0 = all batched */
+    uint8_t *arena;
+    uint64_t arena_size;
+    uint8_t *scratch;        /* shared working buffer */
+    uint64_t scratch_size;
+    uint64_t weights_size;
+    uint32_t n_fused, n_reorders;
+    /* weights */
+    seg *segs;
+    uint32_t n_segs;
+    uint64_t seg_max;        /* target segment size for partitioned layers */
+    uint32_t wino_div;       /* Winograd only while its scratchpad <= budget / wino_div */
+    uint32_t *streamed;      /* seg indices streamed, in order */
+    uint32_t n_streamed;
+    uint32_t n_streamed_img; /* split_k: positions per image at the start of streamed */
+    uint8_t *stash;          /* untrusted ciphertext of streamed segments */
+    uint64_t stash_size;
+    uint8_t *key;            /* AES-256 key (derives the MAC keys; encrypted packs: the stash's
+                              * AES-256-GCM key), enclave memory, wiped at free */
+    int encrypted;           /* the pack's weights are encrypted: chunks are decrypted at load,
+                              * the stash holds AES-256-GCM ciphertext (weights_crypt_int.h) */
+    ring ring;
+    struct segmac *help_ctx; /* the compute thread's, for loading while it waits */
+    EVP_MAC *mac_alg;        /* Poly1305, fetched once */
+    uint64_t window_slot;    /* bytes per ring slot */
+    uint64_t fixed_bytes;    /* op-owned enclave memory (held outside the plan) */
+    occ_plan plan;
+    int planned;
+    uint32_t n_layers;
+    occ_plan_layer *layers;
+    /* stats */
+    uint64_t chunks_loaded, bytes_loaded, bytes_verified, integrity_failures, bytes_decrypted;
+    int profiling;
+    uint64_t *times;
+    uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
+};
+
+#define GEMM_SEG_MAX (UINT64_C(1) << 20)
+
+typedef struct vreader {
+    occ_engine *eng;
+    occ_read_fn read;
+    void *ctx;
+    uint8_t *cache;          /* one verified chunk, enclave memory */
+    uint64_t cache_cap;
+    int64_t cached;          /* chunk index in cache, -1 none */
+    occ_wcrypt *wc;          /* encrypted pack: the chunk cipher (NULL: plain) */
+} vreader;
+
+/* ---- exec.c: enclave memory ---- */
+
+void *occ_eng_emem_alloc(emem *m, uint64_t size, occ_error *e);
+void occ_eng_emem_free(emem *m, void *p, uint64_t size);
+uint64_t occ_eng_emem_round(const emem *m, uint64_t size);
+uint8_t *occ_eng_untrusted_alloc(uint64_t size);
+
+/* ---- steps.c ---- */
+
+int32_t occ_eng_root_of(const occ_engine *eng, int32_t t);
+occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e);
+
+/* ---- weights.c ---- */
+
+occ_status occ_eng_vread(vreader *r, uint64_t lo, uint64_t hi, uint8_t *dst, occ_error *e);
+void occ_eng_node_weight_range(const occ_model *m, const occ_node *n, uint64_t *lo, uint64_t *hi);
+occ_status occ_eng_make_segments(occ_engine *eng, occ_error *e);
+uint64_t occ_eng_seg_plain_size(const occ_engine *eng, const seg *g);
+occ_status occ_eng_load_weights(occ_engine *eng, vreader *vr, occ_error *e);
+
+/* ---- memplan.c ---- */
+
+occ_status occ_eng_collect_buffers(occ_engine *eng, occ_error *e);
+uint32_t occ_eng_window_slots(const occ_engine *eng);
+uint32_t occ_eng_iteration(const occ_engine *eng, uint32_t i, uint32_t b);
+uint32_t occ_eng_step_of(uint32_t K, uint32_t n, uint32_t it);
+uint32_t occ_eng_choose_split(const occ_engine *eng, int split_all);
+occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e);
+
+/* ---- stream.c: segment MAC/AEAD context and the streaming ring ---- */
+
+typedef struct segmac segmac;
+
+segmac *occ_eng_segmac_new(const occ_engine *eng);
+void occ_eng_segmac_free(segmac *c);
+occ_status occ_eng_seal(occ_engine *eng, segmac *c, uint32_t i, uint8_t *pt,
+                        uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e);
+void *occ_eng_loader_main(void *arg);
+const uint8_t *occ_eng_ring_get(occ_engine *eng, uint32_t pos, occ_error *e);
+void occ_eng_ring_release(occ_engine *eng, uint32_t pos);
+void occ_eng_ring_stop(occ_engine *eng, pthread_t *th, int n);
+
+/* A name for messages (moved from exec.c: both files use it). */
+static inline const char *nm(const char *s)
+{
+    return s ? s : "?";
+}
+
+#endif
