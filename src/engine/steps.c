@@ -83,11 +83,14 @@ static int can_alias(const occ_engine *eng, int32_t r, uint32_t at, uint32_t add
     return 1;
 }
 
-static int blocked16(const dnnl_memory_desc_t *md)
+/* The channel block of a blocked layout (16 for nChw16c on AVX-512, 8 for
+ * nChw8c on AVX2), 0 for any other layout: a part must start on a block. */
+static int64_t channel_block(const dnnl_memory_desc_t *md)
 {
-    return md->format_kind == dnnl_blocked && md->format_desc.blocking.inner_nblks == 1 &&
-           md->format_desc.blocking.inner_blks[0] == 16 &&
-           md->format_desc.blocking.inner_idxs[0] == 1;
+    if (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks != 1 ||
+        md->format_desc.blocking.inner_idxs[0] != 1)
+        return 0;
+    return md->format_desc.blocking.inner_blks[0];
 }
 
 /* Does a part [o0, o1) use the same kernel as the whole layer (so that it
@@ -111,7 +114,7 @@ static int part_matches(occ_op_prep *p, int64_t o0, int64_t o1, const char *impl
 }
 
 /* Splits a prepared Conv by output channels into parts whose blobs are at
- * most eng->seg_max bytes (multiples of 16 channels for a blocked output),
+ * most eng->seg_max bytes (whole channel blocks for a blocked output),
  * each part using the whole layer's kernel. oneDNN picks its Winograd
  * variant by the channel count, so the part size is searched downwards
  * for one that keeps the variant; if none does, the layer switches to
@@ -131,11 +134,12 @@ static occ_status split_conv(occ_engine *eng, step *s, occ_op_prep *p, occ_error
     int ob = p->out_blocked;
     dnnl_memory_desc_t omd = p->out_md;
     /* grouped: only 1-D (plain), at group boundaries (conv.c) */
-    int64_t gran = ob ? 16 : group > 1 ? mch / group : 1, per = 0;
+    const int64_t cb = ob ? channel_block(&p->out_md) : 0;
+    int64_t gran = ob ? cb : group > 1 ? mch / group : 1, per = 0;
     /* a grouped 1-D part reorders only its own groups' input: no extra work */
     const int g1d = group > 1 && x->ndim == 3 && !ob;
     int ok = full.blob_size > eng->seg_max && x->dims[0] == 1 && (group == 1 || g1d) &&
-             (!full.reorders_input || g1d) && (!ob || blocked16(&p->out_md));
+             (!full.reorders_input || g1d) && (!ob || cb > 0);
     int forced = 0;
     for (int pass = 0; ok && pass < 3 && !per; pass++) {
         uint64_t bpc = full.blob_size / (uint64_t)mch + 1;

@@ -174,6 +174,14 @@ static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_b
     return dnnl_primitive_desc_create(pd, &cd, attr, eng, NULL);
 }
 
+/* The blocked activation layout convolutions hand each other (see conv_make). */
+dnnl_format_tag_t occ_conv_canonical_tag(void)
+{
+    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core
+               ? dnnl_nChw16c
+               : dnnl_nChw8c;
+}
+
 static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state **out,
                             occ_error *e)
 {
@@ -256,15 +264,19 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
     int wino = !p->no_winograd && cg.g == 1 && cg.kh == 3 && cg.kw == 3 && cg.win.s[0] == 1 &&
                cg.win.s[1] == 1 && cg.win.d[0] == 1 && cg.win.d[1] == 1 && cg.c >= 32 &&
                full_m >= 32;
-    /* Layouts: keep one canonical blocked layout (nChw16c) between convs so
-     * that no reorders are needed and Winograd (blocked only) is possible.
-     * Try, in order: (the producer's layout -> nChw16c), (any -> nChw16c),
-     * (any -> any); the first that is not a reference kernel wins. */
+    /* Layouts: keep one canonical blocked layout between convs so that no
+     * reorders are needed and Winograd (blocked only) is possible: nChw16c
+     * where oneDNN runs AVX-512 kernels, nChw8c where it runs AVX2 ones (its
+     * AVX2 direct kernels take no 16c layout; asking for it got a reference
+     * kernel or a reorder per layer). Try, in order: (the producer's layout
+     * -> canonical), (any -> canonical), (any -> any); the first that is not
+     * a reference kernel wins. */
     const dnnl_memory_desc_t *in_blk = (p->in_md && p->in_md[0]) ? p->in_md[0] : NULL;
+    const dnnl_format_tag_t canon = occ_conv_canonical_tag();
     struct {
         const dnnl_memory_desc_t *src;
         dnnl_format_tag_t dst;
-    } cand[3] = {{in_blk, dnnl_nChw16c}, {NULL, dnnl_nChw16c}, {NULL, dnnl_format_tag_any}};
+    } cand[3] = {{in_blk, canon}, {NULL, canon}, {NULL, dnnl_format_tag_any}};
     dnnl_status_t ds = dnnl_unimplemented;
     /* 1-D (rank 3): the output must be plain (conv_layout; a blocked 4-D
      * layout of a rank-3 tensor cannot be reordered to its plain shadow),

@@ -176,6 +176,8 @@ typedef struct occ_conv_info {
 occ_status occ_conv_part_prepare(occ_op_prep *p, int64_t o0, int64_t o1, void **state,
                                  occ_error *e) OCC_MUST_CHECK;
 void occ_conv_part_info(const void *state, occ_conv_info *info);
+/* nChw16c where oneDNN runs AVX-512 kernels, nChw8c elsewhere. */
+dnnl_format_tag_t occ_conv_canonical_tag(void);
 /* w_rows: plain OIHW rows o0..o1; bias_rows: bias[o0..o1) or NULL. */
 occ_status occ_conv_part_pack(void *state, dnnl_engine_t eng, const float *w_rows,
                               const float *bias_rows, void *blob, occ_error *e) OCC_MUST_CHECK;
