@@ -294,11 +294,79 @@ static void test_hook_order_many_loaders(void)
     tb_free(&b);
 }
 
+/* A streamed Gemm is fused (fcfuse.c) by default; with fusion off it goes
+ * through the ring. Both equal native, at batch 1 and 3, within the budget;
+ * every flipped bit of a fused segment fails that inference. */
+static void test_fused_fc(void)
+{
+    tb b;
+    float *bufs[6];
+    occ_error e = {0};
+    fix_stream_cnn(&b, bufs);
+    float *x = rand_buf(3 * 16 * 64), ref[3 * NY], y[3 * NY];
+    occ_engine *eng = NULL;
+    CHECK(make(&b, OCC_MODE_NATIVE, 3, &eng, &e) == OCC_OK);
+    const float *ins[1] = {x};
+    float *outs[1] = {ref};
+    CHECK(eng && occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
+    occ_engine_free(eng);
+    outs[0] = y;
+    for (int fuse = 1; fuse >= 0; fuse--)
+        for (uint32_t batch = 1; batch <= 3; batch += 2) {
+            occ_engine_fuse_fc = fuse;
+            eng = NULL;
+            CHECK_MSG(make(&b, OCC_MODE_OCCLUMENCY, batch, &eng, &e) == OCC_OK, "%s", e.msg);
+            occ_engine_fuse_fc = 1;
+            if (!eng)
+                continue;
+            occ_plan_summary sum = {0};
+            const occ_plan_layer *layers = NULL;
+            uint32_t nl = 0;
+            occ_engine_plan_summary(eng, &sum, &layers, &nl);
+            CHECK_MSG(fuse ? sum.fc_fused == 1 : sum.fc_fused == 0, "fuse %d: %u fused", fuse,
+                      sum.fc_fused);
+            for (uint32_t i = 0; i < 3; i += batch) {
+                const float *in1[1] = {x + i * 16 * 64};
+                float *o1[1] = {y + i * NY};
+                CHECK(occ_engine_run(eng, (const void *const *)in1, (void *const *)o1, &e) ==
+                      OCC_OK);
+            }
+            CHECK_MSG(max_rel_err(y, ref, 3 * NY) <= 1e-5, "fuse %d batch %u: %g", fuse, batch,
+                      max_rel_err(y, ref, 3 * NY));
+            occ_engine_stats st;
+            occ_engine_get_stats(eng, &st);
+            CHECK(st.peak_enclave_bytes <= BUDGET);
+            if (fuse && batch == 1) {
+                /* the fc segments are the last in the stash: flip bits there */
+                uint64_t n = 0;
+                uint8_t *stash = occ_engine_debug_stash(eng, &n);
+                int caught = 0;
+                for (int k = 0; stash && k < 40; k++) {
+                    uint64_t at = n - 1 - (uint64_t)rand() % (n / 2);
+                    stash[at] ^= 0x10;
+                    occ_status rs =
+                        occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e);
+                    stash[at] ^= 0x10;
+                    caught += rs == OCC_ERR_INTEGRITY;
+                }
+                CHECK_MSG(caught == 40, "%d of 40 flips caught", caught);
+                CHECK(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) ==
+                      OCC_OK);
+            }
+            occ_engine_free(eng);
+        }
+    tb_free(&b);
+    free(x);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+}
+
 int main(void)
 {
     srand(7);
     RUN(test_stream_and_tamper);
     RUN(test_batch_and_budget);
     RUN(test_hook_order_many_loaders);
+    RUN(test_fused_fc);
     TEST_DONE();
 }

@@ -1,8 +1,10 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "engine/engine_internal.h"
 
 int occ_cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* OCC_FUSED_FC=0: streamed Gemms through the ring, to compare (docs/streaming.md) */
+    const char *ff = getenv("OCC_FUSED_FC");
+    if (ff && ff[0] == '0')
+        occ_engine_fuse_fc = 0;
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);

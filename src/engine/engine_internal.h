@@ -55,6 +55,7 @@ typedef struct occ_plan_summary {
     uint32_t batch;
     uint32_t split_step;     /* batch > 1: steps before it run image by image; 0 = all
                                 steps for the whole batch */
+    uint32_t fc_fused;       /* streamed Gemm steps fused (fcfuse.c), not through the ring */
 } occ_plan_summary;
 
 /* Tests only: how a batch > 1 runs in occlumency mode. -1 (default): plan
@@ -66,6 +67,11 @@ extern int occ_engine_batch_order;
  * only the rows it names (the plain kernel, no oblivious pieces): the
  * control that shows tests/test_embed_oblivious.c sees the leak. */
 extern int occ_engine_gather_direct;
+
+/* Experiments and tests: 0 = a streamed Gemm goes through the ring like any
+ * segment instead of being fused (src/engine/fcfuse.c); `occ` sets it from
+ * OCC_FUSED_FC=0. Default 1. */
+extern int occ_engine_fuse_fc;
 
 /* Makes the engine up to its plan (weights are read only where an operator
  * needs them to prepare), for occ inspect --plan; it cannot run. */

@@ -332,7 +332,7 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
      * steps' segments once per image, then the batched steps' once */
     eng->n_streamed = 0;
     for (uint32_t g = 0; g < eng->n_segs; g++)
-        if (eng->segs[g].streamed)
+        if (eng->segs[g].streamed && !eng->segs[g].fused)
             eng->n_streamed += eng->split_k && eng->segs[g].step < eng->split_k ? eng->batch : 1;
     if (eng->n_streamed) {
         ring *r = &eng->ring;
@@ -345,11 +345,11 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
         uint32_t k = 0;
         for (uint32_t b = 0; eng->split_k && b < eng->batch; b++)
             for (uint32_t g = 0; g < eng->n_segs; g++)
-                if (eng->segs[g].streamed && eng->segs[g].step < eng->split_k)
+                if (eng->segs[g].streamed && !eng->segs[g].fused && eng->segs[g].step < eng->split_k)
                     eng->streamed[k++] = g;
         eng->n_streamed_img = eng->split_k ? k / eng->batch : 0;
         for (uint32_t g = 0; g < eng->n_segs; g++)
-            if (eng->segs[g].streamed && eng->segs[g].step >= eng->split_k)
+            if (eng->segs[g].streamed && !eng->segs[g].fused && eng->segs[g].step >= eng->split_k)
                 eng->streamed[k++] = g;
         for (uint32_t i = 0; i < r->slots; i++)
             if (!(r->slot[i] = occ_eng_emem_alloc(&eng->mem, eng->window_slot, e)))
@@ -361,6 +361,8 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
         if (!(eng->help_ctx = occ_eng_segmac_new(eng)))
             return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
     }
+    if ((st = occ_eng_fuse_alloc(eng, e)))
+        return st;
     /* layout conversions to the plain shadows */
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         trt *tt = &eng->t[t];
@@ -704,6 +706,35 @@ static occ_status run_part(occ_engine *eng, const step *s, uint32_t part, const 
     return s->v->run(s->state, &x, e);
 }
 
+/* A fused Gemm step (fcfuse.c) for images [b0, b1): the gathered A and Y of
+ * a batched Gemm, else each image's own. */
+static occ_status run_fused(occ_engine *eng, const step *s, float *ga, float *gy, uint32_t b0,
+                            uint32_t b1, occ_error *e)
+{
+    const occ_node *n = &eng->m->nodes[s->node];
+    occ_gemm_desc d;
+    occ_gemm_describe(s->state, &d);
+    if (ga) {
+        const float *a[1] = {ga};
+        float *y[1] = {gy};
+        return occ_eng_fuse_run_n(eng, s, a, y, 1, d.m * (int64_t)(b1 - b0), e);
+    }
+    const float *ap[64];
+    float *yp[64];
+    for (uint32_t c0 = b0; c0 < b1; c0 += 64) {
+        uint32_t c1 = b1 - c0 < 64 ? b1 : c0 + 64;
+        for (uint32_t b = c0; b < c1; b++) {
+            int32_t t = n->inputs[0];
+            ap[b - c0] = s->in_plain[0] ? plain_view(eng, t, b) : storage(eng, t, b);
+            yp[b - c0] = storage(eng, s->out, b);
+        }
+        occ_status st = occ_eng_fuse_run_n(eng, s, ap, yp, c1 - c0, d.m, e);
+        if (st)
+            return st;
+    }
+    return OCC_OK;
+}
+
 occ_status occ_engine_run(occ_engine *eng, const void *const *inputs, void *const *outputs,
                           occ_error *e)
 {
@@ -797,6 +828,12 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
                 memcpy((uint8_t *)ga + (b - b0) * asz,
                        s->in_plain[0] ? plain_view(eng, t, b) : storage(eng, t, b), (size_t)asz);
         }
+        if (s->fused) { /* its segments stream through fcfuse.c, not the ring */
+            st = run_fused(eng, s, ga, gy, b0, b1, e);
+            if (st)
+                occ_error_prefix(e, "node %s (%s)", nm(n->name), nm(n->op));
+            np = 0;
+        }
         for (uint32_t p = 0; p < np && !st; p++) {
             const uint8_t *blob = NULL;
             const seg *g = s->kind == K_NONE ? NULL : &eng->segs[s->first_seg + p];
@@ -885,6 +922,7 @@ void occ_engine_free(occ_engine *eng)
             occ_eng_emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
         }
     }
+    occ_eng_fuse_free(eng);
     occ_eng_segmac_free(eng->help_ctx);
     EVP_MAC_free(eng->mac_alg);
     if (eng->key) {
@@ -928,7 +966,7 @@ void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out)
     out->peak_enclave_bytes = eng->mem.peak;
     pthread_mutex_unlock(&w->mem.mu);
     out->budget_bytes = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : 0;
-    out->plan_peak_bytes = eng->plan.peak + eng->fixed_bytes;
+    out->plan_peak_bytes = eng->plan.peak + eng->fixed_bytes + eng->fuse_reserve;
     out->chunks_loaded = __atomic_load_n(&eng->chunks_loaded, __ATOMIC_RELAXED);
     out->bytes_loaded = __atomic_load_n(&eng->bytes_loaded, __ATOMIC_RELAXED);
     out->bytes_verified = __atomic_load_n(&eng->bytes_verified, __ATOMIC_RELAXED);
@@ -964,7 +1002,7 @@ void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
     sum->window_slots = eng->plan.window_size ? occ_eng_window_slots(eng) : 0;
     sum->resident = eng->plan.resident_size;
     sum->fixed = eng->fixed_bytes;
-    sum->peak = eng->plan.peak + eng->fixed_bytes;
+    sum->peak = eng->plan.peak + eng->fixed_bytes + eng->fuse_reserve;
     sum->n_segs = eng->n_segs;
     for (uint32_t g = 0; g < eng->n_segs; g++)
         sum->n_streamed += eng->segs[g].streamed != 0;
@@ -972,6 +1010,8 @@ void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
     sum->seg_max = eng->seg_max;
     sum->batch = eng->batch;
     sum->split_step = eng->split_k;
+    for (uint32_t i = 0; i < eng->n_steps; i++)
+        sum->fc_fused += eng->steps[i].fused != 0;
 }
 
 uint8_t *occ_engine_debug_stash(occ_engine *eng, uint64_t *size)

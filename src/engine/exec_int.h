@@ -60,6 +60,7 @@ typedef struct step {
     int32_t out;             /* output tensor after fusion */
     int32_t sum_src;         /* residual for the sum post-op; -1 none */
     int sum_alias;           /* out shares sum_src's storage: no copy */
+    int fused;               /* K_GEMM, every part streamed: run by fcfuse.c, not the ring */
 } step;
 
 /* A weight segment: the unit of residency and streaming. Its plaintext is
@@ -72,6 +73,8 @@ typedef struct seg {
     uint64_t ct_off;         /* streamed: offset of the ciphertext in the stash */
     uint8_t tag[16];
     int streamed;
+    int fused;               /* streamed by its step's compute threads (fcfuse.c), not
+                              * through the ring */
 } seg;
 
 /* Counting allocator over the provider: every enclave byte goes through it. */
@@ -158,6 +161,8 @@ struct occ_engine {
     int profiling;
     uint64_t *times;
     uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
+    struct occ_fcfuse *fuse; /* fused streamed FC: per-thread MAC contexts and buffers */
+    uint64_t fuse_reserve;   /* enclave bytes the plan keeps aside for them */
 };
 
 #define GEMM_SEG_MAX (UINT64_C(1) << 20)
@@ -213,6 +218,20 @@ void *occ_eng_loader_main(void *arg);
 const uint8_t *occ_eng_ring_get(occ_engine *eng, uint32_t pos, occ_error *e);
 void occ_eng_ring_release(occ_engine *eng, uint32_t pos);
 void occ_eng_ring_stop(occ_engine *eng, pthread_t *th, int n);
+
+int occ_eng_seg_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size);
+int occ_eng_seg_piece(segmac *c, uint8_t *dst, const uint8_t *src, uint64_t n);
+int occ_eng_seg_end(segmac *c, const uint8_t tag[16]);
+
+/* ---- fcfuse.c: fused streamed fully connected layers ---- */
+
+int occ_eng_fuse_candidate(const occ_engine *eng, const step *s);
+uint64_t occ_eng_fuse_reserve(const occ_engine *eng);
+void occ_eng_fuse_mark(occ_engine *eng, int fuse, uint64_t reserve);
+occ_status occ_eng_fuse_alloc(occ_engine *eng, occ_error *e);
+void occ_eng_fuse_free(occ_engine *eng);
+occ_status occ_eng_fuse_run_n(occ_engine *eng, const step *s, const float *const *a,
+                              float *const *y, uint32_t n_img, int64_t rows_per, occ_error *e);
 
 /* A name for messages (moved from exec.c: both files use it). */
 static inline const char *nm(const char *s)

@@ -121,7 +121,9 @@ uint32_t occ_eng_choose_split(const occ_engine *eng, int split_all)
     return k;
 }
 
-occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
+/* One plan with fuse_reserve bytes kept aside for the fused FC buffers;
+ * fuse = 0: no Gemm is fused. */
+static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, occ_error *e)
 {
     const occ_model *m = eng->m;
     occ_status st;
@@ -204,7 +206,7 @@ occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
      * allocations the plan sizes to 64 bytes; a coarser provider (EPC pages)
      * rounds each up: keep that much aside. */
     const uint64_t gran = occ_eng_emem_round(&eng->mem, 1);
-    const uint64_t reserve = gran > 64 ? 6 * gran : 0;
+    const uint64_t reserve = (gran > 64 ? 6 * gran : 0) + fuse_reserve;
     if (budget <= eng->fixed_bytes + reserve) {
         st = occ_fail(e, OCC_ERR_BUDGET,
                       "does not fit the enclave memory budget: needs at least %llu bytes of "
@@ -311,6 +313,7 @@ occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
         eng->segs[g].streamed = !eng->plan.resident[g];
+    occ_eng_fuse_mark(eng, fuse, fuse_reserve);
     /* per-layer summary for occ inspect --plan */
     eng->layers = calloc(eng->n_steps + 1u, sizeof *eng->layers);
     if (!eng->layers) {
@@ -347,4 +350,37 @@ out:
     free(csz);
     free(prio);
     return st;
+}
+
+static void drop_plan(occ_engine *eng)
+{
+    occ_plan_free(&eng->plan);
+    free(eng->offsets);
+    free(eng->work_off);
+    free(eng->layers);
+    eng->offsets = NULL;
+    eng->work_off = NULL;
+    eng->layers = NULL;
+    eng->n_layers = 0;
+    eng->planned = 0;
+}
+
+/* Plans without the fused FC buffers first; when that plan streams a whole
+ * Gemm, plans again with them kept aside (they take from what stays
+ * resident) and keeps that plan if the model still fits, else the first
+ * (no fusion: fusing never makes a model not fit). */
+occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
+{
+    occ_status st = make_plan1(eng, 0, 1, e); /* a probe when it fuses (no room kept) */
+    int fused = 0;
+    for (uint32_t i = 0; !st && i < eng->n_steps; i++)
+        fused |= eng->steps[i].fused;
+    if (!fused)
+        return st;
+    occ_error e2 = {0};
+    drop_plan(eng);
+    if (make_plan1(eng, occ_eng_fuse_reserve(eng), 1, &e2) == OCC_OK && eng->fuse_reserve)
+        return OCC_OK;
+    drop_plan(eng);
+    return make_plan1(eng, 0, 0, e);
 }

@@ -127,6 +127,36 @@ static int copy_in_verified(const occ_engine *eng, segmac *c, uint32_t i, uint8_
     return ok;
 }
 
+/* Segment i piece by piece (src/engine/fcfuse.c): begin, pieces in order -
+ * each copied from the host's src into enclave dst, then authenticated (or
+ * decrypted) from dst - and end, which compares the tag in constant time.
+ * Whatever the caller computes from a piece stays unreleased until end
+ * returns 1. */
+int occ_eng_seg_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size)
+{
+    if (c && c->gcm)
+        return occ_segcrypt_open_begin(c->gcm, eng->m->model_id, i, size);
+    return c && mac_begin(eng, c, i, size);
+}
+
+int occ_eng_seg_piece(segmac *c, uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+    if (c->gcm)
+        return occ_segcrypt_open_piece(c->gcm, dst, src, n);
+    memcpy(dst, src, (size_t)n);
+    return mac_update(c, dst, n);
+}
+
+int occ_eng_seg_end(segmac *c, const uint8_t tag[16])
+{
+    if (c->gcm)
+        return occ_segcrypt_open_end(c->gcm, tag);
+    uint8_t t[16];
+    int ok = mac_end(c, t) && CRYPTO_memcmp(t, tag, 16) == 0;
+    OPENSSL_cleanse(t, sizeof t);
+    return ok;
+}
+
 /* ---- the streaming ring ---- */
 
 /* The streamed sequence's index of ring position pos (see ring.skip). */

@@ -235,6 +235,23 @@ int occ_segcrypt_seal(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, u
            gcm_seal_end(c->gcm, tag);
 }
 
+int occ_segcrypt_open_begin(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, uint64_t size)
+{
+    return c && seg_begin(c, 0, model_id, i, size);
+}
+
+int occ_segcrypt_open_piece(occ_segcrypt *c, uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+    /* copy first, then decrypt the enclave copy (see occ_segcrypt_copy_in) */
+    memcpy(dst, src, (size_t)n);
+    return gcm_update(c->gcm, dst, n);
+}
+
+int occ_segcrypt_open_end(occ_segcrypt *c, const uint8_t tag[16])
+{
+    return gcm_open_end(c->gcm, tag);
+}
+
 int occ_segcrypt_copy_in(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, uint8_t *dst,
                          const uint8_t *src, uint64_t size, const uint8_t tag[16], uint64_t piece)
 {

@@ -29,4 +29,13 @@ int occ_segcrypt_seal(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, u
 int occ_segcrypt_copy_in(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, uint8_t *dst,
                          const uint8_t *src, uint64_t size, const uint8_t tag[16], uint64_t piece);
 
+/* The same piece by piece, for a caller that uses each decrypted piece
+ * while it is in cache (src/engine/fcfuse.c): begin, then pieces in order
+ * (each copied into enclave dst, then decrypted there), then end, which
+ * returns 1 only when the tag verified. Until then the plaintext is
+ * unauthenticated: nothing computed from it may leave the caller. */
+int occ_segcrypt_open_begin(occ_segcrypt *c, const uint8_t model_id[32], uint32_t i, uint64_t size);
+int occ_segcrypt_open_piece(occ_segcrypt *c, uint8_t *dst, const uint8_t *src, uint64_t n);
+int occ_segcrypt_open_end(occ_segcrypt *c, const uint8_t tag[16]);
+
 #endif

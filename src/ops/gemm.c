@@ -102,6 +102,12 @@ occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_r
     return occ_gemm_run_cols_n(state, a, b_rows, c, j0, j1, y, 1, e);
 }
 
+void occ_gemm_describe(const void *state, occ_gemm_desc *d)
+{
+    const gemm_state *s = state;
+    *d = (occ_gemm_desc){s->m, s->n, s->k, s->ta, s->tb, s->alpha, s->beta, s->has_c, s->cc};
+}
+
 int occ_gemm_rows_batchable(const void *state)
 {
     const gemm_state *s = state;

@@ -193,6 +193,17 @@ occ_status occ_gemm_run_cols(const void *state, const float *a, const float *b_r
                              occ_error *e) OCC_MUST_CHECK;
 /* nimg inputs at once (A blocks and y blocks back to back), when
  * occ_gemm_rows_batchable (transA = 0). */
+/* A prepared Gemm's parameters (the engine's fused streamed FC computes
+ * alpha * A * B' per piece itself and adds beta * C once the piece's
+ * segment has been authenticated). cc: C's columns as broadcast, 1 or n. */
+typedef struct occ_gemm_desc {
+    int64_t m, n, k;
+    int ta, tb;
+    float alpha, beta;
+    int has_c;
+    int64_t cc;
+} occ_gemm_desc;
+void occ_gemm_describe(const void *state, occ_gemm_desc *d);
 int occ_gemm_rows_batchable(const void *state);
 occ_status occ_gemm_run_cols_n(const void *state, const float *a, const float *b_rows,
                                const float *c, int64_t j0, int64_t j1, float *y, int64_t nimg,
