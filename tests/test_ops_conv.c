@@ -296,6 +296,70 @@ static void test_resblock(void)
     tb_free(&b);
 }
 
+/* An Inception/fire-style channel Concat of two convs: the convs write
+ * straight into the Concat's output (no copy) unless a conv's output is read
+ * elsewhere too (here: also a graph output); both ways equal the reference. */
+static void test_concat_in_place(void)
+{
+    enum { C = 16, M0 = 16, M1 = 32, H = 7, W = 5 };
+    float *x = rand_buf(C * H * W), *w0 = rand_buf(M0 * C * 9), *w1 = rand_buf(M1 * C);
+    float *b0 = rand_buf(M0), *r = malloc((M0 + M1) * H * W * 4);
+    cspec s0 = {1, C, H, W, M0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, 1};
+    cspec s1 = {1, C, H, W, M1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, 0};
+    ref_conv(&s0, x, w0, b0, r);
+    ref_conv(&s1, x, w1, NULL, r + M0 * H * W);
+    for (int64_t i = 0; i < (M0 + M1) * H * W; i++)
+        r[i] = r[i] > 0 ? r[i] : 0;
+    for (int shared = 0; shared < 2; shared++) {
+        tb b;
+        occ_error e = {0};
+        tb_init(&b);
+        int64_t xd[4] = {1, C, H, W}, w0d[4] = {M0, C, 3, 3}, w1d[4] = {M1, C, 1, 1}, bd[1] = {M0};
+        int tx = tb_input(&b, "x", 4, xd);
+        int tw0 = tb_weight(&b, "w0", 4, w0d, w0), tb0 = tb_weight(&b, "b0", 1, bd, b0);
+        int tw1 = tb_weight(&b, "w1", 4, w1d, w1);
+        int c0 = tb_act(&b, "c0"), r0 = tb_act(&b, "r0"), c1 = tb_act(&b, "c1");
+        int r1 = tb_act(&b, "r1"), y = tb_act(&b, "y");
+        int64_t pads[4] = {1, 1, 1, 1};
+        occ_attr at[1] = {A_INTS("pads", pads, 4)}, ax[1] = {A_INT("axis", 1)};
+        int i0[3] = {tx, tw0, tb0}, i1[2] = {tx, tw1}, i2[1] = {c0}, i3[1] = {c1}, i4[2] = {r0, r1};
+        tb_node(&b, "Conv", 3, i0, c0, 1, at);
+        tb_node(&b, "Relu", 1, i2, r0, 0, NULL);
+        tb_node(&b, "Conv", 2, i1, c1, 0, NULL);
+        tb_node(&b, "Relu", 1, i3, r1, 0, NULL);
+        tb_node(&b, "Concat", 2, i4, y, 1, ax);
+        tb_output(&b, y);
+        if (shared)
+            tb_output(&b, r1);
+        CHECK_MSG(tb_finish(&b, &e) == OCC_OK, "finish: %s", e.msg);
+        occ_engine *eng = NULL;
+        occ_engine_opts o = {.threads = 1};
+        CHECK_MSG(occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e) == OCC_OK, "create: %s", e.msg);
+        if (eng) {
+            occ_engine_info info;
+            occ_engine_get_info(eng, &info);
+            CHECK_MSG(info.n_concats_elided == (shared ? 0u : 1u), "shared %d: %u elided", shared,
+                      info.n_concats_elided);
+            float *out = malloc((M0 + M1) * H * W * 4), *o1 = malloc(M1 * H * W * 4);
+            const float *ins[1] = {x};
+            float *outs[2] = {out, o1};
+            for (int rep = 0; rep < 2; rep++) {
+                CHECK_MSG(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) ==
+                              OCC_OK, "run: %s", e.msg);
+                double err = max_rel_err(out, r, (M0 + M1) * H * W);
+                CHECK_MSG(err < 2e-4, "shared %d rep %d: max rel err %g", shared, rep, err);
+                if (shared)
+                    CHECK(max_rel_err(o1, r + M0 * H * W, M1 * H * W) < 2e-4);
+            }
+            free(out);
+            free(o1);
+            occ_engine_free(eng);
+        }
+        tb_free(&b);
+    }
+    free(x), free(w0), free(w1), free(b0), free(r);
+}
+
 int main(void)
 {
     RUN(test_basic);
@@ -303,5 +367,6 @@ int main(void)
     RUN(test_auto_pad);
     RUN(test_winograd_and_fusion);
     RUN(test_resblock);
+    RUN(test_concat_in_place);
     TEST_DONE();
 }

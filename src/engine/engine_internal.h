@@ -24,6 +24,7 @@ typedef struct occ_engine_info {
     uint32_t n_steps;       /* kernels run per inference (after fusion) */
     uint32_t n_fused;       /* nodes folded into a preceding Conv */
     uint32_t n_reorders;    /* layout conversions per inference */
+    uint32_t n_concats_elided; /* Concats whose inputs are written in place (no copy) */
 } occ_engine_info;
 
 void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info);

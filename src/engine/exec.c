@@ -390,8 +390,10 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
 
 static float *storage(const occ_engine *eng, int32_t t, uint32_t b)
 {
-    return (float *)(eng->arena +
-                     eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[occ_eng_root_of(eng, t)].buf]);
+    uint64_t off = 0;
+    for (; eng->t[t].alias >= 0; t = eng->t[t].alias)
+        off += eng->t[t].alias_off;
+    return (float *)(eng->arena + eng->offsets[b * eng->n_reqs + (uint32_t)eng->t[t].buf] + off);
 }
 
 static float *plain_view(const occ_engine *eng, int32_t t, uint32_t b)
@@ -817,7 +819,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             for (uint32_t b = b0; b < b1; b++)
                 memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
                        (size_t)eng->t[s->out].size);
-        uint32_t np = s->kind == K_NONE ? 1 : s->n_parts;
+        uint32_t np = s->elided ? 0 : s->kind == K_NONE ? 1 : s->n_parts;
         float *ga = NULL, *gy = NULL; /* gathered A and Y of a batched Gemm */
         if (s->gemm_batch && b1 - b0 > 1 && eng->work_off) {
             uint64_t asz = s->gemm_batch;
@@ -985,6 +987,7 @@ void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info)
     info->n_steps = eng->n_steps;
     info->n_fused = eng->n_fused;
     info->n_reorders = eng->n_reorders;
+    info->n_concats_elided = eng->n_concats_elided;
 }
 
 void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,

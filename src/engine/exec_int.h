@@ -21,6 +21,7 @@ typedef struct trt {
     dnnl_memory_desc_t md;
     uint64_t size;          /* storage bytes */
     int32_t alias;          /* shares the storage of this tensor; -1 none */
+    uint64_t alias_off;     /* ... from this byte of it (a Concat's input, steps.c) */
     int virt;               /* fused away: never stored */
     int live;               /* produced or a graph input */
     int32_t buf;            /* index in reqs, -1 none */
@@ -61,6 +62,7 @@ typedef struct step {
     int32_t sum_src;         /* residual for the sum post-op; -1 none */
     int sum_alias;           /* out shares sum_src's storage: no copy */
     int fused;               /* K_GEMM, every part streamed: run by fcfuse.c, not the ring */
+    int elided;              /* a Concat whose inputs were written in place: nothing to run */
 } step;
 
 /* A weight segment: the unit of residency and streaming. Its plaintext is
@@ -132,7 +134,7 @@ struct occ_engine {
     uint8_t *scratch;        /* shared working buffer */
     uint64_t scratch_size;
     uint64_t weights_size;
-    uint32_t n_fused, n_reorders;
+    uint32_t n_fused, n_reorders, n_concats_elided;
     /* weights */
     seg *segs;
     uint32_t n_segs;

@@ -69,6 +69,11 @@ occ_status occ_eng_collect_buffers(occ_engine *eng, occ_error *e)
         occ_buf_req *r = &eng->reqs[eng->t[occ_eng_root_of(eng, (int32_t)t)].buf];
         if (last > r->last)
             r->last = last;
+        /* an elided Concat's input is written into the Concat's buffer
+         * before the Concat's own step: the buffer lives from then */
+        uint32_t first = tt->producer_node >= 0 ? (uint32_t)eng->node_step[tt->producer_node] + 1u : 0;
+        if (tt->alias >= 0 && first < r->first)
+            r->first = first;
         if (tt->plain_buf >= 0 && last > eng->reqs[tt->plain_buf].last)
             eng->reqs[tt->plain_buf].last = last;
     }

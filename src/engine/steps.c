@@ -302,6 +302,64 @@ static occ_status split_rows(occ_engine *eng, step *s, const occ_node *n, int ga
     return OCC_OK;
 }
 
+/* A channel Concat of blocked feature maps needs no copy when each input is
+ * written straight into its place in the Concat's output: with one image
+ * and whole channel blocks, input i's channels [c0, c0 + C_i) are one
+ * contiguous range of the output (byte c0 * H * W * 4 on). Only inputs
+ * that nothing else reads, that are no graph output and that share no
+ * storage already; every input and the output in the canonical layout. */
+static int concat_elidable(const occ_engine *eng, const step *s, const occ_node *n)
+{
+    const occ_model *m = eng->m;
+    const occ_attr *ax = occ_ops_attr(n, "axis");
+    const trt *to = &eng->t[s->out];
+    const occ_tensor *y = &m->tensors[s->out];
+    if (!ax || ax->type != OCC_ATTR_INT || (ax->i != 1 && ax->i != -3) || y->ndim != 4 ||
+        y->dims[0] != 1 || !to->blocked || to->alias >= 0 || n->n_inputs < 2)
+        return 0;
+    const int64_t cb = channel_block(&to->md);
+    dnnl_memory_desc_t want;
+    dnnl_dims_t d = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
+    if (cb <= 0 || dnnl_memory_desc_init_by_tag(&want, 4, d, dnnl_f32, occ_conv_canonical_tag()) ||
+        !dnnl_memory_desc_equal(&want, &to->md))
+        return 0;
+    for (uint32_t k = 0; k < n->n_inputs; k++) {
+        int32_t t = n->inputs[k];
+        if (t < 0 || m->tensors[t].kind == OCC_TENSOR_WEIGHT || s->in_plain[k])
+            return 0;
+        const trt *ti = &eng->t[t];
+        const occ_tensor *x = &m->tensors[t];
+        if (ti->producer_node < 0 || ti->n_cons != 1 || ti->is_output || ti->alias >= 0 ||
+            ti->need_plain || !ti->blocked || x->ndim != 4 || x->dims[1] % cb)
+            return 0;
+        int32_t ps = eng->node_step[ti->producer_node];
+        if (ps < 0 || eng->steps[ps].out != t || eng->steps[ps].sum_src >= 0)
+            return 0;
+        dnnl_dims_t dx = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+        if (dnnl_memory_desc_init_by_tag(&want, 4, dx, dnnl_f32, occ_conv_canonical_tag()) ||
+            !dnnl_memory_desc_equal(&want, &ti->md))
+            return 0;
+        for (uint32_t j = 0; j < k; j++)
+            if (n->inputs[j] == t)
+                return 0;
+    }
+    return 1;
+}
+
+static void elide_concat(occ_engine *eng, step *s, const occ_node *n)
+{
+    const occ_tensor *y = &eng->m->tensors[s->out];
+    uint64_t c0 = 0;
+    for (uint32_t k = 0; k < n->n_inputs; k++) {
+        trt *ti = &eng->t[n->inputs[k]];
+        ti->alias = s->out;
+        ti->alias_off = c0 * (uint64_t)y->dims[2] * (uint64_t)y->dims[3] * 4u;
+        c0 += (uint64_t)eng->m->tensors[n->inputs[k]].dims[1];
+    }
+    s->elided = 1;
+    eng->n_concats_elided++;
+}
+
 occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e)
 {
     const occ_model *m = eng->m;
@@ -509,6 +567,8 @@ occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e)
             s->sum_alias = 1;
             to->alias = occ_eng_root_of(eng, s->sum_src);
         }
+        if (strcmp(n->op, "Concat") == 0 && s->kind == K_NONE && concat_elidable(eng, s, n))
+            elide_concat(eng, s, n);
         for (uint32_t k = 0; k < n->n_inputs; k++) {
             const occ_tensor *t = occ_ops_in(m, n, k);
             if (t && t->kind == OCC_TENSOR_WEIGHT)
