@@ -16,8 +16,9 @@
  * Winograd - only offered for blocked layouts - is 1.3-3x faster again. So:
  *
  *  - every tensor has a storage layout: plain row-major, or the oneDNN memory
- *    descriptor its producer chose (Conv asks for format "any" and gets
- *    nChw16c; the first conv keeps a plain nchw source);
+ *    descriptor its producer chose (Conv asks for nChw16c where oneDNN
+ *    runs AVX-512 kernels, nChw8c on AVX2-only CPUs, which have no
+ *    Winograd in oneDNN 2.6; the first conv keeps a plain nchw source);
  *  - ops that can consume any layout (Conv, pools, channel Concat, Relu-like
  *    unaries, equal-shape Add/Sub/Mul) keep it; every other op gets a plain
  *    copy made by one reorder right after the producer ran ("plain shadow");
