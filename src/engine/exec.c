@@ -361,6 +361,9 @@ static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
                 memset(r->slot[i], 0, (size_t)eng->window_slot);
         if (!(eng->help_ctx = occ_eng_segmac_new(eng)))
             return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
+        occ_status lst = occ_eng_loaders_start(eng, (uint32_t)eng->loader_threads, e);
+        if (lst)
+            return lst;
     }
     if ((st = occ_eng_fuse_alloc(eng, e)))
         return st;
@@ -770,31 +773,14 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
             uint64_t sz = m->tensors[m->inputs[i]].size;
             memcpy(storage(eng, m->inputs[i], b), (const uint8_t *)inputs[i] + b * sz, (size_t)sz);
         }
-    /* start the loaders: they run ahead of compute by the ring's size */
-    pthread_t th[64];
-    int nth = 0;
+    /* wake the engine's loaders: they run ahead of compute by the ring's
+     * size (fewer images than the batch: the positions of the missing
+     * images' per-image segments are skipped) */
     occ_status st = OCC_OK;
     uint64_t flip = occ_fault_flip(eng->stash, eng->stash_size); /* test-only: host writes its memory */
-    ring *r = &eng->ring;
-    if (eng->n_streamed) {
-        /* fewer images than the batch: the positions of the missing images'
-         * per-image segments are skipped */
-        r->skip_from = N * eng->n_streamed_img;
-        r->skip = (NB - N) * eng->n_streamed_img;
-        r->n = eng->n_streamed - r->skip;
-        r->next = r->released = r->hooked = 0;
-        r->stop = r->failed = 0;
-        for (uint32_t i = 0; i < r->slots; i++)
-            r->ready[i] = -1;
-        for (int i = 0; i < eng->loader_threads; i++) {
-            if (pthread_create(&th[nth], NULL, occ_eng_loader_main, r) != 0)
-                break;
-            nth++;
-        }
-        if (!nth) {
-            return occ_fail(e, OCC_ERR_INTERNAL, "cannot start a weight loader thread");
-        }
-    }
+    if (eng->n_streamed)
+        occ_eng_ring_begin(eng, eng->n_streamed - (NB - N) * eng->n_streamed_img,
+                           N * eng->n_streamed_img, (NB - N) * eng->n_streamed_img);
     uint32_t pos = 0;
     eng->stall_ns = 0;
     if (eng->profiling)
@@ -877,8 +863,8 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         if (eng->profiling)
             eng->times[s->node] += now_ns() - t0;
     }
-    if (nth)
-        occ_eng_ring_stop(eng, th, nth);
+    if (eng->n_streamed)
+        occ_eng_ring_end(eng);
     occ_fault_unflip(eng->stash, flip);
     if (st)
         return st; /* nothing written */
@@ -894,6 +880,7 @@ void occ_engine_free(occ_engine *eng)
 {
     if (!eng)
         return;
+    occ_eng_loaders_quit(eng); /* before anything they read goes */
     occ_ops_set_allocator(&eng->mem.ops);
     for (uint32_t i = 0; i < eng->n_steps; i++) {
         step *s = &eng->steps[i];

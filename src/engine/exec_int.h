@@ -103,6 +103,13 @@ typedef struct ring {
     uint32_t skip_from, skip; /* a run of fewer images than the batch: positions from
                                  skip_from on are those of the sequence + skip */
     struct occ_engine *eng;
+    /* the engine's loader threads live as long as the engine (made at
+     * create, not per run): between runs they sleep on cv with stop set */
+    pthread_t *th;
+    struct segmac **th_ctx;  /* each loader's MAC/AEAD context */
+    uint32_t n_th;
+    uint32_t working;        /* loaders inside ring_load (the run's end waits for 0) */
+    int quit;                /* engine free: the loaders exit */
 } ring;
 
 struct occ_engine {
@@ -216,10 +223,12 @@ segmac *occ_eng_segmac_new(const occ_engine *eng);
 void occ_eng_segmac_free(segmac *c);
 occ_status occ_eng_seal(occ_engine *eng, segmac *c, uint32_t i, uint8_t *pt,
                         uint64_t size, uint8_t *stash, uint8_t tag[16], occ_error *e);
-void *occ_eng_loader_main(void *arg);
+occ_status occ_eng_loaders_start(occ_engine *eng, uint32_t n, occ_error *e);
+void occ_eng_loaders_quit(occ_engine *eng);
+void occ_eng_ring_begin(occ_engine *eng, uint32_t n, uint32_t skip_from, uint32_t skip);
 const uint8_t *occ_eng_ring_get(occ_engine *eng, uint32_t pos, occ_error *e);
 void occ_eng_ring_release(occ_engine *eng, uint32_t pos);
-void occ_eng_ring_stop(occ_engine *eng, pthread_t *th, int n);
+void occ_eng_ring_end(occ_engine *eng);
 
 int occ_eng_seg_begin(const occ_engine *eng, segmac *c, uint32_t i, uint64_t size);
 int occ_eng_seg_piece(segmac *c, uint8_t *dst, const uint8_t *src, uint64_t n);

@@ -204,25 +204,102 @@ static int ring_claimable(const ring *r)
     return !r->stop && r->next < r->n && r->next < r->released + r->slots;
 }
 
-void *occ_eng_loader_main(void *arg)
+typedef struct loader_arg {
+    ring *r;
+    segmac *c;
+} loader_arg;
+
+/* A loader thread: sleeps while no run is on (stop) or the ring is full,
+ * otherwise claims the next position and loads it. It lives as long as the
+ * engine: a run only wakes it (occ_eng_ring_begin), so no thread is created
+ * or joined on the per-run path. */
+static void *loader_main(void *arg)
 {
-    ring *r = arg;
-    segmac *c = occ_eng_segmac_new(r->eng);
+    ring *r = ((loader_arg *)arg)->r;
+    segmac *c = ((loader_arg *)arg)->c;
+    free(arg);
     pthread_mutex_lock(&r->mu);
-    for (;;) {
-        if (r->stop || r->next >= r->n)
-            break;
+    while (!r->quit) {
         if (!ring_claimable(r)) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
         }
         uint32_t pos = r->next++;
+        r->working++;
         pthread_mutex_unlock(&r->mu);
         ring_load(r, c, pos);
+        if (--r->working == 0 && r->stop)
+            pthread_cond_broadcast(&r->cv); /* occ_eng_ring_end may wait for us */
     }
     pthread_mutex_unlock(&r->mu);
-    occ_eng_segmac_free(c);
     return NULL;
+}
+
+/* Starts the engine's n loader threads (at create, when it streams), each
+ * with its own MAC/AEAD context; they sleep until a run begins. */
+occ_status occ_eng_loaders_start(occ_engine *eng, uint32_t n, occ_error *e)
+{
+    ring *r = &eng->ring;
+    r->stop = 1; /* no run yet */
+    if (!n)
+        return OCC_OK;
+    r->th = calloc(n, sizeof *r->th);
+    r->th_ctx = calloc(n + 1u, sizeof *r->th_ctx); /* + 1: NULL-terminated */
+    if (!r->th || !r->th_ctx)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        loader_arg *a = malloc(sizeof *a);
+        if (!a || !(r->th_ctx[i] = occ_eng_segmac_new(eng))) {
+            free(a);
+            return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
+        }
+        a->r = r;
+        a->c = r->th_ctx[i];
+        if (pthread_create(&r->th[i], NULL, loader_main, a) != 0) {
+            free(a);
+            return occ_fail(e, OCC_ERR_INTERNAL, "cannot start a weight loader thread");
+        }
+        r->n_th = i + 1;
+    }
+    return OCC_OK;
+}
+
+/* Ends the loader threads (engine free). */
+void occ_eng_loaders_quit(occ_engine *eng)
+{
+    ring *r = &eng->ring;
+    pthread_mutex_lock(&r->mu);
+    r->quit = r->stop = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (uint32_t i = 0; i < r->n_th; i++)
+        pthread_join(r->th[i], NULL);
+    /* every context made, also that of a thread that failed to start */
+    for (uint32_t i = 0; r->th_ctx && r->th_ctx[i]; i++)
+        occ_eng_segmac_free(r->th_ctx[i]);
+    free(r->th);
+    free(r->th_ctx);
+    r->th = NULL;
+    r->th_ctx = NULL;
+    r->n_th = 0;
+}
+
+/* A run begins: n positions (of which those from skip_from on are the
+ * sequence's + skip); wakes the loaders. */
+void occ_eng_ring_begin(occ_engine *eng, uint32_t n, uint32_t skip_from, uint32_t skip)
+{
+    ring *r = &eng->ring;
+    pthread_mutex_lock(&r->mu);
+    r->skip_from = skip_from;
+    r->skip = skip;
+    r->n = n;
+    r->next = r->released = r->hooked = 0;
+    r->failed = 0;
+    for (uint32_t i = 0; i < r->slots; i++)
+        r->ready[i] = -1;
+    r->stop = 0;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* The compute thread's wait for position pos: rather than sleep while the
@@ -266,14 +343,15 @@ void occ_eng_ring_release(occ_engine *eng, uint32_t pos)
     pthread_mutex_unlock(&r->mu);
 }
 
-void occ_eng_ring_stop(occ_engine *eng, pthread_t *th, int n)
+/* A run ends (done or failed): the loaders stop claiming, and the run
+ * returns only once none is still filling a slot, so the next run's reset
+ * of the ring cannot race a late load. */
+void occ_eng_ring_end(occ_engine *eng)
 {
     ring *r = &eng->ring;
     pthread_mutex_lock(&r->mu);
     r->stop = 1;
-    pthread_cond_broadcast(&r->cv);
+    while (r->working)
+        pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
 }
-
