@@ -15,14 +15,78 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "engine/engine_internal.h"
 #include "occ/attest.h"
 #include "occ/boundary_emu.h"
+#include "occ/engine.h"
 #include "occ/epc.h"
 #include "occ/net.h"
+#include "occ/pack.h"
 #include "occ/quote.h"
 #include "occ/server.h"
+#include "occ/weights_crypt.h"
 
 #define MAX_MODELS 16
+
+static occ_status pack_read(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)
+{
+    return occ_packfile_read(ctx, offset, dst, size, e);
+}
+
+/* Weight bytes copied in and checked per image by one engine of a pool of
+ * `engines` sharing `budget` (plan only, on the host: the plan is a function
+ * of the public manifest and the budget); UINT64_MAX when it does not fit or
+ * cannot be planned here (an encrypted pack: its key is fetched by the
+ * enclave). */
+static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t budget,
+                                 uint32_t engines, uint32_t batch)
+{
+    if (m->weights_crypt != OCC_WCRYPT_NONE)
+        return UINT64_MAX;
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = budget / engines,
+                         .batch = batch};
+    occ_engine *p = NULL;
+    occ_error e = {0};
+    uint64_t n = UINT64_MAX;
+    if (occ_engine_plan_only(m, &o, pack_read, pf, &p, &e) == OCC_OK) {
+        occ_engine_stats st;
+        occ_engine_get_stats(p, &st);
+        n = st.plan_stream_bytes / batch;
+    }
+    occ_engine_free(p);
+    return n;
+}
+
+/* The default pool in occlumency mode (no --workers): one single-threaded
+ * engine per core is the fastest when the engines stream no more than one
+ * engine with the whole budget would (no per-layer barrier; measured in
+ * docs/benchmarks.md), but each gets 1/E of the budget, and a model that
+ * then streams much more pays for it on every image (ResNet-50 at 93M:
+ * 10.5 MiB per image at batch 4 with one engine, 90 with two). So: the most
+ * engines (a divisor of the threads) whose per-image streaming stays within
+ * 1 MiB (~0.25 ms of one core's copy and check) of one engine's, for every
+ * model; the threads are shared among them. */
+static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_models,
+                                uint64_t budget, uint32_t threads, uint32_t batch)
+{
+    uint64_t one[MAX_MODELS];
+    for (int i = 0; i < n_models; i++)
+        one[i] = stream_per_image(models[i], packs[i], budget, 1, batch);
+    for (uint32_t w = threads < 64 ? threads : 64; w > 1; w--) {
+        if (threads % w)
+            continue;
+        int ok = 1;
+        for (int i = 0; ok && i < n_models; i++) {
+            if (one[i] == UINT64_MAX)
+                return w; /* not plannable here: the split, as before */
+            uint64_t s = stream_per_image(models[i], packs[i], budget, w, batch);
+            ok = s != UINT64_MAX && s <= one[i] + (UINT64_C(1) << 20);
+        }
+        if (ok)
+            return w;
+    }
+    return 1;
+}
 
 static void usage(FILE *f)
 {
@@ -277,6 +341,7 @@ int occ_cmd_serve(int argc, char **argv)
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 0 && nc <= 1024 ? (uint32_t)nc : 1;
     }
+    int workers_given = workers != 0;
     if (!workers)
         workers = threads < 64 ? threads : 64;
     /* threads per engine; more workers than threads oversubscribe the cores */
@@ -339,6 +404,18 @@ int occ_cmd_serve(int argc, char **argv)
         sm[i].manifest_size = msize;
     }
 
+    if (!workers_given && mode == OCC_MODE_OCCLUMENCY && workers > 1) {
+        workers = default_workers(models, packs, n_models, budget ? budget : OCC_DEFAULT_BUDGET,
+                                  threads, max_batch);
+        per_engine = threads / workers;
+        if (workers > 1)
+            fprintf(stderr, "occ serve: %u engines of %u thread%s per model (1/%u of the budget "
+                    "each streams no more per image than one engine would)\n", workers, per_engine,
+                    per_engine > 1 ? "s" : "", workers);
+        else
+            fprintf(stderr, "occ serve: one engine of %u threads per model (a share of the budget "
+                    "would stream more per image; --workers overrides)\n", per_engine);
+    }
     occ_net_config nc = {listen, metrics, max_conns, idle_to, (int)workers};
     if (occ_net_create(&nc, &net, &e)) {
         occ_cli_error("serve", "%s", e.msg);
