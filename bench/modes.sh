@@ -7,11 +7,8 @@
 # usage: bench/modes.sh [OCC] [PACKDIR] [ZOODIR]   env: THREADS=1 ROUNDS=3 REPEAT=10 MODELS="..."
 #        BATCH_MODELS="vgg16" BATCH=8: afterwards, native vs occlumency 93M at
 #        --batch BATCH, interleaved the same way (BATCH_MODELS="" skips it)
-# BEST=1 (issue 14): each side at its best instead of at the same threads:
-#        native --threads 1 and 2, occlumency with occ run's defaults (no
-#        --threads) at 93M and 32M, and occlumency --threads 2 at 93M; ratios
-#        against native's best and at the same 2 threads (the batch rows are
-#        skipped).
+# Each side at its best (issue 14: native at its best of 1 and 2 threads vs
+# occ run's defaults) is bench/allcores.sh.
 # occ sets libgomp's spin count itself (src/cli/main.c); an OMP_WAIT_POLICY
 # or GOMP_SPINCOUNT in the environment is kept as given.
 set -u
@@ -20,7 +17,6 @@ OCC=${1:-build/occ3/occ}
 PACKS=${2:-/work/zoo-packs}
 ZOO=${3:-/work/zoo}
 THREADS=${THREADS:-1}
-BEST=${BEST:-0}
 ROUNDS=${ROUNDS:-3}
 REPEAT=${REPEAT:-10}
 MODELS=${MODELS:-"alexnet vgg16 vgg19 resnet50 resnet101 resnet152 googlenet squeezenet1_0 mobilenet_v2"}
@@ -41,33 +37,6 @@ measure() {
   echo "round $r $m $*: $(echo "$j" | field median_ms) ms" >&2
 }
 med() { sort -g | awk '{a[NR]=$1} END {if (!NR) print "-"; else print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-if [ "$BEST" = 1 ]; then
-  BCONF=("native --threads 1" "native --threads 2" "occlumency --budget 93M" "occlumency --budget 32M"
-         "occlumency --budget 93M --threads 2")
-  for r in $(seq 1 "$ROUNDS"); do
-    for m in $MODELS; do
-      for c in 0 1 2 3 4; do measure "$r" "$m" "$tmp/$m.$c" --mode ${BCONF[$c]}; done
-    done
-  done
-  printf "| model | native 1t ms | native 2t ms | occ 93M ms | /best | occ 32M ms | /best | occ 93M 2t ms | /native 2t | peak 93M MiB | peak 32M MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
-  g1=0; g2=0; g3=0; n=0; n32=0
-  for m in $MODELS; do
-    for c in 0 1 2 3 4; do [ -s "$tmp/$m.$c" ] || echo "NA 0" > "$tmp/$m.$c"; done
-    read -r a b c d f <<<"$(for c in 0 1 2 3 4; do cut -d' ' -f1 "$tmp/$m.$c" | grep -v NA | med; done | tr '\n' ' ')"
-    p1=$(cut -d' ' -f2 "$tmp/$m.2" | sort -g | tail -1); p2=$(cut -d' ' -f2 "$tmp/$m.3" | sort -g | tail -1)
-    [ "$a" != - ] && [ "$b" != - ] && [ "$c" != - ] && [ "$f" != - ] || continue
-    best=$(awk -v a="$a" -v b="$b" 'BEGIN{print (a<b)?a:b}')
-    r1=$(awk -v x="$c" -v y="$best" 'BEGIN{printf "%.3f", x/y}'); r3=$(awk -v x="$f" -v y="$b" 'BEGIN{printf "%.3f", x/y}')
-    g1=$(awk -v g="$g1" -v r="$r1" 'BEGIN{print g+log(r)}'); g3=$(awk -v g="$g3" -v r="$r3" 'BEGIN{print g+log(r)}'); n=$((n+1))
-    if [ "$d" != - ]; then r2=$(awk -v x="$d" -v y="$best" 'BEGIN{printf "%.3f", x/y}'); g2=$(awk -v g="$g2" -v r="$r2" 'BEGIN{print g+log(r)}'); n32=$((n32+1)); else r2=refused; fi
-    awk -v m="$m" -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v f="$f" -v r1="$r1" -v r2="$r2" -v r3="$r3" -v p1="$p1" -v p2="$p2" \
-      'BEGIN{printf "| %s | %.1f | %.1f | %.1f | %.2f | %s | %s | %.1f | %.2f | %.1f | %.1f |\n", m, a, b, c, r1, d, r2, f, r3, p1/1048576, p2/1048576}'
-  done
-  [ "$n" -gt 0 ] && awk -v g1="$g1" -v g2="$g2" -v g3="$g3" -v n="$n" -v n32="$n32" \
-    'BEGIN{printf "| **geomean** | | | | **%.2f** | | **%.2f** (%d models) | | **%.2f** | | |\n", exp(g1/n), n32 ? exp(g2/n32) : 0, n32, exp(g3/n)}'
-  echo "load after: $(uptime)" >&2
-  exit 0
-fi
 for r in $(seq 1 "$ROUNDS"); do
   for m in $MODELS; do
     for c in 0 1 2; do measure "$r" "$m" "$tmp/$m.$c" --mode ${CONFS[$c]} --threads "$THREADS"; done
