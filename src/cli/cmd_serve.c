@@ -110,7 +110,9 @@ static void usage(FILE *f)
           "  --threads N            compute threads in all (default: all cores)\n"
           "  --workers N            enclave workers, each with its own engine of every model, running\n"
           "                         requests side by side with threads/workers threads each (at least 1;\n"
-          "                         default: --threads, i.e. one single-threaded engine per core)\n"
+          "                         default: --threads, i.e. one single-threaded engine per core; in\n"
+          "                         occlumency mode fewer, with more threads each, when a share of the\n"
+          "                         budget would make a model stream more than 1 MiB more per image)\n"
           "  --max-batch N          up to N queued requests per engine run (default 4); in occlumency\n"
           "                         mode only for models that stream weights (one pass serves them all)\n"
           "  --batch-wait-us US     wait this long for a batch to fill (default 0: take what is queued)\n"
@@ -244,7 +246,9 @@ int occ_cmd_serve(int argc, char **argv)
      * waits (up to --batch-fill-us) for requests already arriving: without
      * that, the requests answered by one run come back a few ms apart and the
      * next run starts with the first alone (ResNet-50: 2.6 requests per run
-     * on average, 3.9 with it; docs/benchmarks.md). */
+     * on average, 3.9 with it; docs/benchmarks.md). In occlumency mode the
+     * engines share the model's budget, so the pool is narrowed when the
+     * split would make a model stream more (default_workers). */
     uint32_t threads = 0, workers = 0, max_batch = 4, batch_wait = 0, batch_fill = 20000, max_conns = 256,
              req_to = 30000, idle_to = 60000;
     for (int i = 1; i < argc; i++) {
