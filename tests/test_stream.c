@@ -8,10 +8,18 @@
  *  - a run failed by a tampered segment, then clean runs again;
  *  - an engine freed with its loaders asleep (never run, and after runs);
  *  - two engines of one model running at once on two threads (a server's
- *    pool), each with its own loaders. */
+ *    pool), each with its own loaders;
+ *  - the ring alone (stream.c's functions on a hand-made engine of NSEG
+ *    segments of odd sizes, no model, no kernels): every position delivers
+ *    exactly its segment's bytes, hooks fire in position order, with 0..4
+ *    loaders besides the consumer; a tampered position fails that run and
+ *    only that one. */
 #include <pthread.h>
 
 #include "test_ops_util.h"
+
+#include "engine/exec_int.h"
+#include <openssl/evp.h>
 
 #include "fixture_stream_cnn.h"
 
@@ -200,6 +208,162 @@ static void test_two_engines_at_once(void)
     tb_free(&b);
 }
 
+/* ---- the ring on a hand-made engine ---- */
+
+#define NSEG 23
+
+typedef struct ringfix {
+    occ_engine eng;
+    occ_model m;
+    step st;
+    occ_node node;
+    seg segs[NSEG];
+    uint32_t order[NSEG];
+    uint8_t *plain[NSEG];
+    uint8_t key[32];
+    uint32_t hooks[NSEG], n_hooks;
+} ringfix;
+
+static void ring_hook(void *ctx, uint32_t k)
+{
+    ringfix *f = ctx;
+    if (f->n_hooks < NSEG)
+        f->hooks[f->n_hooks] = k;
+    f->n_hooks++;
+}
+
+static int ringfix_make(ringfix *f, uint32_t slots, int loaders)
+{
+    memset(f, 0, sizeof *f);
+    occ_engine *eng = &f->eng;
+    occ_error e = {0};
+    for (int i = 0; i < 32; i++)
+        f->m.model_id[i] = (uint8_t)(i * 7 + 1);
+    f->m.nodes = &f->node;
+    f->m.n_nodes = 1;
+    eng->m = &f->m;
+    eng->steps = &f->st;
+    eng->n_steps = 1;
+    eng->segs = f->segs;
+    eng->n_segs = NSEG;
+    eng->streamed = f->order;
+    eng->n_streamed = NSEG;
+    eng->on_chunk = ring_hook;
+    eng->hook_ctx = f;
+    for (int i = 0; i < 32; i++)
+        f->key[i] = (uint8_t)rand();
+    eng->key = f->key;
+    eng->mac_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+    pthread_mutex_init(&eng->ring.mu, NULL);
+    pthread_cond_init(&eng->ring.cv, NULL);
+    eng->ring.eng = eng;
+    /* sizes from 1 byte to a few pieces of 64 KiB, offsets packed */
+    uint64_t off = 0, max = 0;
+    for (uint32_t g = 0; g < NSEG; g++) {
+        uint64_t size = g == 0 ? 1 : (uint64_t)(rand() % (200 << 10)) + 1;
+        f->segs[g] = (seg){.size = size, .ct_off = off, .streamed = 1};
+        f->order[g] = g;
+        off += size;
+        max = size > max ? size : max;
+    }
+    eng->stash_size = off;
+    eng->stash = malloc((size_t)off);
+    eng->window_slot = max;
+    eng->ring.slots = slots;
+    eng->ring.slot = calloc(slots, sizeof *eng->ring.slot);
+    eng->ring.ready = calloc(slots, sizeof *eng->ring.ready);
+    segmac *c = occ_eng_segmac_new(eng);
+    int ok = eng->mac_alg && eng->stash && eng->ring.slot && eng->ring.ready && c;
+    for (uint32_t i = 0; ok && i < slots; i++)
+        ok = (eng->ring.slot[i] = malloc((size_t)max)) != NULL;
+    for (uint32_t g = 0; ok && g < NSEG; g++) {
+        seg *s = &f->segs[g];
+        f->plain[g] = malloc((size_t)s->size);
+        uint8_t *tmp = malloc((size_t)s->size);
+        ok = f->plain[g] && tmp;
+        for (uint64_t k = 0; ok && k < s->size; k++)
+            f->plain[g][k] = tmp[k] = (uint8_t)rand();
+        ok = ok && occ_eng_seal(eng, c, g, tmp, s->size, eng->stash + s->ct_off, s->tag, &e) == OCC_OK;
+        free(tmp);
+    }
+    occ_eng_segmac_free(c);
+    ok = ok && (eng->help_ctx = occ_eng_segmac_new(eng)) != NULL;
+    ok = ok && occ_eng_loaders_start(eng, (uint32_t)loaders, &e) == OCC_OK;
+    CHECK_MSG(ok, "ring fixture: %s", e.msg);
+    return ok;
+}
+
+static void ringfix_free(ringfix *f)
+{
+    occ_engine *eng = &f->eng;
+    occ_eng_loaders_quit(eng);
+    occ_eng_segmac_free(eng->help_ctx);
+    for (uint32_t i = 0; eng->ring.slot && i < eng->ring.slots; i++)
+        free(eng->ring.slot[i]);
+    free(eng->ring.slot);
+    free(eng->ring.ready);
+    for (uint32_t g = 0; g < NSEG; g++)
+        free(f->plain[g]);
+    free(eng->stash);
+    EVP_MAC_free(eng->mac_alg);
+    pthread_mutex_destroy(&eng->ring.mu);
+    pthread_cond_destroy(&eng->ring.cv);
+}
+
+/* One run over the ring: returns the position that failed (-1: none). */
+static int ring_run(ringfix *f, int check_bytes)
+{
+    occ_engine *eng = &f->eng;
+    occ_error e = {0};
+    int failed = -1;
+    f->n_hooks = 0;
+    occ_eng_ring_begin(eng, NSEG, NSEG, 0);
+    for (uint32_t pos = 0; pos < NSEG; pos++) {
+        const uint8_t *p = occ_eng_ring_get(eng, pos, &e);
+        if (!p) {
+            failed = (int)pos;
+            break;
+        }
+        if (check_bytes)
+            CHECK_MSG(memcmp(p, f->plain[pos], (size_t)f->segs[pos].size) == 0,
+                      "position %u: wrong bytes", pos);
+        occ_eng_ring_release(eng, pos);
+    }
+    occ_eng_ring_end(eng);
+    return failed;
+}
+
+static void test_ring_direct(void)
+{
+    for (int loaders = 0; loaders <= 4; loaders++)
+        for (uint32_t slots = 1; slots <= 5; slots += 2) {
+            ringfix *f = malloc(sizeof *f);
+            if (!f || !ringfix_make(f, slots, loaders)) {
+                if (f)
+                    ringfix_free(f);
+                free(f);
+                continue;
+            }
+            for (int r = 0; r < 6; r++) {
+                CHECK_MSG(ring_run(f, 1) == -1, "loaders %d slots %u run %d", loaders, slots, r);
+                CHECK(f->n_hooks == NSEG);
+                for (uint32_t k = 0; k < NSEG && k < f->n_hooks; k++)
+                    CHECK_MSG(f->hooks[k] == k, "hook %u was segment %u", k, f->hooks[k]);
+            }
+            /* tamper with one segment's last byte: that run fails at or
+             * before its position, the next run is whole again */
+            uint32_t g = (uint32_t)rand() % NSEG;
+            uint8_t *b = f->eng.stash + f->segs[g].ct_off + f->segs[g].size - 1;
+            *b ^= 1;
+            int at = ring_run(f, 0);
+            CHECK_MSG(at >= 0 && at <= (int)g, "tampered segment %u: failed at %d", g, at);
+            *b ^= 1;
+            CHECK(ring_run(f, 1) == -1);
+            ringfix_free(f);
+            free(f);
+        }
+}
+
 int main(void)
 {
     srand(11);
@@ -207,5 +371,6 @@ int main(void)
     RUN(test_fail_then_clean);
     RUN(test_free_idle);
     RUN(test_two_engines_at_once);
+    RUN(test_ring_direct);
     TEST_DONE();
 }
