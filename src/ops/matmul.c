@@ -1,5 +1,13 @@
 /* MatMul (numpy semantics: 1-D operands promoted, batch dims broadcast), one
- * oneDNN sgemm per batch matrix. */
+ * oneDNN sgemm per batch matrix.
+ *
+ * occ_transB = 1 (an attribute only the packer sets, src/pack/fuse.c): the
+ * constant 2-D B is stored transposed, [N, K], and A's rows run as one
+ * sgemm A B'^T. A transformer's Linear weight [768, 3072] read as plain B
+ * has rows 12 KiB apart, which oneDNN's AVX2 sgemm packs at half speed
+ * (44 vs 83 GFLOP/s measured, docs/benchmarks.md); transposed, its rows are
+ * contiguous. The streamed pieces (occ_matmul_run_rows) are then rows of
+ * B^T: output columns, each a whole dot product over K. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +20,7 @@ typedef struct matmul_state {
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS]; /* matrix strides per batch dim */
     int flat;                          /* B is 2-D and A holds every batch dim: the
                                         * batch is one [batch * m, k] x [k, n] sgemm */
+    int tb;                            /* occ_transB: B stored [n, k] */
 } matmul_state;
 
 static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
@@ -21,15 +30,23 @@ static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_st
     if (a->ndim < 1 || b->ndim < 1)
         return occ_fail(e, OCC_ERR_SHAPE, "MatMul operands must have rank >= 1");
     int ra = a->ndim, rb = b->ndim;
+    int64_t tb;
+    occ_status st = occ_ops_attr_int(n, "occ_transB", 0, &tb, e);
+    if (st)
+        return st;
+    if (tb != 0 && (tb != 1 || rb != 2 || ra < 2))
+        return occ_fail(e, OCC_ERR_INVALID, "occ_transB = %lld needs a 2-D B and A of rank >= 2",
+                        (long long)tb);
+    s->tb = (int)tb;
     s->m = ra >= 2 ? a->dims[ra - 2] : 1;
     s->k = a->dims[ra - 1];
-    int64_t kb = rb >= 2 ? b->dims[rb - 2] : b->dims[0];
-    s->n = rb >= 2 ? b->dims[rb - 1] : 1;
+    int64_t kb = rb >= 2 ? b->dims[rb - 2 + s->tb] : b->dims[0];
+    s->n = rb >= 2 ? b->dims[rb - 1 - s->tb] : 1;
     if (kb != s->k)
         return occ_fail(e, OCC_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
                         (long long)s->k, (long long)kb);
     int ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0;
-    occ_status st = occ_ops_broadcast(ba, a->dims, bb, b->dims, &s->nb, s->bdims, e);
+    st = occ_ops_broadcast(ba, a->dims, bb, b->dims, &s->nb, s->bdims, e);
     if (st)
         return st;
     int64_t ca = s->m * s->k, cb = s->k * s->n;
@@ -100,7 +117,7 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     const float *a = x->in[0], *b = x->in[1]; /* typed once, whatever exec's pointer type */
     float *y = x->out[0];
     if (s->flat) /* one sgemm for the whole batch (a transformer's Linear: tokens x features) */
-        return occ_matmul_run_rows(s, a, b, 0, s->k, y, e);
+        return occ_matmul_run_rows(s, a, b, 0, s->tb ? s->n : s->k, y, e);
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         for (int d = s->nb - 1; d >= 0; d--) {
@@ -119,22 +136,30 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     return OCC_OK;
 }
 
+/* Rows of B as stored: K, or N when B is stored transposed. */
 int occ_matmul_splittable(const void *state, int64_t *k)
 {
     const matmul_state *s = state;
-    *k = s->k;
+    *k = s->tb ? s->n : s->k;
     return s->flat;
 }
 
-/* y (+)= A[:, k0:k1] B[k0:k1, :] for all rows of A at once; the first piece
- * (k0 = 0) writes y, the others add to it. */
+/* Plain B: y (+)= A[:, k0:k1] B[k0:k1, :] for all rows of A at once; the
+ * first piece (k0 = 0) writes y, the others add to it. B stored transposed
+ * (occ_transB): y[:, k0:k1] = A B^T[k0:k1, :]^T, columns k0..k1 of y written
+ * whole, in any order. */
 occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b_rows,
                                int64_t k0, int64_t k1, float *y, occ_error *e)
 {
     const matmul_state *s = state;
-    if (!s->flat || k0 < 0 || k1 > s->k || k1 <= k0)
+    const int64_t rows = s->tb ? s->n : s->k;
+    if (!s->flat || k0 < 0 || k1 > rows || k1 <= k0)
         return occ_fail(e, OCC_ERR_INTERNAL, "MatMul rows [%lld, %lld) of %lld", (long long)k0,
-                        (long long)k1, (long long)s->k);
+                        (long long)k1, (long long)rows);
+    if (s->tb)
+        return occ_dnnl_check(dnnl_sgemm('N', 'T', s->batch * s->m, k1 - k0, s->k, 1.0f, a, s->k,
+                                         b_rows, s->k, 0.0f, y + k0, s->n),
+                              "sgemm", e);
     return occ_dnnl_check(dnnl_sgemm('N', 'N', s->batch * s->m, s->n, k1 - k0, 1.0f, a + k0,
                                      s->k, b_rows, s->n, k0 ? 1.0f : 0.0f, y, s->n),
                           "sgemm", e);

@@ -1,0 +1,196 @@
+/* Vectorised element-wise functions (vecmath.h). The build is plain x86-64
+ * (SSE2, no FMA) so that one binary runs everywhere; these loops are where
+ * transformers and LSTMs spend their non-GEMM time (GELU over [tokens,
+ * 3072], the LSTM's five gate functions per unit and step), so they get an
+ * AVX2 + FMA version compiled for that target alone and picked at run time
+ * with __builtin_cpu_supports. The scalar fallbacks use the same
+ * approximations where the formula is ours (erf) and libm otherwise. */
+#include "ops/vecmath.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OCC_HAVE_AVX2_PATH 1
+#endif
+
+/* Eigen's fast float erf: x P(x^2) / Q(x^2) on [-4, 4] (erf is +-1 in
+ * float outside). */
+static const float ERF_P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f,
+                               -2.10102402082508e-06f, -5.69250639462346e-05f,
+                               -7.34990630326855e-04f, -2.95459980854025e-03f,
+                               -1.60960333262415e-02f};
+static const float ERF_Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f,
+                               -1.68282697438203e-03f, -7.37332916720468e-03f,
+                               -1.42647390514189e-02f};
+
+static inline float erf_s(float v)
+{
+    const float x = fminf(fmaxf(v, -4.0f), 4.0f), x2 = x * x;
+    float p = ERF_P[0], q = ERF_Q[0];
+    for (int i = 1; i < 7; i++)
+        p = p * x2 + ERF_P[i];
+    for (int i = 1; i < 5; i++)
+        q = q * x2 + ERF_Q[i];
+    return x * p / q;
+}
+
+#ifdef OCC_HAVE_AVX2_PATH
+static int use_avx2(void)
+{
+    static int v = -1; /* benign race: every thread computes the same value */
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return v;
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline __m256 erf8(__m256 v)
+{
+    const __m256 x = _mm256_min_ps(_mm256_set1_ps(4.0f), _mm256_max_ps(_mm256_set1_ps(-4.0f), v));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(ERF_P[0]), q = _mm256_set1_ps(ERF_Q[0]);
+    for (int i = 1; i < 7; i++)
+        p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(ERF_P[i]));
+    for (int i = 1; i < 5; i++)
+        q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(ERF_Q[i]));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+/* exp: n = round(x log2 e), r = x - n ln 2 (in two parts), e^r by Cephes'
+ * degree-6 polynomial, times 2^n through the exponent bits. x is clamped
+ * to [-87.3, 88.3] (2^n stays a normal float); a NaN stays NaN. */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f),
+                      _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), x));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)),
+                                  23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* tanh: Eigen's rational approximation, x P(x^2) / Q(x^2) on [-9, 9]. */
+AVX2 static inline __m256 tanh8(__m256 v)
+{
+    const __m256 x = _mm256_min_ps(_mm256_set1_ps(7.90531110763549805f),
+                                   _mm256_max_ps(_mm256_set1_ps(-7.90531110763549805f), v));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+AVX2 static void erf_avx2(const float *in, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, erf8(_mm256_loadu_ps(in + i)));
+    for (; i < n; i++)
+        out[i] = erf_s(in[i]);
+}
+
+AVX2 static void gelu_avx2(const float *in, float *out, int64_t n)
+{
+    const __m256 half = _mm256_set1_ps(0.5f), r2 = _mm256_set1_ps(0.7071067811865476f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(in + i);
+        __m256 hx = _mm256_mul_ps(half, x);
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, r2)), hx));
+    }
+    for (; i < n; i++)
+        out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
+}
+
+AVX2 static void sigmoid_avx2(const float *in, float *out, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(zero, _mm256_loadu_ps(in + i)));
+        _mm256_storeu_ps(out + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++)
+        out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, tanh8(_mm256_loadu_ps(in + i)));
+    for (; i < n; i++)
+        out[i] = tanhf(in[i]);
+}
+#endif
+
+void occ_vec_erf(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        erf_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = erf_s(in[i]);
+}
+
+void occ_vec_gelu(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gelu_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
+}
+
+void occ_vec_sigmoid(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        sigmoid_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+void occ_vec_tanh(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        tanh_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = tanhf(in[i]);
+}

@@ -1,0 +1,20 @@
+/* Element-wise float functions on arrays, 8 lanes at a time with AVX2 and
+ * FMA when the CPU has them (chosen at run time: the build targets plain
+ * x86-64), a scalar loop of the same formulas otherwise (src/ops/vecmath.c).
+ * Not thread-parallel: callers split the work. Internal to src/ops. */
+#ifndef OCC_OPS_VECMATH_H
+#define OCC_OPS_VECMATH_H
+
+#include <stdint.h>
+
+/* erf by Eigen's rational approximation on [-4, 4] (max error 4.2e-7). */
+void occ_vec_erf(const float *in, float *out, int64_t n);
+/* GELU (exact form): 0.5 x (1 + erf(x / sqrt 2)). */
+void occ_vec_gelu(const float *in, float *out, int64_t n);
+/* 1 / (1 + exp(-x)); relative error ~2e-7 (exp by a degree-6 polynomial
+ * after range reduction, arguments clamped to [-88, 88]). */
+void occ_vec_sigmoid(const float *in, float *out, int64_t n);
+/* tanh by a rational approximation (|x| < 9; +-1 beyond), error ~3e-7. */
+void occ_vec_tanh(const float *in, float *out, int64_t n);
+
+#endif
