@@ -137,6 +137,53 @@ AVX2 static void sigmoid_avx2(const float *in, float *out, int64_t n)
         out[i] = 1.0f / (1.0f + expf(-in[i]));
 }
 
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t lda,
+                           const float *x, const float *add, float *y)
+{
+    const int64_t c8 = cols & ~(int64_t)7;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *a0 = A + r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t j = 0; j < c8; j += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + j);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + j), xv, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + j), xv, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + j), xv, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + j), xv, s3);
+        }
+        float t0 = hsum8(s0), t1 = hsum8(s1), t2 = hsum8(s2), t3 = hsum8(s3);
+        for (int64_t j = c8; j < cols; j++) {
+            t0 += a0[j] * x[j];
+            t1 += a1[j] * x[j];
+            t2 += a2[j] * x[j];
+            t3 += a3[j] * x[j];
+        }
+        y[r] = (add ? add[r] : 0.0f) + t0;
+        y[r + 1] = (add ? add[r + 1] : 0.0f) + t1;
+        y[r + 2] = (add ? add[r + 2] : 0.0f) + t2;
+        y[r + 3] = (add ? add[r + 3] : 0.0f) + t3;
+    }
+    for (; r < rows; r++) {
+        const float *a0 = A + r * lda;
+        __m256 s0 = _mm256_setzero_ps();
+        for (int64_t j = 0; j < c8; j += 8)
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + j), _mm256_loadu_ps(x + j), s0);
+        float t0 = hsum8(s0);
+        for (int64_t j = c8; j < cols; j++)
+            t0 += a0[j] * x[j];
+        y[r] = (add ? add[r] : 0.0f) + t0;
+    }
+}
+
 AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
 {
     int64_t i = 0;
@@ -193,4 +240,21 @@ void occ_vec_tanh(const float *in, float *out, int64_t n)
 #endif
     for (int64_t i = 0; i < n; i++)
         out[i] = tanhf(in[i]);
+}
+
+void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const float *x,
+                  const float *add, float *y)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gemv_avx2(A, rows, cols, lda, x, add, y);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        float t = 0.0f;
+        for (int64_t j = 0; j < cols; j++)
+            t += A[r * lda + j] * x[j];
+        y[r] = (add ? add[r] : 0.0f) + t;
+    }
 }

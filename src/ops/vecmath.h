@@ -17,4 +17,10 @@ void occ_vec_sigmoid(const float *in, float *out, int64_t n);
 /* tanh by a rational approximation (|x| < 9; +-1 beyond), error ~3e-7. */
 void occ_vec_tanh(const float *in, float *out, int64_t n);
 
+/* y[r] = add[r] + A[r, :] . x for r < rows (A row-major, lda floats a
+ * row; add may be NULL): an LSTM step's recurrence, one row of h against
+ * R. Single-threaded, so that two directions can run on two cores. */
+void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const float *x,
+                  const float *add, float *y);
+
 #endif
