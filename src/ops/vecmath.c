@@ -8,6 +8,7 @@
 #include "ops/vecmath.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -184,6 +185,88 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
     }
 }
 
+/* 6 rows x 16 columns of Y over kc steps of k: twelve accumulators, two
+ * panel vectors and one broadcast of A per row and step (the register
+ * budget of AVX2's 16 ymm). Rows past mr repeat the last row's pointer and
+ * are not stored; columns past nc go through a buffer. acc: add to Y. */
+AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t kc, float *Y,
+                            int64_t ldy, int mr, int nc, int acc)
+{
+    const float *a[6];
+    for (int r = 0; r < 6; r++)
+        a[r] = A + (r < mr ? r : mr - 1) * lda;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(Bp + k * 16), b1 = _mm256_loadu_ps(Bp + k * 16 + 8);
+        __m256 av = _mm256_broadcast_ss(a[0] + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a[1] + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a[2] + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a[3] + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a[4] + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a[5] + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    __m256 c[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    for (int r = 0; r < mr; r++) {
+        float *y = Y + r * ldy;
+        if (nc == 16) {
+            __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
+            if (acc) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
+            }
+            _mm256_storeu_ps(y, v0);
+            _mm256_storeu_ps(y + 8, v1);
+        } else {
+            float t[16];
+            _mm256_storeu_ps(t, c[2 * r]);
+            _mm256_storeu_ps(t + 8, c[2 * r + 1]);
+            for (int j = 0; j < nc; j++)
+                y[j] = acc ? y[j] + t[j] : t[j];
+        }
+    }
+}
+
+/* Blocking: kc steps of k keep a group of panels (GP x 16 columns x kc) in
+ * L2 and six rows of A (6 x kc) in L1 while the group is swept. */
+enum { GEMM_KC = 256, GEMM_GP = 8 };
+
+AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int64_t c0, int64_t n, float *Y, int64_t ldy)
+{
+    const int64_t ng = (np + GEMM_GP - 1) / GEMM_GP;
+    /* groups of columns are independent: dynamic, so that a busy core
+     * takes fewer of them */
+#pragma omp parallel for schedule(dynamic, 1) if (ng > 1 && m * k * np > 65536)
+    for (int64_t g = 0; g < ng; g++) {
+        const int64_t j0 = g * GEMM_GP, j1 = j0 + GEMM_GP < np ? j0 + GEMM_GP : np;
+        for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
+            const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+            for (int64_t i = 0; i < m; i += 6) {
+                const int mr = (int)(m - i < 6 ? m - i : 6);
+                for (int64_t j = j0; j < j1; j++) {
+                    const int64_t col = c0 + j * 16;
+                    const int nc = (int)(n - col < 16 ? n - col : 16);
+                    micro_6x16(A + i * lda + k0, lda, B + j * k * 16 + k0 * 16, kc,
+                               Y + i * ldy + col, ldy, mr, nc, k0 > 0);
+                }
+            }
+        }
+    }
+}
+
 AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
 {
     int64_t i = 0;
@@ -257,4 +340,23 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
             t += A[r * lda + j] * x[j];
         y[r] = (add ? add[r] : 0.0f) + t;
     }
+}
+
+void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                         int64_t np, int64_t c0, int64_t n, float *Y, int64_t ldy)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        panels_avx2(A, m, k, lda, B, np, c0, n, Y, ldy);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t q = 0; q < 16 && c0 + j * 16 + q < n; q++) {
+                float t = 0.0f;
+                for (int64_t kk = 0; kk < k; kk++)
+                    t += A[i * lda + kk] * B[(j * k + kk) * 16 + q];
+                Y[i * ldy + c0 + j * 16 + q] = t;
+            }
 }

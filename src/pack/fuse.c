@@ -8,8 +8,8 @@
  *   GELU: x * 0.5 * (1 + Erf(x / sqrt 2)) in the orders torch and
  *     Hugging Face export it  =>  Gelu(x) (approximate none);
  *   MatMul with a constant 2-D B (a Linear) and A of rank >= 2: B stored
- *     transposed, [N, K], with attribute occ_transB = 1 (src/ops/matmul.c
- *     says why: oneDNN's AVX2 sgemm reads B^T rows contiguously).
+ *     in panels of 16 columns with attribute occ_packB = N (src/ops/matmul.c
+ *     says why: the packing a GEMM kernel wants, done once).
  *
  * Every intermediate value must be read by the pattern alone (not by
  * another node, not a graph output) and every constant must have the value
@@ -349,8 +349,9 @@ static int fuse_gelu(fctx *f, uint32_t ne, occ_status *st)
     return !*st;
 }
 
-/* MatMul(A, B) with B a float constant [K, N] and A of rank >= 2: B^T. */
-static occ_status transpose_matmul(fctx *f, uint32_t k)
+/* MatMul(A, B) with B a float constant [K, N] and A of rank >= 2: B in
+ * panels of 16 columns, [ceil(N / 16), K * 16], zero-padded (matmul.c). */
+static occ_status pack_matmul(fctx *f, uint32_t k)
 {
     imp_ctx *c = f->c;
     occ_node *n = &c->nodes[k];
@@ -361,30 +362,31 @@ static occ_status transpose_matmul(fctx *f, uint32_t k)
     if (!B || B->ndim != 2 || fconst(f, a) || c->t[a].ndim < 2 ||
         occ_tensor_dtype(&c->t[a]) != OCC_DTYPE_FLOAT)
         return OCC_OK;
-    int64_t K = B->dims[0], N = B->dims[1];
-    if (K < 1 || N < 1 || c->t[a].dims[c->t[a].ndim - 1] != K)
+    int64_t K = B->dims[0], N = B->dims[1], np = (N + 15) / 16;
+    if (K < 1 || N < 1 || c->t[a].dims[c->t[a].ndim - 1] != K || imp_count(2, (int64_t[]){np * 16, K}) < 0)
         return OCC_OK;
-    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = K * N};
-    t.dims[0] = N;
-    t.dims[1] = K;
+    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * 16 * K};
+    t.dims[0] = np;
+    t.dims[1] = K * 16;
     occ_status s = imp_cval_alloc(&t, c->e);
     if (s)
         return s;
     const float *src = c->v[b].c.f;
-    for (int64_t i = 0; i < K; i++)
-        for (int64_t j = 0; j < N; j++)
-            t.f[j * K + i] = src[i * N + j];
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t q = 0; q < 16; q++)
+                t.f[(j * K + i) * 16 + q] = j * 16 + q < N ? src[i * N + j * 16 + q] : 0.0f;
     char base[200];
-    snprintf(base, sizeof base, "%.180s.T", c->t[b].name ? c->t[b].name : "B");
+    snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
     int32_t bt = new_const(f, base, &t);
     if (bt < 0)
         return bt;
     occ_attr *na = imp_alloc(c->A, sizeof *na);
     if (!na)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    na->name = "occ_transB";
+    na->name = "occ_packB";
     na->type = OCC_ATTR_INT;
-    na->i = 1;
+    na->i = N;
     n = &c->nodes[k];
     int32_t ins[2] = {a, bt};
     if ((s = node_ins(f, n, 2, ins)))
@@ -442,7 +444,7 @@ occ_status imp_fuse(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
     }
     for (uint32_t k = 0; k < c->nn && !s; k++)
         if (!c->dead[k] && strcmp(c->nodes[k].op, "MatMul") == 0)
-            s = transpose_matmul(&f, k);
+            s = pack_matmul(&f, k);
     free(f.use);
     free(f.cons);
     return s;

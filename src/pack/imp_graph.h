@@ -72,7 +72,7 @@ occ_status imp_fold_batchnorm(imp_ctx *c, const int32_t *graph_outputs, uint32_t
     OCC_MUST_CHECK;
 
 /* fuse.c: LayerNorm and GELU patterns into single nodes; MatMul with a
- * constant 2-D B gets B^T (occ_transB). */
+ * constant 2-D B gets it in panels of 16 columns (occ_packB). */
 occ_status imp_fuse(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs) OCC_MUST_CHECK;
 
 #endif
