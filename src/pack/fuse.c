@@ -9,7 +9,11 @@
  *     Hugging Face export it  =>  Gelu(x) (approximate none);
  *   MatMul with a constant 2-D B (a Linear) and A of rank >= 2: B stored
  *     in panels of 16 columns with attribute occ_packB = N (src/ops/matmul.c
- *     says why: the packing a GEMM kernel wants, done once).
+ *     says why: the packing a GEMM kernel wants, done once);
+ *   Conv over [N, C, L] (1-D, group 1, explicit pads): OccIm2Col (one copy,
+ *     src/ops/im2col.c) -> MatMul on the weight's panels -> [Add bias] ->
+ *     Transpose back to [N, O, L'] (oneDNN 2.6 runs those convolutions on
+ *     plain layouts through its gemm convolution at a third of the speed).
  *
  * Every intermediate value must be read by the pattern alone (not by
  * another node, not a graph output) and every constant must have the value
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "pack/imp_graph.h"
 
 typedef struct fctx {
@@ -396,6 +401,236 @@ static occ_status pack_matmul(fctx *f, uint32_t k)
     return OCC_OK;
 }
 
+/* Makes room for cnt nodes before node `at` (later nodes and the producers
+ * that name them move up). */
+static occ_status insert_nodes(imp_ctx *c, uint32_t at, uint32_t cnt)
+{
+    uint32_t old = c->nn;
+    for (uint32_t i = 0; i < cnt; i++) {
+        occ_node *tmp;
+        occ_status s = imp_add_node(c, &tmp);
+        if (s)
+            return s;
+    }
+    memmove(&c->nodes[at + cnt], &c->nodes[at], (old - at) * sizeof *c->nodes);
+    memmove(&c->dead[at + cnt], &c->dead[at], old - at);
+    memset(&c->nodes[at], 0, cnt * sizeof *c->nodes);
+    memset(&c->dead[at], 0, cnt);
+    for (uint32_t v = 0; v < c->nv; v++)
+        if (c->v[v].producer >= (int32_t)at)
+            c->v[v].producer += (int32_t)cnt;
+    return OCC_OK;
+}
+
+static occ_status infer_node(imp_ctx *c, uint32_t idx)
+{
+    occ_model m;
+    memset(&m, 0, sizeof m);
+    m.tensors = c->t;
+    m.n_tensors = c->nv;
+    m.nodes = c->nodes;
+    m.n_nodes = c->nn;
+    occ_status s = occ_op_infer(&m, &c->nodes[idx], c->e);
+    if (s)
+        return s;
+    const occ_node *n = &c->nodes[idx];
+    for (uint32_t k = 0; k < n->n_outputs; k++) {
+        occ_tensor *t = &c->t[n->outputs[k]];
+        t->size = occ_dtype_size(occ_tensor_dtype(t)) * (uint64_t)imp_count(t->ndim, t->dims);
+    }
+    return OCC_OK;
+}
+
+static int32_t new_act(fctx *f, const char *base, uint32_t producer)
+{
+    const char *nm = imp_unique_name(f->c, base);
+    int32_t idx = nm ? imp_val_new(f->c, nm) : OCC_ERR_NOMEM;
+    if (idx >= 0)
+        f->c->v[idx].producer = (int32_t)producer;
+    return idx;
+}
+
+static int int_attr_is(const occ_attr *a, int64_t want)
+{
+    return a->type == OCC_ATTR_INT && a->i == want;
+}
+
+static occ_attr mk_int(const char *name, int64_t v)
+{
+    occ_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = name;
+    a.type = OCC_ATTR_INT;
+    a.i = v;
+    return a;
+}
+
+/* Conv node k over [N, C, L] with a constant W [O, C, kk] (bias optional),
+ * group 1, explicit pads: into OccIm2Col -> MatMul (panels) [-> Add] ->
+ * Transpose; *added = nodes inserted before it. */
+static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
+{
+    imp_ctx *c = f->c;
+    *added = 0;
+    const occ_node *n = &c->nodes[k];
+    if (n->n_inputs < 2 || n->n_inputs > 3 || n->n_outputs != 1 || n->inputs[0] < 0)
+        return OCC_OK;
+    int32_t x = n->inputs[0], y = n->outputs[0];
+    int32_t bias = n->n_inputs == 3 ? n->inputs[2] : -1;
+    const imp_cval *W = fconst(f, n->inputs[1]);
+    const occ_tensor *xt = &c->t[x];
+    if (!W || W->ndim != 3 || fconst(f, x) || xt->ndim != 3 ||
+        occ_tensor_dtype(xt) != OCC_DTYPE_FLOAT || W->dims[1] != xt->dims[1])
+        return OCC_OK;
+    const int64_t O = W->dims[0], C = W->dims[1], kk = W->dims[2], K = C * kk;
+    if (bias >= 0) {
+        const imp_cval *bv = fconst(f, bias);
+        if (!bv || bv->count != O || bv->ndim != 1)
+            return OCC_OK;
+    }
+    int64_t stride = 1, dil = 1, pl = 0, pr = 0;
+    for (uint32_t a = 0; a < n->n_attrs; a++) {
+        const occ_attr *at = &n->attrs[a];
+        if (!strcmp(at->name, "group")) {
+            if (!int_attr_is(at, 1))
+                return OCC_OK;
+        } else if (!strcmp(at->name, "auto_pad")) {
+            if (at->type != OCC_ATTR_STRING || strcmp(at->s, "NOTSET"))
+                return OCC_OK;
+        } else if (!strcmp(at->name, "kernel_shape")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != kk)
+                return OCC_OK;
+        } else if (!strcmp(at->name, "strides") || !strcmp(at->name, "dilations")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] < 1)
+                return OCC_OK;
+            *(at->name[0] == 's' ? &stride : &dil) = at->ints[0];
+        } else if (!strcmp(at->name, "pads")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 2 || at->ints[0] < 0 || at->ints[1] < 0)
+                return OCC_OK;
+            pl = at->ints[0];
+            pr = at->ints[1];
+        } else {
+            return OCC_OK;
+        }
+    }
+    /* the weight as panels of B = W^T [C kk, O] */
+    const int64_t np = (O + 15) / 16;
+    if (imp_count(2, (int64_t[]){np * 16, K}) < 0)
+        return OCC_OK;
+    imp_cval pv = {.type = CV_FLOAT, .ndim = 2, .count = np * 16 * K};
+    pv.dims[0] = np;
+    pv.dims[1] = K * 16;
+    occ_status s = imp_cval_alloc(&pv, c->e);
+    if (s)
+        return s;
+    const float *wf = W->f;
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < K; i++)
+            for (int64_t q = 0; q < 16; q++)
+                pv.f[(j * K + i) * 16 + q] = j * 16 + q < O ? wf[(j * 16 + q) * K + i] : 0.0f;
+    char base[220];
+    const char *cn = n->name ? n->name : "conv";
+    snprintf(base, sizeof base, "%.180s.panels", cn);
+    int32_t wp = new_const(f, base, &pv);
+    if (wp < 0)
+        return wp;
+    const uint32_t cnt = bias >= 0 ? 3 : 2;
+    if ((s = insert_nodes(c, k, cnt)))
+        return s;
+    /* k .. k + cnt - 1: the new nodes; k + cnt: the Conv, to be the Transpose */
+    snprintf(base, sizeof base, "%.180s/im2col", cn);
+    int32_t vcol = new_act(f, base, k);
+    snprintf(base, sizeof base, "%.180s/gemm", cn);
+    int32_t vmm = new_act(f, base, k + 1);
+    int32_t vb = -1;
+    if (bias >= 0) {
+        snprintf(base, sizeof base, "%.180s/bias", cn);
+        vb = new_act(f, base, k + 2);
+    }
+    if (vcol < 0 || vmm < 0 || (bias >= 0 && vb < 0))
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    occ_attr *ia = imp_alloc(c->A, 5 * sizeof *ia), *ma = imp_alloc(c->A, sizeof *ma),
+             *ta = imp_alloc(c->A, sizeof *ta);
+    int64_t *perm = imp_alloc(c->A, 3 * sizeof *perm);
+    int32_t *io = imp_alloc(c->A, 12 * sizeof *io);
+    if (!ia || !ma || !ta || !perm || !io)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    ia[0] = mk_int("kernel", kk);
+    ia[1] = mk_int("stride", stride);
+    ia[2] = mk_int("dilation", dil);
+    ia[3] = mk_int("pad_l", pl);
+    ia[4] = mk_int("pad_r", pr);
+    ma[0] = mk_int("occ_packB", O);
+    perm[0] = 0;
+    perm[1] = 2;
+    perm[2] = 1;
+    memset(ta, 0, sizeof *ta);
+    ta->name = "perm";
+    ta->type = OCC_ATTR_INTS;
+    ta->count = 3;
+    ta->ints = perm;
+    const char *conv_name = c->nodes[k + cnt].name;
+    /* im2col: x -> vcol */
+    io[0] = x;
+    io[1] = vcol;
+    occ_node *ni = &c->nodes[k];
+    ni->name = c->t[vcol].name;
+    ni->op = "OccIm2Col";
+    ni->n_inputs = 1;
+    ni->inputs = &io[0];
+    ni->n_outputs = 1;
+    ni->outputs = &io[1];
+    ni->n_attrs = 5;
+    ni->attrs = ia;
+    if ((s = infer_node(c, k)))
+        return s;
+    io[2] = vcol;
+    io[3] = wp;
+    io[4] = vmm;
+    ni = &c->nodes[k + 1];
+    ni->name = c->t[vmm].name;
+    ni->op = "MatMul";
+    ni->n_inputs = 2;
+    ni->inputs = &io[2];
+    ni->n_outputs = 1;
+    ni->outputs = &io[4];
+    ni->n_attrs = 1;
+    ni->attrs = ma;
+    if ((s = infer_node(c, k + 1)))
+        return s;
+    int32_t last = vmm;
+    if (bias >= 0) {
+        io[5] = vmm;
+        io[6] = bias;
+        io[7] = vb;
+        ni = &c->nodes[k + 2];
+        ni->name = c->t[vb].name;
+        ni->op = "Add";
+        ni->n_inputs = 2;
+        ni->inputs = &io[5];
+        ni->n_outputs = 1;
+        ni->outputs = &io[7];
+        if ((s = infer_node(c, k + 2)))
+            return s;
+        last = vb;
+    }
+    io[8] = last;
+    io[9] = y;
+    ni = &c->nodes[k + cnt];
+    ni->name = conv_name;
+    ni->op = "Transpose";
+    ni->n_inputs = 1;
+    ni->inputs = &io[8];
+    ni->n_outputs = 1;
+    ni->outputs = &io[9];
+    ni->n_attrs = 1;
+    ni->attrs = ta;
+    if ((s = infer_node(c, k + cnt)))
+        return s;
+    *added = cnt;
+    return OCC_OK;
+}
+
 static occ_status count_uses(fctx *f, const int32_t *gouts, uint32_t ngouts)
 {
     imp_ctx *c = f->c;
@@ -441,6 +676,16 @@ occ_status imp_fuse(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
             fuse_gelu(&f, k, &s);
         if (!s && c->nv != f.nv)
             s = count_uses(&f, gouts, ngouts);
+    }
+    /* 1-D convolutions first: their MatMuls already carry panels */
+    for (uint32_t k = 0; k < c->nn && !s; k++) {
+        uint32_t added = 0;
+        if (!c->dead[k] && strcmp(c->nodes[k].op, "Conv") == 0) {
+            s = conv1d_gemm(&f, k, &added);
+            k += added;
+            if (!s && added)
+                s = count_uses(&f, gouts, ngouts);
+        }
     }
     for (uint32_t k = 0; k < c->nn && !s; k++)
         if (!c->dead[k] && strcmp(c->nodes[k].op, "MatMul") == 0)
