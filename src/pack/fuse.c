@@ -354,6 +354,10 @@ static int fuse_gelu(fctx *f, uint32_t ne, occ_status *st)
     return !*st;
 }
 
+/* Panels pay off for real layers only: under 16 columns the padding would
+ * multiply the weight, and a tiny product runs as fast on sgemm. */
+enum { PANEL_MIN_N = 16, PANEL_MIN_ELEMS = 4096 };
+
 /* MatMul(A, B) with B a float constant [K, N] and A of rank >= 2: B in
  * panels of 16 columns, [ceil(N / 16), K * 16], zero-padded (matmul.c). */
 static occ_status pack_matmul(fctx *f, uint32_t k)
@@ -368,7 +372,8 @@ static occ_status pack_matmul(fctx *f, uint32_t k)
         occ_tensor_dtype(&c->t[a]) != OCC_DTYPE_FLOAT)
         return OCC_OK;
     int64_t K = B->dims[0], N = B->dims[1], np = (N + 15) / 16;
-    if (K < 1 || N < 1 || c->t[a].dims[c->t[a].ndim - 1] != K || imp_count(2, (int64_t[]){np * 16, K}) < 0)
+    if (K < 1 || N < PANEL_MIN_N || K * N < PANEL_MIN_ELEMS ||
+        c->t[a].dims[c->t[a].ndim - 1] != K || imp_count(2, (int64_t[]){np * 16, K}) < 0)
         return OCC_OK;
     imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * 16 * K};
     t.dims[0] = np;
@@ -483,6 +488,8 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
         occ_tensor_dtype(xt) != OCC_DTYPE_FLOAT || W->dims[1] != xt->dims[1])
         return OCC_OK;
     const int64_t O = W->dims[0], C = W->dims[1], kk = W->dims[2], K = C * kk;
+    if (O < PANEL_MIN_N || K * O < PANEL_MIN_ELEMS)
+        return OCC_OK;
     if (bias >= 0) {
         const imp_cval *bv = fconst(f, bias);
         if (!bv || bv->count != O || bv->ndim != 1)
