@@ -6,8 +6,9 @@
  *    the packer stores it): native equals a naive product, and occlumency
  *    with the weight streamed in pieces of panels equals native bit for bit
  *    (each output column is a whole dot product whatever the pieces);
- *  - OccIm2Col -> panel MatMul -> Transpose (the packer's form of a 1-D
- *    Conv) equals a naive strided, padded, dilated convolution. */
+ *  - OccIm2Col -> panel MatMul (bias row inside) -> Transpose (the
+ *    packer's form of a 1-D Conv) equals a naive strided, padded, dilated
+ *    convolution with bias. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,16 +31,22 @@ static void rechunk(tb *b)
     }
 }
 
-/* W [K, N] row-major -> panels [ceil(N/16), K * 16] (src/pack/fuse.c) */
+/* W [K, N] row-major (and a bias [N]) -> panels [ceil(N/16), (K + 1?) * 16]
+ * (src/pack/fuse.c) */
+static float *panels_b(const float *w, const float *bias, int64_t K, int64_t N)
+{
+    int64_t np = (N + 15) / 16, kb = K + (bias != NULL);
+    float *p = calloc((size_t)(np * 16 * kb), sizeof *p);
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < kb; i++)
+            for (int64_t q = 0; q < 16 && j * 16 + q < N; q++)
+                p[(j * kb + i) * 16 + q] = i < K ? w[i * N + j * 16 + q] : bias[j * 16 + q];
+    return p;
+}
+
 static float *panels(const float *w, int64_t K, int64_t N)
 {
-    int64_t np = (N + 15) / 16;
-    float *p = calloc((size_t)(np * 16 * K), sizeof *p);
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < K; i++)
-            for (int64_t q = 0; q < 16 && j * 16 + q < N; q++)
-                p[(j * K + i) * 16 + q] = w[i * N + j * 16 + q];
-    return p;
+    return panels_b(w, NULL, K, N);
 }
 
 static void test_vec_functions(void)
@@ -94,19 +101,21 @@ static void test_vec_gemv_gemm(void)
         for (int b0 = 0; b0 < 3; b0++)
             for (int c0 = 0; c0 < 3; c0++) {
                 int m = ms[a0], k = ks[b0], n = ns[c0];
-                float *a = rand_buf(m * k), *w = rand_buf(k * n), *p = panels(w, k, n);
+                const int hb = (a0 + b0 + c0) % 2; /* half the cases with a bias row */
+                float *a = rand_buf(m * k), *w = rand_buf(k * n), *bv = rand_buf(n);
+                float *p = panels_b(w, hb ? bv : NULL, k, n);
                 float *y = calloc((size_t)(m * n + 1), sizeof *y);
-                occ_vec_gemm_panels(a, m, k, k, p, (n + 15) / 16, 0, n, y, n);
+                occ_vec_gemm_panels(a, m, k, k, p, (n + 15) / 16, hb, 0, n, y, n);
                 double worst = 0;
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
-                        double s = 0;
+                        double s = hb ? bv[j] : 0.0;
                         for (int q = 0; q < k; q++)
                             s += (double)a[i * k + q] * w[q * n + j];
                         worst = fmax(worst, fabs(y[i * n + j] - s));
                     }
-                CHECK_MSG(worst < 1e-4, "panels %dx%dx%d: %g", m, k, n, worst);
-                free(a), free(w), free(p), free(y);
+                CHECK_MSG(worst < 1e-4, "panels %dx%dx%d bias %d: %g", m, k, n, hb, worst);
+                free(a), free(w), free(bv), free(p), free(y);
             }
 }
 
@@ -192,24 +201,24 @@ static void test_im2col_conv1d(void)
     enum { LO = (L + PL + PR - D * (KK - 1) - 1) / S + 1, KC = C * KK };
     static tb b;
     tb_init(&b);
-    float *x = rand_buf(C * L), *w = rand_buf(O * C * KK);
-    /* B = W^T [C KK, O] in panels */
+    float *x = rand_buf(C * L), *w = rand_buf(O * C * KK), *bias = rand_buf(O);
+    /* B = W^T [C KK, O] in panels, the bias row at the end of each */
     float *wt = malloc(sizeof(float) * KC * O);
     for (int o = 0; o < O; o++)
         for (int i = 0; i < KC; i++)
             wt[i * O + o] = w[o * KC + i];
-    float *p = panels(wt, KC, O);
-    int64_t dx[3] = {1, C, L}, dw[2] = {(O + 15) / 16, KC * 16};
+    float *p = panels_b(wt, bias, KC, O);
+    int64_t dx[3] = {1, C, L}, dw[2] = {(O + 15) / 16, (KC + 1) * 16};
     int ix = tb_input(&b, "x", 3, dx), iw = tb_weight(&b, "w", 2, dw, p);
     int cols = tb_act(&b, "cols"), mm = tb_act(&b, "mm"), y = tb_act(&b, "y");
     occ_attr ia[5] = {A_INT("kernel", KK), A_INT("stride", S), A_INT("dilation", D),
                       A_INT("pad_l", PL), A_INT("pad_r", PR)};
-    occ_attr ma[1] = {A_INT("occ_packB", O)};
+    occ_attr ma[2] = {A_INT("occ_packB", O), A_INT("occ_bias", 1)};
     int64_t perm[3] = {0, 2, 1};
     occ_attr ta[1] = {A_INTS("perm", perm, 3)};
     int i0[1] = {ix}, i1[2] = {cols, iw}, i2[1] = {mm};
     tb_node(&b, "OccIm2Col", 1, i0, cols, 5, ia);
-    tb_node(&b, "MatMul", 2, i1, mm, 1, ma);
+    tb_node(&b, "MatMul", 2, i1, mm, 2, ma);
     tb_node(&b, "Transpose", 1, i2, y, 1, ta);
     tb_output(&b, y);
     occ_error e = {0};
@@ -218,7 +227,7 @@ static void test_im2col_conv1d(void)
     static float ref[O * LO], out[O * LO];
     for (int o = 0; o < O; o++)
         for (int t = 0; t < LO; t++) {
-            double s = 0;
+            double s = bias[o];
             for (int c = 0; c < C; c++)
                 for (int k = 0; k < KK; k++) {
                     int pos = t * S + k * D - PL;
@@ -244,7 +253,7 @@ static void test_im2col_conv1d(void)
     CHECK(tb_finish(&bad, &e) != OCC_OK);
     tb_free(&bad);
     tb_free(&b);
-    free(x), free(w), free(wt), free(p);
+    free(x), free(w), free(bias), free(wt), free(p);
 }
 
 int main(void)

@@ -11,7 +11,10 @@
  * packing would produce, made once at pack time (docs/benchmarks.md).
  * The streamed pieces (occ_matmul_run_rows) are then whole panels: output
  * columns, each a complete dot product over K, so a streamed run computes
- * exactly what a native one does. */
+ * exactly what a native one does. occ_bias = 1: each panel carries one more
+ * row, the bias of its 16 columns (the Add the exporter put after the
+ * Linear, fused by the packer: no pass over Y, and it streams with its
+ * panel). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +30,7 @@ typedef struct matmul_state {
                                         * batch is one [batch * m, k] x [k, n] sgemm */
     int pb;                            /* occ_packB: B stored as panels of 16 columns */
     int64_t np;                        /* occ_packB: panels, ceil(n / 16) */
+    int bias;                          /* occ_bias: each panel ends with its bias row */
 } matmul_state;
 
 static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
@@ -36,24 +40,28 @@ static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_st
     if (a->ndim < 1 || b->ndim < 1)
         return occ_fail(e, OCC_ERR_SHAPE, "MatMul operands must have rank >= 1");
     int ra = a->ndim, rb = b->ndim;
-    int64_t pn;
+    int64_t pn, pbias;
     occ_status st = occ_ops_attr_int(n, "occ_packB", 0, &pn, e);
-    if (st)
+    if (st || (st = occ_ops_attr_int(n, "occ_bias", 0, &pbias, e)))
         return st;
+    if ((pbias != 0 && pbias != 1) || (pbias && !pn))
+        return occ_fail(e, OCC_ERR_INVALID, "occ_bias = %lld (0, or 1 with occ_packB)",
+                        (long long)pbias);
+    s->bias = (int)pbias;
     s->pb = pn != 0;
     s->m = ra >= 2 ? a->dims[ra - 2] : 1;
     s->k = a->dims[ra - 1];
     int64_t kb = rb >= 2 ? b->dims[rb - 2] : b->dims[0];
     s->n = rb >= 2 ? b->dims[rb - 1] : 1;
     if (s->pb) {
-        /* B is [ceil(N / 16), K * 16] */
+        /* B is [ceil(N / 16), (K + bias) * 16] */
         if (pn < 1 || pn > (INT64_C(1) << 40) || rb != 2 || ra < 2 ||
             b->dims[0] != (pn + 15) / 16 || b->dims[1] % 16)
             return occ_fail(e, OCC_ERR_INVALID, "occ_packB = %lld does not match B [%lld, %lld] "
                             "(A of rank %d)", (long long)pn, (long long)b->dims[0],
                             (long long)b->dims[rb - 1], ra);
         s->np = b->dims[0];
-        kb = b->dims[1] / 16;
+        kb = b->dims[1] / 16 - s->bias;
         s->n = pn;
     }
     if (kb != s->k)
@@ -171,8 +179,8 @@ occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b
         return occ_fail(e, OCC_ERR_INTERNAL, "MatMul rows [%lld, %lld) of %lld", (long long)k0,
                         (long long)k1, (long long)rows);
     if (s->pb) {
-        occ_vec_gemm_panels(a, s->batch * s->m, s->k, s->k, b_rows, k1 - k0, 16 * k0, s->n, y,
-                            s->n);
+        occ_vec_gemm_panels(a, s->batch * s->m, s->k, s->k, b_rows, k1 - k0, s->bias, 16 * k0,
+                            s->n, y, s->n);
         return OCC_OK;
     }
     return occ_dnnl_check(dnnl_sgemm('N', 'N', s->batch * s->m, s->n, k1 - k0, 1.0f, a + k0,

@@ -190,7 +190,7 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
  * budget of AVX2's 16 ymm). Rows past mr repeat the last row's pointer and
  * are not stored; columns past nc go through a buffer. acc: add to Y. */
 AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t kc, float *Y,
-                            int64_t ldy, int mr, int nc, int acc)
+                            int64_t ldy, int mr, int nc, int acc, const float *bias)
 {
     const float *a[6];
     for (int r = 0; r < 6; r++)
@@ -226,6 +226,9 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
             if (acc) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
+            } else if (bias) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
             }
             _mm256_storeu_ps(y, v0);
             _mm256_storeu_ps(y + 8, v1);
@@ -234,7 +237,7 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
             _mm256_storeu_ps(t, c[2 * r]);
             _mm256_storeu_ps(t + 8, c[2 * r + 1]);
             for (int j = 0; j < nc; j++)
-                y[j] = acc ? y[j] + t[j] : t[j];
+                y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
         }
     }
 }
@@ -244,7 +247,8 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
 enum { GEMM_KC = 256, GEMM_GP = 8 };
 
 AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
-                             int64_t np, int64_t c0, int64_t n, float *Y, int64_t ldy)
+                             int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy)
 {
     const int64_t ng = (np + GEMM_GP - 1) / GEMM_GP;
     /* groups of columns are independent: dynamic, so that a busy core
@@ -259,8 +263,9 @@ AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, 
                 for (int64_t j = j0; j < j1; j++) {
                     const int64_t col = c0 + j * 16;
                     const int nc = (int)(n - col < 16 ? n - col : 16);
-                    micro_6x16(A + i * lda + k0, lda, B + j * k * 16 + k0 * 16, kc,
-                               Y + i * ldy + col, ldy, mr, nc, k0 > 0);
+                    micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, kc,
+                               Y + i * ldy + col, ldy, mr, nc, k0 > 0,
+                               bias ? B + j * ps + k * 16 : NULL);
                 }
             }
         }
@@ -343,11 +348,12 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
 }
 
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
-                         int64_t np, int64_t c0, int64_t n, float *Y, int64_t ldy)
+                         int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy)
 {
+    const int64_t ps = (k + (bias ? 1 : 0)) * 16; /* floats per panel */
 #ifdef OCC_HAVE_AVX2_PATH
     if (use_avx2()) {
-        panels_avx2(A, m, k, lda, B, np, c0, n, Y, ldy);
+        panels_avx2(A, m, k, lda, B, np, ps, bias, c0, n, Y, ldy);
         return;
     }
 #endif
@@ -356,7 +362,7 @@ void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, cons
             for (int64_t q = 0; q < 16 && c0 + j * 16 + q < n; q++) {
                 float t = 0.0f;
                 for (int64_t kk = 0; kk < k; kk++)
-                    t += A[i * lda + kk] * B[(j * k + kk) * 16 + q];
-                Y[i * ldy + c0 + j * 16 + q] = t;
+                    t += A[i * lda + kk] * B[j * ps + kk * 16 + q];
+                Y[i * ldy + c0 + j * 16 + q] = bias ? t + B[j * ps + k * 16 + q] : t;
             }
 }

@@ -23,11 +23,13 @@ void occ_vec_tanh(const float *in, float *out, int64_t n);
 void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const float *x,
                   const float *add, float *y);
 
-/* Y[:, c0:c0+16*np) (clipped at column n) = A B for A [m, k] (lda) and B
- * given as np panels of 16 columns, each [k][16] floats (zero beyond column
- * n): the layout the packer stores a Linear's weight in (src/pack/fuse.c).
- * Y has ldy floats a row. Splits the panels over the OpenMP threads. */
+/* Y[:, c0:c0+16*np) (clipped at column n) = A B (+ bias) for A [m, k]
+ * (lda) and B given as np panels of 16 columns, each [k][16] floats (zero
+ * beyond column n) followed, when bias, by one more row of 16: the bias of
+ * those columns. The layout the packer stores a Linear's weight in
+ * (src/pack/fuse.c). Y has ldy floats a row. Splits the panels over the
+ * OpenMP threads. */
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
-                         int64_t np, int64_t c0, int64_t n, float *Y, int64_t ldy);
+                         int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy);
 
 #endif

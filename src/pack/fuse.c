@@ -9,9 +9,10 @@
  *     Hugging Face export it  =>  Gelu(x) (approximate none);
  *   MatMul with a constant 2-D B (a Linear) and A of rank >= 2: B stored
  *     in panels of 16 columns with attribute occ_packB = N (src/ops/matmul.c
- *     says why: the packing a GEMM kernel wants, done once);
+ *     says why: the packing a GEMM kernel wants, done once), and the bias
+ *     Add after it folded into the panels (occ_bias = 1);
  *   Conv over [N, C, L] (1-D, group 1, explicit pads): OccIm2Col (one copy,
- *     src/ops/im2col.c) -> MatMul on the weight's panels -> [Add bias] ->
+ *     src/ops/im2col.c) -> MatMul on the weight's panels (bias inside) ->
  *     Transpose back to [N, O, L'] (oneDNN 2.6 runs those convolutions on
  *     plain layouts through its gemm convolution at a third of the speed).
  *
@@ -354,6 +355,8 @@ static int fuse_gelu(fctx *f, uint32_t ne, occ_status *st)
     return !*st;
 }
 
+static occ_attr mk_int(const char *name, int64_t v);
+
 /* Panels pay off for real layers only: under 16 columns the padding would
  * multiply the weight, and a tiny product runs as fast on sgemm. */
 enum { PANEL_MIN_N = 16, PANEL_MIN_ELEMS = 4096 };
@@ -375,34 +378,55 @@ static occ_status pack_matmul(fctx *f, uint32_t k)
     if (K < 1 || N < PANEL_MIN_N || K * N < PANEL_MIN_ELEMS ||
         c->t[a].dims[c->t[a].ndim - 1] != K || imp_count(2, (int64_t[]){np * 16, K}) < 0)
         return OCC_OK;
-    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * 16 * K};
+    /* a bias Add that only this product feeds goes into the panels */
+    int32_t y = n->outputs[0], nadd = only_cons(f, y, "Add"), bias = -1;
+    if (nadd >= 0) {
+        bias = other_in(&c->nodes[nadd], y);
+        const occ_tensor *yt = &c->t[y], *zt = &c->t[c->nodes[nadd].outputs[0]];
+        if (!lastdim_const(f, bias, N, yt->ndim) || zt->ndim != yt->ndim ||
+            memcmp(zt->dims, yt->dims, sizeof(int64_t) * (size_t)yt->ndim))
+            nadd = -1, bias = -1;
+    }
+    const int64_t kb = K + (bias >= 0), ps = kb * 16;
+    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
     t.dims[0] = np;
-    t.dims[1] = K * 16;
+    t.dims[1] = ps;
     occ_status s = imp_cval_alloc(&t, c->e);
     if (s)
         return s;
-    const float *src = c->v[b].c.f;
+    const float *src = c->v[b].c.f, *bv = bias >= 0 ? c->v[bias].c.f : NULL;
     for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < K; i++)
+        for (int64_t i = 0; i < kb; i++)
             for (int64_t q = 0; q < 16; q++)
-                t.f[(j * K + i) * 16 + q] = j * 16 + q < N ? src[i * N + j * 16 + q] : 0.0f;
+                t.f[j * ps + i * 16 + q] =
+                    j * 16 + q >= N ? 0.0f : i < K ? src[i * N + j * 16 + q] : bv[j * 16 + q];
     char base[200];
     snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
     int32_t bt = new_const(f, base, &t);
     if (bt < 0)
         return bt;
-    occ_attr *na = imp_alloc(c->A, sizeof *na);
+    occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
     if (!na)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    na->name = "occ_packB";
-    na->type = OCC_ATTR_INT;
-    na->i = N;
+    na[0] = mk_int("occ_packB", N);
+    na[1] = mk_int("occ_bias", 1);
     n = &c->nodes[k];
     int32_t ins[2] = {a, bt};
     if ((s = node_ins(f, n, 2, ins)))
         return s;
     n->attrs = na;
-    n->n_attrs = 1;
+    n->n_attrs = bias >= 0 ? 2 : 1;
+    if (bias >= 0) {
+        /* the product now writes the Add's output */
+        int32_t *no = imp_alloc(c->A, sizeof *no);
+        if (!no)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        no[0] = c->nodes[nadd].outputs[0];
+        n->outputs = no;
+        n->n_outputs = 1;
+        c->v[no[0]].producer = (int32_t)k;
+        c->dead[nadd] = 1;
+    }
     return OCC_OK;
 }
 
@@ -520,28 +544,29 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
             return OCC_OK;
         }
     }
-    /* the weight as panels of B = W^T [C kk, O] */
-    const int64_t np = (O + 15) / 16;
-    if (imp_count(2, (int64_t[]){np * 16, K}) < 0)
+    /* the weight as panels of B = W^T [C kk, O], each with its bias row */
+    const int64_t np = (O + 15) / 16, kb = K + (bias >= 0), ps = kb * 16;
+    if (imp_count(2, (int64_t[]){np * 16, kb}) < 0)
         return OCC_OK;
-    imp_cval pv = {.type = CV_FLOAT, .ndim = 2, .count = np * 16 * K};
+    imp_cval pv = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
     pv.dims[0] = np;
-    pv.dims[1] = K * 16;
+    pv.dims[1] = ps;
     occ_status s = imp_cval_alloc(&pv, c->e);
     if (s)
         return s;
-    const float *wf = W->f;
+    const float *wf = W->f, *bf = bias >= 0 ? c->v[bias].c.f : NULL;
     for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < K; i++)
+        for (int64_t i = 0; i < kb; i++)
             for (int64_t q = 0; q < 16; q++)
-                pv.f[(j * K + i) * 16 + q] = j * 16 + q < O ? wf[(j * 16 + q) * K + i] : 0.0f;
+                pv.f[j * ps + i * 16 + q] =
+                    j * 16 + q >= O ? 0.0f : i < K ? wf[(j * 16 + q) * K + i] : bf[j * 16 + q];
     char base[220];
     const char *cn = n->name ? n->name : "conv";
     snprintf(base, sizeof base, "%.180s.panels", cn);
     int32_t wp = new_const(f, base, &pv);
     if (wp < 0)
         return wp;
-    const uint32_t cnt = bias >= 0 ? 3 : 2;
+    const uint32_t cnt = 2;
     if ((s = insert_nodes(c, k, cnt)))
         return s;
     /* k .. k + cnt - 1: the new nodes; k + cnt: the Conv, to be the Transpose */
@@ -549,14 +574,9 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     int32_t vcol = new_act(f, base, k);
     snprintf(base, sizeof base, "%.180s/gemm", cn);
     int32_t vmm = new_act(f, base, k + 1);
-    int32_t vb = -1;
-    if (bias >= 0) {
-        snprintf(base, sizeof base, "%.180s/bias", cn);
-        vb = new_act(f, base, k + 2);
-    }
-    if (vcol < 0 || vmm < 0 || (bias >= 0 && vb < 0))
+    if (vcol < 0 || vmm < 0)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    occ_attr *ia = imp_alloc(c->A, 5 * sizeof *ia), *ma = imp_alloc(c->A, sizeof *ma),
+    occ_attr *ia = imp_alloc(c->A, 5 * sizeof *ia), *ma = imp_alloc(c->A, 2 * sizeof *ma),
              *ta = imp_alloc(c->A, sizeof *ta);
     int64_t *perm = imp_alloc(c->A, 3 * sizeof *perm);
     int32_t *io = imp_alloc(c->A, 12 * sizeof *io);
@@ -568,6 +588,7 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     ia[3] = mk_int("pad_l", pl);
     ia[4] = mk_int("pad_r", pr);
     ma[0] = mk_int("occ_packB", O);
+    ma[1] = mk_int("occ_bias", 1);
     perm[0] = 0;
     perm[1] = 2;
     perm[2] = 1;
@@ -601,26 +622,11 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     ni->inputs = &io[2];
     ni->n_outputs = 1;
     ni->outputs = &io[4];
-    ni->n_attrs = 1;
+    ni->n_attrs = bias >= 0 ? 2 : 1;
     ni->attrs = ma;
     if ((s = infer_node(c, k + 1)))
         return s;
     int32_t last = vmm;
-    if (bias >= 0) {
-        io[5] = vmm;
-        io[6] = bias;
-        io[7] = vb;
-        ni = &c->nodes[k + 2];
-        ni->name = c->t[vb].name;
-        ni->op = "Add";
-        ni->n_inputs = 2;
-        ni->inputs = &io[5];
-        ni->n_outputs = 1;
-        ni->outputs = &io[7];
-        if ((s = infer_node(c, k + 2)))
-            return s;
-        last = vb;
-    }
     io[8] = last;
     io[9] = y;
     ni = &c->nodes[k + cnt];
