@@ -10,7 +10,8 @@
  *   MatMul with a constant 2-D B (a Linear) and A of rank >= 2: B stored
  *     in panels of 16 columns with attribute occ_packB = N (src/ops/matmul.c
  *     says why: the packing a GEMM kernel wants, done once), and the bias
- *     Add after it folded into the panels (occ_bias = 1);
+ *     Add after it folded into the panels (occ_bias = 1); a Gemm over 16 or
+ *     more rows likewise;
  *   Conv over [N, C, L] (1-D, group 1, explicit pads): OccIm2Col (one copy,
  *     src/ops/im2col.c) -> MatMul on the weight's panels (bias inside) ->
  *     Transpose back to [N, O, L'] (oneDNN 2.6 runs those convolutions on
@@ -356,6 +357,7 @@ static int fuse_gelu(fctx *f, uint32_t ne, occ_status *st)
 }
 
 static occ_attr mk_int(const char *name, int64_t v);
+static int int_attr_is(const occ_attr *a, int64_t want);
 
 /* Panels pay off for real layers only: under 16 columns the padding would
  * multiply the weight, and a tiny product runs as fast on sgemm. */
@@ -644,6 +646,84 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     return OCC_OK;
 }
 
+/* Gemm(A, B[, C]) with A a run-time [M, K] of M >= 16 rows (a transformer's
+ * tokens; a CNN's batch-1 classifier keeps its Gemm), B a constant, C a
+ * constant row of N or absent, alpha = beta = 1, transA = 0: the same panel
+ * MatMul, bias inside. */
+static occ_status gemm_to_panels(fctx *f, uint32_t k)
+{
+    imp_ctx *c = f->c;
+    const occ_node *n = &c->nodes[k];
+    if (n->n_inputs < 2 || n->n_inputs > 3 || n->n_outputs != 1 || n->inputs[0] < 0)
+        return OCC_OK;
+    int32_t a = n->inputs[0], b = n->inputs[1], cb = n->n_inputs == 3 ? n->inputs[2] : -1;
+    const imp_cval *B = fconst(f, b);
+    const occ_tensor *at = &c->t[a];
+    if (!B || B->ndim != 2 || fconst(f, a) || at->ndim != 2 || at->dims[0] < 16 ||
+        occ_tensor_dtype(at) != OCC_DTYPE_FLOAT)
+        return OCC_OK;
+    int64_t tb = 0;
+    for (uint32_t q = 0; q < n->n_attrs; q++) {
+        const occ_attr *x = &n->attrs[q];
+        if (!strcmp(x->name, "transB") && x->type == OCC_ATTR_INT && (x->i == 0 || x->i == 1))
+            tb = x->i;
+        else if (!strcmp(x->name, "transA") && int_attr_is(x, 0))
+            continue;
+        else if ((!strcmp(x->name, "alpha") || !strcmp(x->name, "beta")) &&
+                 x->type == OCC_ATTR_FLOAT && x->f == 1.0f)
+            continue;
+        else
+            return OCC_OK;
+    }
+    const int64_t K = tb ? B->dims[1] : B->dims[0], N = tb ? B->dims[0] : B->dims[1];
+    if (at->dims[1] != K || N < PANEL_MIN_N || K * N < PANEL_MIN_ELEMS)
+        return OCC_OK;
+    const float *bv = NULL;
+    if (cb >= 0) {
+        const imp_cval *C = fconst(f, cb);
+        if (!C || C->count != N || C->dims[C->ndim - 1] != N)
+            return OCC_OK;
+        bv = C->f;
+    }
+    const int64_t np = (N + 15) / 16, kb = K + (bv != NULL), ps = kb * 16;
+    if (imp_count(2, (int64_t[]){np * 16, kb}) < 0)
+        return OCC_OK;
+    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
+    t.dims[0] = np;
+    t.dims[1] = ps;
+    occ_status s = imp_cval_alloc(&t, c->e);
+    if (s)
+        return s;
+    const float *src = B->f;
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < kb; i++)
+            for (int64_t q = 0; q < 16; q++) {
+                const int64_t col = j * 16 + q;
+                t.f[j * ps + i * 16 + q] = col >= N  ? 0.0f
+                                           : i == K ? bv[col]
+                                           : tb     ? src[col * K + i]
+                                                    : src[i * N + col];
+            }
+    char base[200];
+    snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
+    int32_t bt = new_const(f, base, &t);
+    if (bt < 0)
+        return bt;
+    occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
+    if (!na)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    na[0] = mk_int("occ_packB", N);
+    na[1] = mk_int("occ_bias", 1);
+    occ_node *w = &c->nodes[k];
+    int32_t ins[2] = {a, bt};
+    if ((s = node_ins(f, w, 2, ins)))
+        return s;
+    w->op = "MatMul";
+    w->attrs = na;
+    w->n_attrs = bv ? 2 : 1;
+    return OCC_OK;
+}
+
 static occ_status count_uses(fctx *f, const int32_t *gouts, uint32_t ngouts)
 {
     imp_ctx *c = f->c;
@@ -703,6 +783,9 @@ occ_status imp_fuse(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
     for (uint32_t k = 0; k < c->nn && !s; k++)
         if (!c->dead[k] && strcmp(c->nodes[k].op, "MatMul") == 0)
             s = pack_matmul(&f, k);
+    for (uint32_t k = 0; k < c->nn && !s; k++)
+        if (!c->dead[k] && strcmp(c->nodes[k].op, "Gemm") == 0)
+            s = gemm_to_panels(&f, k);
     free(f.use);
     free(f.cons);
     return s;
