@@ -1,9 +1,25 @@
 /* MatMul (numpy semantics: 1-D operands promoted, batch dims broadcast), one
- * oneDNN sgemm per batch matrix. */
+ * oneDNN sgemm per batch matrix.
+ *
+ * occ_packB = N (an attribute only the packer sets, src/pack/fuse.c): the
+ * constant 2-D B [K, N] of a Linear is stored in panels of 16 columns,
+ * [ceil(N / 16), K * 16] (panel j: for each k the 16 values of columns
+ * 16j..16j+15, zeros past N), and A's rows (all leading dims flattened) run
+ * through vecmath.c's 6x16 AVX2 kernel on those panels. oneDNN's sgemm
+ * re-packs a plain B at every call and reads a [768, 3072] B, whose rows are
+ * 12 KiB apart, at half speed (44 vs 83 GFLOP/s); the panels are what its
+ * packing would produce, made once at pack time (docs/benchmarks.md).
+ * The streamed pieces (occ_matmul_run_rows) are then whole panels: output
+ * columns, each a complete dot product over K, so a streamed run computes
+ * exactly what a native one does. occ_bias = 1: each panel carries one more
+ * row, the bias of its 16 columns (the Add the exporter put after the
+ * Linear, fused by the packer: no pass over Y, and it streams with its
+ * panel). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/vecmath.h"
 
 typedef struct matmul_state {
     int64_t m, n, k, batch;
@@ -12,6 +28,9 @@ typedef struct matmul_state {
     int64_t sa[OCC_MAX_DIMS], sb[OCC_MAX_DIMS]; /* matrix strides per batch dim */
     int flat;                          /* B is 2-D and A holds every batch dim: the
                                         * batch is one [batch * m, k] x [k, n] sgemm */
+    int pb;                            /* occ_packB: B stored as panels of 16 columns */
+    int64_t np;                        /* occ_packB: panels, ceil(n / 16) */
+    int bias;                          /* occ_bias: each panel ends with its bias row */
 } matmul_state;
 
 static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
@@ -21,15 +40,35 @@ static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_st
     if (a->ndim < 1 || b->ndim < 1)
         return occ_fail(e, OCC_ERR_SHAPE, "MatMul operands must have rank >= 1");
     int ra = a->ndim, rb = b->ndim;
+    int64_t pn, pbias;
+    occ_status st = occ_ops_attr_int(n, "occ_packB", 0, &pn, e);
+    if (st || (st = occ_ops_attr_int(n, "occ_bias", 0, &pbias, e)))
+        return st;
+    if ((pbias != 0 && pbias != 1) || (pbias && !pn))
+        return occ_fail(e, OCC_ERR_INVALID, "occ_bias = %lld (0, or 1 with occ_packB)",
+                        (long long)pbias);
+    s->bias = (int)pbias;
+    s->pb = pn != 0;
     s->m = ra >= 2 ? a->dims[ra - 2] : 1;
     s->k = a->dims[ra - 1];
     int64_t kb = rb >= 2 ? b->dims[rb - 2] : b->dims[0];
     s->n = rb >= 2 ? b->dims[rb - 1] : 1;
+    if (s->pb) {
+        /* B is [ceil(N / 16), (K + bias) * 16] */
+        if (pn < 1 || pn > (INT64_C(1) << 40) || rb != 2 || ra < 2 ||
+            b->dims[0] != (pn + 15) / 16 || b->dims[1] % 16)
+            return occ_fail(e, OCC_ERR_INVALID, "occ_packB = %lld does not match B [%lld, %lld] "
+                            "(A of rank %d)", (long long)pn, (long long)b->dims[0],
+                            (long long)b->dims[rb - 1], ra);
+        s->np = b->dims[0];
+        kb = b->dims[1] / 16 - s->bias;
+        s->n = pn;
+    }
     if (kb != s->k)
         return occ_fail(e, OCC_ERR_SHAPE, "inner dimensions differ: %lld vs %lld",
                         (long long)s->k, (long long)kb);
     int ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0;
-    occ_status st = occ_ops_broadcast(ba, a->dims, bb, b->dims, &s->nb, s->bdims, e);
+    st = occ_ops_broadcast(ba, a->dims, bb, b->dims, &s->nb, s->bdims, e);
     if (st)
         return st;
     int64_t ca = s->m * s->k, cb = s->k * s->n;
@@ -100,7 +139,7 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     const float *a = x->in[0], *b = x->in[1]; /* typed once, whatever exec's pointer type */
     float *y = x->out[0];
     if (s->flat) /* one sgemm for the whole batch (a transformer's Linear: tokens x features) */
-        return occ_matmul_run_rows(s, a, b, 0, s->k, y, e);
+        return occ_matmul_run_rows(s, a, b, 0, s->pb ? s->np : s->k, y, e);
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         for (int d = s->nb - 1; d >= 0; d--) {
@@ -119,22 +158,31 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     return OCC_OK;
 }
 
+/* Rows of B as stored: K, or the panels (occ_packB). */
 int occ_matmul_splittable(const void *state, int64_t *k)
 {
     const matmul_state *s = state;
-    *k = s->k;
+    *k = s->pb ? s->np : s->k;
     return s->flat;
 }
 
-/* y (+)= A[:, k0:k1] B[k0:k1, :] for all rows of A at once; the first piece
- * (k0 = 0) writes y, the others add to it. */
+/* Plain B: y (+)= A[:, k0:k1] B[k0:k1, :] for all rows of A at once; the
+ * first piece (k0 = 0) writes y, the others add to it. Panels (occ_packB):
+ * panels k0..k1 give columns 16 k0 .. min(16 k1, N) of y, written whole, in
+ * any order of pieces. */
 occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b_rows,
                                int64_t k0, int64_t k1, float *y, occ_error *e)
 {
     const matmul_state *s = state;
-    if (!s->flat || k0 < 0 || k1 > s->k || k1 <= k0)
+    const int64_t rows = s->pb ? s->np : s->k;
+    if (!s->flat || k0 < 0 || k1 > rows || k1 <= k0)
         return occ_fail(e, OCC_ERR_INTERNAL, "MatMul rows [%lld, %lld) of %lld", (long long)k0,
-                        (long long)k1, (long long)s->k);
+                        (long long)k1, (long long)rows);
+    if (s->pb) {
+        occ_vec_gemm_panels(a, s->batch * s->m, s->k, s->k, b_rows, k1 - k0, s->bias, 16 * k0,
+                            s->n, y, s->n);
+        return OCC_OK;
+    }
     return occ_dnnl_check(dnnl_sgemm('N', 'N', s->batch * s->m, s->n, k1 - k0, 1.0f, a + k0,
                                      s->k, b_rows, s->n, k0 ? 1.0f : 0.0f, y, s->n),
                           "sgemm", e);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/vecmath.h"
 
 enum {
     U_RELU, U_LEAKY, U_CLIP, U_SIGMOID, U_TANH, U_HSIGMOID, U_HSWISH,
@@ -300,6 +301,20 @@ static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
     float *restrict out = x->out[0];
     const long n = (long)s->count;
     const float a = s->a, b = s->b;
+    if (s->kind == U_ERF || (s->kind == U_GELU && a == 0.0f)) {
+        /* AVX2 when the CPU has it (vecmath.c): BERT's 12 GELUs over
+         * [128, 3072] took 52 ms as the scalar loop at -O2 */
+        const long blk = 8192, nb = (n + blk - 1) / blk;
+#pragma omp parallel for if (n > PAR_MIN) schedule(static)
+        for (long k = 0; k < nb; k++) {
+            const long i0 = k * blk, c = n - i0 < blk ? n - i0 : blk;
+            if (s->kind == U_ERF)
+                occ_vec_erf(in + i0, out + i0, c);
+            else
+                occ_vec_gelu(in + i0, out + i0, c);
+        }
+        return OCC_OK;
+    }
     switch (s->kind) {
     case U_RELU:
 #pragma omp parallel for simd if (n > PAR_MIN) schedule(static)

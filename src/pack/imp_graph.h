@@ -71,4 +71,8 @@ occ_status imp_materialize_output(imp_ctx *c, int32_t *idx, const char *nm) OCC_
 occ_status imp_fold_batchnorm(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs)
     OCC_MUST_CHECK;
 
+/* fuse.c: LayerNorm and GELU patterns into single nodes; MatMul with a
+ * constant 2-D B gets it in panels of 16 columns (occ_packB). */
+occ_status imp_fuse(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs) OCC_MUST_CHECK;
+
 #endif

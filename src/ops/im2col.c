@@ -1,0 +1,134 @@
+/* OccIm2Col: the packer's half of a 1-D convolution run as a GEMM
+ * (src/pack/fuse.c rewrites Conv over [N, C, L] with group 1 into
+ * OccIm2Col -> MatMul on weight panels [-> Add bias] -> Transpose).
+ *   Y[n, t, c * k + j] = X[n, c, s t + d j - pad_l]   (0 outside [0, L))
+ * for X [N, C, L], Y [N, L', C k], L' = (L + pad_l + pad_r - d (k - 1) - 1) / s + 1.
+ * oneDNN 2.6 on AVX2 runs such convolutions (wav2vec2's feature encoder,
+ * 512 -> 512 channels over 3199 steps) on plain layouts through its gemm
+ * convolution at ~30 GFLOP/s; the copy here costs one pass over Y. Not an
+ * ONNX operator: only packs make it. Attributes (all required but pads):
+ * kernel, stride, dilation, pad_l, pad_r. Any element type (data movement). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct im2col_state {
+    int64_t n, c, l, k, s, d, pl, lo;
+    size_t es;
+} im2col_state;
+
+static occ_status im2col_params(const occ_model *m, const occ_node *n, im2col_state *s,
+                                occ_error *e)
+{
+    const occ_tensor *x = occ_ops_in(m, n, 0);
+    occ_status st;
+    int64_t pr;
+    if ((st = occ_ops_attr_int(n, "kernel", 0, &s->k, e)) ||
+        (st = occ_ops_attr_int(n, "stride", 0, &s->s, e)) ||
+        (st = occ_ops_attr_int(n, "dilation", 0, &s->d, e)) ||
+        (st = occ_ops_attr_int(n, "pad_l", 0, &s->pl, e)) ||
+        (st = occ_ops_attr_int(n, "pad_r", 0, &pr, e)))
+        return st;
+    if (x->ndim != 3)
+        return occ_fail(e, OCC_ERR_SHAPE, "OccIm2Col wants [N, C, L], got rank %d", x->ndim);
+    const int64_t lim = INT64_C(1) << 31;
+    if (s->k < 1 || s->s < 1 || s->d < 1 || s->pl < 0 || pr < 0 || s->k > lim || s->s > lim ||
+        s->d > lim || s->pl > lim || pr > lim)
+        return occ_fail(e, OCC_ERR_INVALID, "OccIm2Col: kernel %lld stride %lld dilation %lld "
+                        "pads %lld, %lld", (long long)s->k, (long long)s->s, (long long)s->d,
+                        (long long)s->pl, (long long)pr);
+    s->n = x->dims[0];
+    s->c = x->dims[1];
+    s->l = x->dims[2];
+    const int64_t span = s->d * (s->k - 1) + 1, padded = s->l + s->pl + pr;
+    if (padded < span)
+        return occ_fail(e, OCC_ERR_SHAPE, "OccIm2Col: window %lld longer than the input %lld",
+                        (long long)span, (long long)padded);
+    s->lo = (padded - span) / s->s + 1;
+    s->es = occ_ops_esize(x);
+    return OCC_OK;
+}
+
+static occ_status im2col_infer(occ_model *m, const occ_node *n, occ_error *e)
+{
+    im2col_state s;
+    occ_status st = im2col_params(m, n, &s, e);
+    if (st)
+        return st;
+    int64_t d[3] = {s.n, s.lo, s.c * s.k};
+    return occ_ops_set_out(m, n, 0, 3, d, e);
+}
+
+static uint64_t im2col_flops(const occ_model *m, const occ_node *n)
+{
+    return 0;
+}
+
+static occ_status im2col_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    im2col_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    occ_status st = im2col_params(p->m, p->n, s, e);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *state = s;
+    return OCC_OK;
+}
+
+/* Blocks of output rows: each reads a short stretch of every input row and
+ * fills its rows of Y (TB rows x C k values). */
+enum { TB = 32 };
+
+static occ_status im2col_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const im2col_state *s = state;
+    const uint8_t *in = x->in[0];
+    uint8_t *out = x->out[0];
+    const int64_t ck = s->c * s->k, nb = (s->lo + TB - 1) / TB;
+    const size_t es = s->es;
+#pragma omp parallel for schedule(static) if (s->n * s->lo * ck > 65536)
+    for (int64_t q = 0; q < s->n * nb; q++) {
+        const int64_t n = q / nb, t0 = (q % nb) * TB, t1 = t0 + TB < s->lo ? t0 + TB : s->lo;
+        for (int64_t c = 0; c < s->c; c++) {
+            const uint8_t *xr = in + ((size_t)(n * s->c + c) * (size_t)s->l) * es;
+            for (int64_t t = t0; t < t1; t++) {
+                uint8_t *yr = out + ((size_t)(n * s->lo + t) * (size_t)ck + (size_t)(c * s->k)) * es;
+                for (int64_t j = 0; j < s->k; j++) {
+                    const int64_t pos = s->s * t + s->d * j - s->pl;
+                    if (es == 4) {
+                        ((float *)(void *)yr)[j] =
+                            pos >= 0 && pos < s->l ? ((const float *)(const void *)xr)[pos] : 0.0f;
+                    } else if (pos >= 0 && pos < s->l) {
+                        memcpy(yr + (size_t)j * es, xr + (size_t)pos * es, es);
+                    } else {
+                        memset(yr + (size_t)j * es, 0, es);
+                    }
+                }
+            }
+        }
+    }
+    return OCC_OK;
+}
+
+static void im2col_destroy(void *s)
+{
+    free(s);
+}
+
+const occ_op_vtable occ_op_im2col = {
+    .op = "OccIm2Col",
+    .min_in = 1,
+    .max_in = 1,
+    .n_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_ALL},
+    .infer = im2col_infer,
+    .flops = im2col_flops,
+    .prepare = im2col_prepare,
+    .run = im2col_run,
+    .destroy = im2col_destroy,
+};

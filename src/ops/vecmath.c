@@ -1,0 +1,368 @@
+/* Vectorised element-wise functions (vecmath.h). The build is plain x86-64
+ * (SSE2, no FMA) so that one binary runs everywhere; these loops are where
+ * transformers and LSTMs spend their non-GEMM time (GELU over [tokens,
+ * 3072], the LSTM's five gate functions per unit and step), so they get an
+ * AVX2 + FMA version compiled for that target alone and picked at run time
+ * with __builtin_cpu_supports. The scalar fallbacks use the same
+ * approximations where the formula is ours (erf) and libm otherwise. */
+#include "ops/vecmath.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OCC_HAVE_AVX2_PATH 1
+#endif
+
+/* Eigen's fast float erf: x P(x^2) / Q(x^2) on [-4, 4] (erf is +-1 in
+ * float outside). */
+static const float ERF_P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f,
+                               -2.10102402082508e-06f, -5.69250639462346e-05f,
+                               -7.34990630326855e-04f, -2.95459980854025e-03f,
+                               -1.60960333262415e-02f};
+static const float ERF_Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f,
+                               -1.68282697438203e-03f, -7.37332916720468e-03f,
+                               -1.42647390514189e-02f};
+
+static inline float erf_s(float v)
+{
+    const float x = fminf(fmaxf(v, -4.0f), 4.0f), x2 = x * x;
+    float p = ERF_P[0], q = ERF_Q[0];
+    for (int i = 1; i < 7; i++)
+        p = p * x2 + ERF_P[i];
+    for (int i = 1; i < 5; i++)
+        q = q * x2 + ERF_Q[i];
+    return x * p / q;
+}
+
+#ifdef OCC_HAVE_AVX2_PATH
+static int use_avx2(void)
+{
+    static int v = -1; /* benign race: every thread computes the same value */
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return v;
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline __m256 erf8(__m256 v)
+{
+    const __m256 x = _mm256_min_ps(_mm256_set1_ps(4.0f), _mm256_max_ps(_mm256_set1_ps(-4.0f), v));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(ERF_P[0]), q = _mm256_set1_ps(ERF_Q[0]);
+    for (int i = 1; i < 7; i++)
+        p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(ERF_P[i]));
+    for (int i = 1; i < 5; i++)
+        q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(ERF_Q[i]));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+/* exp: n = round(x log2 e), r = x - n ln 2 (in two parts), e^r by Cephes'
+ * degree-6 polynomial, times 2^n through the exponent bits. x is clamped
+ * to [-87.3, 88.3] (2^n stays a normal float); a NaN stays NaN. */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f),
+                      _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), x));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)),
+                                  23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* tanh: Eigen's rational approximation, x P(x^2) / Q(x^2) on [-9, 9]. */
+AVX2 static inline __m256 tanh8(__m256 v)
+{
+    const __m256 x = _mm256_min_ps(_mm256_set1_ps(7.90531110763549805f),
+                                   _mm256_max_ps(_mm256_set1_ps(-7.90531110763549805f), v));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+AVX2 static void erf_avx2(const float *in, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, erf8(_mm256_loadu_ps(in + i)));
+    for (; i < n; i++)
+        out[i] = erf_s(in[i]);
+}
+
+AVX2 static void gelu_avx2(const float *in, float *out, int64_t n)
+{
+    const __m256 half = _mm256_set1_ps(0.5f), r2 = _mm256_set1_ps(0.7071067811865476f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(in + i);
+        __m256 hx = _mm256_mul_ps(half, x);
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, r2)), hx));
+    }
+    for (; i < n; i++)
+        out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
+}
+
+AVX2 static void sigmoid_avx2(const float *in, float *out, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(zero, _mm256_loadu_ps(in + i)));
+        _mm256_storeu_ps(out + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++)
+        out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t lda,
+                           const float *x, const float *add, float *y)
+{
+    const int64_t c8 = cols & ~(int64_t)7;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *a0 = A + r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t j = 0; j < c8; j += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + j);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + j), xv, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a1 + j), xv, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a2 + j), xv, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a3 + j), xv, s3);
+        }
+        float t0 = hsum8(s0), t1 = hsum8(s1), t2 = hsum8(s2), t3 = hsum8(s3);
+        for (int64_t j = c8; j < cols; j++) {
+            t0 += a0[j] * x[j];
+            t1 += a1[j] * x[j];
+            t2 += a2[j] * x[j];
+            t3 += a3[j] * x[j];
+        }
+        y[r] = (add ? add[r] : 0.0f) + t0;
+        y[r + 1] = (add ? add[r + 1] : 0.0f) + t1;
+        y[r + 2] = (add ? add[r + 2] : 0.0f) + t2;
+        y[r + 3] = (add ? add[r + 3] : 0.0f) + t3;
+    }
+    for (; r < rows; r++) {
+        const float *a0 = A + r * lda;
+        __m256 s0 = _mm256_setzero_ps();
+        for (int64_t j = 0; j < c8; j += 8)
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a0 + j), _mm256_loadu_ps(x + j), s0);
+        float t0 = hsum8(s0);
+        for (int64_t j = c8; j < cols; j++)
+            t0 += a0[j] * x[j];
+        y[r] = (add ? add[r] : 0.0f) + t0;
+    }
+}
+
+/* 6 rows x 16 columns of Y over kc steps of k: twelve accumulators, two
+ * panel vectors and one broadcast of A per row and step (the register
+ * budget of AVX2's 16 ymm). Rows past mr repeat the last row's pointer and
+ * are not stored; columns past nc go through a buffer. acc: add to Y. */
+AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t kc, float *Y,
+                            int64_t ldy, int mr, int nc, int acc, const float *bias)
+{
+    const float *a[6];
+    for (int r = 0; r < 6; r++)
+        a[r] = A + (r < mr ? r : mr - 1) * lda;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(Bp + k * 16), b1 = _mm256_loadu_ps(Bp + k * 16 + 8);
+        __m256 av = _mm256_broadcast_ss(a[0] + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a[1] + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a[2] + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a[3] + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a[4] + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a[5] + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+    __m256 c[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    for (int r = 0; r < mr; r++) {
+        float *y = Y + r * ldy;
+        if (nc == 16) {
+            __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
+            if (acc) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
+            } else if (bias) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
+            }
+            _mm256_storeu_ps(y, v0);
+            _mm256_storeu_ps(y + 8, v1);
+        } else {
+            float t[16];
+            _mm256_storeu_ps(t, c[2 * r]);
+            _mm256_storeu_ps(t + 8, c[2 * r + 1]);
+            for (int j = 0; j < nc; j++)
+                y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+        }
+    }
+}
+
+/* Blocking: kc steps of k keep a group of panels (GP x 16 columns x kc) in
+ * L2 and six rows of A (6 x kc) in L1 while the group is swept. */
+enum { GEMM_KC = 256, GEMM_GP = 8 };
+
+AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy)
+{
+    const int64_t ng = (np + GEMM_GP - 1) / GEMM_GP;
+    /* groups of columns are independent: dynamic, so that a busy core
+     * takes fewer of them */
+#pragma omp parallel for schedule(dynamic, 1) if (ng > 1 && m * k * np > 65536)
+    for (int64_t g = 0; g < ng; g++) {
+        const int64_t j0 = g * GEMM_GP, j1 = j0 + GEMM_GP < np ? j0 + GEMM_GP : np;
+        for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
+            const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+            for (int64_t i = 0; i < m; i += 6) {
+                const int mr = (int)(m - i < 6 ? m - i : 6);
+                for (int64_t j = j0; j < j1; j++) {
+                    const int64_t col = c0 + j * 16;
+                    const int nc = (int)(n - col < 16 ? n - col : 16);
+                    micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, kc,
+                               Y + i * ldy + col, ldy, mr, nc, k0 > 0,
+                               bias ? B + j * ps + k * 16 : NULL);
+                }
+            }
+        }
+    }
+}
+
+AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, tanh8(_mm256_loadu_ps(in + i)));
+    for (; i < n; i++)
+        out[i] = tanhf(in[i]);
+}
+#endif
+
+void occ_vec_erf(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        erf_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = erf_s(in[i]);
+}
+
+void occ_vec_gelu(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gelu_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
+}
+
+void occ_vec_sigmoid(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        sigmoid_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+void occ_vec_tanh(const float *in, float *out, int64_t n)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        tanh_avx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        out[i] = tanhf(in[i]);
+}
+
+void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const float *x,
+                  const float *add, float *y)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gemv_avx2(A, rows, cols, lda, x, add, y);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        float t = 0.0f;
+        for (int64_t j = 0; j < cols; j++)
+            t += A[r * lda + j] * x[j];
+        y[r] = (add ? add[r] : 0.0f) + t;
+    }
+}
+
+void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                         int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy)
+{
+    const int64_t ps = (k + (bias ? 1 : 0)) * 16; /* floats per panel */
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        panels_avx2(A, m, k, lda, B, np, ps, bias, c0, n, Y, ldy);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t q = 0; q < 16 && c0 + j * 16 + q < n; q++) {
+                float t = 0.0f;
+                for (int64_t kk = 0; kk < k; kk++)
+                    t += A[i * lda + kk] * B[j * ps + kk * 16 + q];
+                Y[i * ldy + c0 + j * 16 + q] = bias ? t + B[j * ps + k * 16 + q] : t;
+            }
+}

@@ -1,0 +1,35 @@
+/* Element-wise float functions on arrays, 8 lanes at a time with AVX2 and
+ * FMA when the CPU has them (chosen at run time: the build targets plain
+ * x86-64), a scalar loop of the same formulas otherwise (src/ops/vecmath.c).
+ * Not thread-parallel: callers split the work. Internal to src/ops. */
+#ifndef OCC_OPS_VECMATH_H
+#define OCC_OPS_VECMATH_H
+
+#include <stdint.h>
+
+/* erf by Eigen's rational approximation on [-4, 4] (max error 4.2e-7). */
+void occ_vec_erf(const float *in, float *out, int64_t n);
+/* GELU (exact form): 0.5 x (1 + erf(x / sqrt 2)). */
+void occ_vec_gelu(const float *in, float *out, int64_t n);
+/* 1 / (1 + exp(-x)); relative error ~2e-7 (exp by a degree-6 polynomial
+ * after range reduction, arguments clamped to [-88, 88]). */
+void occ_vec_sigmoid(const float *in, float *out, int64_t n);
+/* tanh by a rational approximation (|x| < 9; +-1 beyond), error ~3e-7. */
+void occ_vec_tanh(const float *in, float *out, int64_t n);
+
+/* y[r] = add[r] + A[r, :] . x for r < rows (A row-major, lda floats a
+ * row; add may be NULL): an LSTM step's recurrence, one row of h against
+ * R. Single-threaded, so that two directions can run on two cores. */
+void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const float *x,
+                  const float *add, float *y);
+
+/* Y[:, c0:c0+16*np) (clipped at column n) = A B (+ bias) for A [m, k]
+ * (lda) and B given as np panels of 16 columns, each [k][16] floats (zero
+ * beyond column n) followed, when bias, by one more row of 16: the bias of
+ * those columns. The layout the packer stores a Linear's weight in
+ * (src/pack/fuse.c). Y has ldy floats a row. Splits the panels over the
+ * OpenMP threads. */
+void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                         int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy);
+
+#endif
