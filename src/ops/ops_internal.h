@@ -212,7 +212,10 @@ occ_status occ_gemm_run_cols_n(const void *state, const float *a, const float *b
 /* MatMul with a 2-D B [K, N] that A's rows share (no batch on B): the rows
  * of A (all its leading dims flattened) times rows k0..k1 of B, added into Y
  * (or written, for the first part k0 = 0) - B split into contiguous row
- * pieces that stream (occ_matmul_splittable gives K). */
+ * pieces that stream (occ_matmul_splittable gives K). A B the packer stored
+ * as panels of 16 columns (occ_packB, src/pack/fuse.c) has one "row" per
+ * panel instead: rows k0..k1 are panels, which write output columns
+ * [16 k0, min(16 k1, N)) whole (bias included), in any order. */
 int occ_matmul_splittable(const void *state, int64_t *k);
 occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b_rows,
                                int64_t k0, int64_t k1, float *y, occ_error *e) OCC_MUST_CHECK;
