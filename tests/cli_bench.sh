@@ -69,12 +69,10 @@ assert all(int(r["epc_faults"]) == 0 for r in rows_ok), rows_ok
 # the baseline in an EPC as large as its heap; one-thread native
 res = [r for r in rows if r["config"] == "baseline-resident"][0]
 assert int(res["epc_cap_bytes"]) > 1 << 30, res
-# without faults the cost model alone is the measurement, except for the
-# baseline, whose model figure is baseline-resident plus the faults charged (none)
+# without faults the cost model alone is the measurement (a baseline that pages
+# would take baseline-resident plus the faults charged)
 for r in rows_ok:
-    if r["config"] != "baseline":
-        assert abs(float(r["model_ms"]) - float(r["median_ms"])) < 1e-3 and float(r["excess_ms"]) == 0, r
-assert abs(float(base["model_ms"]) - float(res["median_ms"])) < 1e-3, (base, res)
+    assert abs(float(r["model_ms"]) - float(r["median_ms"])) < 1e-3 and float(r["excess_ms"]) == 0, r
 best = min(float(nat["median_ms"]), float([r for r in rows if r["config"] == "native-1t"][0]["median_ms"]))
 for r in rows_ok:
     assert abs(float(r["overhead_vs_native_best"]) - float(r["median_ms"]) / best) < 2e-3, r

@@ -12,10 +12,10 @@
  *
  * Two figures per configuration (issue 14, item 7): the measured median, and
  * the cost model alone, where the emulator's own paging work does not count.
- * For the baseline that is baseline-resident's median plus the fault cost the
- * model charged (its charged time beyond baseline-resident's); for the
- * others, the median less the time the emulator measured beyond the model on
- * their faults (excess_ns, occ/epc.h; zero without faults). Speedups and
+ * For a baseline that pages, that is baseline-resident's median plus the
+ * fault cost the model charged (its charged time beyond baseline-resident's);
+ * for the others, the median less the time the emulator measured beyond the
+ * model on their faults (excess_ns, occ/epc.h; zero without faults). Speedups and
  * overheads are given both ways.
  *
  * Design: in-process. All four engines of a model are created once (each
@@ -216,7 +216,9 @@ static void model_figures(model_result *mr)
     }
     const result *res = &mr->r[C_BASE_RES];
     result *base = &mr->r[C_BASE];
-    if (ok(base) && ok(res)) {
+    /* only when the baseline pages: otherwise the two are the same run
+     * measured twice, and the baseline's own median is the better figure */
+    if (ok(base) && ok(res) && base->rep.epc_faults > 0) {
         double fault_ms = base->rep.charged_ms - res->rep.charged_ms; /* same transitions, plus the faults */
         base->model_ms = res->median_ms + (fault_ms > 0 ? fault_ms : 0);
     }
@@ -656,7 +658,7 @@ static occ_status write_outputs(const bench_opts *o, model_result *mrs, int n_mo
                 sm.nfault, median_of(sm.fault_us, sm.nfault), sm.fault_model_us);
     fprintf(f, "\nCost model %s; %d measured round(s) after %d warm-up round(s), median; threads %d "
                "(0 = all cores). Counters are per inference. \"model\": the cost model alone — the "
-               "baseline as baseline-resident plus the fault cost charged, the others less the "
+               "baseline, when it pages, as baseline-resident plus the fault cost charged, the rest less the "
                "emulator's measured time beyond the model (excess ms).\n",
             occ_epc_cost_name(o->cost), o->repeat, o->warmup, o->threads);
     if (fclose(f))
