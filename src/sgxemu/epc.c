@@ -574,20 +574,28 @@ static void serve_fault(occ_epc *epc, uint64_t p, uint64_t t_recv)
     epc->pend_len++;
 }
 
-/* A probe fault (calibration at create): zero-fill, and say how long the
- * handler held it. */
+/* A probe fault (calibration at create): maps a page of zeros (staging is
+ * all zeros between faults), and says how long the handler held it. A
+ * failure must neither hang the prober nor mark the EPC broken: the probe
+ * range is then unregistered (which wakes the prober; the kernel serves its
+ * faults from then on) and the sample is not counted. */
 static void serve_probe(occ_epc *epc, uint64_t addr, uint64_t t_recv)
 {
-    struct uffdio_zeropage z = {
-        .range = {.start = addr & ~(uint64_t)(PG - 1), .len = PG},
-        .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE, /* as serve_fault: the wake is part of the round trip */
+    struct uffdio_copy c = {
+        .dst = addr & ~(uint64_t)(PG - 1),
+        .src = (uint64_t)(uintptr_t)epc->staging,
+        .len = PG,
+        .mode = UFFDIO_COPY_MODE_DONTWAKE, /* as serve_fault: the wake is part of the round trip */
     };
-    if (ioctl(epc->uffd, UFFDIO_ZEROPAGE, &z) != 0 && errno != EEXIST)
-        note_internal(epc, errno);
+    if (ioctl(epc->uffd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
+        uint64_t pr = (uint64_t)atomic_load(&epc->probe);
+        struct uffdio_range all = {.start = pr, .len = PROBE_PAGES * PG};
+        (void)ioctl(epc->uffd, UFFDIO_UNREGISTER, &all);
+        return;
+    }
     atomic_store(&epc->probe_handle_ns, now_ns() - t_recv);
-    struct uffdio_range r = {.start = z.range.start, .len = PG};
-    if (ioctl(epc->uffd, UFFDIO_WAKE, &r) != 0)
-        note_internal(epc, errno);
+    struct uffdio_range r = {.start = c.dst, .len = PG};
+    (void)ioctl(epc->uffd, UFFDIO_WAKE, &r);
 }
 
 static void *pager_main(void *arg)
