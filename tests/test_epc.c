@@ -571,9 +571,13 @@ static void test_fault_cost_held(void)
     CHECK_MSG(handle + wait >= target && handle + wait <= target + (s.excess_ns - s0.excess_ns),
               "handle %llu + wait %llu vs target %llu (excess %llu)", (unsigned long long)handle,
               (unsigned long long)wait, (unsigned long long)target, (unsigned long long)(s.excess_ns - s0.excess_ns));
-    for (int i = 0; i < 4; i++) /* seen by the thread: the cost, give or take scheduling */
-        CHECK_MSG(stall[i] >= cost - cost / 20 && stall[i] < cost + cost / 2, "stall %d: %llu ns for a %llu ns cost",
-                  i, (unsigned long long)stall[i], (unsigned long long)cost);
+    /* Seen by the thread: at least the cost (less the round trip taken out);
+     * above it only by scheduling, which a loaded machine stretches by
+     * milliseconds — the accounting above is what shows that the work is
+     * inside the cost, the bound here only that nothing hangs. */
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(stall[i] >= cost - cost / 20 && stall[i] < 4 * cost, "stall %d: %llu ns for a %llu ns cost", i,
+                  (unsigned long long)stall[i], (unsigned long long)cost);
     fprintf(stderr, "   held fault: cost %llu ns, seen by the thread %llu ns, handling %llu ns, round trip %llu ns\n",
             (unsigned long long)cost, (unsigned long long)stall[3], (unsigned long long)(handle / 4),
             (unsigned long long)s.roundtrip_ns);
