@@ -75,7 +75,8 @@ for r in rows_ok:
     assert abs(float(r["model_ms"]) - float(r["median_ms"])) < 1e-3 and float(r["excess_ms"]) == 0, r
 best = min(float(nat["median_ms"]), float([r for r in rows if r["config"] == "native-1t"][0]["median_ms"]))
 for r in rows_ok:
-    assert abs(float(r["overhead_vs_native_best"]) - float(r["median_ms"]) / best) < 2e-3, r
+    # (from medians printed to the microsecond: a relative tolerance)
+    assert abs(float(r["overhead_vs_native_best"]) - float(r["median_ms"]) / best) < 1e-2 * float(r["median_ms"]) / best, r
 
 PY
 grep -q "^| small | " "$T/out/results.md" && ok || bad "results.md"
