@@ -11,7 +11,11 @@ ZOO=${OCC_ZOO:-/work/zoo}
 PACKS=${OCC_PACKS:-/work/zoo-packs}
 mkdir -p "$OUT"
 { echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) x $(nproc)"; echo "before: $(uptime)"; } >"$OUT/machine.txt"
+# a configuration that fails (e.g. a model that cannot plan at 32 MiB) makes bench
+# exit 1 with the rest measured: still note the load, then pass the status on
+rc=0
 "$OCC" bench --models "$MODELS" --zoo "$ZOO" --packs "$PACKS" --out "$OUT" --repeat "${REPEAT:-5}" \
-  --warmup "${WARMUP:-1}" --quiet
+  --warmup "${WARMUP:-1}" --quiet || rc=$?
 echo "after: $(uptime)" >>"$OUT/machine.txt"
 cat "$OUT/machine.txt"
+exit "$rc"
