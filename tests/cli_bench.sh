@@ -49,8 +49,11 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 need = ["model", "config", "median_ms", "speedup_vs_baseline", "overhead_vs_native", "peak_enclave_bytes",
         "epc_faults", "evictions", "transitions", "bytes_verified", "charged_ms"]
 assert all(k in rows[0] for k in need), rows[0].keys()
-assert [r["config"] for r in rows] == ["native", "baseline", "occlumency-93M", "occlumency-32M"], rows
-assert [r["config"] for r in rows] == ["native", "baseline", "occlumency-93M", "occlumency-32M"], rows
+need += ["model_ms", "speedup_vs_baseline_model", "overhead_vs_native_best", "overhead_vs_native_best_model",
+         "excess_ms"]
+assert all(k in rows[0] for k in need), rows[0].keys()
+assert [r["config"] for r in rows] == ["native", "native-1t", "baseline", "baseline-resident", "occlumency-93M",
+                                       "occlumency-32M"], rows
 rows_ok = rows
 for r in rows_ok:
     assert r["model"] == "small" and r["status"] == "ok", r
@@ -63,6 +66,17 @@ for occ in [r for r in rows_ok if r["config"].startswith("occlumency")]:
     assert int(occ["epc_cap_bytes"]) == int(occ["config"][11:-1]) << 20, occ
 # 3.4 MiB fits any of these EPCs: nothing pages
 assert all(int(r["epc_faults"]) == 0 for r in rows_ok), rows_ok
+# the baseline in an EPC as large as its heap; one-thread native
+res = [r for r in rows if r["config"] == "baseline-resident"][0]
+assert int(res["epc_cap_bytes"]) > 1 << 30, res
+# without faults the cost model alone is the measurement (a baseline that pages
+# would take baseline-resident plus the faults charged)
+for r in rows_ok:
+    assert abs(float(r["model_ms"]) - float(r["median_ms"])) < 1e-3 and float(r["excess_ms"]) == 0, r
+best = min(float(nat["median_ms"]), float([r for r in rows if r["config"] == "native-1t"][0]["median_ms"]))
+for r in rows_ok:
+    # (from medians printed to the microsecond: a relative tolerance)
+    assert abs(float(r["overhead_vs_native_best"]) - float(r["median_ms"]) / best) < 1e-2 * float(r["median_ms"]) / best, r
 
 PY
 grep -q "^| small | " "$T/out/results.md" && ok || bad "results.md"
@@ -74,6 +88,32 @@ if [ -x /usr/bin/gnuplot ]; then grep -q "<svg" "$T/out/results.svg" 2>/dev/null
   --configs native,occlumency-32M --quiet >/dev/null 2>"$T/stderr" && ok || bad "bench --configs"
 [ "$(grep -c '^small,' "$T/out2/results.csv")" -eq 2 ] && ok || bad "--configs rows"
 [ -s "$T/stderr" ] && bad "--quiet printed: $(head -c 200 "$T/stderr")" || ok
+
+# --json: one object on stdout (also DIR/results.json), measured and cost-model figures side by side
+"$OCC" bench --models small --zoo "$T/zoo" --packs "$T/packs" --out "$T/out3" --repeat 1 --warmup 0 \
+  --configs native,native-1t,baseline,baseline-resident,occlumency-93M --threads 1 --json --quiet \
+  >"$T/json" 2>"$T/stderr" && ok || bad "bench --json"
+$PY - "$T/json" "$T/out3/results.json" <<'PY' && ok || bad "bench --json output"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d == json.load(open(sys.argv[2]))
+assert d["cost_model"] == "sgx1" and d["epc_bytes"] == 93 << 20
+m = d["models"][0]
+assert m["model"] == "small" and m["native_best"] in ("native", "native-1t"), m
+c = m["configs"]
+assert sorted(c) == sorted(["native", "native-1t", "baseline", "baseline-resident", "occlumency-93M"]), c.keys()
+for k in ("median_ms", "model_ms", "speedup_vs_baseline", "speedup_vs_baseline_model", "overhead_vs_native_best",
+          "overhead_vs_native_best_model", "charged_ms", "excess_ms", "epc_faults"):
+    assert k in c["occlumency-93M"], k
+assert c["baseline"]["speedup_vs_baseline"] == 1 and c["baseline"]["speedup_vs_baseline_model"] == 1
+s = d["summary"]
+for k in ("speedup_93M_vs_baseline_geomean", "speedup_93M_vs_baseline_model_geomean",
+          "overhead_93M_vs_native_best_geomean", "overhead_93M_vs_native_best_model_geomean"):
+    assert k in s, k
+# 3.4 MiB of weights do not exceed the EPC: no speedup geomean, an overhead one
+assert s["speedup_models"] == 0 and s["speedup_93M_vs_baseline_geomean"] is None
+assert s["overhead_models"] == 1 and s["overhead_93M_vs_native_best_geomean"] > 0
+PY
 
 # Errors: one clear line, non-zero exit, no crash.
 expect() {

@@ -14,6 +14,9 @@
  * Costs are explicit: each paging fault and each enclave transition is
  * charged a number of cycles by busy-waiting the equivalent time, so wall
  * clock measurements include it, and the charge is also reported separately.
+ * A fault's charge includes the emulator's own work for it: the faulting
+ * thread is released when the modelled cost has elapsed, not after the work
+ * plus the cost (what does not fit is counted: excess_ns).
  *
  * Integrity: a fault cannot return an error to the code that touched the
  * page. A backing copy that fails authentication (tampered or replayed)
@@ -71,6 +74,9 @@ typedef struct occ_epc_opts {
      * enclave is lost (a reload failed authentication). */
     void (*on_lost)(void *ctx);
     void *lost_ctx;
+    /* Pages evicted at once when the EPC is full (1..16), as the SGX driver
+     * reclaims in batches; 0 = 16 for caps of 16 MiB and more, else 1. */
+    unsigned evict_batch;
 } occ_epc_opts;
 
 typedef struct occ_epc_stats {
@@ -86,6 +92,22 @@ typedef struct occ_epc_stats {
     uint64_t charged_ns;      /* the time charged (busy-waited)            */
     uint64_t service_ns;      /* handler time evicting/verifying/decrypting
                                  (not the charge, not the uffd round trip) */
+    /* How a fault's charged cost compares with the emulator's own time
+     * (docs/emulation.md, "What a fault costs"). A charged fault's thread is
+     * held until fault_ns - roundtrip_ns after the handler received it, so
+     * the emulator's work is inside the charge, not on top of it. */
+    uint64_t handle_ns;       /* receipt to page mapped, all faults          */
+    uint64_t wait_ns;         /* busy-waited after that, making up the cost  */
+    uint64_t excess_ns;       /* emulator time beyond the model: per fault,
+                                 max(0, handling + round trip - its charge),
+                                 and lateness of wakes past the cost         */
+    uint64_t overrun_faults;  /* charged faults whose handling + round trip
+                                 alone exceeded the charge                   */
+    uint64_t evict_runs;      /* contiguous runs evicted (syscall pairs)     */
+    uint64_t fault_ns;        /* the model's cost of one fault               */
+    uint64_t roundtrip_ns;    /* measured at create: a fault's round trip
+                                 outside the handler (entry, wake-ups)       */
+    unsigned evict_batch;
     uint64_t resident_size;   /* bytes resident now                        */
     uint64_t cap_size;
     uint64_t region_size;
