@@ -363,6 +363,49 @@ static int int_attr_is(const occ_attr *a, int64_t want);
  * multiply the weight, and a tiny product runs as fast on sgemm. */
 enum { PANEL_MIN_N = 16, PANEL_MIN_ELEMS = 4096 };
 
+/* Node k becomes MatMul(a, panels) with occ_packB = N (and occ_bias = 1
+ * with a bias bv): B [K, N] (tb: stored [N, K]) as ceil(N / 16) panels of
+ * (K + bias rows) x 16 floats, zero beyond column N, the bias row last. */
+static occ_status to_panel_matmul(fctx *f, uint32_t k, int32_t a, int32_t b, const float *src,
+                                  int64_t K, int64_t N, int tb, const float *bv)
+{
+    imp_ctx *c = f->c;
+    const int64_t np = (N + 15) / 16, kb = K + (bv != NULL), ps = kb * 16;
+    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
+    t.dims[0] = np;
+    t.dims[1] = ps;
+    occ_status s = imp_cval_alloc(&t, c->e);
+    if (s)
+        return s;
+    for (int64_t j = 0; j < np; j++)
+        for (int64_t i = 0; i < kb; i++)
+            for (int64_t q = 0; q < 16; q++) {
+                const int64_t col = j * 16 + q;
+                t.f[j * ps + i * 16 + q] = col >= N  ? 0.0f
+                                           : i == K ? bv[col]
+                                           : tb     ? src[col * K + i]
+                                                    : src[i * N + col];
+            }
+    char base[200];
+    snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
+    int32_t bt = new_const(f, base, &t);
+    if (bt < 0)
+        return bt;
+    occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
+    if (!na)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    na[0] = mk_int("occ_packB", N);
+    na[1] = mk_int("occ_bias", 1);
+    occ_node *w = &c->nodes[k];
+    int32_t ins[2] = {a, bt};
+    if ((s = node_ins(f, w, 2, ins)))
+        return s;
+    w->op = "MatMul";
+    w->attrs = na;
+    w->n_attrs = bv ? 2 : 1;
+    return OCC_OK;
+}
+
 /* MatMul(A, B) with B a float constant [K, N] and A of rank >= 2: B in
  * panels of 16 columns, [ceil(N / 16), K * 16], zero-padded (matmul.c). */
 static occ_status pack_matmul(fctx *f, uint32_t k)
@@ -389,35 +432,11 @@ static occ_status pack_matmul(fctx *f, uint32_t k)
             memcmp(zt->dims, yt->dims, sizeof(int64_t) * (size_t)yt->ndim))
             nadd = -1, bias = -1;
     }
-    const int64_t kb = K + (bias >= 0), ps = kb * 16;
-    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
-    t.dims[0] = np;
-    t.dims[1] = ps;
-    occ_status s = imp_cval_alloc(&t, c->e);
+    const float *bv = bias >= 0 ? c->v[bias].c.f : NULL;
+    occ_status s = to_panel_matmul(f, k, a, b, c->v[b].c.f, K, N, 0, bv);
     if (s)
         return s;
-    const float *src = c->v[b].c.f, *bv = bias >= 0 ? c->v[bias].c.f : NULL;
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < kb; i++)
-            for (int64_t q = 0; q < 16; q++)
-                t.f[j * ps + i * 16 + q] =
-                    j * 16 + q >= N ? 0.0f : i < K ? src[i * N + j * 16 + q] : bv[j * 16 + q];
-    char base[200];
-    snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
-    int32_t bt = new_const(f, base, &t);
-    if (bt < 0)
-        return bt;
-    occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
-    if (!na)
-        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    na[0] = mk_int("occ_packB", N);
-    na[1] = mk_int("occ_bias", 1);
     n = &c->nodes[k];
-    int32_t ins[2] = {a, bt};
-    if ((s = node_ins(f, n, 2, ins)))
-        return s;
-    n->attrs = na;
-    n->n_attrs = bias >= 0 ? 2 : 1;
     if (bias >= 0) {
         /* the product now writes the Add's output */
         int32_t *no = imp_alloc(c->A, sizeof *no);
@@ -685,43 +704,9 @@ static occ_status gemm_to_panels(fctx *f, uint32_t k)
             return OCC_OK;
         bv = C->f;
     }
-    const int64_t np = (N + 15) / 16, kb = K + (bv != NULL), ps = kb * 16;
-    if (imp_count(2, (int64_t[]){np * 16, kb}) < 0)
+    if (imp_count(2, (int64_t[]){(N + 15) / 16 * 16, K + (bv != NULL)}) < 0)
         return OCC_OK;
-    imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
-    t.dims[0] = np;
-    t.dims[1] = ps;
-    occ_status s = imp_cval_alloc(&t, c->e);
-    if (s)
-        return s;
-    const float *src = B->f;
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < kb; i++)
-            for (int64_t q = 0; q < 16; q++) {
-                const int64_t col = j * 16 + q;
-                t.f[j * ps + i * 16 + q] = col >= N  ? 0.0f
-                                           : i == K ? bv[col]
-                                           : tb     ? src[col * K + i]
-                                                    : src[i * N + col];
-            }
-    char base[200];
-    snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
-    int32_t bt = new_const(f, base, &t);
-    if (bt < 0)
-        return bt;
-    occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
-    if (!na)
-        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    na[0] = mk_int("occ_packB", N);
-    na[1] = mk_int("occ_bias", 1);
-    occ_node *w = &c->nodes[k];
-    int32_t ins[2] = {a, bt};
-    if ((s = node_ins(f, w, 2, ins)))
-        return s;
-    w->op = "MatMul";
-    w->attrs = na;
-    w->n_attrs = bv ? 2 : 1;
-    return OCC_OK;
+    return to_panel_matmul(f, k, a, b, B->f, K, N, (int)tb, bv);
 }
 
 static occ_status count_uses(fctx *f, const int32_t *gouts, uint32_t ngouts)
