@@ -363,18 +363,37 @@ static int int_attr_is(const occ_attr *a, int64_t want);
  * multiply the weight, and a tiny product runs as fast on sgemm. */
 enum { PANEL_MIN_N = 16, PANEL_MIN_ELEMS = 4096 };
 
-/* Node k becomes MatMul(a, panels) with occ_packB = N (and occ_bias = 1
- * with a bias bv): B [K, N] (tb: stored [N, K]) as ceil(N / 16) panels of
- * (K + bias rows) x 16 floats, zero beyond column N, the bias row last. */
-static occ_status to_panel_matmul(fctx *f, uint32_t k, int32_t a, int32_t b, const float *src,
-                                  int64_t K, int64_t N, int tb, const float *bv)
+static occ_status infer_node(imp_ctx *c, uint32_t idx);
+
+/* Node k becomes op(ins[0..n_in)) -> *out with the given attributes, and
+ * its output's type and shape are inferred. */
+static occ_status set_node(imp_ctx *c, uint32_t k, const char *name, const char *op,
+                           int32_t *ins, uint32_t n_in, int32_t *out, occ_attr *attrs,
+                           uint32_t n_attrs)
 {
-    imp_ctx *c = f->c;
+    occ_node *n = &c->nodes[k];
+    n->name = name;
+    n->op = op;
+    n->n_inputs = n_in;
+    n->inputs = ins;
+    n->n_outputs = 1;
+    n->outputs = out;
+    n->n_attrs = n_attrs;
+    n->attrs = attrs;
+    return infer_node(c, k);
+}
+
+/* A constant of ceil(N / 16) panels of (K + bias rows) x 16 floats from
+ * B [K, N] (tb: stored [N, K]), zero beyond column N, the bias row bv last
+ * when given: the layout of occ_packB. Its value id, or negative. */
+static int32_t make_panels(fctx *f, const char *base, const float *src, int64_t K, int64_t N,
+                           int tb, const float *bv)
+{
     const int64_t np = (N + 15) / 16, kb = K + (bv != NULL), ps = kb * 16;
     imp_cval t = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
     t.dims[0] = np;
     t.dims[1] = ps;
-    occ_status s = imp_cval_alloc(&t, c->e);
+    occ_status s = imp_cval_alloc(&t, f->c->e);
     if (s)
         return s;
     for (int64_t j = 0; j < np; j++)
@@ -386,11 +405,21 @@ static occ_status to_panel_matmul(fctx *f, uint32_t k, int32_t a, int32_t b, con
                                            : tb     ? src[col * K + i]
                                                     : src[i * N + col];
             }
+    return new_const(f, base, &t);
+}
+
+/* Node k becomes MatMul(a, panels of B) with occ_packB = N (and occ_bias =
+ * 1 with a bias bv); see make_panels. */
+static occ_status to_panel_matmul(fctx *f, uint32_t k, int32_t a, int32_t b, const float *src,
+                                  int64_t K, int64_t N, int tb, const float *bv)
+{
+    imp_ctx *c = f->c;
     char base[200];
     snprintf(base, sizeof base, "%.180s.panels", c->t[b].name ? c->t[b].name : "B");
-    int32_t bt = new_const(f, base, &t);
+    int32_t bt = make_panels(f, base, src, K, N, tb, bv);
     if (bt < 0)
         return bt;
+    occ_status s;
     occ_attr *na = imp_alloc(c->A, 2 * sizeof *na);
     if (!na)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
@@ -566,27 +595,15 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
         }
     }
     /* the weight as panels of B = W^T [C kk, O], each with its bias row */
-    const int64_t np = (O + 15) / 16, kb = K + (bias >= 0), ps = kb * 16;
-    if (imp_count(2, (int64_t[]){np * 16, kb}) < 0)
+    if (imp_count(2, (int64_t[]){(O + 15) / 16 * 16, K + (bias >= 0)}) < 0)
         return OCC_OK;
-    imp_cval pv = {.type = CV_FLOAT, .ndim = 2, .count = np * ps};
-    pv.dims[0] = np;
-    pv.dims[1] = ps;
-    occ_status s = imp_cval_alloc(&pv, c->e);
-    if (s)
-        return s;
-    const float *wf = W->f, *bf = bias >= 0 ? c->v[bias].c.f : NULL;
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < kb; i++)
-            for (int64_t q = 0; q < 16; q++)
-                pv.f[j * ps + i * 16 + q] =
-                    j * 16 + q >= O ? 0.0f : i < K ? wf[(j * 16 + q) * K + i] : bf[j * 16 + q];
     char base[220];
     const char *cn = n->name ? n->name : "conv";
     snprintf(base, sizeof base, "%.180s.panels", cn);
-    int32_t wp = new_const(f, base, &pv);
+    int32_t wp = make_panels(f, base, W->f, K, O, 1, bias >= 0 ? c->v[bias].c.f : NULL);
     if (wp < 0)
         return wp;
+    occ_status s;
     const uint32_t cnt = 2;
     if ((s = insert_nodes(c, k, cnt)))
         return s;
@@ -600,7 +617,7 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     occ_attr *ia = imp_alloc(c->A, 5 * sizeof *ia), *ma = imp_alloc(c->A, 2 * sizeof *ma),
              *ta = imp_alloc(c->A, sizeof *ta);
     int64_t *perm = imp_alloc(c->A, 3 * sizeof *perm);
-    int32_t *io = imp_alloc(c->A, 12 * sizeof *io);
+    int32_t *io = imp_alloc(c->A, 7 * sizeof *io);
     if (!ia || !ma || !ta || !perm || !io)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
     ia[0] = mk_int("kernel", kk);
@@ -619,47 +636,18 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     ta->count = 3;
     ta->ints = perm;
     const char *conv_name = c->nodes[k + cnt].name;
-    /* im2col: x -> vcol */
+    /* x -> im2col -> vcol; (vcol, panels) -> MatMul -> vmm; vmm -> Transpose -> y */
     io[0] = x;
     io[1] = vcol;
-    occ_node *ni = &c->nodes[k];
-    ni->name = c->t[vcol].name;
-    ni->op = "OccIm2Col";
-    ni->n_inputs = 1;
-    ni->inputs = &io[0];
-    ni->n_outputs = 1;
-    ni->outputs = &io[1];
-    ni->n_attrs = 5;
-    ni->attrs = ia;
-    if ((s = infer_node(c, k)))
-        return s;
     io[2] = vcol;
     io[3] = wp;
     io[4] = vmm;
-    ni = &c->nodes[k + 1];
-    ni->name = c->t[vmm].name;
-    ni->op = "MatMul";
-    ni->n_inputs = 2;
-    ni->inputs = &io[2];
-    ni->n_outputs = 1;
-    ni->outputs = &io[4];
-    ni->n_attrs = bias >= 0 ? 2 : 1;
-    ni->attrs = ma;
-    if ((s = infer_node(c, k + 1)))
-        return s;
-    int32_t last = vmm;
-    io[8] = last;
-    io[9] = y;
-    ni = &c->nodes[k + cnt];
-    ni->name = conv_name;
-    ni->op = "Transpose";
-    ni->n_inputs = 1;
-    ni->inputs = &io[8];
-    ni->n_outputs = 1;
-    ni->outputs = &io[9];
-    ni->n_attrs = 1;
-    ni->attrs = ta;
-    if ((s = infer_node(c, k + cnt)))
+    io[5] = vmm;
+    io[6] = y;
+    if ((s = set_node(c, k, c->t[vcol].name, "OccIm2Col", &io[0], 1, &io[1], ia, 5)) ||
+        (s = set_node(c, k + 1, c->t[vmm].name, "MatMul", &io[2], 2, &io[4], ma,
+                      bias >= 0 ? 2 : 1)) ||
+        (s = set_node(c, k + cnt, conv_name, "Transpose", &io[5], 1, &io[6], ta, 1)))
         return s;
     *added = cnt;
     return OCC_OK;
