@@ -188,6 +188,22 @@ static size_t metrics_extra(void *p, char *buf, size_t cap)
     if (n < 0 || (size_t)n >= cap)
         return 0;
     size_t used = (size_t)n;
+    /* per kind: what a request path costs in crossings is the first thing
+     * to look at when the server is slower than its engines */
+    n = snprintf(buf + used, cap - used, "# TYPE occ_enclave_crossings_total counter\n");
+    if (n < 0 || (size_t)n >= cap - used)
+        return 0;
+    used += (size_t)n;
+    for (int c = 0; c < OCC_BCALL_COUNT; c++) {
+        unsigned long long k = (unsigned long long)(a.calls[c] + b.calls[c]);
+        if (!k)
+            continue;
+        n = snprintf(buf + used, cap - used, "occ_enclave_crossings_total{call=\"%s\"} %llu\n",
+                     occ_boundary_call_name((occ_boundary_call)c), k);
+        if (n < 0 || (size_t)n >= cap - used)
+            return 0;
+        used += (size_t)n;
+    }
     if (m->epc) {
         occ_epc_stats s;
         occ_epc_get_stats(m->epc, &s);
