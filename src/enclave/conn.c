@@ -1,5 +1,6 @@
 /* Connections: TLS over memory BIOs (pump, flush, respond), the request
  * timeouts (the sweep), connection lifetime and the conn_* ecalls. */
+#include "occ/crypto.h"
 #include "enclave/server_int.h"
 
 static int http_reserve(void *ctx, int64_t delta)
@@ -27,7 +28,7 @@ void occ_srv_conn_destroy(conn *c)
     SSL_free(c->ssl);
     occ_http_free(c->http);
     pthread_mutex_destroy(&c->mu);
-    OPENSSL_cleanse(c, sizeof *c);
+    occ_wipe(c, sizeof *c);
     free(c);
 }
 
@@ -133,7 +134,7 @@ void occ_srv_respond(occ_enclave *enc, conn *c, int status, const char *ctype, c
         }
         flush(enc, c);
     }
-    OPENSSL_cleanse(buf, total); /* a response is the client's data */
+    occ_wipe(buf, total); /* a response is the client's data */
     free(buf);
     if (!keep_alive)
         conn_close_locked(enc, c, 1);
@@ -148,7 +149,7 @@ void occ_srv_respond_json(occ_enclave *enc, conn *c, int status, char *json, int
     }
     size_t n = strlen(json);
     occ_srv_respond(enc, c, status, "application/json", json, n, -1, keep_alive);
-    OPENSSL_cleanse(json, n);
+    occ_wipe(json, n);
     free(json);
 }
 
@@ -189,10 +190,19 @@ static int handle_ready(occ_enclave *enc, conn *c)
 }
 
 /* Reads plaintext out of TLS and serves it. c->mu held. */
+static void pump(occ_enclave *enc, conn *c);
+
 void occ_srv_pump(occ_enclave *enc, conn *c)
 {
     if (c->closed)
         return;
+    int taken = occ_srv_clock_hold(enc);
+    pump(enc, c);
+    occ_srv_clock_release(taken);
+}
+
+static void pump(occ_enclave *enc, conn *c)
+{
     if (!c->hs_done) {
         int r = SSL_do_handshake(c->ssl);
         if (r != 1) {
@@ -237,7 +247,7 @@ void occ_srv_pump(occ_enclave *enc, conn *c)
         occ_error e = {0};
         occ_status st = occ_http_feed(c->http, dst ? dst : (uint8_t *)buf, (size_t)n, &hs, &e);
         if (!dst)
-            OPENSSL_cleanse(buf, (size_t)n);
+            occ_wipe(buf, (size_t)n);
         if (st) {
             occ_srv_respond_error(enc, c, hs ? hs : 400, e.msg, 0);
             break;

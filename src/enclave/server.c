@@ -21,9 +21,33 @@
 
 #include "enclave/server_int.h"
 
+/* The enclave has no trusted clock: "now" is an ocall, charged like any
+ * crossing. Pumping one connection's bytes asks for it once per TLS record
+ * (timeouts, batch filling), so a pump holds one reading for its whole
+ * run: within a hold, now is the time the hold began. A pump never blocks
+ * for long (it takes mutexes, never waits for a request), so the held time
+ * is at most one pump old. */
+static _Thread_local uint64_t held_now;
+static _Thread_local int held;
+
 uint64_t occ_srv_now_ns(occ_enclave *enc)
 {
-    return enc->oc->now_ns(enc->oc->host);
+    return held ? held_now : enc->oc->now_ns(enc->oc->host);
+}
+
+int occ_srv_clock_hold(occ_enclave *enc)
+{
+    if (held)
+        return 0;
+    held_now = enc->oc->now_ns(enc->oc->host);
+    held = 1;
+    return 1;
+}
+
+void occ_srv_clock_release(int taken)
+{
+    if (taken)
+        held = 0;
 }
 
 static occ_status engine_read(void *ctx, uint64_t offset, void *dst, uint64_t size, occ_error *e)

@@ -167,6 +167,10 @@ struct occ_enclave {
 
 /* server.c */
 uint64_t occ_srv_now_ns(occ_enclave *enc);
+/* One reading of the clock for a burst of work on this thread (server.c):
+ * returns whether this call took it; release with that value. */
+int occ_srv_clock_hold(occ_enclave *enc);
+void occ_srv_clock_release(int taken);
 
 /* reqmem.c */
 int occ_srv_mem_charge(occ_enclave *enc, conn *c, int64_t delta);
