@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -14,4 +16,10 @@ occ_status occ_sha256(const void *buf, size_t size, uint8_t out[32])
 int occ_ct_memcmp(const void *a, const void *b, size_t size)
 {
     return CRYPTO_memcmp(a, b, size);
+}
+
+void occ_wipe(void *p, size_t size)
+{
+    if (p && size)
+        explicit_bzero(p, size);
 }

@@ -1,5 +1,6 @@
 /* The batcher: the workers take jobs off the queue, fill a batch for one
  * model and run it on a free engine of the model's pool. */
+#include "occ/crypto.h"
 #include "enclave/server_int.h"
 
 /* Runs the jobs (all for one model) and answers them. */
@@ -57,7 +58,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
             if (ins[i]) {
                 size_t sz = i < m->n_inputs ? m->tensors[m->inputs[i]].size
                                             : m->tensors[m->outputs[i - m->n_inputs]].size;
-                OPENSSL_cleanse(ins[i], sz * k);
+                occ_wipe(ins[i], sz * k);
             }
             free(ins[i]);
         }
@@ -134,7 +135,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         }
         pthread_mutex_unlock(&c->mu);
         if (body) {
-            OPENSSL_cleanse(body, size);
+            occ_wipe(body, size);
             free(body);
         }
         occ_srv_job_free(enc, j);
@@ -153,7 +154,7 @@ static void run_batch(occ_enclave *enc, job **jobs, size_t k)
         occ_srv_conn_put(enc, c);
     }
     if (errs) /* the messages quote the requests' values (an index) */
-        OPENSSL_cleanse(errs, k * sizeof *errs);
+        occ_wipe(errs, k * sizeof *errs);
     free(errs);
 }
 

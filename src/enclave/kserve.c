@@ -1,4 +1,5 @@
 /* KServe v2 request decoding and response encoding (see kserve.h). */
+#include "occ/crypto.h"
 #include "enclave/kserve.h"
 
 #include <errno.h>
@@ -168,9 +169,9 @@ static void wipe_json(cJSON *j)
         if (c->child)
             wipe_json(c->child);
         if (c->valuestring)
-            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
+            occ_wipe(c->valuestring, strlen(c->valuestring));
         if (c->string)
-            OPENSSL_cleanse(c->string, strlen(c->string));
+            occ_wipe(c->string, strlen(c->string));
         c->valuedouble = 0;
         c->valueint = 0;
     }
@@ -517,12 +518,12 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
     size_t jn = strlen(json);
     uint8_t *buf = malloc(jn + bin_total + 1);
     if (!buf) {
-        OPENSSL_cleanse(json, jn);
+        occ_wipe(json, jn);
         free(json);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory encoding the response");
     }
     memcpy(buf, json, jn);
-    OPENSSL_cleanse(json, jn);
+    occ_wipe(json, jn);
     free(json);
     size_t off = jn;
     for (uint32_t i = 0; i < m->n_outputs && i < OCC_KSERVE_MAX_OUTPUTS; i++) {

@@ -1,5 +1,6 @@
 /* Request memory: the enclave-wide account (bodies, staging, jobs, JSON
  * trees) and the jobs charged to it. */
+#include "occ/crypto.h"
 #include "enclave/server_int.h"
 
 /* Charges (delta > 0) or returns request memory held by c; -1 when the
@@ -63,7 +64,7 @@ void occ_srv_job_free(occ_enclave *enc, job *j)
     if (!j)
         return;
     /* inputs and outputs (contiguous after the header) are the client's data */
-    OPENSSL_cleanse(j->in[0], j->mdl->job_bytes);
+    occ_wipe(j->in[0], j->mdl->job_bytes);
     if (j->charged)
         (void)occ_srv_mem_charge(enc, j->charged, -(int64_t)j->charge);
     free(j);
