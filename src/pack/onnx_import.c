@@ -845,12 +845,6 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
             pinned_used[k] = 1;
         }
     const Onnx__TensorShapeProto *sh = tt->shape;
-    /* a bound input is a constant: zero elements are legitimate there (empty axes),
-     * never in a runtime tensor */
-    int bound = 0;
-    for (uint32_t k = 0; opts && k < opts->n_binds; k++)
-        if (opts->binds[k].name && !strcmp(opts->binds[k].name, nm))
-            bound = 1;
     if (pin) {
         if (pin->ndim < 0 || pin->ndim > OCC_MAX_DIMS)
             return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s' has a bad rank", nm);
@@ -884,10 +878,10 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
                                 "--input-shape %s=d0,d1,...", nm, d,
                                 dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                                     ? sname(dm->dim_param) : "?", nm);
-            if (dm->dim_value < 0 || (dm->dim_value == 0 && !bound))
-                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld%s", nm, d,
-                                (long long)dm->dim_value,
-                                dm->dim_value ? "" : " (only an input fixed with --bind may be empty)");
+            /* a 0 dim: an empty input (an empty file at run time) */
+            if (dm->dim_value < 0)
+                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld", nm, d,
+                                (long long)dm->dim_value);
             t->dims[d] = dm->dim_value;
         }
     }
