@@ -157,6 +157,9 @@ extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyel
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;
+/* dft.c, stft.c, melweight.c (MelWeightMatrix), maxunpool.c, roialign.c */
+extern const occ_op_vtable occ_op_dft, occ_op_stft, occ_op_melweightmatrix, occ_op_maxunpool,
+    occ_op_roialign;
 /* shape.c */
 extern const occ_op_vtable occ_op_identity;
 /* rnn.c */

@@ -54,6 +54,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_hannwindow, &occ_op_hammingwindow, &occ_op_blackmanwindow,
     &occ_op_convinteger, &occ_op_qlinearconv, &occ_op_cumsum, &occ_op_gridsample,
     &occ_op_quantizelinear, &occ_op_dequantizelinear, &occ_op_im2col,
+    /* signal processing and detection: dft.c, stft.c, melweight.c, maxunpool.c, roialign.c */
+    &occ_op_dft, &occ_op_stft, &occ_op_melweightmatrix, &occ_op_maxunpool, &occ_op_roialign,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)

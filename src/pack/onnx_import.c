@@ -313,6 +313,12 @@ static const conv_rule rules[] = {
     {"OneHot", 1, "depth", K_FLOAT}, {"CumSum", 1, "axis", K_INTS},
     {"HannWindow", 0, "size", K_INTS}, {"HammingWindow", 0, "size", K_INTS},
     {"BlackmanWindow", 0, "size", K_INTS},
+    {"DFT", 1, "dft_length", K_INTS}, {"STFT", 1, "frame_step", K_INTS},
+    {"STFT", 3, "frame_length", K_INTS}, {"MaxUnpool", 2, "output_shape", K_INTS},
+    {"MelWeightMatrix", 0, "num_mel_bins", K_INTS}, {"MelWeightMatrix", 1, "dft_length", K_INTS},
+    {"MelWeightMatrix", 2, "sample_rate", K_INTS},
+    {"MelWeightMatrix", 3, "lower_edge_hertz", K_FLOAT},
+    {"MelWeightMatrix", 4, "upper_edge_hertz", K_FLOAT},
     {NULL, 0, NULL, 0},
 };
 
