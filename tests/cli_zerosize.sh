@@ -34,6 +34,10 @@ g2 = h.make_graph([h.make_node("Softmax", ["e"], ["s"])], "refused",
                   [h.make_tensor_value_info("e", TP.FLOAT, [0, 4])],
                   [h.make_tensor_value_info("s", TP.FLOAT, None)])
 onnx.save(h.make_model(g2, opset_imports=[h.make_opsetid("", 14)]), f"{t}/refused.onnx")
+g3 = h.make_graph([h.make_node("Flatten", ["s"], ["f"], axis=1)], "pinned",
+                  [h.make_tensor_value_info("s", TP.FLOAT, ["N", 4])],
+                  [h.make_tensor_value_info("f", TP.FLOAT, None)])
+onnx.save(h.make_model(g3, opset_imports=[h.make_opsetid("", 14)]), f"{t}/pinned.onnx")
 np.array([[-1, 2, -3], [4, -5, 6]], np.float32).tofile(f"{t}/x.bin")
 open(f"{t}/empty.bin", "wb").close()
 open(f"{t}/four.bin", "wb").write(b"\0" * 4)
@@ -63,4 +67,10 @@ expect_error "bytes for an empty input" "four.bin has 4 bytes but input 'e' \(fl
   --output-dir "$T/odir"
 expect_error "an op without zero-size support" "Softmax.*'e'.*empty" \
   "$OCC" pack "$T/refused.onnx" -o "$T/r.occ"
+# a symbolic dim pinned to 0 at pack time
+"$OCC" pack "$T/pinned.onnx" -o "$T/p.occ" --input-shape s=0,4 -q >/dev/null 2>"$T/err" \
+  && "$OCC" inspect "$T/p.occ" | grep -qE "output +f \[0,4\] float32" && ok \
+  || { bad "--input-shape with a 0 dim"; cat "$T/err" >&2; }
+expect_error "--input-shape with a negative dim" "bad dim" \
+  "$OCC" pack "$T/pinned.onnx" -o "$T/p.occ" --input-shape s=-1,4
 finish

@@ -859,8 +859,8 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
                             "says %zu", nm, (int)pin->ndim, sh->n_dim);
         t->ndim = pin->ndim;
         for (int32_t d = 0; d < pin->ndim; d++) {
-            if (pin->dims[d] <= 0)
-                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dims must be positive", nm);
+            if (pin->dims[d] < 0) /* 0: an empty input */
+                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dims must be >= 0", nm);
             const Onnx__TensorShapeProto__Dimension *dm = sh ? sh->dim[d] : NULL;
             if (dm && dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
                 dm->dim_value != pin->dims[d])
