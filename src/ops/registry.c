@@ -109,7 +109,7 @@ static occ_status check_empty(const occ_tensor *t, const char *what, uint32_t i,
         at += (size_t)snprintf(sh + at, sizeof sh - at, "%s%lld", d ? "," : "",
                                (long long)t->dims[d]);
     snprintf(sh + at, sizeof sh - at, "]");
-    return occ_fail(e, OCC_ERR_UNSUPPORTED, "%s %u ('%s') is empty, shape %s, which %s does not "
+    return occ_fail(e, OCC_ERR_SHAPE, "%s %u ('%s') is empty, shape %s, which %s does not "
                     "take (zero-size tensors: data movement ops only)", what, i,
                     t->name ? t->name : "?", sh, v->op);
 }
