@@ -136,11 +136,11 @@ static uint64_t slice_flops(const occ_model *m, const occ_node *n)
 }
 
 const occ_op_vtable occ_op_slice = {
-    .flags = OCC_OPF_EMPTY,
     .op = "Slice",
     .min_in = 1,
     .max_in = 5,
     .n_out = 1,
+    .flags = OCC_OPF_EMPTY, /* a slice to nothing: an empty output */
     .n_in_types = 2,
     .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},
     .infer = slice_infer,
