@@ -436,6 +436,51 @@ static void typed_encode(void)
     free(meta);
 }
 
+/* Zero-size tensors: an input of shape [0, 3] comes with no values (JSON
+ * "data": [], or binary_data_size 0 and no bytes at all), values for it are
+ * refused; an empty output goes out with its shape and no data. */
+static void empty_tensors(void)
+{
+    occ_tensor et[2] = {
+        {.name = "x", .kind = OCC_TENSOR_INPUT, .ndim = 2, .dims = {0, 3}, .size = 0},
+        {.name = "y", .kind = OCC_TENSOR_ACT, .ndim = 2, .dims = {2, 0}, .size = 0},
+    };
+    occ_model em = model;
+    em.tensors = et;
+    float buf[1] = {42};
+    void *ins[1] = {buf};
+    occ_kserve_request req;
+    occ_error e = {0};
+    const char *j = "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\",\"data\":[]}]}";
+    CHECK_MSG(occ_kserve_decode_infer(&em, (const uint8_t *)j, strlen(j), -1, 0, ins, &req, &e) == OCC_OK,
+              "%s", e.msg);
+    CHECK(buf[0] == 42);
+    const char *bj = "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\","
+                     "\"parameters\":{\"binary_data_size\":0}}]}";
+    CHECK_MSG(occ_kserve_decode_infer(&em, (const uint8_t *)bj, strlen(bj), (int64_t)strlen(bj), 0, ins, &req,
+                                      &e) == OCC_OK,
+              "%s", e.msg);
+    const char *v = "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,3],\"datatype\":\"FP32\",\"data\":[1]}]}";
+    CHECK(occ_kserve_decode_infer(&em, (const uint8_t *)v, strlen(v), -1, 0, ins, &req, &e) == OCC_ERR_SHAPE);
+    const char *w = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}";
+    CHECK(occ_kserve_decode_infer(&em, (const uint8_t *)w, strlen(w), -1, 0, ins, &req, &e) == OCC_ERR_SHAPE);
+    CHECK(buf[0] == 42);
+
+    const void *outs[1] = {buf};
+    uint8_t *body = NULL;
+    size_t size = 0, js = 0;
+    memset(&req, 0, sizeof req);
+    req.out_mode[0] = 1;
+    CHECK_MSG(occ_kserve_encode_infer(&em, "t", &req, outs, &body, &size, &js, &e) == OCC_OK, "%s", e.msg);
+    CHECK_MSG(body && strstr((const char *)body, "\"shape\":[2,0],\"data\":[]"), "%.*s", (int)size,
+              body ? (const char *)body : "");
+    free(body);
+    req.out_mode[0] = 2;
+    CHECK(occ_kserve_encode_infer(&em, "t", &req, outs, &body, &size, &js, &e) == OCC_OK);
+    CHECK(size == js && body && strstr((const char *)body, "\"binary_data_size\":0"));
+    free(body);
+}
+
 int main(void)
 {
     setup();
@@ -449,5 +494,6 @@ int main(void)
     RUN(typed_binary_ok);
     RUN(typed_refusals);
     RUN(typed_encode);
+    RUN(empty_tensors);
     TEST_DONE();
 }

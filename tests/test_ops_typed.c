@@ -528,7 +528,9 @@ static void test_movement(void)
     const int64_t st0[1] = {5}, en0[1] = {9};
     occ_attr sa0[2] = {A_INTS("starts", st0, 1), A_INTS("ends", en0, 1)};
     run_op(&r, "Slice", 1, in, 1, 2, sa0);
-    expect_fail("Slice to nothing", &r, OCC_ERR_UNSUPPORTED, 0, "axis 0 slices to nothing");
+    /* a zero-size result is legal: an empty [0, 4] output, nothing written */
+    expect_out("Slice to nothing", &r, 0, OCC_DTYPE_INT64, 2, (int64_t[]){0, 4}, "");
+    CHECK(r.st || (r.t[0].size == 0 && ((const uint8_t *)r.out[0])[0] == 0xA5));
     res_free(&r);
     /* Split into 1 + 3 columns, three ways: sizes, equal */
     const int64_t sz[2] = {1, 3};

@@ -279,7 +279,7 @@ int occ_cmd_run(int argc, char **argv)
         goto done;
     for (uint32_t i = 0; i < m->n_inputs; i++) {
         const occ_tensor *t = &m->tensors[m->inputs[i]];
-        ins[i] = malloc(t->size * (size_t)batch);
+        ins[i] = malloc(t->size * (size_t)batch + 1); /* + 1: an empty input is legal */
         if (!ins[i]) {
             occ_cli_error("run", "out of memory for input '%s'", t->name);
             goto done;
@@ -305,7 +305,7 @@ int occ_cmd_run(int argc, char **argv)
         }
     }
     for (uint32_t i = 0; i < m->n_outputs; i++) {
-        outs[i] = malloc(m->tensors[m->outputs[i]].size * (size_t)batch);
+        outs[i] = malloc(m->tensors[m->outputs[i]].size * (size_t)batch + 1); /* (empty) */
         if (!outs[i]) {
             occ_cli_error("run", "out of memory for output");
             goto done;

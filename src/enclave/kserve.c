@@ -362,7 +362,8 @@ occ_status occ_kserve_decode_infer(const occ_model *m, const uint8_t *body, size
                         goto done;
                     }
             }
-            memcpy(inputs[k], bin + bin_off, t->size);
+            if (t->size) /* an empty tensor ([0, ...]) may come with no binary part at all */
+                memcpy(inputs[k], bin + bin_off, t->size);
             bin_off += t->size;
         } else {
             if (!cJSON_IsArray(data)) {
@@ -530,7 +531,8 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
         if (req->out_mode[i] != 2)
             continue;
         const occ_tensor *t = &m->tensors[m->outputs[i]];
-        memcpy(buf + off, outputs[i], t->size);
+        if (t->size) /* (an empty output has no bytes) */
+            memcpy(buf + off, outputs[i], t->size);
         off += t->size;
     }
     *out = buf;

@@ -106,9 +106,10 @@ static int valid_shape(const occ_tensor *t)
 {
     if (t->ndim < 0 || t->ndim > OCC_MAX_DIMS)
         return 0;
+    /* a 0 dim is an empty tensor (size 0); the other dims stay bounded */
     int64_t c = occ_ops_count(t->ndim, t->dims);
     size_t es = occ_dtype_size(occ_tensor_dtype(t));
-    return c > 0 && es && t->size == (uint64_t)c * es;
+    return occ_ops_shape_ok(t->ndim, t->dims) && es && t->size == (uint64_t)c * es;
 }
 
 /* ---- validation: structure, shapes (re-inferred), weight placement ---- */

@@ -398,14 +398,17 @@ static occ_status read_tensor(rbuf *r, occ_tensor *t, uint32_t idx)
     if (ndim > OCC_MAX_DIMS)
         return occ_fail(r->e, OCC_ERR_FORMAT, "manifest: tensor '%s' has rank %u (max %d)", t->name, ndim, OCC_MAX_DIMS);
     t->ndim = (int32_t)ndim;
-    int64_t count = 1;
+    /* a 0 dim is an empty tensor; the product of the other dims stays bounded
+     * all the same (strides are computed from them) */
+    int64_t count = 1, nz = 1;
     for (uint32_t d = 0; d < ndim; d++) {
         TRY(r_i64(r, &t->dims[d]));
-        if (t->dims[d] <= 0 || t->dims[d] > MAX_DIM)
+        if (t->dims[d] < 0 || t->dims[d] > MAX_DIM)
             return occ_fail(r->e, OCC_ERR_SHAPE, "manifest: tensor '%s' has dimension %u = %lld",
                             t->name, d, (long long)t->dims[d]);
-        if (count > MAX_TENSOR_COUNT / t->dims[d])
+        if (t->dims[d] && nz > MAX_TENSOR_COUNT / t->dims[d])
             return occ_fail(r->e, OCC_ERR_SHAPE, "manifest: tensor '%s' is absurdly large", t->name);
+        nz *= t->dims[d] ? t->dims[d] : 1;
         count *= t->dims[d];
     }
     TRY(r_u64(r, &t->data_offset));

@@ -296,7 +296,9 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
         goto out;
     }
     eng->planned = 1;
-    eng->arena_size = eng->plan.arena_size;
+    /* a model whose feature maps are all empty (zero-size tensors) still gets
+     * an arena: every tensor then has an address, its 0 bytes copied from it */
+    eng->arena_size = eng->plan.arena_size ? eng->plan.arena_size : 64;
     eng->scratch_size = eng->plan.work_size;
     uint32_t slots = occ_eng_window_slots(eng);
     eng->window_slot = eng->plan.window_size ? eng->plan.window_size / slots : 0;

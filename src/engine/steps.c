@@ -378,7 +378,7 @@ occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e)
         if (fused[i])
             continue;
         const occ_node *n = &m->nodes[i];
-        const occ_op_vtable *v = occ_op_find(n->op);
+        const occ_op_vtable *v = occ_op_node_vtable(m, n); /* a no-op when every output is empty */
         step *s = &eng->steps[eng->n_steps];
         const void *w[OCC_MAX_NODE_IO];
         const dnnl_memory_desc_t *in_md[OCC_MAX_NODE_IO];

@@ -74,6 +74,13 @@ typedef struct occ_op_exec {
 } occ_op_exec;
 
 #define OCC_OPF_COPIES_WEIGHTS 1u /* run never reads prep.w (repacked at prepare) */
+/* Zero-size tensors: the op's infer handles inputs with a 0 dim and may give
+ * outputs with one. Without the flag the registry refuses both, so a kernel
+ * never sees an empty tensor it was not written for. A node whose outputs are
+ * all empty never runs its kernel at all (occ_op_node_vtable); an op with the
+ * flag whose node has a non-empty output must run correctly with the empty
+ * ones (Split's zero-size parts). */
+#define OCC_OPF_EMPTY 2u
 
 /* Type masks for occ_op_vtable.in_types. */
 #define OCC_DTM(dt) (1u << (dt))
@@ -104,6 +111,10 @@ typedef struct occ_op_vtable {
 } occ_op_vtable;
 
 const occ_op_vtable *occ_op_find(const char *op);
+/* The vtable the executor runs for node n (shapes inferred): n's operator,
+ * or, when every output of n is empty, a kernel that does nothing (nothing
+ * to write; inputs never read, so an empty one is never indexed). */
+const occ_op_vtable *occ_op_node_vtable(const occ_model *m, const occ_node *n);
 
 /* ---- vtables, one per operator (defined in the op files) ---- */
 extern const occ_op_vtable occ_op_conv, occ_op_gemm, occ_op_matmul, occ_op_relu,
@@ -146,6 +157,9 @@ extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyel
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;
+/* dft.c, stft.c, melweight.c (MelWeightMatrix), maxunpool.c, roialign.c */
+extern const occ_op_vtable occ_op_dft, occ_op_stft, occ_op_melweightmatrix, occ_op_maxunpool,
+    occ_op_roialign;
 /* shape.c */
 extern const occ_op_vtable occ_op_identity;
 /* rnn.c */
@@ -270,11 +284,16 @@ void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v);
 double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims
- * > 0 and no overflow. */
+ * >= 0 and no overflow (a 0 dim makes an empty tensor: only ops with
+ * OCC_OPF_EMPTY may produce one, the registry checks). */
 occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim,
                            const int64_t *dims, occ_error *e) OCC_MUST_CHECK;
-/* Elements, with overflow check of dims (0 on bad dims). */
+/* Elements, with overflow check of dims (0 on bad dims, and for an empty
+ * tensor: tell them apart with occ_ops_shape_ok). */
 int64_t occ_ops_count(int ndim, const int64_t *dims);
+/* Nonzero when every dim is in [0, 2^40] and the nonzero ones multiply to at
+ * most 2^40. */
+int occ_ops_shape_ok(int ndim, const int64_t *dims);
 /* Normalise axis in [-r, r-1] (or [-r, r] when extra=1) to [0, r). */
 occ_status occ_ops_axis(int64_t axis, int rank, int extra, int *out, occ_error *e) OCC_MUST_CHECK;
 /* Numpy broadcasting of two shapes. */

@@ -1,5 +1,6 @@
 /* Operator registry: op_type -> vtable, plus the checks every op shares
  * (indices, arity, input shapes) so each op's infer only sees sane inputs. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
@@ -53,6 +54,8 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_hannwindow, &occ_op_hammingwindow, &occ_op_blackmanwindow,
     &occ_op_convinteger, &occ_op_qlinearconv, &occ_op_cumsum, &occ_op_gridsample,
     &occ_op_quantizelinear, &occ_op_dequantizelinear, &occ_op_im2col,
+    /* signal processing and detection: dft.c, stft.c, melweight.c, maxunpool.c, roialign.c */
+    &occ_op_dft, &occ_op_stft, &occ_op_melweightmatrix, &occ_op_maxunpool, &occ_op_roialign,
 };
 
 const occ_op_vtable *occ_op_find(const char *op)
@@ -76,12 +79,82 @@ static occ_status check_tensor(const occ_tensor *t, const char *what, uint32_t i
         return occ_fail(e, OCC_ERR_SHAPE, "%s %u has rank %d (0..%d allowed)", what, i, t->ndim,
                         OCC_MAX_DIMS);
     for (int d = 0; d < t->ndim; d++)
-        if (t->dims[d] <= 0)
-            return occ_fail(e, OCC_ERR_SHAPE, "%s %u has dimension %d = %lld (must be > 0)",
+        if (t->dims[d] < 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "%s %u has dimension %d = %lld (must be >= 0)",
                             what, i, d, (long long)t->dims[d]);
-    if (!occ_ops_count(t->ndim, t->dims))
+    if (!occ_ops_shape_ok(t->ndim, t->dims))
         return occ_fail(e, OCC_ERR_SHAPE, "%s %u is too large", what, i);
     return OCC_OK;
+}
+
+static int is_empty(const occ_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++)
+        if (t->dims[d] == 0)
+            return 1;
+    return 0;
+}
+
+/* Ops without OCC_OPF_EMPTY never see an empty tensor (their kernels divide by
+ * dims and index from them): one line naming the tensor instead. */
+static occ_status check_empty(const occ_tensor *t, const char *what, uint32_t i,
+                              const occ_op_vtable *v, occ_error *e)
+{
+    if ((v->flags & OCC_OPF_EMPTY) || !is_empty(t))
+        return OCC_OK;
+    char sh[16 * OCC_MAX_DIMS + 4];
+    size_t at = 0;
+    sh[at++] = '[';
+    for (int d = 0; d < t->ndim && at < sizeof sh - 24; d++)
+        at += (size_t)snprintf(sh + at, sizeof sh - at, "%s%lld", d ? "," : "",
+                               (long long)t->dims[d]);
+    snprintf(sh + at, sizeof sh - at, "]");
+    return occ_fail(e, OCC_ERR_SHAPE, "%s %u ('%s') is empty, shape %s, which %s does not "
+                    "take (zero-size tensors: data movement ops only)", what, i,
+                    t->name ? t->name : "?", sh, v->op);
+}
+
+static occ_status empty_prepare(occ_op_prep *p, void **state, occ_error *e)
+{
+    (void)p;
+    (void)e;
+    *state = NULL;
+    return OCC_OK;
+}
+
+static occ_status empty_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    (void)state;
+    (void)x;
+    (void)e;
+    return OCC_OK;
+}
+
+static void empty_destroy(void *state)
+{
+    (void)state;
+}
+
+/* Shapes come from the node's own op (infer is never called through this one). */
+static const occ_op_vtable occ_op_empty = {
+    .op = "(empty)",
+    .flags = OCC_OPF_EMPTY,
+    .prepare = empty_prepare,
+    .run = empty_run,
+    .destroy = empty_destroy,
+};
+
+const occ_op_vtable *occ_op_node_vtable(const occ_model *m, const occ_node *n)
+{
+    const occ_op_vtable *v = occ_op_find(n ? n->op : NULL);
+    if (!v || !m || !n->n_outputs || !n->outputs)
+        return v;
+    for (uint32_t i = 0; i < n->n_outputs; i++) {
+        int32_t t = n->outputs[i];
+        if (t < 0 || (uint32_t)t >= m->n_tensors || !is_empty(&m->tensors[t]))
+            return v;
+    }
+    return &occ_op_empty;
 }
 
 occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
@@ -114,6 +187,8 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
             return occ_fail(e, OCC_ERR_INVALID, "input %u refers to tensor %d (of %u)", i, t,
                             m->n_tensors);
         occ_status st = check_tensor(&m->tensors[t], "input", i, e);
+        if (!st)
+            st = check_empty(&m->tensors[t], "input", i, v, e);
         if (st)
             return st;
     }
@@ -155,6 +230,9 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
     occ_status st = v->infer(m, n, e);
     if (st)
         return st;
+    for (uint32_t i = 0; i < n->n_outputs; i++)
+        if ((st = check_empty(&m->tensors[n->outputs[i]], "output", i, v, e)))
+            return st;
     /* sizes follow the final dtypes (an op may have set the type after the shape) */
     for (uint32_t i = 0; i < n->n_outputs; i++) {
         occ_tensor *t = &m->tensors[n->outputs[i]];

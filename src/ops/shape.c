@@ -41,14 +41,13 @@ static occ_status reshape_infer(occ_model *m, const occ_node *n, occ_error *e)
         return occ_fail(e, OCC_ERR_INVALID, "missing attribute shape");
     if ((st = occ_ops_attr_int(n, "allowzero", 0, &allowzero, e)))
         return st;
-    if (allowzero != 0)
-        return occ_fail(e, OCC_ERR_UNSUPPORTED, "allowzero = %lld is not supported",
-                        (long long)allowzero);
+    /* shape[i] = 0 copies the input's dim i, or (allowzero = 1) is a literal 0:
+     * the output is then empty, as the input must be */
     int64_t d[OCC_MAX_DIMS];
     int infer_at = -1;
-    int64_t known = 1, total = occ_ops_count(x->ndim, x->dims);
+    int64_t known = 1, nz = 1, total = occ_ops_count(x->ndim, x->dims);
     for (uint32_t i = 0; i < c; i++) {
-        if (sh[i] == 0) {
+        if (sh[i] == 0 && !allowzero) {
             if ((int)i >= x->ndim)
                 return occ_fail(e, OCC_ERR_SHAPE, "shape[%u] = 0 but the input has rank %d", i,
                                 x->ndim);
@@ -63,11 +62,16 @@ static occ_status reshape_infer(occ_model *m, const occ_node *n, occ_error *e)
         } else {
             d[i] = sh[i];
         }
-        if (d[i] > total || known > total / d[i])
+        /* bounded by the input's size, or (a 0 elsewhere) by the same limit */
+        int64_t lim = total ? total : INT64_C(1) << 40;
+        if (d[i] > lim || (d[i] && nz > lim / d[i]))
             return occ_fail(e, OCC_ERR_SHAPE, "shape has more elements than the input");
+        nz *= d[i] ? d[i] : 1;
         known *= d[i];
     }
     if (infer_at >= 0) {
+        if (known == 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "cannot infer -1 next to a 0 dim (allowzero = 1)");
         if (total % known)
             return occ_fail(e, OCC_ERR_SHAPE, "cannot infer -1: %lld elements not divisible by %lld",
                             (long long)total, (long long)known);
@@ -186,6 +190,7 @@ static void copy_destroy(void *s)
                                .min_in = 1,                                               \
                                .max_in = maxin,                                           \
                                .n_out = 1,                                                \
+                               .flags = OCC_OPF_EMPTY,                                    \
                                .n_in_types = 2,                                           \
                                .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},                  \
                                .infer = fn,                                               \

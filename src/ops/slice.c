@@ -47,9 +47,9 @@ static occ_status slice_get(const occ_model *m, const occ_node *n, slice_geom *g
         int64_t dim = x->dims[a], p = nsp ? sp[k] : 1, s0 = st[k], e0 = en[k], len;
         if (p == 0)
             return occ_fail(e, OCC_ERR_INVALID, "step 0 on axis %d", a);
-        if (p > dim)
+        if (dim && p > dim)
             p = dim; /* same elements; keeps the arithmetic below small */
-        if (p < -dim)
+        if (dim && p < -dim)
             p = -dim;
         if (s0 < 0)
             s0 = s0 < -dim ? -1 : s0 + dim;
@@ -64,9 +64,7 @@ static occ_status slice_get(const occ_model *m, const occ_node *n, slice_geom *g
             e0 = e0 < -1 ? -1 : e0 > dim - 1 ? dim - 1 : e0;
             len = s0 > e0 ? (s0 - e0 - 1) / (-p) + 1 : 0;
         }
-        if (len == 0)
-            return occ_fail(e, OCC_ERR_UNSUPPORTED, "axis %d slices to nothing (empty tensors "
-                            "are not supported)", a);
+        /* len 0: an empty output (the node then never runs) */
         g->begin[a] = s0;
         g->step[a] = p;
         g->odims[a] = len;
@@ -142,6 +140,7 @@ const occ_op_vtable occ_op_slice = {
     .min_in = 1,
     .max_in = 5,
     .n_out = 1,
+    .flags = OCC_OPF_EMPTY, /* a slice to nothing: an empty output */
     .n_in_types = 2,
     .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},
     .infer = slice_infer,

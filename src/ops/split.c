@@ -34,8 +34,8 @@ static occ_status split_get(const occ_model *m, const occ_node *n, int *ax, int6
             return occ_fail(e, OCC_ERR_INVALID, "split has %u sizes for %u outputs", c,
                             n->n_outputs);
         for (uint32_t i = 0; i < c; i++) {
-            if (sp[i] < 1 || sp[i] > dim)
-                return occ_fail(e, OCC_ERR_UNSUPPORTED, "split[%u] = %lld (1..%lld supported)", i,
+            if (sp[i] < 0 || sp[i] > dim)
+                return occ_fail(e, OCC_ERR_INVALID, "split[%u] = %lld (0..%lld allowed)", i,
                                 (long long)sp[i], (long long)dim);
             len[i] = sp[i];
             sum += sp[i];
@@ -48,7 +48,7 @@ static occ_status split_get(const occ_model *m, const occ_node *n, int *ax, int6
     int64_t k = n->n_outputs, part = (dim + k - 1) / k;
     for (int64_t i = 0; i < k; i++) {
         len[i] = dim - sum < part ? dim - sum : part;
-        if (len[i] < 1)
+        if (len[i] < 1 && dim > 0)
             return occ_fail(e, OCC_ERR_SHAPE, "axis of %lld cannot be split into %lld parts",
                             (long long)dim, (long long)k);
         sum += len[i];
@@ -111,7 +111,8 @@ static occ_status split_run(void *state, const occ_op_exec *x, occ_error *e)
     for (int64_t o = 0; o < s->outer; o++) {
         int64_t at = o * s->in_row;
         for (uint32_t i = 0; i < s->n_out; i++) {
-            memcpy((uint8_t *)x->out[i] + o * s->part[i], in + at, (size_t)s->part[i]);
+            if (s->part[i]) /* a zero-size part may have no buffer */
+                memcpy((uint8_t *)x->out[i] + o * s->part[i], in + at, (size_t)s->part[i]);
             at += s->part[i];
         }
     }
@@ -134,6 +135,7 @@ const occ_op_vtable occ_op_split = {
     .max_in = 2,
     .n_out = OCC_MAX_NODE_IO,
     .min_out = 1, /* Split: any count; TopK: indices may go unread */
+    .flags = OCC_OPF_EMPTY, /* zero-size parts */
     .n_in_types = 2,
     .in_types = {OCC_DTM_ALL, OCC_DTM_INDEX},
     .infer = split_infer,

@@ -80,6 +80,7 @@ const occ_op_vtable occ_op_trilu = {
     .min_in = 1,
     .max_in = 2,
     .n_out = 1,
+    .flags = OCC_OPF_EMPTY, /* an empty X: an empty Y, never run */
     .n_in_types = 2,
     .in_types = {OCC_DTM_ALL, OCC_DTM(OCC_DTYPE_INT64)},
     .infer = trilu_infer,

@@ -98,16 +98,31 @@ int occ_ops_is_weight(const occ_model *m, const occ_node *n, uint32_t i)
     return t && t->kind == OCC_TENSOR_WEIGHT;
 }
 
-int64_t occ_ops_count(int ndim, const int64_t *dims)
+/* dims in [0, OCC_MAX_COUNT] whose nonzero ones multiply to at most OCC_MAX_COUNT: an
+ * empty tensor (a 0 dim) is legal, but its other dims stay bounded so that strides
+ * computed from them never overflow. */
+int occ_ops_shape_ok(int ndim, const int64_t *dims)
 {
     if (ndim < 0 || ndim > OCC_MAX_DIMS)
         return 0;
     int64_t c = 1;
     for (int i = 0; i < ndim; i++) {
-        if (dims[i] <= 0 || dims[i] > OCC_MAX_COUNT || c > OCC_MAX_COUNT / dims[i])
+        if (dims[i] < 0 || dims[i] > OCC_MAX_COUNT)
             return 0;
-        c *= dims[i];
+        if (dims[i] && c > OCC_MAX_COUNT / dims[i])
+            return 0;
+        c *= dims[i] ? dims[i] : 1;
     }
+    return 1;
+}
+
+int64_t occ_ops_count(int ndim, const int64_t *dims)
+{
+    if (!occ_ops_shape_ok(ndim, dims))
+        return 0;
+    int64_t c = 1;
+    for (int i = 0; i < ndim; i++)
+        c *= dims[i];
     return c;
 }
 
@@ -117,12 +132,12 @@ occ_status occ_ops_set_out(occ_model *m, const occ_node *n, uint32_t i, int ndim
     if (ndim < 0 || ndim > OCC_MAX_DIMS)
         return occ_fail(e, OCC_ERR_SHAPE, "output rank %d out of range", ndim);
     for (int d = 0; d < ndim; d++)
-        if (dims[d] <= 0)
-            return occ_fail(e, OCC_ERR_SHAPE, "output dimension %d is %lld (must be > 0)", d,
+        if (dims[d] < 0)
+            return occ_fail(e, OCC_ERR_SHAPE, "output dimension %d is %lld (must be >= 0)", d,
                             (long long)dims[d]);
-    int64_t c = occ_ops_count(ndim, dims);
-    if (!c)
+    if (!occ_ops_shape_ok(ndim, dims))
         return occ_fail(e, OCC_ERR_SHAPE, "output tensor too large");
+    int64_t c = occ_ops_count(ndim, dims);
     occ_tensor *t = occ_ops_out(m, n, i);
     t->ndim = ndim;
     memset(t->dims, 0, sizeof t->dims);

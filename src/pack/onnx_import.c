@@ -313,6 +313,12 @@ static const conv_rule rules[] = {
     {"OneHot", 1, "depth", K_FLOAT}, {"CumSum", 1, "axis", K_INTS},
     {"HannWindow", 0, "size", K_INTS}, {"HammingWindow", 0, "size", K_INTS},
     {"BlackmanWindow", 0, "size", K_INTS},
+    {"DFT", 1, "dft_length", K_INTS}, {"STFT", 1, "frame_step", K_INTS},
+    {"STFT", 3, "frame_length", K_INTS}, {"MaxUnpool", 2, "output_shape", K_INTS},
+    {"MelWeightMatrix", 0, "num_mel_bins", K_INTS}, {"MelWeightMatrix", 1, "dft_length", K_INTS},
+    {"MelWeightMatrix", 2, "sample_rate", K_INTS},
+    {"MelWeightMatrix", 3, "lower_edge_hertz", K_FLOAT},
+    {"MelWeightMatrix", 4, "upper_edge_hertz", K_FLOAT},
     {NULL, 0, NULL, 0},
 };
 
@@ -845,12 +851,6 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
             pinned_used[k] = 1;
         }
     const Onnx__TensorShapeProto *sh = tt->shape;
-    /* a bound input is a constant: zero elements are legitimate there (empty axes),
-     * never in a runtime tensor */
-    int bound = 0;
-    for (uint32_t k = 0; opts && k < opts->n_binds; k++)
-        if (opts->binds[k].name && !strcmp(opts->binds[k].name, nm))
-            bound = 1;
     if (pin) {
         if (pin->ndim < 0 || pin->ndim > OCC_MAX_DIMS)
             return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s' has a bad rank", nm);
@@ -859,8 +859,8 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
                             "says %zu", nm, (int)pin->ndim, sh->n_dim);
         t->ndim = pin->ndim;
         for (int32_t d = 0; d < pin->ndim; d++) {
-            if (pin->dims[d] <= 0)
-                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dims must be positive", nm);
+            if (pin->dims[d] < 0) /* 0: an empty input */
+                return occ_fail(e, OCC_ERR_INVALID, "--input-shape for '%s': dims must be >= 0", nm);
             const Onnx__TensorShapeProto__Dimension *dm = sh ? sh->dim[d] : NULL;
             if (dm && dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
                 dm->dim_value != pin->dims[d])
@@ -884,10 +884,10 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
                                 "--input-shape %s=d0,d1,...", nm, d,
                                 dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                                     ? sname(dm->dim_param) : "?", nm);
-            if (dm->dim_value < 0 || (dm->dim_value == 0 && !bound))
-                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld%s", nm, d,
-                                (long long)dm->dim_value,
-                                dm->dim_value ? "" : " (only an input fixed with --bind may be empty)");
+            /* a 0 dim: an empty input (an empty file at run time) */
+            if (dm->dim_value < 0)
+                return occ_fail(e, OCC_ERR_SHAPE, "graph input '%s' has dim %zu = %lld", nm, d,
+                                (long long)dm->dim_value);
             t->dims[d] = dm->dim_value;
         }
     }

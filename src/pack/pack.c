@@ -80,7 +80,7 @@ occ_status occ_parse_input_shape(char *s, occ_input_shape *out, occ_error *e)
         char *end;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v <= 0 || v > (1ll << 31))
+        if (end == p || errno || v < 0 || v > (1ll << 31))
             return occ_fail(e, OCC_ERR_INVALID, "--input-shape: bad dim in '%s'", s);
         out->dims[n++] = v;
         p = end;
