@@ -440,7 +440,7 @@ static int shape_of(const cJSON *a, int32_t *ndim, int64_t *dims, size_t *count)
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12)
             return -1;
         dims[(*ndim)++] = (int64_t)d->valuedouble;
-        if (c && (size_t)d->valuedouble > SIZE_MAX / 4 / c)
+        if (c && (size_t)d->valuedouble > SIZE_MAX / 8 / c) /* elements of up to 8 bytes */
             return -1;
         c *= (size_t)d->valuedouble;
     }
@@ -454,7 +454,9 @@ static const struct {
     size_t size;
 } kdt[] = {{"FP32", OCC_DTYPE_FLOAT, 4}, {"INT64", OCC_DTYPE_INT64, 8}, {"INT32", OCC_DTYPE_INT32, 4},
            {"BOOL", OCC_DTYPE_BOOL, 1},  {"UINT8", OCC_DTYPE_UINT8, 1}, {"INT8", OCC_DTYPE_INT8, 1},
-           {"FP16", OCC_DTYPE_FLOAT16, 2}};
+           {"FP16", OCC_DTYPE_FLOAT16, 2}, {"FP64", OCC_DTYPE_DOUBLE, 8}, {"INT16", OCC_DTYPE_INT16, 2},
+           {"UINT16", OCC_DTYPE_UINT16, 2}, {"UINT32", OCC_DTYPE_UINT32, 4}, {"UINT64", OCC_DTYPE_UINT64, 8},
+           {"BF16", OCC_DTYPE_BFLOAT16, 2}};
 
 const char *occ_client_datatype(uint32_t dtype)
 {
@@ -493,6 +495,14 @@ static cJSON *json_value(uint32_t dt, const void *p, size_t k)
     case OCC_DTYPE_UINT8: return cJSON_CreateNumber((double)((const uint8_t *)p)[k]);
     case OCC_DTYPE_BOOL: return cJSON_CreateBool(((const uint8_t *)p)[k] != 0);
     case OCC_DTYPE_FLOAT16: return cJSON_CreateNumber((double)occ_half_to_float(((const uint16_t *)p)[k]));
+    case OCC_DTYPE_BFLOAT16: return cJSON_CreateNumber((double)occ_bf16_to_float(((const uint16_t *)p)[k]));
+    case OCC_DTYPE_DOUBLE: return cJSON_CreateNumber(((const double *)p)[k]); /* 17 digits when needed */
+    case OCC_DTYPE_INT16: return cJSON_CreateNumber((double)((const int16_t *)p)[k]);
+    case OCC_DTYPE_UINT16: return cJSON_CreateNumber((double)((const uint16_t *)p)[k]);
+    case OCC_DTYPE_UINT32: return cJSON_CreateNumber((double)((const uint32_t *)p)[k]);
+    case OCC_DTYPE_UINT64:
+        snprintf(num, sizeof num, "%llu", (unsigned long long)((const uint64_t *)p)[k]);
+        return cJSON_CreateRaw(num);
     default: return cJSON_CreateNumber((double)((const float *)p)[k]);
     }
 }
@@ -507,11 +517,13 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
         return 0;
     }
     if (!cJSON_IsNumber(v)) {
-        if (cJSON_IsNull(v) && (dt == OCC_DTYPE_FLOAT || dt == OCC_DTYPE_FLOAT16)) { /* NaN/Inf */
+        if (cJSON_IsNull(v) && occ_dtype_is_float(dt)) { /* NaN/Inf */
             if (dt == OCC_DTYPE_FLOAT)
                 ((float *)p)[k] = NAN;
+            else if (dt == OCC_DTYPE_DOUBLE)
+                ((double *)p)[k] = NAN;
             else
-                ((uint16_t *)p)[k] = 0x7e00;
+                ((uint16_t *)p)[k] = dt == OCC_DTYPE_FLOAT16 ? 0x7e00 : 0x7fc0;
             return 0;
         }
         return -1;
@@ -527,6 +539,28 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
     case OCC_DTYPE_INT8: ((int8_t *)p)[k] = (int8_t)d; return 0;
     case OCC_DTYPE_UINT8: ((uint8_t *)p)[k] = (uint8_t)d; return 0;
     case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_float_to_half((float)d); return 0;
+    case OCC_DTYPE_BFLOAT16: ((uint16_t *)p)[k] = occ_float_to_bf16((float)d); return 0;
+    case OCC_DTYPE_DOUBLE: ((double *)p)[k] = d; return 0;
+    case OCC_DTYPE_INT16:
+        if (!(d >= -32768 && d <= 32767))
+            return -1;
+        ((int16_t *)p)[k] = (int16_t)d;
+        return 0;
+    case OCC_DTYPE_UINT16:
+        if (!(d >= 0 && d <= 65535))
+            return -1;
+        ((uint16_t *)p)[k] = (uint16_t)d;
+        return 0;
+    case OCC_DTYPE_UINT32:
+        if (!(d >= 0 && d <= 4294967295.0))
+            return -1;
+        ((uint32_t *)p)[k] = (uint32_t)d;
+        return 0;
+    case OCC_DTYPE_UINT64:
+        if (!(d >= 0 && d < 9007199254740992.0))
+            return -1; /* not exact in JSON */
+        ((uint64_t *)p)[k] = (uint64_t)d;
+        return 0;
     default: ((float *)p)[k] = (float)d; return 0;
     }
 }

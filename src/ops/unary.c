@@ -6,8 +6,8 @@
  * one pass over memory, nothing a oneDNN eltwise primitive would do faster
  * for these sizes, and it keeps their exact ONNX formulas in one place.
  * Those with f(0) = 0 also run directly on blocked oneDNN layouts (the zero
- * padding stays zero). Neg, Abs, Sign and Clip also take integers (int8,
- * int32, int64; Abs, Sign and Clip uint8 too): Neg and Abs wrap as two's
+ * padding stays zero). Neg, Abs, Sign and Clip also take float64 (in
+ * double) and integers (signed ones; Abs, Sign and Clip unsigned ones too): Neg and Abs wrap as two's
  * complement (-INT_MIN = INT_MIN, as numpy), Clip compares with its float
  * bounds. */
 #include <math.h>
@@ -269,9 +269,48 @@ static void unary_more(int kind, const float *restrict in, float *restrict out, 
 #undef LOOP
 }
 
+/* float64 and unsigned Neg, Abs, Sign, Clip: through double (exact for
+ * float64; unsigned values only meet Clip's bounds there, Abs is the value). */
+static occ_status unary_run_wide(const unary_state *s, const occ_op_exec *x, occ_error *e)
+{
+    const int is_u = occ_dtype_is_unsigned(s->dtype);
+    for (size_t i = 0; i < s->count; i++) {
+        const int64_t k = (int64_t)i;
+        if (is_u && s->kind != U_CLIP) {
+            int64_t v = occ_ops_load_i64(s->dtype, x->in[0], k);
+            occ_ops_store_i64(s->dtype, x->out[0], k, s->kind == U_SIGN ? v != 0 : v);
+            continue;
+        }
+        double v = occ_ops_load_f64(s->dtype, x->in[0], k);
+        switch (s->kind) {
+        case U_NEG: v = -v; break;
+        case U_ABS: v = fabs(v); break;
+        case U_SIGN: v = v > 0 ? 1.0 : v < 0 ? -1.0 : v; break;
+        case U_CLIP:
+            if (v < s->a)
+                v = is_u ? ceil(s->a) : s->a;
+            else if (v > s->b)
+                v = is_u ? floor(s->b) : s->b;
+            else if (is_u)
+                continue; /* in range: the bits as they are (uint64 is not exact in double) */
+            break;
+        default:
+            return occ_fail(e, OCC_ERR_INTERNAL, "%s has no float64 kernel", unary_names[s->kind]);
+        }
+        if (is_u) /* Clip only: copy through, then overwrite */
+            occ_ops_store_f64(s->dtype, x->out[0], k, v);
+        else
+            ((double *)x->out[0])[i] = v;
+    }
+    return OCC_OK;
+}
+
 /* Integer Neg, Abs, Sign, Clip (the only kinds whose vtables take integers). */
 static occ_status unary_run_int(const unary_state *s, const occ_op_exec *x, occ_error *e)
 {
+    if (s->dtype == OCC_DTYPE_DOUBLE || s->dtype == OCC_DTYPE_UINT64 ||
+        s->dtype == OCC_DTYPE_UINT32 || s->dtype == OCC_DTYPE_UINT16)
+        return unary_run_wide(s, x, e);
     for (size_t i = 0; i < s->count; i++) {
         int64_t v = occ_ops_load_i64(s->dtype, x->in[0], (int64_t)i);
         switch (s->kind) {
@@ -388,7 +427,7 @@ static void unary_destroy(void *s)
                                .run = unary_run,                                          \
                                .destroy = unary_destroy}
 #define UNARY(var, name) UNARY_T(var, name, OCC_DTM_FLOAT)
-#define SIGNED_INT (OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM_INDEX)
+#define SIGNED_INT (OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_INT16) | OCC_DTM_INDEX)
 
 UNARY(occ_op_relu, "Relu");
 UNARY(occ_op_leakyrelu, "LeakyRelu");
@@ -411,7 +450,7 @@ UNARY(occ_op_exp, "Exp");
 UNARY(occ_op_log, "Log");
 UNARY(occ_op_erf, "Erf");
 UNARY(occ_op_reciprocal, "Reciprocal");
-UNARY_T(occ_op_neg, "Neg", OCC_DTM_FLOAT | SIGNED_INT);
+UNARY_T(occ_op_neg, "Neg", OCC_DTM_FLOAT | OCC_DTM_F64 | SIGNED_INT);
 UNARY_T(occ_op_abs, "Abs", OCC_DTM_NUM);
 UNARY(occ_op_floor, "Floor");
 UNARY(occ_op_ceil, "Ceil");
