@@ -268,8 +268,8 @@ static void test_unsigned_ops(void)
     res_free(&r);
 }
 
-/* float64 CumSum, ReduceLogSumExp, Einsum, Neg in double; EyeLike to every
- * type; data movement of 2- and 8-byte types. */
+/* float64 CumSum, ReduceLogSumExp, Einsum (and its diagonals), Neg in
+ * double; EyeLike to every type; data movement of 2- and 8-byte types. */
 static void test_f64_kernels(void)
 {
     res r;
@@ -305,6 +305,27 @@ static void test_f64_kernels(void)
     expect_out("Einsum float64 transpose", &r, 0, OCC_DTYPE_DOUBLE, 2, (int64_t[]){3, 2},
                (double[]){1, 4, 2, 5, 3, 6});
     res_free(&r);
+    const double uv[4] = {2.0, 2.5, -0.5, 1e-10};
+    tv inu[1] = {{OCC_DTYPE_DOUBLE, 1, {4}, uv, 0}};
+    const double sq[3] = {2.0, 2.5, 1e-10};
+    tv insq[1] = {{OCC_DTYPE_DOUBLE, 1, {3}, sq, 0}};
+    run_op(&r, "Sqrt", 1, insq, 1, 0, NULL);
+    expect_out("Sqrt float64", &r, 0, OCC_DTYPE_DOUBLE, 1, (int64_t[]){3},
+               (double[]){sqrt(2.0), sqrt(2.5), sqrt(1e-10)});
+    res_free(&r);
+    run_op(&r, "Round", 1, inu, 1, 0, NULL);
+    expect_out("Round float64 (half to even)", &r, 0, OCC_DTYPE_DOUBLE, 1, (int64_t[]){4},
+               (double[]){2.0, 2.0, -0.0, 0.0});
+    res_free(&r);
+    run_op(&r, "Erf", 1, inu, 1, 0, NULL);
+    expect_out("Erf float64 (libm erf, not the float polynomial)", &r, 0, OCC_DTYPE_DOUBLE, 1,
+               (int64_t[]){4}, (double[]){erf(2.0), erf(2.5), erf(-0.5), erf(1e-10)});
+    res_free(&r);
+    const double big[3] = {1e300, INFINITY, NAN};
+    tv inbig[1] = {{OCC_DTYPE_DOUBLE, 1, {3}, big, 0}};
+    run_op(&r, "IsInf", 1, inbig, 1, 0, NULL);
+    expect_out("IsInf float64 (1e300 is finite)", &r, 0, OCC_DTYPE_BOOL, 1, (int64_t[]){3}, (uint8_t[]){0, 1, 0});
+    res_free(&r);
     run_op(&r, "Neg", 1, in, 1, 0, NULL);
     expect_out("Neg float64", &r, 0, OCC_DTYPE_DOUBLE, 1, (int64_t[]){4}, (double[]){-1e10, -1.0, -1.0, 1e10});
     res_free(&r);
@@ -331,6 +352,27 @@ static void test_f64_kernels(void)
     occ_attr cax[1] = {A_INT("axis", 0)};
     run_op(&r, "Concat", 2, inc, 1, 1, cax);
     expect_out("Concat uint64", &r, 0, OCC_DTYPE_UINT64, 1, (int64_t[]){3}, (uint64_t[]){UINT64_MAX, 1, 2});
+    res_free(&r);
+    /* diagonals: a letter repeated within an operand */
+    const double dg[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* [2, 2, 2] */
+    tv ind[1] = {{OCC_DTYPE_DOUBLE, 3, {2, 2, 2}, dg, 0}};
+    occ_attr eqd[1] = {A_STR("equation", "...ii->...i")};
+    run_op(&r, "Einsum", 1, ind, 1, 1, eqd);
+    expect_out("Einsum batch diagonal", &r, 0, OCC_DTYPE_DOUBLE, 2, (int64_t[]){2, 2}, (double[]){1, 4, 5, 8});
+    res_free(&r);
+    const float tr[4] = {1, 2, 3, 4};
+    tv intr[2] = {{OCC_DTYPE_FLOAT, 2, {2, 2}, tr, 0}, {OCC_DTYPE_FLOAT, 1, {2}, tr, 0}};
+    occ_attr eqtr[1] = {A_STR("equation", "ii")};
+    run_op(&r, "Einsum", 1, intr, 1, 1, eqtr);
+    expect_out("Einsum trace (implicit output)", &r, 0, OCC_DTYPE_FLOAT, 0, NULL, (float[]){5});
+    res_free(&r);
+    occ_attr eqdb[1] = {A_STR("equation", "ii,i->i")};
+    run_op(&r, "Einsum", 2, intr, 1, 1, eqdb);
+    expect_out("Einsum diag(A) * b", &r, 0, OCC_DTYPE_FLOAT, 1, (int64_t[]){2}, (float[]){1, 8});
+    res_free(&r);
+    occ_attr eqbad[1] = {A_STR("equation", "ij->ii")};
+    run_op(&r, "Einsum", 1, intr, 1, 1, eqbad);
+    expect_fail("Einsum output letter repeated", &r, OCC_ERR_INVALID, 0, "output letter repeated");
     res_free(&r);
     /* Einsum operands must share one type */
     const float ef[6] = {0};

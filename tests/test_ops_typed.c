@@ -224,7 +224,7 @@ static void test_int_arith(void)
     tv relu[1] = {{OCC_DTYPE_INT64, 1, {4}, a, 0}};
     run_op(&r, "Relu", 1, relu, 1, 0, NULL);
     expect_fail("Relu int64", &r, OCC_ERR_UNSUPPORTED, 0,
-                "input 0 ('in0') is int64, which Relu does not take (float32 only)");
+                "input 0 ('in0') is int64, which Relu does not take (float32 and float64 only)");
     res_free(&r);
     tv addmix[2] = {{OCC_DTYPE_INT32, 1, {3}, c, 0}, {OCC_DTYPE_INT64, 1, {4}, a, 0}};
     run_op(&r, "Add", 2, addmix, 1, 0, NULL);

@@ -148,11 +148,12 @@ static void test_typed_inputs_outputs(void)
     occ_import_free(im);
     tb_free(&b);
 
-    /* a double input is refused with one line naming it; a float16 one is
-     * taken, and a float-only operator refuses it naming the node */
-    const int32_t types[2] = {ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16};
-    const char *why[2] = {"graph input 'h' has element type 11",
-                          "node 'r' (Relu): input 0 ('h') is float16, which Relu does not take (float32 only)"};
+    /* a complex input is refused with one line naming it; a float16 one is
+     * taken, and an operator without float16 refuses it naming the node */
+    const int32_t types[2] = {ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16};
+    const char *why[2] = {"graph input 'h' has element type 14",
+                          "node 'r' (Relu): input 0 ('h') is float16, which Relu does not take (float32 and "
+                          "float64 only)"};
     for (int k = 0; k < 2; k++) {
         tb_init(&b, 13);
         tb_input_t(&b, "h", types[k], 1, (int64_t[]){2});

@@ -1,9 +1,10 @@
 /* Einsum with one or two operands, the forms exporters emit: batched
  * matmul-like contractions ("bij,bjk->bik", "bhid,bhjd->bhij", "...ij,...jk->
  * ...ik"), transposes ("ij->ji"), sums over a letter ("ij->i"), outer
- * products, implicit outputs. Refused with one line: more than two operands,
- * a letter repeated within one operand (diagonals), a letter whose sizes
- * differ between the operands (broadcasting of size-1 dims).
+ * products, implicit outputs, diagonals (a letter repeated within one operand:
+ * "ii->i", "...ii->...i", "ii" a trace). Refused with one line: more than two
+ * operands, a letter repeated in the output, a letter whose sizes differ
+ * (broadcasting of size-1 dims).
  *
  * Every letter is classified: batch (both operands and the output), m (first
  * operand and output), n (second and output), k (both, summed). Each operand
@@ -78,11 +79,11 @@ static occ_status parse_term(const char *s, size_t len, int rank, int n_ell, ein
         }
         t->code[t->n++] = letter_code(s[i]);
     }
-    for (int i = 0; i < t->n; i++)
-        for (int j = 0; j < i; j++)
-            if (t->code[i] == t->code[j])
-                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: letter repeated within one "
-                                "term (diagonals) is not supported");
+    if (rank < 0) /* an output letter once (an input's repeats walk a diagonal) */
+        for (int i = 0; i < t->n; i++)
+            for (int j = 0; j < i; j++)
+                if (t->code[i] == t->code[j])
+                    return occ_fail(e, OCC_ERR_INVALID, "Einsum: output letter repeated");
     if (ell_out)
         *ell_out = ne;
     return OCC_OK;
@@ -94,6 +95,13 @@ static int term_has(const ein_term *t, int code)
         if (t->code[i] == code)
             return 1;
     return 0;
+}
+
+/* Appends code to t unless it is there (a repeated letter is one dim). */
+static void term_add(ein_term *t, int code)
+{
+    if (!term_has(t, code))
+        t->code[t->n++] = code;
 }
 
 static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, occ_error *e)
@@ -171,9 +179,10 @@ static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, 
         for (int c = 52; c < 52 + n_ell; c++)
             p->out.code[p->out.n++] = c;
         for (int c = 0; c < 52; c++) {
-            int cnt = 0;
+            int cnt = 0; /* occurrences: "ii" is a trace, not "i" */
             for (int k = 0; k < nt; k++)
-                cnt += term_has(&p->in[k], c);
+                for (int i = 0; i < p->in[k].n; i++)
+                    cnt += p->in[k].code[i] == c;
             if (cnt == 1) {
                 if (p->out.n >= OCC_MAX_DIMS)
                     return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: output rank too large");
@@ -190,24 +199,24 @@ static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, 
     for (int i = 0; i < A->n; i++) {
         int c = A->code[i], inb = term_has(B, c), ino = term_has(O, c);
         if (inb && ino)
-            bat.code[bat.n++] = c;
+            term_add(&bat, c);
         else if (ino)
-            mm.code[mm.n++] = c;
+            term_add(&mm, c);
         else if (inb)
-            kk.code[kk.n++] = c;
+            term_add(&kk, c);
     }
     for (int i = 0; i < B->n; i++) {
         int c = B->code[i];
         if (term_has(O, c) && !term_has(A, c))
-            nn.code[nn.n++] = c;
+            term_add(&nn, c);
     }
     p->a_red.n = p->b_red.n = 0;
     for (int i = 0; i < A->n; i++)
         if (term_has(B, A->code[i]) || term_has(O, A->code[i]))
-            p->a_red.code[p->a_red.n++] = A->code[i];
+            term_add(&p->a_red, A->code[i]);
     for (int i = 0; i < B->n; i++)
         if (term_has(A, B->code[i]) || term_has(O, B->code[i]))
-            p->b_red.code[p->b_red.n++] = B->code[i];
+            term_add(&p->b_red, B->code[i]);
     const ein_term *parts_a[3] = {&bat, &mm, &kk}, *parts_b[3] = {&bat, &kk, &nn},
                    *parts_c[3] = {&bat, &mm, &nn};
     ein_term *dst[3] = {&p->a_mat, &p->b_mat, &p->c_mat};
@@ -313,37 +322,57 @@ static occ_status ein_prepare(occ_op_prep *pp, void **state, occ_error *e)
 }
 
 /* out (letters `to`, zeroed here) = sum over the letters of `from` that `to`
- * lacks of in (letters `from`). Every letter of `to` is in `from`. Instanced
- * for float and double. */
+ * lacks of in (letters `from`). Every letter of `to` is in `from`. A letter
+ * repeated in `from` walks its diagonal: one index whose input stride is the
+ * sum of its positions' strides. Instanced for float and double. */
 #define PERMUTE_SUM(NAME, T)                                                              \
     static void NAME(const ein_plan *p, const ein_term *from, const T *in,                \
                      const ein_term *to, T *out)                                          \
     {                                                                                     \
-        int64_t ostride[OCC_MAX_DIMS], dims[OCC_MAX_DIMS], idx[OCC_MAX_DIMS] = {0};       \
-        int r = from->n;                                                                  \
-        uint64_t total = term_count(p, from), ocount = term_count(p, to);                 \
+        int64_t ostride[OCC_MAX_DIMS], istride[OCC_MAX_DIMS], dims[OCC_MAX_DIMS];         \
+        int64_t pos[OCC_MAX_DIMS], idx[OCC_MAX_DIMS] = {0};                               \
+        int code[OCC_MAX_DIMS], r = 0;                                                    \
+        int64_t st = 1;                                                                   \
+        for (int i = from->n - 1; i >= 0; i--) {                                          \
+            pos[i] = st;                                                                  \
+            st *= p->dim[from->code[i]];                                                  \
+        }                                                                                 \
+        for (int i = 0; i < from->n; i++) {                                               \
+            int j = 0;                                                                    \
+            while (j < r && code[j] != from->code[i])                                     \
+                j++;                                                                      \
+            if (j == r) {                                                                 \
+                code[r] = from->code[i];                                                  \
+                dims[r] = p->dim[code[r]];                                                \
+                istride[r++] = 0;                                                         \
+            }                                                                             \
+            istride[j] += pos[i];                                                         \
+        }                                                                                 \
+        uint64_t total = 1, ocount = term_count(p, to);                                   \
         for (int i = 0; i < r; i++) {                                                     \
-            dims[i] = p->dim[from->code[i]];                                              \
-            int64_t st = 1;                                                               \
+            total *= (uint64_t)dims[i];                                                   \
+            int64_t s2 = 1;                                                               \
             ostride[i] = 0;                                                               \
             for (int j = to->n - 1; j >= 0; j--) {                                        \
-                if (to->code[j] == from->code[i]) {                                       \
-                    ostride[i] = st;                                                      \
+                if (to->code[j] == code[i]) {                                             \
+                    ostride[i] = s2;                                                      \
                     break;                                                                \
                 }                                                                         \
-                st *= p->dim[to->code[j]];                                                \
+                s2 *= p->dim[to->code[j]];                                                \
             }                                                                             \
         }                                                                                 \
         memset(out, 0, ocount * sizeof(T));                                               \
-        int64_t off = 0;                                                                  \
+        int64_t off = 0, ioff = 0;                                                        \
         for (uint64_t q = 0; q < total; q++) {                                            \
-            out[off] += in[q];                                                            \
+            out[off] += in[ioff];                                                         \
             for (int d = r - 1; d >= 0; d--) {                                            \
                 idx[d]++;                                                                 \
                 off += ostride[d];                                                        \
+                ioff += istride[d];                                                       \
                 if (idx[d] < dims[d])                                                     \
                     break;                                                                \
                 off -= ostride[d] * dims[d];                                              \
+                ioff -= istride[d] * dims[d];                                             \
                 idx[d] = 0;                                                               \
             }                                                                             \
         }                                                                                 \
