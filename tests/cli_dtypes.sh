@@ -2,14 +2,18 @@
 # The element types of issue 12 at the command line: a model whose inputs,
 # outputs, initializers and bound inputs are float64, int16, uint16, uint32,
 # uint64 and bfloat16 through occ pack (--bind too), occ inspect (types and
-# KServe datatypes) and occ run --input NAME=FILE --output-dir, bit-exact
-# against numpy. float64 stays float64 (an initializer not representable in
-# float32 survives), uint64 beyond int64 keeps its order.
+# KServe datatypes), occ run --input NAME=FILE --output-dir, bit-exact
+# against numpy, and occ serve + occ infer --tensor (binary and JSON tensors:
+# FP64, UINT64 beyond 2^53, BF16 ...) equal to occ run byte for byte.
+# float64 stays float64 (an initializer not representable in float32
+# survives), uint64 beyond int64 keeps its order.
 set -euo pipefail
 OCC=${OCC_BIN:?OCC_BIN not set}
+PY=/usr/bin/python3
+SERVER_PID=
+on_exit() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; }
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
 
 $PY - "$T" <<'PY'
 import sys, numpy as np, onnx
@@ -82,6 +86,35 @@ for n in y m p w32 bf xb rs; do
   cmp -s "$T/od/$n.bin" "$T/exp_$n.bin" && ok || { bad "output $n differs from numpy"; \
     od -An -tx1 "$T/od/$n.bin" >&2; od -An -tx1 "$T/exp_$n.bin" >&2; }
 done
+
+# --- served: occ infer --tensor equals occ run, over binary and JSON tensors ---
+MODEL_ID=$("$OCC" inspect "$T/d.occ" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["model_id"])')
+mkdir -m 700 "$T/emu"
+"$OCC" serve --model d="$T/d.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \
+  >"$T/serve.log" 2>"$T/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 300); do grep -q '^listening' "$T/serve.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '^listening' "$T/serve.log" || { cat "$T/serve.log" "$T/serve.err" >&2; echo "server did not start" >&2; exit 1; }
+PORT=$(sed -n 's/^listening .*(port \([0-9]*\))$/\1/p' "$T/serve.log")
+MRENCLAVE=$(awk '/^mrenclave /{print $2}' "$T/serve.log")
+printf '{"mrenclave": ["%s"], "model_id": "%s", "allow_emulated": true}\n' "$MRENCLAVE" "$MODEL_ID" >"$T/policy.json"
+INFER=("$OCC" infer "https://127.0.0.1:$PORT" --model d --tensor "x=$T/x.bin" --tensor "u=$T/u.bin"
+  --tensor "s=$T/s.bin" --tensor "w=$T/w.bin" --tensor "b=$T/b.bin" --policy "$T/policy.json"
+  --root "$T/emu/root.pem")
+mkdir "$T/inf"
+"${INFER[@]}" --output-dir "$T/inf" >/dev/null 2>"$T/err" && ok || { bad "occ infer (binary)"; cat "$T/err" >&2; }
+for n in y m p w32 bf xb rs; do
+  cmp -s "$T/inf/$n.bin" "$T/od/$n.bin" && ok || bad "occ infer: output $n differs from occ run"
+done
+# JSON tensors: the uint64 inputs beyond 2^53 go as decimal strings (exact);
+# the server prints uint64 outputs as exact digits, which this client reads
+# through doubles: it says so for 'm' (2^63 + 5) rather than round it
+mkdir "$T/infj"
+expect_error "occ infer --json-tensors, uint64 output beyond 2^53" \
+  "output 'm': value 0 is not a UINT64 JSON value this client reads exactly" \
+  "${INFER[@]}" --output-dir "$T/infj" --json-tensors
+kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
 
 expect_error "float64 input of the wrong size" "has 24 bytes but input 'x' \\(float64 \\[2,3\\]\\) needs 48 bytes" \
   "$OCC" run "$T/d.occ" --input "x=$T/u.bin" --input "u=$T/u.bin" --input "s=$T/s.bin" --input "w=$T/w.bin" \

@@ -487,9 +487,13 @@ static cJSON *json_value(uint32_t dt, const void *p, size_t k)
 {
     char num[32];
     switch (dt) {
-    case OCC_DTYPE_INT64:
-        snprintf(num, sizeof num, "%lld", (long long)((const int64_t *)p)[k]);
-        return cJSON_CreateRaw(num);
+    case OCC_DTYPE_INT64: {
+        /* beyond 2^53 a JSON number is not exact for the server's reader:
+         * the decimal string it reads exactly */
+        int64_t v = ((const int64_t *)p)[k];
+        snprintf(num, sizeof num, "%lld", (long long)v);
+        return v > -9007199254740992LL && v < 9007199254740992LL ? cJSON_CreateRaw(num) : cJSON_CreateString(num);
+    }
     case OCC_DTYPE_INT32: return cJSON_CreateNumber((double)((const int32_t *)p)[k]);
     case OCC_DTYPE_INT8: return cJSON_CreateNumber((double)((const int8_t *)p)[k]);
     case OCC_DTYPE_UINT8: return cJSON_CreateNumber((double)((const uint8_t *)p)[k]);
@@ -500,9 +504,11 @@ static cJSON *json_value(uint32_t dt, const void *p, size_t k)
     case OCC_DTYPE_INT16: return cJSON_CreateNumber((double)((const int16_t *)p)[k]);
     case OCC_DTYPE_UINT16: return cJSON_CreateNumber((double)((const uint16_t *)p)[k]);
     case OCC_DTYPE_UINT32: return cJSON_CreateNumber((double)((const uint32_t *)p)[k]);
-    case OCC_DTYPE_UINT64:
-        snprintf(num, sizeof num, "%llu", (unsigned long long)((const uint64_t *)p)[k]);
-        return cJSON_CreateRaw(num);
+    case OCC_DTYPE_UINT64: {
+        uint64_t v = ((const uint64_t *)p)[k];
+        snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+        return v < 9007199254740992ULL ? cJSON_CreateRaw(num) : cJSON_CreateString(num);
+    }
     default: return cJSON_CreateNumber((double)((const float *)p)[k]);
     }
 }
@@ -515,6 +521,20 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
             return -1;
         ((uint8_t *)p)[k] = cJSON_IsBool(v) ? (uint8_t)cJSON_IsTrue(v) : v->valuedouble != 0;
         return 0;
+    }
+    if (cJSON_IsString(v) && (dt == OCC_DTYPE_INT64 || dt == OCC_DTYPE_UINT64)) {
+        /* a decimal string: exact over the whole range */
+        const char *s = v->valuestring;
+        char *end = NULL;
+        size_t digits = strspn(s + (*s == '-' && dt == OCC_DTYPE_INT64), "0123456789");
+        if (!digits || digits > 20 || s[(*s == '-') + digits])
+            return -1;
+        errno = 0;
+        if (dt == OCC_DTYPE_INT64)
+            ((int64_t *)p)[k] = (int64_t)strtoll(s, &end, 10);
+        else
+            ((uint64_t *)p)[k] = (uint64_t)strtoull(s, &end, 10);
+        return errno || *end ? -1 : 0;
     }
     if (!cJSON_IsNumber(v)) {
         if (cJSON_IsNull(v) && occ_dtype_is_float(dt)) { /* NaN/Inf */
@@ -844,7 +864,7 @@ occ_status occ_client_infer_tensors(occ_client *c, const char *model, const occ_
                 if (!st && from_json(v, t[i].dtype, t[i].data, k++))
                     st = occ_fail(e, OCC_ERR_FORMAT,
                                   "infer: output '%s': value %zu is not a %s JSON value this client reads exactly "
-                                  "(an INT64 beyond 2^53: use binary outputs)",
+                                  "(an INT64 or UINT64 number beyond 2^53: use binary outputs)",
                                   t[i].name, k - 1, occ_client_datatype(t[i].dtype));
             }
         }
