@@ -96,6 +96,23 @@ static void test_cast(void)
     expect_out("Cast float64->bfloat16", &r, 0, OCC_DTYPE_BFLOAT16, 1, (int64_t[]){6},
                (uint16_t[]){0x3dcd, 0xc020, 0x7f80, 0x7fc0, 0x4080, 0x8000});
     res_free(&r);
+    /* float64 -> float16 / bfloat16 rounds once: just above a tie rounds up
+     * (through float32 the 2^-40 would be lost and the tie go to even) */
+    const double ties[4] = {1.0 + 0x1p-11 + 0x1p-40, -(1.0 + 0x1p-11 + 0x1p-40), 1.0 + 0x1p-8 + 0x1p-40,
+                            1.0 + 0x1p-11};
+    tv intie[1] = {{OCC_DTYPE_DOUBLE, 1, {4}, ties, 0}};
+    occ_attr to_h[1] = {A_INT("to", OCC_DTYPE_FLOAT16)};
+    run_op(&r, "Cast", 1, intie, 1, 1, to_h);
+    expect_out("Cast float64->float16 (one rounding)", &r, 0, OCC_DTYPE_FLOAT16, 1, (int64_t[]){4},
+               (uint16_t[]){0x3c01, 0xbc01, 0x3c04, 0x3c00});
+    res_free(&r);
+    run_op(&r, "Cast", 1, intie, 1, 1, to_bf);
+    expect_out("Cast float64->bfloat16 (one rounding)", &r, 0, OCC_DTYPE_BFLOAT16, 1, (int64_t[]){4},
+               (uint16_t[]){0x3f80, 0xbf80, 0x3f81, 0x3f80});
+    res_free(&r);
+    CHECK(occ_double_to_half(65520.0) == 0x7c00 && occ_double_to_half(65519.99) == 0x7bff &&
+          occ_double_to_bf16(1e-300) == 0x0000 && occ_double_to_bf16(-1e-300) == 0x8000 &&
+          occ_double_to_bf16(1e300) == 0x7f80 && occ_double_to_half(NAN) == 0x7e00);
     /* float32 -> float64 exact; bfloat16 -> float64 exact */
     const float f[3] = {0.1f, -3e38f, 1.5f};
     tv inf[1] = {{OCC_DTYPE_FLOAT, 1, {3}, f, 0}};

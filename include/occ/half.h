@@ -14,5 +14,9 @@ uint16_t occ_float_to_half(float f);
  * quiet NaN, overflow rounds to infinity. */
 float occ_bf16_to_float(uint16_t b);
 uint16_t occ_float_to_bf16(float f);
+/* float64 to float16 / bfloat16 rounded once to nearest even (through a
+ * float32 rounded to odd, so no double rounding). */
+uint16_t occ_double_to_half(double d);
+uint16_t occ_double_to_bf16(double d);
 
 #endif

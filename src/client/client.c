@@ -558,8 +558,8 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
     case OCC_DTYPE_INT32: ((int32_t *)p)[k] = (int32_t)d; return 0;
     case OCC_DTYPE_INT8: ((int8_t *)p)[k] = (int8_t)d; return 0;
     case OCC_DTYPE_UINT8: ((uint8_t *)p)[k] = (uint8_t)d; return 0;
-    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_float_to_half((float)d); return 0;
-    case OCC_DTYPE_BFLOAT16: ((uint16_t *)p)[k] = occ_float_to_bf16((float)d); return 0;
+    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_double_to_half(d); return 0;
+    case OCC_DTYPE_BFLOAT16: ((uint16_t *)p)[k] = occ_double_to_bf16(d); return 0;
     case OCC_DTYPE_DOUBLE: ((double *)p)[k] = d; return 0;
     case OCC_DTYPE_INT16:
         if (!(d >= -32768 && d <= 32767))

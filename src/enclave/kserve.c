@@ -100,13 +100,13 @@ static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
         ((float *)dst)[k] = (float)d;
         return NULL;
     case OCC_DTYPE_FLOAT16:
-        ((uint16_t *)dst)[k] = occ_float_to_half((float)d);
+        ((uint16_t *)dst)[k] = occ_double_to_half(d);
         return NULL;
     case OCC_DTYPE_DOUBLE:
         ((double *)dst)[k] = d; /* cJSON reads numbers with strtod: exact */
         return NULL;
     case OCC_DTYPE_BFLOAT16:
-        ((uint16_t *)dst)[k] = occ_float_to_bf16((float)d);
+        ((uint16_t *)dst)[k] = occ_double_to_bf16(d);
         return NULL;
     default:
         break;

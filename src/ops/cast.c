@@ -68,8 +68,8 @@ static occ_status cast_run(void *state, const occ_op_exec *x, occ_error *e)
     }
     uint8_t *out = x->out[0];
     if (occ_dtype_is_float(s->from)) {
-        /* every float type is exact in double; to float16/bfloat16 through
-         * float32 (exact from float32, the usual double rounding from float64) */
+        /* every float type is exact in double; to float16/bfloat16 rounded
+         * once (occ_double_to_half / _bf16: no double rounding from float64) */
         for (int64_t k = 0; k < s->count; k++) {
             double f = occ_ops_load_f64(s->from, x->in[0], k);
             if (s->to == OCC_DTYPE_BOOL)

@@ -178,8 +178,8 @@ void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
     case OCC_DTYPE_INT8: { int8_t x = (int8_t)sat_i64(v, -128, 127); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_UINT8: { uint8_t x = (uint8_t)sat_i64(v, 0, 255); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_BOOL: { uint8_t x = v != 0; memcpy(out, &x, 1); break; }
-    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_float_to_half((float)v); memcpy(out, &x, 2); break; }
-    case OCC_DTYPE_BFLOAT16: { uint16_t x = occ_float_to_bf16((float)v); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_double_to_half(v); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_BFLOAT16: { uint16_t x = occ_double_to_bf16(v); memcpy(out, &x, 2); break; }
     default: break;
     }
 }
