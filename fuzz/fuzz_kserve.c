@@ -1,7 +1,8 @@
 /* libFuzzer: KServe v2 infer request decoding (JSON tensors and the binary
- * extension) against a two-input FP32 model and a typed model (INT64, BOOL,
- * UINT8, INT8, INT32, FP16 inputs and outputs), and the response encoding of
- * what was accepted. Bytes 0-1: Inference-Header-Content-Length (0xffff =
+ * extension) against a two-input FP32 model, a typed model (INT64, BOOL,
+ * UINT8, INT8, INT32, FP16 inputs and outputs) and a wide one (FP64, INT16,
+ * UINT16, UINT32, UINT64, BF16), and the response encoding of what was
+ * accepted. Bytes 0-1: Inference-Header-Content-Length (0xffff =
  * absent). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,46 @@ static void typed(const uint8_t *body, size_t size, int64_t header)
         free(ins[k]);
 }
 
+static occ_tensor wtensors[12] = {
+    {.name = "d", .dtype = OCC_DTYPE_DOUBLE, .ndim = 1, .dims = {2}, .size = 16},
+    {.name = "s", .dtype = OCC_DTYPE_INT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "w", .dtype = OCC_DTYPE_UINT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "u32", .dtype = OCC_DTYPE_UINT32, .ndim = 1, .dims = {2}, .size = 8},
+    {.name = "u64", .dtype = OCC_DTYPE_UINT64, .ndim = 1, .dims = {2}, .size = 16},
+    {.name = "bf", .dtype = OCC_DTYPE_BFLOAT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "od", .dtype = OCC_DTYPE_DOUBLE, .ndim = 1, .dims = {2}, .size = 16},
+    {.name = "os", .dtype = OCC_DTYPE_INT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "ow", .dtype = OCC_DTYPE_UINT16, .ndim = 1, .dims = {2}, .size = 4},
+    {.name = "ou32", .dtype = OCC_DTYPE_UINT32, .ndim = 1, .dims = {2}, .size = 8},
+    {.name = "ou64", .dtype = OCC_DTYPE_UINT64, .ndim = 1, .dims = {2}, .size = 16},
+    {.name = "obf", .dtype = OCC_DTYPE_BFLOAT16, .ndim = 1, .dims = {2}, .size = 4},
+};
+static const int32_t win_idx[6] = {0, 1, 2, 3, 4, 5}, wout_idx[6] = {6, 7, 8, 9, 10, 11};
+static const occ_model wmodel = {.name = "w", .n_tensors = 12, .tensors = wtensors, .n_inputs = 6, .n_outputs = 6,
+                                 .inputs = win_idx, .outputs = wout_idx};
+
+/* The wide model: what decodes is echoed back (input k as output k), so
+ * every accepted value (NaN, infinities, uint64 beyond 2^53) is encoded. */
+static void wide(const uint8_t *body, size_t size, int64_t header)
+{
+    void *ins[6];
+    for (int k = 0; k < 6; k++)
+        ins[k] = malloc(wtensors[k].size);
+    occ_kserve_request req;
+    if (occ_kserve_decode_infer(&wmodel, body, size, header, 256, ins, &req, NULL) == OCC_OK) {
+        const void *outs[6] = {ins[0], ins[1], ins[2], ins[3], ins[4], ins[5]};
+        uint8_t *out = NULL;
+        size_t n = 0, js = 0;
+        if (occ_kserve_encode_infer(&wmodel, "w", &req, outs, &out, &n, &js, NULL) == OCC_OK) {
+            if (js > n)
+                __builtin_trap();
+            free(out);
+        }
+    }
+    for (int k = 0; k < 6; k++)
+        free(ins[k]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -89,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     typed(body, size, header);
+    wide(body, size, header);
     free(body);
     return 0;
 }

@@ -148,11 +148,12 @@ static void test_typed_inputs_outputs(void)
     occ_import_free(im);
     tb_free(&b);
 
-    /* a double input is refused with one line naming it; a float16 one is
-     * taken, and a float-only operator refuses it naming the node */
-    const int32_t types[2] = {ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16};
-    const char *why[2] = {"graph input 'h' has element type 11",
-                          "node 'r' (Relu): input 0 ('h') is float16, which Relu does not take (float32 only)"};
+    /* a complex input is refused with one line naming it; a float16 one is
+     * taken, and an operator without float16 refuses it naming the node */
+    const int32_t types[2] = {ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16};
+    const char *why[2] = {"graph input 'h' has element type 14",
+                          "node 'r' (Relu): input 0 ('h') is float16, which Relu does not take (float32 and "
+                          "float64 only)"};
     for (int k = 0; k < 2; k++) {
         tb_init(&b, 13);
         tb_input_t(&b, "h", types[k], 1, (int64_t[]){2});
@@ -398,6 +399,71 @@ static void test_constant_node_at_run_time(void)
     tb_free(&b);
 }
 
+/* Constants of the issue-12 types: int16 + int16 folds at pack time into a
+ * typed int16 weight (wrapping); float64 constants are not folded through
+ * float (the Add runs in double from exact weights); a uint64 initializer
+ * beyond int64 stays its bits. */
+static void test_new_type_constants(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    tb_init(&b, 13);
+    tb_input_t(&b, "x", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 1, (int64_t[]){2});
+    tb_input_t(&b, "u", ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, 1, (int64_t[]){2});
+    tb_input_t(&b, "s", ONNX__TENSOR_PROTO__DATA_TYPE__INT16, 1, (int64_t[]){2});
+    const double third[2] = {1.0 / 3.0, 1e-17}, one[2] = {1.0, 1.0};
+    const int16_t i16[2] = {32767, -2};
+    const uint64_t big[2] = {UINT64_MAX, 3};
+    const struct { const char *name; int32_t dt; const void *v; size_t size; } c[] = {
+        {"third", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, third, 16},
+        {"one", ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, one, 16},
+        {"i16", ONNX__TENSOR_PROTO__DATA_TYPE__INT16, i16, 4},
+        {"big", ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, big, 16},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        Onnx__TensorProto *t = tb_tensor(&b, c[k].name, c[k].dt, 1, (int64_t[]){2}, c[k].v, c[k].size);
+        TB_PUSH(&b, b.graph.initializer, b.graph.n_initializer, t);
+    }
+    tb_node(&b, "Add", "cc", (const char *[]){"third", "one", NULL}, (const char *[]){"t1", NULL});
+    tb_node(&b, "Add", "xd", (const char *[]){"x", "t1", NULL}, (const char *[]){"y", NULL});
+    tb_node(&b, "Add", "ii", (const char *[]){"i16", "i16", NULL}, (const char *[]){"i2", NULL});
+    tb_node(&b, "Add", "si", (const char *[]){"s", "i2", NULL}, (const char *[]){"p", NULL});
+    tb_node(&b, "Min", "um", (const char *[]){"u", "big", NULL}, (const char *[]){"m", NULL});
+    tb_output(&b, "y");
+    tb_output(&b, "p");
+    tb_output(&b, "m");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_tensor *i2 = tensor_named(m, "i2"), *third_w = tensor_named(m, "third");
+        CHECK_MSG(i2 && i2->kind == OCC_TENSOR_WEIGHT && occ_tensor_dtype(i2) == OCC_DTYPE_INT16 &&
+                      i2->size == 4,
+                  "int16 Add of constants folds into an int16 weight");
+        CHECK_MSG(third_w && occ_tensor_dtype(third_w) == OCC_DTYPE_DOUBLE && third_w->size == 16,
+                  "float64 constant Add is not folded: its operand stays a float64 weight");
+        CHECK(occ_tensor_dtype(&m->tensors[m->outputs[0]]) == OCC_DTYPE_DOUBLE &&
+              occ_tensor_dtype(&m->tensors[m->outputs[1]]) == OCC_DTYPE_INT16 &&
+              occ_tensor_dtype(&m->tensors[m->outputs[2]]) == OCC_DTYPE_UINT64);
+        const double x[2] = {0.0, 0.0};
+        const uint64_t u[2] = {1ULL << 63, 7};
+        const int16_t si[2] = {1, 1};
+        double y[2] = {0};
+        int16_t pp[2] = {0};
+        uint64_t mm[2] = {0};
+        const void *ins[3] = {x, u, si};
+        void *outs[3] = {y, pp, mm};
+        CHECK_MSG(run_import(im, ins, outs, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(y[0] == 1.0 / 3.0 + 1.0 && y[1] == 1e-17 + 1.0, "float64 in double: %.17g %.17g", y[0], y[1]);
+        CHECK_MSG(pp[0] == (int16_t)(1 + (int16_t)(32767 + 32767)) && pp[1] == -3, "int16 wraps: %d %d", pp[0],
+                  pp[1]);
+        CHECK(mm[0] == 1ULL << 63 && mm[1] == 3);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 /* Graph outputs that are a folded constant (Shape), a graph input, or the
  * same tensor twice each get their own tensor (an Identity copy). */
 static void test_materialized_outputs(void)
@@ -461,6 +527,7 @@ int main(void)
 {
     RUN(test_materialized_outputs);
     RUN(test_constant_node_at_run_time);
+    RUN(test_new_type_constants);
     RUN(test_typed_inputs_outputs);
     RUN(test_bind);
     RUN(test_bind_empty);

@@ -96,7 +96,7 @@ void occ_client_model_info_free(occ_client_model_info *info);
 
 typedef struct occ_client_tensor {
     char name[256];
-    uint32_t dtype; /* occ_dtype (KServe FP32, INT64, INT32, BOOL, UINT8, INT8, FP16) */
+    uint32_t dtype; /* occ_dtype (KServe FP32, FP64, FP16, BF16, INT8..INT64, UINT8..UINT64, BOOL) */
     int32_t ndim;
     int64_t dims[OCC_MAX_DIMS];
     size_t count;   /* elements */

@@ -53,19 +53,29 @@ typedef enum occ_dtype {
     OCC_DTYPE_FLOAT = 1,
     OCC_DTYPE_UINT8 = 2,
     OCC_DTYPE_INT8 = 3,
+    OCC_DTYPE_UINT16 = 4,
+    OCC_DTYPE_INT16 = 5,
     OCC_DTYPE_INT32 = 6,
     OCC_DTYPE_INT64 = 7,
     OCC_DTYPE_BOOL = 9,
-    OCC_DTYPE_FLOAT16 = 10, /* IEEE half: moved and converted (Cast), no arithmetic */
+    OCC_DTYPE_FLOAT16 = 10, /* IEEE half: moved, converted (Cast), Max/Min/Mod */
+    OCC_DTYPE_DOUBLE = 11,  /* IEEE binary64: computed in double */
+    OCC_DTYPE_UINT32 = 12,
+    OCC_DTYPE_UINT64 = 13,
+    OCC_DTYPE_BFLOAT16 = 16, /* the top half of a float32: moved and converted (Cast) */
 } occ_dtype;
 
 /* Bytes of one element; 0 for a code that is not an occ_dtype. */
 size_t occ_dtype_size(uint32_t dtype);
-/* "float32", "uint8", "int8", "int32", "int64", "bool", "float16"; NULL when
- * unknown. */
+/* "float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool",
+ * "float16", "float64", "uint32", "uint64", "bfloat16"; NULL when unknown. */
 const char *occ_dtype_name(uint32_t dtype);
 /* The dtype named name (as occ_dtype_name gives it); 0 when unknown. */
 uint32_t occ_dtype_from_name(const char *name);
+/* 1 for float32, float16, float64 and bfloat16; 0 otherwise. */
+int occ_dtype_is_float(uint32_t dtype);
+/* 1 for uint8, uint16, uint32, uint64 (and bool); 0 otherwise. */
+int occ_dtype_is_unsigned(uint32_t dtype);
 
 typedef struct occ_tensor {
     const char *name;

@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "cli/keyfile.h"
 #include "engine/engine_internal.h"
+#include "occ/client.h"
 #include "occ/engine.h"
 #include "occ/model.h"
 #include "occ/pack.h"
@@ -76,14 +77,10 @@ static cJSON *json_io(const occ_model *m, const int32_t *idx, uint32_t n)
         cJSON_AddStringToObject(o, "name", t->name);
         uint32_t dt = occ_tensor_dtype(t);
         /* "type": occ's name; "datatype": the KServe v2 name of the same type */
-        static const char *const kserve[] = {[OCC_DTYPE_FLOAT] = "FP32", [OCC_DTYPE_UINT8] = "UINT8",
-                                             [OCC_DTYPE_INT8] = "INT8", [OCC_DTYPE_INT32] = "INT32",
-                                             [OCC_DTYPE_INT64] = "INT64", [OCC_DTYPE_BOOL] = "BOOL",
-                                             [OCC_DTYPE_FLOAT16] = "FP16"};
         cJSON_AddStringToObject(o, "type", occ_dtype_name(dt) ? occ_dtype_name(dt) : "?");
         cJSON_AddItemToObject(o, "shape", json_shape(t));
-        cJSON_AddStringToObject(o, "datatype",
-                                dt < sizeof kserve / sizeof kserve[0] && kserve[dt] ? kserve[dt] : "?");
+        const char *kdt = occ_client_datatype(dt);
+        cJSON_AddStringToObject(o, "datatype", kdt ? kdt : "?");
         cJSON_AddItemToArray(a, o);
     }
     return a;

@@ -440,7 +440,7 @@ static int shape_of(const cJSON *a, int32_t *ndim, int64_t *dims, size_t *count)
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12)
             return -1;
         dims[(*ndim)++] = (int64_t)d->valuedouble;
-        if (c && (size_t)d->valuedouble > SIZE_MAX / 4 / c)
+        if (c && (size_t)d->valuedouble > SIZE_MAX / 8 / c) /* elements of up to 8 bytes */
             return -1;
         c *= (size_t)d->valuedouble;
     }
@@ -454,7 +454,9 @@ static const struct {
     size_t size;
 } kdt[] = {{"FP32", OCC_DTYPE_FLOAT, 4}, {"INT64", OCC_DTYPE_INT64, 8}, {"INT32", OCC_DTYPE_INT32, 4},
            {"BOOL", OCC_DTYPE_BOOL, 1},  {"UINT8", OCC_DTYPE_UINT8, 1}, {"INT8", OCC_DTYPE_INT8, 1},
-           {"FP16", OCC_DTYPE_FLOAT16, 2}};
+           {"FP16", OCC_DTYPE_FLOAT16, 2}, {"FP64", OCC_DTYPE_DOUBLE, 8}, {"INT16", OCC_DTYPE_INT16, 2},
+           {"UINT16", OCC_DTYPE_UINT16, 2}, {"UINT32", OCC_DTYPE_UINT32, 4}, {"UINT64", OCC_DTYPE_UINT64, 8},
+           {"BF16", OCC_DTYPE_BFLOAT16, 2}};
 
 const char *occ_client_datatype(uint32_t dtype)
 {
@@ -485,14 +487,28 @@ static cJSON *json_value(uint32_t dt, const void *p, size_t k)
 {
     char num[32];
     switch (dt) {
-    case OCC_DTYPE_INT64:
-        snprintf(num, sizeof num, "%lld", (long long)((const int64_t *)p)[k]);
-        return cJSON_CreateRaw(num);
+    case OCC_DTYPE_INT64: {
+        /* beyond 2^53 a JSON number is not exact for the server's reader:
+         * the decimal string it reads exactly */
+        int64_t v = ((const int64_t *)p)[k];
+        snprintf(num, sizeof num, "%lld", (long long)v);
+        return v > -9007199254740992LL && v < 9007199254740992LL ? cJSON_CreateRaw(num) : cJSON_CreateString(num);
+    }
     case OCC_DTYPE_INT32: return cJSON_CreateNumber((double)((const int32_t *)p)[k]);
     case OCC_DTYPE_INT8: return cJSON_CreateNumber((double)((const int8_t *)p)[k]);
     case OCC_DTYPE_UINT8: return cJSON_CreateNumber((double)((const uint8_t *)p)[k]);
     case OCC_DTYPE_BOOL: return cJSON_CreateBool(((const uint8_t *)p)[k] != 0);
     case OCC_DTYPE_FLOAT16: return cJSON_CreateNumber((double)occ_half_to_float(((const uint16_t *)p)[k]));
+    case OCC_DTYPE_BFLOAT16: return cJSON_CreateNumber((double)occ_bf16_to_float(((const uint16_t *)p)[k]));
+    case OCC_DTYPE_DOUBLE: return cJSON_CreateNumber(((const double *)p)[k]); /* 17 digits when needed */
+    case OCC_DTYPE_INT16: return cJSON_CreateNumber((double)((const int16_t *)p)[k]);
+    case OCC_DTYPE_UINT16: return cJSON_CreateNumber((double)((const uint16_t *)p)[k]);
+    case OCC_DTYPE_UINT32: return cJSON_CreateNumber((double)((const uint32_t *)p)[k]);
+    case OCC_DTYPE_UINT64: {
+        uint64_t v = ((const uint64_t *)p)[k];
+        snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+        return v < 9007199254740992ULL ? cJSON_CreateRaw(num) : cJSON_CreateString(num);
+    }
     default: return cJSON_CreateNumber((double)((const float *)p)[k]);
     }
 }
@@ -506,12 +522,28 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
         ((uint8_t *)p)[k] = cJSON_IsBool(v) ? (uint8_t)cJSON_IsTrue(v) : v->valuedouble != 0;
         return 0;
     }
+    if (cJSON_IsString(v) && (dt == OCC_DTYPE_INT64 || dt == OCC_DTYPE_UINT64)) {
+        /* a decimal string: exact over the whole range */
+        const char *s = v->valuestring;
+        char *end = NULL;
+        size_t digits = strspn(s + (*s == '-' && dt == OCC_DTYPE_INT64), "0123456789");
+        if (!digits || digits > 20 || s[(*s == '-') + digits])
+            return -1;
+        errno = 0;
+        if (dt == OCC_DTYPE_INT64)
+            ((int64_t *)p)[k] = (int64_t)strtoll(s, &end, 10);
+        else
+            ((uint64_t *)p)[k] = (uint64_t)strtoull(s, &end, 10);
+        return errno || *end ? -1 : 0;
+    }
     if (!cJSON_IsNumber(v)) {
-        if (cJSON_IsNull(v) && (dt == OCC_DTYPE_FLOAT || dt == OCC_DTYPE_FLOAT16)) { /* NaN/Inf */
+        if (cJSON_IsNull(v) && occ_dtype_is_float(dt)) { /* NaN/Inf */
             if (dt == OCC_DTYPE_FLOAT)
                 ((float *)p)[k] = NAN;
+            else if (dt == OCC_DTYPE_DOUBLE)
+                ((double *)p)[k] = NAN;
             else
-                ((uint16_t *)p)[k] = 0x7e00;
+                ((uint16_t *)p)[k] = dt == OCC_DTYPE_FLOAT16 ? 0x7e00 : 0x7fc0;
             return 0;
         }
         return -1;
@@ -526,7 +558,29 @@ static int from_json(const cJSON *v, uint32_t dt, void *p, size_t k)
     case OCC_DTYPE_INT32: ((int32_t *)p)[k] = (int32_t)d; return 0;
     case OCC_DTYPE_INT8: ((int8_t *)p)[k] = (int8_t)d; return 0;
     case OCC_DTYPE_UINT8: ((uint8_t *)p)[k] = (uint8_t)d; return 0;
-    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_float_to_half((float)d); return 0;
+    case OCC_DTYPE_FLOAT16: ((uint16_t *)p)[k] = occ_double_to_half(d); return 0;
+    case OCC_DTYPE_BFLOAT16: ((uint16_t *)p)[k] = occ_double_to_bf16(d); return 0;
+    case OCC_DTYPE_DOUBLE: ((double *)p)[k] = d; return 0;
+    case OCC_DTYPE_INT16:
+        if (!(d >= -32768 && d <= 32767))
+            return -1;
+        ((int16_t *)p)[k] = (int16_t)d;
+        return 0;
+    case OCC_DTYPE_UINT16:
+        if (!(d >= 0 && d <= 65535))
+            return -1;
+        ((uint16_t *)p)[k] = (uint16_t)d;
+        return 0;
+    case OCC_DTYPE_UINT32:
+        if (!(d >= 0 && d <= 4294967295.0))
+            return -1;
+        ((uint32_t *)p)[k] = (uint32_t)d;
+        return 0;
+    case OCC_DTYPE_UINT64:
+        if (!(d >= 0 && d < 9007199254740992.0))
+            return -1; /* not exact in JSON */
+        ((uint64_t *)p)[k] = (uint64_t)d;
+        return 0;
     default: ((float *)p)[k] = (float)d; return 0;
     }
 }
@@ -810,7 +864,7 @@ occ_status occ_client_infer_tensors(occ_client *c, const char *model, const occ_
                 if (!st && from_json(v, t[i].dtype, t[i].data, k++))
                     st = occ_fail(e, OCC_ERR_FORMAT,
                                   "infer: output '%s': value %zu is not a %s JSON value this client reads exactly "
-                                  "(an INT64 beyond 2^53: use binary outputs)",
+                                  "(an INT64 or UINT64 number beyond 2^53: use binary outputs)",
                                   t[i].name, k - 1, occ_client_datatype(t[i].dtype));
             }
         }

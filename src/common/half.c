@@ -1,6 +1,7 @@
-/* IEEE 754 binary16 <-> binary32, bit-exact (round to nearest even),
+/* IEEE 754 binary16 and bfloat16 <-> binary32, bit-exact (round to nearest even),
  * shared by the engine's float16 data movement and Cast (src/ops) and the
  * client's FP16 tensors (src/client). */
+#include <math.h>
 #include <string.h>
 
 #include "occ/half.h"
@@ -52,4 +53,51 @@ uint16_t occ_float_to_half(float f)
     if (rem > 0x1000u || (rem == 0x1000u && (half & 1)))
         half++; /* may carry into the exponent: still right (up to infinity) */
     return (uint16_t)(sign | half);
+}
+
+float occ_bf16_to_float(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t occ_float_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40u); /* NaN: keep it a (quiet) NaN */
+    /* round to nearest even on the dropped 16 bits; a carry may reach the
+     * exponent and give infinity, as it should */
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
+/* d as a float32 rounded to odd: truncated toward zero, with the last bit
+ * set when that dropped anything. Rounding it again to a format of fewer
+ * than 23 - 1 fraction bits is then the correct rounding of d. */
+static float to_float_odd(double d)
+{
+    float f = (float)d;
+    if (f != f || (double)f == d || f == INFINITY || f == -INFINITY)
+        return f; /* NaN, exact, or beyond float32 (infinity either way) */
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if (fabs((double)f) > fabs(d))
+        x--; /* rounded away from zero: step back toward it */
+    x |= 1u;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+uint16_t occ_double_to_half(double d)
+{
+    return occ_float_to_half(to_float_odd(d));
+}
+
+uint16_t occ_double_to_bf16(double d)
+{
+    return occ_float_to_bf16(to_float_odd(d));
 }

@@ -38,6 +38,12 @@ const char *occ_kserve_datatype(uint32_t dtype)
     case OCC_DTYPE_UINT8: return "UINT8";
     case OCC_DTYPE_INT8: return "INT8";
     case OCC_DTYPE_FLOAT16: return "FP16";
+    case OCC_DTYPE_DOUBLE: return "FP64";
+    case OCC_DTYPE_INT16: return "INT16";
+    case OCC_DTYPE_UINT16: return "UINT16";
+    case OCC_DTYPE_UINT32: return "UINT32";
+    case OCC_DTYPE_UINT64: return "UINT64";
+    case OCC_DTYPE_BFLOAT16: return "BF16";
     default: return NULL;
     }
 }
@@ -74,6 +80,19 @@ static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
         ((int64_t *)dst)[k] = (int64_t)x;
         return NULL;
     }
+    if (dt == OCC_DTYPE_UINT64 && cJSON_IsString(v)) {
+        /* the same for uint64: digits only (strtoull would take "-1" as 2^64 - 1) */
+        const char *s = v->valuestring;
+        char *end = NULL;
+        if (!*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+            return "a UINT64 string must be a decimal integer without a sign";
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (errno || *end || end == s)
+            return "a UINT64 string must be a decimal integer within uint64";
+        ((uint64_t *)dst)[k] = (uint64_t)x;
+        return NULL;
+    }
     if (!cJSON_IsNumber(v))
         return "a value is not a number";
     double d = v->valuedouble;
@@ -82,7 +101,13 @@ static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
         ((float *)dst)[k] = (float)d;
         return NULL;
     case OCC_DTYPE_FLOAT16:
-        ((uint16_t *)dst)[k] = occ_float_to_half((float)d);
+        ((uint16_t *)dst)[k] = occ_double_to_half(d);
+        return NULL;
+    case OCC_DTYPE_DOUBLE:
+        ((double *)dst)[k] = d; /* cJSON reads numbers with strtod: exact */
+        return NULL;
+    case OCC_DTYPE_BFLOAT16:
+        ((uint16_t *)dst)[k] = occ_double_to_bf16(d);
         return NULL;
     default:
         break;
@@ -110,6 +135,29 @@ static const char *put_value(const cJSON *v, uint32_t dt, void *dst, size_t k)
         if (d < 0 || d > 255)
             return "a value is outside UINT8 [0, 255]";
         ((uint8_t *)dst)[k] = (uint8_t)d;
+        return NULL;
+    case OCC_DTYPE_INT16:
+        if (d < -32768 || d > 32767)
+            return "a value is outside INT16 [-32768, 32767]";
+        ((int16_t *)dst)[k] = (int16_t)d;
+        return NULL;
+    case OCC_DTYPE_UINT16:
+        if (d < 0 || d > 65535)
+            return "a value is outside UINT16 [0, 65535]";
+        ((uint16_t *)dst)[k] = (uint16_t)d;
+        return NULL;
+    case OCC_DTYPE_UINT32:
+        if (d < 0 || d > 4294967295.0)
+            return "a value is outside UINT32 [0, 4294967295]";
+        ((uint32_t *)dst)[k] = (uint32_t)d;
+        return NULL;
+    case OCC_DTYPE_UINT64:
+        if (d < 0)
+            return "a value is outside UINT64 (negative)";
+        if (!(d < EXACT_LIMIT))
+            return "a UINT64 JSON number at or beyond 2^53 is not exact in JSON (send it as a decimal string "
+                   "or use binary data)";
+        ((uint64_t *)dst)[k] = (uint64_t)d;
         return NULL;
     default:
         return "unsupported datatype";
@@ -500,9 +548,29 @@ occ_status occ_kserve_encode_infer(const occ_model *m, const char *model_name, c
                 case OCC_DTYPE_BOOL:
                     item = cJSON_CreateBool(((const uint8_t *)outputs[i])[k] != 0);
                     break;
+                case OCC_DTYPE_UINT64:
+                    snprintf(num, sizeof num, "%llu", (unsigned long long)((const uint64_t *)outputs[i])[k]);
+                    item = cJSON_CreateRaw(num);
+                    break;
+                case OCC_DTYPE_UINT32:
+                    item = cJSON_CreateNumber((double)((const uint32_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_INT16:
+                    item = cJSON_CreateNumber((double)((const int16_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_UINT16:
+                    item = cJSON_CreateNumber((double)((const uint16_t *)outputs[i])[k]);
+                    break;
+                case OCC_DTYPE_DOUBLE: {
+                    /* cJSON prints 17 digits when 15 do not read back: exact */
+                    double v = ((const double *)outputs[i])[k];
+                    item = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+                    break;
+                }
                 default: {
-                    float v = tdt == OCC_DTYPE_FLOAT16 ? occ_half_to_float(((const uint16_t *)outputs[i])[k])
-                                                       : ((const float *)outputs[i])[k];
+                    float v = tdt == OCC_DTYPE_FLOAT16    ? occ_half_to_float(((const uint16_t *)outputs[i])[k])
+                              : tdt == OCC_DTYPE_BFLOAT16 ? occ_bf16_to_float(((const uint16_t *)outputs[i])[k])
+                                                          : ((const float *)outputs[i])[k];
                     /* JSON has no NaN/Inf: send null for them (documented). */
                     item = isfinite(v) ? cJSON_CreateNumber((double)v) : cJSON_CreateNull();
                     break;

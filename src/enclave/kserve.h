@@ -28,9 +28,10 @@ typedef struct occ_kserve_request {
  * values (numbers, strings, literals, arrays, objects) is refused without
  * building its tree (0 = no bound). inputs[i] receives model input i
  * (m->tensors[m->inputs[i]].size bytes of its dtype, caller-allocated).
- * Datatypes FP32, INT64, INT32, BOOL, UINT8, INT8, FP16 must equal the
- * input's; JSON values are range-checked (integers exact: INT64 numbers
- * below 2^53 in magnitude, or decimal strings; BOOL true/false/0/1) and
+ * Datatypes FP32, FP64, FP16, BF16, INT64, INT32, INT16, INT8, UINT64,
+ * UINT32, UINT16, UINT8, BOOL must equal the input's; JSON values are
+ * range-checked (integers exact: INT64/UINT64 numbers below 2^53 in
+ * magnitude, or decimal strings; BOOL true/false/0/1) and
  * binary BOOL bytes must be 0 or 1. The JSON tree
  * is wiped before it is freed. Errors are OCC_ERR_FORMAT (malformed, too
  * many values), OCC_ERR_SHAPE (shape / size) or OCC_ERR_INVALID (name,

@@ -785,18 +785,21 @@ const occ_attr *occ_node_attr(const occ_node *n, const char *name)
 size_t occ_dtype_size(uint32_t dtype)
 {
     switch (dtype) {
-    case OCC_DTYPE_FLOAT: case OCC_DTYPE_INT32: return 4;
-    case OCC_DTYPE_INT64: return 8;
+    case OCC_DTYPE_FLOAT: case OCC_DTYPE_INT32: case OCC_DTYPE_UINT32: return 4;
+    case OCC_DTYPE_INT64: case OCC_DTYPE_UINT64: case OCC_DTYPE_DOUBLE: return 8;
     case OCC_DTYPE_UINT8: case OCC_DTYPE_INT8: case OCC_DTYPE_BOOL: return 1;
-    case OCC_DTYPE_FLOAT16: return 2;
+    case OCC_DTYPE_FLOAT16: case OCC_DTYPE_BFLOAT16: case OCC_DTYPE_INT16: case OCC_DTYPE_UINT16:
+        return 2;
     default: return 0;
     }
 }
 
 static const struct { uint32_t dt; const char *name; } dtype_names[] = {
-    {OCC_DTYPE_FLOAT, "float32"}, {OCC_DTYPE_UINT8, "uint8"}, {OCC_DTYPE_INT8, "int8"},
-    {OCC_DTYPE_INT32, "int32"},   {OCC_DTYPE_INT64, "int64"}, {OCC_DTYPE_BOOL, "bool"},
-    {OCC_DTYPE_FLOAT16, "float16"},
+    {OCC_DTYPE_FLOAT, "float32"},   {OCC_DTYPE_UINT8, "uint8"},     {OCC_DTYPE_INT8, "int8"},
+    {OCC_DTYPE_INT32, "int32"},     {OCC_DTYPE_INT64, "int64"},     {OCC_DTYPE_BOOL, "bool"},
+    {OCC_DTYPE_FLOAT16, "float16"}, {OCC_DTYPE_DOUBLE, "float64"},  {OCC_DTYPE_INT16, "int16"},
+    {OCC_DTYPE_UINT16, "uint16"},   {OCC_DTYPE_UINT32, "uint32"},   {OCC_DTYPE_UINT64, "uint64"},
+    {OCC_DTYPE_BFLOAT16, "bfloat16"},
 };
 
 const char *occ_dtype_name(uint32_t dtype)
@@ -813,6 +816,18 @@ uint32_t occ_dtype_from_name(const char *name)
         if (!strcmp(dtype_names[i].name, name))
             return dtype_names[i].dt;
     return 0;
+}
+
+int occ_dtype_is_float(uint32_t dtype)
+{
+    return dtype == OCC_DTYPE_FLOAT || dtype == OCC_DTYPE_FLOAT16 || dtype == OCC_DTYPE_DOUBLE ||
+           dtype == OCC_DTYPE_BFLOAT16;
+}
+
+int occ_dtype_is_unsigned(uint32_t dtype)
+{
+    return dtype == OCC_DTYPE_UINT8 || dtype == OCC_DTYPE_UINT16 || dtype == OCC_DTYPE_UINT32 ||
+           dtype == OCC_DTYPE_UINT64 || dtype == OCC_DTYPE_BOOL;
 }
 
 uint32_t occ_tensor_dtype(const occ_tensor *t)

@@ -74,6 +74,15 @@ static occ_status arg_prepare(occ_op_prep *p, void **state, occ_error *e)
 }
 
 /* Does v beat the best so far (ties go to the first, or the last index)? */
+static int better_d(const arg_geom *g, double v, double best)
+{
+    if (v != v)
+        return 0;
+    if (best != best)
+        return 1;
+    return g->is_max ? (g->last ? v >= best : v > best) : (g->last ? v <= best : v < best);
+}
+
 static int better_f(const arg_geom *g, float v, float best)
 {
     if (v != v)
@@ -103,10 +112,18 @@ static occ_status arg_run(void *state, const occ_op_exec *x, occ_error *e)
                         best = in[base + k * s->inner];
                         bi = k;
                     }
+            } else if (s->dtype == OCC_DTYPE_DOUBLE) {
+                const double *in = x->in[0];
+                double best = in[base];
+                for (int64_t k = 1; k < s->len; k++)
+                    if (better_d(&s->g, in[base + k * s->inner], best)) {
+                        best = in[base + k * s->inner];
+                        bi = k;
+                    }
             } else {
-                int64_t best = occ_ops_load_i64(s->dtype, x->in[0], base);
+                int64_t best = occ_ops_load_key(s->dtype, x->in[0], base);
                 for (int64_t k = 1; k < s->len; k++) {
-                    int64_t v = occ_ops_load_i64(s->dtype, x->in[0], base + k * s->inner);
+                    int64_t v = occ_ops_load_key(s->dtype, x->in[0], base + k * s->inner);
                     if (better_i(&s->g, v, best)) {
                         best = v;
                         bi = k;

@@ -6,9 +6,10 @@
  * the output (y = x0; y = y op x1; ...). Equal-shaped operands in the same
  * (possibly blocked) layout run as one flat loop over the buffer (Add, Sub,
  * Mul only: Div's blocked zero padding would give 0/0). Add, Sub, Mul, Div,
- * Max and Min also take int8, uint8, int32 and int64 with ONNX integer
- * semantics (two's complement wrap-around, Div truncating toward zero; a zero
- * divisor is an error, not a trap); Max and Min also float16 (exact). Pow's
+ * Max and Min also take every integer type (8 to 64 bits, signed or not) with
+ * ONNX integer semantics (two's complement wrap-around, Div truncating toward
+ * zero; a zero divisor is an error, not a trap) and float64 (in double; Sum
+ * and Mean too); Max and Min also float16 (exact). Pow's
  * exponent may be of another numeric type than its base (the output has the
  * base's): an integer base with an integer exponent multiplies exactly
  * (wrapping), otherwise it is computed in double and converted. */
@@ -264,31 +265,32 @@ static void binary_step(const binary_state *s, const float *a, const float *b, f
 }
 
 /* x^y for integers: exact, wrapping; a negative exponent gives 0 but for
- * bases 1 and -1. */
-static int64_t ipow(int64_t x, int64_t y)
+ * bases 1 and -1. uexp: y is a uint64 exponent (its bits). */
+static int64_t ipow(int64_t x, int64_t y, int uexp)
 {
-    if (y < 0)
+    if (y < 0 && !uexp)
         return x == 1 ? 1 : x == -1 ? (y & 1 ? -1 : 1) : 0;
     uint64_t r = 1, b = (uint64_t)x;
-    for (; y; y >>= 1, b *= b)
-        if (y & 1)
+    for (uint64_t u = (uint64_t)y; u; u >>= 1, b *= b)
+        if (u & 1)
             r *= b;
     return (int64_t)r;
 }
 
 /* One step of the typed (non-float32) path over every element, reading and
  * writing through the element helpers: integer arithmetic in 64 bits, stored
- * back wrapping; float16 Max/Min through float; Pow with mixed types. o may be
- * a (a variadic op's running result, same index). Returns nonzero on a zero
- * integer divisor. */
+ * back wrapping (uint64 compared and divided unsigned); float64 in double,
+ * float16 Max/Min through float; Pow with mixed types. o may be a (a variadic
+ * op's running result, same index). Returns nonzero on a zero integer
+ * divisor. */
 static int typed_step(const binary_state *s, int kind, uint32_t dt, uint32_t dtb, void *o,
                       const void *a, const void *b)
 {
     int nd = s->nd;
     int64_t inner = s->size[nd - 1], rows = s->count / inner;
     int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
-    int isint = dt != OCC_DTYPE_FLOAT && dt != OCC_DTYPE_FLOAT16;
-    int bint = dtb != OCC_DTYPE_FLOAT && dtb != OCC_DTYPE_FLOAT16;
+    int isint = !occ_dtype_is_float(dt), bint = !occ_dtype_is_float(dtb);
+    int u64 = dt == OCC_DTYPE_UINT64;
     for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, oa = 0, ob = 0;
         for (int d = nd - 2; d >= 0; d--) {
@@ -302,16 +304,18 @@ static int typed_step(const binary_state *s, int kind, uint32_t dt, uint32_t dtb
             if (!isint || (kind == B_POW && !bint)) {
                 double x = occ_ops_load_f64(dt, a, ia), y = occ_ops_load_f64(dtb, b, ib), v;
                 switch (kind) {
+                case B_ADD: case B_SUM: v = x + y; break;
+                case B_SUB: v = x - y; break;
+                case B_MUL: v = x * y; break;
+                case B_DIV: v = x / y; break;
                 case B_POW: v = pow(x, y); break;
                 case B_MAX: v = x != x || y != y ? x + y : (x > y ? x : y); break;
                 case B_MIN: v = x != x || y != y ? x + y : (x < y ? x : y); break;
                 default: v = x; break; /* B_COPY */
                 }
-                if (dt == OCC_DTYPE_FLOAT)
-                    ((float *)o)[k] = (float)v;
-                else if (dt == OCC_DTYPE_FLOAT16)
-                    ((uint16_t *)o)[k] = occ_float_to_half((float)v);
-                else {
+                if (!isint) {
+                    occ_ops_store_f64(dt, o, k, v);
+                } else {
                     int64_t iv; /* saturating, NaN to 0 */
                     occ_ops_scalar_from_double(OCC_DTYPE_INT64, trunc(v), &iv);
                     occ_ops_store_i64(dt, o, k, iv);
@@ -323,14 +327,17 @@ static int typed_step(const binary_state *s, int kind, uint32_t dt, uint32_t dtb
             case B_ADD: case B_SUM: v = (int64_t)((uint64_t)x + (uint64_t)y); break;
             case B_SUB: v = (int64_t)((uint64_t)x - (uint64_t)y); break;
             case B_MUL: v = (int64_t)((uint64_t)x * (uint64_t)y); break;
-            case B_POW: v = ipow(x, y); break;
-            case B_MAX: v = x > y ? x : y; break;
-            case B_MIN: v = x < y ? x : y; break;
+            case B_POW: v = ipow(x, y, dtb == OCC_DTYPE_UINT64); break;
+            case B_MAX: v = (u64 ? (uint64_t)x > (uint64_t)y : x > y) ? x : y; break;
+            case B_MIN: v = (u64 ? (uint64_t)x < (uint64_t)y : x < y) ? x : y; break;
             case B_COPY: v = x; break;
             default:
                 if (y == 0)
                     return 1;
-                v = x == INT64_MIN && y == -1 ? INT64_MIN : x / y;
+                if (u64)
+                    v = (int64_t)((uint64_t)x / (uint64_t)y);
+                else
+                    v = x == INT64_MIN && y == -1 ? INT64_MIN : x / y;
                 break;
             }
             occ_ops_store_i64(dt, o, k, v);
@@ -349,6 +356,9 @@ static occ_status binary_run_typed(const binary_state *s, const occ_op_exec *x, 
         for (uint32_t i = 1; i < s->n_steps && !bad; i++)
             bad = typed_step(&s->steps[i], s->steps[i].kind, s->dtype, s->dtype, x->out[0],
                              x->out[0], x->in[i]);
+        if (s->kind == B_MEAN && s->dtype == OCC_DTYPE_DOUBLE) /* Mean: float types only */
+            for (int64_t i = 0; i < s->count; i++)
+                ((double *)x->out[0])[i] /= (double)s->n_steps;
     }
     if (bad)
         return occ_fail(e, OCC_ERR_INVALID, "integer division by zero");
@@ -415,5 +425,5 @@ BINARY(occ_op_prelu, "PRelu", OCC_DTM_FLOAT);
 
 VARIADIC(occ_op_max, "Max", OCC_DTM_NUM | OCC_DTM_F16);
 VARIADIC(occ_op_min, "Min", OCC_DTM_NUM | OCC_DTM_F16);
-VARIADIC(occ_op_sum, "Sum", OCC_DTM_FLOAT);
-VARIADIC(occ_op_mean, "Mean", OCC_DTM_FLOAT);
+VARIADIC(occ_op_sum, "Sum", OCC_DTM_FLOAT | OCC_DTM_F64);
+VARIADIC(occ_op_mean, "Mean", OCC_DTM_FLOAT | OCC_DTM_F64);

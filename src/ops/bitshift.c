@@ -1,6 +1,7 @@
 /* BitShift(X, Y), direction "LEFT" or "RIGHT": X << Y or X >> Y element-wise
- * with numpy broadcasting, on uint8 (the only unsigned type taken); a shift of
- * 8 or more gives 0 (no undefined shift). */
+ * with numpy broadcasting, on the unsigned types (uint8, uint16, uint32,
+ * uint64; X and Y of one type); a shift by the type's width or more gives 0
+ * (no undefined shift). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +28,15 @@ static occ_status bs_infer(occ_model *m, const occ_node *n, occ_error *e)
     occ_status st;
     if ((st = bs_dir(n, &left, e)) || (st = occ_ops_broadcast_n(2, in, &nd, d, e)))
         return st;
+    if (occ_ops_dtype(in[0]) != occ_ops_dtype(in[1]))
+        return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
+                        occ_dtype_name(occ_ops_dtype(in[0])), occ_dtype_name(occ_ops_dtype(in[1])));
     return occ_ops_set_out(m, n, 0, nd, d, e);
 }
 
 typedef struct bs_state {
     int left;
+    uint32_t dtype;
     occ_bcast b;
 } bs_state;
 
@@ -46,6 +51,7 @@ static occ_status bs_prepare(occ_op_prep *p, void **state, occ_error *e)
         return st;
     }
     const occ_tensor *in[2] = {occ_ops_in(p->m, p->n, 0), occ_ops_in(p->m, p->n, 1)};
+    s->dtype = occ_ops_dtype(in[0]);
     occ_bcast_init(&s->b, 2, in, &p->m->tensors[p->n->outputs[0]]);
     *state = s;
     return OCC_OK;
@@ -55,13 +61,15 @@ static occ_status bs_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     (void)e;
     const bs_state *s = state;
-    const uint8_t *a = x->in[0], *b = x->in[1];
-    uint8_t *o = x->out[0];
+    const unsigned bits = (unsigned)occ_dtype_size(s->dtype) * 8;
     for (int64_t k = 0; k < s->b.count; k++) {
         int64_t off[2];
         occ_bcast_offsets(&s->b, k, off);
-        unsigned v = a[off[0]], sh = b[off[1]];
-        o[k] = sh >= 8 ? 0 : (uint8_t)(s->left ? v << sh : v >> sh);
+        uint64_t v = (uint64_t)occ_ops_load_i64(s->dtype, x->in[0], off[0]);
+        uint64_t sh = (uint64_t)occ_ops_load_i64(s->dtype, x->in[1], off[1]);
+        /* the store truncates to the type: v << sh beyond its width drops out */
+        occ_ops_store_i64(s->dtype, x->out[0], k,
+                          (int64_t)(sh >= bits ? 0 : s->left ? v << sh : v >> sh));
     }
     return OCC_OK;
 }
@@ -77,7 +85,8 @@ const occ_op_vtable occ_op_bitshift = {
     .max_in = 2,
     .n_out = 1,
     .n_in_types = 1,
-    .in_types = {OCC_DTM(OCC_DTYPE_UINT8)},
+    .in_types = {OCC_DTM(OCC_DTYPE_UINT8) | OCC_DTM(OCC_DTYPE_UINT16) | OCC_DTM(OCC_DTYPE_UINT32) |
+                 OCC_DTM(OCC_DTYPE_UINT64)},
     .infer = bs_infer,
     .prepare = bs_prepare,
     .run = bs_run,

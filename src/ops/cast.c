@@ -1,7 +1,7 @@
-/* Cast: element-wise conversion between float32, float16, int64, int32,
- * int8, uint8 and bool (attribute "to", an ONNX TensorProto code). float16
- * goes through float32 (exact), float32 to float16 rounds to nearest even
- * (overflow to infinity). Float to integer
+/* Cast: element-wise conversion between every supported type (float32,
+ * float64, float16, bfloat16, int8/16/32/64, uint8/16/32/64, bool; attribute
+ * "to", an ONNX TensorProto code). Floats are read as double (exact); to
+ * float16 and bfloat16 rounds to nearest even (overflow to infinity). Float to integer
  * saturates (NaN -> 0) so no input has undefined behaviour; integer to
  * narrower integer wraps (two's complement, as ONNX Runtime); anything to
  * bool is value != 0. */
@@ -20,7 +20,7 @@ static occ_status cast_to(const occ_node *n, uint32_t *to, occ_error *e)
         return occ_fail(e, OCC_ERR_INVALID, "missing attribute to");
     if (v < 0 || v > 64 || !occ_dtype_size((uint32_t)v))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "to = %lld is not a supported type (float32, "
-                        "float16, uint8, int8, int32, int64, bool)", (long long)v);
+                        "float64, float16, bfloat16, int8..int64, uint8..uint64, bool)", (long long)v);
     *to = (uint32_t)v;
     return OCC_OK;
 }
@@ -58,18 +58,6 @@ static occ_status cast_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
-static void store_int(uint32_t to, void *out, int64_t k, int64_t v)
-{
-    switch (to) {
-    case OCC_DTYPE_INT64: ((int64_t *)out)[k] = v; break;
-    case OCC_DTYPE_INT32: ((int32_t *)out)[k] = (int32_t)(uint32_t)(uint64_t)v; break;
-    case OCC_DTYPE_INT8: ((int8_t *)out)[k] = (int8_t)(uint8_t)(uint64_t)v; break;
-    case OCC_DTYPE_UINT8: ((uint8_t *)out)[k] = (uint8_t)(uint64_t)v; break;
-    case OCC_DTYPE_BOOL: ((uint8_t *)out)[k] = v != 0; break;
-    default: ((float *)out)[k] = (float)v; break;
-    }
-}
-
 static occ_status cast_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const cast_state *s = state;
@@ -78,21 +66,31 @@ static occ_status cast_run(void *state, const occ_op_exec *x, occ_error *e)
         memcpy(x->out[0], x->in[0], (size_t)s->count * es);
         return OCC_OK;
     }
-    for (int64_t k = 0; k < s->count; k++) {
-        if (s->to == OCC_DTYPE_FLOAT16 && s->from != OCC_DTYPE_FLOAT) {
-            float f = (float)occ_ops_load_i64(s->from, x->in[0], k);
-            ((uint16_t *)x->out[0])[k] = occ_float_to_half(f);
-        } else if (s->from == OCC_DTYPE_FLOAT || s->from == OCC_DTYPE_FLOAT16) {
-            float f = s->from == OCC_DTYPE_FLOAT
-                          ? ((const float *)x->in[0])[k]
-                          : occ_half_to_float(((const uint16_t *)x->in[0])[k]);
+    uint8_t *out = x->out[0];
+    if (occ_dtype_is_float(s->from)) {
+        /* every float type is exact in double; to float16/bfloat16 rounded
+         * once (occ_double_to_half / _bf16: no double rounding from float64) */
+        for (int64_t k = 0; k < s->count; k++) {
+            double f = occ_ops_load_f64(s->from, x->in[0], k);
             if (s->to == OCC_DTYPE_BOOL)
-                ((uint8_t *)x->out[0])[k] = f != 0.0f;
+                out[k] = f != 0.0;
             else
-                occ_ops_scalar_from_double(s->to, f, (uint8_t *)x->out[0] + (size_t)k * es);
-        } else {
-            store_int(s->to, x->out[0], k, occ_ops_load_i64(s->from, x->in[0], k));
+                occ_ops_scalar_from_double(s->to, f, out + (size_t)k * es);
         }
+    } else if (s->to == OCC_DTYPE_FLOAT) {
+        /* integer to float32 in one rounding (not through double) */
+        for (int64_t k = 0; k < s->count; k++) {
+            int64_t v = occ_ops_load_i64(s->from, x->in[0], k);
+            ((float *)x->out[0])[k] = s->from == OCC_DTYPE_UINT64 ? (float)(uint64_t)v : (float)v;
+        }
+    } else if (occ_dtype_is_float(s->to)) {
+        for (int64_t k = 0; k < s->count; k++)
+            occ_ops_scalar_from_double(s->to, occ_ops_load_f64(s->from, x->in[0], k),
+                                       out + (size_t)k * es);
+    } else {
+        /* integer to integer: two's complement truncation (uint64 kept as its bits) */
+        for (int64_t k = 0; k < s->count; k++)
+            occ_ops_store_i64(s->to, x->out[0], k, occ_ops_load_i64(s->from, x->in[0], k));
     }
     return OCC_OK;
 }

@@ -1,5 +1,5 @@
 /* IsInf (detect_negative, detect_positive, both 1 by default) and IsNaN:
- * float32 or float16 in, bool out, element-wise. */
+ * float32, float64, float16 or bfloat16 in, bool out, element-wise. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,7 @@ static occ_status classify_run(void *state, const occ_op_exec *x, occ_error *e)
     const classify_state *s = state;
     uint8_t *o = x->out[0];
     for (int64_t i = 0; i < s->count; i++) {
-        float v = (float)occ_ops_load_f64(s->dtype, x->in[0], i);
+        double v = occ_ops_load_f64(s->dtype, x->in[0], i); /* exact for every float type */
         o[i] = s->nan ? isnan(v) != 0 : isinf(v) && (v < 0 ? s->neg : s->pos);
     }
     return OCC_OK;
@@ -71,7 +71,7 @@ static void classify_destroy(void *s)
                                .max_in = 1,                                               \
                                .n_out = 1,                                                \
                                .n_in_types = 1,                                           \
-                               .in_types = {OCC_DTM_FLOAT | OCC_DTM_F16},                 \
+                               .in_types = {OCC_DTM_FLOAT | OCC_DTM_F16 | OCC_DTM_F64 | OCC_DTM_BF16}, \
                                .infer = classify_infer,                                   \
                                .prepare = classify_prepare,                               \
                                .run = classify_run,                                       \

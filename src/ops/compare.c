@@ -62,6 +62,17 @@ static int cmp_f(int kind, float x, float y)
     }
 }
 
+static int cmp_d(int kind, double x, double y)
+{
+    switch (kind) {
+    case C_EQ: return x == y;
+    case C_LT: return x < y;
+    case C_GT: return x > y;
+    case C_LE: return x <= y;
+    default: return x >= y;
+    }
+}
+
 static int cmp_i(int kind, int64_t x, int64_t y)
 {
     switch (kind) {
@@ -83,9 +94,12 @@ static occ_status cmp_run(void *state, const occ_op_exec *x, occ_error *e)
         if (s->dtype == OCC_DTYPE_FLOAT)
             o[k] = (uint8_t)cmp_f(s->kind, ((const float *)x->in[0])[off[0]],
                                   ((const float *)x->in[1])[off[1]]);
+        else if (s->dtype == OCC_DTYPE_DOUBLE)
+            o[k] = (uint8_t)cmp_d(s->kind, ((const double *)x->in[0])[off[0]],
+                                  ((const double *)x->in[1])[off[1]]);
         else
-            o[k] = (uint8_t)cmp_i(s->kind, occ_ops_load_i64(s->dtype, x->in[0], off[0]),
-                                  occ_ops_load_i64(s->dtype, x->in[1], off[1]));
+            o[k] = (uint8_t)cmp_i(s->kind, occ_ops_load_key(s->dtype, x->in[0], off[0]),
+                                  occ_ops_load_key(s->dtype, x->in[1], off[1]));
     }
     return OCC_OK;
 }

@@ -1,7 +1,7 @@
 /* CumSum(x, axis): running sums along one axis (known at pack time: the packer
  * turns the constant axis input into the "axis" attribute), exclusive (start
- * from 0) and/or reverse (from the end) as ONNX. float32, int32, int64
- * (integers wrap). */
+ * from 0) and/or reverse (from the end) as ONNX. float32, float64 (summed
+ * in double), int32, int64, uint32, uint64 (integers wrap). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +75,7 @@ static occ_status cs_run(void *state, const occ_op_exec *x, occ_error *e)
     for (int64_t o = 0; o < s->outer; o++)
         for (int64_t j = 0; j < s->inner; j++) {
             float fa = 0.0f;
+            double da = 0.0;
             uint64_t ia = 0;
             for (int64_t t = 0; t < s->len; t++) {
                 int64_t k = s->rev ? s->len - 1 - t : t;
@@ -86,6 +87,13 @@ static occ_status cs_run(void *state, const occ_op_exec *x, occ_error *e)
                     ((float *)x->out[0])[at] = fa;
                     if (s->excl)
                         fa += v;
+                } else if (s->dtype == OCC_DTYPE_DOUBLE) {
+                    double v = ((const double *)x->in[0])[at];
+                    if (!s->excl)
+                        da += v;
+                    ((double *)x->out[0])[at] = da;
+                    if (s->excl)
+                        da += v;
                 } else {
                     uint64_t v = (uint64_t)occ_ops_load_i64(s->dtype, x->in[0], at);
                     if (!s->excl)
@@ -110,7 +118,9 @@ const occ_op_vtable occ_op_cumsum = {
     .max_in = 2,
     .n_out = 1,
     .n_in_types = 2,
-    .in_types = {OCC_DTM_FLOAT | OCC_DTM_INDEX, OCC_DTM_INDEX},
+    .in_types = {OCC_DTM_FLOAT | OCC_DTM_F64 | OCC_DTM_INDEX | OCC_DTM(OCC_DTYPE_UINT32) |
+                     OCC_DTM(OCC_DTYPE_UINT64),
+                 OCC_DTM_INDEX},
     .infer = cs_infer,
     .prepare = cs_prepare,
     .run = cs_run,

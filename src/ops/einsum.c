@@ -1,16 +1,18 @@
 /* Einsum with one or two operands, the forms exporters emit: batched
  * matmul-like contractions ("bij,bjk->bik", "bhid,bhjd->bhij", "...ij,...jk->
  * ...ik"), transposes ("ij->ji"), sums over a letter ("ij->i"), outer
- * products, implicit outputs. Refused with one line: more than two operands,
- * a letter repeated within one operand (diagonals), a letter whose sizes
- * differ between the operands (broadcasting of size-1 dims).
+ * products, implicit outputs, diagonals (a letter repeated within one operand:
+ * "ii->i", "...ii->...i", "ii" a trace). Refused with one line: more than two
+ * operands, a letter repeated in the output, a letter whose sizes differ
+ * (broadcasting of size-1 dims).
  *
  * Every letter is classified: batch (both operands and the output), m (first
  * operand and output), n (second and output), k (both, summed). Each operand
  * is first summed over its own letters the output does not keep, then laid
  * out as [batch, m, k] and [batch, k, n] by one generic permute-and-sum loop,
  * multiplied with oneDNN's sgemm per batch entry, and the [batch, m, n] result
- * permuted into the output's letter order. */
+ * permuted into the output's letter order. float64 operands take the same
+ * steps in double, the product a plain loop (oneDNN has no dgemm). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,11 +79,11 @@ static occ_status parse_term(const char *s, size_t len, int rank, int n_ell, ein
         }
         t->code[t->n++] = letter_code(s[i]);
     }
-    for (int i = 0; i < t->n; i++)
-        for (int j = 0; j < i; j++)
-            if (t->code[i] == t->code[j])
-                return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: letter repeated within one "
-                                "term (diagonals) is not supported");
+    if (rank < 0) /* an output letter once (an input's repeats walk a diagonal) */
+        for (int i = 0; i < t->n; i++)
+            for (int j = 0; j < i; j++)
+                if (t->code[i] == t->code[j])
+                    return occ_fail(e, OCC_ERR_INVALID, "Einsum: output letter repeated");
     if (ell_out)
         *ell_out = ne;
     return OCC_OK;
@@ -93,6 +95,13 @@ static int term_has(const ein_term *t, int code)
         if (t->code[i] == code)
             return 1;
     return 0;
+}
+
+/* Appends code to t unless it is there (a repeated letter is one dim). */
+static void term_add(ein_term *t, int code)
+{
+    if (!term_has(t, code))
+        t->code[t->n++] = code;
 }
 
 static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, occ_error *e)
@@ -170,9 +179,10 @@ static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, 
         for (int c = 52; c < 52 + n_ell; c++)
             p->out.code[p->out.n++] = c;
         for (int c = 0; c < 52; c++) {
-            int cnt = 0;
+            int cnt = 0; /* occurrences: "ii" is a trace, not "i" */
             for (int k = 0; k < nt; k++)
-                cnt += term_has(&p->in[k], c);
+                for (int i = 0; i < p->in[k].n; i++)
+                    cnt += p->in[k].code[i] == c;
             if (cnt == 1) {
                 if (p->out.n >= OCC_MAX_DIMS)
                     return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum: output rank too large");
@@ -189,24 +199,24 @@ static occ_status ein_parse(const occ_model *m, const occ_node *n, ein_plan *p, 
     for (int i = 0; i < A->n; i++) {
         int c = A->code[i], inb = term_has(B, c), ino = term_has(O, c);
         if (inb && ino)
-            bat.code[bat.n++] = c;
+            term_add(&bat, c);
         else if (ino)
-            mm.code[mm.n++] = c;
+            term_add(&mm, c);
         else if (inb)
-            kk.code[kk.n++] = c;
+            term_add(&kk, c);
     }
     for (int i = 0; i < B->n; i++) {
         int c = B->code[i];
         if (term_has(O, c) && !term_has(A, c))
-            nn.code[nn.n++] = c;
+            term_add(&nn, c);
     }
     p->a_red.n = p->b_red.n = 0;
     for (int i = 0; i < A->n; i++)
         if (term_has(B, A->code[i]) || term_has(O, A->code[i]))
-            p->a_red.code[p->a_red.n++] = A->code[i];
+            term_add(&p->a_red, A->code[i]);
     for (int i = 0; i < B->n; i++)
         if (term_has(A, B->code[i]) || term_has(O, B->code[i]))
-            p->b_red.code[p->b_red.n++] = B->code[i];
+            term_add(&p->b_red, B->code[i]);
     const ein_term *parts_a[3] = {&bat, &mm, &kk}, *parts_b[3] = {&bat, &kk, &nn},
                    *parts_c[3] = {&bat, &mm, &nn};
     ein_term *dst[3] = {&p->a_mat, &p->b_mat, &p->c_mat};
@@ -236,6 +246,10 @@ static occ_status ein_infer(occ_model *m, const occ_node *n, occ_error *e)
     occ_status st = ein_parse(m, n, &p, e);
     if (st)
         return st;
+    if (p.n_ops == 2 && occ_ops_dtype(occ_ops_in(m, n, 0)) != occ_ops_dtype(occ_ops_in(m, n, 1)))
+        return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
+                        occ_dtype_name(occ_ops_dtype(occ_ops_in(m, n, 0))),
+                        occ_dtype_name(occ_ops_dtype(occ_ops_in(m, n, 1))));
     int64_t d[OCC_MAX_DIMS];
     for (int i = 0; i < p.out.n; i++)
         d[i] = p.dim[p.out.code[i]];
@@ -254,7 +268,8 @@ static uint64_t ein_flops(const occ_model *m, const occ_node *n)
 
 typedef struct ein_state {
     ein_plan p;
-    float *a_red, *b_red, *a, *b, *c;
+    int f64; /* operands are float64 */
+    void *a_red, *b_red, *a, *b, *c;
 } ein_state;
 
 static void ein_destroy(void *v)
@@ -288,13 +303,15 @@ static occ_status ein_prepare(occ_op_prep *pp, void **state, occ_error *e)
         free(s);
         return st;
     }
+    s->f64 = occ_ops_dtype(occ_ops_in(pp->m, pp->n, 0)) == OCC_DTYPE_DOUBLE;
     if (s->p.n_ops == 2) {
         const ein_plan *p = &s->p;
-        s->a_red = occ_ops_alloc(term_count(p, &p->a_red) * 4u);
-        s->b_red = occ_ops_alloc(term_count(p, &p->b_red) * 4u);
-        s->a = occ_ops_alloc(term_count(p, &p->a_mat) * 4u);
-        s->b = occ_ops_alloc(term_count(p, &p->b_mat) * 4u);
-        s->c = occ_ops_alloc(term_count(p, &p->c_mat) * 4u);
+        const uint64_t es = s->f64 ? 8u : 4u;
+        s->a_red = occ_ops_alloc(term_count(p, &p->a_red) * es);
+        s->b_red = occ_ops_alloc(term_count(p, &p->b_red) * es);
+        s->a = occ_ops_alloc(term_count(p, &p->a_mat) * es);
+        s->b = occ_ops_alloc(term_count(p, &p->b_mat) * es);
+        s->c = occ_ops_alloc(term_count(p, &p->c_mat) * es);
         if (!s->a_red || !s->b_red || !s->a || !s->b || !s->c) {
             ein_destroy(s);
             return occ_fail(e, OCC_ERR_NOMEM, "out of memory for Einsum");
@@ -305,44 +322,99 @@ static occ_status ein_prepare(occ_op_prep *pp, void **state, occ_error *e)
 }
 
 /* out (letters `to`, zeroed here) = sum over the letters of `from` that `to`
- * lacks of in (letters `from`). Every letter of `to` is in `from`. */
-static void permute_sum(const ein_plan *p, const ein_term *from, const float *in,
-                        const ein_term *to, float *out)
+ * lacks of in (letters `from`). Every letter of `to` is in `from`. A letter
+ * repeated in `from` walks its diagonal: one index whose input stride is the
+ * sum of its positions' strides. Instanced for float and double. */
+#define PERMUTE_SUM(NAME, T)                                                              \
+    static void NAME(const ein_plan *p, const ein_term *from, const T *in,                \
+                     const ein_term *to, T *out)                                          \
+    {                                                                                     \
+        int64_t ostride[OCC_MAX_DIMS], istride[OCC_MAX_DIMS], dims[OCC_MAX_DIMS];         \
+        int64_t pos[OCC_MAX_DIMS], idx[OCC_MAX_DIMS] = {0};                               \
+        int code[OCC_MAX_DIMS], r = 0;                                                    \
+        int64_t st = 1;                                                                   \
+        for (int i = from->n - 1; i >= 0; i--) {                                          \
+            pos[i] = st;                                                                  \
+            st *= p->dim[from->code[i]];                                                  \
+        }                                                                                 \
+        for (int i = 0; i < from->n; i++) {                                               \
+            int j = 0;                                                                    \
+            while (j < r && code[j] != from->code[i])                                     \
+                j++;                                                                      \
+            if (j == r) {                                                                 \
+                code[r] = from->code[i];                                                  \
+                dims[r] = p->dim[code[r]];                                                \
+                istride[r++] = 0;                                                         \
+            }                                                                             \
+            istride[j] += pos[i];                                                         \
+        }                                                                                 \
+        uint64_t total = 1, ocount = term_count(p, to);                                   \
+        for (int i = 0; i < r; i++) {                                                     \
+            total *= (uint64_t)dims[i];                                                   \
+            int64_t s2 = 1;                                                               \
+            ostride[i] = 0;                                                               \
+            for (int j = to->n - 1; j >= 0; j--) {                                        \
+                if (to->code[j] == code[i]) {                                             \
+                    ostride[i] = s2;                                                      \
+                    break;                                                                \
+                }                                                                         \
+                s2 *= p->dim[to->code[j]];                                                \
+            }                                                                             \
+        }                                                                                 \
+        memset(out, 0, ocount * sizeof(T));                                               \
+        int64_t off = 0, ioff = 0;                                                        \
+        for (uint64_t q = 0; q < total; q++) {                                            \
+            out[off] += in[ioff];                                                         \
+            for (int d = r - 1; d >= 0; d--) {                                            \
+                idx[d]++;                                                                 \
+                off += ostride[d];                                                        \
+                ioff += istride[d];                                                       \
+                if (idx[d] < dims[d])                                                     \
+                    break;                                                                \
+                off -= ostride[d] * dims[d];                                              \
+                ioff -= istride[d] * dims[d];                                             \
+                idx[d] = 0;                                                               \
+            }                                                                             \
+        }                                                                                 \
+    }
+PERMUTE_SUM(permute_sum, float)
+PERMUTE_SUM(permute_sum_d, double)
+#undef PERMUTE_SUM
+
+static void ein_run_f64(ein_state *s, const occ_op_exec *x)
 {
-    int64_t ostride[OCC_MAX_DIMS], dims[OCC_MAX_DIMS], idx[OCC_MAX_DIMS] = {0};
-    int r = from->n;
-    uint64_t total = term_count(p, from), ocount = term_count(p, to);
-    for (int i = 0; i < r; i++) {
-        dims[i] = p->dim[from->code[i]];
-        int64_t st = 1;
-        ostride[i] = 0;
-        for (int j = to->n - 1; j >= 0; j--) {
-            if (to->code[j] == from->code[i]) {
-                ostride[i] = st;
-                break;
+    const ein_plan *p = &s->p;
+    const double *a = x->in[0];
+    double *y = x->out[0];
+    if (p->n_ops == 1) {
+        permute_sum_d(p, &p->in[0], a, &p->out, y);
+        return;
+    }
+    double *ar = s->a_red, *br = s->b_red, *am = s->a, *bm = s->b, *cm = s->c;
+    permute_sum_d(p, &p->in[0], a, &p->a_red, ar);
+    permute_sum_d(p, &p->in[1], x->in[1], &p->b_red, br);
+    permute_sum_d(p, &p->a_red, ar, &p->a_mat, am);
+    permute_sum_d(p, &p->b_red, br, &p->b_mat, bm);
+    const int64_t M = p->m, N = p->n, K = p->k;
+    for (int64_t bi = 0; bi < p->batch; bi++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double acc = 0.0;
+                for (int64_t k = 0; k < K; k++)
+                    acc += am[(bi * M + i) * K + k] * bm[(bi * K + k) * N + j];
+                cm[(bi * M + i) * N + j] = acc;
             }
-            st *= p->dim[to->code[j]];
-        }
-    }
-    memset(out, 0, ocount * sizeof(float));
-    int64_t off = 0;
-    for (uint64_t q = 0; q < total; q++) {
-        out[off] += in[q];
-        for (int d = r - 1; d >= 0; d--) {
-            idx[d]++;
-            off += ostride[d];
-            if (idx[d] < dims[d])
-                break;
-            off -= ostride[d] * dims[d];
-            idx[d] = 0;
-        }
-    }
+    permute_sum_d(p, &p->c_mat, cm, &p->out, y);
 }
 
 static occ_status ein_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     ein_state *s = state;
     const ein_plan *p = &s->p;
+    if (s->f64) {
+        ein_run_f64(s, x);
+        return OCC_OK;
+    }
     const float *a = x->in[0];
     float *y = x->out[0];
     if (p->n_ops == 1) {
@@ -350,20 +422,21 @@ static occ_status ein_run(void *state, const occ_op_exec *x, occ_error *e)
         return OCC_OK;
     }
     const float *b = x->in[1];
-    permute_sum(p, &p->in[0], a, &p->a_red, s->a_red);
-    permute_sum(p, &p->in[1], b, &p->b_red, s->b_red);
-    permute_sum(p, &p->a_red, s->a_red, &p->a_mat, s->a);
-    permute_sum(p, &p->b_red, s->b_red, &p->b_mat, s->b);
+    float *ar = s->a_red, *br = s->b_red, *am = s->a, *bm = s->b, *cm = s->c;
+    permute_sum(p, &p->in[0], a, &p->a_red, ar);
+    permute_sum(p, &p->in[1], b, &p->b_red, br);
+    permute_sum(p, &p->a_red, ar, &p->a_mat, am);
+    permute_sum(p, &p->b_red, br, &p->b_mat, bm);
     const int64_t M = p->m, N = p->n, K = p->k;
     for (int64_t bi = 0; bi < p->batch; bi++) {
-        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', M, N, K, 1.0f, s->a + bi * M * K, K,
-                                                  s->b + bi * K * N, N, 0.0f,
-                                                  s->c + bi * M * N, N),
+        occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', M, N, K, 1.0f, am + bi * M * K, K,
+                                                  bm + bi * K * N, N, 0.0f,
+                                                  cm + bi * M * N, N),
                                        "sgemm", e);
         if (st)
             return st;
     }
-    permute_sum(p, &p->c_mat, s->c, &p->out, y);
+    permute_sum(p, &p->c_mat, cm, &p->out, y);
     return OCC_OK;
 }
 
@@ -372,6 +445,8 @@ const occ_op_vtable occ_op_einsum = {
     .min_in = 1,
     .max_in = 2,
     .n_out = 1,
+    .n_in_types = 1,
+    .in_types = {OCC_DTM_FLOAT | OCC_DTM_F64},
     .infer = ein_infer,
     .flops = ein_flops,
     .prepare = ein_prepare,

@@ -13,9 +13,10 @@ static occ_status eyelike_dtype(const occ_model *m, const occ_node *n, uint32_t 
     if (st)
         return st;
     *dt = v ? (uint32_t)v : occ_ops_dtype(occ_ops_in(m, n, 0));
-    if (v < 0 || v > 255 || !occ_dtype_size(*dt) || *dt == OCC_DTYPE_FLOAT16)
+    if (v < 0 || v > 255 || !occ_dtype_size(*dt))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "dtype = %lld is not a supported output type "
-                        "(float32, uint8, int8, int32, int64, bool)", (long long)v);
+                        "(float32, float64, float16, bfloat16, int8..int64, uint8..uint64, "
+                        "bool)", (long long)v);
     return OCC_OK;
 }
 
@@ -87,7 +88,7 @@ const occ_op_vtable occ_op_eyelike = {
     .max_in = 1,
     .n_out = 1,
     .n_in_types = 1,
-    .in_types = {OCC_DTM_NUM | OCC_DTM_BOOL},
+    .in_types = {OCC_DTM_ALL},
     .infer = eyelike_infer,
     .prepare = eyelike_prepare,
     .run = eyelike_run,

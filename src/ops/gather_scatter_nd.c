@@ -197,15 +197,13 @@ static void combine(uint32_t dt, int red, void *dst, const void *src, int64_t n)
         if (dt == OCC_DTYPE_FLOAT) {
             float *o = (float *)dst + i, u = ((const float *)src)[i];
             *o = red == RED_ADD ? *o + u : *o * u;
+        } else if (occ_dtype_is_float(dt)) { /* float64 in double, bfloat16 through it */
+            double a = occ_ops_load_f64(dt, dst, i), b = occ_ops_load_f64(dt, src, i);
+            occ_ops_store_f64(dt, dst, i, red == RED_ADD ? a + b : a * b);
         } else {
             int64_t a = occ_ops_load_i64(dt, dst, i), b = occ_ops_load_i64(dt, src, i);
             uint64_t r = red == RED_ADD ? (uint64_t)a + (uint64_t)b : (uint64_t)a * (uint64_t)b;
-            switch (dt) {
-            case OCC_DTYPE_INT64: ((int64_t *)dst)[i] = (int64_t)r; break;
-            case OCC_DTYPE_INT32: ((int32_t *)dst)[i] = (int32_t)(uint32_t)r; break;
-            case OCC_DTYPE_INT8: ((int8_t *)dst)[i] = (int8_t)(uint8_t)r; break;
-            default: ((uint8_t *)dst)[i] = (uint8_t)r; break;
-            }
+            occ_ops_store_i64(dt, dst, i, (int64_t)r); /* wraps to the type */
         }
     }
 }

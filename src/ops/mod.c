@@ -1,7 +1,7 @@
-/* Mod(A, B) with numpy broadcasting, one type: integers (int8, uint8, int32,
- * int64) with fmod = 0 take the divisor's sign (Python's %), fmod = 1 the
- * dividend's (C's %); float32 and float16 (computed in float32, rounded back)
- * need fmod = 1 (ONNX). A zero integer divisor is an error. */
+/* Mod(A, B) with numpy broadcasting, one type: integers (8 to 64 bits,
+ * signed or not) with fmod = 0 take the divisor's sign (Python's %), fmod = 1
+ * the dividend's (C's %); float32, float64 (in double) and float16 (computed
+ * in float32, rounded back) need fmod = 1 (ONNX). A zero integer divisor is an error. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@ static occ_status mod_infer(occ_model *m, const occ_node *n, occ_error *e)
         return occ_fail(e, OCC_ERR_INVALID, "operands are %s and %s (must be one type)",
                         occ_dtype_name(occ_ops_dtype(in[0])), occ_dtype_name(occ_ops_dtype(in[1])));
     uint32_t dt = occ_ops_dtype(in[0]);
-    if ((dt == OCC_DTYPE_FLOAT || dt == OCC_DTYPE_FLOAT16) && fm != 1)
+    if (occ_dtype_is_float(dt) && fm != 1)
         return occ_fail(e, OCC_ERR_INVALID, "float operands need fmod = 1");
     int64_t d[OCC_MAX_DIMS];
     int nd;
@@ -70,6 +70,19 @@ static occ_status mod_run(void *state, const occ_op_exec *x, occ_error *e)
                 fmodf(occ_half_to_float(a[off[0]]), occ_half_to_float(b[off[1]])));
             continue;
         }
+        if (s->dtype == OCC_DTYPE_DOUBLE) {
+            ((double *)x->out[0])[k] = fmod(((const double *)x->in[0])[off[0]],
+                                           ((const double *)x->in[1])[off[1]]);
+            continue;
+        }
+        if (s->dtype == OCC_DTYPE_UINT64) { /* beyond int64: both signs are + */
+            uint64_t a = ((const uint64_t *)x->in[0])[off[0]], b = ((const uint64_t *)x->in[1])[off[1]];
+            if (b == 0)
+                return occ_fail(e, OCC_ERR_INVALID, "integer modulo by zero (element %lld)",
+                                (long long)k);
+            ((uint64_t *)x->out[0])[k] = a % b;
+            continue;
+        }
         int64_t a = occ_ops_load_i64(s->dtype, x->in[0], off[0]);
         int64_t b = occ_ops_load_i64(s->dtype, x->in[1], off[1]);
         if (b == 0)
@@ -94,7 +107,7 @@ const occ_op_vtable occ_op_mod = {
     .max_in = 2,
     .n_out = 1,
     .n_in_types = 1,
-    .in_types = {OCC_DTM_FLOAT | OCC_DTM_F16 | OCC_DTM_INT},
+    .in_types = {OCC_DTM_NUM | OCC_DTM_F16},
     .infer = mod_infer,
     .prepare = mod_prepare,
     .run = mod_run,

@@ -86,11 +86,20 @@ typedef struct occ_op_exec {
 #define OCC_DTM(dt) (1u << (dt))
 #define OCC_DTM_FLOAT OCC_DTM(OCC_DTYPE_FLOAT)
 #define OCC_DTM_INDEX (OCC_DTM(OCC_DTYPE_INT32) | OCC_DTM(OCC_DTYPE_INT64))
-#define OCC_DTM_INT (OCC_DTM_INDEX | OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_UINT8))
-#define OCC_DTM_NUM (OCC_DTM_FLOAT | OCC_DTM_INT)
+#define OCC_DTM_INT                                                                        \
+    (OCC_DTM_INDEX | OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_UINT8) |                  \
+     OCC_DTM(OCC_DTYPE_INT16) | OCC_DTM(OCC_DTYPE_UINT16) | OCC_DTM(OCC_DTYPE_UINT32) |    \
+     OCC_DTM(OCC_DTYPE_UINT64))
+#define OCC_DTM_F64 OCC_DTM(OCC_DTYPE_DOUBLE)
+/* Numbers: float32, float64 and every integer type. A kernel over NUM reads
+ * anything but float32 through the element helpers below (occ_ops_load_f64,
+ * occ_ops_load_i64, occ_ops_load_key), so uint64 and float64 keep their
+ * meaning. */
+#define OCC_DTM_NUM (OCC_DTM_FLOAT | OCC_DTM_F64 | OCC_DTM_INT)
 #define OCC_DTM_BOOL OCC_DTM(OCC_DTYPE_BOOL)
-#define OCC_DTM_F16 OCC_DTM(OCC_DTYPE_FLOAT16) /* data movement and Cast only */
-#define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL | OCC_DTM_F16)
+#define OCC_DTM_F16 OCC_DTM(OCC_DTYPE_FLOAT16) /* data movement, Cast, Max/Min/Mod */
+#define OCC_DTM_BF16 OCC_DTM(OCC_DTYPE_BFLOAT16) /* data movement and Cast only */
+#define OCC_DTM_ALL (OCC_DTM_NUM | OCC_DTM_BOOL | OCC_DTM_F16 | OCC_DTM_BF16)
 #define OCC_OP_MAX_TYPED 8
 
 typedef struct occ_op_vtable {
@@ -275,13 +284,20 @@ size_t occ_ops_esize(const occ_tensor *t);
 /* Writes v converted to dtype (saturating, NaN -> 0 for integers; bool = v != 0)
  * into out (occ_dtype_size(dtype) bytes). */
 void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out);
-/* Element i of a buffer of dtype as int64 (float truncated, saturating). */
+/* Element i of a buffer of dtype as int64 (float truncated, saturating;
+ * uint64 as its bits, so add/sub/mul wrap right but comparisons need
+ * occ_ops_load_key). */
 int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i);
+/* An int64 whose signed order is the element's order (integer dtypes; uint64
+ * with its top bit flipped). */
+int64_t occ_ops_load_key(uint32_t dtype, const void *p, int64_t i);
 /* Stores v as element i of an integer (or bool) buffer of dtype, wrapping
  * (two's complement truncation) for the narrower types. */
 void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v);
-/* Element i of a numeric buffer (float32, float16 or integer) as double. */
+/* Element i of a numeric buffer (any float or integer type) as double. */
 double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i);
+/* Stores v as element i of a buffer of dtype (occ_ops_scalar_from_double). */
+void occ_ops_store_f64(uint32_t dtype, void *p, int64_t i, double v);
 
 /* Writes shape of output i (its size from the output's dtype); checks dims
  * >= 0 and no overflow (a 0 dim makes an empty tensor: only ops with

@@ -2,7 +2,8 @@
  * SumSquare) over the axes in attribute "axes" (all when absent; the packer
  * folds a constant axes input into it), keepdims, noop_with_empty_axes.
  * Plain C: one pass over the input accumulating into the output (two for
- * LogSumExp, whose running maximum keeps exp() from overflowing). */
+ * LogSumExp, whose running maximum keeps exp() from overflowing). float64
+ * takes a plain loop in double (reduce_run_f64); float32's path is unchanged. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static int reduce_kind(const char *op)
 
 typedef struct reduce_state {
     int kind;
+    int f64;                       /* float64 data */
     int noop;                      /* nothing reduced: the output is the input */
     int nd;
     int64_t idims[OCC_MAX_DIMS];
@@ -115,6 +117,7 @@ static occ_status reduce_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
+    s->f64 = occ_ops_dtype(occ_ops_in(p->m, p->n, 0)) == OCC_DTYPE_DOUBLE;
     *state = s;
     return OCC_OK;
 }
@@ -179,9 +182,75 @@ static void reduce_fill(float *out, int64_t n, float v)
         out[i] = v;
 }
 
+/* Output offset of input element k. */
+static int64_t reduce_off(const reduce_state *s, int64_t k)
+{
+    int64_t off = 0;
+    for (int d = s->nd - 1; d >= 0; d--) {
+        off += (k % s->idims[d]) * s->ostride[d];
+        k /= s->idims[d];
+    }
+    return off;
+}
+
+/* float64: every kind in double, element by element. */
+static occ_status reduce_run_f64(const reduce_state *s, const double *in, double *out,
+                                 occ_error *e)
+{
+    const int64_t n = s->ocount;
+    if (s->noop) {
+        memcpy(out, in, (size_t)s->icount * sizeof(double));
+        return OCC_OK;
+    }
+    double init = s->kind == R_MAX ? -INFINITY : s->kind == R_MIN ? INFINITY
+                  : s->kind == R_PROD ? 1.0 : s->kind == R_LOGSUMEXP ? -INFINITY : 0.0;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = init;
+    double *sum = NULL;
+    if (s->kind == R_LOGSUMEXP) { /* max first (into out), then the shifted sums */
+        sum = occ_ops_alloc((uint64_t)n * sizeof(double));
+        if (!sum)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory for ReduceLogSumExp");
+        for (int64_t i = 0; i < n; i++)
+            sum[i] = 0.0;
+    }
+    for (int64_t k = 0; k < s->icount; k++) {
+        const int64_t o = reduce_off(s, k);
+        double v = in[k];
+        switch (s->kind) {
+        case R_MAX: case R_LOGSUMEXP: out[o] = v > out[o] || v != v ? v : out[o]; break;
+        case R_MIN: out[o] = v < out[o] || v != v ? v : out[o]; break;
+        case R_PROD: out[o] *= v; break;
+        case R_L1: out[o] += fabs(v); break;
+        case R_L2: case R_SUMSQUARE: out[o] += v * v; break;
+        default: out[o] += v; break;
+        }
+    }
+    if (sum) {
+        for (int64_t k = 0; k < s->icount; k++) {
+            const int64_t o = reduce_off(s, k);
+            sum[o] += isinf(out[o]) ? exp(in[k]) : exp(in[k] - out[o]);
+        }
+        for (int64_t i = 0; i < n; i++)
+            out[i] = isinf(out[i]) ? log(sum[i]) : out[i] + log(sum[i]);
+        occ_ops_free(sum);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (s->kind == R_MEAN)
+            out[i] *= (double)n / (double)s->icount;
+        else if (s->kind == R_L2)
+            out[i] = sqrt(out[i]);
+        else if (s->kind == R_LOGSUM)
+            out[i] = log(out[i]);
+    }
+    return OCC_OK;
+}
+
 static occ_status reduce_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const reduce_state *s = state;
+    if (s->f64)
+        return reduce_run_f64(s, x->in[0], x->out[0], e);
     const float *in = x->in[0];
     float *out = x->out[0];
     const int64_t n = s->ocount;
@@ -259,6 +328,8 @@ static void reduce_destroy(void *s)
                                .min_in = 1,                                               \
                                .max_in = 2,                                               \
                                .n_out = 1,                                                \
+                               .n_in_types = 1,                                           \
+                               .in_types = {OCC_DTM_FLOAT | OCC_DTM_F64},                 \
                                .infer = reduce_infer,                                     \
                                .flops = reduce_flops,                                     \
                                .prepare = reduce_prepare,                                 \

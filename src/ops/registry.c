@@ -213,10 +213,26 @@ occ_status occ_op_infer(occ_model *m, const occ_node *n, occ_error *e)
         if (!occ_dtype_size(dt))
             return occ_fail(e, OCC_ERR_INVALID, "input %u ('%s') has unknown dtype %u", i,
                             t->name ? t->name : "?", dt);
-        if (!(mask & OCC_DTM(dt)))
+        if (!(mask & OCC_DTM(dt))) {
+            /* name what it takes when that is a short list: "(float32 and float64 only)" */
+            char takes[96] = "";
+            int nt = 0;
+            for (uint32_t d = 1; d < 32; d++)
+                nt += (mask >> d) & 1u;
+            for (uint32_t d = 1, k = 0; nt <= 4 && d < 32; d++) {
+                if (!((mask >> d) & 1u) || !occ_dtype_name(d))
+                    continue;
+                size_t l = strlen(takes);
+                snprintf(takes + l, sizeof takes - l, "%s%s", k == 0 ? " (" : k + 1 == (uint32_t)nt ? " and " : ", ",
+                         occ_dtype_name(d));
+                if (++k == (uint32_t)nt) {
+                    l = strlen(takes);
+                    snprintf(takes + l, sizeof takes - l, " only)");
+                }
+            }
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "input %u ('%s') is %s, which %s does not take%s",
-                            i, t->name ? t->name : "?", occ_dtype_name(dt), v->op,
-                            mask == OCC_DTM_FLOAT ? " (float32 only)" : "");
+                            i, t->name ? t->name : "?", occ_dtype_name(dt), v->op, takes);
+        }
     }
     /* default output type: that of the first present input (float32 without) */
     uint32_t odt = OCC_DTYPE_FLOAT;

@@ -99,6 +99,10 @@ static occ_status se_run(void *state, const occ_op_exec *x, occ_error *e)
             float *o = x->out[0];
             const float *u = x->in[2];
             o[off] = s->red == SR_ADD ? o[off] + u[k] : o[off] * u[k];
+        } else if (occ_dtype_is_float(s->dtype)) { /* float64 in double, bfloat16 through it */
+            double a = occ_ops_load_f64(s->dtype, x->out[0], off);
+            double b = occ_ops_load_f64(s->dtype, x->in[2], k);
+            occ_ops_store_f64(s->dtype, x->out[0], off, s->red == SR_ADD ? a + b : a * b);
         } else {
             uint64_t a = (uint64_t)occ_ops_load_i64(s->dtype, x->out[0], off);
             uint64_t b = (uint64_t)occ_ops_load_i64(s->dtype, x->in[2], k);

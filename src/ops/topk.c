@@ -116,8 +116,14 @@ static int ranks_before(const topk_state *s, const void *in, int64_t base, int64
         if (nx || ny) /* NaN ranks last, whatever the direction */
             return nx != ny ? ny : i < j;
         c = x > y ? 1 : x < y ? -1 : 0;
+    } else if (s->dtype == OCC_DTYPE_DOUBLE) {
+        double x = ((const double *)in)[a], y = ((const double *)in)[b];
+        int nx = x != x, ny = y != y;
+        if (nx || ny) /* NaN ranks last, whatever the direction */
+            return nx != ny ? ny : i < j;
+        c = x > y ? 1 : x < y ? -1 : 0;
     } else {
-        int64_t x = occ_ops_load_i64(s->dtype, in, a), y = occ_ops_load_i64(s->dtype, in, b);
+        int64_t x = occ_ops_load_key(s->dtype, in, a), y = occ_ops_load_key(s->dtype, in, b);
         c = x > y ? 1 : x < y ? -1 : 0;
     }
     if (!s->g.largest)

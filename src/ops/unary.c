@@ -6,8 +6,10 @@
  * one pass over memory, nothing a oneDNN eltwise primitive would do faster
  * for these sizes, and it keeps their exact ONNX formulas in one place.
  * Those with f(0) = 0 also run directly on blocked oneDNN layouts (the zero
- * padding stays zero). Neg, Abs, Sign and Clip also take integers (int8,
- * int32, int64; Abs, Sign and Clip uint8 too): Neg and Abs wrap as two's
+ * padding stays zero). Every kind also takes float64, computed in double
+ * (unary_f64: libm's double functions, a path beside the float32 loops).
+ * Neg, Abs, Sign and Clip also take integers (signed ones; Abs, Sign and
+ * Clip unsigned ones too): Neg and Abs wrap as two's
  * complement (-INT_MIN = INT_MIN, as numpy), Clip compares with its float
  * bounds. */
 #include <math.h>
@@ -269,9 +271,89 @@ static void unary_more(int kind, const float *restrict in, float *restrict out, 
 #undef LOOP
 }
 
+/* Every kind in double, the ONNX formulas of the float32 loops (libm's
+ * double functions, erf included). */
+static double unary_f64(int kind, double v, double a, double b)
+{
+    switch (kind) {
+    case U_RELU: return v > 0.0 ? v : 0.0;
+    case U_LEAKY: return v >= 0.0 ? v : a * v;
+    case U_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    case U_TANH: return tanh(v);
+    case U_HSIGMOID: return fmin(1.0, fmax(0.0, a * v + b));
+    case U_HSWISH: return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
+    case U_ELU: return v >= 0.0 ? v : a * expm1(v);
+    case U_SELU: return v > 0.0 ? b * v : b * a * expm1(v);
+    case U_CELU: return fmax(0.0, v) + fmin(0.0, a * expm1(v / a));
+    case U_SOFTPLUS: return v > 0.0 ? v + log1p(exp(-v)) : log1p(exp(v));
+    case U_SOFTSIGN: return v / (1.0 + fabs(v));
+    case U_THRELU: return v > a ? v : 0.0;
+    case U_MISH: return v * tanh(v > 0.0 ? v + log1p(exp(-v)) : log1p(exp(v)));
+    case U_GELU:
+        return a != 0.0 ? 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                        : 0.5 * v * (1.0 + erf(v * 0.7071067811865476));
+    case U_SHRINK: return v < -b ? v + a : (v > b ? v - a : 0.0);
+    case U_SQRT: return sqrt(v);
+    case U_EXP: return exp(v);
+    case U_LOG: return log(v);
+    case U_ERF: return erf(v);
+    case U_RECIP: return 1.0 / v;
+    case U_NEG: return -v;
+    case U_ABS: return fabs(v);
+    case U_FLOOR: return floor(v);
+    case U_CEIL: return ceil(v);
+    case U_ROUND: return rint(v); /* half to even */
+    case U_SIGN: return v > 0.0 ? 1.0 : v < 0.0 ? -1.0 : v;
+    case U_SIN: return sin(v);
+    case U_COS: return cos(v);
+    case U_TAN: return tan(v);
+    case U_ASIN: return asin(v);
+    case U_ACOS: return acos(v);
+    case U_ATAN: return atan(v);
+    case U_SINH: return sinh(v);
+    case U_COSH: return cosh(v);
+    case U_ASINH: return asinh(v);
+    case U_ACOSH: return acosh(v);
+    case U_ATANH: return atanh(v);
+    default: return v < a ? a : v > b ? b : v; /* U_CLIP */
+    }
+}
+
+/* float64 (every kind, in double) and unsigned Neg, Abs, Sign, Clip (through
+ * double: unsigned values only meet Clip's bounds there, Abs is the value). */
+static occ_status unary_run_wide(const unary_state *s, const occ_op_exec *x, occ_error *e)
+{
+    const int is_u = occ_dtype_is_unsigned(s->dtype);
+    for (size_t i = 0; i < s->count; i++) {
+        const int64_t k = (int64_t)i;
+        if (is_u && s->kind != U_CLIP) {
+            int64_t v = occ_ops_load_i64(s->dtype, x->in[0], k);
+            occ_ops_store_i64(s->dtype, x->out[0], k, s->kind == U_SIGN ? v != 0 : v);
+            continue;
+        }
+        double v = occ_ops_load_f64(s->dtype, x->in[0], k);
+        if (!is_u) {
+            ((double *)x->out[0])[i] = unary_f64(s->kind, v, s->a, s->b);
+            continue;
+        }
+        if (s->kind != U_CLIP)
+            return occ_fail(e, OCC_ERR_INTERNAL, "%s has no unsigned kernel", unary_names[s->kind]);
+        if (v < s->a)
+            occ_ops_store_f64(s->dtype, x->out[0], k, ceil(s->a));
+        else if (v > s->b)
+            occ_ops_store_f64(s->dtype, x->out[0], k, floor(s->b));
+        else /* in range: the bits as they are (uint64 is not exact in double) */
+            occ_ops_store_i64(s->dtype, x->out[0], k, occ_ops_load_i64(s->dtype, x->in[0], k));
+    }
+    return OCC_OK;
+}
+
 /* Integer Neg, Abs, Sign, Clip (the only kinds whose vtables take integers). */
 static occ_status unary_run_int(const unary_state *s, const occ_op_exec *x, occ_error *e)
 {
+    if (s->dtype == OCC_DTYPE_DOUBLE || s->dtype == OCC_DTYPE_UINT64 ||
+        s->dtype == OCC_DTYPE_UINT32 || s->dtype == OCC_DTYPE_UINT16)
+        return unary_run_wide(s, x, e);
     for (size_t i = 0; i < s->count; i++) {
         int64_t v = occ_ops_load_i64(s->dtype, x->in[0], (int64_t)i);
         switch (s->kind) {
@@ -387,8 +469,8 @@ static void unary_destroy(void *s)
                                .prepare = unary_prepare,                                  \
                                .run = unary_run,                                          \
                                .destroy = unary_destroy}
-#define UNARY(var, name) UNARY_T(var, name, OCC_DTM_FLOAT)
-#define SIGNED_INT (OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM_INDEX)
+#define UNARY(var, name) UNARY_T(var, name, OCC_DTM_FLOAT | OCC_DTM_F64)
+#define SIGNED_INT (OCC_DTM(OCC_DTYPE_INT8) | OCC_DTM(OCC_DTYPE_INT16) | OCC_DTM_INDEX)
 
 UNARY(occ_op_relu, "Relu");
 UNARY(occ_op_leakyrelu, "LeakyRelu");
@@ -411,7 +493,7 @@ UNARY(occ_op_exp, "Exp");
 UNARY(occ_op_log, "Log");
 UNARY(occ_op_erf, "Erf");
 UNARY(occ_op_reciprocal, "Reciprocal");
-UNARY_T(occ_op_neg, "Neg", OCC_DTM_FLOAT | SIGNED_INT);
+UNARY_T(occ_op_neg, "Neg", OCC_DTM_FLOAT | OCC_DTM_F64 | SIGNED_INT);
 UNARY_T(occ_op_abs, "Abs", OCC_DTM_NUM);
 UNARY(occ_op_floor, "Floor");
 UNARY(occ_op_ceil, "Ceil");

@@ -172,6 +172,7 @@ void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
 {
     switch (dtype) {
     case OCC_DTYPE_FLOAT: { float f = (float)v; memcpy(out, &f, 4); break; }
+    case OCC_DTYPE_DOUBLE: memcpy(out, &v, 8); break;
     case OCC_DTYPE_INT32: { int32_t x = (int32_t)sat_i64(v, INT32_MIN, INT32_MAX); memcpy(out, &x, 4); break; }
     case OCC_DTYPE_INT64: {
         /* 2^63 is exact in double; the largest double below it converts safely */
@@ -180,10 +181,20 @@ void occ_ops_scalar_from_double(uint32_t dtype, double v, void *out)
         memcpy(out, &x, 8);
         break;
     }
+    case OCC_DTYPE_UINT64: {
+        /* 2^64 is exact in double, as above */
+        uint64_t x = v != v || v <= 0.0 ? 0 : v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
+        memcpy(out, &x, 8);
+        break;
+    }
+    case OCC_DTYPE_UINT32: { uint32_t x = (uint32_t)sat_i64(v, 0, UINT32_MAX); memcpy(out, &x, 4); break; }
+    case OCC_DTYPE_INT16: { int16_t x = (int16_t)sat_i64(v, INT16_MIN, INT16_MAX); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_UINT16: { uint16_t x = (uint16_t)sat_i64(v, 0, UINT16_MAX); memcpy(out, &x, 2); break; }
     case OCC_DTYPE_INT8: { int8_t x = (int8_t)sat_i64(v, -128, 127); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_UINT8: { uint8_t x = (uint8_t)sat_i64(v, 0, 255); memcpy(out, &x, 1); break; }
     case OCC_DTYPE_BOOL: { uint8_t x = v != 0; memcpy(out, &x, 1); break; }
-    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_float_to_half((float)v); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_FLOAT16: { uint16_t x = occ_double_to_half(v); memcpy(out, &x, 2); break; }
+    case OCC_DTYPE_BFLOAT16: { uint16_t x = occ_double_to_bf16(v); memcpy(out, &x, 2); break; }
     default: break;
     }
 }
@@ -195,13 +206,24 @@ int64_t occ_ops_load_i64(uint32_t dtype, const void *p, int64_t i)
     case OCC_DTYPE_INT64: return ((const int64_t *)p)[i];
     case OCC_DTYPE_INT8: return ((const int8_t *)p)[i];
     case OCC_DTYPE_UINT8: case OCC_DTYPE_BOOL: return ((const uint8_t *)p)[i];
-    case OCC_DTYPE_FLOAT: {
+    case OCC_DTYPE_INT16: return ((const int16_t *)p)[i];
+    case OCC_DTYPE_UINT16: return ((const uint16_t *)p)[i];
+    case OCC_DTYPE_UINT32: return ((const uint32_t *)p)[i];
+    case OCC_DTYPE_UINT64: return (int64_t)((const uint64_t *)p)[i]; /* the bits: wraps */
+    case OCC_DTYPE_FLOAT: case OCC_DTYPE_DOUBLE: case OCC_DTYPE_FLOAT16: case OCC_DTYPE_BFLOAT16: {
         int64_t x;
-        occ_ops_scalar_from_double(OCC_DTYPE_INT64, ((const float *)p)[i], &x);
+        occ_ops_scalar_from_double(OCC_DTYPE_INT64, occ_ops_load_f64(dtype, p, i), &x);
         return x;
     }
     default: return 0;
     }
+}
+
+int64_t occ_ops_load_key(uint32_t dtype, const void *p, int64_t i)
+{
+    int64_t v = occ_ops_load_i64(dtype, p, i);
+    /* uint64 ordered as int64: flip the top bit */
+    return dtype == OCC_DTYPE_UINT64 ? (int64_t)((uint64_t)v ^ 0x8000000000000000u) : v;
 }
 
 void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v)
@@ -212,6 +234,10 @@ void occ_ops_store_i64(uint32_t dtype, void *p, int64_t i, int64_t v)
     case OCC_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)(uint8_t)(uint64_t)v; break;
     case OCC_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)(uint64_t)v; break;
     case OCC_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case OCC_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)(uint16_t)(uint64_t)v; break;
+    case OCC_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)(uint64_t)v; break;
+    case OCC_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)(uint64_t)v; break;
+    case OCC_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
     default: break;
     }
 }
@@ -220,9 +246,17 @@ double occ_ops_load_f64(uint32_t dtype, const void *p, int64_t i)
 {
     switch (dtype) {
     case OCC_DTYPE_FLOAT: return ((const float *)p)[i];
+    case OCC_DTYPE_DOUBLE: return ((const double *)p)[i];
     case OCC_DTYPE_FLOAT16: return occ_half_to_float(((const uint16_t *)p)[i]);
+    case OCC_DTYPE_BFLOAT16: return occ_bf16_to_float(((const uint16_t *)p)[i]);
+    case OCC_DTYPE_UINT64: return (double)((const uint64_t *)p)[i];
     default: return (double)occ_ops_load_i64(dtype, p, i);
     }
+}
+
+void occ_ops_store_f64(uint32_t dtype, void *p, int64_t i, double v)
+{
+    occ_ops_scalar_from_double(dtype, v, (uint8_t *)p + (size_t)i * occ_dtype_size(dtype));
 }
 
 void occ_ops_set_dtype(occ_model *m, const occ_node *n, uint32_t i, uint32_t dtype)

@@ -670,12 +670,19 @@ static int fold_cos(const Onnx__NodeProto *n, const imp_cval *sh, imp_cval *o, i
     occ_status s = out_init(o, val.type, (int32_t)sh->count, sh->i, cap, e);
     if (!s)
         o->dt = have ? imp_cval_dtype(&val) : OCC_DTYPE_FLOAT;
+    if (!s && val.d) { /* float64: the exact value too */
+        o->d = malloc((size_t)(o->count ? o->count : 1) * sizeof(double));
+        if (!o->d)
+            s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
     if (!s)
         for (int64_t k = 0; k < o->count; k++) {
             if (o->type == CV_FLOAT)
                 o->f[k] = val.f[0];
             else
                 o->i[k] = val.i[0];
+            if (o->d)
+                o->d[k] = val.d[0];
         }
     if (have)
         imp_cval_clear(&val);
@@ -842,9 +849,27 @@ static uint32_t folded_dtype(const Onnx__NodeProto *n, const imp_cval *const *in
     return imp_cval_dtype(o);
 }
 
+/* The folder computes in float32 and int64: a float64 value would lose its
+ * precision there. A node reading float64 values or casting to float64 is
+ * left to run (from its weights, in double); Shape and Size read no values,
+ * ConstantOfShape keeps its value's exact bits (fold_cos). */
+static int reads_float64(const Onnx__NodeProto *n, const imp_cval *const *in, uint32_t nin)
+{
+    if (!strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size"))
+        return 0;
+    if (!strcmp(n->op_type, "Cast") && imp_attr_int(n, "to", 0) == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
+        return 1;
+    for (uint32_t k = 0; k < nin; k++)
+        if (in[k] && in[k]->type && imp_cval_dtype(in[k]) == OCC_DTYPE_DOUBLE)
+            return 1;
+    return 0;
+}
+
 int imp_fold(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in, uint32_t nin,
              imp_cval *out, uint32_t nout, occ_error *e)
 {
+    if (reads_float64(n, in, nin))
+        return IMP_FOLD_NO;
     int r = fold_one(n, opset, in, nin, out, nout, e);
     if (r == IMP_FOLD_DONE)
         out[0].dt = folded_dtype(n, in, nin, &out[0]);

@@ -33,6 +33,8 @@ typedef struct imp_cval {
     int64_t dims[OCC_MAX_DIMS];
     int64_t count;       /* elements */
     float *f;            /* CV_FLOAT */
+    double *d;           /* CV_FLOAT of dtype float64 read from the model or --bind: the exact
+                            values (f holds them narrowed, for folding); NULL once folded */
     int64_t *i;          /* CV_INT */
     int owned;           /* data is ours to free (else borrowed from the proto) */
 } imp_cval;
@@ -41,10 +43,8 @@ void imp_cval_clear(imp_cval *c);
 
 /* The occ_dtype of c (c->dt, else float32 for CV_FLOAT and int64 for CV_INT). */
 uint32_t imp_cval_dtype(const imp_cval *c);
-/* The occ_dtype an ONNX TensorProto data type is held as; 0 when none
- * (strings, complex, float16, ...). Wider or unsigned integer types that
- * have no occ_dtype (int16, uint16, uint32, uint64) are widened; double is
- * narrowed to float32. */
+/* The occ_dtype of an ONNX TensorProto data type (the same code); 0 when
+ * none (strings, complex, ...). */
 uint32_t imp_onnx_dtype(int32_t onnx_type);
 /* c's data as little-endian bytes of imp_cval_dtype(c) (count elements):
  * c's own arrays when they already are, else a copy in the arena. NULL on OOM. */

@@ -831,11 +831,10 @@ static occ_status add_graph_input(imp_ctx *c, const Onnx__ValueInfoProto *vi,
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     /* inputs arrive as raw bytes of their declared type: only exact occ_dtypes */
     uint32_t dt = tt->has_elem_type ? imp_onnx_dtype(tt->elem_type) : 0;
-    if (!dt || (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
-                (int32_t)dt != tt->elem_type))
+    if (!dt)
         return occ_fail(e, OCC_ERR_UNSUPPORTED,
-                        "graph input '%s' has element type %d (float32, float16, int64, int32, "
-                        "bool, uint8 and int8 inputs are supported)", nm,
+                        "graph input '%s' has element type %d (float32, float64, float16, "
+                        "bfloat16, int8..int64, uint8..uint64 and bool inputs are supported)", nm,
                         tt->has_elem_type ? (int)tt->elem_type : 0);
     int32_t idx = imp_val_new(c, nm);
     if (idx < 0)

@@ -65,6 +65,7 @@ void imp_cval_clear(imp_cval *c)
     if (c->owned) {
         free(c->f);
         free(c->i);
+        free(c->d);
     }
     memset(c, 0, sizeof *c);
 }
@@ -114,43 +115,39 @@ uint32_t imp_cval_dtype(const imp_cval *c)
 
 uint32_t imp_onnx_dtype(int32_t t)
 {
-    switch (t) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: return OCC_DTYPE_FLOAT;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return OCC_DTYPE_UINT8;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: return OCC_DTYPE_INT8;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return OCC_DTYPE_INT32;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return OCC_DTYPE_INT64;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return OCC_DTYPE_BOOL;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: return OCC_DTYPE_FLOAT16; /* inputs only */
-    default: return 0;
-    }
+    /* occ_dtype codes are the ONNX ones */
+    return t > 0 && t < 64 && occ_dtype_size((uint32_t)t) ? (uint32_t)t : 0;
+}
+
+/* Writes v into element k of a little-endian buffer of integer dtype dt
+ * (two's complement truncation; bool = v != 0). */
+static void put_int(uint8_t *out, uint32_t dt, int64_t k, int64_t v)
+{
+    size_t es = occ_dtype_size(dt);
+    uint64_t u = dt == OCC_DTYPE_BOOL ? v != 0 : (uint64_t)v;
+    for (size_t b = 0; b < es; b++)
+        out[(size_t)k * es + b] = (uint8_t)(u >> (8 * b));
 }
 
 const void *imp_cval_bytes(imp_arena *a, const imp_cval *c)
 {
     uint32_t dt = imp_cval_dtype(c);
-    if (c->type == CV_FLOAT)
-        return c->f; /* float32 (double was narrowed at parse) */
-    if (dt == OCC_DTYPE_INT64)
-        return c->i;
+    if (c->type == CV_FLOAT && dt != OCC_DTYPE_DOUBLE)
+        return c->f; /* float32 */
+    if (c->type == CV_FLOAT && c->d)
+        return c->d; /* float64 as read */
+    if (c->type != CV_FLOAT && (dt == OCC_DTYPE_INT64 || dt == OCC_DTYPE_UINT64))
+        return c->i; /* uint64: the bits */
     size_t es = occ_dtype_size(dt);
     uint8_t *out = imp_alloc(a, (size_t)(c->count ? c->count : 1) * (es ? es : 1));
     if (!out)
         return NULL;
     for (int64_t k = 0; k < c->count; k++) {
-        int64_t v = c->i[k];
-        if (dt == OCC_DTYPE_INT32) {
-            int32_t x = (int32_t)v;
-            memcpy(out + 4 * k, &x, 4);
-        } else if (dt == OCC_DTYPE_BOOL) {
-            out[k] = v != 0;
+        if (c->type == CV_FLOAT) { /* a folded float64: widened from the fold's float */
+            double d = c->f[k];
+            memcpy(out + 8 * k, &d, 8);
         } else {
-            out[k] = (uint8_t)v; /* int8 / uint8: two's complement byte */
+            put_int(out, dt, k, c->i[k]);
         }
     }
     return out;
@@ -158,17 +155,30 @@ const void *imp_cval_bytes(imp_arena *a, const imp_cval *c)
 
 occ_status imp_cval_from_bytes(imp_cval *c, uint32_t dtype, const void *data, occ_error *e)
 {
-    c->type = dtype == OCC_DTYPE_FLOAT ? CV_FLOAT : CV_INT;
+    int is_f = dtype == OCC_DTYPE_FLOAT || dtype == OCC_DTYPE_DOUBLE;
+    if (!is_f && occ_dtype_is_float(dtype))
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "%s values cannot be bound at pack time "
+                        "(float32, float64, integer and bool can)", occ_dtype_name(dtype));
+    c->type = is_f ? CV_FLOAT : CV_INT;
     c->dt = dtype;
     occ_status s = imp_cval_alloc(c, e);
     if (s)
         return s;
+    if (dtype == OCC_DTYPE_DOUBLE) {
+        c->d = malloc((size_t)(c->count ? c->count : 1) * sizeof(double));
+        if (!c->d)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    }
     const uint8_t *p = data;
     for (int64_t k = 0; k < c->count; k++) {
         switch (dtype) {
         case OCC_DTYPE_FLOAT: memcpy(&c->f[k], p + 4 * k, 4); break;
-        case OCC_DTYPE_INT64: memcpy(&c->i[k], p + 8 * k, 8); break;
+        case OCC_DTYPE_DOUBLE: memcpy(&c->d[k], p + 8 * k, 8); c->f[k] = (float)c->d[k]; break;
+        case OCC_DTYPE_INT64: case OCC_DTYPE_UINT64: memcpy(&c->i[k], p + 8 * k, 8); break;
         case OCC_DTYPE_INT32: { int32_t x; memcpy(&x, p + 4 * k, 4); c->i[k] = x; break; }
+        case OCC_DTYPE_UINT32: { uint32_t x; memcpy(&x, p + 4 * k, 4); c->i[k] = x; break; }
+        case OCC_DTYPE_INT16: { int16_t x; memcpy(&x, p + 2 * k, 2); c->i[k] = x; break; }
+        case OCC_DTYPE_UINT16: { uint16_t x; memcpy(&x, p + 2 * k, 2); c->i[k] = x; break; }
         case OCC_DTYPE_INT8: c->i[k] = (int8_t)p[k]; break;
         case OCC_DTYPE_BOOL: c->i[k] = p[k] != 0; break;
         default: c->i[k] = p[k]; break;
@@ -207,6 +217,16 @@ static int64_t rd_int(const uint8_t *p, int32_t dtype)
         return (int64_t)v;
     }
     }
+}
+
+/* A float64 tensor keeps its exact values beside the narrowed ones. */
+static occ_status alloc_doubles(imp_cval *c, occ_error *e)
+{
+    if (c->dt != OCC_DTYPE_DOUBLE)
+        return OCC_OK;
+    c->d = malloc((size_t)(c->count ? c->count : 1) * sizeof(double));
+    return c->d ? OCC_OK : occ_fail(e, OCC_ERR_NOMEM, "out of memory (%lld doubles)",
+                                    (long long)c->count);
 }
 
 occ_status imp_tensor_parse(const Onnx__TensorProto *t, imp_cval *c, occ_error *e)
@@ -266,13 +286,14 @@ occ_status imp_tensor_parse(const Onnx__TensorProto *t, imp_cval *c, occ_error *
         occ_status s = imp_cval_alloc(c, e);
         if (s)
             return s;
+        if ((s = alloc_doubles(c, e)))
+            return s;
         for (size_t k = 0; k < n; k++) {
             if (c->type == CV_FLOAT && esz == 4) {
                 memcpy(&c->f[k], p + 4 * k, 4);
             } else if (c->type == CV_FLOAT) {
-                double d;
-                memcpy(&d, p + 8 * k, 8);
-                c->f[k] = (float)d;
+                memcpy(&c->d[k], p + 8 * k, 8);
+                c->f[k] = (float)c->d[k];
             } else {
                 c->i[k] = rd_int(p + esz * k, dt);
             }
@@ -296,12 +317,15 @@ occ_status imp_tensor_parse(const Onnx__TensorProto *t, imp_cval *c, occ_error *
         return OCC_OK;
     }
     occ_status s = imp_cval_alloc(c, e);
-    if (s)
+    if (s || (s = alloc_doubles(c, e)))
         return s;
     for (size_t k = 0; k < n; k++) {
         switch (dt) {
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: c->f[k] = t->float_data[k]; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: c->f[k] = (float)t->double_data[k]; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+            c->d[k] = t->double_data[k];
+            c->f[k] = (float)c->d[k];
+            break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: c->i[k] = t->int64_data[k]; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
         case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: c->i[k] = (int64_t)t->uint64_data[k]; break;
