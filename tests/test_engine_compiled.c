@@ -4,7 +4,7 @@
  * one context's runs alone, hold the compiled model's bytes once, and a
  * run that fails in one context (a flipped bit of the sealed weights)
  * leaves the other and its own next run intact. Native, baseline and
- * occlumency (streamed, fused FC) modes. */
+ * occlumency (streamed, fused FC) modes, and a Conv split in parts. */
 #include <pthread.h>
 
 #include "test_ops_util.h"
@@ -35,19 +35,33 @@ typedef struct worker {
     int mismatches, failures;
 } worker;
 
-static void *run_loop(void *arg)
+/* ROUNDS runs of w->x, each output compared bit for bit with w->ref (n floats) */
+static void run_rounds(worker *w, size_t n)
 {
-    worker *w = arg;
-    float y[NY];
+    float *y = malloc(n * sizeof *y);
     const float *ins[1] = {w->x};
     float *outs[1] = {y};
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; y && r < ROUNDS; r++) {
         occ_error e = {0};
         if (occ_engine_run(w->eng, (const void *const *)ins, (void *const *)outs, &e) != OCC_OK)
             w->failures++;
-        else if (memcmp(y, w->ref, sizeof y) != 0)
+        else if (memcmp(y, w->ref, n * sizeof *y) != 0)
             w->mismatches++;
     }
+    if (!y)
+        w->failures++;
+    free(y);
+}
+
+static void *run_loop(void *arg)
+{
+    run_rounds(arg, NY);
+    return NULL;
+}
+
+static void *run_loop_n(void *arg) /* test_split_conv's output */
+{
+    run_rounds(arg, 256 * 64);
     return NULL;
 }
 
@@ -177,6 +191,86 @@ out:
     tb_free(&b);
 }
 
+/* A Conv split into parts (weights of 576 KiB, segments of at most 256
+ * KiB at a 2 MiB budget): each context prepares every part again and must
+ * get the compiled blob layout; outputs equal native's, also concurrently. */
+static void test_split_conv(void)
+{
+    tb b;
+    tb_init(&b);
+    /* a first Conv (plain input) feeds the split one its blocked layout */
+    int64_t xd[4] = {1, 16, 8, 8}, w0d[4] = {64, 16, 3, 3}, b0d[1] = {64};
+    int64_t wd[4] = {256, 64, 3, 3}, bd[1] = {256};
+    float *w0 = rand_buf(64 * 16 * 9), *b0 = rand_buf(64);
+    float *w = rand_buf(256 * 64 * 9), *bias = rand_buf(256), *x = rand_buf(16 * 64);
+    int xi = tb_input(&b, "x", 4, xd);
+    int w0i = tb_weight(&b, "w0", 4, w0d, w0), b0i = tb_weight(&b, "b0", 1, b0d, b0);
+    int wi = tb_weight(&b, "w", 4, wd, w), bi = tb_weight(&b, "b", 1, bd, bias);
+    int c0 = tb_act(&b, "c0"), r0 = tb_act(&b, "r0"), c = tb_act(&b, "c"), y = tb_act(&b, "y");
+    static int64_t pads[4] = {1, 1, 1, 1};
+    occ_attr pa[1] = {A_INTS("pads", pads, 4)};
+    int i0[3] = {xi, w0i, b0i}, i01[1] = {c0}, i1[3] = {r0, wi, bi}, i2[1] = {c};
+    tb_node(&b, "Conv", 3, i0, c0, 1, pa)->name = "conv0";
+    tb_node(&b, "Relu", 1, i01, r0, 0, NULL);
+    tb_node(&b, "Conv", 3, i1, c, 1, pa)->name = "conv";
+    tb_node(&b, "Relu", 1, i2, y, 0, NULL);
+    tb_output(&b, y);
+    occ_error e = {0};
+    CHECK_MSG(tb_finish(&b, &e) == OCC_OK, "%s", e.msg);
+    fix_rechunk(&b, 128 << 10);
+    enum { NO = 256 * 64 };
+    float *ref = malloc(NO * sizeof(float)), *y1 = malloc(NO * sizeof(float));
+    const float *ins[1] = {x};
+    float *outs[1] = {ref};
+    occ_engine_opts no = {.threads = 1};
+    occ_engine *ne = NULL;
+    CHECK_MSG(occ_engine_create(&b.m, &no, tb_read, &b, &ne, &e) == OCC_OK, "%s", e.msg);
+    CHECK(ne && occ_engine_run(ne, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
+    occ_engine_free(ne);
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = UINT64_C(2) << 20};
+    occ_compiled *cm = NULL;
+    occ_engine *a = NULL, *bb = NULL;
+    CHECK_MSG(occ_compiled_create(&b.m, &o, tb_read, &b, &cm, &e) == OCC_OK, "%s", e.msg);
+    if (cm) {
+        occ_plan_summary ps;
+        const occ_plan_layer *ly;
+        uint32_t nl;
+        occ_compiled_plan_summary(cm, &ps, &ly, &nl);
+        uint32_t parts = 0;
+        for (uint32_t i = 0; i < nl; i++)
+            parts = ly[i].parts > parts ? ly[i].parts : parts;
+        CHECK_MSG(parts > 1, "the conv is not split (%u parts at most)", parts);
+        CHECK_MSG(occ_engine_create_ctx(cm, &o, &a, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(occ_engine_create_ctx(cm, &o, &bb, &e) == OCC_OK, "%s", e.msg);
+    }
+    if (a && bb) {
+        outs[0] = y1;
+        CHECK(occ_engine_run(a, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK);
+        CHECK_MSG(max_rel_err(y1, ref, NO) <= 1e-5, "split conv vs native %g", max_rel_err(y1, ref, NO));
+        /* its bits, now from both contexts at once */
+        memcpy(ref, y1, NO * sizeof(float));
+        worker wk[2] = {{a, x, ref, 0, 0}, {bb, x, ref, 0, 0}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&th[i], NULL, run_loop_n, &wk[i]) == 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            CHECK(!wk[i].failures && !wk[i].mismatches);
+    }
+    occ_engine_free(a);
+    occ_engine_free(bb);
+    occ_compiled_free(cm);
+    free(ref);
+    free(y1);
+    free(w0);
+    free(b0);
+    free(w);
+    free(bias);
+    free(x);
+    tb_free(&b);
+}
+
 static void test_misuse(void)
 {
     occ_error e = {0};
@@ -210,6 +304,7 @@ int main(void)
     RUN(test_native);
     RUN(test_baseline);
     RUN(test_occlumency);
+    RUN(test_split_conv);
     RUN(test_misuse);
     TEST_DONE();
 }
