@@ -206,10 +206,23 @@ occ_status occ_eng_alloc_run_memory(occ_engine *eng, occ_error *e)
         dnnl_primitive_desc_t pd;
         if ((st = occ_dnnl_plain_md(&pmd, m->tensors[t].ndim, m->tensors[t].dims, e)))
             return st;
-        if ((st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, &tt->md, eng->deng, &pmd,
-                                                                    eng->deng, NULL),
-                                 "reorder to plain", e)))
+        /* user scratchpad mode and none asked for: oneDNN 2.6 here shares a
+         * library-mode scratchpad among the primitives a thread made, and
+         * contexts made on one thread run on several */
+        dnnl_primitive_attr_t attr = NULL;
+        if ((st = occ_dnnl_check(dnnl_primitive_attr_create(&attr), "reorder attributes", e)))
             return st;
+        dnnl_status_t as = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+        if (as == dnnl_success)
+            as = dnnl_reorder_primitive_desc_create(&pd, &tt->md, eng->deng, &pmd, eng->deng, attr);
+        dnnl_primitive_attr_destroy(attr);
+        if ((st = occ_dnnl_check(as, "reorder to plain", e)))
+            return st;
+        const dnnl_memory_desc_t *spd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        if (spd && dnnl_memory_desc_get_size(spd) > 0) {
+            dnnl_primitive_desc_destroy(pd);
+            return occ_fail(e, OCC_ERR_INTERNAL, "a layout conversion asks oneDNN for a scratchpad");
+        }
         dnnl_status_t ds = dnnl_primitive_create(&tt->to_plain, pd);
         dnnl_primitive_desc_destroy(pd);
         if ((st = occ_dnnl_check(ds, "reorder to plain", e)))
