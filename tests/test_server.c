@@ -61,9 +61,23 @@ static void append(uint8_t **b, size_t *len, size_t *cap, const void *p, size_t 
 
 static tb cnn; /* pack 1 (batch_policy): the streaming CNN of fixture_stream_cnn.h */
 
+/* weight bytes the enclave read per pack (pack 0 fmnist, 1 the CNN): a
+ * pool's engines share one compiled model, so a model's weights cross once */
+static _Atomic uint64_t read_bytes[2];
+
+static uint64_t chunk_bytes(const occ_model *m)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < m->n_chunks; i++)
+        n += m->chunks[i].size;
+    return n;
+}
+
 static occ_status h_read(void *h, uint32_t pack, uint64_t off, void *dst, uint64_t size, occ_error *e)
 {
     (void)h;
+    if (pack < 2)
+        atomic_fetch_add(&read_bytes[pack], size);
     if (pack == 1)
         return tb_read(&cnn, off, dst, size, e);
     return occ_packfile_read(host.pf, off, dst, size, e);
@@ -603,8 +617,10 @@ static void metrics_and_boundary(void)
     pthread_mutex_unlock(&host.mu);
 }
 
-/* The enclave configuration both batching tests use: occlumency mode, two
- * single-threaded engines per model sharing 6 MiB, up to 4 per run. */
+/* The enclave configuration the batching tests use: occlumency mode, two
+ * single-threaded engines per model sharing 4 MiB (the CNN streams; at 6
+ * MiB two engines on one compiled model hold its weights resident once:
+ * pool_shares_resident), up to 4 per run. */
 static occ_enclave_config batching_config(occ_server_model *sm, size_t n, occ_emu_provider *prov)
 {
     occ_enclave_config cfg = {0};
@@ -612,7 +628,7 @@ static occ_enclave_config batching_config(occ_server_model *sm, size_t n, occ_em
     cfg.n_models = n;
     cfg.engine.threads = 1;
     cfg.engine.mode = OCC_MODE_OCCLUMENCY;
-    cfg.engine.budget = UINT64_C(6) << 20;
+    cfg.engine.budget = UINT64_C(4) << 20;
     cfg.engines = 2;
     cfg.max_batch = 4;
     g_prov = prov;
@@ -634,7 +650,13 @@ static void batch_policy(const uint8_t *fm_man, size_t fm_size, occ_emu_provider
     occ_server_model sm[2] = {{"fmnist", 0, fm_man, fm_size}, {"cnn", 1, man, msize}};
     occ_enclave_config cfg = batching_config(sm, 2, prov);
     occ_enclave *enc = NULL;
+    atomic_store(&read_bytes[1], 0);
     CHECK_MSG(man && occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
+    /* two engines, one compiled model: the CNN's weights read (and
+     * verified) once, not once per engine */
+    CHECK_MSG(atomic_load(&read_bytes[1]) >= chunk_bytes(&cnn.m) && atomic_load(&read_bytes[1]) < 2 * chunk_bytes(&cnn.m),
+              "read %llu bytes of %llu", (unsigned long long)atomic_load(&read_bytes[1]),
+              (unsigned long long)chunk_bytes(&cnn.m));
     if (enc) {
         const char *note = NULL;
         CHECK(occ_enclave_model_batch(enc, 1, &note) == 4);
@@ -646,6 +668,40 @@ static void batch_policy(const uint8_t *fm_man, size_t fm_size, occ_emu_provider
         CHECK(text && strstr(text, "occ_engines{model=\"cnn\"} 2") &&
               strstr(text, "occ_engine_batching{model=\"cnn\"} 4") &&
               strstr(text, "occ_engine_batching{model=\"fmnist\"} 1"));
+        const char *pk = text ? strstr(text, "occ_engine_peak_enclave_bytes{model=\"cnn\"} ") : NULL;
+        CHECK(pk && strtoull(pk + strlen("occ_engine_peak_enclave_bytes{model=\"cnn\"} "), NULL, 10) <=
+                        cfg.engine.budget);
+        free(text);
+        occ_enclave_free(enc);
+    }
+    free(man);
+    for (int i = 0; i < 6; i++)
+        free(bufs[i]);
+    tb_free(&cnn);
+}
+
+/* The pool's budget counts the resident weights once: at 6 MiB two engines
+ * of the CNN (3.4 MiB of weights) hold every weight, once, and stay within
+ * the budget; each engine planned alone with 3 MiB would stream. */
+static void pool_shares_resident(occ_emu_provider *prov)
+{
+    float *bufs[6];
+    fix_stream_cnn(&cnn, bufs);
+    uint8_t *man = NULL;
+    size_t msize = 0;
+    occ_error e = {0};
+    CHECK_MSG(occ_manifest_encode(&cnn.m, &man, &msize, &e) == OCC_OK, "%s", e.msg);
+    occ_server_model sm = {"cnn", 1, man, msize};
+    occ_enclave_config cfg = batching_config(&sm, 1, prov);
+    cfg.engine.budget = UINT64_C(6) << 20;
+    occ_enclave *enc = NULL;
+    CHECK_MSG(man && occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
+    if (enc) {
+        const char *note = NULL;
+        CHECK(occ_enclave_model_batch(enc, 0, &note) == 1);
+        CHECK_MSG(note && strstr(note, "every weight resident"), "note: %s", note ? note : "(none)");
+        char *text = occ_enclave_metrics(enc);
+        CHECK(text && strstr(text, "occ_engines{model=\"cnn\"} 2"));
         const char *pk = text ? strstr(text, "occ_engine_peak_enclave_bytes{model=\"cnn\"} ") : NULL;
         CHECK(pk && strtoull(pk + strlen("occ_engine_peak_enclave_bytes{model=\"cnn\"} "), NULL, 10) <=
                         cfg.engine.budget);
@@ -902,9 +958,14 @@ int main(void)
     cfg.max_body_size = 1 << 20;
     g_prov = &prov;
     occ_enclave *enc = NULL;
+    atomic_store(&read_bytes[0], 0);
     CHECK_MSG(occ_enclave_create(&cfg, &ocalls, &enc, &e) == OCC_OK, "%s", e.msg);
     if (!enc)
         TEST_DONE();
+    /* a pool of two engines on one compiled model: the weights crossed once */
+    CHECK_MSG(atomic_load(&read_bytes[0]) >= chunk_bytes(model) && atomic_load(&read_bytes[0]) < 2 * chunk_bytes(model),
+              "read %llu bytes of %llu", (unsigned long long)atomic_load(&read_bytes[0]),
+              (unsigned long long)chunk_bytes(model));
     occ_enclave_ecalls(enc, &ec);
     /* reference scores through the same read path */
     CHECK(occ_engine_create(model, &o, ref_read, NULL, &eng, &e) == OCC_OK);
@@ -925,6 +986,7 @@ int main(void)
         pthread_join(th[i], NULL);
     occ_enclave_free(enc);
     batch_policy(man, msize, &prov);
+    pool_shares_resident(&prov);
     batch_fill(&prov);
     no_client_delays_others(&prov);
     occ_model_free(model);

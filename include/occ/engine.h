@@ -69,8 +69,11 @@ typedef struct occ_engine_opts {
 /* Measured, not estimated. */
 typedef struct occ_engine_stats {
     uint64_t budget_bytes;       /* 0 when the mode has no budget */
-    uint64_t enclave_bytes;      /* held now */
-    uint64_t peak_enclave_bytes; /* most ever held at once, counted by the allocator */
+    uint64_t enclave_bytes;      /* held now: the engine's own bytes plus its compiled model's */
+    uint64_t peak_enclave_bytes; /* most ever held at once, counted by the allocator (the
+                                    compiled model's bytes included) */
+    uint64_t shared_bytes;       /* of enclave_bytes, held by the compiled model (resident
+                                    weights, ...): counted once however many engines share it */
     uint64_t plan_peak_bytes;    /* what the planner predicted */
     uint64_t chunks_loaded;      /* weight chunks copied in (cumulative) */
     uint64_t bytes_loaded;       /* weight bytes copied in (cumulative) */
@@ -84,11 +87,42 @@ typedef struct occ_engine_stats {
 
 typedef struct occ_engine occ_engine;
 
+/* Compile once, run many (llama.cpp's model/context split). A compiled
+ * model holds what is read-only after create: the validated manifest's
+ * steps and layouts, the memory plan, the resident weights (read and
+ * verified once) and the sealed stash of streamed ones. An engine (a
+ * context) made from it holds what a run writes: its kernels (op states
+ * and oneDNN primitives, prepared again from the compiled model without
+ * reading the host), arena, working buffer, streaming ring, loader threads
+ * and MAC contexts. Contexts of one compiled model run concurrently, each
+ * from one thread at a time. */
+typedef struct occ_compiled occ_compiled;
+
+/* Everything of occ_engine_create but the run memory; mode, budget, batch,
+ * weights_key and mem are fixed here for every context. The model must
+ * outlive it. */
+occ_status occ_compiled_create(const occ_model *m, const occ_engine_opts *opts,
+                               occ_read_fn read, void *read_ctx, occ_compiled **out,
+                               occ_error *e) OCC_MUST_CHECK;
+
+/* A context on c. Of opts only threads and loader_threads are read (NULL:
+ * those c was compiled with); c must outlive the engine. */
+occ_status occ_engine_create_ctx(const occ_compiled *c, const occ_engine_opts *opts,
+                                 occ_engine **out, occ_error *e) OCC_MUST_CHECK;
+
+/* After every context made from it is freed. */
+void occ_compiled_free(occ_compiled *c);
+
+/* The compiled model alone: enclave bytes it holds (shared_bytes =
+ * enclave_bytes), its create's peak, weight loads and checks. */
+void occ_compiled_get_stats(const occ_compiled *c, occ_engine_stats *out);
+
 void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out);
 
 /* Validates the model (every op's attributes and shapes, re-inferred), loads
- * and verifies its weights, and prepares kernels. The model must outlive the
- * engine. */
+ * and verifies its weights, and prepares kernels: occ_compiled_create plus
+ * occ_engine_create_ctx, the engine owning its compiled model. The model
+ * must outlive the engine. */
 occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts,
                              occ_read_fn read, void *read_ctx, occ_engine **out,
                              occ_error *e) OCC_MUST_CHECK;

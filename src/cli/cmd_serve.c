@@ -35,26 +35,22 @@ static occ_status pack_read(void *ctx, uint64_t offset, void *dst, uint64_t size
 
 /* Weight bytes copied in and checked per image by one engine of a pool of
  * `engines` sharing `budget` (plan only, on the host: the plan is a function
- * of the public manifest and the budget); UINT64_MAX when it does not fit or
- * cannot be planned here (an encrypted pack: its key is fetched by the
- * enclave). */
+ * of the public manifest and the budget; the engines' budget by the
+ * enclave's own rule, occ_engine_pool_budget: resident weights counted
+ * once); UINT64_MAX when it does not fit or cannot be planned here (an
+ * encrypted pack: its key is fetched by the enclave). */
 static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t budget,
                                  uint32_t engines, uint32_t batch)
 {
     if (m->weights_crypt != OCC_WCRYPT_NONE)
         return UINT64_MAX;
-    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = budget / engines,
-                         .batch = batch};
-    occ_engine *p = NULL;
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = budget, .batch = batch};
+    occ_plan_summary s;
+    uint64_t b = 0;
     occ_error e = {0};
-    uint64_t n = UINT64_MAX;
-    if (occ_engine_plan_only(m, &o, pack_read, pf, &p, &e) == OCC_OK) {
-        occ_engine_stats st;
-        occ_engine_get_stats(p, &st);
-        n = st.plan_stream_bytes / batch;
-    }
-    occ_engine_free(p);
-    return n;
+    if (occ_engine_pool_budget(m, &o, pack_read, pf, engines, budget, &b, &s, &e) != OCC_OK)
+        return UINT64_MAX;
+    return s.streamed / batch;
 }
 
 /* The default pool in occlumency mode (no --workers): one single-threaded

@@ -169,14 +169,20 @@ char *occ_enclave_metrics(occ_enclave *enc)
                   "# TYPE occ_engine_batching gauge\n# TYPE occ_engines gauge\n");
     for (size_t i = 0; i < enc->n_models; i++) {
         srv_model *mdl = &enc->models[i];
-        occ_engine_stats s1 = {0};
+        /* the engines are contexts on one compiled model: its loads and
+         * bytes once (each engine's stats include them), each engine's own
+         * besides */
+        occ_engine_stats c = {0}, s1;
+        occ_compiled_get_stats(mdl->compiled, &c);
+        s1 = c;
+        s1.peak_enclave_bytes = c.enclave_bytes;
         for (uint32_t k = 0; k < mdl->n_eng; k++) {
             occ_engine_stats t = {0};
             occ_engine_get_stats(mdl->eng[k], &t);
-            s1.integrity_failures += t.integrity_failures;
-            s1.bytes_verified += t.bytes_verified;
-            s1.chunks_loaded += t.chunks_loaded;
-            s1.peak_enclave_bytes += t.peak_enclave_bytes;
+            s1.integrity_failures += t.integrity_failures - c.integrity_failures;
+            s1.bytes_verified += t.bytes_verified - c.bytes_verified;
+            s1.chunks_loaded += t.chunks_loaded - c.chunks_loaded;
+            s1.peak_enclave_bytes += t.peak_enclave_bytes - t.shared_bytes;
         }
         const char *nm = mdl->name;
         sb_printf(&b, "occ_engine_integrity_failures_total{model=\"%s\"} %llu\n", nm,

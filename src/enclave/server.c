@@ -11,8 +11,9 @@
  * threads splits every layer T ways (with a barrier per layer); E engines
  * of T/E threads each run E requests side by side with no barrier at all,
  * which is what a loaded server wants (bench/serve.sh, docs/server.md). The
- * model's budget is split evenly among its engines, so the enclave still
- * holds at most the budget.
+ * engines of a model are contexts on one compiled model (resident weights
+ * held once); together they hold at most the model's budget
+ * (occ_engine_pool_budget).
  *
  * A connection answers requests strictly in order: while an inference of
  * a connection is queued or running (busy), nothing more is read from its
@@ -202,6 +203,7 @@ void occ_enclave_free(occ_enclave *enc)
         srv_model *mdl = &enc->models[i];
         for (uint32_t k = 0; mdl->eng && k < mdl->n_eng; k++)
             occ_engine_free(mdl->eng[k]);
+        occ_compiled_free(mdl->compiled); /* after its contexts */
         free(mdl->eng);
         free(mdl->eng_busy);
         occ_model_free(mdl->m);
@@ -496,11 +498,9 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         occ_engine_opts o = cfg->engine;
         if (have_key[i])
             o.weights_key = keys[i];
-        if (o.mode == OCC_MODE_OCCLUMENCY) {
-            /* the model's budget, split evenly: the pool together holds at most it */
-            uint64_t total = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
-            o.budget = total / n_eng;
-        }
+        const uint64_t total = o.budget ? o.budget : OCC_DEFAULT_BUDGET;
+        if (o.mode == OCC_MODE_OCCLUMENCY)
+            o.budget = total / n_eng; /* until the pool's budget is known (below) */
         /* Batching: every engine of the pool plans for max_batch requests
          * and runs as many as are there (occ_engine_run_n). In occlumency
          * mode only for a model that streams weights at batch 1: a batch
@@ -515,7 +515,8 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
             occ_engine *one = NULL;
             occ_error oe = {0};
             o.batch = 1;
-            if (occ_engine_plan_only(mdl->m, &o, engine_read, &mdl->rd, &one, &oe) == OCC_OK) {
+            if (occ_engine_pool_budget(mdl->m, &o, engine_read, &mdl->rd, n_eng, total, &o.budget, NULL, &oe) == OCC_OK &&
+                occ_engine_plan_only(mdl->m, &o, engine_read, &mdl->rd, &one, &oe) == OCC_OK) {
                 occ_engine_stats os;
                 occ_engine_get_stats(one, &os);
                 if (!os.plan_stream_bytes) {
@@ -527,9 +528,16 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
         }
         for (;;) {
             mdl->batch_n = o.batch = want;
-            int ok = 1;
+            /* one compiled model (weights read and verified once), each
+             * engine a context on it; in occlumency mode the engines
+             * together hold at most the model's budget, the resident
+             * weights counted once (occ_engine_pool_budget, docs/server.md) */
+            if (o.mode == OCC_MODE_OCCLUMENCY &&
+                (st = occ_engine_pool_budget(mdl->m, &o, engine_read, &mdl->rd, n_eng, total, &o.budget, NULL, e)))
+                goto fail;
+            int ok = (st = occ_compiled_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->compiled, e)) == OCC_OK;
             for (uint32_t k = 0; ok && k < n_eng; k++) {
-                if ((st = occ_engine_create(mdl->m, &o, engine_read, &mdl->rd, &mdl->eng[k], e)))
+                if ((st = occ_engine_create_ctx(mdl->compiled, &o, &mdl->eng[k], e)))
                     ok = 0;
                 else if (want > 1 && k == 0 && !probe_batch(mdl, mdl->eng[0]))
                     ok = 0;
@@ -540,12 +548,17 @@ occ_status occ_enclave_create(const occ_enclave_config *host_cfg, const occ_ocal
                 occ_engine_free(mdl->eng[k]);
                 mdl->eng[k] = NULL;
             }
+            occ_compiled_free(mdl->compiled);
+            mdl->compiled = NULL;
             /* only a batch that does not fit (or does not batch) falls back;
              * a failed read, allocation or check fails the start */
             if (want == 1 || (st && st != OCC_ERR_BUDGET)) {
-                if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
+                if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY && o.budget == total / n_eng)
                     occ_error_prefix(e, "model '%s' (each of its %u engines gets 1/%u of the budget: %llu bytes)",
                                      nm, n_eng, n_eng, (unsigned long long)o.budget);
+                else if (n_eng > 1 && o.mode == OCC_MODE_OCCLUMENCY)
+                    occ_error_prefix(e, "model '%s' (each of its %u engines plans with %llu bytes of the %llu budget)",
+                                     nm, n_eng, (unsigned long long)o.budget, (unsigned long long)total);
                 else
                     occ_error_prefix(e, "model '%s'", nm);
                 if (!st)

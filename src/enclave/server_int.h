@@ -69,7 +69,10 @@ struct srv_model {
     read_ctx rd;
     occ_model *m;
     /* the pool: n_eng engines of batch batch_n (1 when not batching); a
-     * run of k <= batch_n requests is occ_engine_run_n(k) */
+     * run of k <= batch_n requests is occ_engine_run_n(k). Every engine is
+     * a context on the model's one compiled model (its weights read,
+     * verified and held once). */
+    occ_compiled *compiled;
     occ_engine **eng;
     uint32_t n_eng;
     uint8_t *eng_busy;

@@ -57,6 +57,12 @@ typedef struct occ_plan_summary {
     uint32_t split_step;     /* batch > 1: steps before it run image by image; 0 = all
                                 steps for the whole batch */
     uint32_t fc_fused;       /* streamed Gemm steps fused (fcfuse.c), not through the ring */
+    /* Of peak: what the compiled model holds once however many engines
+     * share it (resident weights, weights kept for preparing kernels), and
+     * what each engine (context) holds besides (arena, window, working
+     * buffers, its kernels' memory, fused FC buffers). n engines of one
+     * compiled model: shared + n * per_engine. */
+    uint64_t shared, per_engine;
 } occ_plan_summary;
 
 /* Tests only: how a batch > 1 runs in occlumency mode. -1 (default): plan
@@ -80,6 +86,18 @@ occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts,
                                 void *read_ctx, occ_engine **out, occ_error *e) OCC_MUST_CHECK;
 void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
                              const occ_plan_layer **layers, uint32_t *n_layers);
+
+/* The budget each of n engines on one compiled model may plan with so that
+ * together they hold at most total bytes (shared counted once; occlumency
+ * mode; other modes: total / n, unplanned). docs/server.md, "The pool". */
+occ_status occ_engine_pool_budget(const occ_model *m, const occ_engine_opts *opts,
+                                  occ_read_fn read, void *read_ctx, uint32_t n, uint64_t total,
+                                  uint64_t *budget, occ_plan_summary *chosen,
+                                  occ_error *e) OCC_MUST_CHECK;
+
+/* The plan of a compiled model (shared and per-engine bytes: above). */
+void occ_compiled_plan_summary(const occ_compiled *c, occ_plan_summary *sum,
+                               const occ_plan_layer **layers, uint32_t *n_layers);
 
 /* Tests only: the untrusted ciphertext of the streamed segments. */
 uint8_t *occ_engine_debug_stash(occ_engine *eng, uint64_t *size);

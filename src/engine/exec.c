@@ -1,5 +1,5 @@
 /* The executor: validates a model, loads and verifies its weights, prepares
- * the kernels, and runs inference.
+ * the kernels (up to a compiled model: compiled.c), and runs inference.
  *
  * Activation layout (decided by measurement, oneDNN 2.6, 1 thread, AVX-512):
  *
@@ -56,7 +56,10 @@
  * (ORT ~6), alexnet 19.6 ms, squeezenet1_0 16 ms (its Concats cost 4 ms: the
  * next step is to let convs write straight into the concat buffer).
  *
- * occ_engine_run is not reentrant: one run at a time per engine.
+ * occ_engine_run is not reentrant: one run at a time per engine. Create is
+ * in two halves (include/occ/engine.h): this file makes the engine up to
+ * its loaded weights - the compiled model (compiled.c), which then drops
+ * its kernels - and context.c makes the engines that run on it.
  */
 #include <dnnl.h>
 #include <omp.h>
@@ -320,79 +323,6 @@ static void untrusted_free(uint8_t *p)
     occ_untrusted_free(p);
 }
 
-/* ---- memory for running ---- */
-
-static occ_status alloc_run_memory(occ_engine *eng, occ_error *e)
-{
-    const occ_model *m = eng->m;
-    occ_status st;
-    eng->arena = eng->arena_size ? occ_eng_emem_alloc(&eng->mem, eng->arena_size, e) : NULL;
-    eng->scratch = eng->scratch_size ? occ_eng_emem_alloc(&eng->mem, eng->scratch_size, e) : NULL;
-    if ((eng->arena_size && !eng->arena) || (eng->scratch_size && !eng->scratch))
-        return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for activations");
-    /* the run's sequence of streamed segments: with split_k, the per-image
-     * steps' segments once per image, then the batched steps' once */
-    eng->n_streamed = 0;
-    for (uint32_t g = 0; g < eng->n_segs; g++)
-        if (eng->segs[g].streamed && !eng->segs[g].fused)
-            eng->n_streamed += eng->split_k && eng->segs[g].step < eng->split_k ? eng->batch : 1;
-    if (eng->n_streamed) {
-        ring *r = &eng->ring;
-        eng->streamed = calloc(eng->n_streamed, sizeof *eng->streamed);
-        r->slots = occ_eng_window_slots(eng);
-        r->slot = calloc(r->slots, sizeof *r->slot);
-        r->ready = calloc(r->slots, sizeof *r->ready);
-        if (!eng->streamed || !r->slot || !r->ready)
-            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        uint32_t k = 0;
-        for (uint32_t b = 0; eng->split_k && b < eng->batch; b++)
-            for (uint32_t g = 0; g < eng->n_segs; g++)
-                if (eng->segs[g].streamed && !eng->segs[g].fused && eng->segs[g].step < eng->split_k)
-                    eng->streamed[k++] = g;
-        eng->n_streamed_img = eng->split_k ? k / eng->batch : 0;
-        for (uint32_t g = 0; g < eng->n_segs; g++)
-            if (eng->segs[g].streamed && !eng->segs[g].fused && eng->segs[g].step >= eng->split_k)
-                eng->streamed[k++] = g;
-        for (uint32_t i = 0; i < r->slots; i++)
-            if (!(r->slot[i] = occ_eng_emem_alloc(&eng->mem, eng->window_slot, e)))
-                return occ_fail(e, OCC_ERR_NOMEM, "out of enclave memory for the weight window");
-            else /* touched now: at run the compute thread and the loaders
-                  * fill slots concurrently, and first touches would then
-                  * come in a timing-dependent order */
-                memset(r->slot[i], 0, (size_t)eng->window_slot);
-        if (!(eng->help_ctx = occ_eng_segmac_new(eng)))
-            return occ_fail(e, OCC_ERR_INTERNAL, "segment MAC setup failed");
-        occ_status lst = occ_eng_loaders_start(eng, (uint32_t)eng->loader_threads, e);
-        if (lst)
-            return lst;
-    }
-    if ((st = occ_eng_fuse_alloc(eng, e)))
-        return st;
-    /* layout conversions to the plain shadows */
-    for (uint32_t t = 0; t < m->n_tensors; t++) {
-        trt *tt = &eng->t[t];
-        if (tt->plain_buf < 0)
-            continue;
-        dnnl_memory_desc_t pmd;
-        dnnl_primitive_desc_t pd;
-        if ((st = occ_dnnl_plain_md(&pmd, m->tensors[t].ndim, m->tensors[t].dims, e)))
-            return st;
-        if ((st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, &tt->md, eng->deng, &pmd,
-                                                                    eng->deng, NULL),
-                                 "reorder to plain", e)))
-            return st;
-        dnnl_status_t ds = dnnl_primitive_create(&tt->to_plain, pd);
-        dnnl_primitive_desc_destroy(pd);
-        if ((st = occ_dnnl_check(ds, "reorder to plain", e)))
-            return st;
-        if ((st = occ_dnnl_mem(&tt->from, &tt->md, eng->deng, NULL, e)) ||
-            (st = occ_dnnl_mem(&tt->to, &pmd, eng->deng, NULL, e)))
-            return st;
-        eng->n_reorders++;
-    }
-    return OCC_OK;
-}
-
 static float *storage(const occ_engine *eng, int32_t t, uint32_t b)
 {
     uint64_t off = 0;
@@ -410,7 +340,7 @@ static float *plain_view(const occ_engine *eng, int32_t t, uint32_t b)
 
 /* ---- public API ---- */
 
-static void set_threads(const occ_engine *eng)
+void occ_eng_set_threads(const occ_engine *eng)
 {
     if (eng->threads > 0)
         omp_set_num_threads(eng->threads);
@@ -421,7 +351,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
                                  uint32_t wino_div, occ_engine **out, occ_error *e);
 
 /* Bytes copied in and checked per run of a whole batch. */
-static uint64_t streamed_per_run(const occ_engine *eng)
+uint64_t occ_eng_streamed_per_run(const occ_engine *eng)
 {
     uint64_t n = 0;
     for (uint32_t g = 0; g < eng->n_segs; g++)
@@ -455,8 +385,8 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
 int occ_engine_batch_order = -1;
 int occ_engine_gather_direct = 0;
 
-static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
-                                void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
+occ_status occ_eng_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                          void *read_ctx, int plan_only, occ_engine **out, occ_error *e)
 {
     int split_all = occ_engine_batch_order == 1;
     if (opts && opts->mode == OCC_MODE_OCCLUMENCY && opts->batch > 1 && occ_engine_batch_order < 0) {
@@ -468,8 +398,8 @@ static occ_status engine_create(const occ_model *m, const occ_engine_opts *opts,
             if (engine_create_divs(m, opts, read, read_ctx, 1, sa, &p[sa], &pe) != OCC_OK)
                 p[sa] = NULL;
         }
-        split_all = p[1] && (!p[0] || streamed_per_run(p[1]) <= streamed_per_run(p[0]));
-        if (plan_only && out && p[split_all]) { /* occ inspect --plan: that plan is the answer */
+        split_all = p[1] && (!p[0] || occ_eng_streamed_per_run(p[1]) <= occ_eng_streamed_per_run(p[0]));
+        if (plan_only == 1 && out && p[split_all]) { /* occ inspect --plan: that plan is the answer */
             *out = p[split_all];
             occ_engine_free(p[!split_all]);
             return OCC_OK;
@@ -547,7 +477,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
             eng->seg_max = 8u << 20;
     }
     occ_ops_set_allocator(&eng->mem.ops);
-    set_threads(eng);
+    occ_eng_set_threads(eng);
     vreader vr = {eng, read, read_ctx, NULL, 0, -1, NULL};
     /* an encrypted pack: the key must be the one it was packed with
      * (before anything is read or prepared) */
@@ -618,7 +548,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     if ((st = occ_eng_make_segments(eng, e)) || (st = occ_eng_collect_buffers(eng, e)) ||
         (st = occ_eng_make_plan(eng, e)))
         goto fail;
-    if (plan_only) {
+    if (plan_only == 1) {
         vr_done(eng, &vr);
         occ_ops_set_allocator(NULL);
         *out = eng;
@@ -627,13 +557,6 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     if ((st = occ_eng_load_weights(eng, &vr, e)))
         goto fail;
     vr_done(eng, &vr);
-    if ((st = alloc_run_memory(eng, e)))
-        goto fail;
-    eng->times = calloc(m->n_nodes + 1u, sizeof *eng->times);
-    if (!eng->times) {
-        st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
     occ_ops_set_allocator(NULL);
     *out = eng;
     return OCC_OK;
@@ -647,13 +570,22 @@ fail:
 occ_status occ_engine_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                              void *read_ctx, occ_engine **out, occ_error *e)
 {
-    return engine_create(m, opts, read, read_ctx, 0, out, e);
+    occ_compiled *c = NULL;
+    occ_status st = occ_compiled_create(m, opts, read, read_ctx, &c, e);
+    if (st)
+        return st;
+    if ((st = occ_engine_create_ctx(c, opts, out, e))) {
+        occ_compiled_free(c);
+        return st;
+    }
+    (*out)->own = c;
+    return OCC_OK;
 }
 
 occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                 void *read_ctx, occ_engine **out, occ_error *e)
 {
-    return engine_create(m, opts, read, read_ctx, 1, out, e);
+    return occ_eng_create(m, opts, read, read_ctx, 1, out, e);
 }
 
 /* A Gemm part's bias within its blob (rows of B, then C from column j0),
@@ -764,7 +696,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
     for (uint32_t i = 0; i < m->n_outputs; i++)
         if (!outputs[i])
             return occ_fail(e, OCC_ERR_INVALID, "output %u is NULL", i);
-    set_threads(eng);
+    occ_eng_set_threads(eng);
     /* N images this run; the plan's iterations are numbered for the
      * engine's batch (see occ_eng_iteration()): eit below */
     const uint32_t K = eng->split_k, N = n, NB = eng->batch;
@@ -877,13 +809,10 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
     return OCC_OK;
 }
 
-void occ_engine_free(occ_engine *eng)
+void occ_eng_free_kernels(occ_engine *eng)
 {
-    if (!eng)
-        return;
-    occ_eng_loaders_quit(eng); /* before anything they read goes */
     occ_ops_set_allocator(&eng->mem.ops);
-    for (uint32_t i = 0; i < eng->n_steps; i++) {
+    for (uint32_t i = 0; eng->steps && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];
         if (s->state)
             s->v->destroy(s->state);
@@ -891,49 +820,52 @@ void occ_engine_free(occ_engine *eng)
             if (s->parts[p])
                 occ_conv_part_destroy(s->parts[p]);
         free(s->parts);
-        free(s->cols);
+        s->parts = NULL;
+        s->state = NULL;
     }
     occ_ops_set_allocator(NULL);
-    if (eng->t) {
-        for (uint32_t t = 0; t < eng->m->n_tensors; t++) {
-            if (eng->t[t].to_plain)
-                dnnl_primitive_destroy(eng->t[t].to_plain);
-            if (eng->t[t].from)
-                dnnl_memory_destroy(eng->t[t].from);
-            if (eng->t[t].to)
-                dnnl_memory_destroy(eng->t[t].to);
+}
+
+void occ_engine_free(occ_engine *eng)
+{
+    if (!eng)
+        return;
+    occ_eng_free_run_memory(eng);
+    occ_eng_free_kernels(eng);
+    if (eng->stream)
+        dnnl_stream_destroy(eng->stream);
+    if (eng->deng)
+        dnnl_engine_destroy(eng->deng);
+    pthread_mutex_destroy(&eng->ring.mu);
+    pthread_cond_destroy(&eng->ring.cv);
+    if (eng->shared) { /* a context: the rest is the compiled model's */
+        occ_compiled *own = eng->own;
+        pthread_mutex_destroy(&eng->mem.mu);
+        free(eng->steps);
+        free(eng->t);
+        free(eng);
+        occ_compiled_free(own);
+        return;
+    }
+    for (uint32_t i = 0; eng->steps && i < eng->n_steps; i++) {
+        step *s = &eng->steps[i];
+        if (s->wprep) {
+            OPENSSL_cleanse(s->wprep, (size_t)(s->whi - s->wlo)); /* maybe decrypted weights */
+            occ_eng_emem_free(&eng->mem, s->wprep, s->whi - s->wlo);
         }
+        free(s->sig);
+        free(s->cols);
     }
     for (uint32_t g = 0; eng->segs && g < eng->n_segs; g++)
         occ_eng_emem_free(&eng->mem, eng->segs[g].res, eng->segs[g].size);
-    if (eng->ring.slot) {
-        for (uint32_t i = 0; i < eng->ring.slots; i++) {
-            if (eng->ring.slot[i])
-                OPENSSL_cleanse(eng->ring.slot[i], (size_t)eng->window_slot);
-            occ_eng_emem_free(&eng->mem, eng->ring.slot[i], eng->window_slot);
-        }
-    }
-    occ_eng_fuse_free(eng);
-    occ_eng_segmac_free(eng->help_ctx);
     EVP_MAC_free(eng->mac_alg);
     if (eng->key) {
         OPENSSL_cleanse(eng->key, 32);
         occ_eng_emem_free(&eng->mem, eng->key, 32);
     }
     untrusted_free(eng->stash);
-    occ_eng_emem_free(&eng->mem, eng->arena, eng->arena_size);
-    occ_eng_emem_free(&eng->mem, eng->scratch, eng->scratch_size);
-    if (eng->stream)
-        dnnl_stream_destroy(eng->stream);
-    if (eng->deng)
-        dnnl_engine_destroy(eng->deng);
     occ_plan_free(&eng->plan);
-    free(eng->ring.slot);
-    free(eng->ring.ready);
-    pthread_mutex_destroy(&eng->ring.mu);
-    pthread_cond_destroy(&eng->ring.cv);
     pthread_mutex_destroy(&eng->mem.mu);
-    free(eng->streamed);
     free(eng->segs);
     free(eng->layers);
     free(eng->offsets);
@@ -942,7 +874,6 @@ void occ_engine_free(occ_engine *eng)
     free(eng->node_step);
     free(eng->t);
     free(eng->reqs);
-    free(eng->times);
     free(eng);
 }
 
@@ -956,14 +887,31 @@ void occ_engine_get_stats(const occ_engine *eng, occ_engine_stats *out)
     out->enclave_bytes = eng->mem.cur;
     out->peak_enclave_bytes = eng->mem.peak;
     pthread_mutex_unlock(&w->mem.mu);
+    if (eng->shared) {
+        /* a context: plus its compiled model's, which was done (and held
+         * what it holds now) before the context began */
+        occ_engine *c = (occ_engine *)eng->shared;
+        pthread_mutex_lock(&c->mem.mu);
+        uint64_t cur = c->mem.cur, peak = c->mem.peak;
+        pthread_mutex_unlock(&c->mem.mu);
+        out->shared_bytes = cur;
+        out->enclave_bytes += cur;
+        out->peak_enclave_bytes = cur + out->peak_enclave_bytes > peak
+                                      ? cur + out->peak_enclave_bytes : peak;
+    } else {
+        out->shared_bytes = out->enclave_bytes;
+    }
     out->budget_bytes = eng->mode == OCC_MODE_OCCLUMENCY ? eng->budget : 0;
     out->plan_peak_bytes = eng->plan.peak + eng->fixed_bytes + eng->fuse_reserve;
-    out->chunks_loaded = __atomic_load_n(&eng->chunks_loaded, __ATOMIC_RELAXED);
-    out->bytes_loaded = __atomic_load_n(&eng->bytes_loaded, __ATOMIC_RELAXED);
-    out->bytes_verified = __atomic_load_n(&eng->bytes_verified, __ATOMIC_RELAXED);
-    out->integrity_failures = __atomic_load_n(&eng->integrity_failures, __ATOMIC_RELAXED);
-    out->bytes_decrypted = __atomic_load_n(&eng->bytes_decrypted, __ATOMIC_RELAXED);
-    out->plan_stream_bytes = streamed_per_run(eng);
+    /* a context counts its runs' loads; the compiled model its create's */
+    for (const occ_engine *x = eng; x; x = x->shared) {
+        out->chunks_loaded += __atomic_load_n(&x->chunks_loaded, __ATOMIC_RELAXED);
+        out->bytes_loaded += __atomic_load_n(&x->bytes_loaded, __ATOMIC_RELAXED);
+        out->bytes_verified += __atomic_load_n(&x->bytes_verified, __ATOMIC_RELAXED);
+        out->integrity_failures += __atomic_load_n(&x->integrity_failures, __ATOMIC_RELAXED);
+        out->bytes_decrypted += __atomic_load_n(&x->bytes_decrypted, __ATOMIC_RELAXED);
+    }
+    out->plan_stream_bytes = occ_eng_streamed_per_run(eng);
 }
 
 void occ_engine_get_info(const occ_engine *eng, occ_engine_info *info)
@@ -995,10 +943,17 @@ void occ_engine_plan_summary(const occ_engine *eng, occ_plan_summary *sum,
     sum->resident = eng->plan.resident_size;
     sum->fixed = eng->fixed_bytes;
     sum->peak = eng->plan.peak + eng->fixed_bytes + eng->fuse_reserve;
+    sum->shared = eng->plan.resident_size + eng->wprep_bytes;
+    sum->per_engine = sum->peak > sum->shared ? sum->peak - sum->shared : 0;
+    for (uint32_t g = 0; g < eng->n_segs; g++)
+        if (eng->segs[g].streamed) { /* and the stash's key */
+            sum->shared += occ_eng_emem_round(&eng->mem, 32);
+            break;
+        }
     sum->n_segs = eng->n_segs;
     for (uint32_t g = 0; g < eng->n_segs; g++)
         sum->n_streamed += eng->segs[g].streamed != 0;
-    sum->streamed = streamed_per_run(eng);
+    sum->streamed = occ_eng_streamed_per_run(eng);
     sum->seg_max = eng->seg_max;
     sum->batch = eng->batch;
     sum->split_step = eng->split_k;

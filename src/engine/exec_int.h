@@ -63,7 +63,23 @@ typedef struct step {
     int sum_alias;           /* out shares sum_src's storage: no copy */
     int fused;               /* K_GEMM, every part streamed: run by fcfuse.c, not the ring */
     int elided;              /* a Concat whose inputs were written in place: nothing to run */
+    /* what each context needs to prepare this step's kernel again (context.c)
+     * without reading a weight from the host: the fused post-ops, Winograd
+     * off, a Conv's part ranges and the blob size and kernel each part had
+     * at compile (a context's part must match, its blobs are shared) */
+    int n_post;
+    occ_post post[OCC_MAX_POST];
+    int no_winograd;
+    struct conv_sig *sig;    /* K_CONV: n_parts entries */
+    uint8_t *wprep;          /* K_NONE ops that copy their weights at prepare: the verified
+                              * weight bytes [wlo, whi), kept (shared, read-only) */
 } step;
+
+typedef struct conv_sig {
+    int64_t o0, o1;          /* o1 = 0: the whole layer */
+    uint64_t blob_size;
+    char impl[64];
+} conv_sig;
 
 /* A weight segment: the unit of residency and streaming. Its plaintext is
  * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
@@ -112,8 +128,17 @@ typedef struct ring {
     int quit;                /* engine free: the loaders exit */
 } ring;
 
+/* A compiled model (compiled.c) and a context (context.c) are both this
+ * struct: the compiled model is an engine made up to its loaded weights
+ * whose kernels are then released; a context is a copy of it that shares
+ * (never writes, never frees) the compiled model's read-only parts - steps'
+ * metadata, tensors' layouts, plan, segments and resident weights, stash
+ * and key - and owns its kernels (op states, oneDNN primitives and
+ * streams), arena, scratch, ring, loaders and MAC contexts. */
 struct occ_engine {
     const occ_model *m;
+    const struct occ_engine *shared; /* a context: the compiled model's engine; NULL: compiled */
+    struct occ_compiled *own;  /* occ_engine_create: the compiled model this context owns */
     int threads;
     int loader_threads;
     occ_mode mode;
@@ -172,6 +197,11 @@ struct occ_engine {
     uint64_t stall_ns;       /* last run: compute waiting for streamed weights */
     struct occ_fcfuse *fuse; /* fused streamed FC: per-thread MAC contexts and buffers */
     uint64_t fuse_reserve;   /* enclave bytes the plan keeps aside for them */
+    uint64_t wprep_bytes;    /* steps' kept prepare weights (step.wprep), enclave bytes */
+};
+
+struct occ_compiled {
+    occ_engine *e;           /* made up to its weights, kernels released */
 };
 
 #define GEMM_SEG_MAX (UINT64_C(1) << 20)
@@ -192,6 +222,21 @@ void *occ_eng_emem_alloc(emem *m, uint64_t size, occ_error *e);
 void occ_eng_emem_free(emem *m, void *p, uint64_t size);
 uint64_t occ_eng_emem_round(const emem *m, uint64_t size);
 uint8_t *occ_eng_untrusted_alloc(uint64_t size);
+
+/* ---- exec.c: create and free ---- */
+
+/* plan_only: 0 = an engine that runs, 1 = up to its plan, 2 = compiled
+ * (weights loaded, no run memory; compiled.c releases its kernels) */
+occ_status occ_eng_create(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
+                          void *read_ctx, int plan_only, occ_engine **out, occ_error *e);
+void occ_eng_set_threads(const occ_engine *eng);
+void occ_eng_free_kernels(occ_engine *eng);
+uint64_t occ_eng_streamed_per_run(const occ_engine *eng);
+
+/* ---- context.c ---- */
+
+occ_status occ_eng_alloc_run_memory(occ_engine *eng, occ_error *e);
+void occ_eng_free_run_memory(occ_engine *eng);
 
 /* ---- steps.c ---- */
 

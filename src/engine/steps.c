@@ -539,7 +539,32 @@ occ_status occ_eng_build_steps(occ_engine *eng, vreader *vr, occ_error *e)
                 (st = split_rows(eng, s, n, is_gather, e)))
                 goto node_fail;
         }
-        occ_eng_emem_free(&eng->mem, wtmp, wtmp_size);
+        /* what a context needs to prepare this kernel again (context.c) */
+        s->n_post = p.n_post;
+        memcpy(s->post, p.post, sizeof s->post);
+        s->no_winograd = p.no_winograd;
+        if (s->kind == K_CONV) {
+            if (!(s->sig = calloc(s->n_parts, sizeof *s->sig))) {
+                st = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+                goto node_fail;
+            }
+            for (uint32_t k = 0; k < s->n_parts; k++) {
+                occ_conv_info ci;
+                occ_conv_part_info(s->parts[k], &ci);
+                s->sig[k].o0 = s->n_parts > 1 ? ci.o0 : 0;
+                s->sig[k].o1 = s->n_parts > 1 ? ci.o1 : 0;
+                s->sig[k].blob_size = ci.blob_size;
+                snprintf(s->sig[k].impl, sizeof s->sig[k].impl, "%s", ci.impl ? ci.impl : "");
+            }
+        }
+        if (s->kind == K_NONE && wtmp) {
+            /* an op that copies its weights at prepare: keep the verified
+             * bytes (shared by the contexts, which prepare it again) */
+            s->wprep = wtmp;
+            eng->wprep_bytes += occ_eng_emem_round(&eng->mem, wtmp_size);
+        } else {
+            occ_eng_emem_free(&eng->mem, wtmp, wtmp_size);
+        }
         wtmp = NULL;
         for (int k = 0; k < p.n_post; k++) {
             fused[chain[k]] = 1;
