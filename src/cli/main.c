@@ -82,6 +82,9 @@ int main(int argc, char **argv)
     const char *ff = getenv("OCC_FUSED_FC");
     if (ff && ff[0] == '0')
         occ_engine_fuse_fc = 0;
+    const char *li = getenv("OCC_LOADER_IDLE");
+    if (li)
+        occ_engine_loader_idle = li[0] == '1';
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);

@@ -80,6 +80,12 @@ extern int occ_engine_gather_direct;
  * OCC_FUSED_FC=0. Default 1. */
 extern int occ_engine_fuse_fc;
 
+/* Loader threads in the idle scheduling class (SCHED_IDLE): they load only
+ * on a core no compute thread wants, and the compute thread loads what it
+ * needs itself when they are behind (occ_eng_ring_get). `occ` sets it from
+ * OCC_LOADER_IDLE=0/1. */
+extern int occ_engine_loader_idle;
+
 /* Makes the engine up to its plan (weights are read only where an operator
  * needs them to prepare), for occ inspect --plan; it cannot run. */
 occ_status occ_engine_plan_only(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,

@@ -3,6 +3,7 @@
  * streaming ring its loader threads and the compute thread share. Split out
  * of exec.c; the types are in exec_int.h. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,11 +214,17 @@ typedef struct loader_arg {
  * otherwise claims the next position and loads it. It lives as long as the
  * engine: a run only wakes it (occ_eng_ring_begin), so no thread is created
  * or joined on the per-run path. */
+int occ_engine_loader_idle = 0;
+
 static void *loader_main(void *arg)
 {
     ring *r = ((loader_arg *)arg)->r;
     segmac *c = ((loader_arg *)arg)->c;
     free(arg);
+    if (occ_engine_loader_idle) { /* best effort: a host may refuse it */
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    }
     pthread_mutex_lock(&r->mu);
     while (!r->quit) {
         if (!ring_claimable(r)) {
