@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <omp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -146,8 +147,14 @@ void occ_par_for(int64_t n, int64_t grain, occ_par_fn fn, void *ctx)
     in_pool = 1;
     run_chunks();
     in_pool = 0;
-    while (atomic_load(&P.active))
-        cpu_relax();
+    /* a worker still in a chunk: spin a little, then yield the core (the
+     * host may have queued that worker behind this very thread) */
+    for (int s = 0; atomic_load(&P.active); s++) {
+        if (s < PAR_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
     atomic_fetch_add(&P.epoch, 1); /* even: closed */
     pthread_mutex_unlock(&P.lock);
 }

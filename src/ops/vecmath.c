@@ -252,20 +252,20 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
 enum { GEMM_KC = 256, GEMM_GP = 8 };
 
 typedef struct panels_job {
-    const float *A, *B, *bias_of;
-    int64_t m, k, lda, np, ps, c0, n, ldy;
+    const float *A, *B;
+    int64_t m, k, lda, np, ps, c0, n, ldy, gp;
     int bias;
     float *Y;
 } panels_job;
 
-/* groups of panels [g0, g1): all rows of A against GEMM_GP panels each */
+/* groups of panels [g0, g1): all rows of A against gp panels each */
 AVX2 static void panels_groups(void *ctx, int64_t g0, int64_t g1)
 {
     const panels_job *p = ctx;
     const float *A = p->A, *B = p->B;
     const int64_t m = p->m, k = p->k, lda = p->lda, np = p->np, ps = p->ps, n = p->n;
     for (int64_t g = g0; g < g1; g++) {
-        const int64_t j0 = g * GEMM_GP, j1 = j0 + GEMM_GP < np ? j0 + GEMM_GP : np;
+        const int64_t j0 = g * p->gp, j1 = j0 + p->gp < np ? j0 + p->gp : np;
         for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
             const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
             for (int64_t i = 0; i < m; i += 6) {
@@ -286,9 +286,16 @@ AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, 
                              int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
                              int64_t ldy)
 {
-    const int64_t ng = (np + GEMM_GP - 1) / GEMM_GP;
+    /* at least 4 groups a thread (a Linear of 768 outputs at 2 threads: 12
+     * groups of 4 panels), so that the last group, which one thread may
+     * finish alone, is short; 8 panels a group otherwise */
+    const int64_t want = 4 * (int64_t)occ_par_threads();
+    int64_t gp = GEMM_GP;
+    while (gp > 2 && (np + gp - 1) / gp < want)
+        gp /= 2;
+    const int64_t ng = (np + gp - 1) / gp;
     panels_job p = {.A = A, .B = B, .m = m, .k = k, .lda = lda, .np = np, .ps = ps,
-                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y};
+                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp};
     /* groups of columns are independent: taken one at a time by whichever
      * thread is free (par.c), so that a busy or descheduled core takes fewer */
     occ_par_for(ng, m * k * np > 65536 ? 1 : ng, panels_groups, &p);
