@@ -330,6 +330,26 @@ AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, c
     }
 }
 
+/* Grouped 1-D convolution, stride 1, as panels read in place: Y[r, t] +=
+ * sum_{c, j} W[r, c, j] Xp[c lp + t + d j]. For a fixed channel c the k
+ * steps of a 16-wide column panel are 16 consecutive values of the padded
+ * input row shifted by d: the 6x16 kernel with ldb = d, and W's rows as A
+ * (lda = cg k); no im2col copy. Reads up to 15 floats past the last row's
+ * Lo + d (k - 1) values (the caller's slack). */
+AVX2 static void gconv1d_avx2(const float *W, int64_t rows, int64_t cg, int64_t k,
+                              const float *Xp, int64_t lp, int64_t d, int64_t lo, float *Y)
+{
+    for (int64_t i = 0; i < rows; i += 6) {
+        const int mr = (int)(rows - i < 6 ? rows - i : 6);
+        for (int64_t t0 = 0; t0 < lo; t0 += 16) {
+            const int nc = (int)(lo - t0 < 16 ? lo - t0 : 16);
+            for (int64_t c = 0; c < cg; c++)
+                micro_6x16(W + i * cg * k + c * k, cg * k, Xp + c * lp + t0, d, k,
+                           Y + i * lo + t0, lo, mr, nc, 1, NULL);
+        }
+    }
+}
+
 /* mean and variance (two passes, float lanes: 32 partial sums) */
 AVX2 static void moments_avx2(const float *r, int64_t len, float *mean, float *var)
 {
@@ -613,4 +633,23 @@ void occ_vec_softmax(const float *in, float *out, int64_t len)
     const float inv = 1.0f / sum;
     for (int64_t i = 0; i < len; i++)
         out[i] *= inv;
+}
+
+void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,
+                     int64_t lp, int64_t d, int64_t lo, float *Y)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gconv1d_avx2(W, rows, cg, k, Xp, lp, d, lo, Y);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < lo; t++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < cg; c++)
+                for (int64_t j = 0; j < k; j++)
+                    acc += W[(r * cg + c) * k + j] * Xp[c * lp + t + d * j];
+            Y[r * lo + t] += acc;
+        }
 }

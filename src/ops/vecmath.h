@@ -43,6 +43,13 @@ void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b);
  * exp as occ_vec_sigmoid's. */
 void occ_vec_softmax(const float *in, float *out, int64_t len);
 
+/* Y[r, t] += sum_{c < cg, j < k} W[(r cg + c) k + j] Xp[c lp + t + d j]
+ * for r < rows, t < lo (Y rows lo apart): one group of a stride-1 1-D
+ * convolution over its zero-padded input rows (lp floats apart). Xp must
+ * stay readable 16 floats past its last row. One thread. */
+void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,
+                     int64_t lp, int64_t d, int64_t lo, float *Y);
+
 /* 1 when the AVX2 + FMA kernels run (else the scalar loops: callers with
  * a oneDNN alternative take it). */
 int occ_vec_fast(void);
