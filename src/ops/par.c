@@ -18,7 +18,6 @@
 #include <linux/futex.h>
 #include <omp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,7 +32,8 @@ static struct {
     int started;          /* workers created (under lock) */
     _Atomic uint32_t epoch;
     _Atomic int sleepers;
-    _Atomic int active;
+    _Atomic int active;       /* futex word for the caller's wait */
+    _Atomic int caller_waits; /* the caller sleeps on active */
     _Atomic int64_t next;
     /* the job: written by the caller only while active == 0 */
     occ_par_fn fn;
@@ -85,7 +85,8 @@ static void *worker(void *arg)
         atomic_fetch_add(&P.active, 1);
         if (atomic_load(&P.epoch) == e && id < P.want)
             run_chunks();
-        atomic_fetch_sub(&P.active, 1);
+        if (atomic_fetch_sub(&P.active, 1) == 1 && atomic_load(&P.caller_waits))
+            syscall(SYS_futex, &P.active, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
     return NULL;
 }
@@ -147,13 +148,19 @@ void occ_par_for(int64_t n, int64_t grain, occ_par_fn fn, void *ctx)
     in_pool = 1;
     run_chunks();
     in_pool = 0;
-    /* a worker still in a chunk: spin a little, then yield the core (the
-     * host may have queued that worker behind this very thread) */
-    for (int s = 0; atomic_load(&P.active); s++) {
-        if (s < PAR_SPIN)
+    /* a worker still in a chunk: spin a little, then sleep until the last
+     * one leaves (the host may have queued that worker on this very core:
+     * spinning or yielding here would compete with it) */
+    int a;
+    for (int s = 0; (a = atomic_load(&P.active)) != 0; s++) {
+        if (s < PAR_SPIN) {
             cpu_relax();
-        else
-            sched_yield();
+            continue;
+        }
+        atomic_store(&P.caller_waits, 1);
+        if ((a = atomic_load(&P.active)) != 0)
+            syscall(SYS_futex, &P.active, FUTEX_WAIT_PRIVATE, a, NULL, NULL, 0);
+        atomic_store(&P.caller_waits, 0);
     }
     atomic_fetch_add(&P.epoch, 1); /* even: closed */
     pthread_mutex_unlock(&P.lock);
