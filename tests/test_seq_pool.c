@@ -4,6 +4,7 @@
  *    at 1, 2 and 3 threads; a call from inside a task runs inline; callers
  *    on several threads at once (engines of a server pool) all complete,
  *    over thousands of jobs (the open/close handshake of par.c);
+ *  - the panel GEMM at 2 threads with blocks of rows (m >= 192) and without;
  *  - vecmath.c's plain-B GEMM (attention's products), softmax row,
  *    moments / normalize / affine against double references over odd
  *    sizes;
@@ -188,6 +189,37 @@ static void test_vec_rows(void)
     }
 }
 
+/* the panel GEMM at 2 threads over many rows (blocks of rows as well as
+ * groups of panels) and few (groups only), bias row inside */
+static void test_panels_rows(void)
+{
+    omp_set_num_threads(2);
+    const int ms[] = {5, 250}, ks[] = {300}, ns[] = {45, 200};
+    for (int a0 = 0; a0 < 2; a0++)
+        for (int c0 = 0; c0 < 2; c0++) {
+            const int m = ms[a0], k = ks[0], n = ns[c0], np = (n + 15) / 16;
+            float *a = rand_buf(m * k), *w = rand_buf(k * n), *bv = rand_buf(n);
+            float *p = calloc((size_t)(np * 16 * (k + 1)), sizeof *p);
+            for (int j = 0; j < np; j++)
+                for (int i = 0; i <= k; i++)
+                    for (int q = 0; q < 16 && j * 16 + q < n; q++)
+                        p[(j * (k + 1) + i) * 16 + q] =
+                            i < k ? w[i * n + j * 16 + q] : bv[j * 16 + q];
+            float *y = calloc((size_t)(m * n), sizeof *y);
+            occ_vec_gemm_panels(a, m, k, k, p, np, 1, 0, n, y, n);
+            double worst = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double t = bv[j];
+                    for (int q = 0; q < k; q++)
+                        t += (double)a[i * k + q] * w[q * n + j];
+                    worst = fmax(worst, fabs(y[i * n + j] - t));
+                }
+            CHECK_MSG(worst < 1e-4, "panels %dx%dx%d at 2 threads: %g", m, k, n, worst);
+            free(a), free(w), free(bv), free(p), free(y);
+        }
+}
+
 /* ---- operators through the engine at 2 threads ---- */
 
 static float *run2(tb *b, const float *const *ins)
@@ -356,6 +388,7 @@ int main(void)
     RUN(test_par_concurrent_callers);
     RUN(test_vec_plain_gemm);
     RUN(test_vec_rows);
+    RUN(test_panels_rows);
     RUN(test_batched_matmul);
     RUN(test_rows_ops);
     TEST_DONE();

@@ -249,27 +249,30 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
 
 /* Blocking: kc steps of k keep a group of panels (GP x 16 columns x kc) in
  * L2 and six rows of A (6 x kc) in L1 while the group is swept. */
-enum { GEMM_KC = 256, GEMM_GP = 8 };
+enum { GEMM_KC = 256, GEMM_GP = 8, GEMM_MB = 96 };
 
 typedef struct panels_job {
     const float *A, *B;
-    int64_t m, k, lda, np, ps, c0, n, ldy, gp;
+    int64_t m, k, lda, np, ps, c0, n, ldy, gp, mb, nrb;
     int bias;
     float *Y;
 } panels_job;
 
-/* groups of panels [g0, g1): all rows of A against gp panels each */
-AVX2 static void panels_groups(void *ctx, int64_t g0, int64_t g1)
+/* tasks [t0, t1): task t is group t / nrb of gp panels against rows block
+ * t % nrb of mb rows of A */
+AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
 {
     const panels_job *p = ctx;
     const float *A = p->A, *B = p->B;
     const int64_t m = p->m, k = p->k, lda = p->lda, np = p->np, ps = p->ps, n = p->n;
-    for (int64_t g = g0; g < g1; g++) {
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t g = t / p->nrb, r0 = (t % p->nrb) * p->mb;
+        const int64_t r1 = r0 + p->mb < m ? r0 + p->mb : m;
         const int64_t j0 = g * p->gp, j1 = j0 + p->gp < np ? j0 + p->gp : np;
         for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
             const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
-            for (int64_t i = 0; i < m; i += 6) {
-                const int mr = (int)(m - i < 6 ? m - i : 6);
+            for (int64_t i = r0; i < r1; i += 6) {
+                const int mr = (int)(r1 - i < 6 ? r1 - i : 6);
                 for (int64_t j = j0; j < j1; j++) {
                     const int64_t col = p->c0 + j * 16;
                     const int nc = (int)(n - col < 16 ? n - col : 16);
@@ -289,16 +292,24 @@ AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, 
     /* at least 4 groups a thread (a Linear of 768 outputs at 2 threads: 12
      * groups of 4 panels), so that the last group, which one thread may
      * finish alone, is short; 8 panels a group otherwise */
-    const int64_t want = 4 * (int64_t)occ_par_threads();
+    const int threads = occ_par_threads();
+    const int64_t want = 4 * (int64_t)threads;
     int64_t gp = GEMM_GP;
     while (gp > 2 && (np + gp - 1) / gp < want)
         gp /= 2;
     const int64_t ng = (np + gp - 1) / gp;
+    /* many rows (a 1-D convolution's 1599 steps): blocks of 96 rows too,
+     * or a group's task would be milliseconds long, the whole of A, and a
+     * descheduled thread's last one the layer's tail. Each output still sums
+     * its k blocks in the same order. */
+    const int64_t mb = threads > 1 && m >= 2 * GEMM_MB ? GEMM_MB : m;
     panels_job p = {.A = A, .B = B, .m = m, .k = k, .lda = lda, .np = np, .ps = ps,
-                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp};
-    /* groups of columns are independent: taken one at a time by whichever
-     * thread is free (par.c), so that a busy or descheduled core takes fewer */
-    occ_par_for(ng, m * k * np > 65536 ? 1 : ng, panels_groups, &p);
+                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp, .mb = mb,
+                    .nrb = (m + mb - 1) / mb};
+    const int64_t tasks = ng * p.nrb;
+    /* independent tasks taken one at a time by whichever thread is free
+     * (par.c), so that a busy or descheduled core takes fewer */
+    occ_par_for(tasks, m * k * np > 65536 ? 1 : tasks, panels_groups, &p);
 }
 
 /* Y = A B for a plain row-major B (ldb), one thread: a panel of 16
