@@ -7,8 +7,10 @@
 # CONFIGS (default all six: occ_t1 ort_t1 occ_t2 ort_t2 occ93_t1 occ32_t1)
 # picks some, e.g. CONFIGS="occ_t1 ort_t1 occ_t2 ort_t2" for native vs ORT
 # only. OCC_B=other/occ adds "occB_t1 occB_t2": a second build, interleaved
-# in the same rounds (old vs new). CHECK=1 also compares occ's native output
-# with PyTorch's (max|d|/max|ref|, bar 1e-3) and occlumency's with native's.
+# in the same rounds (old vs new), on packs from PACKS_B (default PACKS: a
+# build whose packer rewrites differently needs its own). CHECK=1 also
+# compares occ's native output with PyTorch's (max|d|/max|ref|, bar 1e-3)
+# and occlumency's with native's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OCC=${1:-$ROOT/build/release/occ}
@@ -18,6 +20,7 @@ ROUNDS=${ROUNDS:-3} REPEAT=${REPEAT:-5}
 MODELS=${MODELS:-bert_base vit_b_16 wav2vec2_base lstm_kws}
 CONFIGS=${CONFIGS:-occ_t1 ort_t1 occ_t2 ort_t2 occ93_t1 occ32_t1}
 OCC_B=${OCC_B:-}
+PB=${PACKS_B:-$P}
 [ -n "$OCC_B" ] && CONFIGS="$CONFIGS occB_t1 occB_t2"
 has() { case " $CONFIGS " in *" $1 "*) return 0;; esac; return 1; }
 declare -A OCCIN=(
@@ -53,10 +56,10 @@ for r in $(seq "$ROUNDS"); do
     # shellcheck disable=SC2086
     {
       has occ_t1 && echo "$m occ_t1 $(occj "$pk" ${OCCIN[$m]} --threads 1)"
-      has occB_t1 && echo "$m occB_t1 $(OCC=$OCC_B occj "$pk" ${OCCIN[$m]} --threads 1)"
+      has occB_t1 && echo "$m occB_t1 $(OCC=$OCC_B occj "$PB/$m.occ" ${OCCIN[$m]} --threads 1)"
       has ort_t1 && echo "$m ort_t1 $(ortj "$m" 1)"
       has occ_t2 && echo "$m occ_t2 $(occj "$pk" ${OCCIN[$m]} --threads 2)"
-      has occB_t2 && echo "$m occB_t2 $(OCC=$OCC_B occj "$pk" ${OCCIN[$m]} --threads 2)"
+      has occB_t2 && echo "$m occB_t2 $(OCC=$OCC_B occj "$PB/$m.occ" ${OCCIN[$m]} --threads 2)"
       has ort_t2 && echo "$m ort_t2 $(ortj "$m" 2)"
       has occ93_t1 && echo "$m occ93_t1 $(occj "$pk" ${OCCIN[$m]} --threads 1 --mode occlumency --budget 93M)"
       has occ32_t1 && echo "$m occ32_t1 $(occj "$pk" ${OCCIN[$m]} --threads 1 --mode occlumency --budget 32M)"

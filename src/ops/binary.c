@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
 
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_PRELU, B_MAX, B_MIN, B_SUM, B_MEAN, B_COPY };
 
@@ -234,25 +235,32 @@ static void binary_row(int kind, float *o, const float *a, const float *restrict
 #undef ROW
 }
 
-static void binary_step(const binary_state *s, const float *a, const float *b, float *o)
+typedef struct binary_job {
+    const binary_state *s;
+    const float *a, *b;
+    float *o;
+} binary_job;
+
+/* one long row's blocks [k0, k1) of 16 K elements */
+static void binary_blocks(void *ctx, int64_t k0, int64_t k1)
 {
-    int nd = s->nd;
-    int64_t inner = s->size[nd - 1];
-    int64_t rows = s->count / inner;
-    if (rows == 1) {
-        /* one long row: split it across threads */
-        int64_t sa = s->sa[nd - 1], sb = s->sb[nd - 1];
-        int64_t blk = 16384;
-        int64_t nblk = (inner + blk - 1) / blk;
-#pragma omp parallel for if (nblk > 2) schedule(static)
-        for (int64_t k = 0; k < nblk; k++) {
-            int64_t lo = k * blk, len = inner - lo < blk ? inner - lo : blk;
-            binary_row(s->kind, o + lo, a + lo * sa, b + lo * sb, len, sa, sb);
-        }
-        return;
+    const binary_job *j = ctx;
+    const binary_state *s = j->s;
+    const int nd = s->nd;
+    const int64_t inner = s->size[nd - 1], sa = s->sa[nd - 1], sb = s->sb[nd - 1], blk = 16384;
+    for (int64_t k = k0; k < k1; k++) {
+        int64_t lo = k * blk, len = inner - lo < blk ? inner - lo : blk;
+        binary_row(s->kind, j->o + lo, j->a + lo * sa, j->b + lo * sb, len, sa, sb);
     }
-#pragma omp parallel for if (s->count > 32768) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+}
+
+static void binary_rows(void *ctx, int64_t r0, int64_t r1)
+{
+    const binary_job *j = ctx;
+    const binary_state *s = j->s;
+    const int nd = s->nd;
+    const int64_t inner = s->size[nd - 1];
+    for (int64_t r = r0; r < r1; r++) {
         int64_t rem = r, oa = 0, ob = 0;
         for (int d = nd - 2; d >= 0; d--) {
             int64_t idx = rem % s->size[d];
@@ -260,8 +268,26 @@ static void binary_step(const binary_state *s, const float *a, const float *b, f
             oa += idx * s->sa[d];
             ob += idx * s->sb[d];
         }
-        binary_row(s->kind, o + r * inner, a + oa, b + ob, inner, s->sa[nd - 1], s->sb[nd - 1]);
+        binary_row(s->kind, j->o + r * inner, j->a + oa, j->b + ob, inner, s->sa[nd - 1],
+                   s->sb[nd - 1]);
     }
+}
+
+/* Rows (or a long row's blocks) shared by par.h's pool: whichever thread
+ * is running takes the next chunk, none waits for a descheduled one. */
+static void binary_step(const binary_state *s, const float *a, const float *b, float *o)
+{
+    int nd = s->nd;
+    int64_t inner = s->size[nd - 1];
+    int64_t rows = s->count / inner;
+    binary_job j = {.s = s, .a = a, .b = b, .o = o};
+    if (rows == 1) {
+        /* one long row: split it across threads */
+        int64_t nblk = (inner + 16383) / 16384;
+        occ_par_for(nblk, nblk > 2 ? 1 : nblk, binary_blocks, &j);
+        return;
+    }
+    occ_par_for(rows, s->count > 32768 ? (8192 + inner - 1) / inner : rows, binary_rows, &j);
 }
 
 /* x^y for integers: exact, wrapping; a negative exponent gives 0 but for

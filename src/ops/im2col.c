@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
 
 typedef struct im2col_state {
     int64_t n, c, l, k, s, d, pl, lo;
@@ -83,20 +84,25 @@ static occ_status im2col_prepare(occ_op_prep *p, void **state, occ_error *e)
  * fills its rows of Y (TB rows x C k values). */
 enum { TB = 32 };
 
-static occ_status im2col_run(void *state, const occ_op_exec *x, occ_error *e)
+typedef struct im2col_job {
+    const im2col_state *s;
+    const uint8_t *in;
+    uint8_t *out;
+} im2col_job;
+
+static void im2col_blocks(void *ctx, int64_t q0, int64_t q1)
 {
-    const im2col_state *s = state;
-    const uint8_t *in = x->in[0];
-    uint8_t *out = x->out[0];
+    const im2col_job *jb = ctx;
+    const im2col_state *s = jb->s;
     const int64_t ck = s->c * s->k, nb = (s->lo + TB - 1) / TB;
     const size_t es = s->es;
-#pragma omp parallel for schedule(static) if (s->n * s->lo * ck > 65536)
-    for (int64_t q = 0; q < s->n * nb; q++) {
+    for (int64_t q = q0; q < q1; q++) {
         const int64_t n = q / nb, t0 = (q % nb) * TB, t1 = t0 + TB < s->lo ? t0 + TB : s->lo;
         for (int64_t c = 0; c < s->c; c++) {
-            const uint8_t *xr = in + ((size_t)(n * s->c + c) * (size_t)s->l) * es;
+            const uint8_t *xr = jb->in + ((size_t)(n * s->c + c) * (size_t)s->l) * es;
             for (int64_t t = t0; t < t1; t++) {
-                uint8_t *yr = out + ((size_t)(n * s->lo + t) * (size_t)ck + (size_t)(c * s->k)) * es;
+                uint8_t *yr =
+                    jb->out + ((size_t)(n * s->lo + t) * (size_t)ck + (size_t)(c * s->k)) * es;
                 for (int64_t j = 0; j < s->k; j++) {
                     const int64_t pos = s->s * t + s->d * j - s->pl;
                     if (es == 4) {
@@ -111,6 +117,15 @@ static occ_status im2col_run(void *state, const occ_op_exec *x, occ_error *e)
             }
         }
     }
+}
+
+/* the blocks shared by par.h's pool */
+static occ_status im2col_run(void *state, const occ_op_exec *x, occ_error *e)
+{
+    const im2col_state *s = state;
+    im2col_job j = {.s = s, .in = x->in[0], .out = x->out[0]};
+    const int64_t nq = s->n * ((s->lo + TB - 1) / TB);
+    occ_par_for(nq, s->n * s->lo * s->c * s->k > 65536 ? 1 : nq, im2col_blocks, &j);
     return OCC_OK;
 }
 

@@ -14,11 +14,17 @@
  * exactly what a native one does. occ_bias = 1: each panel carries one more
  * row, the bias of its 16 columns (the Add the exporter put after the
  * Linear, fused by the packer: no pass over Y, and it streams with its
- * panel). */
+ * panel).
+ *
+ * A batch of small products (attention's Q K^T and attn V: per head
+ * [128, 64] x [64, 128]) runs on vecmath.c's kernel reading B in place, the
+ * (matrix, block of rows) pairs shared by par.h's pool: oneDNN's sgemm ran
+ * the heads one after another, each split statically over the threads. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
 #include "ops/vecmath.h"
 
 typedef struct matmul_state {
@@ -133,6 +139,36 @@ static occ_status matmul_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
+/* Rows of output a pool task computes in one matrix (a multiple of 6, the
+ * kernel's block): 12 heads of 128 rows make 36 tasks. */
+enum { MM_ROWS = 48 };
+
+typedef struct mm_batch_job {
+    const matmul_state *s;
+    const float *a, *b;
+    float *y;
+    int64_t rblk; /* blocks of MM_ROWS rows per matrix */
+} mm_batch_job;
+
+static void mm_batch_tasks(void *ctx, int64_t t0, int64_t t1)
+{
+    const mm_batch_job *j = ctx;
+    const matmul_state *s = j->s;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t bi = t / j->rblk, r0 = (t % j->rblk) * MM_ROWS;
+        const int64_t rows = s->m - r0 < MM_ROWS ? s->m - r0 : MM_ROWS;
+        int64_t rem = bi, oa = 0, ob = 0;
+        for (int d = s->nb - 1; d >= 0; d--) {
+            int64_t idx = rem % s->bdims[d];
+            rem /= s->bdims[d];
+            oa += idx * s->sa[d];
+            ob += idx * s->sb[d];
+        }
+        occ_vec_gemm_plain(j->a + oa + r0 * s->k, rows, s->k, s->k, j->b + ob, s->n, s->n,
+                           j->y + (bi * s->m + r0) * s->n, s->n);
+    }
+}
+
 static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const matmul_state *s = state;
@@ -140,6 +176,15 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
     float *y = x->out[0];
     if (s->flat) /* one sgemm for the whole batch (a transformer's Linear: tokens x features) */
         return occ_matmul_run_rows(s, a, b, 0, s->pb ? s->np : s->k, y, e);
+    /* small matrices (B within 1 MiB, L2's reach): our kernel, all heads at once */
+    if (occ_vec_fast() && s->n >= 16 && s->k * s->n <= 256 * 1024) {
+        mm_batch_job j = {.s = s, .a = a, .b = b, .y = y,
+                          .rblk = (s->m + MM_ROWS - 1) / MM_ROWS};
+        const int64_t tasks = s->batch * j.rblk;
+        occ_par_for(tasks, s->batch * s->m * s->n * s->k > 65536 ? 1 : tasks, mm_batch_tasks,
+                    &j);
+        return OCC_OK;
+    }
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         for (int d = s->nb - 1; d >= 0; d--) {

@@ -5,15 +5,21 @@
  * MeanVarianceNormalization (over any axes, default 0, 2, 3) and
  * GroupNormalization (opset 18's scale and bias per group, or opset 21's per
  * channel, told apart by their size).
- * LayerNormalization runs on oneDNN's layer normalization (the input seen as
- * [rows, normalised block]) when Scale and B cover the whole block; the
- * other forms (a one-value Scale or B) and the rest run in plain C with
- * double accumulators (oneDNN has no primitive for them). */
+ * LayerNormalization (Scale and B over the whole block, Y alone) and
+ * InstanceNormalization run on vecmath.c's row functions (float lanes, two
+ * passes) with the rows shared by par.h's pool: oneDNN's primitive split
+ * them statically over an OpenMP team, which waits for a descheduled
+ * thread. LayerNormalization with Mean or InvStdDev outputs runs on oneDNN's
+ * layer normalization (the input seen as [rows, normalised block]); the
+ * other forms (a one-value Scale or B) and the rest, or a CPU without AVX2,
+ * in plain C with double accumulators. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
+#include "ops/vecmath.h"
 
 enum { N_LAYER, N_INSTANCE, N_LP, N_MVN, N_GROUP };
 
@@ -242,12 +248,83 @@ static occ_status norm_prepare(occ_op_prep *p, void **state, occ_error *e)
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     }
     if (s->kind == N_LAYER && s->wcount == s->len && (s->bcount == 0 || s->bcount == s->len) &&
-        (st = layer_dnnl(p, s, e))) {
+        (s->n_out > 1 || !occ_vec_fast()) && (st = layer_dnnl(p, s, e))) {
         norm_destroy(s);
         return st;
     }
     *state = s;
     return OCC_OK;
+}
+
+typedef struct norm_job {
+    const norm_state *s;
+    const float *in, *scale, *bias;
+    float *out, *mean_out, *inv_out;
+} norm_job;
+
+/* rows [o0, o1) of Layer, Instance and Group normalisation */
+static void norm_rows(void *ctx, int64_t o0, int64_t o1)
+{
+    const norm_job *j = ctx;
+    const norm_state *s = j->s;
+    const float *scale = j->scale, *bias = j->bias;
+    const int64_t len = s->len;
+    const int fast = occ_vec_fast();
+    for (int64_t o = o0; o < o1; o++) {
+        const float *r = j->in + o * len;
+        float *w = j->out + o * len;
+        if (fast && (s->kind == N_INSTANCE ||
+                     (s->kind == N_LAYER && s->wcount == len && s->bcount != 1))) {
+            float mu, var;
+            occ_vec_moments(r, len, &mu, &var);
+            const float inv = 1.0f / sqrtf(var + s->eps);
+            if (s->kind == N_INSTANCE) {
+                const int64_t c = o % s->channels;
+                occ_vec_affine(r, w, len, inv * scale[c], bias[c] - mu * inv * scale[c]);
+                continue;
+            }
+            occ_vec_normalize(r, w, len, mu, inv, scale, s->bcount ? bias : NULL);
+            if (j->mean_out)
+                j->mean_out[o] = mu;
+            if (j->inv_out)
+                j->inv_out[o] = inv;
+            continue;
+        }
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < len; i++)
+            sum += r[i];
+        const double mean = sum / (double)len;
+        for (int64_t i = 0; i < len; i++) {
+            double d = r[i] - mean;
+            sq += d * d;
+        }
+        const double inv = 1.0 / sqrt(sq / (double)len + (double)s->eps);
+        if (s->kind == N_GROUP) {
+            const int64_t g = o % s->channels, cpg = len / s->spatial;
+            for (int64_t i = 0; i < len; i++) {
+                const int64_t c = s->per_channel ? g * cpg + i / s->spatial : g;
+                w[i] = (float)((r[i] - mean) * inv * scale[c] + bias[c]);
+            }
+            continue;
+        }
+        if (s->kind == N_INSTANCE) {
+            const int64_t c = o % s->channels;
+            const double a = inv * scale[c], b = bias[c] - mean * a;
+            for (int64_t i = 0; i < len; i++)
+                w[i] = (float)(r[i] * a + b);
+            continue;
+        }
+        for (int64_t i = 0; i < len; i++) {
+            double y = (r[i] - mean) * inv * scale[s->wcount == 1 ? 0 : i];
+            if (s->bcount)
+                y += bias[s->bcount == 1 ? 0 : i];
+            w[i] = (float)y;
+        }
+        if (j->mean_out)
+            j->mean_out[o] = (float)mean;
+        if (j->inv_out)
+            j->inv_out[o] = (float)inv;
+    }
 }
 
 static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
@@ -301,55 +378,17 @@ static occ_status norm_run(void *state, const occ_op_exec *x, occ_error *e)
             }
         return OCC_OK;
     }
-    const float *scale = x->in[1];
-    const float *bias = x->in[2];
-    float *mean_out = NULL, *inv_out = NULL;
+    norm_job j = {.s = s, .in = in, .out = out, .scale = x->in[1], .bias = x->in[2]};
     if (s->kind == N_LAYER) {
         /* optional outputs: only those the node declares exist */
         if (s->n_out > 1)
-            mean_out = x->out[1];
+            j.mean_out = x->out[1];
         if (s->n_out > 2)
-            inv_out = x->out[2];
+            j.inv_out = x->out[2];
     }
-#pragma omp parallel for if (s->outer * len > 65536) schedule(static)
-    for (int64_t o = 0; o < s->outer; o++) {
-        const float *r = in + o * len;
-        float *w = out + o * len;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t i = 0; i < len; i++)
-            sum += r[i];
-        const double mean = sum / (double)len;
-        for (int64_t i = 0; i < len; i++) {
-            double d = r[i] - mean;
-            sq += d * d;
-        }
-        const double inv = 1.0 / sqrt(sq / (double)len + (double)s->eps);
-        if (s->kind == N_GROUP) {
-            const int64_t g = o % s->channels, cpg = len / s->spatial;
-            for (int64_t i = 0; i < len; i++) {
-                const int64_t c = s->per_channel ? g * cpg + i / s->spatial : g;
-                w[i] = (float)((r[i] - mean) * inv * scale[c] + bias[c]);
-            }
-            continue;
-        }
-        if (s->kind == N_INSTANCE) {
-            const int64_t c = o % s->channels;
-            const double a = inv * scale[c], b = bias[c] - mean * a;
-            for (int64_t i = 0; i < len; i++)
-                w[i] = (float)(r[i] * a + b);
-            continue;
-        }
-        for (int64_t i = 0; i < len; i++) {
-            double y = (r[i] - mean) * inv * scale[s->wcount == 1 ? 0 : i];
-            if (s->bcount)
-                y += bias[s->bcount == 1 ? 0 : i];
-            w[i] = (float)y;
-        }
-        if (mean_out)
-            mean_out[o] = (float)mean;
-        if (inv_out)
-            inv_out[o] = (float)inv;
-    }
+    /* chunks of ~16 K elements; small tensors on the caller alone */
+    const int64_t grain = s->outer * len > 65536 ? (16384 + len - 1) / len : s->outer;
+    occ_par_for(s->outer, grain, norm_rows, &j);
     return OCC_OK;
 }
 

@@ -7,6 +7,8 @@
 
 /* im2col.c: made only by the packer (a 1-D Conv run as a GEMM) */
 extern const occ_op_vtable occ_op_im2col;
+/* gconv1d.c: made only by the packer (a grouped 1-D Conv) */
+extern const occ_op_vtable occ_op_gconv1d;
 
 static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_conv,        &occ_op_gemm,        &occ_op_matmul,
@@ -53,7 +55,7 @@ static const occ_op_vtable *const occ_ops_table[] = {
     &occ_op_dynamicquantizelinear, &occ_op_matmulinteger, &occ_op_qlinearmatmul,
     &occ_op_hannwindow, &occ_op_hammingwindow, &occ_op_blackmanwindow,
     &occ_op_convinteger, &occ_op_qlinearconv, &occ_op_cumsum, &occ_op_gridsample,
-    &occ_op_quantizelinear, &occ_op_dequantizelinear, &occ_op_im2col,
+    &occ_op_quantizelinear, &occ_op_dequantizelinear, &occ_op_im2col, &occ_op_gconv1d,
     /* signal processing and detection: dft.c, stft.c, melweight.c, maxunpool.c, roialign.c */
     &occ_op_dft, &occ_op_stft, &occ_op_melweightmatrix, &occ_op_maxunpool, &occ_op_roialign,
 };

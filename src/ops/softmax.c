@@ -6,12 +6,17 @@
  * LogSoftmax run on oneDNN's softmax (v2) over the input seen as [outer, len,
  * inner], axis 1; Hardmax (no oneDNN primitive) and the fallback when oneDNN
  * declines are plain C: a few passes over each row, the inner stride lets
- * any axis run in place. */
+ * any axis run in place. Softmax along the last axis (attention's, over
+ * [batch, heads, queries, keys]) runs on vecmath.c's AVX2 row with the rows
+ * shared by par.h's pool (oneDNN's static split waits for a descheduled
+ * thread). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
+#include "ops/vecmath.h"
 
 enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
 
@@ -94,7 +99,7 @@ static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
-    if (s->kind != SM_HARDMAX) {
+    if (s->kind != SM_HARDMAX && !(s->kind == SM_SOFTMAX && s->inner == 1 && occ_vec_fast())) {
         dnnl_memory_desc_t md;
         dnnl_softmax_v2_desc_t desc;
         dnnl_primitive_desc_t pd = NULL;
@@ -122,6 +127,19 @@ fail:
     return st;
 }
 
+typedef struct sm_job {
+    const float *in;
+    float *out;
+    int64_t len;
+} sm_job;
+
+static void sm_rows(void *ctx, int64_t r0, int64_t r1)
+{
+    const sm_job *j = ctx;
+    for (int64_t r = r0; r < r1; r++)
+        occ_vec_softmax(j->in + r * j->len, j->out + r * j->len, j->len);
+}
+
 static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const softmax_state *s = state;
@@ -136,6 +154,12 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
     const int64_t len = s->len, inner = s->inner;
     const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
     float *dst = x->out[0];
+    if (s->kind == SM_SOFTMAX && inner == 1 && occ_vec_fast()) {
+        sm_job j = {.in = src, .out = dst, .len = len};
+        occ_par_for(s->outer, s->outer * len > 65536 ? (8192 + len - 1) / len : s->outer,
+                    sm_rows, &j);
+        return OCC_OK;
+    }
 #pragma omp parallel for if (s->outer * len * inner > 65536) schedule(static)
     for (int64_t o = 0; o < s->outer; o++) {
         for (int64_t j = 0; j < inner; j++) {

@@ -3,11 +3,14 @@
  * dims swap the input's last two (a batched matrix transpose: attention's
  * heads, a 1-D convolution's [L, C] back to [C, L]) go through 32 x 32
  * tiles instead: the gather walked the input a cache line per element
- * (6 ms for wav2vec2's [3199, 512]). */
+ * (6 ms for wav2vec2's [3199, 512]). 4-byte elements (the float
+ * tensors of attention) are shared by par.h's pool, not an OpenMP team
+ * (whose static split waits for a descheduled thread). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
 
 typedef struct transpose_state {
     int nd;
@@ -91,6 +94,58 @@ static occ_status transpose_prepare(occ_op_prep *p, void **state, occ_error *e)
         }                                                                                \
     } while (0)
 
+typedef struct tr_job {
+    const transpose_state *s;
+    const uint32_t *in;
+    uint32_t *out;
+} tr_job;
+
+/* batched matrix transpose: blocks of 32 output rows [q0, q1) */
+static void tr_tiles(void *ctx, int64_t q0, int64_t q1)
+{
+    const tr_job *jb = ctx;
+    const transpose_state *s = jb->s;
+    const int64_t R = s->odims[s->nd - 2], C = s->odims[s->nd - 1], is = s->istride[s->nd - 1];
+    const int64_t tr = (R + 31) / 32, tc = (C + 31) / 32;
+    for (int64_t q = q0; q < q1; q++) {
+        const int64_t b = q / tr, i0 = (q % tr) * 32, i1 = i0 + 32 < R ? i0 + 32 : R;
+        int64_t rem = b, off = 0;
+        for (int d = s->nd - 3; d >= 0; d--) {
+            off += (rem % s->odims[d]) * s->istride[d];
+            rem /= s->odims[d];
+        }
+        uint32_t *ob = jb->out + b * R * C;
+        for (int64_t t = 0; t < tc; t++) {
+            const int64_t j0 = t * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++)
+                    ob[i * C + j] = jb->in[off + i + j * is];
+        }
+    }
+}
+
+/* output rows [r0, r1), each a strided gather (a copy when is = 1) */
+static void tr_rows(void *ctx, int64_t r0, int64_t r1)
+{
+    const tr_job *jb = ctx;
+    const transpose_state *s = jb->s;
+    const int64_t inner = s->odims[s->nd - 1], is = s->istride[s->nd - 1];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t rem = r, off = 0;
+        for (int d = s->nd - 2; d >= 0; d--) {
+            off += (rem % s->odims[d]) * s->istride[d];
+            rem /= s->odims[d];
+        }
+        uint32_t *o = jb->out + r * inner;
+        if (is == 1) {
+            memcpy(o, jb->in + off, (size_t)inner * 4u);
+            continue;
+        }
+        for (int64_t i = 0; i < inner; i++)
+            o[i] = jb->in[off + i * is];
+    }
+}
+
 static occ_status transpose_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const transpose_state *s = state;
@@ -100,26 +155,14 @@ static occ_status transpose_run(void *state, const occ_op_exec *x, occ_error *e)
     }
     int64_t inner = s->odims[s->nd - 1], is = s->istride[s->nd - 1];
     int64_t rows = s->count / inner;
-    if (s->esize == 4 && s->nd >= 2 && s->istride[s->nd - 2] == 1 && is > 1) {
-        const int64_t R = s->odims[s->nd - 2], C = inner, nb = s->count / (R * C);
-        const int64_t tr = (R + 31) / 32, tc = (C + 31) / 32;
-        const uint32_t *in = x->in[0];
-        uint32_t *out = x->out[0];
-#pragma omp parallel for if (s->count > 65536) schedule(static)
-        for (int64_t q = 0; q < nb * tr; q++) {
-            const int64_t b = q / tr, i0 = (q % tr) * 32, i1 = i0 + 32 < R ? i0 + 32 : R;
-            int64_t rem = b, off = 0;
-            for (int d = s->nd - 3; d >= 0; d--) {
-                off += (rem % s->odims[d]) * s->istride[d];
-                rem /= s->odims[d];
-            }
-            uint32_t *ob = out + b * R * C;
-            for (int64_t t = 0; t < tc; t++) {
-                const int64_t j0 = t * 32, j1 = j0 + 32 < C ? j0 + 32 : C;
-                for (int64_t j = j0; j < j1; j++)
-                    for (int64_t i = i0; i < i1; i++)
-                        ob[i * C + j] = in[off + i + j * is];
-            }
+    if (s->esize == 4) {
+        tr_job j = {.s = s, .in = x->in[0], .out = x->out[0]};
+        if (s->nd >= 2 && s->istride[s->nd - 2] == 1 && is > 1) {
+            const int64_t R = s->odims[s->nd - 2], C = inner, nb = s->count / (R * C);
+            const int64_t tr = (R + 31) / 32;
+            occ_par_for(nb * tr, s->count > 65536 ? 1 : nb * tr, tr_tiles, &j);
+        } else {
+            occ_par_for(rows, s->count > 65536 ? (8192 + inner - 1) / inner : rows, tr_rows, &j);
         }
         return OCC_OK;
     }

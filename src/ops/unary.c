@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ops/ops_internal.h"
+#include "ops/par.h"
 #include "ops/vecmath.h"
 
 enum {
@@ -374,6 +375,27 @@ static occ_status unary_run_int(const unary_state *s, const occ_op_exec *x, occ_
     return OCC_OK;
 }
 
+enum { ERF_BLK = 8192 };
+
+typedef struct erf_job {
+    const float *in;
+    float *out;
+    long n;
+    int erf; /* else GELU */
+} erf_job;
+
+static void erf_blocks(void *ctx, int64_t k0, int64_t k1)
+{
+    const erf_job *j = ctx;
+    for (int64_t k = k0; k < k1; k++) {
+        const long i0 = (long)k * ERF_BLK, c = j->n - i0 < ERF_BLK ? j->n - i0 : ERF_BLK;
+        if (j->erf)
+            occ_vec_erf(j->in + i0, j->out + i0, c);
+        else
+            occ_vec_gelu(j->in + i0, j->out + i0, c);
+    }
+}
+
 static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const unary_state *s = state;
@@ -386,15 +408,10 @@ static occ_status unary_run(void *state, const occ_op_exec *x, occ_error *e)
     if (s->kind == U_ERF || (s->kind == U_GELU && a == 0.0f)) {
         /* AVX2 when the CPU has it (vecmath.c): BERT's 12 GELUs over
          * [128, 3072] took 52 ms as the scalar loop at -O2 */
-        const long blk = 8192, nb = (n + blk - 1) / blk;
-#pragma omp parallel for if (n > PAR_MIN) schedule(static)
-        for (long k = 0; k < nb; k++) {
-            const long i0 = k * blk, c = n - i0 < blk ? n - i0 : blk;
-            if (s->kind == U_ERF)
-                occ_vec_erf(in + i0, out + i0, c);
-            else
-                occ_vec_gelu(in + i0, out + i0, c);
-        }
+        /* blocks shared by par.h's pool (no wait for a descheduled thread) */
+        erf_job j = {.in = in, .out = out, .n = n, .erf = s->kind == U_ERF};
+        const long nb = (n + ERF_BLK - 1) / ERF_BLK;
+        occ_par_for(nb, n > PAR_MIN ? 1 : nb, erf_blocks, &j);
         return OCC_OK;
     }
     switch (s->kind) {

@@ -7,6 +7,8 @@
  * approximations where the formula is ours (erf) and libm otherwise. */
 #include "ops/vecmath.h"
 
+#include "ops/par.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -188,9 +190,12 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
 /* 6 rows x 16 columns of Y over kc steps of k: twelve accumulators, two
  * panel vectors and one broadcast of A per row and step (the register
  * budget of AVX2's 16 ymm). Rows past mr repeat the last row's pointer and
- * are not stored; columns past nc go through a buffer. acc: add to Y. */
-AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t kc, float *Y,
-                            int64_t ldy, int mr, int nc, int acc, const float *bias)
+ * are not stored; columns past nc go through a buffer. acc: add to Y. The
+ * 16 values of step k are at Bp + k ldb: 16 for a stored panel, the row
+ * length for a plain B (attention's products). */
+AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t ldb,
+                            int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
+                            const float *bias)
 {
     const float *a[6];
     for (int r = 0; r < 6; r++)
@@ -198,7 +203,7 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_loadu_ps(Bp + k * 16), b1 = _mm256_loadu_ps(Bp + k * 16 + 8);
+        const __m256 b0 = _mm256_loadu_ps(Bp + k * ldb), b1 = _mm256_loadu_ps(Bp + k * ldb + 8);
         __m256 av = _mm256_broadcast_ss(a[0] + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
         c01 = _mm256_fmadd_ps(av, b1, c01);
@@ -244,32 +249,216 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
 
 /* Blocking: kc steps of k keep a group of panels (GP x 16 columns x kc) in
  * L2 and six rows of A (6 x kc) in L1 while the group is swept. */
-enum { GEMM_KC = 256, GEMM_GP = 8 };
+enum { GEMM_KC = 256, GEMM_GP = 8, GEMM_MB = 96 };
+
+typedef struct panels_job {
+    const float *A, *B;
+    int64_t m, k, lda, np, ps, c0, n, ldy, gp, mb, nrb;
+    int bias;
+    float *Y;
+} panels_job;
+
+/* tasks [t0, t1): task t is group t / nrb of gp panels against rows block
+ * t % nrb of mb rows of A */
+AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
+{
+    const panels_job *p = ctx;
+    const float *A = p->A, *B = p->B;
+    const int64_t m = p->m, k = p->k, lda = p->lda, np = p->np, ps = p->ps, n = p->n;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t g = t / p->nrb, r0 = (t % p->nrb) * p->mb;
+        const int64_t r1 = r0 + p->mb < m ? r0 + p->mb : m;
+        const int64_t j0 = g * p->gp, j1 = j0 + p->gp < np ? j0 + p->gp : np;
+        for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
+            const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+            for (int64_t i = r0; i < r1; i += 6) {
+                const int mr = (int)(r1 - i < 6 ? r1 - i : 6);
+                for (int64_t j = j0; j < j1; j++) {
+                    const int64_t col = p->c0 + j * 16;
+                    const int nc = (int)(n - col < 16 ? n - col : 16);
+                    micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, 16, kc,
+                               p->Y + i * p->ldy + col, p->ldy, mr, nc, k0 > 0,
+                               p->bias ? B + j * ps + k * 16 : NULL);
+                }
+            }
+        }
+    }
+}
 
 AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                              int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
                              int64_t ldy)
 {
-    const int64_t ng = (np + GEMM_GP - 1) / GEMM_GP;
-    /* groups of columns are independent: dynamic, so that a busy core
-     * takes fewer of them */
-#pragma omp parallel for schedule(dynamic, 1) if (ng > 1 && m * k * np > 65536)
-    for (int64_t g = 0; g < ng; g++) {
-        const int64_t j0 = g * GEMM_GP, j1 = j0 + GEMM_GP < np ? j0 + GEMM_GP : np;
-        for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
-            const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+    /* at least 4 groups a thread (a Linear of 768 outputs at 2 threads: 12
+     * groups of 4 panels), so that the last group, which one thread may
+     * finish alone, is short; 8 panels a group otherwise */
+    const int threads = occ_par_threads();
+    const int64_t want = 4 * (int64_t)threads;
+    int64_t gp = GEMM_GP;
+    while (gp > 2 && (np + gp - 1) / gp < want)
+        gp /= 2;
+    const int64_t ng = (np + gp - 1) / gp;
+    /* many rows (a 1-D convolution's 1599 steps): blocks of 96 rows too,
+     * or a group's task would be milliseconds long, the whole of A, and a
+     * descheduled thread's last one the layer's tail. Each output still sums
+     * its k blocks in the same order. */
+    const int64_t mb = threads > 1 && m >= 2 * GEMM_MB ? GEMM_MB : m;
+    panels_job p = {.A = A, .B = B, .m = m, .k = k, .lda = lda, .np = np, .ps = ps,
+                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp, .mb = mb,
+                    .nrb = (m + mb - 1) / mb};
+    const int64_t tasks = ng * p.nrb;
+    /* independent tasks taken one at a time by whichever thread is free
+     * (par.c), so that a busy or descheduled core takes fewer */
+    occ_par_for(tasks, m * k * np > 65536 ? 1 : tasks, panels_groups, &p);
+}
+
+/* Y = A B for a plain row-major B (ldb), one thread: a panel of 16
+ * columns is read in place (a partial last one through a zero-padded copy),
+ * kept in L1 while the rows of A sweep it. */
+AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                            int64_t ldb, int64_t n, float *Y, int64_t ldy)
+{
+    float tail[GEMM_KC * 16];
+    for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
+        const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+        for (int64_t col = 0; col < n; col += 16) {
+            const int nc = (int)(n - col < 16 ? n - col : 16);
+            const float *Bp = B + k0 * ldb + col;
+            int64_t lb = ldb;
+            if (nc < 16) {
+                for (int64_t kk = 0; kk < kc; kk++)
+                    for (int q = 0; q < 16; q++)
+                        tail[kk * 16 + q] = q < nc ? Bp[kk * ldb + q] : 0.0f;
+                Bp = tail;
+                lb = 16;
+            }
             for (int64_t i = 0; i < m; i += 6) {
                 const int mr = (int)(m - i < 6 ? m - i : 6);
-                for (int64_t j = j0; j < j1; j++) {
-                    const int64_t col = c0 + j * 16;
-                    const int nc = (int)(n - col < 16 ? n - col : 16);
-                    micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, kc,
-                               Y + i * ldy + col, ldy, mr, nc, k0 > 0,
-                               bias ? B + j * ps + k * 16 : NULL);
-                }
+                micro_6x16(A + i * lda + k0, lda, Bp, lb, kc, Y + i * ldy + col, ldy, mr, nc,
+                           k0 > 0, NULL);
             }
         }
     }
+}
+
+/* Grouped 1-D convolution, stride 1, as panels read in place: Y[r, t] +=
+ * sum_{c, j} W[r, c, j] Xp[c lp + t + d j]. For a fixed channel c the k
+ * steps of a 16-wide column panel are 16 consecutive values of the padded
+ * input row shifted by d: the 6x16 kernel with ldb = d, and W's rows as A
+ * (lda = cg k); no im2col copy. Reads up to 15 floats past the last row's
+ * Lo + d (k - 1) values (the caller's slack). */
+AVX2 static void gconv1d_avx2(const float *W, int64_t rows, int64_t cg, int64_t k,
+                              const float *Xp, int64_t lp, int64_t d, int64_t lo, float *Y)
+{
+    for (int64_t i = 0; i < rows; i += 6) {
+        const int mr = (int)(rows - i < 6 ? rows - i : 6);
+        for (int64_t t0 = 0; t0 < lo; t0 += 16) {
+            const int nc = (int)(lo - t0 < 16 ? lo - t0 : 16);
+            for (int64_t c = 0; c < cg; c++)
+                micro_6x16(W + i * cg * k + c * k, cg * k, Xp + c * lp + t0, d, k,
+                           Y + i * lo + t0, lo, mr, nc, 1, NULL);
+        }
+    }
+}
+
+/* mean and variance (two passes, float lanes: 32 partial sums) */
+AVX2 static void moments_avx2(const float *r, int64_t len, float *mean, float *var)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(r + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(r + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(r + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(r + i + 24));
+    }
+    for (; i + 8 <= len; i += 8)
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(r + i));
+    float t = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < len; i++)
+        t += r[i];
+    const float mu = t / (float)len;
+    const __m256 mv = _mm256_set1_ps(mu);
+    s0 = s1 = s2 = s3 = _mm256_setzero_ps();
+    for (i = 0; i + 32 <= len; i += 32) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(r + i), mv);
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(r + i + 8), mv);
+        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(r + i + 16), mv);
+        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(r + i + 24), mv);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+    }
+    for (; i + 8 <= len; i += 8) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(r + i), mv);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+    }
+    t = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < len; i++)
+        t += (r[i] - mu) * (r[i] - mu);
+    *mean = mu;
+    *var = t / (float)len;
+}
+
+/* w = (r - mean) inv scale + bias (bias may be NULL) */
+AVX2 static void normalize_avx2(const float *r, float *w, int64_t len, float mean, float inv,
+                                const float *scale, const float *bias)
+{
+    const __m256 mv = _mm256_set1_ps(mean), iv = _mm256_set1_ps(inv);
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(r + i), mv), iv),
+                                 _mm256_loadu_ps(scale + i));
+        if (bias)
+            y = _mm256_add_ps(y, _mm256_loadu_ps(bias + i));
+        _mm256_storeu_ps(w + i, y);
+    }
+    for (; i < len; i++)
+        w[i] = (r[i] - mean) * inv * scale[i] + (bias ? bias[i] : 0.0f);
+}
+
+/* w = r a + b */
+AVX2 static void affine_avx2(const float *r, float *w, int64_t len, float a, float b)
+{
+    const __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        _mm256_storeu_ps(w + i, _mm256_fmadd_ps(_mm256_loadu_ps(r + i), av, bv));
+    for (; i < len; i++)
+        w[i] = r[i] * a + b;
+}
+
+AVX2 static void softmax_avx2(const float *in, float *out, int64_t len)
+{
+    __m256 mx8 = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(in + i));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    float mx = _mm_cvtss_f32(h);
+    for (; i < len; i++)
+        mx = in[i] > mx ? in[i] : mx;
+    const __m256 mv = _mm256_set1_ps(mx);
+    __m256 s8 = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= len; i += 8) {
+        const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(in + i), mv));
+        _mm256_storeu_ps(out + i, v);
+        s8 = _mm256_add_ps(s8, v);
+    }
+    float sum = hsum8(s8);
+    for (; i < len; i++) {
+        out[i] = expf(in[i] - mx);
+        sum += out[i];
+    }
+    const float inv = 1.0f / sum;
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= len; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), iv));
+    for (; i < len; i++)
+        out[i] *= inv;
 }
 
 AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
@@ -365,4 +554,113 @@ void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, cons
                     t += A[i * lda + kk] * B[j * ps + kk * 16 + q];
                 Y[i * ldy + c0 + j * 16 + q] = bias ? t + B[j * ps + k * 16 + q] : t;
             }
+}
+
+int occ_vec_fast(void)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    return use_avx2();
+#else
+    return 0;
+#endif
+}
+
+void occ_vec_gemm_plain(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                        int64_t ldb, int64_t n, float *Y, int64_t ldy)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        plain_avx2(A, m, k, lda, B, ldb, n, Y, ldy);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float t = 0.0f;
+            for (int64_t kk = 0; kk < k; kk++)
+                t += A[i * lda + kk] * B[kk * ldb + j];
+            Y[i * ldy + j] = t;
+        }
+}
+
+void occ_vec_moments(const float *r, int64_t len, float *mean, float *var)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        moments_avx2(r, len, mean, var);
+        return;
+    }
+#endif
+    double t = 0.0, q = 0.0;
+    for (int64_t i = 0; i < len; i++)
+        t += r[i];
+    const double mu = t / (double)len;
+    for (int64_t i = 0; i < len; i++)
+        q += (r[i] - mu) * (r[i] - mu);
+    *mean = (float)mu;
+    *var = (float)(q / (double)len);
+}
+
+void occ_vec_normalize(const float *r, float *w, int64_t len, float mean, float inv,
+                       const float *scale, const float *bias)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        normalize_avx2(r, w, len, mean, inv, scale, bias);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < len; i++)
+        w[i] = (r[i] - mean) * inv * scale[i] + (bias ? bias[i] : 0.0f);
+}
+
+void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        affine_avx2(r, w, len, a, b);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < len; i++)
+        w[i] = r[i] * a + b;
+}
+
+void occ_vec_softmax(const float *in, float *out, int64_t len)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        softmax_avx2(in, out, len);
+        return;
+    }
+#endif
+    float mx = -INFINITY, sum = 0.0f;
+    for (int64_t i = 0; i < len; i++)
+        mx = in[i] > mx ? in[i] : mx;
+    for (int64_t i = 0; i < len; i++) {
+        out[i] = expf(in[i] - mx);
+        sum += out[i];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < len; i++)
+        out[i] *= inv;
+}
+
+void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,
+                     int64_t lp, int64_t d, int64_t lo, float *Y)
+{
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        gconv1d_avx2(W, rows, cg, k, Xp, lp, d, lo, Y);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < lo; t++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < cg; c++)
+                for (int64_t j = 0; j < k; j++)
+                    acc += W[(r * cg + c) * k + j] * Xp[c * lp + t + d * j];
+            Y[r * lo + t] += acc;
+        }
 }

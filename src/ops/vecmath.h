@@ -28,8 +28,36 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
  * beyond column n) followed, when bias, by one more row of 16: the bias of
  * those columns. The layout the packer stores a Linear's weight in
  * (src/pack/fuse.c). Y has ldy floats a row. Splits the panels over the
- * OpenMP threads. */
+ * threads of par.h's pool. */
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                          int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy);
+
+/* Mean and (biased) variance of r[0, len), two passes (len >= 1). */
+void occ_vec_moments(const float *r, int64_t len, float *mean, float *var);
+/* w = (r - mean) inv scale + bias, per element scale and bias (NULL: 0). */
+void occ_vec_normalize(const float *r, float *w, int64_t len, float mean, float inv,
+                       const float *scale, const float *bias);
+/* w = r a + b */
+void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b);
+/* Softmax of one contiguous row (in == out allowed): exp(x - max) / sum;
+ * exp as occ_vec_sigmoid's. */
+void occ_vec_softmax(const float *in, float *out, int64_t len);
+
+/* Y[r, t] += sum_{c < cg, j < k} W[(r cg + c) k + j] Xp[c lp + t + d j]
+ * for r < rows, t < lo (Y rows lo apart): one group of a stride-1 1-D
+ * convolution over its zero-padded input rows (lp floats apart). Xp must
+ * stay readable 16 floats past its last row. One thread. */
+void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,
+                     int64_t lp, int64_t d, int64_t lo, float *Y);
+
+/* 1 when the AVX2 + FMA kernels run (else the scalar loops: callers with
+ * a oneDNN alternative take it). */
+int occ_vec_fast(void);
+
+/* Y[m, n] = A[m, k] B[k, n] for a plain row-major B (ldb floats a row),
+ * one thread: attention's batched products, which callers split by batch
+ * and rows. */
+void occ_vec_gemm_plain(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                        int64_t ldb, int64_t n, float *Y, int64_t ldy);
 
 #endif

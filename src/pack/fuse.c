@@ -15,7 +15,11 @@
  *   Conv over [N, C, L] (1-D, group 1, explicit pads): OccIm2Col (one copy,
  *     src/ops/im2col.c) -> MatMul on the weight's panels (bias inside) ->
  *     Transpose back to [N, O, L'] (oneDNN 2.6 runs those convolutions on
- *     plain layouts through its gemm convolution at a third of the speed).
+ *     plain layouts through its gemm convolution at a third of the speed);
+ *   Conv over [N, C, L] (1-D, group G > 1, stride 1, explicit pads, at
+ *     least 6 output channels a group): OccGroupConv1d (src/ops/gconv1d.c,
+ *     the weight as it is, windows of the padded input read in place), in
+ *     parts of at most 2 MiB of weight joined by a channel Concat.
  *
  * Every intermediate value must be read by the pattern alone (not by
  * another node, not a graph output) and every constant must have the value
@@ -653,6 +657,151 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     return OCC_OK;
 }
 
+/* Conv node k over [N, C, L] with a constant W [O, C/G, kk] (bias
+ * optional), group G > 1 with O/G >= 6 (the kernel's 6-row block; a
+ * depthwise convolution stays on oneDNN), stride 1, explicit pads:
+ * OccGroupConv1d, in parts of whole groups (attribute c_in: the first input
+ * channel a part reads) joined by a channel Concat when the weight is
+ * large; *added = nodes inserted before it. */
+enum { GCONV_PART = 2 << 20 };
+
+static occ_status conv1d_group(fctx *f, uint32_t k, uint32_t *added)
+{
+    imp_ctx *c = f->c;
+    occ_node *n = &c->nodes[k];
+    if (n->n_inputs < 2 || n->n_inputs > 3 || n->n_outputs != 1 || n->inputs[0] < 0)
+        return OCC_OK;
+    int32_t x = n->inputs[0], bias = n->n_inputs == 3 ? n->inputs[2] : -1;
+    const imp_cval *W = fconst(f, n->inputs[1]);
+    const occ_tensor *xt = &c->t[x];
+    if (!W || W->ndim != 3 || fconst(f, x) || xt->ndim != 3 ||
+        occ_tensor_dtype(xt) != OCC_DTYPE_FLOAT)
+        return OCC_OK;
+    const int64_t O = W->dims[0], kk = W->dims[2];
+    if (bias >= 0) {
+        const imp_cval *bv = fconst(f, bias);
+        if (!bv || bv->count != O || bv->ndim != 1)
+            return OCC_OK;
+    }
+    int64_t group = 1, dil = 1, pl = 0, pr = 0;
+    for (uint32_t a = 0; a < n->n_attrs; a++) {
+        const occ_attr *at = &n->attrs[a];
+        if (!strcmp(at->name, "group")) {
+            if (at->type != OCC_ATTR_INT)
+                return OCC_OK;
+            group = at->i;
+        } else if (!strcmp(at->name, "auto_pad")) {
+            if (at->type != OCC_ATTR_STRING || strcmp(at->s, "NOTSET"))
+                return OCC_OK;
+        } else if (!strcmp(at->name, "kernel_shape")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != kk)
+                return OCC_OK;
+        } else if (!strcmp(at->name, "strides")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != 1)
+                return OCC_OK;
+        } else if (!strcmp(at->name, "dilations")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] < 1)
+                return OCC_OK;
+            dil = at->ints[0];
+        } else if (!strcmp(at->name, "pads")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 2 || at->ints[0] < 0 || at->ints[1] < 0)
+                return OCC_OK;
+            pl = at->ints[0];
+            pr = at->ints[1];
+        } else {
+            return OCC_OK;
+        }
+    }
+    if (group < 2 || O % group || O / group < 6 || xt->dims[1] % group ||
+        W->dims[1] != xt->dims[1] / group)
+        return OCC_OK;
+    /* parts of whole groups, each weight within GCONV_PART bytes: a step's
+     * weight is loaded whole (occlumency streams it as one segment), and
+     * wav2vec2's is 18 MiB; the parts' outputs meet in a channel Concat */
+    const int64_t cg = W->dims[1], wsize = O * cg * kk * 4;
+    int64_t parts = 1;
+    while (parts < group && (wsize / parts > GCONV_PART || group % parts))
+        parts++;
+    const int64_t gp = group / parts, op = O / parts;
+    const float *wf = W->f, *bf = bias >= 0 ? c->v[bias].c.f : NULL;
+    const char *cn = n->name ? n->name : "conv";
+    int32_t y = n->outputs[0];
+    if (parts == 1) {
+        occ_attr *ga = imp_alloc(c->A, 4 * sizeof *ga);
+        if (!ga)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        ga[0] = mk_int("group", group);
+        ga[1] = mk_int("dilation", dil);
+        ga[2] = mk_int("pad_l", pl);
+        ga[3] = mk_int("pad_r", pr);
+        n->op = "OccGroupConv1d";
+        n->attrs = ga;
+        n->n_attrs = 4;
+        return infer_node(c, k);
+    }
+    occ_status s;
+    if ((s = insert_nodes(c, k, (uint32_t)parts)))
+        return s;
+    /* k .. k + parts - 1: the parts; k + parts: the Conv, to be the Concat */
+    int32_t *cat_in = imp_alloc(c->A, (size_t)parts * sizeof *cat_in);
+    occ_attr *ca = imp_alloc(c->A, sizeof *ca);
+    if (!cat_in || !ca)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    for (int64_t q = 0; q < parts; q++) {
+        char base[220];
+        imp_cval tw = {.type = CV_FLOAT, .ndim = 3, .count = op * cg * kk};
+        tw.dims[0] = op;
+        tw.dims[1] = cg;
+        tw.dims[2] = kk;
+        if ((s = imp_cval_alloc(&tw, c->e)))
+            return s;
+        memcpy(tw.f, wf + q * op * cg * kk, (size_t)(op * cg * kk) * sizeof(float));
+        snprintf(base, sizeof base, "%.180s.w%lld", cn, (long long)q);
+        int32_t vw = new_const(f, base, &tw), vb = -1;
+        if (vw < 0)
+            return vw;
+        if (bf) {
+            imp_cval tb = {.type = CV_FLOAT, .ndim = 1, .count = op};
+            tb.dims[0] = op;
+            if ((s = imp_cval_alloc(&tb, c->e)))
+                return s;
+            memcpy(tb.f, bf + q * op, (size_t)op * sizeof(float));
+            snprintf(base, sizeof base, "%.180s.b%lld", cn, (long long)q);
+            if ((vb = new_const(f, base, &tb)) < 0)
+                return vb;
+        }
+        snprintf(base, sizeof base, "%.180s/part%lld", cn, (long long)q);
+        int32_t vy = new_act(f, base, (uint32_t)(k + q));
+        occ_attr *ga = imp_alloc(c->A, 5 * sizeof *ga);
+        int32_t *io = imp_alloc(c->A, 4 * sizeof *io);
+        if (vy < 0 || !ga || !io)
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        ga[0] = mk_int("group", gp);
+        ga[1] = mk_int("dilation", dil);
+        ga[2] = mk_int("pad_l", pl);
+        ga[3] = mk_int("pad_r", pr);
+        ga[4] = mk_int("c_in", q * gp * cg);
+        io[0] = x;
+        io[1] = vw;
+        io[2] = vb;
+        io[3] = vy;
+        cat_in[q] = vy;
+        if ((s = set_node(c, (uint32_t)(k + q), c->t[vy].name, "OccGroupConv1d", io,
+                          bf ? 3 : 2, &io[3], ga, 5)))
+            return s;
+    }
+    int32_t *yo = imp_alloc(c->A, sizeof *yo);
+    if (!yo)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    yo[0] = y;
+    *ca = mk_int("axis", 1);
+    const uint32_t at = (uint32_t)(k + parts);
+    if ((s = set_node(c, at, c->nodes[at].name, "Concat", cat_in, (uint32_t)parts, yo, ca, 1)))
+        return s;
+    *added = (uint32_t)parts;
+    return OCC_OK;
+}
+
 /* Gemm(A, B[, C]) with A a run-time [M, K] of M >= 16 rows (a transformer's
  * tokens; a CNN's batch-1 classifier keeps its Gemm), B a constant, C a
  * constant row of N or absent, alpha = beta = 1, transA = 0: the same panel
@@ -748,6 +897,8 @@ occ_status imp_fuse(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
         uint32_t added = 0;
         if (!c->dead[k] && strcmp(c->nodes[k].op, "Conv") == 0) {
             s = conv1d_gemm(&f, k, &added);
+            if (!s && !added)
+                s = conv1d_group(&f, k, &added);
             k += added;
             if (!s && added)
                 s = count_uses(&f, gouts, ngouts);
