@@ -83,9 +83,33 @@ static occ_status dft_infer(occ_model *m, const occ_node *n, occ_error *e)
     return occ_ops_set_out(m, n, 0, x->ndim, d, e);
 }
 
+/* cos and sin of 2 pi k / n for k < n, in double (shared with stft.c) */
+int occ_ops_twiddles(occ_twiddles *t, int64_t n)
+{
+    t->cs = occ_ops_alloc((uint64_t)n * sizeof(double));
+    t->sn = occ_ops_alloc((uint64_t)n * sizeof(double));
+    if (!t->cs || !t->sn) {
+        occ_ops_twiddles_free(t);
+        return -1;
+    }
+    const double pi = 3.14159265358979323846;
+    for (int64_t k = 0; k < n; k++) {
+        t->cs[k] = cos(2.0 * pi * (double)k / (double)n);
+        t->sn[k] = sin(2.0 * pi * (double)k / (double)n);
+    }
+    return 0;
+}
+
+void occ_ops_twiddles_free(occ_twiddles *t)
+{
+    occ_ops_free(t->cs);
+    occ_ops_free(t->sn);
+    t->cs = t->sn = NULL;
+}
+
 typedef struct dft_state {
     dft_geom g;
-    double *cs, *sn; /* cos and sin of 2 pi k / n, k < n */
+    occ_twiddles tw; /* of n */
 } dft_state;
 
 static void dft_destroy(void *v)
@@ -93,8 +117,7 @@ static void dft_destroy(void *v)
     dft_state *s = v;
     if (!s)
         return;
-    occ_ops_free(s->cs);
-    occ_ops_free(s->sn);
+    occ_ops_twiddles_free(&s->tw);
     free(s);
 }
 
@@ -108,17 +131,9 @@ static occ_status dft_prepare(occ_op_prep *p, void **state, occ_error *e)
         dft_destroy(s);
         return st;
     }
-    int64_t nn = s->g.n;
-    s->cs = occ_ops_alloc((uint64_t)nn * sizeof(double));
-    s->sn = occ_ops_alloc((uint64_t)nn * sizeof(double));
-    if (!s->cs || !s->sn) {
+    if (occ_ops_twiddles(&s->tw, s->g.n)) {
         dft_destroy(s);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    }
-    const double pi = 3.14159265358979323846;
-    for (int64_t k = 0; k < nn; k++) {
-        s->cs[k] = cos(2.0 * pi * (double)k / (double)nn);
-        s->sn[k] = sin(2.0 * pi * (double)k / (double)nn);
     }
     *state = s;
     return OCC_OK;
@@ -144,7 +159,7 @@ static occ_status dft_run(void *state, const occ_op_exec *x, occ_error *e)
                 int64_t t = 0; /* j k mod n, kept exact */
                 for (int64_t j = 0; j < used; j++) {
                     double a = src[j * g->inner * ci], b = ci == 2 ? src[j * g->inner * ci + 1] : 0;
-                    double c = s->cs[t], sv = sg * s->sn[t];
+                    double c = s->tw.cs[t], sv = sg * s->tw.sn[t];
                     re += a * c - b * sv;
                     im += a * sv + b * c;
                     t += k;

@@ -166,6 +166,13 @@ extern const occ_op_vtable occ_op_trilu, occ_op_isinf, occ_op_isnan, occ_op_eyel
     occ_op_quantizelinear, occ_op_dequantizelinear;
 /* einsum.c */
 extern const occ_op_vtable occ_op_einsum;
+/* A DFT's table of cos and sin of 2 pi k / n, k < n, in double: dft.c makes
+ * it for DFT and STFT (0 or -1 when out of memory; free it either way). */
+typedef struct occ_twiddles {
+    double *cs, *sn;
+} occ_twiddles;
+int occ_ops_twiddles(occ_twiddles *t, int64_t n);
+void occ_ops_twiddles_free(occ_twiddles *t);
 /* dft.c, stft.c, melweight.c (MelWeightMatrix), maxunpool.c, roialign.c */
 extern const occ_op_vtable occ_op_dft, occ_op_stft, occ_op_melweightmatrix, occ_op_maxunpool,
     occ_op_roialign;

@@ -88,7 +88,7 @@ static occ_status stft_infer(occ_model *m, const occ_node *n, occ_error *e)
 
 typedef struct stft_state {
     stft_geom g;
-    double *cs, *sn; /* cos and sin of 2 pi k / flen */
+    occ_twiddles tw; /* of flen */
 } stft_state;
 
 static void stft_destroy(void *v)
@@ -96,8 +96,7 @@ static void stft_destroy(void *v)
     stft_state *s = v;
     if (!s)
         return;
-    occ_ops_free(s->cs);
-    occ_ops_free(s->sn);
+    occ_ops_twiddles_free(&s->tw);
     free(s);
 }
 
@@ -111,17 +110,9 @@ static occ_status stft_prepare(occ_op_prep *p, void **state, occ_error *e)
         stft_destroy(s);
         return st;
     }
-    int64_t nn = s->g.flen;
-    s->cs = occ_ops_alloc((uint64_t)nn * sizeof(double));
-    s->sn = occ_ops_alloc((uint64_t)nn * sizeof(double));
-    if (!s->cs || !s->sn) {
+    if (occ_ops_twiddles(&s->tw, s->g.flen)) {
         stft_destroy(s);
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
-    }
-    const double pi = 3.14159265358979323846;
-    for (int64_t k = 0; k < nn; k++) {
-        s->cs[k] = cos(2.0 * pi * (double)k / (double)nn);
-        s->sn[k] = sin(2.0 * pi * (double)k / (double)nn);
     }
     *state = s;
     return OCC_OK;
@@ -145,7 +136,7 @@ static occ_status stft_run(void *state, const occ_op_exec *x, occ_error *e)
                 for (int64_t j = 0; j < nn; j++) {
                     double w = win ? win[j] : 1.0;
                     double a = src[j * ci] * w, c2 = ci == 2 ? src[j * ci + 1] * w : 0;
-                    double c = s->cs[t], sv = -s->sn[t]; /* e^{-i 2 pi jk/n} */
+                    double c = s->tw.cs[t], sv = -s->tw.sn[t]; /* e^{-i 2 pi jk/n} */
                     re += a * c - c2 * sv;
                     im += a * sv + c2 * c;
                     t += k;
