@@ -551,6 +551,44 @@ static occ_attr mk_int(const char *name, int64_t v)
 /* Conv node k over [N, C, L] with a constant W [O, C, kk] (bias optional),
  * group 1, explicit pads: into OccIm2Col -> MatMul (panels) [-> Add] ->
  * Transpose; *added = nodes inserted before it. */
+
+/* A 1-D Conv's attributes, when every one is understood (auto_pad NOTSET,
+ * kernel_shape [kk], one stride, one dilation, two pads): 0, else -1 and the
+ * Conv is left to the generic kernel. */
+typedef struct conv1d_attrs {
+    int64_t group, stride, dil, pl, pr;
+} conv1d_attrs;
+
+static int conv1d_attrs_get(const occ_node *n, int64_t kk, conv1d_attrs *ca)
+{
+    *ca = (conv1d_attrs){.group = 1, .stride = 1, .dil = 1};
+    for (uint32_t a = 0; a < n->n_attrs; a++) {
+        const occ_attr *at = &n->attrs[a];
+        if (!strcmp(at->name, "group")) {
+            if (at->type != OCC_ATTR_INT || at->i < 1)
+                return -1;
+            ca->group = at->i;
+        } else if (!strcmp(at->name, "auto_pad")) {
+            if (at->type != OCC_ATTR_STRING || strcmp(at->s, "NOTSET"))
+                return -1;
+        } else if (!strcmp(at->name, "kernel_shape")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != kk)
+                return -1;
+        } else if (!strcmp(at->name, "strides") || !strcmp(at->name, "dilations")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] < 1)
+                return -1;
+            *(at->name[0] == 's' ? &ca->stride : &ca->dil) = at->ints[0];
+        } else if (!strcmp(at->name, "pads")) {
+            if (at->type != OCC_ATTR_INTS || at->count != 2 || at->ints[0] < 0 || at->ints[1] < 0)
+                return -1;
+            ca->pl = at->ints[0];
+            ca->pr = at->ints[1];
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
 static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
 {
     imp_ctx *c = f->c;
@@ -573,31 +611,10 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
         if (!bv || bv->count != O || bv->ndim != 1)
             return OCC_OK;
     }
-    int64_t stride = 1, dil = 1, pl = 0, pr = 0;
-    for (uint32_t a = 0; a < n->n_attrs; a++) {
-        const occ_attr *at = &n->attrs[a];
-        if (!strcmp(at->name, "group")) {
-            if (!int_attr_is(at, 1))
-                return OCC_OK;
-        } else if (!strcmp(at->name, "auto_pad")) {
-            if (at->type != OCC_ATTR_STRING || strcmp(at->s, "NOTSET"))
-                return OCC_OK;
-        } else if (!strcmp(at->name, "kernel_shape")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != kk)
-                return OCC_OK;
-        } else if (!strcmp(at->name, "strides") || !strcmp(at->name, "dilations")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] < 1)
-                return OCC_OK;
-            *(at->name[0] == 's' ? &stride : &dil) = at->ints[0];
-        } else if (!strcmp(at->name, "pads")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 2 || at->ints[0] < 0 || at->ints[1] < 0)
-                return OCC_OK;
-            pl = at->ints[0];
-            pr = at->ints[1];
-        } else {
-            return OCC_OK;
-        }
-    }
+    conv1d_attrs ca;
+    if (conv1d_attrs_get(n, kk, &ca) || ca.group != 1)
+        return OCC_OK;
+    const int64_t stride = ca.stride, dil = ca.dil, pl = ca.pl, pr = ca.pr;
     /* the weight as panels of B = W^T [C kk, O], each with its bias row */
     if (imp_count(2, (int64_t[]){(O + 15) / 16 * 16, K + (bias >= 0)}) < 0)
         return OCC_OK;
@@ -683,35 +700,10 @@ static occ_status conv1d_group(fctx *f, uint32_t k, uint32_t *added)
         if (!bv || bv->count != O || bv->ndim != 1)
             return OCC_OK;
     }
-    int64_t group = 1, dil = 1, pl = 0, pr = 0;
-    for (uint32_t a = 0; a < n->n_attrs; a++) {
-        const occ_attr *at = &n->attrs[a];
-        if (!strcmp(at->name, "group")) {
-            if (at->type != OCC_ATTR_INT)
-                return OCC_OK;
-            group = at->i;
-        } else if (!strcmp(at->name, "auto_pad")) {
-            if (at->type != OCC_ATTR_STRING || strcmp(at->s, "NOTSET"))
-                return OCC_OK;
-        } else if (!strcmp(at->name, "kernel_shape")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != kk)
-                return OCC_OK;
-        } else if (!strcmp(at->name, "strides")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] != 1)
-                return OCC_OK;
-        } else if (!strcmp(at->name, "dilations")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 1 || at->ints[0] < 1)
-                return OCC_OK;
-            dil = at->ints[0];
-        } else if (!strcmp(at->name, "pads")) {
-            if (at->type != OCC_ATTR_INTS || at->count != 2 || at->ints[0] < 0 || at->ints[1] < 0)
-                return OCC_OK;
-            pl = at->ints[0];
-            pr = at->ints[1];
-        } else {
-            return OCC_OK;
-        }
-    }
+    conv1d_attrs a1;
+    if (conv1d_attrs_get(n, kk, &a1) || a1.stride != 1)
+        return OCC_OK;
+    const int64_t group = a1.group, dil = a1.dil, pl = a1.pl, pr = a1.pr;
     if (group < 2 || O % group || O / group < 6 || xt->dims[1] % group ||
         W->dims[1] != xt->dims[1] / group)
         return OCC_OK;
