@@ -162,6 +162,156 @@ static void test_resize(void)
     free(r);
 }
 
+/* 1-D linear taps of half_pixel resizing n_in -> n_out at index o. */
+static void lin_taps(int64_t n_in, int64_t n_out, int64_t o, int64_t *i0, int64_t *i1, double *w)
+{
+    double f = (o + 0.5) * (double)n_in / (double)n_out - 0.5;
+    if (f < 0)
+        f = 0;
+    *i0 = (int64_t)floor(f);
+    if (*i0 > n_in - 1)
+        *i0 = n_in - 1;
+    *i1 = *i0 + 1 < n_in ? *i0 + 1 : n_in - 1;
+    *w = f - (double)*i0;
+}
+
+/* Linear Resize runs one pass per resized dim, the last straight into the
+ * output: its held buffers are sized by the earlier passes (fcn_resnet50's
+ * 21x256x256 upsampling held two output-sized buffers, 11 MB). Values against
+ * a separable reference, with two and with three passes. */
+static void test_resize_linear_buffers(void)
+{
+    for (int three = 0; three < 2; three++) {
+        int64_t id[4] = {1, 4, 8, 8}, od[4] = {1, three ? 8 : 4, 64, 64};
+        int64_t on = od[1] * od[2] * od[3];
+        float *x = rand_buf(4 * 8 * 8), *r = malloc((size_t)on * 4);
+        for (int64_t c = 0; c < od[1]; c++)
+            for (int64_t h = 0; h < 64; h++)
+                for (int64_t w = 0; w < 64; w++) {
+                    int64_t c0, c1, h0, h1, w0, w1;
+                    double a, bb, g;
+                    lin_taps(id[1], od[1], c, &c0, &c1, &a);
+                    lin_taps(8, 64, h, &h0, &h1, &bb);
+                    lin_taps(8, 64, w, &w0, &w1, &g);
+                    double v = 0;
+                    for (int k = 0; k < 8; k++) {
+                        int64_t cc = k & 4 ? c1 : c0, hh = k & 2 ? h1 : h0, ww = k & 1 ? w1 : w0;
+                        double wt = (k & 4 ? a : 1 - a) * (k & 2 ? bb : 1 - bb) * (k & 1 ? g : 1 - g);
+                        v += wt * x[(cc * 8 + hh) * 8 + ww];
+                    }
+                    r[(c * 64 + h) * 64 + w] = (float)v;
+                }
+        tin in[1] = {T4(1, 4, 8, 8, x)};
+        occ_attr ra[3] = {A_INTS("sizes", od, 4), A_STR("mode", "linear"),
+                          A_STR("coordinate_transformation_mode", "half_pixel")};
+        run1(three ? "Resize linear C,H,W" : "Resize linear H,W", "Resize", 1, in, 3, ra, 4, od, r,
+             1e-5, 0);
+        /* what the engine holds for it, besides tables: the passes before the last */
+        tb b;
+        tb_init(&b);
+        int xi = tb_input(&b, "x", 4, id), y = tb_act(&b, "y");
+        tb_node(&b, "Resize", 1, &xi, y, 3, ra);
+        tb_output(&b, y);
+        occ_error e = {0};
+        occ_engine *eng = NULL;
+        occ_engine_opts o = {.threads = 1};
+        CHECK_MSG(tb_finish(&b, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e) == OCC_OK, "%s", e.msg);
+        if (eng) {
+            occ_plan_summary sum = {0};
+            const occ_plan_layer *layers = NULL;
+            uint32_t nl = 0;
+            occ_engine_plan_summary(eng, &sum, &layers, &nl);
+            /* H pass: [1,4,64,8] (and C first: [1,8,8,8], [1,8,64,8] twice) */
+            uint64_t want = three ? 2 * 8 * 64 * 8 * 4 : 4 * 64 * 8 * 4;
+            CHECK_MSG(sum.fixed >= want && sum.fixed < want + 16384 && sum.fixed < (uint64_t)on * 4,
+                      "held %llu bytes (want %llu + tables)", (unsigned long long)sum.fixed,
+                      (unsigned long long)want);
+            occ_engine_free(eng);
+        }
+        tb_free(&b);
+        free(x);
+        free(r);
+    }
+}
+
+/* Attention's Einsums ("bhid,bhjd->bhij", then "bhij,bhjd->bhid") read their
+ * operands and write the result in place, B multiplied transposed where it is
+ * [.., n, k]: no copies held (maxvit_t's 44 held 84 MB). A permuted form
+ * ("bhdi,bhjd->bihj") still goes through the copies. Values against loops. */
+static void test_einsum_attention(void)
+{
+    enum { H = 3, I = 5, J = 4, D = 6 };
+    float *q = rand_buf(H * I * D), *k = rand_buf(H * J * D), *r = malloc(H * I * J * 4);
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < I; i++)
+            for (int j = 0; j < J; j++) {
+                double acc = 0;
+                for (int d = 0; d < D; d++)
+                    acc += (double)q[(h * I + i) * D + d] * k[(h * J + j) * D + d];
+                r[(h * I + i) * J + j] = (float)acc;
+            }
+    tin in[2] = {T4(1, H, I, D, q), T4(1, H, J, D, k)};
+    occ_attr a1[1] = {A_STR("equation", "bhid,bhjd->bhij")};
+    int64_t d1[4] = {1, H, I, J};
+    run1("Einsum bhid,bhjd->bhij", "Einsum", 2, in, 1, a1, 4, d1, r, 1e-5, 0);
+    float *v = rand_buf(H * J * D), *r2 = malloc(H * I * D * 4), *r3 = malloc(H * I * J * 4);
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < I; i++)
+            for (int d = 0; d < D; d++) {
+                double acc = 0;
+                for (int j = 0; j < J; j++)
+                    acc += (double)r[(h * I + i) * J + j] * v[(h * J + j) * D + d];
+                r2[(h * I + i) * D + d] = (float)acc;
+            }
+    tin in2[2] = {T4(1, H, I, J, r), T4(1, H, J, D, v)};
+    occ_attr a2[1] = {A_STR("equation", "bhij,bhjd->bhid")};
+    int64_t d2[4] = {1, H, I, D};
+    run1("Einsum bhij,bhjd->bhid", "Einsum", 2, in2, 1, a2, 4, d2, r2, 1e-5, 0);
+    /* q read as [b,h,d,i] (its data reinterpreted), output permuted: the copying path */
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < I; i++)
+            for (int j = 0; j < J; j++) {
+                double acc = 0;
+                for (int d = 0; d < D; d++)
+                    acc += (double)q[(h * D + d) * I + i] * k[(h * J + j) * D + d];
+                r3[(i * H + h) * J + j] = (float)acc;
+            }
+    tin in3[2] = {T4(1, H, D, I, q), T4(1, H, J, D, k)};
+    occ_attr a3[1] = {A_STR("equation", "bhdi,bhjd->bihj")};
+    int64_t d3[4] = {1, I, H, J};
+    run1("Einsum bhdi,bhjd->bihj", "Einsum", 2, in3, 1, a3, 4, d3, r3, 1e-5, 0);
+    /* what the engine holds for the in-place forms: nothing */
+    for (int f = 0; f < 2; f++) {
+        tb b;
+        tb_init(&b);
+        int64_t da[4] = {1, H, I, f ? J : D}, db[4] = {1, H, J, D};
+        int ins[2] = {tb_input(&b, "a", 4, da), tb_input(&b, "b", 4, db)}, y = tb_act(&b, "y");
+        tb_node(&b, "Einsum", 2, ins, y, 1, f ? a2 : a1);
+        tb_output(&b, y);
+        occ_error e = {0};
+        occ_engine *eng = NULL;
+        occ_engine_opts o = {.threads = 1};
+        CHECK_MSG(tb_finish(&b, &e) == OCC_OK, "%s", e.msg);
+        CHECK_MSG(occ_engine_create(&b.m, &o, tb_read, &b, &eng, &e) == OCC_OK, "%s", e.msg);
+        if (eng) {
+            occ_plan_summary sum = {0};
+            const occ_plan_layer *layers = NULL;
+            uint32_t nl = 0;
+            occ_engine_plan_summary(eng, &sum, &layers, &nl);
+            CHECK_MSG(sum.fixed == 0, "form %d holds %llu bytes", f, (unsigned long long)sum.fixed);
+            occ_engine_free(eng);
+        }
+        tb_free(&b);
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(r);
+    free(r2);
+    free(r3);
+}
+
 static void test_reducemean(void)
 {
     float *x = rand_buf(120), *r = malloc(120 * 4);
@@ -200,6 +350,8 @@ int main(void)
     RUN(test_transpose);
     RUN(test_pad);
     RUN(test_resize);
+    RUN(test_resize_linear_buffers);
+    RUN(test_einsum_attention);
     RUN(test_reducemean);
     TEST_DONE();
 }

@@ -819,6 +819,98 @@ static void test_conformance_rules(void)
     tb_free(&b);
 }
 
+/* swin_t computes its window padding as (w - W % w) % w: integer Mod folds at
+ * pack time, with the divisor's sign (fmod=0, Python's %) or C's fmod (fmod=1);
+ * a modulo by zero is refused. Checked through the Reshape shape it folds into. */
+static void test_fold_mod(void)
+{
+    tb b;
+    tb_init(&b, 13);
+    int64_t xd[] = {1, 24};
+    tb_input(&b, "x", 2, xd);
+    const int64_t v[] = {-7, 4, 5, 7, -4, 10};
+    const char *names[] = {"m7", "four", "five", "seven", "mfour", "ten"};
+    for (int k = 0; k < 6; k++)
+        tb_const_i64(&b, names[k], 1, &v[k]);
+    tb_node(&b, "Mod", "a", (const char *[]){"m7", "four", NULL}, (const char *[]){"d0", NULL});
+    tb_node(&b, "Mod", "w1", (const char *[]){"five", "four", NULL}, (const char *[]){"r", NULL});
+    tb_node(&b, "Sub", "w2", (const char *[]){"four", "r", NULL}, (const char *[]){"p", NULL});
+    tb_node(&b, "Mod", "w3", (const char *[]){"p", "four", NULL}, (const char *[]){"d1", NULL});
+    tb_node(&b, "Mod", "c", (const char *[]){"seven", "mfour", NULL}, (const char *[]){"d2", NULL});
+    Onnx__NodeProto *f = tb_node(&b, "Mod", "f", (const char *[]){"ten", "mfour", NULL},
+                                 (const char *[]){"d3", NULL});
+    tb_attr_i(&b, f, "fmod", 1);
+    Onnx__NodeProto *cc = tb_node(&b, "Concat", "cat", (const char *[]){"d0", "d1", "d2", "d3", NULL},
+                                  (const char *[]){"shp", NULL});
+    tb_attr_i(&b, cc, "axis", 0);
+    tb_node(&b, "Reshape", "reshape", (const char *[]){"x", "shp", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    occ_import *im = NULL;
+    occ_error e;
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *r = find_op(occ_import_model(im), "Reshape");
+        const occ_attr *a = r ? attr(r, "shape") : NULL;
+        /* -7 mod 4 = 1, (4 - 5 mod 4) mod 4 = 3, 7 mod -4 = -1, fmod(10, -4) = 2 */
+        CHECK(a && a->type == OCC_ATTR_INTS && a->count == 4);
+        CHECK(a && a->ints[0] == 1 && a->ints[1] == 3 && a->ints[2] == -1 && a->ints[3] == 2);
+        const occ_tensor *o = r ? &occ_import_model(im)->tensors[r->outputs[0]] : NULL;
+        CHECK(o && o->ndim == 4 && o->dims[2] == 4 && o->dims[3] == 2);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    int64_t zero = 0, five = 5;
+    tb_const_i64(&b, "z", 1, &zero);
+    tb_const_i64(&b, "five", 1, &five);
+    tb_node(&b, "Mod", "m", (const char *[]){"five", "z", NULL}, (const char *[]){"d", NULL});
+    tb_node(&b, "Reshape", "reshape", (const char *[]){"x", "d", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "modulo by zero");
+    tb_free(&b);
+}
+
+/* torch exports swin_t's F.dropout(p=0.0, training=True) as Dropout with ratio 0
+ * and training_mode true: the identity. Any other ratio in training mode stays
+ * refused. */
+static void test_dropout_training_ratio0(void)
+{
+    for (int ratio_zero = 1; ratio_zero >= 0; ratio_zero--) {
+        tb b;
+        tb_init(&b, 13);
+        int64_t xd[] = {1, 8};
+        tb_input(&b, "x", 2, xd);
+        float ratio = ratio_zero ? 0.0f : 0.1f;
+        tb_init_f(&b, "ratio", 0, NULL, &ratio);
+        int64_t one = 1;
+        tb_init_i64(&b, "train", 0, NULL, &one);
+        tb_node(&b, "Relu", "relu", (const char *[]){"x", NULL}, (const char *[]){"r", NULL});
+        tb_node(&b, "Dropout", "drop", (const char *[]){"r", "ratio", "train", NULL},
+                (const char *[]){"d", NULL});
+        tb_node(&b, "Sigmoid", "sig", (const char *[]){"d", NULL}, (const char *[]){"out", NULL});
+        tb_output(&b, "out");
+        if (!ratio_zero) {
+            expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "training_mode is true");
+            tb_free(&b);
+            continue;
+        }
+        occ_import *im = NULL;
+        occ_error e;
+        occ_status s = import_tb(&b, NULL, &im, &e);
+        CHECK_MSG(s == OCC_OK, "%s", e.msg);
+        if (!s) {
+            const occ_model *m = occ_import_model(im);
+            CHECK(m->n_nodes == 2 && find_op(m, "Relu") && find_op(m, "Sigmoid"));
+            CHECK(!find_op(m, "Dropout") && !find_op(m, "Identity"));
+        }
+        occ_import_free(im);
+        tb_free(&b);
+    }
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
@@ -835,5 +927,7 @@ int main(void)
     RUN(test_truncated_and_garbage);
     RUN(test_labels_preproc);
     RUN(test_unused_outputs);
+    RUN(test_fold_mod);
+    RUN(test_dropout_training_ratio0);
     TEST_DONE();
 }

@@ -197,9 +197,10 @@ extern const occ_op_vtable occ_op_layernorm, occ_op_instancenorm, occ_op_lpnorm,
  * scratchpad (the working buffer). o1 = 0 means the whole layer. */
 typedef struct occ_conv_info {
     uint64_t blob_size;    /* prepared weights + bias */
-    uint64_t scratch_size; /* working buffer (oneDNN scratchpad) */
+    uint64_t scratch_size; /* working buffer: the converted input (reorders_input), then
+                            * the oneDNN scratchpad */
     uint64_t dst_offset;   /* bytes into the output where this part writes */
-    int reorders_input;    /* converts its input first (into op memory) */
+    int reorders_input;    /* converts its input first (into the working buffer) */
     int64_t o0, o1;
     const char *impl;      /* oneDNN implementation name (valid while the state lives) */
 } occ_conv_info;

@@ -11,7 +11,7 @@ static const char *const fold_ops[] = {
     "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
     "Add", "Sub", "Mul", "Div", "Min", "Max", "Equal", "Less", "Greater", "Where",
     "Reshape", "Flatten", "Transpose", "Identity", "ConstantOfShape", "Range",
-    "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", NULL};
+    "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Mod", NULL};
 
 int imp_fold_known(const char *op)
 {
@@ -113,14 +113,16 @@ static int64_t f2i(float x)
     return (int64_t)x;
 }
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MIN, B_MAX, B_EQ, B_LT, B_GT };
+/* Arithmetic codes first, comparisons (bool results) from B_EQ on. */
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MIN, B_MAX, B_MOD, B_FMOD, B_EQ, B_LT, B_GT };
 
 static int binop_code(const char *op)
 {
-    static const char *const names[] = {"Add", "Sub", "Mul", "Div", "Min", "Max",
+    /* Indexed by the B_ codes; Mod is decided by fold_one from its fmod attribute. */
+    static const char *const names[] = {"Add", "Sub", "Mul", "Div", "Min", "Max", "", "",
                                         "Equal", "Less", "Greater"};
-    for (int k = 0; k < 9; k++)
-        if (!strcmp(op, names[k]))
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
+        if (names[k][0] && !strcmp(op, names[k]))
             return k;
     return -1;
 }
@@ -218,6 +220,12 @@ static int fold_binary(int code, const imp_cval *a, const imp_cval *b, imp_cval 
             case B_DIV: r = x / y; break;
             case B_MIN: r = x < y ? x : y; break;
             case B_MAX: r = x > y ? x : y; break;
+            case B_FMOD: r = fmodf(x, y); break;
+            case B_MOD: /* the divisor's sign, like Python's % (ONNX Mod, fmod=0) */
+                r = fmodf(x, y);
+                if (r != 0 && (r < 0) != (y < 0))
+                    r += y;
+                break;
             case B_EQ: o->i[k] = x == y; break;
             case B_LT: o->i[k] = x < y; break;
             case B_GT: o->i[k] = x > y; break;
@@ -237,6 +245,14 @@ static int fold_binary(int code, const imp_cval *a, const imp_cval *b, imp_cval 
                 break;
             case B_MIN: r = x < y ? x : y; break;
             case B_MAX: r = x > y ? x : y; break;
+            case B_MOD:
+            case B_FMOD:
+                if (y == 0)
+                    return occ_fail(e, OCC_ERR_INVALID, "integer modulo by zero");
+                r = y == -1 ? 0 : x % y; /* INT64_MIN % -1 would trap */
+                if (code == B_MOD && r != 0 && (r < 0) != (y < 0))
+                    r += y;
+                break;
             case B_EQ: r = x == y; break;
             case B_LT: r = x < y; break;
             case B_GT: r = x > y; break;
@@ -767,6 +783,8 @@ static int fold_one(const Onnx__NodeProto *n, int64_t opset, const imp_cval *con
         return IMP_FOLD_NO;
     const imp_cval *b = nin > 1 ? in[1] : NULL;
     int code = binop_code(op);
+    if (!strcmp(op, "Mod")) /* swin_t's window padding: (w - W % w) % w */
+        code = imp_attr_int(n, "fmod", 0) ? B_FMOD : B_MOD;
     if (code >= 0) {
         if (nin != 2 || !b)
             return IMP_FOLD_NO;

@@ -569,8 +569,15 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
             const imp_val *tm = &c->v[ins[2]];
             if (!tm->is_const)
                 return occ_fail(e, OCC_ERR_UNSUPPORTED, "training_mode must be a constant");
-            if (tm->c.count >= 1 && (tm->c.type == CV_INT ? tm->c.i[0] != 0 : tm->c.f[0] != 0))
-                return occ_fail(e, OCC_ERR_UNSUPPORTED, "training_mode is true");
+            /* torch exports F.dropout(p=0.0, training=True) (swin_t's attention) as
+             * training_mode true with ratio 0: the identity, mask all true. */
+            const imp_val *ra = nin >= 2 && ins[1] >= 0 ? &c->v[ins[1]] : NULL;
+            int ratio0 = ra && ra->is_const && ra->c.count == 1 &&
+                         (ra->c.type == CV_INT ? ra->c.i[0] == 0 : ra->c.f[0] == 0.0f);
+            if (tm->c.count >= 1 && (tm->c.type == CV_INT ? tm->c.i[0] != 0 : tm->c.f[0] != 0) &&
+                !ratio0)
+                return occ_fail(e, OCC_ERR_UNSUPPORTED,
+                                "training_mode is true with a ratio that is not a constant 0");
         }
         if ((s = imp_map_put(&c->names, n->output[0], ins[0], e)))
             return s;
