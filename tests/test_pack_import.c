@@ -819,9 +819,99 @@ static void test_conformance_rules(void)
     tb_free(&b);
 }
 
+static void tb_attr_strs(tb *b, Onnx__NodeProto *n, const char *name, const char *const *v)
+{
+    Onnx__AttributeProto *a = tb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+    size_t cnt = 0;
+    while (v[cnt])
+        cnt++;
+    a->n_strings = cnt;
+    a->strings = tb_alloc(b, (cnt ? cnt : 1) * sizeof *a->strings);
+    for (size_t k = 0; k < cnt; k++) {
+        a->strings[k].data = (uint8_t *)tb_str(b, v[k]);
+        a->strings[k].len = strlen(v[k]);
+    }
+}
+
+/* One-node RNN/GRU (bidirectional when dirs == 2) with the given activations. */
+static void rnn_graph(tb *b, const char *op, int dirs, const char *const *acts)
+{
+    const int G = !strcmp(op, "GRU") ? 3 : 1, H = 2;
+    int64_t xd[] = {2, 1, 3}, wd[] = {dirs, G * H, 3}, rd[] = {dirs, G * H, H};
+    static float wv[2 * 3 * 2 * 3], rv[2 * 3 * 2 * 2];
+    tb_init(b, 14);
+    tb_input(b, "X", 3, xd);
+    tb_init_f(b, "W", 3, wd, wv);
+    tb_init_f(b, "R", 3, rd, rv);
+    Onnx__NodeProto *n = tb_node(b, op, "rnn", (const char *[]){"X", "W", "R", NULL},
+                                 (const char *[]){"Y", NULL});
+    tb_attr_i(b, n, "hidden_size", H);
+    if (dirs == 2) {
+        Onnx__AttributeProto *a =
+            tb_attr(b, n, "direction", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+        a->s.data = (uint8_t *)tb_str(b, "bidirectional");
+        a->s.len = strlen("bidirectional");
+        a->has_s = 1;
+    }
+    tb_attr_strs(b, n, "activations", acts);
+    tb_output(b, "Y");
+}
+
+/* torch writes RNN's activations (a string list) even when they are the
+ * defaults: ["Tanh", "Tanh"] for a bidirectional RNN, ["Relu"] for
+ * nonlinearity='relu'. Defaults are dropped, all-Relu RNN becomes the string
+ * "Relu" the kernel knows, anything else is refused with a clear error. */
+static void test_rnn_activations(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Tanh", "tanh", NULL});
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "RNN");
+        CHECK(n && !attr(n, "activations"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", "Tanh", NULL});
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "GRU");
+        CHECK(n && !attr(n, "activations"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Relu", "Relu", NULL});
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "RNN");
+        const occ_attr *a = attr(n, "activations");
+        CHECK(a && a->type == OCC_ATTR_STRING && !strcmp(a->s, "Relu"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Relu", "Tanh", NULL});
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "RNN with custom activations");
+    tb_free(&b);
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", "Relu", NULL});
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "GRU with custom activations");
+    tb_free(&b);
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", NULL});
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "'activations' has 1 entries");
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
+    RUN(test_rnn_activations);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);
