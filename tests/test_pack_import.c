@@ -908,10 +908,96 @@ static void test_rnn_activations(void)
     tb_free(&b);
 }
 
+static Onnx__NodeProto *einsum_graph(tb *b, const char *eq, int n, const int64_t (*dims)[3],
+                                     const int *nd)
+{
+    static const char *const nm[] = {"A", "B", "C", "D"};
+    const char *ins[5] = {NULL};
+    tb_init(b, 14);
+    for (int k = 0; k < n; k++) {
+        tb_input(b, nm[k], nd[k], dims[k]);
+        ins[k] = nm[k];
+    }
+    Onnx__NodeProto *node = tb_node(b, "Einsum", "ein", ins, (const char *[]){"Y", NULL});
+    Onnx__AttributeProto *a =
+        tb_attr(b, node, "equation", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->s.data = (uint8_t *)tb_str(b, eq);
+    a->s.len = strlen(eq);
+    a->has_s = 1;
+    tb_output(b, "Y");
+    return node;
+}
+
+/* Einsum with three or more operands (linear attention's
+ * "btd,btde,bt->bte") becomes a chain of two-operand Einsums: each
+ * intermediate keeps only the letters a later operand or the output needs. */
+static void test_einsum_chain(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    const int64_t d4[][3] = {{2, 5, 3}, {2, 5, 3}, {2, 5}};
+    /* btd,btde,bt->bte with d = 3, e = 4: B is rank 4, built by hand */
+    tb_init(&b, 14);
+    int64_t ad[] = {2, 5, 3}, bd[] = {2, 5, 3, 4}, cd[] = {2, 5};
+    tb_input(&b, "A", 3, ad);
+    tb_input(&b, "B", 4, bd);
+    tb_input(&b, "C", 2, cd);
+    Onnx__NodeProto *node = tb_node(&b, "Einsum", "ein", (const char *[]){"A", "B", "C", NULL},
+                                    (const char *[]){"Y", NULL});
+    Onnx__AttributeProto *a =
+        tb_attr(&b, node, "equation", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->s.data = (uint8_t *)tb_str(&b, "btd,btde,bt->bte");
+    a->s.len = strlen("btd,btde,bt->bte");
+    a->has_s = 1;
+    tb_output(&b, "Y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        if (m->n_nodes == 2) {
+            const occ_attr *q0 = attr(&m->nodes[0], "equation");
+            const occ_attr *q1 = attr(&m->nodes[1], "equation");
+            CHECK(q0 && !strcmp(q0->s, "btd,btde->bte"));
+            CHECK(q1 && !strcmp(q1->s, "bte,bt->bte"));
+            CHECK(m->nodes[0].n_inputs == 2 && m->nodes[1].n_inputs == 2);
+            CHECK(m->nodes[1].inputs[0] == m->nodes[0].outputs[0]);
+            const occ_tensor *y = &m->tensors[m->outputs[0]];
+            CHECK(!strcmp(y->name, "Y") && y->ndim == 3 && y->dims[0] == 2 && y->dims[1] == 5 &&
+                  y->dims[2] == 4);
+        }
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* implicit output with an ellipsis: "...i,ij,jk" -> "...ik" */
+    const int64_t dims[3][3] = {{7, 2, 3}, {3, 4}, {4, 6}};
+    const int nd[3] = {3, 2, 2};
+    einsum_graph(&b, "...i,ij,jk", 3, dims, nd);
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_attr *q0 = m->n_nodes == 2 ? attr(&m->nodes[0], "equation") : NULL;
+        CHECK(q0 && !strcmp(q0->s, "...i,ij->...j"));
+        const occ_tensor *y = &m->tensors[m->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 7 && y->dims[1] == 2 && y->dims[2] == 6);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* an equation that does not match the operands: one clear line */
+    einsum_graph(&b, "i,i->i", 3, d4, (const int[]){3, 3, 2});
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "operand terms");
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
     RUN(test_rnn_activations);
+    RUN(test_einsum_chain);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);

@@ -608,6 +608,8 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
     }
     if (!strcmp(op, "If"))
         return imp_inline_if(c, n, name, ins, nin, nout);
+    if (!strcmp(op, "Einsum") && nin > 2)
+        return imp_split_einsum(c, n, name, nin);
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
