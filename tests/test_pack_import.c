@@ -993,11 +993,56 @@ static void test_einsum_chain(void)
     tb_free(&b);
 }
 
+/* Emformer with no memory: torch.cat of a 1-D [0] constant with 3-D
+ * tensors, and a Clip of an empty slice. Empty Concat inputs are dropped
+ * whatever their rank; unary ops take an empty tensor (empty output, never
+ * run). */
+static void test_concat_empty(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    int64_t xd[] = {3, 1, 4}, ed[] = {0, 1, 4}, zd[] = {0};
+    tb_init(&b, 14);
+    tb_input(&b, "X", 3, xd);
+    tb_input(&b, "E", 3, ed);
+    tb_init_f(&b, "Z", 1, zd, NULL);
+    tb_node(&b, "Relu", "relu", (const char *[]){"E", NULL}, (const char *[]){"R", NULL});
+    Onnx__NodeProto *n = tb_node(&b, "Concat", "cat", (const char *[]){"X", "R", "Z", NULL},
+                                 (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 0);
+    tb_output(&b, "Y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_node *c = find_op(m, "Concat");
+        CHECK(c && c->n_inputs == 1 && !strcmp(m->tensors[c->inputs[0]].name, "X"));
+        const occ_tensor *y = &m->tensors[m->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 3 && y->dims[1] == 1 && y->dims[2] == 4);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* all inputs empty: nothing dropped, the ranks still have to agree */
+    tb_init(&b, 14);
+    tb_input(&b, "E", 3, ed);
+    tb_init_f(&b, "Z", 1, zd, NULL);
+    n = tb_node(&b, "Concat", "cat", (const char *[]){"E", "Z", NULL}, (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 0);
+    tb_output(&b, "Y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK(s != OCC_OK);
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
     RUN(test_rnn_activations);
     RUN(test_einsum_chain);
+    RUN(test_concat_empty);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);

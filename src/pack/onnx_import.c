@@ -610,6 +610,19 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         return imp_inline_if(c, n, name, ins, nin, nout);
     if (!strcmp(op, "Einsum") && nin > 2)
         return imp_split_einsum(c, n, name, nin);
+    if (!strcmp(op, "Concat") && nin > 1) {
+        /* empty inputs add nothing and are dropped, whatever their rank:
+         * torch.cat takes a 1-D [0] tensor next to any other (Emformer's
+         * empty memory), and exports it so, which the ranks would refuse */
+        size_t kept = 0, nonempty = 0;
+        for (size_t k = 0; k < nin; k++)
+            nonempty += ins[k] >= 0 && imp_count(c->t[ins[k]].ndim, c->t[ins[k]].dims) != 0;
+        for (size_t k = 0; k < nin && nonempty; k++)
+            if (ins[k] < 0 || imp_count(c->t[ins[k]].ndim, c->t[ins[k]].dims) != 0)
+                ins[kept++] = ins[k];
+        if (nonempty)
+            nin = kept;
+    }
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
