@@ -1024,6 +1024,22 @@ static void test_concat_empty(void)
     occ_import_free(im);
     tb_free(&b);
 
+    /* all inputs empty (RNN-T's empty memory slices): an empty output */
+    tb_init(&b, 14);
+    tb_input(&b, "E", 3, ed);
+    tb_input(&b, "F", 3, ed);
+    n = tb_node(&b, "Concat", "cat", (const char *[]){"E", "F", NULL}, (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 1);
+    tb_output(&b, "Y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_tensor *y = &occ_import_model(im)->tensors[occ_import_model(im)->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 0 && y->dims[1] == 2 && y->size == 0);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
     /* all inputs empty: nothing dropped, the ranks still have to agree */
     tb_init(&b, 14);
     tb_input(&b, "E", 3, ed);
@@ -1037,12 +1053,47 @@ static void test_concat_empty(void)
     tb_free(&b);
 }
 
+/* Integer Mod folds at pack time (RNN-T's time reduction computes a Slice's
+ * end with it): Python's sign (of the divisor) by default, C's with fmod 1.
+ * X [6, 4] sliced on axis 0 up to Mod(-7, 3): 2 rows, or -1 (5 rows). */
+static void test_fold_mod(void)
+{
+    for (int fm = 0; fm < 2; fm++) {
+        tb b;
+        occ_import *im = NULL;
+        occ_error e;
+        int64_t xd[] = {6, 4};
+        tb_init(&b, 14);
+        tb_input(&b, "X", 2, xd);
+        tb_const_i64(&b, "a", 1, (int64_t[]){-7});
+        tb_const_i64(&b, "d", 1, (int64_t[]){3});
+        tb_const_i64(&b, "st", 1, (int64_t[]){0});
+        tb_const_i64(&b, "ax", 1, (int64_t[]){0});
+        Onnx__NodeProto *n = tb_node(&b, "Mod", "mod", (const char *[]){"a", "d", NULL},
+                                     (const char *[]){"end", NULL});
+        tb_attr_i(&b, n, "fmod", fm);
+        tb_node(&b, "Slice", "sl", (const char *[]){"X", "st", "end", "ax", NULL},
+                (const char *[]){"Y", NULL});
+        tb_output(&b, "Y");
+        occ_status s = import_tb(&b, NULL, &im, &e);
+        CHECK_MSG(s == OCC_OK, "%s", e.msg);
+        if (!s) {
+            const occ_tensor *y = &occ_import_model(im)->tensors[occ_import_model(im)->outputs[0]];
+            CHECK_MSG(y->ndim == 2 && y->dims[0] == (fm ? 5 : 2) && y->dims[1] == 4,
+                      "fmod %d: %lld rows", fm, (long long)y->dims[0]);
+        }
+        occ_import_free(im);
+        tb_free(&b);
+    }
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
     RUN(test_rnn_activations);
     RUN(test_einsum_chain);
     RUN(test_concat_empty);
+    RUN(test_fold_mod);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);

@@ -10,7 +10,7 @@
 static const char *const fold_ops[] = {
     "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
     "Add", "Sub", "Mul", "Div", "Min", "Max", "Equal", "Less", "Greater", "Where",
-    "Reshape", "Flatten", "Transpose", "Identity", "ConstantOfShape", "Range",
+    "Mod", "Reshape", "Flatten", "Transpose", "Identity", "ConstantOfShape", "Range",
     "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", NULL};
 
 int imp_fold_known(const char *op)
@@ -113,7 +113,9 @@ static int64_t f2i(float x)
     return (int64_t)x;
 }
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MIN, B_MAX, B_EQ, B_LT, B_GT };
+/* B_MOD and B_FMOD after the comparisons: integer Mod only (floats are left
+ * to the kernel), sign of the divisor (Python's %) or of the dividend (fmod 1) */
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MIN, B_MAX, B_EQ, B_LT, B_GT, B_MOD, B_FMOD };
 
 static int binop_code(const char *op)
 {
@@ -201,6 +203,8 @@ static int fold_binary(int code, const imp_cval *a, const imp_cval *b, imp_cval 
     occ_status s = broadcast(ins, 2, &shp, st, e);
     if (s)
         return s;
+    if (code >= B_MOD && a->type != CV_INT)
+        return IMP_FOLD_NO;
     int otype = code >= B_EQ ? CV_INT : a->type;
     s = out_init(o, otype, shp.ndim, shp.dims, cap, e);
     if (s)
@@ -240,6 +244,14 @@ static int fold_binary(int code, const imp_cval *a, const imp_cval *b, imp_cval 
             case B_EQ: r = x == y; break;
             case B_LT: r = x < y; break;
             case B_GT: r = x > y; break;
+            case B_MOD:
+            case B_FMOD:
+                if (y == 0)
+                    return occ_fail(e, OCC_ERR_INVALID, "integer modulo by zero");
+                r = y == -1 ? 0 : x % y;
+                if (code == B_MOD && r != 0 && (r < 0) != (y < 0))
+                    r += y;
+                break;
             }
             o->i[k] = r;
         }
@@ -767,6 +779,8 @@ static int fold_one(const Onnx__NodeProto *n, int64_t opset, const imp_cval *con
         return IMP_FOLD_NO;
     const imp_cval *b = nin > 1 ? in[1] : NULL;
     int code = binop_code(op);
+    if (!strcmp(op, "Mod"))
+        code = imp_attr_int(n, "fmod", 0) ? B_FMOD : B_MOD;
     if (code >= 0) {
         if (nin != 2 || !b)
             return IMP_FOLD_NO;
