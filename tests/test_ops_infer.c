@@ -79,8 +79,11 @@ static void test_generic_errors(void)
     CHECK(infer1("Frobnicate", 1, x4, 0, NULL, &e) == OCC_ERR_UNSUPPORTED);
     CHECK(strstr(e.msg, "Frobnicate") != NULL);
 
+    /* an empty tensor for an op that does not take one (unary ops such as
+     * Relu do since Emformer: empty output, never run) */
     tin bad[1] = {{4, {1, 0, 8, 8}, NULL, 0}};
-    CHECK(infer1("Relu", 1, bad, 0, NULL, &e) == OCC_ERR_SHAPE);
+    CHECK(infer1("Softmax", 1, bad, 0, NULL, &e) == OCC_ERR_SHAPE);
+    CHECK(infer1("Relu", 1, bad, 0, NULL, &e) == OCC_OK);
     tin neg[1] = {{2, {1, -5}, NULL, 0}};
     CHECK(infer1("Relu", 1, neg, 0, NULL, &e) == OCC_ERR_SHAPE);
     tin r9[1] = {{9, {1, 1, 1, 1, 1, 1, 1, 1}, NULL, 0}};

@@ -1087,6 +1087,54 @@ static void test_fold_mod(void)
     }
 }
 
+/* TopK, Split and Expand of constants fold (pack_padded_sequence sorts the
+ * lengths with TopK before they reach the LSTM's sequence_lens):
+ * TopK([2, 5, 1], 2) = [5, 2] at [1, 0]; Split each into one-element parts;
+ * Y = X[:5, :1] from Concat(5, 1); W = Reshape(Z[4], Expand(2, [2])). */
+static void test_fold_topk_split_expand(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    int64_t xd[] = {6, 4}, zd[] = {4};
+    tb_init(&b, 14);
+    tb_input(&b, "X", 2, xd);
+    tb_input(&b, "Z", 1, zd);
+    tb_const_i64(&b, "v", 3, (int64_t[]){2, 5, 1});
+    tb_const_i64(&b, "k", 1, (int64_t[]){2});
+    tb_const_i64(&b, "ones", 2, (int64_t[]){1, 1});
+    tb_const_i64(&b, "two", 1, (int64_t[]){2});
+    tb_const_i64(&b, "st", 2, (int64_t[]){0, 0});
+    tb_const_i64(&b, "ax", 2, (int64_t[]){0, 1});
+    tb_node(&b, "TopK", "topk", (const char *[]){"v", "k", NULL},
+            (const char *[]){"tv", "ti", NULL});
+    tb_node(&b, "Split", "sv", (const char *[]){"tv", "ones", NULL},
+            (const char *[]){"a", "bb", NULL});
+    tb_node(&b, "Split", "si", (const char *[]){"ti", "ones", NULL},
+            (const char *[]){"i0", "i1", NULL});
+    Onnx__NodeProto *c = tb_node(&b, "Concat", "cat", (const char *[]){"a", "i0", NULL},
+                                 (const char *[]){"ends", NULL});
+    tb_attr_i(&b, c, "axis", 0);
+    tb_node(&b, "Slice", "sl", (const char *[]){"X", "st", "ends", "ax", NULL},
+            (const char *[]){"Y", NULL});
+    tb_node(&b, "Expand", "ex", (const char *[]){"bb", "two", NULL}, (const char *[]){"shp", NULL});
+    tb_node(&b, "Reshape", "rs", (const char *[]){"Z", "shp", NULL}, (const char *[]){"W", NULL});
+    tb_output(&b, "Y");
+    tb_output(&b, "W");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_tensor *y = &m->tensors[m->outputs[0]], *w = &m->tensors[m->outputs[1]];
+        CHECK_MSG(y->ndim == 2 && y->dims[0] == 5 && y->dims[1] == 1, "Y [%lld, %lld]",
+                  (long long)y->dims[0], (long long)y->dims[1]);
+        CHECK(w->ndim == 2 && w->dims[0] == 2 && w->dims[1] == 2);
+        CHECK(!find_op(m, "TopK") && !find_op(m, "Split") && !find_op(m, "Expand"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
@@ -1094,6 +1142,7 @@ int main(void)
     RUN(test_einsum_chain);
     RUN(test_concat_empty);
     RUN(test_fold_mod);
+    RUN(test_fold_topk_split_expand);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);
