@@ -826,8 +826,8 @@ static int fold_topk(const Onnx__NodeProto *n, const imp_cval *a, const imp_cval
     if (!kv || kv->type != CV_INT || kv->count != 1 || nout != 2 || !norm_axis(&axis, a->ndim))
         return IMP_FOLD_NO;
     const int64_t len = a->dims[axis], k = kv->i[0];
-    if (len > 4096)
-        return IMP_FOLD_NO;
+    if (len > 4096 || a->count * len > (INT64_C(1) << 26))
+        return IMP_FOLD_NO; /* insertion sort: bounded work on untrusted input */
     if (k < 0 || k > len)
         return occ_fail(e, OCC_ERR_INVALID, "TopK: k = %lld, the axis is %lld", (long long)k,
                         (long long)len);
@@ -847,12 +847,11 @@ static int fold_topk(const Onnx__NodeProto *n, const imp_cval *a, const imp_cval
             const int64_t base = o * len * inner + in;
             for (int64_t j = 0; j < len; j++) {
                 int64_t t = j, p = j;
-                double vt = a->type == CV_FLOAT ? a->f[base + t * inner] : (double)a->i[base + t * inner];
                 while (p > 0) {
-                    int64_t q = idx[p - 1];
-                    double vq = a->type == CV_FLOAT ? a->f[base + q * inner]
-                                                    : (double)a->i[base + q * inner];
-                    if (largest ? !(vt > vq) : !(vt < vq))
+                    int64_t q = idx[p - 1], ft = base + t * inner, fq = base + q * inner;
+                    int gt = a->type == CV_FLOAT ? a->f[ft] > a->f[fq] : a->i[ft] > a->i[fq];
+                    int lt = a->type == CV_FLOAT ? a->f[ft] < a->f[fq] : a->i[ft] < a->i[fq];
+                    if (largest ? !gt : !lt)
                         break; /* stable: an equal value stays after the lower index */
                     idx[p] = q;
                     p--;
