@@ -604,6 +604,52 @@ static void test_recurrent(void)
     free(h0);
 }
 
+/* RNN with activations = Relu (the packer's form of torch's
+ * nonlinearity='relu'), bidirectional, against a double reference. */
+static void test_rnn_relu(void)
+{
+    enum { S = 3, B = 2, I = 3, H = 2, D = 2 };
+    float *x = rand_buf(S * B * I), *h0 = rand_buf(D * B * H);
+    float *w = rand_buf(D * H * I), *rr = rand_buf(D * H * H), *bb = rand_buf(D * 2 * H);
+    float y[S * D * B * H];
+    for (int d = 0; d < D; d++) {
+        double h[B][H];
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < H; j++)
+                h[b][j] = h0[(d * B + b) * H + j];
+        for (int step = 0; step < S; step++) {
+            const int t = d ? S - 1 - step : step;
+            double hn[B][H];
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < H; j++) {
+                    double a = (double)bb[d * 2 * H + j] + bb[d * 2 * H + H + j];
+                    for (int i = 0; i < I; i++)
+                        a += (double)x[(t * B + b) * I + i] * w[(d * H + j) * I + i];
+                    for (int i = 0; i < H; i++)
+                        a += h[b][i] * rr[(d * H + j) * H + i];
+                    hn[b][j] = a > 0 ? a : 0;
+                }
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < H; j++) {
+                    h[b][j] = hn[b][j];
+                    y[((t * D + d) * B + b) * H + j] = (float)hn[b][j];
+                }
+        }
+    }
+    tin in[6] = {{3, {S, B, I}, x, 0},      {3, {D, H, I}, w, 1},
+                 {3, {D, H, H}, rr, 1},     {2, {D, 2 * H}, bb, 1},
+                 {-1, {0}, NULL, 0},        {3, {D, B, H}, h0, 0}};
+    occ_attr a[3] = {A_INT("hidden_size", H), A_STR("direction", "bidirectional"),
+                     A_STR("activations", "Relu")};
+    int64_t yd[4] = {S, D, B, H};
+    run1("RNN relu", "RNN", 6, in, 3, a, 4, yd, y, 1e-5, 0);
+    free(x);
+    free(h0);
+    free(w);
+    free(rr);
+    free(bb);
+}
+
 static void test_einsum(void)
 {
     /* attention scores: bhid,bhjd->bhij with a weight as the second operand */
@@ -648,6 +694,7 @@ int main(void)
     RUN(test_resize_interp);
     RUN(test_depth_space);
     RUN(test_recurrent);
+    RUN(test_rnn_relu);
     RUN(test_einsum);
     TEST_DONE();
 }

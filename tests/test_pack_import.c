@@ -857,6 +857,59 @@ static void test_fold_mod(void)
         CHECK(a && a->ints[0] == 1 && a->ints[1] == 3 && a->ints[2] == -1 && a->ints[3] == 2);
         const occ_tensor *o = r ? &occ_import_model(im)->tensors[r->outputs[0]] : NULL;
         CHECK(o && o->ndim == 4 && o->dims[2] == 4 && o->dims[3] == 2);
+static void tb_attr_strs(tb *b, Onnx__NodeProto *n, const char *name, const char *const *v)
+{
+    Onnx__AttributeProto *a = tb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+    size_t cnt = 0;
+    while (v[cnt])
+        cnt++;
+    a->n_strings = cnt;
+    a->strings = tb_alloc(b, (cnt ? cnt : 1) * sizeof *a->strings);
+    for (size_t k = 0; k < cnt; k++) {
+        a->strings[k].data = (uint8_t *)tb_str(b, v[k]);
+        a->strings[k].len = strlen(v[k]);
+    }
+}
+
+/* One-node RNN/GRU (bidirectional when dirs == 2) with the given activations. */
+static void rnn_graph(tb *b, const char *op, int dirs, const char *const *acts)
+{
+    const int G = !strcmp(op, "GRU") ? 3 : 1, H = 2;
+    int64_t xd[] = {2, 1, 3}, wd[] = {dirs, G * H, 3}, rd[] = {dirs, G * H, H};
+    static float wv[2 * 3 * 2 * 3], rv[2 * 3 * 2 * 2];
+    tb_init(b, 14);
+    tb_input(b, "X", 3, xd);
+    tb_init_f(b, "W", 3, wd, wv);
+    tb_init_f(b, "R", 3, rd, rv);
+    Onnx__NodeProto *n = tb_node(b, op, "rnn", (const char *[]){"X", "W", "R", NULL},
+                                 (const char *[]){"Y", NULL});
+    tb_attr_i(b, n, "hidden_size", H);
+    if (dirs == 2) {
+        Onnx__AttributeProto *a =
+            tb_attr(b, n, "direction", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+        a->s.data = (uint8_t *)tb_str(b, "bidirectional");
+        a->s.len = strlen("bidirectional");
+        a->has_s = 1;
+    }
+    tb_attr_strs(b, n, "activations", acts);
+    tb_output(b, "Y");
+}
+
+/* torch writes RNN's activations (a string list) even when they are the
+ * defaults: ["Tanh", "Tanh"] for a bidirectional RNN, ["Relu"] for
+ * nonlinearity='relu'. Defaults are dropped, all-Relu RNN becomes the string
+ * "Relu" the kernel knows, anything else is refused with a clear error. */
+static void test_rnn_activations(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Tanh", "tanh", NULL});
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "RNN");
+        CHECK(n && !attr(n, "activations"));
     }
     occ_import_free(im);
     tb_free(&b);
@@ -905,15 +958,273 @@ static void test_dropout_training_ratio0(void)
             const occ_model *m = occ_import_model(im);
             CHECK(m->n_nodes == 2 && find_op(m, "Relu") && find_op(m, "Sigmoid"));
             CHECK(!find_op(m, "Dropout") && !find_op(m, "Identity"));
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", "Tanh", NULL});
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "GRU");
+        CHECK(n && !attr(n, "activations"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Relu", "Relu", NULL});
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_node *n = find_op(occ_import_model(im), "RNN");
+        const occ_attr *a = attr(n, "activations");
+        CHECK(a && a->type == OCC_ATTR_STRING && !strcmp(a->s, "Relu"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    rnn_graph(&b, "RNN", 2, (const char *[]){"Relu", "Tanh", NULL});
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "RNN with custom activations");
+    tb_free(&b);
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", "Relu", NULL});
+    expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "GRU with custom activations");
+    tb_free(&b);
+    rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", NULL});
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "'activations' has 1 entries");
+    tb_free(&b);
+}
+
+static Onnx__NodeProto *einsum_graph(tb *b, const char *eq, int n, const int64_t (*dims)[3],
+                                     const int *nd)
+{
+    static const char *const nm[] = {"A", "B", "C", "D"};
+    const char *ins[5] = {NULL};
+    tb_init(b, 14);
+    for (int k = 0; k < n; k++) {
+        tb_input(b, nm[k], nd[k], dims[k]);
+        ins[k] = nm[k];
+    }
+    Onnx__NodeProto *node = tb_node(b, "Einsum", "ein", ins, (const char *[]){"Y", NULL});
+    Onnx__AttributeProto *a =
+        tb_attr(b, node, "equation", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->s.data = (uint8_t *)tb_str(b, eq);
+    a->s.len = strlen(eq);
+    a->has_s = 1;
+    tb_output(b, "Y");
+    return node;
+}
+
+/* Einsum with three or more operands (linear attention's
+ * "btd,btde,bt->bte") becomes a chain of two-operand Einsums: each
+ * intermediate keeps only the letters a later operand or the output needs. */
+static void test_einsum_chain(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    const int64_t d4[][3] = {{2, 5, 3}, {2, 5, 3}, {2, 5}};
+    /* btd,btde,bt->bte with d = 3, e = 4: B is rank 4, built by hand */
+    tb_init(&b, 14);
+    int64_t ad[] = {2, 5, 3}, bd[] = {2, 5, 3, 4}, cd[] = {2, 5};
+    tb_input(&b, "A", 3, ad);
+    tb_input(&b, "B", 4, bd);
+    tb_input(&b, "C", 2, cd);
+    Onnx__NodeProto *node = tb_node(&b, "Einsum", "ein", (const char *[]){"A", "B", "C", NULL},
+                                    (const char *[]){"Y", NULL});
+    Onnx__AttributeProto *a =
+        tb_attr(&b, node, "equation", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->s.data = (uint8_t *)tb_str(&b, "btd,btde,bt->bte");
+    a->s.len = strlen("btd,btde,bt->bte");
+    a->has_s = 1;
+    tb_output(&b, "Y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        CHECK(m->n_nodes == 2);
+        if (m->n_nodes == 2) {
+            const occ_attr *q0 = attr(&m->nodes[0], "equation");
+            const occ_attr *q1 = attr(&m->nodes[1], "equation");
+            CHECK(q0 && !strcmp(q0->s, "btd,btde->bte"));
+            CHECK(q1 && !strcmp(q1->s, "bte,bt->bte"));
+            CHECK(m->nodes[0].n_inputs == 2 && m->nodes[1].n_inputs == 2);
+            CHECK(m->nodes[1].inputs[0] == m->nodes[0].outputs[0]);
+            const occ_tensor *y = &m->tensors[m->outputs[0]];
+            CHECK(!strcmp(y->name, "Y") && y->ndim == 3 && y->dims[0] == 2 && y->dims[1] == 5 &&
+                  y->dims[2] == 4);
+        }
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* implicit output with an ellipsis: "...i,ij,jk" -> "...ik" */
+    const int64_t dims[3][3] = {{7, 2, 3}, {3, 4}, {4, 6}};
+    const int nd[3] = {3, 2, 2};
+    einsum_graph(&b, "...i,ij,jk", 3, dims, nd);
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_attr *q0 = m->n_nodes == 2 ? attr(&m->nodes[0], "equation") : NULL;
+        CHECK(q0 && !strcmp(q0->s, "...i,ij->...j"));
+        const occ_tensor *y = &m->tensors[m->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 7 && y->dims[1] == 2 && y->dims[2] == 6);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* an equation that does not match the operands: one clear line */
+    einsum_graph(&b, "i,i->i", 3, d4, (const int[]){3, 3, 2});
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "operand terms");
+    tb_free(&b);
+}
+
+/* Emformer with no memory: torch.cat of a 1-D [0] constant with 3-D
+ * tensors, and a Clip of an empty slice. Empty Concat inputs are dropped
+ * whatever their rank; unary ops take an empty tensor (empty output, never
+ * run). */
+static void test_concat_empty(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    int64_t xd[] = {3, 1, 4}, ed[] = {0, 1, 4}, zd[] = {0};
+    tb_init(&b, 14);
+    tb_input(&b, "X", 3, xd);
+    tb_input(&b, "E", 3, ed);
+    tb_init_f(&b, "Z", 1, zd, NULL);
+    tb_node(&b, "Relu", "relu", (const char *[]){"E", NULL}, (const char *[]){"R", NULL});
+    Onnx__NodeProto *n = tb_node(&b, "Concat", "cat", (const char *[]){"X", "R", "Z", NULL},
+                                 (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 0);
+    tb_output(&b, "Y");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_node *c = find_op(m, "Concat");
+        CHECK(c && c->n_inputs == 1 && !strcmp(m->tensors[c->inputs[0]].name, "X"));
+        const occ_tensor *y = &m->tensors[m->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 3 && y->dims[1] == 1 && y->dims[2] == 4);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* all inputs empty (RNN-T's empty memory slices): an empty output */
+    tb_init(&b, 14);
+    tb_input(&b, "E", 3, ed);
+    tb_input(&b, "F", 3, ed);
+    n = tb_node(&b, "Concat", "cat", (const char *[]){"E", "F", NULL}, (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 1);
+    tb_output(&b, "Y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_tensor *y = &occ_import_model(im)->tensors[occ_import_model(im)->outputs[0]];
+        CHECK(y->ndim == 3 && y->dims[0] == 0 && y->dims[1] == 2 && y->size == 0);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    /* all inputs empty: nothing dropped, the ranks still have to agree */
+    tb_init(&b, 14);
+    tb_input(&b, "E", 3, ed);
+    tb_init_f(&b, "Z", 1, zd, NULL);
+    n = tb_node(&b, "Concat", "cat", (const char *[]){"E", "Z", NULL}, (const char *[]){"Y", NULL});
+    tb_attr_i(&b, n, "axis", 0);
+    tb_output(&b, "Y");
+    s = import_tb(&b, NULL, &im, &e);
+    CHECK(s != OCC_OK);
+    occ_import_free(im);
+    tb_free(&b);
+}
+
+/* Integer Mod folds at pack time (RNN-T's time reduction computes a Slice's
+ * end with it): Python's sign (of the divisor) by default, C's with fmod 1.
+ * X [6, 4] sliced on axis 0 up to Mod(-7, 3): 2 rows, or -1 (5 rows). */
+static void test_fold_mod_int(void)
+{
+    for (int fm = 0; fm < 2; fm++) {
+        tb b;
+        occ_import *im = NULL;
+        occ_error e;
+        int64_t xd[] = {6, 4};
+        tb_init(&b, 14);
+        tb_input(&b, "X", 2, xd);
+        tb_const_i64(&b, "a", 1, (int64_t[]){-7});
+        tb_const_i64(&b, "d", 1, (int64_t[]){3});
+        tb_const_i64(&b, "st", 1, (int64_t[]){0});
+        tb_const_i64(&b, "ax", 1, (int64_t[]){0});
+        Onnx__NodeProto *n = tb_node(&b, "Mod", "mod", (const char *[]){"a", "d", NULL},
+                                     (const char *[]){"end", NULL});
+        tb_attr_i(&b, n, "fmod", fm);
+        tb_node(&b, "Slice", "sl", (const char *[]){"X", "st", "end", "ax", NULL},
+                (const char *[]){"Y", NULL});
+        tb_output(&b, "Y");
+        occ_status s = import_tb(&b, NULL, &im, &e);
+        CHECK_MSG(s == OCC_OK, "%s", e.msg);
+        if (!s) {
+            const occ_tensor *y = &occ_import_model(im)->tensors[occ_import_model(im)->outputs[0]];
+            CHECK_MSG(y->ndim == 2 && y->dims[0] == (fm ? 5 : 2) && y->dims[1] == 4,
+                      "fmod %d: %lld rows", fm, (long long)y->dims[0]);
         }
         occ_import_free(im);
         tb_free(&b);
     }
 }
 
+/* TopK, Split and Expand of constants fold (pack_padded_sequence sorts the
+ * lengths with TopK before they reach the LSTM's sequence_lens):
+ * TopK([2, 5, 1], 2) = [5, 2] at [1, 0]; Split each into one-element parts;
+ * Y = X[:5, :1] from Concat(5, 1); W = Reshape(Z[4], Expand(2, [2])). */
+static void test_fold_topk_split_expand(void)
+{
+    tb b;
+    occ_import *im = NULL;
+    occ_error e;
+    int64_t xd[] = {6, 4}, zd[] = {4};
+    tb_init(&b, 14);
+    tb_input(&b, "X", 2, xd);
+    tb_input(&b, "Z", 1, zd);
+    tb_const_i64(&b, "v", 3, (int64_t[]){2, 5, 1});
+    tb_const_i64(&b, "k", 1, (int64_t[]){2});
+    tb_const_i64(&b, "ones", 2, (int64_t[]){1, 1});
+    tb_const_i64(&b, "two", 1, (int64_t[]){2});
+    tb_const_i64(&b, "st", 2, (int64_t[]){0, 0});
+    tb_const_i64(&b, "ax", 2, (int64_t[]){0, 1});
+    tb_node(&b, "TopK", "topk", (const char *[]){"v", "k", NULL},
+            (const char *[]){"tv", "ti", NULL});
+    tb_node(&b, "Split", "sv", (const char *[]){"tv", "ones", NULL},
+            (const char *[]){"a", "bb", NULL});
+    tb_node(&b, "Split", "si", (const char *[]){"ti", "ones", NULL},
+            (const char *[]){"i0", "i1", NULL});
+    Onnx__NodeProto *c = tb_node(&b, "Concat", "cat", (const char *[]){"a", "i0", NULL},
+                                 (const char *[]){"ends", NULL});
+    tb_attr_i(&b, c, "axis", 0);
+    tb_node(&b, "Slice", "sl", (const char *[]){"X", "st", "ends", "ax", NULL},
+            (const char *[]){"Y", NULL});
+    tb_node(&b, "Expand", "ex", (const char *[]){"bb", "two", NULL}, (const char *[]){"shp", NULL});
+    tb_node(&b, "Reshape", "rs", (const char *[]){"Z", "shp", NULL}, (const char *[]){"W", NULL});
+    tb_output(&b, "Y");
+    tb_output(&b, "W");
+    occ_status s = import_tb(&b, NULL, &im, &e);
+    CHECK_MSG(s == OCC_OK, "%s", e.msg);
+    if (!s) {
+        const occ_model *m = occ_import_model(im);
+        const occ_tensor *y = &m->tensors[m->outputs[0]], *w = &m->tensors[m->outputs[1]];
+        CHECK_MSG(y->ndim == 2 && y->dims[0] == 5 && y->dims[1] == 1, "Y [%lld, %lld]",
+                  (long long)y->dims[0], (long long)y->dims[1]);
+        CHECK(w->ndim == 2 && w->dims[0] == 2 && w->dims[1] == 2);
+        CHECK(!find_op(m, "TopK") && !find_op(m, "Split") && !find_op(m, "Expand"));
+    }
+    occ_import_free(im);
+    tb_free(&b);
+}
+
 int main(void)
 {
     RUN(test_conformance_rules);
+    RUN(test_rnn_activations);
+    RUN(test_einsum_chain);
+    RUN(test_concat_empty);
+    RUN(test_fold_mod_int);
+    RUN(test_fold_topk_split_expand);
     RUN(test_conv_bn_relu);
     RUN(test_bn_alone_stays);
     RUN(test_shape_subgraph);

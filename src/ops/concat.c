@@ -43,6 +43,14 @@ static occ_status concat_infer(occ_model *m, const occ_node *n, occ_error *e)
     if (st)
         return st;
     const occ_tensor *x0 = occ_ops_in(m, n, 0);
+    /* empty inputs: all of them (an empty output, never run), or none (the
+     * packer drops empty inputs next to others; the kernel never sees one) */
+    uint32_t empty = 0;
+    for (uint32_t i = 0; i < n->n_inputs; i++)
+        empty += occ_ops_count(occ_ops_in(m, n, i)->ndim, occ_ops_in(m, n, i)->dims) == 0;
+    if (empty && empty != n->n_inputs)
+        return occ_fail(e, OCC_ERR_SHAPE, "%u of %u inputs are empty (drop them: they add "
+                        "nothing)", empty, n->n_inputs);
     int64_t d[OCC_MAX_DIMS];
     memcpy(d, x0->dims, sizeof d);
     d[axis] = 0;
@@ -190,6 +198,7 @@ const occ_op_vtable occ_op_concat = {
     .min_in = 1,
     .max_in = OCC_MAX_NODE_IO,
     .n_out = 1,
+    .flags = OCC_OPF_EMPTY, /* all inputs empty: an empty output, never run */
     .n_in_types = 1,
     .in_types = {OCC_DTM_ALL},
     .infer = concat_infer,

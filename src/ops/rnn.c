@@ -26,7 +26,8 @@
  *
  * sequence_lens must be constant (the packer folds it into an attribute) and
  * equal to the sequence length for every batch entry: shorter sequences are
- * refused at pack time. Custom activations are refused. */
+ * refused at pack time. Custom activations are refused, but for Relu in an
+ * RNN (torch's nonlinearity='relu'). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ enum { K_RNN, K_GRU, K_LSTM };
 typedef struct rnn_state {
     int kind, dirs, layout, lbr, input_forget, has_clip;
     int reverse;              /* one direction, reversed */
+    int relu;                 /* RNN with activations = Relu (not tanh) */
     float clip;
     int64_t S, B, I, H, G;    /* sequence, batch, input size, hidden, gates */
     uint32_t n_in, n_out;
@@ -76,8 +78,14 @@ static occ_status rnn_params(const occ_model *m, const occ_node *n, rnn_state *s
         return st;
     if (s->kind == K_LSTM && (st = occ_ops_attr_int(n, "input_forget", 0, &inf, e)))
         return st;
-    if (occ_ops_attr(n, "activations") || occ_ops_attr(n, "activation_alpha") ||
-        occ_ops_attr(n, "activation_beta"))
+    /* the packer drops default activations and turns an all-Relu RNN's list
+     * into the one string "Relu" (onnx_import.c); nothing else is kept */
+    const occ_attr *act = occ_ops_attr(n, "activations");
+    if (act && s->kind == K_RNN && act->type == OCC_ATTR_STRING && !strcmp(act->s, "Relu")) {
+        s->relu = 1;
+        act = NULL;
+    }
+    if (act || occ_ops_attr(n, "activation_alpha") || occ_ops_attr(n, "activation_beta"))
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "%s with custom activations is not supported "
                         "(default sigmoid/tanh only)", n->op);
     const occ_attr *clip = occ_ops_attr(n, "clip");
@@ -430,7 +438,8 @@ static occ_status rnn_run(void *state, const occ_op_exec *x, occ_error *e)
                     }
                     float hn;
                     if (s->kind == K_RNN) {
-                        hn = tanhf(clipv(s, gv[0]));
+                        const float a = clipv(s, gv[0]);
+                        hn = s->relu ? (a > 0.0f ? a : 0.0f) : tanhf(a);
                     } else if (s->kind == K_GRU) {
                         const float z = sigm(clipv(s, gv[0]));
                         const float r = sigm(clipv(s, gv[1]));

@@ -478,6 +478,7 @@ static void unary_destroy(void *s)
                                .min_in = 1,                                               \
                                .max_in = 3,                                               \
                                .n_out = 1,                                                \
+                               .flags = OCC_OPF_EMPTY, /* empty X: empty Y, never run */  \
                                .n_in_types = 1,                                           \
                                .in_types = {TYPES},                                       \
                                .infer = unary_infer,                                      \

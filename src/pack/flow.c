@@ -167,3 +167,167 @@ occ_status imp_materialize_output(imp_ctx *c, int32_t *idx, const char *nm)
     *idx = o;
     return OCC_OK;
 }
+
+/* Einsum with three or more operands (linear attention's "btd,btde,bt->bte"):
+ * the kernel contracts two, so the chain is split left to right into
+ * two-operand Einsums. Each intermediate keeps the letters (and the
+ * ellipsis) that a later operand or the output still needs, in order of
+ * first appearance; the last step writes the node's output. Summing a letter
+ * as soon as nothing later needs it keeps the intermediates small. */
+#define EIN_TERM_MAX 64
+
+/* One term with "..." as '.', spaces dropped; 0 on a malformed term. */
+static int ein_term(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ')
+            continue;
+        if (n + 1 >= EIN_TERM_MAX)
+            return 0;
+        if (s[i] == '.') {
+            if (i + 2 >= len || s[i + 1] != '.' || s[i + 2] != '.' || strchr(out, '.'))
+                return 0;
+            i += 2;
+        }
+        out[n++] = s[i];
+        out[n] = 0;
+    }
+    return 1;
+}
+
+/* Appends term t to buf, '.' spelled "..." again. */
+static void ein_put(char *buf, size_t cap, const char *t)
+{
+    size_t n = strlen(buf);
+    for (; *t && n + 4 < cap; t++) {
+        if (*t == '.') {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+        } else {
+            buf[n++] = *t;
+        }
+    }
+    buf[n] = 0;
+}
+
+occ_status imp_split_einsum(imp_ctx *c, const Onnx__NodeProto *n, const char *name, size_t nin)
+{
+    occ_error *e = c->e;
+    const Onnx__AttributeProto *ea = imp_onnx_attr(n, "equation");
+    if (!ea || ea->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING || !ea->s.len ||
+        ea->s.len > 1024 || memchr(ea->s.data, 0, ea->s.len))
+        return occ_fail(e, OCC_ERR_INVALID, "Einsum without a valid 'equation'");
+    if (nin > 16)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "Einsum with %zu operands (16 at most)", nin);
+    const char *eq = (const char *)ea->s.data, *end = eq + ea->s.len;
+    char terms[17][EIN_TERM_MAX];
+    memset(terms, 0, sizeof terms);
+    const char *arrow = NULL;
+    for (const char *p = eq; p + 1 < end; p++)
+        if (p[0] == '-' && p[1] == '>') {
+            arrow = p;
+            break;
+        }
+    const char *lhs_end = arrow ? arrow : end, *p = eq;
+    size_t nt = 0;
+    for (;;) {
+        const char *q = p;
+        while (q < lhs_end && *q != ',')
+            q++;
+        if (nt >= nin || !ein_term(p, (size_t)(q - p), terms[nt]))
+            return occ_fail(e, OCC_ERR_INVALID, "Einsum: the equation does not have %zu valid "
+                            "operand terms", nin);
+        nt++;
+        if (q >= lhs_end)
+            break;
+        p = q + 1;
+    }
+    if (nt != nin)
+        return occ_fail(e, OCC_ERR_INVALID, "Einsum: the equation has %zu operand terms, the "
+                        "node %zu inputs", nt, nin);
+    char *out = terms[nin];
+    if (arrow) {
+        if (!ein_term(arrow + 2, (size_t)(end - arrow - 2), out))
+            return occ_fail(e, OCC_ERR_INVALID, "Einsum: bad output term");
+    } else {
+        /* implicit output: the ellipsis, then letters seen once, sorted */
+        int count[128] = {0}, ell = 0;
+        for (size_t k = 0; k < nin; k++)
+            for (const char *t = terms[k]; *t; t++) {
+                if (*t == '.')
+                    ell = 1;
+                else
+                    count[(unsigned char)*t & 127]++;
+            }
+        size_t m = 0;
+        if (ell)
+            out[m++] = '.';
+        for (int ch = 0; ch < 128; ch++)
+            if (count[ch] == 1 && m + 1 < EIN_TERM_MAX)
+                out[m++] = (char)ch;
+        out[m] = 0;
+    }
+    const char *cur = n->input[0];
+    char acc[EIN_TERM_MAX];
+    memcpy(acc, terms[0], EIN_TERM_MAX);
+    occ_status s = OCC_OK;
+    for (size_t k = 1; k < nin && !s; k++) {
+        char keep[EIN_TERM_MAX] = {0};
+        if (k + 1 == nin) {
+            memcpy(keep, out, EIN_TERM_MAX);
+        } else {
+            size_t m = 0;
+            const char *pair[2] = {acc, terms[k]};
+            for (int j = 0; j < 2; j++)
+                for (const char *t = pair[j]; *t; t++) {
+                    int later = *t == '.' || strchr(out, *t) != NULL;
+                    for (size_t r = k + 1; r < nin && !later; r++)
+                        later = strchr(terms[r], *t) != NULL;
+                    if (later && !memchr(keep, *t, m) && m + 1 < EIN_TERM_MAX)
+                        keep[m++] = *t;
+                }
+        }
+        char eqbuf[4 * EIN_TERM_MAX + 8] = {0}, nbuf[160];
+        ein_put(eqbuf, sizeof eqbuf, acc);
+        ein_put(eqbuf, sizeof eqbuf, ",");
+        ein_put(eqbuf, sizeof eqbuf, terms[k]);
+        ein_put(eqbuf, sizeof eqbuf, "->");
+        ein_put(eqbuf, sizeof eqbuf, keep);
+        snprintf(nbuf, sizeof nbuf, "%.120s/pair%zu", name, k);
+        const char *snm = imp_strdup(c->A, nbuf);
+        const char *onm = k + 1 == nin ? n->output[0] : imp_unique_name(c, nbuf);
+        char *eqs = imp_strdup(c->A, eqbuf);
+        char **sin = imp_alloc(c->A, 2 * sizeof *sin), **sout = imp_alloc(c->A, sizeof *sout);
+        Onnx__AttributeProto *at = imp_alloc(c->A, sizeof *at);
+        Onnx__AttributeProto **ats = imp_alloc(c->A, sizeof *ats);
+        if (!snm || !onm || !eqs || !sin || !sout || !at || !ats)
+            return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+        Onnx__AttributeProto a0 = ONNX__ATTRIBUTE_PROTO__INIT;
+        *at = a0;
+        at->name = (char *)"equation";
+        at->has_type = 1;
+        at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+        at->has_s = 1;
+        at->s.data = (uint8_t *)eqs;
+        at->s.len = strlen(eqs);
+        ats[0] = at;
+        sin[0] = (char *)cur;
+        sin[1] = n->input[k];
+        sout[0] = (char *)onm;
+        Onnx__NodeProto sub = ONNX__NODE_PROTO__INIT;
+        sub.op_type = (char *)"Einsum";
+        sub.name = (char *)snm;
+        sub.n_input = 2;
+        sub.input = sin;
+        sub.n_output = 1;
+        sub.output = sout;
+        sub.n_attribute = 1;
+        sub.attribute = ats;
+        int32_t sins[3];
+        s = imp_convert_node(c, &sub, snm, sins);
+        cur = onm;
+        memcpy(acc, keep, EIN_TERM_MAX);
+    }
+    return s;
+}

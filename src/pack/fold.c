@@ -11,7 +11,7 @@ static const char *const fold_ops[] = {
     "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
     "Add", "Sub", "Mul", "Div", "Min", "Max", "Equal", "Less", "Greater", "Where",
     "Reshape", "Flatten", "Transpose", "Identity", "ConstantOfShape", "Range",
-    "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Mod", NULL};
+    "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Reciprocal", "Mod", "Expand", "Split", "TopK", NULL};
 
 int imp_fold_known(const char *op)
 {
@@ -733,12 +733,152 @@ static int fold_range(const imp_cval *a, const imp_cval *b, const imp_cval *c, i
     return IMP_FOLD_DONE;
 }
 
+/* Expand: a's values broadcast to the shape in b (numpy rules, both ways).
+ * A result past the cap is left to the kernel rather than refused. */
+static int fold_expand(const imp_cval *a, const imp_cval *b, imp_cval *o, int64_t cap,
+                       occ_error *e)
+{
+    if (b->type != CV_INT || b->ndim != 1 || b->count > OCC_MAX_DIMS)
+        return IMP_FOLD_NO;
+    imp_cval want = {0};
+    want.ndim = (int32_t)b->count;
+    for (int64_t k = 0; k < b->count; k++) {
+        if (b->i[k] < 0)
+            return occ_fail(e, OCC_ERR_INVALID, "Expand to a negative dim");
+        want.dims[k] = b->i[k];
+    }
+    const imp_cval *ins[2] = {a, &want};
+    int64_t st[2][OCC_MAX_DIMS];
+    imp_cval shp = {0};
+    occ_status s = broadcast(ins, 2, &shp, st, e);
+    if (s)
+        return s;
+    int64_t cnt = imp_count(shp.ndim, shp.dims);
+    if (cnt < 0 || cnt > cap)
+        return IMP_FOLD_NO;
+    if ((s = out_init(o, a->type, shp.ndim, shp.dims, cap, e)))
+        return s;
+    nd_iter it = {.r = shp.ndim};
+    memcpy(it.dims, shp.dims, sizeof it.dims);
+    int64_t off[2] = {0, 0};
+    for (int64_t k = 0; k < o->count; k++) {
+        ecopy(o, k, a, off[0], 1);
+        nd_next(&it, 2, st, off);
+    }
+    return IMP_FOLD_DONE;
+}
+
+/* Split into nout parts on axis: sizes from the 'split' input (opset 13+) or
+ * attribute, else equal parts (the last smaller, as opset 18's). */
+static int fold_split(const Onnx__NodeProto *n, const imp_cval *const *in, uint32_t nin,
+                      imp_cval *out, uint32_t nout, int64_t cap, occ_error *e)
+{
+    const imp_cval *a = in[0];
+    int64_t axis = imp_attr_int(n, "axis", 0), sizes[64];
+    if (nout == 0 || nout > 64 || !norm_axis(&axis, a->ndim))
+        return occ_fail(e, OCC_ERR_INVALID, "Split: bad axis or %u outputs", nout);
+    const int64_t len = a->dims[axis];
+    const imp_cval *sp = nin > 1 ? in[1] : NULL;
+    const Onnx__AttributeProto *sa = imp_onnx_attr(n, "split");
+    if (sp || (sa && sa->n_ints)) {
+        int64_t cnt = sp ? sp->count : (int64_t)sa->n_ints;
+        if ((sp && sp->type != CV_INT) || cnt != (int64_t)nout)
+            return occ_fail(e, OCC_ERR_INVALID, "Split: %lld sizes for %u outputs",
+                            (long long)cnt, nout);
+        int64_t sum = 0;
+        for (uint32_t k = 0; k < nout; k++) {
+            sizes[k] = sp ? sp->i[k] : sa->ints[k];
+            if (sizes[k] < 0 || sizes[k] > len)
+                return occ_fail(e, OCC_ERR_INVALID, "Split: bad size %lld", (long long)sizes[k]);
+            sum += sizes[k];
+        }
+        if (sum != len)
+            return occ_fail(e, OCC_ERR_INVALID, "Split: sizes add to %lld, the axis is %lld",
+                            (long long)sum, (long long)len);
+    } else {
+        int64_t part = (len + nout - 1) / nout, left = len;
+        for (uint32_t k = 0; k < nout; k++) {
+            sizes[k] = left < part ? left : part;
+            left -= sizes[k];
+        }
+    }
+    const int64_t outer = prod(a->dims, 0, (int32_t)axis);
+    const int64_t inner = prod(a->dims, (int32_t)axis + 1, a->ndim);
+    int64_t at = 0;
+    for (uint32_t k = 0; k < nout; k++) {
+        int64_t d[OCC_MAX_DIMS];
+        memcpy(d, a->dims, sizeof d);
+        d[axis] = sizes[k];
+        occ_status s = out_init(&out[k], a->type, a->ndim, d, cap, e);
+        if (s)
+            return s;
+        for (int64_t o = 0; o < outer; o++)
+            ecopy(&out[k], o * sizes[k] * inner, a, (o * len + at) * inner, sizes[k] * inner);
+        at += sizes[k];
+    }
+    return IMP_FOLD_DONE;
+}
+
+/* TopK: values and int64 indices of the k largest (smallest) along axis,
+ * sorted, ties to the lower index (ONNX). Insertion sort: folded inputs are
+ * small (sequence lengths before pack_padded_sequence), longer axes left
+ * to the kernel. */
+static int fold_topk(const Onnx__NodeProto *n, const imp_cval *a, const imp_cval *kv,
+                     imp_cval *out, uint32_t nout, int64_t cap, occ_error *e)
+{
+    int64_t axis = imp_attr_int(n, "axis", -1), largest = imp_attr_int(n, "largest", 1);
+    if (!kv || kv->type != CV_INT || kv->count != 1 || nout != 2 || !norm_axis(&axis, a->ndim))
+        return IMP_FOLD_NO;
+    const int64_t len = a->dims[axis], k = kv->i[0];
+    if (len > 4096 || a->count * len > (INT64_C(1) << 26))
+        return IMP_FOLD_NO; /* insertion sort: bounded work on untrusted input */
+    if (k < 0 || k > len)
+        return occ_fail(e, OCC_ERR_INVALID, "TopK: k = %lld, the axis is %lld", (long long)k,
+                        (long long)len);
+    int64_t d[OCC_MAX_DIMS];
+    memcpy(d, a->dims, sizeof d);
+    d[axis] = k;
+    occ_status s = out_init(&out[0], a->type, a->ndim, d, cap, e);
+    if (!s)
+        s = out_init(&out[1], CV_INT, a->ndim, d, cap, e);
+    int64_t *idx = s ? NULL : malloc((size_t)(len ? len : 1) * sizeof *idx);
+    if (s || !idx)
+        return s ? s : occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    const int64_t outer = prod(a->dims, 0, (int32_t)axis);
+    const int64_t inner = prod(a->dims, (int32_t)axis + 1, a->ndim);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const int64_t base = o * len * inner + in;
+            for (int64_t j = 0; j < len; j++) {
+                int64_t t = j, p = j;
+                while (p > 0) {
+                    int64_t q = idx[p - 1], ft = base + t * inner, fq = base + q * inner;
+                    int gt = a->type == CV_FLOAT ? a->f[ft] > a->f[fq] : a->i[ft] > a->i[fq];
+                    int lt = a->type == CV_FLOAT ? a->f[ft] < a->f[fq] : a->i[ft] < a->i[fq];
+                    if (largest ? !gt : !lt)
+                        break; /* stable: an equal value stays after the lower index */
+                    idx[p] = q;
+                    p--;
+                }
+                idx[p] = t;
+            }
+            for (int64_t j = 0; j < k; j++) {
+                const int64_t ob = o * k * inner + in + j * inner;
+                ecopy(&out[0], ob, a, base + idx[j] * inner, 1);
+                out[1].i[ob] = idx[j];
+            }
+        }
+    free(idx);
+    return IMP_FOLD_DONE;
+}
+
 static int fold_one(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in,
                     uint32_t nin, imp_cval *out, uint32_t nout, occ_error *e)
 {
     (void)opset;
     const char *op = n->op_type;
-    if (nout != 1 || !imp_fold_known(op))
+    if (!imp_fold_known(op) || nout == 0 ||
+        (nout != 1 && strcmp(op, "Split") && strcmp(op, "TopK")))
         return IMP_FOLD_NO;
     const imp_cval *a = nin > 0 ? in[0] : NULL;
     int64_t cap = 0;
@@ -812,6 +952,12 @@ static int fold_one(const Onnx__NodeProto *n, int64_t opset, const imp_cval *con
     }
     if (!strcmp(op, "Concat"))
         return fold_concat(n, in, nin, o, cap, e);
+    if (!strcmp(op, "Expand"))
+        return b ? fold_expand(a, b, o, cap, e) : IMP_FOLD_NO;
+    if (!strcmp(op, "Split"))
+        return fold_split(n, in, nin, out, nout, cap, e);
+    if (!strcmp(op, "TopK"))
+        return fold_topk(n, a, b, out, nout, cap, e);
     if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze"))
         return fold_unsqueeze(n, a, b, o, cap, e, op[0] == 'S');
     if (!strcmp(op, "Cast"))
@@ -890,6 +1036,8 @@ int imp_fold(const Onnx__NodeProto *n, int64_t opset, const imp_cval *const *in,
         return IMP_FOLD_NO;
     int r = fold_one(n, opset, in, nin, out, nout, e);
     if (r == IMP_FOLD_DONE)
-        out[0].dt = folded_dtype(n, in, nin, &out[0]);
+        for (uint32_t k = 0; k < nout; k++)
+            out[k].dt = !strcmp(n->op_type, "TopK") && k == 1
+                            ? OCC_DTYPE_INT64 : folded_dtype(n, in, nin, &out[k]);
     return r;
 }

@@ -63,6 +63,9 @@ const char *imp_steering_input(const imp_ctx *c, int32_t v);
  * (else refuses, naming the input to --bind). */
 occ_status imp_inline_if(imp_ctx *c, const Onnx__NodeProto *n, const char *name,
                          const int32_t *ins, size_t nin, size_t nout) OCC_MUST_CHECK;
+/* Converts an Einsum of nin > 2 operands as a chain of two-operand Einsums. */
+occ_status imp_split_einsum(imp_ctx *c, const Onnx__NodeProto *n, const char *name, size_t nin)
+    OCC_MUST_CHECK;
 /* Gives graph output nm (a constant, graph input or repeated tensor, *idx)
  * a tensor of its own: an Identity copy; *idx becomes it. */
 occ_status imp_materialize_output(imp_ctx *c, int32_t *idx, const char *nm) OCC_MUST_CHECK;

@@ -398,6 +398,52 @@ static occ_status copy_onnx_attr(imp_ctx *c, const Onnx__AttributeProto *a, occ_
     }
 }
 
+/* RNN, GRU and LSTM "activations" is a string list, one entry per gate
+ * function per direction. Exporters write it out even when it spells the
+ * defaults (torch: RNN ["Tanh", "Tanh"] when bidirectional, ["Relu"] for
+ * nonlinearity='relu'), so the defaults are dropped here (*skip) and an
+ * all-Relu RNN becomes the one string "Relu", which the kernel implements;
+ * anything else is refused with the list's first unsupported entry. */
+static int bytes_ieq(const ProtobufCBinaryData *v, const char *w)
+{
+    size_t n = strlen(w);
+    if (v->len != n)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char a = v->data[k], b = (unsigned char)w[k];
+        if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
+            return 0;
+    }
+    return 1;
+}
+
+static occ_status rnn_activations(imp_ctx *c, const char *op, const Onnx__AttributeProto *a,
+                                  occ_attr *o, int *skip)
+{
+    static const char *const defs[3][3] = {{"Tanh"}, {"Sigmoid", "Tanh"},
+                                           {"Sigmoid", "Tanh", "Tanh"}};
+    const int kind = !strcmp(op, "RNN") ? 0 : !strcmp(op, "GRU") ? 1 : 2;
+    const size_t per = (size_t)kind + 1, n = a->n_strings;
+    if (n == 0 || n % per || n > 2 * per)
+        return occ_fail(c->e, OCC_ERR_INVALID, "%s: 'activations' has %zu entries (%zu per "
+                        "direction expected)", op, n, per);
+    int dflt = 1, relu = kind == 0;
+    for (size_t k = 0; k < n; k++) {
+        const ProtobufCBinaryData *v = &a->strings[k];
+        const char *d = defs[kind][k % per];
+        dflt &= bytes_ieq(v, d);
+        relu &= bytes_ieq(v, "Relu");
+    }
+    *skip = dflt;
+    if (dflt)
+        return OCC_OK;
+    if (!relu)
+        return occ_fail(c->e, OCC_ERR_UNSUPPORTED, "%s with custom activations is not supported "
+                        "(the defaults, or Relu for every direction of an RNN)", op);
+    *o = (occ_attr){.name = "activations", .type = OCC_ATTR_STRING, .count = 4, .s = "Relu"};
+    return OCC_OK;
+}
+
 /* Turns the constant operand `val` into attribute `o` following rule r. */
 static occ_status operand_to_attr(imp_ctx *c, const conv_rule *r, const imp_val *val, occ_attr *o,
                                   int *skip)
@@ -562,6 +608,21 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
     }
     if (!strcmp(op, "If"))
         return imp_inline_if(c, n, name, ins, nin, nout);
+    if (!strcmp(op, "Einsum") && nin > 2)
+        return imp_split_einsum(c, n, name, nin);
+    if (!strcmp(op, "Concat") && nin > 1) {
+        /* empty inputs add nothing and are dropped, whatever their rank:
+         * torch.cat takes a 1-D [0] tensor next to any other (Emformer's
+         * empty memory), and exports it so, which the ranks would refuse */
+        size_t kept = 0, nonempty = 0;
+        for (size_t k = 0; k < nin; k++)
+            nonempty += ins[k] >= 0 && imp_count(c->t[ins[k]].ndim, c->t[ins[k]].dims) != 0;
+        for (size_t k = 0; k < nin && nonempty; k++)
+            if (ins[k] < 0 || imp_count(c->t[ins[k]].ndim, c->t[ins[k]].dims) != 0)
+                ins[kept++] = ins[k];
+        if (nonempty)
+            nin = kept;
+    }
     if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
         if (nin < 1 || ins[0] < 0)
             return occ_fail(e, OCC_ERR_FORMAT, "missing input");
@@ -718,6 +779,15 @@ occ_status imp_convert_node(imp_ctx *c, const Onnx__NodeProto *n, const char *na
         for (uint32_t j = 0; j < na; j++)
             if (a->name && !strcmp(attrs[j].name, a->name))
                 return occ_fail(e, OCC_ERR_FORMAT, "attribute '%s' given twice", a->name);
+        if (a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS && a->name &&
+            !strcmp(a->name, "activations") &&
+            (!strcmp(op, "RNN") || !strcmp(op, "GRU") || !strcmp(op, "LSTM"))) {
+            int skip;
+            if ((s = rnn_activations(c, op, a, &attrs[na], &skip)))
+                return s;
+            na += !skip;
+            continue;
+        }
         if ((s = copy_onnx_attr(c, a, &attrs[na])))
             return s;
         na++;
