@@ -857,6 +857,60 @@ static void test_fold_mod(void)
         CHECK(a && a->ints[0] == 1 && a->ints[1] == 3 && a->ints[2] == -1 && a->ints[3] == 2);
         const occ_tensor *o = r ? &occ_import_model(im)->tensors[r->outputs[0]] : NULL;
         CHECK(o && o->ndim == 4 && o->dims[2] == 4 && o->dims[3] == 2);
+    }
+    occ_import_free(im);
+    tb_free(&b);
+
+    tb_init(&b, 13);
+    tb_input(&b, "x", 2, xd);
+    int64_t zero = 0, five = 5;
+    tb_const_i64(&b, "z", 1, &zero);
+    tb_const_i64(&b, "five", 1, &five);
+    tb_node(&b, "Mod", "m", (const char *[]){"five", "z", NULL}, (const char *[]){"d", NULL});
+    tb_node(&b, "Reshape", "reshape", (const char *[]){"x", "d", NULL}, (const char *[]){"y", NULL});
+    tb_output(&b, "y");
+    expect_fail(&b, NULL, OCC_ERR_INVALID, "modulo by zero");
+    tb_free(&b);
+}
+
+/* torch exports swin_t's F.dropout(p=0.0, training=True) as Dropout with ratio 0
+ * and training_mode true: the identity. Any other ratio in training mode stays
+ * refused. */
+static void test_dropout_training_ratio0(void)
+{
+    for (int ratio_zero = 1; ratio_zero >= 0; ratio_zero--) {
+        tb b;
+        tb_init(&b, 13);
+        int64_t xd[] = {1, 8};
+        tb_input(&b, "x", 2, xd);
+        float ratio = ratio_zero ? 0.0f : 0.1f;
+        tb_init_f(&b, "ratio", 0, NULL, &ratio);
+        int64_t one = 1;
+        tb_init_i64(&b, "train", 0, NULL, &one);
+        tb_node(&b, "Relu", "relu", (const char *[]){"x", NULL}, (const char *[]){"r", NULL});
+        tb_node(&b, "Dropout", "drop", (const char *[]){"r", "ratio", "train", NULL},
+                (const char *[]){"d", NULL});
+        tb_node(&b, "Sigmoid", "sig", (const char *[]){"d", NULL}, (const char *[]){"out", NULL});
+        tb_output(&b, "out");
+        if (!ratio_zero) {
+            expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "training_mode is true");
+            tb_free(&b);
+            continue;
+        }
+        occ_import *im = NULL;
+        occ_error e;
+        occ_status s = import_tb(&b, NULL, &im, &e);
+        CHECK_MSG(s == OCC_OK, "%s", e.msg);
+        if (!s) {
+            const occ_model *m = occ_import_model(im);
+            CHECK(m->n_nodes == 2 && find_op(m, "Relu") && find_op(m, "Sigmoid"));
+            CHECK(!find_op(m, "Dropout") && !find_op(m, "Identity"));
+        }
+        occ_import_free(im);
+        tb_free(&b);
+    }
+}
+
 static void tb_attr_strs(tb *b, Onnx__NodeProto *n, const char *name, const char *const *v)
 {
     Onnx__AttributeProto *a = tb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
@@ -914,50 +968,6 @@ static void test_rnn_activations(void)
     occ_import_free(im);
     tb_free(&b);
 
-    tb_init(&b, 13);
-    tb_input(&b, "x", 2, xd);
-    int64_t zero = 0, five = 5;
-    tb_const_i64(&b, "z", 1, &zero);
-    tb_const_i64(&b, "five", 1, &five);
-    tb_node(&b, "Mod", "m", (const char *[]){"five", "z", NULL}, (const char *[]){"d", NULL});
-    tb_node(&b, "Reshape", "reshape", (const char *[]){"x", "d", NULL}, (const char *[]){"y", NULL});
-    tb_output(&b, "y");
-    expect_fail(&b, NULL, OCC_ERR_INVALID, "modulo by zero");
-    tb_free(&b);
-}
-
-/* torch exports swin_t's F.dropout(p=0.0, training=True) as Dropout with ratio 0
- * and training_mode true: the identity. Any other ratio in training mode stays
- * refused. */
-static void test_dropout_training_ratio0(void)
-{
-    for (int ratio_zero = 1; ratio_zero >= 0; ratio_zero--) {
-        tb b;
-        tb_init(&b, 13);
-        int64_t xd[] = {1, 8};
-        tb_input(&b, "x", 2, xd);
-        float ratio = ratio_zero ? 0.0f : 0.1f;
-        tb_init_f(&b, "ratio", 0, NULL, &ratio);
-        int64_t one = 1;
-        tb_init_i64(&b, "train", 0, NULL, &one);
-        tb_node(&b, "Relu", "relu", (const char *[]){"x", NULL}, (const char *[]){"r", NULL});
-        tb_node(&b, "Dropout", "drop", (const char *[]){"r", "ratio", "train", NULL},
-                (const char *[]){"d", NULL});
-        tb_node(&b, "Sigmoid", "sig", (const char *[]){"d", NULL}, (const char *[]){"out", NULL});
-        tb_output(&b, "out");
-        if (!ratio_zero) {
-            expect_fail(&b, NULL, OCC_ERR_UNSUPPORTED, "training_mode is true");
-            tb_free(&b);
-            continue;
-        }
-        occ_import *im = NULL;
-        occ_error e;
-        occ_status s = import_tb(&b, NULL, &im, &e);
-        CHECK_MSG(s == OCC_OK, "%s", e.msg);
-        if (!s) {
-            const occ_model *m = occ_import_model(im);
-            CHECK(m->n_nodes == 2 && find_op(m, "Relu") && find_op(m, "Sigmoid"));
-            CHECK(!find_op(m, "Dropout") && !find_op(m, "Identity"));
     rnn_graph(&b, "GRU", 1, (const char *[]){"Sigmoid", "Tanh", NULL});
     s = import_tb(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
