@@ -82,6 +82,7 @@ int main(int argc, char **argv)
     const char *ff = getenv("OCC_FUSED_FC");
     if (ff && ff[0] == '0')
         occ_engine_fuse_fc = 0;
+    /* OCC_LOADER_IDLE=0: loader threads in the normal class, to compare */
     const char *li = getenv("OCC_LOADER_IDLE");
     if (li)
         occ_engine_loader_idle = li[0] == '1';

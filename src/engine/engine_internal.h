@@ -82,8 +82,8 @@ extern int occ_engine_fuse_fc;
 
 /* Loader threads in the idle scheduling class (SCHED_IDLE): they load only
  * on a core no compute thread wants, and the compute thread loads what it
- * needs itself when they are behind (occ_eng_ring_get). `occ` sets it from
- * OCC_LOADER_IDLE=0/1. */
+ * needs itself when they are behind (occ_eng_ring_get). Default 1; `occ`
+ * sets it from OCC_LOADER_IDLE=0/1 (docs/streaming.md). */
 extern int occ_engine_loader_idle;
 
 /* Makes the engine up to its plan (weights are read only where an operator

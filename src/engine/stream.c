@@ -214,7 +214,7 @@ typedef struct loader_arg {
  * otherwise claims the next position and loads it. It lives as long as the
  * engine: a run only wakes it (occ_eng_ring_begin), so no thread is created
  * or joined on the per-run path. */
-int occ_engine_loader_idle = 0;
+int occ_engine_loader_idle = 1;
 
 static void *loader_main(void *arg)
 {
