@@ -11,38 +11,12 @@
 #include "occ/engine.h"
 #include "occ/packer.h"
 #include "test.h"
-#include "test_pack_onnx.h"
+#include "test_pack_run.h"
 
 static void tb_input_t(tb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
 {
     tb_input(b, name, ndim, dims);
     b->graph.input[b->graph.n_input - 1]->type->tensor_type->elem_type = elem;
-}
-
-static occ_status import_tb(tb *b, const occ_pack_options *o, occ_import **im, occ_error *e)
-{
-    uint8_t *buf;
-    size_t size;
-    tb_pack(b, &buf, &size);
-    memset(e, 0, sizeof *e);
-    *im = NULL;
-    occ_status s = occ_import_onnx(buf, size, o, im, e);
-    free(buf);
-    return s;
-}
-
-typedef struct rd {
-    const uint8_t *data;
-    uint64_t size;
-} rd;
-
-static occ_status read_data(void *ctx, uint64_t off, void *dst, uint64_t size, occ_error *e)
-{
-    const rd *r = ctx;
-    if (off > r->size || size > r->size - off)
-        return occ_fail(e, OCC_ERR_IO, "read outside the data");
-    memcpy(dst, r->data + off, size);
-    return OCC_OK;
 }
 
 /* Lays out, encodes and decodes (the trusted decoder sees the dtypes), and
@@ -63,10 +37,10 @@ static occ_status run_import(occ_import *im, const void *const *ins, void *const
         s = occ_manifest_encode(occ_import_model(im), &man, &man_size, e);
     if (!s)
         s = occ_manifest_decode(man, man_size, &m, e);
-    rd r = {data, m ? m->data_size : 0};
+    tb_mem r = {data, m ? m->data_size : 0};
     occ_engine_opts o = {.threads = 1};
     if (!s)
-        s = occ_engine_create(m, &o, read_data, &r, &eng, e);
+        s = occ_engine_create(m, &o, tb_mem_read, &r, &eng, e);
     if (!s)
         s = occ_engine_run(eng, ins, outs, e);
     occ_engine_free(eng);
@@ -115,7 +89,7 @@ static void test_typed_inputs_outputs(void)
     tb_output(&b, "second");
     occ_import *im = NULL;
     occ_error e;
-    occ_status s = import_tb(&b, NULL, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);
@@ -159,7 +133,7 @@ static void test_typed_inputs_outputs(void)
         tb_input_t(&b, "h", types[k], 1, (int64_t[]){2});
         tb_node(&b, "Relu", "r", (const char *[]){"h", NULL}, (const char *[]){"y", NULL});
         tb_output(&b, "y");
-        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK(tb_import(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
         CHECK_MSG(strstr(e.msg, why[k]) != NULL, "%s", e.msg);
         occ_import_free(im);
         im = NULL;
@@ -189,7 +163,7 @@ static void test_bind(void)
     occ_error e;
     for (int via = 0; via < 2; via++) {
         build_reshape(&b, via);
-        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK(tb_import(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
         CHECK_MSG(strstr(e.msg, "node 'rs' (Reshape)") && strstr(e.msg, "graph input 'shape'") &&
                       strstr(e.msg, "--bind shape=FILE"),
                   "%s", e.msg);
@@ -198,7 +172,7 @@ static void test_bind(void)
         const int64_t shape[2] = {3, 2};
         occ_input_bind bd = {"shape", shape, sizeof shape};
         occ_pack_options o = {.n_binds = 1, .binds = &bd};
-        occ_status s = import_tb(&b, &o, &im, &e);
+        occ_status s = tb_import(&b, &o, &im, &e);
         CHECK_MSG(s == OCC_OK, "%s", e.msg);
         if (!s) {
             const occ_model *m = occ_import_model(im);
@@ -215,14 +189,14 @@ static void test_bind(void)
         im = NULL;
         /* wrong size, unknown name */
         bd.size = 8;
-        CHECK(import_tb(&b, &o, &im, &e) == OCC_ERR_INVALID);
+        CHECK(tb_import(&b, &o, &im, &e) == OCC_ERR_INVALID);
         CHECK_MSG(strstr(e.msg, "--bind shape: 8 bytes given") && strstr(e.msg, "int64") &&
                       strstr(e.msg, "needs 16"),
                   "%s", e.msg);
         occ_import_free(im);
         im = NULL;
         bd = (occ_input_bind){"nope", shape, sizeof shape};
-        CHECK(import_tb(&b, &o, &im, &e) == OCC_ERR_INVALID);
+        CHECK(tb_import(&b, &o, &im, &e) == OCC_ERR_INVALID);
         CHECK_MSG(strstr(e.msg, "--bind names 'nope', which is not a graph input") != NULL, "%s", e.msg);
         occ_import_free(im);
         im = NULL;
@@ -248,14 +222,14 @@ static void test_bind_empty(void)
         tb_output(&b, "y");
         /* an empty graph input is legal (zero-size tensors), but one that
          * steers a shape still has to be bound: refused, naming it */
-        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK(tb_import(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
         CHECK_MSG(strstr(e.msg, "graph input 'axes'") && strstr(e.msg, "--bind axes=FILE"),
                   "%s", e.msg);
         occ_import_free(im);
         im = NULL;
         occ_input_bind bd = {"axes", NULL, 0};
         occ_pack_options o = {.n_binds = 1, .binds = &bd};
-        occ_status s = import_tb(&b, &o, &im, &e);
+        occ_status s = tb_import(&b, &o, &im, &e);
         CHECK_MSG(s == OCC_OK, "%s", e.msg);
         if (!s) {
             const occ_model *m = occ_import_model(im);
@@ -312,7 +286,7 @@ static void test_if(void)
         Onnx__TensorProto *t = tb_tensor(&b, "c", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 0, NULL, &c, 1);
         TB_PUSH(&b, b.graph.initializer, b.graph.n_initializer, t);
         add_if(&b, "c");
-        occ_status s = import_tb(&b, NULL, &im, &e);
+        occ_status s = tb_import(&b, NULL, &im, &e);
         CHECK_MSG(s == OCC_OK, "%s", e.msg);
         if (!s) {
             const occ_model *m = occ_import_model(im);
@@ -332,7 +306,7 @@ static void test_if(void)
     tb_const_i64(&b, "rs", 0, NULL);
     tb_node(&b, "Reshape", "scalar", (const char *[]){"c1", "rs", NULL}, (const char *[]){"c", NULL});
     add_if(&b, "c");
-    occ_status s = import_tb(&b, NULL, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s)
         CHECK(occ_import_model(im)->n_nodes == 1 && has_op(occ_import_model(im), "Relu"));
@@ -344,7 +318,7 @@ static void test_if(void)
     tb_input(&b, "x", 1, (int64_t[]){4});
     tb_input_t(&b, "flag", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 0, NULL);
     add_if(&b, "flag");
-    CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+    CHECK(tb_import(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
     CHECK_MSG(strstr(e.msg, "node 'if' (If)") && strstr(e.msg, "graph input 'flag'") &&
                   strstr(e.msg, "--bind flag=FILE"),
               "%s", e.msg);
@@ -360,7 +334,7 @@ static void test_if(void)
         tb_input(&b, "x", 1, (int64_t[]){4});
         tb_node(&b, ops[k], "dyn", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
         tb_output(&b, "y");
-        CHECK(import_tb(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
+        CHECK(tb_import(&b, NULL, &im, &e) == OCC_ERR_UNSUPPORTED);
         CHECK_MSG(strstr(e.msg, why[k]) != NULL, "%s", e.msg);
         occ_import_free(im);
         im = NULL;
@@ -384,7 +358,7 @@ static void test_constant_node_at_run_time(void)
     tb_node(&b, "Not", "not", (const char *[]){"m", NULL}, (const char *[]){"c", NULL});
     tb_node(&b, "Where", "w", (const char *[]){"c", "x", "z", NULL}, (const char *[]){"y", NULL});
     tb_output(&b, "y");
-    occ_status s = import_tb(&b, NULL, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         CHECK(has_op(occ_import_model(im), "Not"));
@@ -433,7 +407,7 @@ static void test_new_type_constants(void)
     tb_output(&b, "y");
     tb_output(&b, "p");
     tb_output(&b, "m");
-    occ_status s = import_tb(&b, NULL, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);
@@ -481,7 +455,7 @@ static void test_materialized_outputs(void)
     tb_output(&b, "same");
     tb_output(&b, "y");
     tb_output(&b, "y2");
-    occ_status s = import_tb(&b, NULL, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);
@@ -509,7 +483,7 @@ static void test_materialized_outputs(void)
     const int64_t shape[2] = {3, 2};
     occ_input_bind bd[2] = {{"x", xv, sizeof xv}, {"shape", shape, sizeof shape}};
     occ_pack_options o = {.n_binds = 2, .binds = bd};
-    s = import_tb(&b, &o, &im, &e);
+    s = tb_import(&b, &o, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);

@@ -19,7 +19,7 @@
 #include "occ/packer.h"
 #include "ops/ops.h"
 #include "test.h"
-#include "test_pack_onnx.h"
+#include "test_pack_run.h"
 
 static float frnd(void)
 {
@@ -32,32 +32,6 @@ static float *rnd(int64_t n)
     for (int64_t i = 0; i < n; i++)
         p[i] = frnd();
     return p;
-}
-
-static occ_status import_tb(tb *b, occ_import **im, occ_error *e)
-{
-    uint8_t *buf;
-    size_t size;
-    tb_pack(b, &buf, &size);
-    memset(e, 0, sizeof *e);
-    *im = NULL;
-    occ_status s = occ_import_onnx(buf, size, NULL, im, e);
-    free(buf);
-    return s;
-}
-
-typedef struct rd {
-    const uint8_t *data;
-    uint64_t size;
-} rd;
-
-static occ_status read_data(void *ctx, uint64_t off, void *dst, uint64_t size, occ_error *e)
-{
-    const rd *r = ctx;
-    if (off > r->size || size > r->size - off)
-        return occ_fail(e, OCC_ERR_IO, "read outside the data");
-    memcpy(dst, r->data + off, size);
-    return OCC_OK;
 }
 
 /* lays out, encodes, decodes and runs the imported model once */
@@ -78,9 +52,9 @@ static occ_status run_import(occ_import *im, const occ_engine_opts *o, const flo
         s = occ_manifest_encode(occ_import_model(im), &man, &man_size, e);
     if (!s)
         s = occ_manifest_decode(man, man_size, &m, e);
-    rd r = {data, m ? m->data_size : 0};
+    tb_mem r = {data, m ? m->data_size : 0};
     if (!s)
-        s = occ_engine_create(m, o, read_data, &r, &eng, e);
+        s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
     const void *ins[1] = {x};
     void *outs[1] = {y};
     if (!s)
@@ -143,7 +117,7 @@ static occ_status build(const gc *g, const float *w, const float *b, occ_import 
     tb_attr_ints(&t, cv, "dilations", 1, dl);
     tb_attr_i(&t, cv, "group", g->G);
     tb_output(&t, "y");
-    occ_status s = import_tb(&t, im, e);
+    occ_status s = tb_import(&t, NULL, im, e);
     tb_free(&t);
     return s;
 }

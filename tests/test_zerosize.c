@@ -14,38 +14,12 @@
 #include "occ/engine.h"
 #include "occ/packer.h"
 #include "test.h"
-#include "test_pack_onnx.h"
+#include "test_pack_run.h"
 
 static void input_t(tb *b, const char *name, int32_t elem, int ndim, const int64_t *dims)
 {
     tb_input(b, name, ndim, dims);
     b->graph.input[b->graph.n_input - 1]->type->tensor_type->elem_type = elem;
-}
-
-static occ_status import_tb(tb *b, occ_import **im, occ_error *e)
-{
-    uint8_t *buf;
-    size_t size;
-    tb_pack(b, &buf, &size);
-    memset(e, 0, sizeof *e);
-    *im = NULL;
-    occ_status s = occ_import_onnx(buf, size, NULL, im, e);
-    free(buf);
-    return s;
-}
-
-typedef struct rd {
-    const uint8_t *data;
-    uint64_t size;
-} rd;
-
-static occ_status read_data(void *ctx, uint64_t off, void *dst, uint64_t size, occ_error *e)
-{
-    const rd *r = ctx;
-    if (off > r->size || size > r->size - off)
-        return occ_fail(e, OCC_ERR_IO, "read outside the data");
-    memcpy(dst, r->data + off, size);
-    return OCC_OK;
 }
 
 /* Lays out, encodes and decodes (what the enclave would see), creates an
@@ -69,10 +43,10 @@ static occ_status run_import(occ_import *im, const void *const *ins, void *const
         s = occ_manifest_decode(man, man_size, &m, e);
     for (uint32_t k = 0; !s && mout && k < m->n_outputs; k++)
         mout[k] = m->tensors[m->outputs[k]];
-    rd r = {data, m ? m->data_size : 0};
+    tb_mem r = {data, m ? m->data_size : 0};
     occ_engine_opts o = {.threads = 1};
     if (!s)
-        s = occ_engine_create(m, &o, read_data, &r, &eng, e);
+        s = occ_engine_create(m, &o, tb_mem_read, &r, &eng, e);
     if (!s)
         s = occ_engine_run(eng, ins, outs, e);
     occ_engine_free(eng);
@@ -114,7 +88,7 @@ static void test_slice_split(void)
     tb_output(&b, "z");
     tb_output(&b, "p");
     tb_output(&b, "q");
-    occ_status s = import_tb(&b, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         float x[6] = {-1, 2, -3, 4, -5, 6}, z[6], q[6], y[1] = {42}, p[1] = {42};
@@ -156,7 +130,7 @@ static void test_empty_inputs(void)
     tb_output(&b, "r");
     tb_output(&b, "u");
     tb_output(&b, "c");
-    occ_status s = import_tb(&b, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);
@@ -183,7 +157,7 @@ static void test_empty_inputs(void)
     tb_const_i64(&b, "shape", 2, (int64_t[]){0, 12});
     tb_node(&b, "Reshape", "rs", (const char *[]){"data", "shape", NULL}, (const char *[]){"r", NULL});
     tb_output(&b, "r");
-    s = import_tb(&b, &im, &e);
+    s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         const occ_model *m = occ_import_model(im);
@@ -200,7 +174,7 @@ static void test_empty_inputs(void)
     n = tb_node(&b, "Reshape", "rs", (const char *[]){"data", "shape", NULL}, (const char *[]){"r", NULL});
     tb_attr_i(&b, n, "allowzero", 1);
     tb_output(&b, "r");
-    s = import_tb(&b, &im, &e);
+    s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_ERR_SHAPE && strstr(e.msg, "-1"), "%d %s", (int)s, e.msg);
     occ_import_free(im);
     tb_free(&b);
@@ -226,7 +200,7 @@ static void test_refused(void)
             tb_node(&b, ops[k], "op", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
         }
         tb_output(&b, "y");
-        occ_status s = import_tb(&b, &im, &e);
+        occ_status s = tb_import(&b, NULL, &im, &e);
         CHECK_MSG(s != OCC_OK && strstr(e.msg, "empty") && strstr(e.msg, ops[k]) &&
                       strstr(e.msg, "'x'") && !strchr(e.msg, '\n'),
                   "%s: %d %s", ops[k], (int)s, e.msg);
@@ -248,7 +222,7 @@ static void test_unary_empty(void)
         tb_input(&b, "x", 4, (int64_t[]){1, 0, 4, 4});
         tb_node(&b, ops[k], "op", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
         tb_output(&b, "y");
-        occ_status s = import_tb(&b, &im, &e);
+        occ_status s = tb_import(&b, NULL, &im, &e);
         CHECK_MSG(s == OCC_OK, "%s: %s", ops[k], e.msg);
         if (!s) {
             const occ_model *m = occ_import_model(im);
@@ -275,7 +249,7 @@ static void test_manifest_bounds(void)
     tb_const_i64(&b, "ax", 1, (int64_t[]){1});
     tb_node(&b, "Slice", "sl", (const char *[]){"x", "st", "en", "ax", NULL}, (const char *[]){"y", NULL});
     tb_output(&b, "y");
-    occ_status s = import_tb(&b, &im, &e);
+    occ_status s = tb_import(&b, NULL, &im, &e);
     CHECK_MSG(s == OCC_OK, "%s", e.msg);
     if (!s) {
         occ_model *m = occ_import_model(im);
