@@ -243,6 +243,12 @@ int occ_cmd_serve(int argc, char **argv)
     const char *listen = NULL, *metrics = NULL, *emu_dir = NULL, *record = NULL, *enclave = "emu";
     const char *key_server = NULL, *key_server_ca = NULL;
     int seal_keys = 0;
+    /* A server's cores also run the event loop, TLS and often its clients:
+     * an idle-class loader that has claimed a segment could wait behind
+     * them while its engine waits for that segment (docs/streaming.md).
+     * Normal-class loaders unless OCC_LOADER_IDLE=1 asks otherwise. */
+    if (!getenv("OCC_LOADER_IDLE"))
+        occ_engine_loader_idle = 0;
     uint8_t *ca_pem = NULL;
     size_t ca_size = 0;
     unsigned long long epc_size = 0, budget = 0, max_body = 0, req_mem = 0;
