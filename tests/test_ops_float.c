@@ -4,6 +4,8 @@
  * and Hardmax (both axis semantics), the normalisations, 1-D Conv and pools,
  * LpPool, GlobalMaxPool, ConvTranspose, Resize linear/cubic, DepthToSpace,
  * SpaceToDepth and RNN/GRU/LSTM. */
+#include <math.h>
+
 #include "test_ops_util.h"
 
 typedef double (*fn1)(double);
@@ -650,6 +652,73 @@ static void test_rnn_relu(void)
     free(bb);
 }
 
+/* sequence_lens shorter than the sequence (ONNX): entry b runs its first
+ * len[b] steps, a reverse direction starting at len[b] - 1, and Y is zero
+ * past them. A bidirectional LSTM (the fast path) and a Relu RNN (the
+ * generic one) against double references. */
+static double sigmd(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
+
+static void rnn_lens_case(int lstm)
+{
+    enum { S = 4, B = 2, I = 3, H = 2, D = 2 };
+    const int G = lstm ? 4 : 1;
+    const int64_t lens[B] = {S, 2};
+    float *x = rand_buf(S * B * I), *w = rand_buf(D * G * H * I), *rr = rand_buf(D * G * H * H);
+    float *bb = rand_buf(D * 2 * G * H);
+    float y[S * D * B * H];
+    memset(y, 0, sizeof y);
+    for (int d = 0; d < D; d++)
+        for (int b = 0; b < B; b++) {
+            double h[H] = {0}, c[H] = {0};
+            for (int step = 0; step < lens[b]; step++) {
+                const int t = d ? (int)lens[b] - 1 - step : step;
+                double g[4][H], hn[H];
+                for (int k = 0; k < G; k++)
+                    for (int j = 0; j < H; j++) {
+                        const int row = k * H + j;
+                        double a = (double)bb[d * 2 * G * H + row] + bb[d * 2 * G * H + G * H + row];
+                        for (int i = 0; i < I; i++)
+                            a += (double)x[(t * B + b) * I + i] * w[(d * G * H + row) * I + i];
+                        for (int i = 0; i < H; i++)
+                            a += h[i] * rr[(d * G * H + row) * H + i];
+                        g[k][j] = a;
+                    }
+                for (int j = 0; j < H; j++) {
+                    if (lstm) { /* gates i, o, f, c */
+                        c[j] = sigmd(g[2][j]) * c[j] + sigmd(g[0][j]) * tanh(g[3][j]);
+                        hn[j] = sigmd(g[1][j]) * tanh(c[j]);
+                    } else {
+                        hn[j] = g[0][j] > 0 ? g[0][j] : 0;
+                    }
+                }
+                for (int j = 0; j < H; j++) {
+                    h[j] = hn[j];
+                    y[((t * D + d) * B + b) * H + j] = (float)hn[j];
+                }
+            }
+        }
+    tin in[3] = {{3, {S, B, I}, x, 0}, {3, {D, G * H, I}, w, 1}, {3, {D, G * H, H}, rr, 1}};
+    tin in4[4] = {in[0], in[1], in[2], {2, {D, 2 * G * H}, bb, 1}};
+    occ_attr a[4] = {A_INT("hidden_size", H), A_STR("direction", "bidirectional"),
+                     A_INTS("sequence_lens", lens, B), A_STR("activations", "Relu")};
+    int64_t yd[4] = {S, D, B, H};
+    run1(lstm ? "LSTM sequence_lens" : "RNN sequence_lens", lstm ? "LSTM" : "RNN", 4, in4,
+         lstm ? 3 : 4, a, 4, yd, y, 1e-5, 0);
+    free(x);
+    free(w);
+    free(rr);
+    free(bb);
+}
+
+static void test_rnn_sequence_lens(void)
+{
+    rnn_lens_case(1);
+    rnn_lens_case(0);
+}
+
 static void test_einsum(void)
 {
     /* attention scores: bhid,bhjd->bhij with a weight as the second operand */
@@ -695,6 +764,7 @@ int main(void)
     RUN(test_depth_space);
     RUN(test_recurrent);
     RUN(test_rnn_relu);
+    RUN(test_rnn_sequence_lens);
     RUN(test_einsum);
     TEST_DONE();
 }

@@ -24,9 +24,10 @@
  * 2 threads, interleaved, load ~5): pool 30 vs OpenMP 17 ms (8 rounds),
  * then 19 vs 17 (15 rounds): no gain shown, so the pair stays.
  *
- * sequence_lens must be constant (the packer folds it into an attribute) and
- * equal to the sequence length for every batch entry: shorter sequences are
- * refused at pack time. Custom activations are refused, but for Relu in an
+ * sequence_lens must be constant (the packer folds it into an attribute),
+ * each in 1..S: entry b runs its first len[b] steps (a reverse direction
+ * starts at len[b] - 1), Y is zero past them and Y_h / Y_c are the states
+ * after its own last step, as ONNX specifies. Custom activations are refused, but for Relu in an
  * RNN (torch's nonlinearity='relu'). */
 #include <math.h>
 #include <stdlib.h>
@@ -49,7 +50,18 @@ typedef struct rnn_state {
     float *xw, *hr, *h, *c, *tmp; /* scratch */
     int fast;                 /* lstm_fast: LSTM, no peepholes, no input_forget */
     float *fh[2], *fc[2], *fg[2], *ft[2]; /* lstm_fast, per direction: h, c, gates, tanh c */
+    int64_t *len;             /* sequence_lens when some entry is shorter than S, else NULL */
 } rnn_state;
+
+/* The time index entry b works on at step `step` of a direction, or -1 once
+ * its sequence has ended. */
+static int64_t step_t(const rnn_state *s, int rev, int64_t step, int64_t b)
+{
+    const int64_t L = s->len ? s->len[b] : s->S;
+    if (step >= L)
+        return -1;
+    return rev ? L - 1 - step : step;
+}
 
 static int rnn_kind(const char *op)
 {
@@ -139,9 +151,8 @@ static occ_status rnn_params(const occ_model *m, const occ_node *n, rnn_state *s
             return occ_fail(e, OCC_ERR_INVALID, "sequence_lens must have %lld values",
                             (long long)s->B);
         for (uint32_t i = 0; i < sl->count; i++)
-            if (sl->ints[i] != s->S)
-                return occ_fail(e, OCC_ERR_UNSUPPORTED, "sequence_lens[%u] = %lld: sequences "
-                                "shorter than %lld steps are not supported", i,
+            if (sl->ints[i] < 1 || sl->ints[i] > s->S)
+                return occ_fail(e, OCC_ERR_INVALID, "sequence_lens[%u] = %lld is not in 1..%lld", i,
                                 (long long)sl->ints[i], (long long)s->S);
     }
     int64_t sd[3] = {D, s->B, s->H};
@@ -210,6 +221,7 @@ static void rnn_destroy(void *p)
     occ_ops_free(s->h);
     occ_ops_free(s->c);
     occ_ops_free(s->tmp);
+    free(s->len);
     for (int d = 0; d < 2; d++) {
         occ_ops_free(s->fh[d]);
         occ_ops_free(s->fc[d]);
@@ -229,6 +241,16 @@ static occ_status rnn_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
+    const occ_attr *sl = occ_ops_attr(p->n, "sequence_lens");
+    for (uint32_t i = 0; sl && i < sl->count; i++)
+        if (sl->ints[i] != s->S) { /* some entry is shorter: keep them all */
+            if (!(s->len = malloc((size_t)s->B * sizeof *s->len))) {
+                rnn_destroy(s);
+                return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+            }
+            memcpy(s->len, sl->ints, (size_t)s->B * sizeof *s->len);
+            break;
+        }
     const uint64_t GH = (uint64_t)(s->G * s->H), BH = (uint64_t)(s->B * s->H);
     uint64_t xw_size;
     /* S * B * G * H floats: each factor is bounded by a checked tensor, not
@@ -324,12 +346,17 @@ static void lstm_dir(const rnn_state *s, const occ_op_exec *x, int d)
             c[b * H + j] = c0 ? c0[st_off(s, d, b) + j] : 0.0f;
         }
     for (int64_t step = 0; step < S; step++) {
-        const int64_t t = rev ? S - 1 - step : step;
         /* gates = (X W^T + Wb + Rb) + H_{t-1} R^T, every batch row before h moves */
-        for (int64_t b = 0; b < B; b++)
-            occ_vec_gemv(R, GH, H, H, h + b * H, s->xw + x_row(s, t, b) * DG + d * GH,
-                         g + b * GH);
         for (int64_t b = 0; b < B; b++) {
+            const int64_t t = step_t(s, rev, step, b);
+            if (t >= 0)
+                occ_vec_gemv(R, GH, H, H, h + b * H, s->xw + x_row(s, t, b) * DG + d * GH,
+                             g + b * GH);
+        }
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t t = step_t(s, rev, step, b);
+            if (t < 0)
+                continue; /* its sequence has ended: h and c stay its final states */
             float *gb = g + b * GH, *cb = c + b * H, *hb = h + b * H, *tb = th + b * H;
             if (s->has_clip)
                 for (int64_t j = 0; j < GH; j++)
@@ -369,6 +396,8 @@ static occ_status lstm_fast(rnn_state *s, const occ_op_exec *x, occ_error *e)
                 for (int64_t j = 0; j < GH; j++)
                     row[j] += wb[j] + rb[j];
             }
+    if (s->len) /* Y is zero past each entry's length */
+        memset(x->out[0], 0, (size_t)(S * s->dirs * B * s->H) * sizeof(float));
     const int par = s->dirs == 2 && omp_get_max_threads() > 1;
 #pragma omp parallel for num_threads(2) if (par) schedule(static, 1)
     for (int d = 0; d < s->dirs; d++)
@@ -393,6 +422,8 @@ static occ_status rnn_run(void *state, const occ_op_exec *x, occ_error *e)
     float *Yh = s->n_out > 1 ? x->out[1] : NULL;
     float *Yc = s->n_out > 2 ? x->out[2] : NULL;
     occ_status st;
+    if (s->len) /* Y is zero past each entry's length */
+        memset(Y, 0, (size_t)(S * s->dirs * B * H) * sizeof(float));
     for (int d = 0; d < s->dirs; d++) {
         const int rev = s->dirs == 2 ? d == 1 : s->reverse;
         const float *Wd = W + (int64_t)d * GH * I, *Rd = R + (int64_t)d * GH * H;
@@ -408,13 +439,17 @@ static occ_status rnn_run(void *state, const occ_op_exec *x, occ_error *e)
             }
         }
         for (int64_t step = 0; step < S; step++) {
-            const int64_t t = rev ? S - 1 - step : step;
             /* recurrence: hr = H_{t-1} R^T (+ Rb) */
             if ((st = sgemm_nt(B, GH, H, s->h, H, Rd, H, 0.0f, s->hr, GH, e)))
                 return st;
             if (s->kind == K_GRU && !s->lbr) {
                 /* h gate: (r . H_{t-1}) Rh^T, r first */
                 for (int64_t b = 0; b < B; b++) {
+                    const int64_t t = step_t(s, rev, step, b);
+                    if (t < 0) { /* ended: its row of the product is not used */
+                        memset(s->tmp + b * H, 0, (size_t)H * sizeof(float));
+                        continue;
+                    }
                     const float *xw = s->xw + x_row(s, t, b) * GH, *hr = s->hr + b * GH;
                     for (int64_t j = 0; j < H; j++) {
                         float r = xw[H + j] + hr[H + j] + (wb ? wb[H + j] + rb[H + j] : 0.0f);
@@ -426,6 +461,11 @@ static occ_status rnn_run(void *state, const occ_op_exec *x, occ_error *e)
                     return st;
             }
             for (int64_t b = 0; b < B; b++) {
+                const int64_t t = step_t(s, rev, step, b);
+                if (t < 0) { /* ended: h and c stay its final states */
+                    memcpy(s->tmp + b * H, s->h + b * H, (size_t)H * sizeof(float));
+                    continue;
+                }
                 const float *xw = s->xw + x_row(s, t, b) * GH, *hr = s->hr + b * GH;
                 float *h = s->h + b * H, *c = s->c + b * H;
                 for (int64_t j = 0; j < H; j++) {
@@ -468,8 +508,11 @@ static occ_status rnn_run(void *state, const occ_op_exec *x, occ_error *e)
                 }
             }
             memcpy(s->h, s->tmp, (size_t)(B * H) * sizeof(float));
-            for (int64_t b = 0; b < B; b++)
-                memcpy(Y + y_off(s, t, d, b), s->h + b * H, (size_t)H * sizeof(float));
+            for (int64_t b = 0; b < B; b++) {
+                const int64_t t = step_t(s, rev, step, b);
+                if (t >= 0)
+                    memcpy(Y + y_off(s, t, d, b), s->h + b * H, (size_t)H * sizeof(float));
+            }
         }
         for (int64_t b = 0; b < B; b++) {
             if (Yh)
