@@ -1,9 +1,12 @@
 // ONNX Runtime timing for models with several or non-float inputs (BERT's
 // int64 ids and mask), next to tools/ort/run.js (one float input):
 //   node bench/ort_named.js MODEL.onnx --input NAME=FILE:TYPE:d0,d1,... [...]
-//        [--threads N] [--repeat N] [--output Y.bin]
+//        [--threads N] [--repeat N] [--output Y.bin] [--lockstep]
 // TYPE is float32 or int64. Prints {"median_ms", "min_ms", "threads"} after
-// one warm-up run; --output writes the first output (float32).
+// one warm-up run; --output writes the first output (float32). --lockstep
+// (bench/paired.py): after the warm-up print "ready"; then for each line N
+// read on stdin run N times back to back and print the median milliseconds,
+// until end of input (as `occ run --lockstep`).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -11,12 +14,13 @@ const ort = require(path.join(__dirname, '..', 'tools', 'ort', 'node_modules', '
 async function main() {
   const a = process.argv.slice(2);
   const model = a[0];
-  let threads = 1, repeat = 10, output = null;
+  let threads = 1, repeat = 10, output = null, lockstep = false;
   const feeds = {};
   for (let i = 1; i < a.length; i++) {
     if (a[i] === '--threads') threads = Number(a[++i]);
     else if (a[i] === '--repeat') repeat = Number(a[++i]);
     else if (a[i] === '--output') output = a[++i];
+    else if (a[i] === '--lockstep') lockstep = true;
     else if (a[i] === '--input') {
       const [name, rest] = a[++i].split('=');
       const [file, type, dims] = rest.split(':');
@@ -31,6 +35,23 @@ async function main() {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all'});
   let r = await s.run(feeds);
+  if (lockstep) {
+    process.stdout.write('ready\n');
+    const rl = require('readline').createInterface({input: process.stdin});
+    for await (const line of rl) {
+      const n = Math.min(64, Math.max(1, parseInt(line, 10) || 1));
+      const t = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = process.hrtime.bigint();
+        r = await s.run(feeds);
+        t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      t.sort((x, y) => x - y);
+      const med = n % 2 ? t[(n - 1) / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+      process.stdout.write(med.toFixed(4) + '\n');
+    }
+    return;
+  }
   const times = [];
   for (let i = 0; i < repeat; i++) {
     const t = process.hrtime.bigint();

@@ -46,6 +46,9 @@ static void usage(FILE *f)
           "                  (default 5 when no --output/--output-dir)\n"
           "  --threads N     compute threads (default: all cores)\n"
           "  --repeat N      after one warm-up run, time N runs and report the median\n"
+          "  --lockstep      (bench/paired.py) after one warm-up run print 'ready'; then\n"
+          "                  for each line N read on stdin run N times back to back and\n"
+          "                  print the median milliseconds, until end of input\n"
           "  --stats         report timings and memory (measured peak enclave bytes, weights\n"
           "                  loaded and verified)\n"
           "  --json          print one JSON object (top, median_ms, ...)\n"
@@ -157,12 +160,53 @@ static int write_output_dir(const occ_model *m, const char *dir, void *const *ou
     return rc;
 }
 
+/* One timed run inside the enclave's measurement window (integrity of
+ * paged enclave memory: a failure discards the result). */
+static occ_status timed_run(occ_cli_enclave *enc, occ_engine *eng, void **ins, void **outs,
+                            int trace, double *ms, occ_error *e)
+{
+    occ_cli_enclave_begin(enc, 1, trace);
+    double s0 = occ_cli_now_ms();
+    occ_status st = occ_engine_run(eng, (const void *const *)ins, outs, e);
+    *ms = occ_cli_now_ms() - s0;
+    occ_status se = st ? st : occ_cli_enclave_end(enc, e);
+    return st ? st : se;
+}
+
+/* --lockstep: the driver (bench/paired.py) alternates several processes'
+ * runs so that each ratio compares moments of the host seconds apart. After
+ * a warm-up run, prints "ready"; each line read, a count N (1 when empty),
+ * gets N runs back to back and one line: their median in milliseconds. */
+static occ_status lockstep_loop(occ_cli_enclave *enc, occ_engine *eng, void **ins, void **outs,
+                                occ_error *e)
+{
+    double t[64], ms;
+    char line[32];
+    occ_status st = timed_run(enc, eng, ins, outs, 0, &ms, e);
+    if (st)
+        return st;
+    printf("ready\n");
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin)) {
+        int n = atoi(line);
+        n = n < 1 ? 1 : n > 64 ? 64 : n;
+        for (int r = 0; r < n; r++)
+            if ((st = timed_run(enc, eng, ins, outs, 0, &t[r], e)))
+                return st;
+        qsort(t, (size_t)n, sizeof *t, occ_cli_cmp_double);
+        printf("%.4f\n", n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]));
+        fflush(stdout);
+    }
+    return OCC_OK;
+}
+
 int occ_cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *image = NULL, *output = NULL, *output_dir = NULL, *key_path = NULL;
     const char *inputs[OCC_MAX_CLI_INPUTS];
     int n_inputs = 0;
     int top = -1, threads = 0, repeat = 0, stats = 0, json = 0, er, batch = 1, loaders = 0;
+    int lockstep = 0;
     occ_mode mode = OCC_MODE_NATIVE;
     unsigned long long budget = 0;
     occ_cli_enclave_opts eo;
@@ -180,6 +224,8 @@ int occ_cmd_run(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--stats")) {
             stats = 1;
+        } else if (!strcmp(a, "--lockstep")) {
+            lockstep = 1;
         } else if (!strcmp(a, "--input") || !strcmp(a, "--image") || !strcmp(a, "--output") ||
                    !strcmp(a, "--output-dir") ||
                    !strcmp(a, "--top") || !strcmp(a, "--threads") || !strcmp(a, "--repeat") ||
@@ -340,6 +386,14 @@ int occ_cmd_run(int argc, char **argv)
     OPENSSL_cleanse(key, sizeof key); /* the engine keeps no copy */
     occ_cli_enclave_created(enc, eng);
 
+    if (lockstep) {
+        if (lockstep_loop(enc, eng, ins, outs, &e)) {
+            occ_cli_error("run", "%s", e.msg);
+            goto done;
+        }
+        rc = 0;
+        goto done;
+    }
     int runs = repeat > 0 ? repeat : 1;
     times = calloc((size_t)runs, sizeof *times);
     if (!times) {
@@ -357,20 +411,11 @@ int occ_cmd_run(int argc, char **argv)
      * thread's wait for streamed weights, on stderr (for tuning) */
     const char *prof = getenv("OCC_PROFILE");
     occ_engine_set_profiling(eng, prof && *prof && *prof != '0');
-    for (int r = 0; r < runs; r++) {
-        occ_cli_enclave_begin(enc, 1, r == 0);
-        double s0 = occ_cli_now_ms();
-        if (occ_engine_run(eng, (const void *const *)ins, outs, &e)) {
+    for (int r = 0; r < runs; r++)
+        if (timed_run(enc, eng, ins, outs, r == 0, &times[r], &e)) {
             occ_cli_error("run", "%s", e.msg);
             goto done;
         }
-        times[r] = occ_cli_now_ms() - s0;
-        /* Integrity of paged enclave memory: a failure discards the result. */
-        if (occ_cli_enclave_end(enc, &e)) {
-            occ_cli_error("run", "%s", e.msg);
-            goto done;
-        }
-    }
     if (prof && *prof && *prof != '0') {
         const uint64_t *nt = occ_engine_node_times(eng);
         for (uint32_t i = 0; nt && i < m->n_nodes; i++)
