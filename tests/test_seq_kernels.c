@@ -196,8 +196,10 @@ static void test_packed_matmul_streams(void)
 
 static void test_im2col_conv1d(void)
 {
-    /* stride 2, dilation 2, pads 3 and 1: the packer's Conv rewrite */
-    enum { C = 5, L = 40, O = 21, KK = 3, S = 2, D = 2, PL = 3, PR = 1 };
+    /* stride 2, dilation 2, pads 3 and 1: the packer's Conv rewrite; 100
+     * output steps are 4 blocks of rows, the middle ones read no padding
+     * (im2col.c's unchecked path), the first and last do */
+    enum { C = 5, L = 200, O = 21, KK = 3, S = 2, D = 2, PL = 3, PR = 1 };
     enum { LO = (L + PL + PR - D * (KK - 1) - 1) / S + 1, KC = C * KK };
     static tb b;
     tb_init(&b);

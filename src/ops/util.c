@@ -559,6 +559,30 @@ occ_status occ_ops_window_nd(const occ_node *n, int nsp, const int64_t *in_sp,
     return OCC_OK;
 }
 
+/* The longest stretch [*i0, *i1) of the last axis's table that reads
+ * consecutive input elements (a Slice's whole row, a Pad's interior): one
+ * memcpy a row instead of a lookup per element. */
+static void contiguous_run(const int64_t *last, int64_t inner, int64_t *i0, int64_t *i1)
+{
+    int64_t b0 = 0, b1 = 0;
+    for (int64_t i = 0; i < inner;) {
+        if (last[i] < 0) {
+            i++;
+            continue;
+        }
+        int64_t j = i + 1;
+        while (j < inner && last[j] == last[j - 1] + 1)
+            j++;
+        if (j - i > b1 - b0) {
+            b0 = i;
+            b1 = j;
+        }
+        i = j;
+    }
+    *i0 = b0;
+    *i1 = b1;
+}
+
 void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
                     const int64_t *const *tab, float fill, const float *in, float *out)
 {
@@ -576,6 +600,8 @@ void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
         rows *= odims[d];
     const int64_t inner = odims[nd - 1];
     const int64_t *last = tab[nd - 1];
+    int64_t c0, c1;
+    contiguous_run(last, inner, &c0, &c1);
 #pragma omp parallel for if (rows * inner > 65536) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, off = 0;
@@ -595,7 +621,11 @@ void occ_ops_gather(int nd, const int64_t *odims, const int64_t *idims,
             continue;
         }
         const float *row = in + off;
-        for (int64_t i = 0; i < inner; i++)
+        for (int64_t i = 0; i < c0; i++)
+            o[i] = last[i] < 0 ? fill : row[last[i]];
+        if (c1 > c0)
+            memcpy(o + c0, row + last[c0], (size_t)(c1 - c0) * sizeof *o);
+        for (int64_t i = c1; i < inner; i++)
             o[i] = last[i] < 0 ? fill : row[last[i]];
     }
 }
@@ -624,6 +654,8 @@ void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
         rows *= odims[d];
     const int64_t inner = odims[nd - 1];
     const int64_t *last = tab[nd - 1];
+    int64_t c0, c1;
+    contiguous_run(last, inner, &c0, &c1);
     for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, off = 0;
         int outside = 0;
@@ -637,8 +669,15 @@ void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
         }
         uint8_t *o = (uint8_t *)out + (size_t)(r * inner) * esize;
         const uint8_t *row = (const uint8_t *)in + (size_t)off * esize;
-        for (int64_t i = 0; i < inner; i++)
+        for (int64_t i = 0; i < inner; i++) {
+            if (!outside && i == c0 && c1 > c0) {
+                memcpy(o + (size_t)i * esize, row + (size_t)last[i] * esize,
+                       (size_t)(c1 - c0) * esize);
+                i = c1 - 1;
+                continue;
+            }
             memcpy(o + (size_t)i * esize,
                    outside || last[i] < 0 ? fill : row + (size_t)last[i] * esize, esize);
+        }
     }
 }
