@@ -15,6 +15,8 @@ beside the median of each configuration.
 
   bench/paired.py seq      [OCC] [SEQZOO] [PACKS]   issue 13: occ vs ONNX Runtime
   bench/paired.py allcores [OCC] [PACKS] [ZOO]      issue 14: occlumency vs native
+  bench/paired.py native   [OCC] [PACKS] [ZOO]      issue 14: native vs ONNX Runtime
+                                                    (ZOO holds NAME.onnx, input "input")
 
 Environment: ROUNDS (15), BURST (3), GAP_MS (30), VERBOSE (1: every round, in
 its order), MODELS, OCC_B (allcores: another occ build, run as occ93_B and
@@ -166,11 +168,35 @@ def allcores_preset(args):
     return groups, ratios
 
 
+def native_preset(args):
+    occ = args[0] if len(args) > 0 else os.path.join(ROOT, "build/release/occ")
+    p = args[1] if len(args) > 1 else os.path.join(ROOT, "build/zoo-packs")
+    z = args[2] if len(args) > 2 else os.path.join(ROOT, "build/zoo")
+    models = os.environ.get("MODELS", "alexnet vgg16 resnet50 googlenet squeezenet1_0 "
+                            "mobilenet_v2").split()
+    groups = []
+    for m in models:
+        c = {}
+        for t in (1, 2):
+            c["occ_t%d" % t] = [occ, "run", "%s/%s.occ" % (p, m), "--input",
+                                "%s/%s.input.bin" % (z, m), "--threads", str(t),
+                                "--lockstep", "--json"]
+            c["ort_t%d" % t] = ["node", os.path.join(ROOT, "bench/ort_named.js"),
+                                "%s/%s.onnx" % (z, m), "--input",
+                                "input=%s/%s.input.bin:float32:1,3,224,224" % (z, m),
+                                "--threads", str(t), "--lockstep"]
+        groups.append((m, c))
+    return groups, [("occ/ORT t1", "occ_t1", ["ort_t1"]), ("occ/ORT t2", "occ_t2", ["ort_t2"])]
+
+
+PRESETS = {"seq": seq_preset, "allcores": allcores_preset, "native": native_preset}
+
+
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("seq", "allcores"):
+    if len(sys.argv) < 2 or sys.argv[1] not in PRESETS:
         sys.stderr.write(__doc__)
         return 2
-    groups, ratios = (seq_preset if sys.argv[1] == "seq" else allcores_preset)(sys.argv[2:])
+    groups, ratios = PRESETS[sys.argv[1]](sys.argv[2:])
     rounds = int(os.environ.get("ROUNDS", "15"))
     gap = float(os.environ.get("GAP_MS", "30")) / 1000.0
     burst = int(os.environ.get("BURST", "3"))
