@@ -94,10 +94,11 @@ static void test_vec_gemv_gemm(void)
             CHECK_MSG(worst < 1e-5, "gemv %dx%d: %g", rows, cols, worst);
             free(a), free(xv), free(add);
         }
-    /* panel GEMM: m across the 6-row blocks, n across the 16-column panels,
-     * k across the 256-step blocks */
-    const int ms[] = {1, 6, 13}, ks[] = {1, 37, 300}, ns[] = {1, 16, 45};
-    for (int a0 = 0; a0 < 3; a0++)
+    /* panel GEMM: m across the row blocks (every block size 1..6: 2, 3,
+     * 6, 13 = 5 4 4, 49 = 6 6 6 6 5 5 5 5 5), n across the 16-column
+     * panels, k across the 256-step blocks */
+    const int ms[] = {1, 2, 3, 6, 13, 49}, ks[] = {1, 37, 300}, ns[] = {1, 16, 45};
+    for (int a0 = 0; a0 < 6; a0++)
         for (int b0 = 0; b0 < 3; b0++)
             for (int c0 = 0; c0 < 3; c0++) {
                 int m = ms[a0], k = ks[b0], n = ns[c0];

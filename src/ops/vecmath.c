@@ -187,44 +187,57 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
     }
 }
 
-/* 6 rows x 16 columns of Y over kc steps of k: twelve accumulators, two
- * panel vectors and one broadcast of A per row and step (the register
- * budget of AVX2's 16 ymm). Rows past mr repeat the last row's pointer and
- * are not stored; columns past nc go through a buffer. acc: add to Y. The
- * 16 values of step k are at Bp + k ldb: 16 for a stored panel, the row
- * length for a plain B (attention's products). */
-AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t ldb,
-                            int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
-                            const float *bias)
+/* MR (1..6) rows x 16 columns of Y over kc steps of k: two accumulators a
+ * row, two panel vectors and one broadcast of A per row and step (six rows
+ * are the register budget of AVX2's 16 ymm). Each MR has its own code
+ * (micro_6x16 dispatches), so a block of fewer rows does only its own FMAs:
+ * rows are split into blocks of 5 and 6 (next_mr), not 6s and a tail that
+ * cost a whole block (49 tokens: 9 blocks of 6 did 10% more work).
+ * Columns past nc go through a buffer. acc: add to Y. The 16 values of step
+ * k are at Bp + k ldb: 16 for a stored panel, the row length for a plain B
+ * (attention's products). */
+__attribute__((always_inline)) AVX2 static inline void
+micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t ldb, int64_t kc,
+           float *Y, int64_t ldy, int nc, int acc, const float *bias)
 {
-    const float *a[6];
-    for (int r = 0; r < 6; r++)
-        a[r] = A + (r < mr ? r : mr - 1) * lda;
+    const float *a0 = A, *a1 = A + (MR > 1 ? lda : 0), *a2 = A + (MR > 2 ? 2 * lda : 0),
+                *a3 = A + (MR > 3 ? 3 * lda : 0), *a4 = A + (MR > 4 ? 4 * lda : 0),
+                *a5 = A + (MR > 5 ? 5 * lda : 0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(Bp + k * ldb), b1 = _mm256_loadu_ps(Bp + k * ldb + 8);
-        __m256 av = _mm256_broadcast_ss(a[0] + k);
+        __m256 av = _mm256_broadcast_ss(a0 + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
         c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a[1] + k);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a[2] + k);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a[3] + k);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a[4] + k);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a[5] + k);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
+        if (MR > 1) {
+            av = _mm256_broadcast_ss(a1 + k);
+            c10 = _mm256_fmadd_ps(av, b0, c10);
+            c11 = _mm256_fmadd_ps(av, b1, c11);
+        }
+        if (MR > 2) {
+            av = _mm256_broadcast_ss(a2 + k);
+            c20 = _mm256_fmadd_ps(av, b0, c20);
+            c21 = _mm256_fmadd_ps(av, b1, c21);
+        }
+        if (MR > 3) {
+            av = _mm256_broadcast_ss(a3 + k);
+            c30 = _mm256_fmadd_ps(av, b0, c30);
+            c31 = _mm256_fmadd_ps(av, b1, c31);
+        }
+        if (MR > 4) {
+            av = _mm256_broadcast_ss(a4 + k);
+            c40 = _mm256_fmadd_ps(av, b0, c40);
+            c41 = _mm256_fmadd_ps(av, b1, c41);
+        }
+        if (MR > 5) {
+            av = _mm256_broadcast_ss(a5 + k);
+            c50 = _mm256_fmadd_ps(av, b0, c50);
+            c51 = _mm256_fmadd_ps(av, b1, c51);
+        }
     }
     __m256 c[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int r = 0; r < mr; r++) {
+    for (int r = 0; r < MR; r++) {
         float *y = Y + r * ldy;
         if (nc == 16) {
             __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
@@ -245,6 +258,42 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
                 y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
         }
     }
+}
+
+#define MICRO_ROWS(n)                                                                              \
+    AVX2 static void micro_##n(const float *A, int64_t lda, const float *Bp, int64_t ldb,         \
+                               int64_t kc, float *Y, int64_t ldy, int nc, int acc,                 \
+                               const float *bias)                                                  \
+    {                                                                                              \
+        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias);                                 \
+    }
+MICRO_ROWS(1)
+MICRO_ROWS(2)
+MICRO_ROWS(3)
+MICRO_ROWS(4)
+MICRO_ROWS(5)
+MICRO_ROWS(6)
+
+AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t ldb,
+                            int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
+                            const float *bias)
+{
+    switch (mr) {
+    case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 3: micro_3(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 4: micro_4(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 5: micro_5(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    default: micro_6(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    }
+}
+
+/* rows of the next block when rem rows are left: the fewest blocks of at
+ * most 6, as even as they go (49 -> 6 6 6 6 5 5 5 5 5) */
+static inline int next_mr(int64_t rem)
+{
+    const int64_t nb = (rem + 5) / 6;
+    return (int)((rem + nb - 1) / nb);
 }
 
 /* Blocking: kc steps of k keep a group of panels (GP x 16 columns x kc) in
@@ -271,13 +320,13 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
         const int64_t j0 = g * p->gp, j1 = j0 + p->gp < np ? j0 + p->gp : np;
         for (int64_t k0 = 0; k0 < k; k0 += GEMM_KC) {
             const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
-            for (int64_t i = r0; i < r1; i += 6) {
-                const int mr = (int)(r1 - i < 6 ? r1 - i : 6);
+            for (int64_t i = r0, mr; i < r1; i += mr) {
+                mr = next_mr(r1 - i);
                 for (int64_t j = j0; j < j1; j++) {
                     const int64_t col = p->c0 + j * 16;
                     const int nc = (int)(n - col < 16 ? n - col : 16);
                     micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, 16, kc,
-                               p->Y + i * p->ldy + col, p->ldy, mr, nc, k0 > 0,
+                               p->Y + i * p->ldy + col, p->ldy, (int)mr, nc, k0 > 0,
                                p->bias ? B + j * ps + k * 16 : NULL);
                 }
             }
@@ -332,10 +381,10 @@ AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, c
                 Bp = tail;
                 lb = 16;
             }
-            for (int64_t i = 0; i < m; i += 6) {
-                const int mr = (int)(m - i < 6 ? m - i : 6);
-                micro_6x16(A + i * lda + k0, lda, Bp, lb, kc, Y + i * ldy + col, ldy, mr, nc,
-                           k0 > 0, NULL);
+            for (int64_t i = 0, mr; i < m; i += mr) {
+                mr = next_mr(m - i);
+                micro_6x16(A + i * lda + k0, lda, Bp, lb, kc, Y + i * ldy + col, ldy, (int)mr,
+                           nc, k0 > 0, NULL);
             }
         }
     }
@@ -350,13 +399,13 @@ AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, c
 AVX2 static void gconv1d_avx2(const float *W, int64_t rows, int64_t cg, int64_t k,
                               const float *Xp, int64_t lp, int64_t d, int64_t lo, float *Y)
 {
-    for (int64_t i = 0; i < rows; i += 6) {
-        const int mr = (int)(rows - i < 6 ? rows - i : 6);
+    for (int64_t i = 0, mr; i < rows; i += mr) {
+        mr = next_mr(rows - i);
         for (int64_t t0 = 0; t0 < lo; t0 += 16) {
             const int nc = (int)(lo - t0 < 16 ? lo - t0 : 16);
             for (int64_t c = 0; c < cg; c++)
                 micro_6x16(W + i * cg * k + c * k, cg * k, Xp + c * lp + t0, d, k,
-                           Y + i * lo + t0, lo, mr, nc, 1, NULL);
+                           Y + i * lo + t0, lo, (int)mr, nc, 1, NULL);
         }
     }
 }
