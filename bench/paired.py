@@ -20,7 +20,8 @@ beside the median of each configuration.
 
 Environment: ROUNDS (15), BURST (3), GAP_MS (30), VERBOSE (1: every round, in
 its order), MODELS, OCC_B (another occ build beside the first: allcores runs
-it as occ93_B and occ32_B, seq as occB_t1 and occB_t2; the ratios "A/B"), CONFIGS (a subset of the
+it as occ93_B and occ32_B, seq as occB_t1 and occB_t2 on PACKS_B's packs
+when given (a packer change needs packs of its own); the ratios "A/B"), CONFIGS (a subset of the
 configuration names), SEED (1), JSON_OUT (a file
 for every sample). seq's CONFIGS default: occ_t1 ort_t1 occ_t2 ort_t2 (also
 occ93_t1 occ32_t1).
@@ -133,9 +134,12 @@ def seq_preset(args):
         for b in ("93M", "32M"):
             c["occ%s_t1" % b[:2]] = [occ, "run", "%s/%s.occ" % (p, m)] + occ_in[m] + [
                 "--threads", "1", "--mode", "occlumency", "--budget", b, "--lockstep", "--json"]
-        if OCC_B:  # another build, same packs and arguments: old vs new
+        if OCC_B:  # another build (on PACKS_B's packs if given): old vs new
+            pb = os.environ.get("PACKS_B", p)
             for t in (1, 2):
-                c["occB_t%d" % t] = [OCC_B] + c["occ_t%d" % t][1:]
+                argv = c["occ_t%d" % t][1:]
+                argv[1] = "%s/%s.occ" % (pb, m)
+                c["occB_t%d" % t] = [OCC_B] + argv
             want = want + ["occB_t%d" % t for t in (1, 2) if "occ_t%d" % t in want]
         groups.append((m, {k: v for k, v in c.items() if k in want}))
     ratios = [("occ/ORT t1", "occ_t1", ["ort_t1"]), ("occ/ORT t2", "occ_t2", ["ort_t2"]),
