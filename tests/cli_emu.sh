@@ -62,6 +62,9 @@ assert d["enclave"] == "emu" and d["cost_model"] == "sgx1" and d["epc_cap_bytes"
 assert d["epc_faults"] > 100 and d["evictions"] > 100, d
 assert d["bytes_verified"] >= d["epc_faults"] * 4096 * 0.5, d
 assert d["charged_ms"] > 0 and d["integrity"] == "ok"
+# each fault's charge against the emulator's own time for it
+assert d["emu_handle_ms"] > 0 and d["emu_wait_ms"] >= 0 and d["emu_excess_ms"] >= 0, d
+assert 0 <= d["emu_overrun_faults"] <= d["epc_faults"], d
 PY
 # same under cost model none: paging counted, nothing charged
 "$OCC" run "$T/m.occ" --input "$T/x1.bin" --enclave emu --epc 512K --cost-model none --mode baseline \
@@ -70,6 +73,8 @@ $PY - "$T/none_cost.json" <<'PY' && ok || bad "cost none json"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["cost_model"] == "none" and d["charged_ms"] == 0 and d["epc_faults"] > 100, d
+# nothing to make up, so all of the emulator's time is beyond the model
+assert d["emu_wait_ms"] == 0 and d["emu_excess_ms"] > 0 and d["emu_handle_ms"] > 0, d
 PY
 
 # --- occlumency within its budget does not page ---

@@ -63,6 +63,10 @@ typedef struct occ_cli_enclave_report {
     uint64_t boundary_bytes_in;
     double charged_ms;            /* busy-waited cost (faults + transitions) */
     double service_ms;            /* the emulator's own paging work          */
+    double handle_ms;             /* faults: receipt to page mapped          */
+    double wait_ms;               /* faults: busy-waited to make up the cost */
+    double excess_ms;             /* emulator time beyond the cost model     */
+    uint64_t overrun_faults;      /* faults whose handling alone exceeded it */
     /* whole session */
     uint64_t epc_cap_bytes;
     uint64_t epc_peak_bytes;      /* most EPC bytes allocated at once        */
