@@ -88,6 +88,7 @@ typedef struct concat_state {
     int64_t len[OCC_MAX_NODE_IO]; /* bytes: dims[axis] * inner * element size of each input */
     dnnl_primitive_t prim;
     dnnl_memory_t src[OCC_MAX_NODE_IO], dst;
+    occ_dnnl_scratch scratch;
 } concat_state;
 
 static void concat_destroy(void *p)
@@ -102,6 +103,7 @@ static void concat_destroy(void *p)
             dnnl_memory_destroy(s->src[i]);
     if (s->dst)
         dnnl_memory_destroy(s->dst);
+    occ_dnnl_scratch_free(&s->scratch);
     free(s);
 }
 
@@ -147,16 +149,23 @@ static occ_status concat_prepare(occ_op_prep *p, void **state, occ_error *e)
                  "concat", e)))
             goto fail;
         dnnl_primitive_desc_t pd;
-        if ((st = occ_dnnl_check(dnnl_concat_primitive_desc_create(&pd, &dmd, (int)s->n_in, 1,
-                                                                   mds, NULL, p->eng),
-                                 "concat", e)))
+        dnnl_primitive_attr_t attr = NULL;
+        if ((st = occ_dnnl_user_attr(&attr, e)))
+            goto fail;
+        st = occ_dnnl_check(dnnl_concat_primitive_desc_create(&pd, &dmd, (int)s->n_in, 1, mds,
+                                                              attr, p->eng),
+                            "concat", e);
+        dnnl_primitive_attr_destroy(attr);
+        if (st)
             goto fail;
         dnnl_status_t ds = dnnl_primitive_create(&s->prim, pd);
         const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
         p->out_md = *q;
         p->out_blocked = !occ_dnnl_md_is_plain(q);
+        if (!(st = occ_dnnl_check(ds, "concat", e)))
+            st = occ_dnnl_scratch_init(&s->scratch, pd, p->eng, e);
         dnnl_primitive_desc_destroy(pd);
-        if ((st = occ_dnnl_check(ds, "concat", e)))
+        if (st)
             goto fail;
         if ((st = occ_dnnl_mem(&s->dst, &p->out_md, p->eng, NULL, e)))
             goto fail;
@@ -172,7 +181,7 @@ static occ_status concat_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     concat_state *s = state;
     if (s->prim) {
-        dnnl_exec_arg_t args[OCC_MAX_NODE_IO + 1];
+        dnnl_exec_arg_t args[OCC_MAX_NODE_IO + 2];
         for (uint32_t i = 0; i < s->n_in; i++) {
             dnnl_memory_set_data_handle(s->src[i], (void *)x->in[i]);
             args[i].arg = DNNL_ARG_MULTIPLE_SRC + (int)i;
@@ -181,7 +190,8 @@ static occ_status concat_run(void *state, const occ_op_exec *x, occ_error *e)
         dnnl_memory_set_data_handle(s->dst, x->out[0]);
         args[s->n_in].arg = DNNL_ARG_DST;
         args[s->n_in].memory = s->dst;
-        return occ_dnnl_exec(s->prim, x->stream, (int)s->n_in + 1, args, e);
+        return occ_dnnl_exec(s->prim, x->stream,
+                             occ_dnnl_scratch_arg(&s->scratch, args, (int)s->n_in + 1), args, e);
     }
     for (int64_t o = 0; o < s->outer; o++) {
         uint8_t *dst = (uint8_t *)x->out[0] + o * s->out_len;

@@ -117,6 +117,7 @@ typedef struct conv_state {
      * (refused --budget 32M), while the engine shares one working buffer */
     dnnl_primitive_t in_reorder;
     dnnl_memory_t in_user;
+    occ_dnnl_scratch in_scratch; /* the input reorder's own, if it asks for one */
 } conv_state;
 
 static void conv_destroy(void *p)
@@ -133,6 +134,7 @@ static void conv_destroy(void *p)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
     occ_ops_free(s->blob);
+    occ_dnnl_scratch_free(&s->in_scratch);
     occ_ops_free(s->own_scratch);
     free(s);
 }
@@ -349,13 +351,20 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
     }
     if (!dnnl_memory_desc_equal(&in_md, smd)) {
         dnnl_primitive_desc_t rpd;
-        if ((st = occ_dnnl_check(
-                 dnnl_reorder_primitive_desc_create(&rpd, &in_md, p->eng, smd, p->eng, NULL),
-                 "input reorder", e)))
+        dnnl_primitive_attr_t rattr = NULL;
+        if ((st = occ_dnnl_user_attr(&rattr, e)))
+            goto fail;
+        st = occ_dnnl_check(
+            dnnl_reorder_primitive_desc_create(&rpd, &in_md, p->eng, smd, p->eng, rattr),
+            "input reorder", e);
+        dnnl_primitive_attr_destroy(rattr);
+        if (st)
             goto fail;
         ds = dnnl_primitive_create(&s->in_reorder, rpd);
+        if (!(st = occ_dnnl_check(ds, "input reorder", e)))
+            st = occ_dnnl_scratch_init(&s->in_scratch, rpd, p->eng, e);
         dnnl_primitive_desc_destroy(rpd);
-        if ((st = occ_dnnl_check(ds, "input reorder", e)))
+        if (st)
             goto fail;
         if ((st = occ_dnnl_mem(&s->in_user, &in_md, p->eng, NULL, e)))
             goto fail;
@@ -434,8 +443,9 @@ occ_status occ_conv_part_run(void *state, const float *src, float *dst, const vo
     if (s->in_reorder) {
         dnnl_memory_set_data_handle(s->src, scratch);
         dnnl_memory_set_data_handle(s->in_user, (void *)src);
-        dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, s->in_user}, {DNNL_ARG_TO, s->src}};
-        if ((st = occ_dnnl_exec(s->in_reorder, stream, 2, ra, e)))
+        dnnl_exec_arg_t ra[3] = {{DNNL_ARG_FROM, s->in_user}, {DNNL_ARG_TO, s->src}};
+        if ((st = occ_dnnl_exec(s->in_reorder, stream, occ_dnnl_scratch_arg(&s->in_scratch, ra, 2),
+                                ra, e)))
             return st;
     } else {
         dnnl_memory_set_data_handle(s->src, (void *)src);

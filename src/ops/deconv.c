@@ -171,6 +171,7 @@ typedef struct deconv_state {
     dnnl_primitive_t prim;
     dnnl_memory_t src, wei, bias, dst;
     void *wbuf, *bbuf;
+    occ_dnnl_scratch scratch;
 } deconv_state;
 
 static void deconv_destroy(void *p)
@@ -186,6 +187,7 @@ static void deconv_destroy(void *p)
             dnnl_memory_destroy(mems[i]);
     occ_ops_free(s->wbuf);
     occ_ops_free(s->bbuf);
+    occ_dnnl_scratch_free(&s->scratch);
     free(s);
 }
 
@@ -239,6 +241,7 @@ static occ_status deconv_prepare(occ_op_prep *p, void **state, occ_error *e)
     }
     dnnl_memory_desc_t smd, dmd, wany, wuser, bmd;
     dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     dnnl_deconvolution_desc_t dsc;
     int has_bias = p->n->n_inputs > 2 && p->n->inputs[2] >= 0;
     int64_t bd[1] = {g.m};
@@ -255,8 +258,10 @@ static occ_status deconv_prepare(occ_op_prep *p, void **state, occ_error *e)
                                  &dsc, dnnl_forward_inference, dnnl_deconvolution_direct, &smd,
                                  &wany, has_bias ? &bmd : NULL, &dmd, strides, dil, pl, pr),
                              "deconvolution", e)) ||
-        (st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &dsc, NULL, p->eng, NULL),
-                             "deconvolution", e)))
+        (st = occ_dnnl_user_attr(&attr, e)) ||
+        (st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &dsc, attr, p->eng, NULL),
+                             "deconvolution", e)) ||
+        (st = occ_dnnl_scratch_init(&s->scratch, pd, p->eng, e)))
         goto fail;
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if ((st = occ_dnnl_reorder_new(p->eng, &wuser, p->w[1], wmd, &s->wbuf, e)) ||
@@ -277,11 +282,14 @@ static occ_status deconv_prepare(occ_op_prep *p, void **state, occ_error *e)
     if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "deconvolution", e)))
         goto fail;
     dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
     *state = s;
     return OCC_OK;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
     deconv_destroy(s);
     return st;
 }
@@ -293,11 +301,12 @@ static occ_status deconv_run(void *state, const occ_op_exec *x, occ_error *e)
     float *out = x->out[0];
     dnnl_memory_set_data_handle(s->src, (void *)in);
     dnnl_memory_set_data_handle(s->dst, out);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->src},
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
                                {DNNL_ARG_WEIGHTS, s->wei},
                                {DNNL_ARG_DST, s->dst},
                                {DNNL_ARG_BIAS, s->bias}};
-    return occ_dnnl_exec(s->prim, x->stream, s->bias ? 4 : 3, args, e);
+    return occ_dnnl_exec(s->prim, x->stream,
+                         occ_dnnl_scratch_arg(&s->scratch, args, s->bias ? 4 : 3), args, e);
 }
 
 const occ_op_vtable occ_op_convtranspose = {

@@ -41,6 +41,7 @@ typedef struct norm_state {
     dnnl_primitive_t prim;
     dnnl_memory_t m_src, m_dst, m_scale, m_shift, m_mean, m_var;
     float *mean_buf, *var_buf; /* statistics nobody asked for, or the variance */
+    occ_dnnl_scratch scratch;
 } norm_state;
 
 static int norm_kind(const char *op)
@@ -406,6 +407,7 @@ static void norm_destroy(void *p)
             dnnl_memory_destroy(mems[i]);
     occ_ops_free(s->mean_buf);
     occ_ops_free(s->var_buf);
+    occ_dnnl_scratch_free(&s->scratch);
     free(s);
 }
 
@@ -417,6 +419,7 @@ static occ_status layer_dnnl(occ_op_prep *p, norm_state *s, occ_error *e)
     int64_t dd[2] = {s->outer, s->len}, sd[1] = {s->outer}, wd[1] = {s->len};
     dnnl_layer_normalization_desc_t desc;
     dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     unsigned flags = dnnl_use_scale | (s->bcount ? dnnl_use_shift : 0u);
     int stats = s->n_out > 1;
     occ_status st;
@@ -427,10 +430,16 @@ static occ_status layer_dnnl(occ_op_prep *p, norm_state *s, occ_error *e)
                                  &desc, stats ? dnnl_forward_training : dnnl_forward_inference,
                                  &dmd, &smd, s->eps, flags),
                              "layer normalization", e)) ||
-        (st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &desc, NULL, p->eng, NULL),
-                             "layer normalization", e)))
+        (st = occ_dnnl_user_attr(&attr, e)))
+        return st;
+    st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &desc, attr, p->eng, NULL),
+                        "layer normalization", e);
+    dnnl_primitive_attr_destroy(attr);
+    if (st)
         return st;
     st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "layer normalization", e);
+    if (!st)
+        st = occ_dnnl_scratch_init(&s->scratch, pd, p->eng, e);
     dnnl_primitive_desc_destroy(pd);
     if (st)
         return st;
@@ -460,7 +469,7 @@ static occ_status layer_dnnl_run(const norm_state *s, const occ_op_exec *x, occ_
     dnnl_memory_set_data_handle(s->m_src, (void *)in);
     dnnl_memory_set_data_handle(s->m_dst, out);
     dnnl_memory_set_data_handle(s->m_scale, (void *)scale);
-    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, s->m_src}, {DNNL_ARG_DST, s->m_dst},
+    dnnl_exec_arg_t args[7] = {{DNNL_ARG_SRC, s->m_src}, {DNNL_ARG_DST, s->m_dst},
                                {DNNL_ARG_SCALE, s->m_scale}};
     int na = 3;
     if (bias) {
@@ -471,6 +480,7 @@ static occ_status layer_dnnl_run(const norm_state *s, const occ_op_exec *x, occ_
         args[na++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, s->m_mean};
         args[na++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, s->m_var};
     }
+    na = occ_dnnl_scratch_arg(&s->scratch, args, na);
     occ_status st = occ_dnnl_exec(s->prim, x->stream, na, args, e);
     if (st || !s->m_mean)
         return st;

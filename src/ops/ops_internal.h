@@ -390,6 +390,23 @@ occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_
 /* Creates a memory with no buffer (handle set per run). */
 occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
                         void *handle, occ_error *e) OCC_MUST_CHECK;
+/* A primitive's own scratchpad. oneDNN 2.6 as built here (without
+ * DNNL_ENABLE_CONCURRENT_EXEC) gives a primitive in library scratchpad mode
+ * its creating thread's scratchpad, and its primitive cache gives every
+ * context of a compiled model the same primitive: contexts prepared on one
+ * thread and run on others at once would share it. So every primitive an op
+ * keeps is made in user mode (occ_dnnl_user_attr) and the scratchpad it asks
+ * for, if any, belongs to the op state (one per context). */
+typedef struct occ_dnnl_scratch {
+    dnnl_memory_t mem; /* NULL: the primitive needs none */
+    void *buf;
+} occ_dnnl_scratch;
+occ_status occ_dnnl_user_attr(dnnl_primitive_attr_t *attr, occ_error *e) OCC_MUST_CHECK;
+occ_status occ_dnnl_scratch_init(occ_dnnl_scratch *s, const_dnnl_primitive_desc_t pd,
+                                 dnnl_engine_t eng, occ_error *e) OCC_MUST_CHECK;
+/* Appends DNNL_ARG_SCRATCHPAD to args[n] when there is one; the new count. */
+int occ_dnnl_scratch_arg(const occ_dnnl_scratch *s, dnnl_exec_arg_t *args, int n);
+void occ_dnnl_scratch_free(occ_dnnl_scratch *s);
 /* Reorders src (src_md) into dst (dst_md, caller's memory). */
 occ_status occ_dnnl_reorder_into(dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
                                  const void *src, const dnnl_memory_desc_t *dst_md, void *dst,

@@ -158,6 +158,7 @@ typedef struct pool_state {
     int has_idx; /* MaxPool's Indices output is read */
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst;
+    occ_dnnl_scratch scratch;
 } pool_state;
 
 static void pool_destroy(void *p)
@@ -171,6 +172,7 @@ static void pool_destroy(void *p)
         dnnl_memory_destroy(s->src);
     if (s->dst)
         dnnl_memory_destroy(s->dst);
+    occ_dnnl_scratch_free(&s->scratch);
     free(s);
 }
 
@@ -210,15 +212,22 @@ static occ_status pool_prepare(occ_op_prep *p, void **state, occ_error *e)
                                                                    kernel, dil, pl, pr),
                                  "pooling", e)))
             goto fail;
-        if ((st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, NULL),
-                                 "pooling", e)))
+        dnnl_primitive_attr_t attr = NULL;
+        if ((st = occ_dnnl_user_attr(&attr, e)))
+            goto fail;
+        st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &pdsc, attr, p->eng, NULL),
+                            "pooling", e);
+        dnnl_primitive_attr_destroy(attr);
+        if (st)
             goto fail;
         dnnl_status_t ds = dnnl_primitive_create(&s->prim, pd);
         const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
         p->out_md = *q;
         p->out_blocked = !occ_dnnl_md_is_plain(q);
+        if (!(st = occ_dnnl_check(ds, "pooling", e)))
+            st = occ_dnnl_scratch_init(&s->scratch, pd, p->eng, e);
         dnnl_primitive_desc_destroy(pd);
-        if ((st = occ_dnnl_check(ds, "pooling", e)))
+        if (st)
             goto fail;
         if ((st = occ_dnnl_mem(&s->src, &smd, p->eng, NULL, e)) ||
             (st = occ_dnnl_mem(&s->dst, &p->out_md, p->eng, NULL, e)))
@@ -361,8 +370,8 @@ static occ_status pool_run(void *state, const occ_op_exec *x, occ_error *e)
     }
     dnnl_memory_set_data_handle(s->src, (void *)x->in[0]);
     dnnl_memory_set_data_handle(s->dst, x->out[0]);
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
-    return occ_dnnl_exec(s->prim, x->stream, 2, args, e);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
+    return occ_dnnl_exec(s->prim, x->stream, occ_dnnl_scratch_arg(&s->scratch, args, 2), args, e);
 }
 
 const occ_op_vtable occ_op_maxpool = {

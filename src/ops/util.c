@@ -352,6 +352,46 @@ occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_e
                           "memory create", e);
 }
 
+occ_status occ_dnnl_user_attr(dnnl_primitive_attr_t *attr, occ_error *e)
+{
+    occ_status st = occ_dnnl_check(dnnl_primitive_attr_create(attr), "primitive attributes", e);
+    if (!st && (st = occ_dnnl_check(
+                    dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user),
+                    "scratchpad mode", e))) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+occ_status occ_dnnl_scratch_init(occ_dnnl_scratch *s, const_dnnl_primitive_desc_t pd,
+                                 dnnl_engine_t eng, occ_error *e)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (!size)
+        return OCC_OK;
+    if (!(s->buf = occ_ops_alloc(size)))
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory for a %zu-byte scratchpad", size);
+    return occ_dnnl_mem(&s->mem, md, eng, s->buf, e);
+}
+
+int occ_dnnl_scratch_arg(const occ_dnnl_scratch *s, dnnl_exec_arg_t *args, int n)
+{
+    if (s->mem)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->mem};
+    return n;
+}
+
+void occ_dnnl_scratch_free(occ_dnnl_scratch *s)
+{
+    if (s->mem)
+        dnnl_memory_destroy(s->mem);
+    occ_ops_free(s->buf);
+    s->mem = NULL;
+    s->buf = NULL;
+}
+
 /* Every op buffer carries a 64-byte header: its total size and the allocator
  * that made it, so occ_ops_free needs no context. */
 typedef struct ops_hdr {
