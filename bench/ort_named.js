@@ -4,9 +4,10 @@
 //        [--threads N] [--repeat N] [--output Y.bin] [--lockstep]
 // TYPE is float32 or int64. Prints {"median_ms", "min_ms", "threads"} after
 // one warm-up run; --output writes the first output (float32). --lockstep
-// (bench/paired.py): after the warm-up print "ready"; then for each line N
-// read on stdin run N times back to back and print the median milliseconds,
-// until end of input (as `occ run --lockstep`).
+// (bench/paired.py): after the warm-up print "ready"; then for each line
+// "N [W]" read on stdin run W untimed and N timed runs back to back and print
+// the timed runs' median milliseconds, until end of input (as `occ run
+// --lockstep`).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -39,7 +40,10 @@ async function main() {
     process.stdout.write('ready\n');
     const rl = require('readline').createInterface({input: process.stdin});
     for await (const line of rl) {
-      const n = Math.min(64, Math.max(1, parseInt(line, 10) || 1));
+      const f = line.trim().split(/\s+/);
+      const n = Math.min(64, Math.max(1, parseInt(f[0], 10) || 1));
+      const w = Math.min(64, Math.max(0, parseInt(f[1], 10) || 0));
+      for (let i = 0; i < w; i++) r = await s.run(feeds); // untimed
       const t = [];
       for (let i = 0; i < n; i++) {
         const t0 = process.hrtime.bigint();

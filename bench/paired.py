@@ -6,10 +6,12 @@ minutes later). Timing configuration A for a while and then B compares the
 host's two moments as much as A and B. Here every configuration of a model is
 one long-lived process that has loaded its model and made one warm-up run
 (`occ run --lockstep`, `node bench/ort_named.js --lockstep`); a round gives
-each configuration one burst of BURST runs back to back (the median of the
-burst counts, as `--repeat` does: warm threads and caches), one process at a
-time, in a shuffled order, with a short pause between bursts so that no
-pool's spinning threads overlap the next one. A ratio is taken per round
+each configuration one burst of BURST runs back to back after WARM untimed
+ones (the median of the burst counts, as `--repeat` does: warm threads,
+caches and vCPUs - a vCPU that sat idle is slow to wake, see
+docs/benchmarks.md), one process at a time, in a shuffled order, with a
+short pause between bursts so that no pool's spinning threads overlap the
+next one. A ratio is taken per round
 between bursts seconds apart, and its median over the rounds is reported
 beside the median of each configuration.
 
@@ -18,7 +20,7 @@ beside the median of each configuration.
   bench/paired.py native   [OCC] [PACKS] [ZOO]      issue 14: native vs ONNX Runtime
                                                     (ZOO holds NAME.onnx, input "input")
 
-Environment: ROUNDS (15), BURST (3), GAP_MS (30), VERBOSE (1: every round, in
+Environment: ROUNDS (15), BURST (3), WARM (1), GAP_MS (30), VERBOSE (1: every round, in
 its order), MODELS, OCC_B (another occ build beside the first: allcores runs
 it as occ93_B and occ32_B, seq as occB_t1 and occB_t2 on PACKS_B's packs
 when given (a packer change needs packs of its own); the ratios "A/B"), CONFIGS (a subset of the
@@ -36,6 +38,7 @@ import sys
 import time
 
 OCC_B = os.environ.get("OCC_B")
+WARM = int(os.environ.get("WARM", "1"))
 VERBOSE = os.environ.get("VERBOSE", "0") != "0"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +60,7 @@ class Worker:
                 break
 
     def run(self, burst):
-        self.p.stdin.write("%d\n" % burst)
+        self.p.stdin.write("%d %d\n" % (burst, WARM))
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         try:
@@ -210,9 +213,9 @@ def main():
     gap = float(os.environ.get("GAP_MS", "30")) / 1000.0
     burst = int(os.environ.get("BURST", "3"))
     rng = random.Random(int(os.environ.get("SEED", "1")))
-    print("# %s, %d rounds of %d runs, %s, load %s" % (sys.argv[1], rounds, burst,
-                                                     time.strftime("%H:%M:%S"),
-                                          " ".join("%.2f" % x for x in os.getloadavg())))
+    print("# %s, %d rounds of %d runs (+%d untimed), %s, load %s" % (
+        sys.argv[1], rounds, burst, WARM, time.strftime("%H:%M:%S"),
+        " ".join("%.2f" % x for x in os.getloadavg())))
     results = {}
     for g, configs in groups:
         results[g] = measure(g, configs, rounds, burst, gap, rng)

@@ -41,13 +41,14 @@ PY
 # Same input twice: same output, bit for bit.
 "$OCC" run "$T/m.occ" --input "$T/x.bin" --output "$T/y2.bin" --threads 1 && cmp -s "$T/y.bin" "$T/y2.bin" && ok || bad "deterministic output"
 # --lockstep (bench/paired.py): "ready" after the warm-up, then one median
-# per line read (a count of runs, 1 when empty), until end of input.
-printf '3\n\n' | "$OCC" run "$T/m.occ" --input "$T/x.bin" --lockstep --json >"$T/lock.txt" && ok || bad "run --lockstep"
+# per line read ("N [W]": N timed runs after W untimed, 1 and 0 when
+# absent), until end of input.
+printf '3\n\n2 1\n' | "$OCC" run "$T/m.occ" --input "$T/x.bin" --lockstep --json >"$T/lock.txt" && ok || bad "run --lockstep"
 /usr/bin/python3 - "$T/lock.txt" <<'PY' && ok || bad "lockstep protocol"
 import sys
 lines = open(sys.argv[1]).read().split("\n")
-assert lines[0] == "ready", lines[:3]
-assert float(lines[1]) > 0 and float(lines[2]) > 0, lines[:3]
+assert lines[0] == "ready", lines[:4]
+assert all(float(v) > 0 for v in lines[1:4]), lines[:4]
 PY
 : | "$OCC" run "$T/m.occ" --input "$T/x.bin" --lockstep >"$T/lock0.txt" && [ "$(cat "$T/lock0.txt")" = ready ] && ok || bad "lockstep without lines"
 "$OCC" --help >/dev/null && "$OCC" run --help >/dev/null && "$OCC" pack --help >/dev/null && "$OCC" inspect --help >/dev/null && ok || bad "--help"

@@ -47,8 +47,9 @@ static void usage(FILE *f)
           "  --threads N     compute threads (default: all cores)\n"
           "  --repeat N      after one warm-up run, time N runs and report the median\n"
           "  --lockstep      (bench/paired.py) after one warm-up run print 'ready'; then\n"
-          "                  for each line N read on stdin run N times back to back and\n"
-          "                  print the median milliseconds, until end of input\n"
+          "                  for each line 'N [W]' read on stdin run W untimed and N\n"
+          "                  timed runs back to back and print the timed runs' median\n"
+          "                  milliseconds, until end of input\n"
           "  --stats         report timings and memory (measured peak enclave bytes, weights\n"
           "                  loaded and verified)\n"
           "  --json          print one JSON object (top, median_ms, ...)\n"
@@ -175,8 +176,9 @@ static occ_status timed_run(occ_cli_enclave *enc, occ_engine *eng, void **ins, v
 
 /* --lockstep: the driver (bench/paired.py) alternates several processes'
  * runs so that each ratio compares moments of the host seconds apart. After
- * a warm-up run, prints "ready"; each line read, a count N (1 when empty),
- * gets N runs back to back and one line: their median in milliseconds. */
+ * a warm-up run, prints "ready"; each line read, "N [W]" (N = 1 when empty,
+ * W = 0 when absent), gets W untimed runs, then N timed runs back to back,
+ * and one line: the N runs' median in milliseconds. */
 static occ_status lockstep_loop(occ_cli_enclave *enc, occ_engine *eng, void **ins, void **outs,
                                 occ_error *e)
 {
@@ -188,8 +190,13 @@ static occ_status lockstep_loop(occ_cli_enclave *enc, occ_engine *eng, void **in
     printf("ready\n");
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
-        int n = atoi(line);
+        int n = 1, w = 0;
+        (void)sscanf(line, "%d %d", &n, &w);
         n = n < 1 ? 1 : n > 64 ? 64 : n;
+        w = w < 0 ? 0 : w > 64 ? 64 : w;
+        for (int r = 0; r < w; r++) /* untimed: threads and the host's vCPUs awake */
+            if ((st = timed_run(enc, eng, ins, outs, 0, &ms, e)))
+                return st;
         for (int r = 0; r < n; r++)
             if ((st = timed_run(enc, eng, ins, outs, 0, &t[r], e)))
                 return st;
