@@ -4,7 +4,8 @@
  * one context's runs alone, hold the compiled model's bytes once, and a
  * run that fails in one context (a flipped bit of the sealed weights)
  * leaves the other and its own next run intact. Native, baseline and
- * occlumency (streamed, fused FC) modes, and a Conv split in parts. */
+ * occlumency (streamed, fused FC) modes, a Conv split in parts, and a
+ * oneDNN primitive that needs a scratchpad (ConvTranspose). */
 #include <pthread.h>
 
 #include "test_ops_util.h"
@@ -271,6 +272,82 @@ static void test_split_conv(void)
     tb_free(&b);
 }
 
+/* A ConvTranspose on plain layouts runs oneDNN's gemm deconvolution, which
+ * asks for a ~90 KiB scratchpad. Both contexts are made on this thread and
+ * get the same primitive from oneDNN's cache; in library scratchpad mode it
+ * would use this thread's scratchpad from both worker threads at once. */
+enum { DC_C = 3, DC_M = 5, DC_H = 17, DC_OH = 34, DC_NY = DC_M * DC_OH * DC_OH };
+
+typedef struct dc_worker {
+    occ_engine *eng;
+    const float *x, *ref;
+    int mismatches, failures;
+} dc_worker;
+
+static void *dc_loop(void *arg)
+{
+    dc_worker *w = arg;
+    static _Thread_local float y[DC_NY];
+    const float *ins[1] = {w->x};
+    float *outs[1] = {y};
+    for (int r = 0; r < 300; r++) {
+        occ_error e = {0};
+        if (occ_engine_run(w->eng, (const void *const *)ins, (void *const *)outs, &e) != OCC_OK)
+            w->failures++;
+        else if (memcmp(y, w->ref, sizeof y) != 0)
+            w->mismatches++;
+    }
+    return NULL;
+}
+
+static void test_deconv_contexts(void)
+{
+    tb b;
+    tb_init(&b);
+    int64_t dx[4] = {1, DC_C, DC_H, DC_H}, dw[4] = {DC_C, DC_M, 4, 4}, strides[2] = {2, 2},
+            pads[4] = {1, 1, 1, 1};
+    float *w = rand_buf(DC_C * DC_M * 16), *x1 = rand_buf(DC_C * DC_H * DC_H),
+          *x2 = rand_buf(DC_C * DC_H * DC_H);
+    int ix = tb_input(&b, "x", 4, dx), iw = tb_weight(&b, "w", 4, dw, w), y = tb_act(&b, "y");
+    occ_attr a[2] = {A_INTS("strides", strides, 2), A_INTS("pads", pads, 4)};
+    int in[2] = {ix, iw};
+    tb_node(&b, "ConvTranspose", 2, in, y, 2, a);
+    tb_output(&b, y);
+    occ_error e = {0};
+    CHECK_MSG(tb_finish(&b, &e) == OCC_OK, "%s", e.msg);
+    CHECK(b.t[y].dims[2] == DC_OH && b.t[y].dims[3] == DC_OH);
+    occ_engine_opts o = {.threads = 1};
+    occ_compiled *c = NULL;
+    occ_engine *ctx[2] = {NULL, NULL};
+    static float ref[2][DC_NY];
+    CHECK_MSG(occ_compiled_create(&b.m, &o, tb_read, &b, &c, &e) == OCC_OK, "%s", e.msg);
+    for (int i = 0; c && i < 2; i++)
+        CHECK_MSG(occ_engine_create_ctx(c, &o, &ctx[i], &e) == OCC_OK, "%s", e.msg);
+    if (ctx[0] && ctx[1]) {
+        const float *xs[2] = {x1, x2};
+        for (int i = 0; i < 2; i++) {
+            const float *ins[1] = {xs[i]};
+            float *outs[1] = {ref[i]};
+            CHECK(occ_engine_run(ctx[0], (const void *const *)ins, (void *const *)outs, &e) ==
+                  OCC_OK);
+        }
+        dc_worker wk[2] = {{ctx[0], x1, ref[0], 0, 0}, {ctx[1], x2, ref[1], 0, 0}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&th[i], NULL, dc_loop, &wk[i]) == 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            CHECK_MSG(!wk[i].failures && !wk[i].mismatches, "context %d: %d failed, %d differed",
+                      i, wk[i].failures, wk[i].mismatches);
+    }
+    for (int i = 0; i < 2; i++)
+        occ_engine_free(ctx[i]);
+    occ_compiled_free(c);
+    free(w), free(x1), free(x2);
+    tb_free(&b);
+}
+
 static void test_misuse(void)
 {
     occ_error e = {0};
@@ -305,6 +382,7 @@ int main(void)
     RUN(test_baseline);
     RUN(test_occlumency);
     RUN(test_split_conv);
+    RUN(test_deconv_contexts);
     RUN(test_misuse);
     TEST_DONE();
 }

@@ -390,13 +390,13 @@ occ_status occ_dnnl_exec(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_
 /* Creates a memory with no buffer (handle set per run). */
 occ_status occ_dnnl_mem(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
                         void *handle, occ_error *e) OCC_MUST_CHECK;
-/* A primitive's own scratchpad. oneDNN 2.6 as built here (without
- * DNNL_ENABLE_CONCURRENT_EXEC) gives a primitive in library scratchpad mode
- * its creating thread's scratchpad, and its primitive cache gives every
- * context of a compiled model the same primitive: contexts prepared on one
- * thread and run on others at once would share it. So every primitive an op
- * keeps is made in user mode (occ_dnnl_user_attr) and the scratchpad it asks
- * for, if any, belongs to the op state (one per context). */
+/* A primitive's own scratchpad. In library scratchpad mode oneDNN 2.6 (built
+ * here without DNNL_ENABLE_CONCURRENT_EXEC) allocates it itself, outside the
+ * enclave allocator's count, and whether two threads running one primitive
+ * at once share it depends on the implementation - while its primitive
+ * cache gives every context of a compiled model the same primitive. So every
+ * primitive an op keeps is made in user mode (occ_dnnl_user_attr) and the
+ * scratchpad it asks for, if any, belongs to the op state (per context). */
 typedef struct occ_dnnl_scratch {
     dnnl_memory_t mem; /* NULL: the primitive needs none */
     void *buf;
