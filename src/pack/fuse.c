@@ -602,8 +602,8 @@ static int32_t tm_chain(const fctx *f, int32_t v, int32_t *chain, uint32_t *nc)
             return -1;
         const occ_node *pn = &c->nodes[p];
         if (!strcmp(pn->op, "Transpose")) {
-            const occ_tensor *xt = &c->t[pn->inputs[0]];
-            if (!perm_021(pn) || xt->ndim != 3 || occ_tensor_dtype(xt) != OCC_DTYPE_FLOAT)
+            if (!perm_021(pn) || c->t[pn->inputs[0]].ndim != 3 ||
+                occ_tensor_dtype(&c->t[pn->inputs[0]]) != OCC_DTYPE_FLOAT)
                 return -1;
             for (uint32_t i = 0; i < n; i++)
                 chain[i] = back[n - 1 - i];
