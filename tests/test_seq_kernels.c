@@ -8,7 +8,8 @@
  *    (each output column is a whole dot product whatever the pieces);
  *  - OccIm2Col -> panel MatMul (bias row inside) -> Transpose (the
  *    packer's form of a 1-D Conv) equals a naive strided, padded, dilated
- *    convolution with bias. */
+ *    convolution with bias; its OccIm2Col has no layout attribute, as in
+ *    packs made before layout 1 (tests/test_seq_conv_chain.c) existed. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -7,7 +7,12 @@
  * 512 -> 512 channels over 3199 steps) on plain layouts through its gemm
  * convolution at ~30 GFLOP/s; the copy here costs one pass over Y. Not an
  * ONNX operator: only packs make it. Attributes (all required but pads):
- * kernel, stride, dilation, pad_l, pad_r. Any element type (data movement). */
+ * kernel, stride, dilation, pad_l, pad_r, and layout (optional, 0):
+ *   layout 1 (time-major, X [N, L, C], the rows a previous such convolution's
+ *   MatMul writes, kept when only element-wise ops lie between the two):
+ *   Y[n, t, j * C + c] = X[n, s t + d j - pad_l, c], the columns kernel-tap
+ *   major; with dilation 1 a row of Y is k consecutive rows of X, one copy.
+ * Any element type (data movement). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +21,7 @@
 
 typedef struct im2col_state {
     int64_t n, c, l, k, s, d, pl, lo;
+    int64_t tm; /* layout 1: X [N, L, C] */
     size_t es;
 } im2col_state;
 
@@ -29,10 +35,15 @@ static occ_status im2col_params(const occ_model *m, const occ_node *n, im2col_st
         (st = occ_ops_attr_int(n, "stride", 0, &s->s, e)) ||
         (st = occ_ops_attr_int(n, "dilation", 0, &s->d, e)) ||
         (st = occ_ops_attr_int(n, "pad_l", 0, &s->pl, e)) ||
-        (st = occ_ops_attr_int(n, "pad_r", 0, &pr, e)))
+        (st = occ_ops_attr_int(n, "pad_r", 0, &pr, e)) ||
+        (st = occ_ops_attr_int(n, "layout", 0, &s->tm, e)))
         return st;
+    if (s->tm != 0 && s->tm != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "OccIm2Col: layout %lld, want 0 ([N, C, L]) or 1 "
+                        "([N, L, C])", (long long)s->tm);
     if (x->ndim != 3)
-        return occ_fail(e, OCC_ERR_SHAPE, "OccIm2Col wants [N, C, L], got rank %d", x->ndim);
+        return occ_fail(e, OCC_ERR_SHAPE, "OccIm2Col wants %s, got rank %d",
+                        s->tm ? "[N, L, C]" : "[N, C, L]", x->ndim);
     const int64_t lim = INT64_C(1) << 31;
     if (s->k < 1 || s->s < 1 || s->d < 1 || s->pl < 0 || pr < 0 || s->k > lim || s->s > lim ||
         s->d > lim || s->pl > lim || pr > lim)
@@ -40,8 +51,8 @@ static occ_status im2col_params(const occ_model *m, const occ_node *n, im2col_st
                         "pads %lld, %lld", (long long)s->k, (long long)s->s, (long long)s->d,
                         (long long)s->pl, (long long)pr);
     s->n = x->dims[0];
-    s->c = x->dims[1];
-    s->l = x->dims[2];
+    s->c = x->dims[s->tm ? 2 : 1];
+    s->l = x->dims[s->tm ? 1 : 2];
     const int64_t span = s->d * (s->k - 1) + 1, padded = s->l + s->pl + pr;
     if (padded < span)
         return occ_fail(e, OCC_ERR_SHAPE, "OccIm2Col: window %lld longer than the input %lld",
@@ -148,13 +159,44 @@ static void im2col_blocks(void *ctx, int64_t q0, int64_t q1)
     }
 }
 
+/* layout 1: row t of Y is the input rows s t + d j - pad_l, j < k, each C
+ * values (zeros outside [0, L)); dilation 1 and no padding in the row make
+ * them one stretch of k C values */
+static void im2col_tm_blocks(void *ctx, int64_t q0, int64_t q1)
+{
+    const im2col_job *jb = ctx;
+    const im2col_state *s = jb->s;
+    const int64_t ck = s->c * s->k, nb = (s->lo + TB - 1) / TB;
+    const size_t es = s->es, row = (size_t)s->c * es;
+    for (int64_t q = q0; q < q1; q++) {
+        const int64_t n = q / nb, t0 = (q % nb) * TB, t1 = t0 + TB < s->lo ? t0 + TB : s->lo;
+        const uint8_t *x = jb->in + (size_t)(n * s->l) * row;
+        for (int64_t t = t0; t < t1; t++) {
+            uint8_t *yr = jb->out + (size_t)(n * s->lo + t) * (size_t)ck * es;
+            const int64_t p0 = s->s * t - s->pl, plast = p0 + s->d * (s->k - 1);
+            if (s->d == 1 && p0 >= 0 && plast < s->l) {
+                memcpy(yr, x + (size_t)p0 * row, (size_t)s->k * row);
+                continue;
+            }
+            for (int64_t j = 0; j < s->k; j++) {
+                const int64_t pos = p0 + s->d * j;
+                if (pos >= 0 && pos < s->l)
+                    memcpy(yr + (size_t)j * row, x + (size_t)pos * row, row);
+                else
+                    memset(yr + (size_t)j * row, 0, row);
+            }
+        }
+    }
+}
+
 /* the blocks shared by par.h's pool */
 static occ_status im2col_run(void *state, const occ_op_exec *x, occ_error *e)
 {
     const im2col_state *s = state;
     im2col_job j = {.s = s, .in = x->in[0], .out = x->out[0]};
     const int64_t nq = s->n * ((s->lo + TB - 1) / TB);
-    occ_par_for(nq, s->n * s->lo * s->c * s->k > 65536 ? 1 : nq, im2col_blocks, &j);
+    occ_par_for(nq, s->n * s->lo * s->c * s->k > 65536 ? 1 : nq,
+                s->tm ? im2col_tm_blocks : im2col_blocks, &j);
     return OCC_OK;
 }
 

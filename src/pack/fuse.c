@@ -16,6 +16,10 @@
  *     src/ops/im2col.c) -> MatMul on the weight's panels (bias inside) ->
  *     Transpose back to [N, O, L'] (oneDNN 2.6 runs those convolutions on
  *     plain layouts through its gemm convolution at a third of the speed);
+ *     when the Transpose feeds only layout-free element-wise ops that end
+ *     in another such Conv or in a Transpose back, the rows stay time-major
+ *     [N, L, C] between them (the next OccIm2Col has layout 1, its weight
+ *     rows kernel-tap major) and the Transposes go;
  *   Conv over [N, C, L] (1-D, group G > 1, stride 1, explicit pads, at
  *     least 6 output channels a group): OccGroupConv1d (src/ops/gconv1d.c,
  *     the weight as it is, windows of the padded input read in place), in
@@ -548,6 +552,116 @@ static occ_attr mk_int(const char *name, int64_t v)
     return a;
 }
 
+/* Time-major chains between 1-D convolutions. A Conv rewritten as
+ * OccIm2Col -> MatMul -> Transpose computes [N, L, C] rows and transposes
+ * them to [N, C, L]; when that Transpose feeds only ops that are element-wise
+ * and blind to shape (Gelu, Relu, ...) ending in the next Conv's OccIm2Col
+ * or in a Transpose back to [N, L, C], the ops run on the rows as they are:
+ * the Transpose goes, the OccIm2Col reads them (layout 1), a Transpose back
+ * goes too. wav2vec2's feature encoder paid a transpose and a strided gather
+ * per layer for nothing. */
+enum { TM_CHAIN_MAX = 8 };
+
+/* one input, one output, each output element a function of the same input
+ * element alone (attributes are scalars) */
+static int layout_free(const occ_node *n)
+{
+    static const char *const ops[] = {
+        "Gelu", "Relu",    "LeakyRelu", "Elu",  "Selu", "Celu", "Sigmoid",     "HardSigmoid",
+        "Tanh", "Softplus", "Softsign", "Mish", "Erf",  "Abs",  "Neg",         "Exp",
+        "Log",  "Sqrt",    "Reciprocal", "Sin", "Cos",  "Identity", "HardSwish", "ThresholdedRelu"};
+    if (n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0)
+        return 0;
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+        if (!strcmp(n->op, ops[k]))
+            return 1;
+    return 0;
+}
+
+static int perm_021(const occ_node *n)
+{
+    const occ_attr *p = attr(n, "perm");
+    return n->n_inputs == 1 && n->n_outputs == 1 && n->inputs[0] >= 0 && n->n_attrs == 1 && p &&
+           p->type == OCC_ATTR_INTS && p->count == 3 && p->ints && p->ints[0] == 0 &&
+           p->ints[1] == 2 && p->ints[2] == 1;
+}
+
+/* v (read once) back through layout-free ops, each value read once, to a
+ * Transpose (0, 2, 1) of a rank-3 float value: the Transpose's node, the ops
+ * first to last in chain[0 .. *nc); -1 when v is not such a chain. */
+static int32_t tm_chain(const fctx *f, int32_t v, int32_t *chain, uint32_t *nc)
+{
+    const imp_ctx *c = f->c;
+    int32_t back[TM_CHAIN_MAX];
+    uint32_t n = 0;
+    for (;;) {
+        if (v < 0 || (uint32_t)v >= f->nv || f->use[v] != 1 || c->v[v].is_const)
+            return -1;
+        int32_t p = c->v[v].producer;
+        if (p < 0 || (uint32_t)p >= c->nn || c->dead[p])
+            return -1;
+        const occ_node *pn = &c->nodes[p];
+        if (!strcmp(pn->op, "Transpose")) {
+            if (!perm_021(pn) || c->t[pn->inputs[0]].ndim != 3 ||
+                occ_tensor_dtype(&c->t[pn->inputs[0]]) != OCC_DTYPE_FLOAT)
+                return -1;
+            for (uint32_t i = 0; i < n; i++)
+                chain[i] = back[n - 1 - i];
+            *nc = n;
+            return p;
+        }
+        if (!layout_free(pn) || n == TM_CHAIN_MAX)
+            return -1;
+        back[n++] = p;
+        v = pn->inputs[0];
+    }
+}
+
+/* Drops Transpose node t: chain[0] reads its input, every op's output takes
+ * the [N, L, C] shape; *out: the value the chain now ends in. */
+static occ_status tm_unwind(fctx *f, int32_t t, const int32_t *chain, uint32_t nc, int32_t *out)
+{
+    imp_ctx *c = f->c;
+    int32_t src = c->nodes[t].inputs[0];
+    c->dead[t] = 1;
+    for (uint32_t i = 0; i < nc; i++) {
+        occ_node *n = &c->nodes[chain[i]];
+        occ_status s = node_ins(f, n, 1, &src);
+        if (s || (s = infer_node(c, (uint32_t)chain[i])))
+            return s;
+        src = c->nodes[chain[i]].outputs[0];
+    }
+    *out = src;
+    return OCC_OK;
+}
+
+/* Transpose node k (0, 2, 1) at the end of a chain from another: both go,
+ * the chain's last op writes k's output. */
+static occ_status cancel_transposes(fctx *f, uint32_t k)
+{
+    imp_ctx *c = f->c;
+    const occ_node *n = &c->nodes[k];
+    if (!perm_021(n))
+        return OCC_OK;
+    int32_t chain[TM_CHAIN_MAX], last, y = n->outputs[0];
+    uint32_t nc = 0;
+    int32_t t = tm_chain(f, n->inputs[0], chain, &nc);
+    if (t < 0 || nc == 0)
+        return OCC_OK;
+    occ_status s = tm_unwind(f, t, chain, nc, &last);
+    int32_t *no = imp_alloc(c->A, sizeof *no);
+    if (s)
+        return s;
+    if (!no)
+        return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+    no[0] = y;
+    occ_node *ln = &c->nodes[chain[nc - 1]];
+    ln->outputs = no;
+    c->v[y].producer = chain[nc - 1];
+    c->dead[k] = 1;
+    return infer_node(c, (uint32_t)chain[nc - 1]);
+}
+
 /* Conv node k over [N, C, L] with a constant W [O, C, kk] (bias optional),
  * group 1, explicit pads: into OccIm2Col -> MatMul (panels) [-> Add] ->
  * Transpose; *added = nodes inserted before it. */
@@ -618,13 +732,32 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     /* the weight as panels of B = W^T [C kk, O], each with its bias row */
     if (imp_count(2, (int64_t[]){(O + 15) / 16 * 16, K + (bias >= 0)}) < 0)
         return OCC_OK;
+    /* x the end of a time-major chain: B's rows kernel-tap major (j C + c),
+     * the order of layout 1's columns */
+    int32_t chain[TM_CHAIN_MAX];
+    uint32_t nc = 0;
+    const int32_t tnode = tm_chain(f, x, chain, &nc);
+    const float *wsrc = W->f;
+    float *wtm = NULL;
+    if (tnode >= 0) {
+        if (!(wtm = malloc((size_t)(O * K) * sizeof *wtm)))
+            return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t ch = 0; ch < C; ch++)
+                for (int64_t j = 0; j < kk; j++)
+                    wtm[o * K + j * C + ch] = W->f[o * K + ch * kk + j];
+        wsrc = wtm;
+    }
     char base[220];
     const char *cn = n->name ? n->name : "conv";
     snprintf(base, sizeof base, "%.180s.panels", cn);
-    int32_t wp = make_panels(f, base, W->f, K, O, 1, bias >= 0 ? c->v[bias].c.f : NULL);
+    int32_t wp = make_panels(f, base, wsrc, K, O, 1, bias >= 0 ? c->v[bias].c.f : NULL);
+    free(wtm);
     if (wp < 0)
         return wp;
     occ_status s;
+    if (tnode >= 0 && (s = tm_unwind(f, tnode, chain, nc, &x)))
+        return s;
     const uint32_t cnt = 2;
     if ((s = insert_nodes(c, k, cnt)))
         return s;
@@ -635,7 +768,7 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     int32_t vmm = new_act(f, base, k + 1);
     if (vcol < 0 || vmm < 0)
         return occ_fail(c->e, OCC_ERR_NOMEM, "out of memory");
-    occ_attr *ia = imp_alloc(c->A, 5 * sizeof *ia), *ma = imp_alloc(c->A, 2 * sizeof *ma),
+    occ_attr *ia = imp_alloc(c->A, 6 * sizeof *ia), *ma = imp_alloc(c->A, 2 * sizeof *ma),
              *ta = imp_alloc(c->A, sizeof *ta);
     int64_t *perm = imp_alloc(c->A, 3 * sizeof *perm);
     int32_t *io = imp_alloc(c->A, 7 * sizeof *io);
@@ -646,6 +779,7 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     ia[2] = mk_int("dilation", dil);
     ia[3] = mk_int("pad_l", pl);
     ia[4] = mk_int("pad_r", pr);
+    ia[5] = mk_int("layout", 1);
     ma[0] = mk_int("occ_packB", O);
     ma[1] = mk_int("occ_bias", 1);
     perm[0] = 0;
@@ -665,7 +799,8 @@ static occ_status conv1d_gemm(fctx *f, uint32_t k, uint32_t *added)
     io[4] = vmm;
     io[5] = vmm;
     io[6] = y;
-    if ((s = set_node(c, k, c->t[vcol].name, "OccIm2Col", &io[0], 1, &io[1], ia, 5)) ||
+    if ((s = set_node(c, k, c->t[vcol].name, "OccIm2Col", &io[0], 1, &io[1], ia,
+                      tnode >= 0 ? 6 : 5)) ||
         (s = set_node(c, k + 1, c->t[vmm].name, "MatMul", &io[2], 2, &io[4], ma,
                       bias >= 0 ? 2 : 1)) ||
         (s = set_node(c, k + cnt, conv_name, "Transpose", &io[5], 1, &io[6], ta, 1)))
@@ -896,6 +1031,13 @@ occ_status imp_fuse(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
                 s = count_uses(&f, gouts, ngouts);
         }
     }
+    /* a time-major chain that ends in a Transpose back: the pair goes */
+    for (uint32_t k = 0; k < c->nn && !s; k++)
+        if (!c->dead[k] && strcmp(c->nodes[k].op, "Transpose") == 0) {
+            s = cancel_transposes(&f, k);
+            if (!s && c->dead[k])
+                s = count_uses(&f, gouts, ngouts);
+        }
     for (uint32_t k = 0; k < c->nn && !s; k++)
         if (!c->dead[k] && strcmp(c->nodes[k].op, "MatMul") == 0)
             s = pack_matmul(&f, k);
