@@ -38,6 +38,25 @@ static inline float erf_s(float v)
     return x * p / q;
 }
 
+/* GELU, tanh form: unary.c's loop, this very expression. noinline and
+ * compiled for the base target: inlined into an AVX2 function the compiler
+ * could contract it into FMAs and change the last bit. */
+__attribute__((noinline)) static float gelu_tanh_s(float v)
+{
+    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+/* The separate ops' scalar formulas (unary.c, occ_vec_gelu's scalar path). */
+static float act_s(int act, float v)
+{
+    switch (act) {
+    case OCC_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case OCC_ACT_GELU: return 0.5f * v * (1.0f + erf_s(v * 0.7071067811865476f));
+    case OCC_ACT_GELU_TANH: return gelu_tanh_s(v);
+    default: return v;
+    }
+}
+
 #ifdef OCC_HAVE_AVX2_PATH
 static int use_avx2(void)
 {
@@ -115,15 +134,19 @@ AVX2 static void erf_avx2(const float *in, float *out, int64_t n)
         out[i] = erf_s(in[i]);
 }
 
+/* 0.5 x (1 + erf(x / sqrt 2)) as 0.5 x erf(..) + 0.5 x: the GEMM's
+ * epilogue (act8) and the Gelu op share it, bit for bit */
+AVX2 static inline __m256 gelu8(__m256 x)
+{
+    const __m256 hx = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+    return _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f))), hx);
+}
+
 AVX2 static void gelu_avx2(const float *in, float *out, int64_t n)
 {
-    const __m256 half = _mm256_set1_ps(0.5f), r2 = _mm256_set1_ps(0.7071067811865476f);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(in + i);
-        __m256 hx = _mm256_mul_ps(half, x);
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, r2)), hx));
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(in + i)));
     for (; i < n; i++)
         out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
 }
@@ -196,9 +219,33 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
  * Columns past nc go through a buffer. acc: add to Y. The 16 values of step
  * k are at Bp + k ldb: 16 for a stored panel, the row length for a plain B
  * (attention's products). */
+/* The activation of the store epilogue on 16 outputs in registers: ReLU as
+ * max(v, 0) (NaN and -0 give +0, as unary.c's v > 0 ? v : 0), GELU by
+ * gelu8 (occ_vec_gelu's lanes), the tanh form by its scalar loop. */
+AVX2 static inline void act16(int act, __m256 *v0, __m256 *v1)
+{
+    if (act == OCC_ACT_RELU) {
+        *v0 = _mm256_max_ps(*v0, _mm256_setzero_ps());
+        *v1 = _mm256_max_ps(*v1, _mm256_setzero_ps());
+    } else if (act == OCC_ACT_GELU) {
+        *v0 = gelu8(*v0);
+        *v1 = gelu8(*v1);
+    } else {
+        float t[16];
+        _mm256_storeu_ps(t, *v0);
+        _mm256_storeu_ps(t + 8, *v1);
+        for (int q = 0; q < 16; q++)
+            t[q] = act_s(act, t[q]);
+        *v0 = _mm256_loadu_ps(t);
+        *v1 = _mm256_loadu_ps(t + 8);
+    }
+}
+
+/* act (OCC_ACT_*, non-zero on the last k block only) is applied to the
+ * finished sums while they are in registers: no second pass over Y. */
 __attribute__((always_inline)) AVX2 static inline void
 micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t ldb, int64_t kc,
-           float *Y, int64_t ldy, int nc, int acc, const float *bias)
+           float *Y, int64_t ldy, int nc, int acc, const float *bias, int act)
 {
     const float *a0 = A, *a1 = A + (MR > 1 ? lda : 0), *a2 = A + (MR > 2 ? 2 * lda : 0),
                 *a3 = A + (MR > 3 ? 3 * lda : 0), *a4 = A + (MR > 4 ? 4 * lda : 0),
@@ -239,8 +286,8 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
     __m256 c[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int r = 0; r < MR; r++) {
         float *y = Y + r * ldy;
+        __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
         if (nc == 16) {
-            __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
             if (acc) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
@@ -248,14 +295,25 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
             }
+            if (act)
+                act16(act, &v0, &v1);
             _mm256_storeu_ps(y, v0);
             _mm256_storeu_ps(y + 8, v1);
         } else {
             float t[16];
-            _mm256_storeu_ps(t, c[2 * r]);
-            _mm256_storeu_ps(t + 8, c[2 * r + 1]);
+            _mm256_storeu_ps(t, v0);
+            _mm256_storeu_ps(t + 8, v1);
             for (int j = 0; j < nc; j++)
-                y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+                t[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+            if (act) {
+                v0 = _mm256_loadu_ps(t);
+                v1 = _mm256_loadu_ps(t + 8);
+                act16(act, &v0, &v1);
+                _mm256_storeu_ps(t, v0);
+                _mm256_storeu_ps(t + 8, v1);
+            }
+            for (int j = 0; j < nc; j++)
+                y[j] = t[j];
         }
     }
 }
@@ -263,9 +321,9 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
 #define MICRO_ROWS(n)                                                                              \
     AVX2 static void micro_##n(const float *A, int64_t lda, const float *Bp, int64_t ldb,         \
                                int64_t kc, float *Y, int64_t ldy, int nc, int acc,                 \
-                               const float *bias)                                                  \
+                               const float *bias, int act)                                         \
     {                                                                                              \
-        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias);                                 \
+        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act);                            \
     }
 MICRO_ROWS(1)
 MICRO_ROWS(2)
@@ -276,15 +334,15 @@ MICRO_ROWS(6)
 
 AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t ldb,
                             int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
-                            const float *bias)
+                            const float *bias, int act)
 {
     switch (mr) {
-    case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
-    case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
-    case 3: micro_3(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
-    case 4: micro_4(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
-    case 5: micro_5(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
-    default: micro_6(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    case 3: micro_3(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    case 4: micro_4(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    case 5: micro_5(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    default: micro_6(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
     }
 }
 
@@ -303,7 +361,7 @@ enum { GEMM_KC = 256, GEMM_GP = 8, GEMM_MB = 96 };
 typedef struct panels_job {
     const float *A, *B;
     int64_t m, k, lda, np, ps, c0, n, ldy, gp, mb, nrb;
-    int bias;
+    int bias, act;
     float *Y;
 } panels_job;
 
@@ -327,7 +385,7 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
                     const int nc = (int)(n - col < 16 ? n - col : 16);
                     micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, 16, kc,
                                p->Y + i * p->ldy + col, p->ldy, (int)mr, nc, k0 > 0,
-                               p->bias ? B + j * ps + k * 16 : NULL);
+                               p->bias ? B + j * ps + k * 16 : NULL, k0 + kc == k ? p->act : 0);
                 }
             }
         }
@@ -335,8 +393,8 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
 }
 
 AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
-                             int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
-                             int64_t ldy)
+                             int64_t np, int64_t ps, int bias, int act, int64_t c0, int64_t n,
+                             float *Y, int64_t ldy)
 {
     /* at least 4 groups a thread (a Linear of 768 outputs at 2 threads: 12
      * groups of 4 panels), so that the last group, which one thread may
@@ -353,7 +411,7 @@ AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, 
      * its k blocks in the same order. */
     const int64_t mb = threads > 1 && m >= 2 * GEMM_MB ? GEMM_MB : m;
     panels_job p = {.A = A, .B = B, .m = m, .k = k, .lda = lda, .np = np, .ps = ps,
-                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp, .mb = mb,
+                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .act = act, .Y = Y, .gp = gp, .mb = mb,
                     .nrb = (m + mb - 1) / mb};
     const int64_t tasks = ng * p.nrb;
     /* independent tasks taken one at a time by whichever thread is free
@@ -384,7 +442,7 @@ AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, c
             for (int64_t i = 0, mr; i < m; i += mr) {
                 mr = next_mr(m - i);
                 micro_6x16(A + i * lda + k0, lda, Bp, lb, kc, Y + i * ldy + col, ldy, (int)mr,
-                           nc, k0 > 0, NULL);
+                           nc, k0 > 0, NULL, 0);
             }
         }
     }
@@ -405,7 +463,7 @@ AVX2 static void gconv1d_avx2(const float *W, int64_t rows, int64_t cg, int64_t 
             const int nc = (int)(lo - t0 < 16 ? lo - t0 : 16);
             for (int64_t c = 0; c < cg; c++)
                 micro_6x16(W + i * cg * k + c * k, cg * k, Xp + c * lp + t0, d, k,
-                           Y + i * lo + t0, lo, (int)mr, nc, 1, NULL);
+                           Y + i * lo + t0, lo, (int)mr, nc, 1, NULL, 0);
         }
     }
 }
@@ -588,10 +646,17 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                          int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy)
 {
+    occ_vec_gemm_panels_act(A, m, k, lda, B, np, bias, OCC_ACT_NONE, c0, n, Y, ldy);
+}
+
+void occ_vec_gemm_panels_act(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int bias, int act, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy)
+{
     const int64_t ps = (k + (bias ? 1 : 0)) * 16; /* floats per panel */
 #ifdef OCC_HAVE_AVX2_PATH
     if (use_avx2()) {
-        panels_avx2(A, m, k, lda, B, np, ps, bias, c0, n, Y, ldy);
+        panels_avx2(A, m, k, lda, B, np, ps, bias, act, c0, n, Y, ldy);
         return;
     }
 #endif
@@ -601,7 +666,7 @@ void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, cons
                 float t = 0.0f;
                 for (int64_t kk = 0; kk < k; kk++)
                     t += A[i * lda + kk] * B[j * ps + kk * 16 + q];
-                Y[i * ldy + c0 + j * 16 + q] = bias ? t + B[j * ps + k * 16 + q] : t;
+                Y[i * ldy + c0 + j * 16 + q] = act_s(act, bias ? t + B[j * ps + k * 16 + q] : t);
             }
 }
 

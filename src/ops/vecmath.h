@@ -32,6 +32,16 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                          int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy);
 
+/* Activations the panel GEMM applies in its store epilogue (MatMul's
+ * occ_act, set by src/pack/epifold.c): the formulas of the separate ops
+ * (GELU erf form as occ_vec_gelu, tanh form as unary.c's scalar loop), so
+ * that folding changes no bit. */
+enum { OCC_ACT_NONE = 0, OCC_ACT_RELU = 1, OCC_ACT_GELU = 2, OCC_ACT_GELU_TANH = 3 };
+/* occ_vec_gemm_panels, then act on every output (act: OCC_ACT_*). */
+void occ_vec_gemm_panels_act(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int bias, int act, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy);
+
 /* Mean and (biased) variance of r[0, len), two passes (len >= 1). */
 void occ_vec_moments(const float *r, int64_t len, float *mean, float *var);
 /* w = (r - mean) inv scale + bias, per element scale and bias (NULL: 0). */
