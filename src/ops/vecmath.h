@@ -50,7 +50,11 @@ void occ_vec_normalize(const float *r, float *w, int64_t len, float mean, float 
 /* w = r a + b */
 void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b);
 /* Softmax of one contiguous row (in == out allowed): exp(x - max) / sum;
- * exp as occ_vec_sigmoid's. */
+ * exp by occ_vec_sigmoid's polynomial (the AVX2 path on its whole row, the
+ * tail included). Relative error <= 4.3e-7 (3.6 ulp) against a double
+ * softmax of the float differences x - max (tests/test_seq_kernels.c);
+ * the difference itself, rounded like any float softmax's, adds up to
+ * |x - max| 2^-24. */
 void occ_vec_softmax(const float *in, float *out, int64_t len);
 
 /* Y[r, t] += sum_{c < cg, j < k} W[(r cg + c) k + j] Xp[c lp + t + d j]
