@@ -11,7 +11,12 @@
  *    equals native bit for bit;
  *  - an activation whose input is also read elsewhere (or is a graph
  *    output) is left alone;
- *  - an occ_act out of range, or without panels, is refused. */
+ *  - an occ_act out of range, or without panels, is refused;
+ *  - attention's Div by a constant and Add of a row mask before a Softmax
+ *    become the Softmax's occ_div / occ_mask: bitwise the three separate
+ *    ops' output (rows of 197: a tail), close to a double reference; a mask
+ *    that varies along the rows, or a divisor that is not a constant, is
+ *    left alone; a mask of the wrong size is refused. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -125,9 +130,10 @@ static void test_kernel(void)
     CHECK(y[0] == 0.0f && !signbit(y[0]));
 }
 
-/* lays out, encodes, decodes and runs the imported model once */
-static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,
-                             occ_engine_stats *st, occ_error *e)
+/* lays out, encodes, decodes and runs the imported model once: inputs
+ * ins, outputs outs */
+static occ_status run_import_n(occ_import *im, const occ_engine_opts *o, const void *const *ins,
+                               void *const *outs, occ_engine_stats *st, occ_error *e)
 {
     uint8_t *data = NULL, *man = NULL;
     size_t man_size = 0;
@@ -146,10 +152,8 @@ static occ_status run_import(occ_import *im, const occ_engine_opts *o, const flo
     tb_mem r = {data, m ? m->data_size : 0};
     if (!s)
         s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
-    const void *ins[1] = {x};
-    void *outs[1] = {y};
     if (!s)
-        s = occ_engine_run(eng, ins, outs, e);
+        s = occ_engine_run(eng, (const void **)ins, (void **)outs, e);
     if (!s && st)
         occ_engine_get_stats(eng, st);
     occ_engine_free(eng);
@@ -157,6 +161,14 @@ static occ_status run_import(occ_import *im, const occ_engine_opts *o, const flo
     free(man);
     free(data);
     return s;
+}
+
+static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,
+                             occ_engine_stats *st, occ_error *e)
+{
+    const void *ins[1] = {x};
+    void *outs[1] = {y};
+    return run_import_n(im, o, ins, outs, st, e);
 }
 
 static int count_op(const occ_model *m, const char *op)
@@ -325,6 +337,155 @@ static void test_refused(void)
     }
 }
 
+/* s [1, H, Q, L] -> Div c -> Add mask (dims md) -> Softmax -> y; keep: the
+ * Div's and the Add's outputs are graph outputs too (nothing folds); cdiv: the divisor is
+ * the graph input "c" instead of a constant */
+enum { A_H = 3, A_Q = 7, A_L = 197 };
+
+static occ_status build_attn(const int64_t *md, int keep, int cdiv, occ_import **im, occ_error *e)
+{
+    tb t;
+    tb_init(&t, 13);
+    int64_t sd[] = {1, A_H, A_Q, A_L}, one[] = {1};
+    const float c = 8.0f;
+    tb_input(&t, "s", 4, sd);
+    tb_input(&t, "mask", 4, md);
+    if (cdiv)
+        tb_input(&t, "c", 1, one);
+    else
+        tb_init_f(&t, "c", 0, one, &c);
+    tb_node(&t, "Div", "div", (const char *[]){"s", "c", NULL}, (const char *[]){"d", NULL});
+    tb_node(&t, "Add", "add", (const char *[]){"d", "mask", NULL}, (const char *[]){"a", NULL});
+    Onnx__NodeProto *sm = tb_node(&t, "Softmax", "sm", (const char *[]){"a", NULL},
+                                  (const char *[]){"y", NULL});
+    tb_attr_i(&t, sm, "axis", -1);
+    tb_output(&t, "y");
+    if (keep) {
+        tb_output(&t, "d");
+        tb_output(&t, "a");
+    }
+    occ_status s = tb_import(&t, NULL, im, e);
+    tb_free(&t);
+    return s;
+}
+
+static int64_t attr_i(const occ_model *m, const char *op, const char *name, int64_t def)
+{
+    for (uint32_t k = 0; k < m->n_nodes; k++)
+        if (!strcmp(m->nodes[k].op, op))
+            for (uint32_t q = 0; q < m->nodes[k].n_attrs; q++)
+                if (!strcmp(m->nodes[k].attrs[q].name, name))
+                    return m->nodes[k].attrs[q].type == OCC_ATTR_FLOAT
+                               ? (int64_t)m->nodes[k].attrs[q].f
+                               : m->nodes[k].attrs[q].i;
+    return def;
+}
+
+static void test_softmax_fold(void)
+{
+    enum { N = A_H * A_Q * A_L };
+    float *x = rnd(N), *mask = rnd(A_L), *yf = calloc(N, sizeof(float));
+    float *yu = calloc(N, sizeof(float)), *du = calloc(2 * N, sizeof(float));
+    for (int i = 0; i < N; i++)
+        x[i] *= 10.0f;
+    mask[3] = mask[100] = mask[196] = -10000.0f; /* padded keys */
+    const int64_t md[] = {1, 1, 1, A_L};
+    occ_import *im = NULL, *iu = NULL;
+    occ_error e;
+    occ_status s = build_attn(md, 0, 0, &im, &e);
+    CHECK_MSG(s == OCC_OK, "fold: import: %s", e.msg);
+    if (s == OCC_OK) {
+        const occ_model *m = occ_import_model(im);
+        CHECK_MSG(m->n_nodes == 1 && count_op(m, "Softmax") == 1 &&
+                      attr_i(m, "Softmax", "occ_div", 0) == 8 &&
+                      attr_i(m, "Softmax", "occ_mask", 0) == 1,
+                  "fold: %u nodes", m->n_nodes);
+        occ_engine_opts on = {.threads = 2};
+        const void *ins[2] = {x, mask};
+        void *outs[1] = {yf};
+        s = run_import_n(im, &on, ins, outs, NULL, &e);
+        CHECK_MSG(s == OCC_OK, "fold: run: %s", e.msg);
+    }
+    s = build_attn(md, 1, 0, &iu, &e);
+    CHECK_MSG(s == OCC_OK, "unfolded: import: %s", e.msg);
+    if (s == OCC_OK) {
+        const occ_model *m = occ_import_model(iu);
+        CHECK_MSG(count_op(m, "Div") == 1 && count_op(m, "Add") == 1 &&
+                      attr_i(m, "Softmax", "occ_mask", 0) == 0 &&
+                      attr_i(m, "Softmax", "occ_div", 1) == 1,
+                  "unfolded: folded anyway");
+        occ_engine_opts on = {.threads = 2};
+        const void *ins[2] = {x, mask};
+        void *outs[3] = {yu, du, du + N};
+        s = run_import_n(iu, &on, ins, outs, NULL, &e);
+        CHECK_MSG(s == OCC_OK, "unfolded: run: %s", e.msg);
+    }
+    CHECK_MSG(!memcmp(yf, yu, sizeof(float) * N), "fold: not the separate ops' bits");
+    double worst = 0;
+    for (int r = 0; r < A_H * A_Q; r++) {
+        double t[A_L], mx = -1e300, sum = 0;
+        for (int i = 0; i < A_L; i++) {
+            t[i] = (double)x[r * A_L + i] / 8.0 + mask[i];
+            mx = fmax(mx, t[i]);
+        }
+        for (int i = 0; i < A_L; i++)
+            sum += exp(t[i] - mx);
+        for (int i = 0; i < A_L; i++)
+            worst = fmax(worst, fabs(yf[r * A_L + i] - exp(t[i] - mx) / sum));
+    }
+    CHECK_MSG(worst < 1e-6, "fold vs double: %g", worst);
+    occ_import_free(im);
+    occ_import_free(iu);
+    /* a mask per query row (then the Div, read by the Add, stays too), or a
+     * run-time divisor: left alone */
+    const int64_t mq[] = {1, 1, A_Q, A_L};
+    s = build_attn(mq, 0, 0, &im, &e);
+    CHECK_MSG(s == OCC_OK && count_op(occ_import_model(im), "Add") == 1 &&
+                  count_op(occ_import_model(im), "Div") == 1 &&
+                  attr_i(occ_import_model(im), "Softmax", "occ_mask", 0) == 0,
+              "row mask: %s", e.msg);
+    occ_import_free(im);
+    s = build_attn(md, 0, 1, &im, &e);
+    CHECK_MSG(s == OCC_OK && count_op(occ_import_model(im), "Div") == 1 &&
+                  attr_i(occ_import_model(im), "Softmax", "occ_mask", 0) == 1,
+              "run-time divisor: %s", e.msg);
+    occ_import_free(im);
+    free(x), free(mask), free(yf), free(yu), free(du);
+}
+
+/* a Softmax's occ_mask without its input, with a mask of the wrong size,
+ * or occ_div on a LogSoftmax: refused */
+static void test_softmax_refused(void)
+{
+    occ_tensor t[3];
+    memset(t, 0, sizeof t);
+    t[0].ndim = 2, t[0].dims[0] = 4, t[0].dims[1] = 10;
+    t[1].ndim = 1, t[1].dims[0] = 9;
+    int32_t ins[2] = {0, 1}, outs[1] = {2};
+    struct {
+        const char *op;
+        uint32_t nin;
+        int64_t mask;
+        float div;
+    } cases[] = {{"Softmax", 1, 1, 1.0f}, {"Softmax", 2, 0, 1.0f}, {"Softmax", 2, 1, 1.0f},
+                 {"LogSoftmax", 1, 0, 2.0f}, {"Softmax", 1, 0, 0.0f}};
+    for (int c = 0; c < 5; c++) {
+        occ_attr at[2];
+        memset(at, 0, sizeof at);
+        at[0].name = "occ_mask", at[0].type = OCC_ATTR_INT, at[0].i = cases[c].mask;
+        at[1].name = "occ_div", at[1].type = OCC_ATTR_FLOAT, at[1].f = cases[c].div;
+        occ_node n = {.name = "sm", .op = cases[c].op, .n_inputs = cases[c].nin,
+                      .n_outputs = 1, .inputs = ins, .outputs = outs, .n_attrs = 2,
+                      .attrs = at};
+        occ_model m;
+        memset(&m, 0, sizeof m);
+        m.tensors = t, m.n_tensors = 3, m.nodes = &n, m.n_nodes = 1;
+        occ_error e = {0};
+        occ_status s = occ_op_infer(&m, &n, &e);
+        CHECK_MSG(s != OCC_OK && e.msg[0], "softmax case %d accepted", c);
+    }
+}
+
 int main(void)
 {
     srand(13);
@@ -332,5 +493,7 @@ int main(void)
     RUN(test_packed);
     RUN(test_not_folded);
     RUN(test_refused);
+    RUN(test_softmax_fold);
+    RUN(test_softmax_refused);
     TEST_DONE();
 }

@@ -573,18 +573,55 @@ AVX2 static inline __m256i tail_mask(int64_t r)
  * With expneg8: 18% less time a row of 197, 13% of 128, the same for 49
  * (docs/benchmarks.md); two accumulators a pass were slower on short
  * rows. */
-AVX2 static void softmax_avx2(const float *in, float *out, int64_t len)
+/* the max pass of softmax_scaled: out = in / div (+ mask), as Div and Add
+ * round them, and its max */
+AVX2 static __m256 scaled_max(const float *in, float *out, int64_t len, float div,
+                              const float *mask)
+{
+    const __m256 dv = _mm256_set1_ps(div);
+    __m256 mx8 = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        __m256 v = _mm256_loadu_ps(in + i);
+        if (div != 1.0f)
+            v = _mm256_div_ps(v, dv);
+        if (mask)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(mask + i));
+        _mm256_storeu_ps(out + i, v);
+        mx8 = _mm256_max_ps(mx8, v);
+    }
+    for (; i < len; i++) {
+        float v = in[i];
+        if (div != 1.0f)
+            v = v / div;
+        if (mask)
+            v = v + mask[i];
+        out[i] = v;
+        mx8 = _mm256_max_ps(mx8, _mm256_set1_ps(v));
+    }
+    return mx8;
+}
+
+/* xf: the row is in / div + mask (softmax_scaled), made by the max pass
+ * into out and read from there by the others */
+AVX2 static void softmax_avx2(const float *in, float *out, int64_t len, int xf, float div,
+                              const float *mask)
 {
     const int64_t l8 = len & ~(int64_t)7, r = len - l8;
     const __m256i tm = tail_mask(r);
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 mx8 = ninf, mx8b = ninf;
     int64_t i = 0;
-    for (; i < l8; i += 8)
-        mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(in + i));
-    if (r) /* masked-off lanes read as 0: -inf in their place */
-        mx8b = _mm256_max_ps(mx8b, _mm256_blendv_ps(ninf, _mm256_maskload_ps(in + l8, tm),
-                                                     _mm256_castsi256_ps(tm)));
+    if (xf) {
+        mx8 = scaled_max(in, out, len, div, mask);
+        in = out;
+    } else {
+        for (; i < l8; i += 8)
+            mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(in + i));
+        if (r) /* masked-off lanes read as 0: -inf in their place */
+            mx8b = _mm256_max_ps(mx8b, _mm256_blendv_ps(ninf, _mm256_maskload_ps(in + l8, tm),
+                                                         _mm256_castsi256_ps(tm)));
+    }
     mx8 = _mm256_max_ps(mx8, mx8b);
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
@@ -787,7 +824,7 @@ void occ_vec_softmax(const float *in, float *out, int64_t len)
 {
 #ifdef OCC_HAVE_AVX2_PATH
     if (use_avx2()) {
-        softmax_avx2(in, out, len);
+        softmax_avx2(in, out, len, 0, 1.0f, NULL);
         return;
     }
 #endif
@@ -801,6 +838,31 @@ void occ_vec_softmax(const float *in, float *out, int64_t len)
     const float inv = 1.0f / sum;
     for (int64_t i = 0; i < len; i++)
         out[i] *= inv;
+}
+
+void occ_vec_softmax_scaled(const float *in, float *out, int64_t len, float div,
+                            const float *mask)
+{
+    /* x / div exactly as Div does it (a division, not a product by 1 /
+     * div), then + mask */
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        softmax_avx2(in, out, len, 1, div, mask);
+        return;
+    }
+#endif
+    if (div != 1.0f && mask)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] / div + mask[i];
+    else if (div != 1.0f)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] / div;
+    else if (mask)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] + mask[i];
+    else if (out != in)
+        memcpy(out, in, sizeof(float) * (size_t)len);
+    occ_vec_softmax(out, out, len);
 }
 
 void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,

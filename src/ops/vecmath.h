@@ -56,6 +56,12 @@ void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b);
  * the difference itself, rounded like any float softmax's, adds up to
  * |x - max| 2^-24. */
 void occ_vec_softmax(const float *in, float *out, int64_t len);
+/* Softmax of in / div + mask (mask: len floats, or NULL; div 1: none),
+ * the Div and Add attention puts before its Softmax (src/pack/epifold.c):
+ * the same two roundings as the separate ops, written to out, then
+ * occ_vec_softmax in place. Bitwise what Div, Add, Softmax give. */
+void occ_vec_softmax_scaled(const float *in, float *out, int64_t len, float div,
+                            const float *mask);
 
 /* Y[r, t] += sum_{c < cg, j < k} W[(r cg + c) k + j] Xp[c lp + t + d j]
  * for r < rows, t < lo (Y rows lo apart): one group of a stride-1 1-D
