@@ -303,9 +303,14 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
             float t[16];
             _mm256_storeu_ps(t, v0);
             _mm256_storeu_ps(t + 8, v1);
+            if (!act) {
+                for (int j = 0; j < nc; j++)
+                    y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+                continue;
+            }
             for (int j = 0; j < nc; j++)
                 t[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
-            if (act) {
+            {
                 v0 = _mm256_loadu_ps(t);
                 v1 = _mm256_loadu_ps(t + 8);
                 act16(act, &v0, &v1);
@@ -318,10 +323,19 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
     }
 }
 
+/* micro_N: no activation (act a constant 0: the epilogue's code is
+ * compiled out, the kernel every GEMM but the activation's last k block
+ * runs is what it was before occ_act); micro_N_act: with one */
 #define MICRO_ROWS(n)                                                                              \
     AVX2 static void micro_##n(const float *A, int64_t lda, const float *Bp, int64_t ldb,         \
                                int64_t kc, float *Y, int64_t ldy, int nc, int acc,                 \
-                               const float *bias, int act)                                         \
+                               const float *bias)                                                  \
+    {                                                                                              \
+        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, 0);                              \
+    }                                                                                              \
+    AVX2 static void micro_##n##_act(const float *A, int64_t lda, const float *Bp, int64_t ldb,   \
+                                     int64_t kc, float *Y, int64_t ldy, int nc, int acc,           \
+                                     const float *bias, int act)                                   \
     {                                                                                              \
         micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act);                            \
     }
@@ -336,13 +350,24 @@ AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_
                             int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
                             const float *bias, int act)
 {
+    if (act) {
+        switch (mr) {
+        case 1: micro_1_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 2: micro_2_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 3: micro_3_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 4: micro_4_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 5: micro_5_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        default: micro_6_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        }
+        return;
+    }
     switch (mr) {
-    case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
-    case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
-    case 3: micro_3(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
-    case 4: micro_4(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
-    case 5: micro_5(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
-    default: micro_6(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+    case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 3: micro_3(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 4: micro_4(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    case 5: micro_5(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
+    default: micro_6(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
     }
 }
 
