@@ -1,7 +1,7 @@
 /* The sequence models' kernels (issue 13, speed):
- *  - vecmath.c's AVX2 functions (GELU, erf, sigmoid, tanh, GEMV, the 6x16
- *    panel GEMM) against double-precision references, over odd sizes that
- *    exercise every tail;
+ *  - vecmath.c's AVX2 functions (GELU, erf, sigmoid, tanh, softmax rows,
+ *    GEMV, the 6x16 panel GEMM) against double-precision references, over
+ *    odd sizes that exercise every tail;
  *  - MatMul with occ_packB (a Linear's weight in panels of 16 columns, as
  *    the packer stores it): native equals a naive product, and occlumency
  *    with the weight streamed in pieces of panels equals native bit for bit
@@ -75,6 +75,51 @@ static void test_vec_functions(void)
     float t[3] = {1e-6f, -3e-5f, 0.0f}, u[3];
     occ_vec_tanh(t, u, 3);
     CHECK(fabsf(u[0] - 1e-6f) < 1e-12f && fabsf(u[1] + 3e-5f) < 1e-10f && u[2] == 0.0f);
+}
+
+/* Softmax rows against double: every length class of the AVX2 row (under
+ * 8, a tail of 1..7, whole vectors), inputs over [-10, 10], in place too.
+ * The reference takes the float differences x - max (their rounding is
+ * the format's, not the kernel's): relative error <= 6e-7 (vecmath.h says
+ * 4.3e-7 measured). */
+static void test_vec_softmax(void)
+{
+    const int lens[] = {1, 3, 7, 8, 9, 15, 16, 49, 128, 197, 1000};
+    float *x = malloc(sizeof(float) * 1000), *y = malloc(sizeof(float) * 1000);
+    double worst = 0, dsum = 0;
+    for (int c = 0; c < 11; c++)
+        for (int rep = 0; rep < 20; rep++) {
+            const int len = lens[c];
+            for (int i = 0; i < len; i++)
+                x[i] = 20.0f * ((float)rand() / (float)RAND_MAX - 0.5f);
+            occ_vec_softmax(x, y, len);
+            float mx = x[0];
+            for (int i = 1; i < len; i++)
+                mx = x[i] > mx ? x[i] : mx;
+            double s = 0, t = 0;
+            for (int i = 0; i < len; i++)
+                s += exp((double)(x[i] - mx));
+            for (int i = 0; i < len; i++) {
+                const double r = exp((double)(x[i] - mx)) / s;
+                worst = fmax(worst, fabs(y[i] - r) / r);
+                t += y[i];
+            }
+            dsum = fmax(dsum, fabs(t - 1.0));
+            /* in place: the same bits */
+            occ_vec_softmax(x, x, len);
+            CHECK_MSG(!memcmp(x, y, sizeof(float) * (size_t)len), "len %d: in place differs",
+                      len);
+        }
+    CHECK_MSG(worst <= 6e-7 && dsum < 1e-5, "softmax: rel err %g, |sum - 1| %g", worst, dsum);
+    /* a masked key (-inf) weighs nothing; a NaN stays NaN */
+    float m[11] = {1, 2, -INFINITY, 3, 4, 5, 6, 7, 8, 9, -INFINITY}, o[11];
+    occ_vec_softmax(m, o, 11);
+    CHECK_MSG(o[2] < 1e-37f && o[10] < 1e-37f && o[9] > 0.6f, "masked: %g %g %g", o[2], o[10],
+              o[9]);
+    m[10] = NAN;
+    occ_vec_softmax(m, o, 11);
+    CHECK(isnan(o[0]) && isnan(o[10]));
+    free(x), free(y);
 }
 
 static void test_vec_gemv_gemm(void)
@@ -263,6 +308,7 @@ static void test_im2col_conv1d(void)
 int main(void)
 {
     RUN(test_vec_functions);
+    RUN(test_vec_softmax);
     RUN(test_vec_gemv_gemm);
     RUN(test_packed_matmul_streams);
     RUN(test_im2col_conv1d);

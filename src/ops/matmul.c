@@ -14,7 +14,11 @@
  * exactly what a native one does. occ_bias = 1: each panel carries one more
  * row, the bias of its 16 columns (the Add the exporter put after the
  * Linear, fused by the packer: no pass over Y, and it streams with its
- * panel).
+ * panel). occ_act = OCC_ACT_* (vecmath.h; with occ_packB only): the
+ * activation after the Linear (GELU, ReLU), folded by src/pack/epifold.c
+ * and applied by the kernel to each finished 6x16 tile before it is
+ * stored, as the separate op would compute it; a streamed piece is whole
+ * columns, so it applies there too.
  *
  * A batch of small products (attention's Q K^T and attn V: per head
  * [128, 64] x [64, 128]) runs on vecmath.c's kernel reading B in place, the
@@ -37,6 +41,7 @@ typedef struct matmul_state {
     int pb;                            /* occ_packB: B stored as panels of 16 columns */
     int64_t np;                        /* occ_packB: panels, ceil(n / 16) */
     int bias;                          /* occ_bias: each panel ends with its bias row */
+    int act;                           /* occ_act: OCC_ACT_* applied as Y is stored */
 } matmul_state;
 
 static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_state *s,
@@ -46,14 +51,19 @@ static occ_status matmul_params(const occ_model *m, const occ_node *n, matmul_st
     if (a->ndim < 1 || b->ndim < 1)
         return occ_fail(e, OCC_ERR_SHAPE, "MatMul operands must have rank >= 1");
     int ra = a->ndim, rb = b->ndim;
-    int64_t pn, pbias;
+    int64_t pn, pbias, pact;
     occ_status st = occ_ops_attr_int(n, "occ_packB", 0, &pn, e);
-    if (st || (st = occ_ops_attr_int(n, "occ_bias", 0, &pbias, e)))
+    if (st || (st = occ_ops_attr_int(n, "occ_bias", 0, &pbias, e)) ||
+        (st = occ_ops_attr_int(n, "occ_act", 0, &pact, e)))
         return st;
     if ((pbias != 0 && pbias != 1) || (pbias && !pn))
         return occ_fail(e, OCC_ERR_INVALID, "occ_bias = %lld (0, or 1 with occ_packB)",
                         (long long)pbias);
+    if (pact < OCC_ACT_NONE || pact > OCC_ACT_GELU_TANH || (pact && !pn))
+        return occ_fail(e, OCC_ERR_INVALID, "occ_act = %lld (0; 1..3 with occ_packB)",
+                        (long long)pact);
     s->bias = (int)pbias;
+    s->act = (int)pact;
     s->pb = pn != 0;
     s->m = ra >= 2 ? a->dims[ra - 2] : 1;
     s->k = a->dims[ra - 1];
@@ -224,8 +234,8 @@ occ_status occ_matmul_run_rows(const void *state, const float *a, const float *b
         return occ_fail(e, OCC_ERR_INTERNAL, "MatMul rows [%lld, %lld) of %lld", (long long)k0,
                         (long long)k1, (long long)rows);
     if (s->pb) {
-        occ_vec_gemm_panels(a, s->batch * s->m, s->k, s->k, b_rows, k1 - k0, s->bias, 16 * k0,
-                            s->n, y, s->n);
+        occ_vec_gemm_panels_act(a, s->batch * s->m, s->k, s->k, b_rows, k1 - k0, s->bias, s->act,
+                                16 * k0, s->n, y, s->n);
         return OCC_OK;
     }
     return occ_dnnl_check(dnnl_sgemm('N', 'N', s->batch * s->m, s->n, k1 - k0, 1.0f, a + k0,

@@ -9,7 +9,13 @@
  * any axis run in place. Softmax along the last axis (attention's, over
  * [batch, heads, queries, keys]) runs on vecmath.c's AVX2 row with the rows
  * shared by par.h's pool (oneDNN's static split waits for a descheduled
- * thread). */
+ * thread).
+ *
+ * occ_div = c, occ_mask = 1 (attributes only the packer sets,
+ * src/pack/epifold.c; Softmax over the last axis only): the row is
+ * softmax(x / c + mask), mask a second input of len floats shared by every
+ * row: attention's scale and padding mask, which were two passes over
+ * [heads, queries, keys] before this one. Same roundings as Div and Add. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,8 @@ enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
 typedef struct softmax_state {
     int kind;
     int64_t outer, len, inner;
+    float div;   /* occ_div (1: none) */
+    int mask;    /* occ_mask: input 1 is a row of len floats added first */
     dnnl_primitive_t prim; /* Softmax, LogSoftmax */
     dnnl_memory_t src, dst;
 } softmax_state;
@@ -31,11 +39,13 @@ static occ_status softmax_params(const occ_model *m, const occ_node *n, softmax_
                                  occ_error *e)
 {
     const occ_tensor *x = occ_ops_in(m, n, 0);
-    int64_t axis, coerce;
+    int64_t axis, coerce, mask;
     int ax;
     occ_status st;
     if ((st = occ_ops_attr_int(n, "axis", -1, &axis, e)) ||
-        (st = occ_ops_attr_int(n, "coerce_2d", 0, &coerce, e)))
+        (st = occ_ops_attr_int(n, "coerce_2d", 0, &coerce, e)) ||
+        (st = occ_ops_attr_int(n, "occ_mask", 0, &mask, e)) ||
+        (st = occ_ops_attr_float(n, "occ_div", 1.0f, &s->div, e)))
         return st;
     if (coerce != 0 && coerce != 1)
         return occ_fail(e, OCC_ERR_INVALID, "coerce_2d must be 0 or 1");
@@ -55,6 +65,24 @@ static occ_status softmax_params(const occ_model *m, const occ_node *n, softmax_
     if (coerce) {
         s->len *= s->inner;
         s->inner = 1;
+    }
+    if (mask != 0 && mask != 1)
+        return occ_fail(e, OCC_ERR_INVALID, "occ_mask must be 0 or 1");
+    s->mask = (int)mask;
+    if ((uint32_t)(1 + s->mask) != n->n_inputs)
+        return occ_fail(e, OCC_ERR_INVALID, "%s has %u inputs (2 only with occ_mask = 1)",
+                        n->op, n->n_inputs);
+    if ((s->mask || s->div != 1.0f) &&
+        (s->kind != SM_SOFTMAX || s->inner != 1 || !(s->div == s->div) || s->div == 0.0f))
+        return occ_fail(e, OCC_ERR_INVALID, "occ_div/occ_mask need a Softmax over the last axis "
+                        "and a non-zero divisor");
+    if (s->mask) {
+        const occ_tensor *mt = occ_ops_in(m, n, 1);
+        if (occ_tensor_dtype(mt) != OCC_DTYPE_FLOAT ||
+            occ_ops_count(mt->ndim, mt->dims) != s->len || mt->ndim < 1 ||
+            mt->dims[mt->ndim - 1] != s->len)
+            return occ_fail(e, OCC_ERR_SHAPE, "occ_mask: the mask must be %lld floats along "
+                            "the last axis", (long long)s->len);
     }
     return OCC_OK;
 }
@@ -99,7 +127,9 @@ static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
-    if (s->kind != SM_HARDMAX && !(s->kind == SM_SOFTMAX && s->inner == 1 && occ_vec_fast())) {
+    const int rows = s->kind == SM_SOFTMAX && s->inner == 1 &&
+                     (occ_vec_fast() || s->mask || s->div != 1.0f);
+    if (s->kind != SM_HARDMAX && !rows) {
         dnnl_memory_desc_t md;
         dnnl_softmax_v2_desc_t desc;
         dnnl_primitive_desc_t pd = NULL;
@@ -128,16 +158,21 @@ fail:
 }
 
 typedef struct sm_job {
-    const float *in;
+    const float *in, *mask;
     float *out;
     int64_t len;
+    float div;
 } sm_job;
 
 static void sm_rows(void *ctx, int64_t r0, int64_t r1)
 {
     const sm_job *j = ctx;
     for (int64_t r = r0; r < r1; r++)
-        occ_vec_softmax(j->in + r * j->len, j->out + r * j->len, j->len);
+        if (j->mask || j->div != 1.0f)
+            occ_vec_softmax_scaled(j->in + r * j->len, j->out + r * j->len, j->len, j->div,
+                                   j->mask);
+        else
+            occ_vec_softmax(j->in + r * j->len, j->out + r * j->len, j->len);
 }
 
 static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
@@ -154,8 +189,9 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
     const int64_t len = s->len, inner = s->inner;
     const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
     float *dst = x->out[0];
-    if (s->kind == SM_SOFTMAX && inner == 1 && occ_vec_fast()) {
-        sm_job j = {.in = src, .out = dst, .len = len};
+    if (s->kind == SM_SOFTMAX && inner == 1 && (occ_vec_fast() || s->mask || s->div != 1.0f)) {
+        sm_job j = {.in = src, .out = dst, .len = len, .div = s->div,
+                    .mask = s->mask ? (const float *)x->in[1] : NULL};
         occ_par_for(s->outer, s->outer * len > 65536 ? (8192 + len - 1) / len : s->outer,
                     sm_rows, &j);
         return OCC_OK;
@@ -202,7 +238,7 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
 #define SOFTMAX(var, name)                                                                \
     const occ_op_vtable var = {.op = name,                                                \
                                .min_in = 1,                                               \
-                               .max_in = 1,                                               \
+                               .max_in = 2, /* the mask of occ_mask */                    \
                                .n_out = 1,                                                \
                                .infer = softmax_infer,                                    \
                                .flops = softmax_flops,                                    \

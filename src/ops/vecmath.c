@@ -38,6 +38,25 @@ static inline float erf_s(float v)
     return x * p / q;
 }
 
+/* GELU, tanh form: unary.c's loop, this very expression. noinline and
+ * compiled for the base target: inlined into an AVX2 function the compiler
+ * could contract it into FMAs and change the last bit. */
+__attribute__((noinline)) static float gelu_tanh_s(float v)
+{
+    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+/* The separate ops' scalar formulas (unary.c, occ_vec_gelu's scalar path). */
+static float act_s(int act, float v)
+{
+    switch (act) {
+    case OCC_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case OCC_ACT_GELU: return 0.5f * v * (1.0f + erf_s(v * 0.7071067811865476f));
+    case OCC_ACT_GELU_TANH: return gelu_tanh_s(v);
+    default: return v;
+    }
+}
+
 #ifdef OCC_HAVE_AVX2_PATH
 static int use_avx2(void)
 {
@@ -115,15 +134,19 @@ AVX2 static void erf_avx2(const float *in, float *out, int64_t n)
         out[i] = erf_s(in[i]);
 }
 
+/* 0.5 x (1 + erf(x / sqrt 2)) as 0.5 x erf(..) + 0.5 x: the GEMM's
+ * epilogue (act8) and the Gelu op share it, bit for bit */
+AVX2 static inline __m256 gelu8(__m256 x)
+{
+    const __m256 hx = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+    return _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f))), hx);
+}
+
 AVX2 static void gelu_avx2(const float *in, float *out, int64_t n)
 {
-    const __m256 half = _mm256_set1_ps(0.5f), r2 = _mm256_set1_ps(0.7071067811865476f);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(in + i);
-        __m256 hx = _mm256_mul_ps(half, x);
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(hx, erf8(_mm256_mul_ps(x, r2)), hx));
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(in + i)));
     for (; i < n; i++)
         out[i] = 0.5f * in[i] * (1.0f + erf_s(in[i] * 0.7071067811865476f));
 }
@@ -196,9 +219,34 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
  * Columns past nc go through a buffer. acc: add to Y. The 16 values of step
  * k are at Bp + k ldb: 16 for a stored panel, the row length for a plain B
  * (attention's products). */
+/* The activation of the store epilogue on 16 outputs in registers: ReLU as
+ * max(v, 0) (NaN and -0 give +0, as unary.c's v > 0 ? v : 0), GELU by
+ * gelu8 (occ_vec_gelu's lanes), the tanh form by its scalar loop. */
+AVX2 static inline void act16(int act, __m256 *v0, __m256 *v1)
+{
+    if (act == OCC_ACT_RELU) {
+        *v0 = _mm256_max_ps(*v0, _mm256_setzero_ps());
+        *v1 = _mm256_max_ps(*v1, _mm256_setzero_ps());
+    } else if (act == OCC_ACT_GELU) {
+        *v0 = gelu8(*v0);
+        *v1 = gelu8(*v1);
+    } else {
+        float t[16];
+        _mm256_storeu_ps(t, *v0);
+        _mm256_storeu_ps(t + 8, *v1);
+        for (int q = 0; q < 16; q++)
+            t[q] = act_s(act, t[q]);
+        *v0 = _mm256_loadu_ps(t);
+        *v1 = _mm256_loadu_ps(t + 8);
+    }
+}
+
+/* act (OCC_ACT_*, non-zero on the last k block only; ReLU and GELU's tanh
+ * form, not the erf form: see panels_groups) is applied to the finished
+ * sums while they are in registers: no second pass over Y. */
 __attribute__((always_inline)) AVX2 static inline void
 micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t ldb, int64_t kc,
-           float *Y, int64_t ldy, int nc, int acc, const float *bias)
+           float *Y, int64_t ldy, int nc, int acc, const float *bias, int act)
 {
     const float *a0 = A, *a1 = A + (MR > 1 ? lda : 0), *a2 = A + (MR > 2 ? 2 * lda : 0),
                 *a3 = A + (MR > 3 ? 3 * lda : 0), *a4 = A + (MR > 4 ? 4 * lda : 0),
@@ -239,8 +287,8 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
     __m256 c[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int r = 0; r < MR; r++) {
         float *y = Y + r * ldy;
+        __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
         if (nc == 16) {
-            __m256 v0 = c[2 * r], v1 = c[2 * r + 1];
             if (acc) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
@@ -248,24 +296,49 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
             }
+            if (act)
+                act16(act, &v0, &v1);
             _mm256_storeu_ps(y, v0);
             _mm256_storeu_ps(y + 8, v1);
         } else {
             float t[16];
-            _mm256_storeu_ps(t, c[2 * r]);
-            _mm256_storeu_ps(t + 8, c[2 * r + 1]);
+            _mm256_storeu_ps(t, v0);
+            _mm256_storeu_ps(t + 8, v1);
+            if (!act) {
+                for (int j = 0; j < nc; j++)
+                    y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+                continue;
+            }
             for (int j = 0; j < nc; j++)
-                y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+                t[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
+            {
+                v0 = _mm256_loadu_ps(t);
+                v1 = _mm256_loadu_ps(t + 8);
+                act16(act, &v0, &v1);
+                _mm256_storeu_ps(t, v0);
+                _mm256_storeu_ps(t + 8, v1);
+            }
+            for (int j = 0; j < nc; j++)
+                y[j] = t[j];
         }
     }
 }
 
+/* micro_N: no activation (act a constant 0: the epilogue's code is
+ * compiled out, the kernel every GEMM but the activation's last k block
+ * runs is what it was before occ_act); micro_N_act: with one */
 #define MICRO_ROWS(n)                                                                              \
     AVX2 static void micro_##n(const float *A, int64_t lda, const float *Bp, int64_t ldb,         \
                                int64_t kc, float *Y, int64_t ldy, int nc, int acc,                 \
                                const float *bias)                                                  \
     {                                                                                              \
-        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias);                                 \
+        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, 0);                              \
+    }                                                                                              \
+    AVX2 static void micro_##n##_act(const float *A, int64_t lda, const float *Bp, int64_t ldb,   \
+                                     int64_t kc, float *Y, int64_t ldy, int nc, int acc,           \
+                                     const float *bias, int act)                                   \
+    {                                                                                              \
+        micro_rows(n, A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act);                            \
     }
 MICRO_ROWS(1)
 MICRO_ROWS(2)
@@ -276,8 +349,19 @@ MICRO_ROWS(6)
 
 AVX2 static void micro_6x16(const float *A, int64_t lda, const float *Bp, int64_t ldb,
                             int64_t kc, float *Y, int64_t ldy, int mr, int nc, int acc,
-                            const float *bias)
+                            const float *bias, int act)
 {
+    if (act) {
+        switch (mr) {
+        case 1: micro_1_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 2: micro_2_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 3: micro_3_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 4: micro_4_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        case 5: micro_5_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        default: micro_6_act(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias, act); break;
+        }
+        return;
+    }
     switch (mr) {
     case 1: micro_1(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
     case 2: micro_2(A, lda, Bp, ldb, kc, Y, ldy, nc, acc, bias); break;
@@ -303,7 +387,7 @@ enum { GEMM_KC = 256, GEMM_GP = 8, GEMM_MB = 96 };
 typedef struct panels_job {
     const float *A, *B;
     int64_t m, k, lda, np, ps, c0, n, ldy, gp, mb, nrb;
-    int bias;
+    int bias, act;
     float *Y;
 } panels_job;
 
@@ -322,12 +406,25 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
             const int64_t kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
             for (int64_t i = r0, mr; i < r1; i += mr) {
                 mr = next_mr(r1 - i);
+                const int last = k0 + kc == k;
                 for (int64_t j = j0; j < j1; j++) {
                     const int64_t col = p->c0 + j * 16;
                     const int nc = (int)(n - col < 16 ? n - col : 16);
                     micro_6x16(A + i * lda + k0, lda, B + j * ps + k0 * 16, 16, kc,
                                p->Y + i * p->ldy + col, p->ldy, (int)mr, nc, k0 > 0,
-                               p->bias ? B + j * ps + k * 16 : NULL);
+                               p->bias ? B + j * ps + k * 16 : NULL,
+                               last && p->act != OCC_ACT_GELU ? p->act : 0);
+                }
+                if (last && p->act == OCC_ACT_GELU) {
+                    /* GELU over the mr rows of the group just finished,
+                     * still in L1 (at most 6 x 128 floats), as the Gelu
+                     * op's loop does it. In the tile's epilogue its 12
+                     * erf (a division each) overflowed the out-of-order
+                     * window: 3% slower than a separate pass. */
+                    const int64_t cb = p->c0 + j0 * 16;
+                    const int64_t ce = p->c0 + j1 * 16 < n ? p->c0 + j1 * 16 : n;
+                    for (int64_t r = i; r < i + mr; r++)
+                        gelu_avx2(p->Y + r * p->ldy + cb, p->Y + r * p->ldy + cb, ce - cb);
                 }
             }
         }
@@ -335,8 +432,8 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
 }
 
 AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
-                             int64_t np, int64_t ps, int bias, int64_t c0, int64_t n, float *Y,
-                             int64_t ldy)
+                             int64_t np, int64_t ps, int bias, int act, int64_t c0, int64_t n,
+                             float *Y, int64_t ldy)
 {
     /* at least 4 groups a thread (a Linear of 768 outputs at 2 threads: 12
      * groups of 4 panels), so that the last group, which one thread may
@@ -353,7 +450,7 @@ AVX2 static void panels_avx2(const float *A, int64_t m, int64_t k, int64_t lda, 
      * its k blocks in the same order. */
     const int64_t mb = threads > 1 && m >= 2 * GEMM_MB ? GEMM_MB : m;
     panels_job p = {.A = A, .B = B, .m = m, .k = k, .lda = lda, .np = np, .ps = ps,
-                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .Y = Y, .gp = gp, .mb = mb,
+                    .c0 = c0, .n = n, .ldy = ldy, .bias = bias, .act = act, .Y = Y, .gp = gp, .mb = mb,
                     .nrb = (m + mb - 1) / mb};
     const int64_t tasks = ng * p.nrb;
     /* independent tasks taken one at a time by whichever thread is free
@@ -384,7 +481,7 @@ AVX2 static void plain_avx2(const float *A, int64_t m, int64_t k, int64_t lda, c
             for (int64_t i = 0, mr; i < m; i += mr) {
                 mr = next_mr(m - i);
                 micro_6x16(A + i * lda + k0, lda, Bp, lb, kc, Y + i * ldy + col, ldy, (int)mr,
-                           nc, k0 > 0, NULL);
+                           nc, k0 > 0, NULL, 0);
             }
         }
     }
@@ -405,7 +502,7 @@ AVX2 static void gconv1d_avx2(const float *W, int64_t rows, int64_t cg, int64_t 
             const int nc = (int)(lo - t0 < 16 ? lo - t0 : 16);
             for (int64_t c = 0; c < cg; c++)
                 micro_6x16(W + i * cg * k + c * k, cg * k, Xp + c * lp + t0, d, k,
-                           Y + i * lo + t0, lo, (int)mr, nc, 1, NULL);
+                           Y + i * lo + t0, lo, (int)mr, nc, 1, NULL, 0);
         }
     }
 }
@@ -478,36 +575,116 @@ AVX2 static void affine_avx2(const float *r, float *w, int64_t len, float a, flo
         w[i] = r[i] * a + b;
 }
 
-AVX2 static void softmax_avx2(const float *in, float *out, int64_t len)
+/* exp of x <= 0 (softmax's x - max; NaN stays NaN), exp8's polynomial
+ * with four operations fewer: no upper clamp, and n = round(x log2 e)
+ * found by adding 1.5 2^23 + 127 (n + 127 in the low mantissa bits, then
+ * shifted into the exponent field): no round, no conversion, no integer
+ * add. Below -87.3 the result is 2^-126 e^r (tiny, and later divided by a
+ * sum >= 1). */
+AVX2 static inline __m256 expneg8(__m256 x)
 {
+    const __m256 magic = _mm256_set1_ps(12583039.0f); /* 1.5 2^23 + 127 */
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), x);
+    const __m256 fb = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 fx = _mm256_sub_ps(fb, magic); /* n, exactly */
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(fb), 23)));
+}
+
+/* lanes [0, r) of 8 (r in 1..7): the tail of a row */
+AVX2 static inline __m256i tail_mask(int64_t r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Three passes over a row that stays in L1 after the first: max, exp and
+ * sum, scale. The row's tail (197 keys: 5 values) goes through a masked
+ * load and the same expneg8 as the rest, not libm expf and scalar loops.
+ * With expneg8: 18% less time a row of 197, 13% of 128, the same for 49
+ * (docs/benchmarks.md); two accumulators a pass were slower on short
+ * rows. */
+/* the max pass of softmax_scaled: out = in / div (+ mask), as Div and Add
+ * round them, and its max */
+AVX2 static __m256 scaled_max(const float *in, float *out, int64_t len, float div,
+                              const float *mask)
+{
+    const __m256 dv = _mm256_set1_ps(div);
     __m256 mx8 = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(in + i));
+    for (; i + 8 <= len; i += 8) {
+        __m256 v = _mm256_loadu_ps(in + i);
+        if (div != 1.0f)
+            v = _mm256_div_ps(v, dv);
+        if (mask)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(mask + i));
+        _mm256_storeu_ps(out + i, v);
+        mx8 = _mm256_max_ps(mx8, v);
+    }
+    for (; i < len; i++) {
+        float v = in[i];
+        if (div != 1.0f)
+            v = v / div;
+        if (mask)
+            v = v + mask[i];
+        out[i] = v;
+        mx8 = _mm256_max_ps(mx8, _mm256_set1_ps(v));
+    }
+    return mx8;
+}
+
+/* xf: the row is in / div + mask (softmax_scaled), made by the max pass
+ * into out and read from there by the others */
+AVX2 static void softmax_avx2(const float *in, float *out, int64_t len, int xf, float div,
+                              const float *mask)
+{
+    const int64_t l8 = len & ~(int64_t)7, r = len - l8;
+    const __m256i tm = tail_mask(r);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 mx8 = ninf, mx8b = ninf;
+    int64_t i = 0;
+    if (xf) {
+        mx8 = scaled_max(in, out, len, div, mask);
+        in = out;
+    } else {
+        for (; i < l8; i += 8)
+            mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(in + i));
+        if (r) /* masked-off lanes read as 0: -inf in their place */
+            mx8b = _mm256_max_ps(mx8b, _mm256_blendv_ps(ninf, _mm256_maskload_ps(in + l8, tm),
+                                                         _mm256_castsi256_ps(tm)));
+    }
+    mx8 = _mm256_max_ps(mx8, mx8b);
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-    float mx = _mm_cvtss_f32(h);
-    for (; i < len; i++)
-        mx = in[i] > mx ? in[i] : mx;
-    const __m256 mv = _mm256_set1_ps(mx);
-    __m256 s8 = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= len; i += 8) {
-        const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(in + i), mv));
+    const __m256 mv = _mm256_set1_ps(_mm_cvtss_f32(h));
+    __m256 s8 = _mm256_setzero_ps(), s8b = s8;
+    for (i = 0; i < l8; i += 8) {
+        const __m256 v = expneg8(_mm256_sub_ps(_mm256_loadu_ps(in + i), mv));
         _mm256_storeu_ps(out + i, v);
         s8 = _mm256_add_ps(s8, v);
     }
-    float sum = hsum8(s8);
-    for (; i < len; i++) {
-        out[i] = expf(in[i] - mx);
-        sum += out[i];
+    float t[8];
+    if (r) { /* a masked store is slow on AMD: through t */
+        const __m256 v = _mm256_and_ps(expneg8(_mm256_sub_ps(_mm256_maskload_ps(in + l8, tm), mv)),
+                                       _mm256_castsi256_ps(tm));
+        _mm256_storeu_ps(t, v);
+        s8b = _mm256_add_ps(s8b, v);
     }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / hsum8(_mm256_add_ps(s8, s8b));
     const __m256 iv = _mm256_set1_ps(inv);
-    for (i = 0; i + 8 <= len; i += 8)
+    for (i = 0; i < l8; i += 8)
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), iv));
-    for (; i < len; i++)
-        out[i] *= inv;
+    for (int64_t q = 0; q < r; q++)
+        out[l8 + q] = t[q] * inv;
 }
 
 AVX2 static void tanh_avx2(const float *in, float *out, int64_t n)
@@ -588,10 +765,17 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                          int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy)
 {
+    occ_vec_gemm_panels_act(A, m, k, lda, B, np, bias, OCC_ACT_NONE, c0, n, Y, ldy);
+}
+
+void occ_vec_gemm_panels_act(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int bias, int act, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy)
+{
     const int64_t ps = (k + (bias ? 1 : 0)) * 16; /* floats per panel */
 #ifdef OCC_HAVE_AVX2_PATH
     if (use_avx2()) {
-        panels_avx2(A, m, k, lda, B, np, ps, bias, c0, n, Y, ldy);
+        panels_avx2(A, m, k, lda, B, np, ps, bias, act, c0, n, Y, ldy);
         return;
     }
 #endif
@@ -601,7 +785,7 @@ void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, cons
                 float t = 0.0f;
                 for (int64_t kk = 0; kk < k; kk++)
                     t += A[i * lda + kk] * B[j * ps + kk * 16 + q];
-                Y[i * ldy + c0 + j * 16 + q] = bias ? t + B[j * ps + k * 16 + q] : t;
+                Y[i * ldy + c0 + j * 16 + q] = act_s(act, bias ? t + B[j * ps + k * 16 + q] : t);
             }
 }
 
@@ -679,7 +863,7 @@ void occ_vec_softmax(const float *in, float *out, int64_t len)
 {
 #ifdef OCC_HAVE_AVX2_PATH
     if (use_avx2()) {
-        softmax_avx2(in, out, len);
+        softmax_avx2(in, out, len, 0, 1.0f, NULL);
         return;
     }
 #endif
@@ -693,6 +877,31 @@ void occ_vec_softmax(const float *in, float *out, int64_t len)
     const float inv = 1.0f / sum;
     for (int64_t i = 0; i < len; i++)
         out[i] *= inv;
+}
+
+void occ_vec_softmax_scaled(const float *in, float *out, int64_t len, float div,
+                            const float *mask)
+{
+    /* x / div exactly as Div does it (a division, not a product by 1 /
+     * div), then + mask */
+#ifdef OCC_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        softmax_avx2(in, out, len, 1, div, mask);
+        return;
+    }
+#endif
+    if (div != 1.0f && mask)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] / div + mask[i];
+    else if (div != 1.0f)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] / div;
+    else if (mask)
+        for (int64_t i = 0; i < len; i++)
+            out[i] = in[i] + mask[i];
+    else if (out != in)
+        memcpy(out, in, sizeof(float) * (size_t)len);
+    occ_vec_softmax(out, out, len);
 }
 
 void occ_vec_gconv1d(const float *W, int64_t rows, int64_t cg, int64_t k, const float *Xp,

@@ -32,6 +32,16 @@ void occ_vec_gemv(const float *A, int64_t rows, int64_t cols, int64_t lda, const
 void occ_vec_gemm_panels(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
                          int64_t np, int bias, int64_t c0, int64_t n, float *Y, int64_t ldy);
 
+/* Activations the panel GEMM applies in its store epilogue (MatMul's
+ * occ_act, set by src/pack/epifold.c): the formulas of the separate ops
+ * (GELU erf form as occ_vec_gelu, tanh form as unary.c's scalar loop), so
+ * that folding changes no bit. */
+enum { OCC_ACT_NONE = 0, OCC_ACT_RELU = 1, OCC_ACT_GELU = 2, OCC_ACT_GELU_TANH = 3 };
+/* occ_vec_gemm_panels, then act on every output (act: OCC_ACT_*). */
+void occ_vec_gemm_panels_act(const float *A, int64_t m, int64_t k, int64_t lda, const float *B,
+                             int64_t np, int bias, int act, int64_t c0, int64_t n, float *Y,
+                             int64_t ldy);
+
 /* Mean and (biased) variance of r[0, len), two passes (len >= 1). */
 void occ_vec_moments(const float *r, int64_t len, float *mean, float *var);
 /* w = (r - mean) inv scale + bias, per element scale and bias (NULL: 0). */
@@ -40,8 +50,18 @@ void occ_vec_normalize(const float *r, float *w, int64_t len, float mean, float 
 /* w = r a + b */
 void occ_vec_affine(const float *r, float *w, int64_t len, float a, float b);
 /* Softmax of one contiguous row (in == out allowed): exp(x - max) / sum;
- * exp as occ_vec_sigmoid's. */
+ * exp by occ_vec_sigmoid's polynomial (the AVX2 path on its whole row, the
+ * tail included). Relative error <= 4.3e-7 (3.6 ulp) against a double
+ * softmax of the float differences x - max (tests/test_seq_kernels.c);
+ * the difference itself, rounded like any float softmax's, adds up to
+ * |x - max| 2^-24. */
 void occ_vec_softmax(const float *in, float *out, int64_t len);
+/* Softmax of in / div + mask (mask: len floats, or NULL; div 1: none),
+ * the Div and Add attention puts before its Softmax (src/pack/epifold.c):
+ * the same two roundings as the separate ops, written to out, then
+ * occ_vec_softmax in place. Bitwise what Div, Add, Softmax give. */
+void occ_vec_softmax_scaled(const float *in, float *out, int64_t len, float div,
+                            const float *mask);
 
 /* Y[r, t] += sum_{c < cg, j < k} W[(r cg + c) k + j] Xp[c lp + t + d j]
  * for r < rows, t < lo (Y rows lo apart): one group of a stride-1 1-D

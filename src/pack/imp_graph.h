@@ -78,4 +78,9 @@ occ_status imp_fold_batchnorm(imp_ctx *c, const int32_t *graph_outputs, uint32_t
  * constant 2-D B gets it in panels of 16 columns (occ_packB). */
 occ_status imp_fuse(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs) OCC_MUST_CHECK;
 
+/* epifold.c (after imp_fuse): a Relu or Gelu that alone reads a panel
+ * MatMul's output becomes the MatMul's occ_act (applied as it stores). */
+occ_status imp_fold_epilogue(imp_ctx *c, const int32_t *graph_outputs, uint32_t n_outputs)
+    OCC_MUST_CHECK;
+
 #endif

@@ -862,6 +862,8 @@ occ_status occ_import_onnx(const uint8_t *buf, size_t size, const occ_pack_optio
         goto fail;
     if ((s = imp_fuse(&c, gouts, (uint32_t)g->n_output)))
         goto fail;
+    if ((s = imp_fold_epilogue(&c, gouts, (uint32_t)g->n_output)))
+        goto fail;
     used = calloc(c.nv + 1, sizeof *used); /* after BN folding added values */
     if (!used) {
         s = occ_fail(e, OCC_ERR_NOMEM, "out of memory");
