@@ -6,8 +6,8 @@ minutes later). Timing configuration A for a while and then B compares the
 host's two moments as much as A and B. Here every configuration of a model is
 one long-lived process that has loaded its model and made one warm-up run
 (`occ run --lockstep`, `node bench/ort_named.js --lockstep`); a round gives
-each configuration one burst of BURST runs back to back after WARM untimed
-ones (the median of the burst counts, as `--repeat` does: warm threads,
+each configuration one burst of BURST runs back to back after untimed ones
+(WARM, and at least WARM_MS of them) (the median of the burst counts, as `--repeat` does: warm threads,
 caches and vCPUs - a vCPU that sat idle is slow to wake, see
 docs/benchmarks.md), one process at a time, in a shuffled order, with a
 short pause between bursts so that no pool's spinning threads overlap the
@@ -20,7 +20,8 @@ beside the median of each configuration.
   bench/paired.py native   [OCC] [PACKS] [ZOO]      issue 14: native vs ONNX Runtime
                                                     (ZOO holds NAME.onnx, input "input")
 
-Environment: ROUNDS (15), BURST (3), WARM (1), GAP_MS (30), VERBOSE (1: every round, in
+Environment: ROUNDS (15), BURST (3), WARM (1; and at least WARM_MS, 100, of
+untimed runs by the configuration's last time), GAP_MS (30), VERBOSE (1: every round, in
 its order), MODELS, OCC_B (another occ build beside the first: allcores runs
 it as occ93_B and occ32_B, seq as occB_t1 and occB_t2 on PACKS_B's packs
 when given (a packer change needs packs of its own); the ratios "A/B"), CONFIGS (a subset of the
@@ -39,6 +40,7 @@ import time
 
 OCC_B = os.environ.get("OCC_B")
 WARM = int(os.environ.get("WARM", "1"))
+WARM_MS = float(os.environ.get("WARM_MS", "100"))
 VERBOSE = os.environ.get("VERBOSE", "0") != "0"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,11 +62,18 @@ class Worker:
                 break
 
     def run(self, burst):
-        self.p.stdin.write("%d %d\n" % (burst, WARM))
+        # untimed runs first: at least WARM, and enough to fill WARM_MS (by
+        # this process's last answer) - a short model's burst otherwise
+        # starts on a vCPU the host has let go idle (docs/benchmarks.md)
+        warm = WARM
+        if getattr(self, "last", 0) > 0:
+            warm = max(warm, min(64, int(WARM_MS / self.last) + 1))
+        self.p.stdin.write("%d %d\n" % (burst, warm))
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         try:
-            return float(line)
+            self.last = float(line)
+            return self.last
         except ValueError:
             raise SystemExit("%s: expected a time, got %r\n%s" %
                              (self.name, line, self.p.stderr.read()))
