@@ -222,8 +222,8 @@ def main():
     gap = float(os.environ.get("GAP_MS", "30")) / 1000.0
     burst = int(os.environ.get("BURST", "3"))
     rng = random.Random(int(os.environ.get("SEED", "1")))
-    print("# %s, %d rounds of %d runs (+%d untimed), %s, load %s" % (
-        sys.argv[1], rounds, burst, WARM, time.strftime("%H:%M:%S"),
+    print("# %s, %d rounds of %d runs (after >= %d untimed and %g ms of them), %s, load %s" % (
+        sys.argv[1], rounds, burst, WARM, WARM_MS, time.strftime("%H:%M:%S"),
         " ".join("%.2f" % x for x in os.getloadavg())))
     results = {}
     for g, configs in groups:
