@@ -1,6 +1,7 @@
 /* Packer tests that import what they build and run it (test_pack_import.c,
- * test_pack_typed.c, test_zerosize.c, test_seq_gconv.c): the graph b packed
- * and imported, and the weights read from memory. */
+ * test_pack_typed.c, test_zerosize.c, test_seq_gconv.c, test_seq_conv_chain.c,
+ * test_seq_epilogue.c): the graph b packed and imported, the weights read
+ * from memory, and the imported model run once as a pack would be. */
 #ifndef OCC_TEST_PACK_RUN_H
 #define OCC_TEST_PACK_RUN_H
 
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "occ/crypto.h"
+#include "occ/engine.h"
 #include "occ/packer.h"
 #include "occ/status.h"
 #include "test_pack_onnx.h"
@@ -38,6 +41,42 @@ static inline occ_status tb_mem_read(void *ctx, uint64_t off, void *dst, uint64_
         return occ_fail(e, OCC_ERR_IO, "read outside the data");
     memcpy(dst, r->data + off, size);
     return OCC_OK;
+}
+
+/* Lays out the imported model's weights in chunks of chunk_size, hashes
+ * them, encodes and decodes its manifest (as a pack's), then creates an
+ * engine with options o and runs it once: inputs ins, outputs outs; its
+ * stats into *st when st is not NULL. */
+static inline occ_status tb_run_import(occ_import *im, uint64_t chunk_size,
+                                       const occ_engine_opts *o, const void *const *ins,
+                                       void *const *outs, occ_engine_stats *st, occ_error *e)
+{
+    uint8_t *data = NULL, *man = NULL;
+    size_t man_size = 0;
+    occ_model *m = NULL;
+    occ_engine *eng = NULL;
+    occ_status s = occ_import_layout(im, chunk_size, &data, e);
+    occ_model *im_m = occ_import_model(im);
+    for (uint32_t k = 0; !s && k < im_m->n_chunks; k++)
+        if (occ_sha256(data + im_m->chunks[k].offset, (size_t)im_m->chunks[k].size,
+                       im_m->chunks[k].sha256))
+            s = occ_fail(e, OCC_ERR_INTERNAL, "sha256");
+    if (!s)
+        s = occ_manifest_encode(im_m, &man, &man_size, e);
+    if (!s)
+        s = occ_manifest_decode(man, man_size, &m, e);
+    tb_mem r = {data, m ? m->data_size : 0};
+    if (!s)
+        s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
+    if (!s)
+        s = occ_engine_run(eng, (const void **)ins, (void **)outs, e);
+    if (!s && st)
+        occ_engine_get_stats(eng, st);
+    occ_engine_free(eng);
+    occ_model_free(m);
+    free(man);
+    free(data);
+    return s;
 }
 
 #endif

@@ -130,37 +130,11 @@ static void test_kernel(void)
     CHECK(y[0] == 0.0f && !signbit(y[0]));
 }
 
-/* lays out, encodes, decodes and runs the imported model once: inputs
- * ins, outputs outs */
+/* the imported model run once (chunks of 4 KiB): inputs ins, outputs outs */
 static occ_status run_import_n(occ_import *im, const occ_engine_opts *o, const void *const *ins,
                                void *const *outs, occ_engine_stats *st, occ_error *e)
 {
-    uint8_t *data = NULL, *man = NULL;
-    size_t man_size = 0;
-    occ_model *m = NULL;
-    occ_engine *eng = NULL;
-    occ_status s = occ_import_layout(im, 4u << 10, &data, e);
-    occ_model *im_m = occ_import_model(im);
-    for (uint32_t k = 0; !s && k < im_m->n_chunks; k++)
-        if (occ_sha256(data + im_m->chunks[k].offset, (size_t)im_m->chunks[k].size,
-                       im_m->chunks[k].sha256))
-            s = occ_fail(e, OCC_ERR_INTERNAL, "sha256");
-    if (!s)
-        s = occ_manifest_encode(occ_import_model(im), &man, &man_size, e);
-    if (!s)
-        s = occ_manifest_decode(man, man_size, &m, e);
-    tb_mem r = {data, m ? m->data_size : 0};
-    if (!s)
-        s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
-    if (!s)
-        s = occ_engine_run(eng, (const void **)ins, (void **)outs, e);
-    if (!s && st)
-        occ_engine_get_stats(eng, st);
-    occ_engine_free(eng);
-    occ_model_free(m);
-    free(man);
-    free(data);
-    return s;
+    return tb_run_import(im, 4u << 10, o, ins, outs, st, e);
 }
 
 static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,

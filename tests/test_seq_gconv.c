@@ -34,36 +34,13 @@ static float *rnd(int64_t n)
     return p;
 }
 
-/* lays out, encodes, decodes and runs the imported model once */
+/* the imported model run once on x into y (chunks of 64 KiB) */
 static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,
                              occ_error *e)
 {
-    uint8_t *data = NULL, *man = NULL;
-    size_t man_size = 0;
-    occ_model *m = NULL;
-    occ_engine *eng = NULL;
-    occ_status s = occ_import_layout(im, 64u << 10, &data, e);
-    occ_model *im_m = occ_import_model(im);
-    for (uint32_t k = 0; !s && k < im_m->n_chunks; k++)
-        if (occ_sha256(data + im_m->chunks[k].offset, (size_t)im_m->chunks[k].size,
-                       im_m->chunks[k].sha256))
-            s = occ_fail(e, OCC_ERR_INTERNAL, "sha256");
-    if (!s)
-        s = occ_manifest_encode(occ_import_model(im), &man, &man_size, e);
-    if (!s)
-        s = occ_manifest_decode(man, man_size, &m, e);
-    tb_mem r = {data, m ? m->data_size : 0};
-    if (!s)
-        s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
     const void *ins[1] = {x};
     void *outs[1] = {y};
-    if (!s)
-        s = occ_engine_run(eng, ins, outs, e);
-    occ_engine_free(eng);
-    occ_model_free(m);
-    free(man);
-    free(data);
-    return s;
+    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, e);
 }
 
 static int count_op(const occ_model *m, const char *op)
