@@ -79,4 +79,22 @@ static inline occ_status tb_run_import(occ_import *im, uint64_t chunk_size,
     return s;
 }
 
+/* One float input x, one output y, chunks of 64 KiB. */
+static inline occ_status tb_run_import1(occ_import *im, const occ_engine_opts *o, const float *x,
+                                        float *y, occ_error *e)
+{
+    const void *ins[1] = {x};
+    void *outs[1] = {y};
+    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, e);
+}
+
+/* How many nodes of the model run op. */
+static inline int tb_count_op(const occ_model *m, const char *op)
+{
+    int c = 0;
+    for (uint32_t k = 0; k < m->n_nodes; k++)
+        c += !strcmp(m->nodes[k].op, op);
+    return c;
+}
+
 #endif

@@ -31,23 +31,6 @@ static float *rnd(int64_t n, float scale)
     return p;
 }
 
-/* the imported model run once on x into y (chunks of 64 KiB) */
-static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,
-                             occ_error *e)
-{
-    const void *ins[1] = {x};
-    void *outs[1] = {y};
-    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, e);
-}
-
-static int count_op(const occ_model *m, const char *op)
-{
-    int c = 0;
-    for (uint32_t k = 0; k < m->n_nodes; k++)
-        c += !strcmp(m->nodes[k].op, op);
-    return c;
-}
-
 /* OccIm2Col nodes with layout 1 */
 static int count_time_major(const occ_model *m)
 {
@@ -189,11 +172,11 @@ static void check_chain(const char *label, int softmax)
     CHECK_MSG(s == OCC_OK, "%s: import: %s", label, e.msg);
     if (s == OCC_OK) {
         const occ_model *m = occ_import_model(im);
-        CHECK_MSG(count_op(m, "Conv") == 0 && count_op(m, "OccIm2Col") == NL, "%s: %d Conv, %d "
-                  "OccIm2Col", label, count_op(m, "Conv"), count_op(m, "OccIm2Col"));
+        CHECK_MSG(tb_count_op(m, "Conv") == 0 && tb_count_op(m, "OccIm2Col") == NL, "%s: %d Conv, %d "
+                  "OccIm2Col", label, tb_count_op(m, "Conv"), tb_count_op(m, "OccIm2Col"));
         /* softmax: the first layer's Transpose stays, its consumer reads [N, C, L] */
-        CHECK_MSG(count_op(m, "Transpose") == softmax, "%s: %d Transpose, want %d", label,
-                  count_op(m, "Transpose"), softmax);
+        CHECK_MSG(tb_count_op(m, "Transpose") == softmax, "%s: %d Transpose, want %d", label,
+                  tb_count_op(m, "Transpose"), softmax);
         CHECK_MSG(count_time_major(m) == NL - 1 - softmax, "%s: %d time-major OccIm2Col, want %d",
                   label, count_time_major(m), NL - 1 - softmax);
         const occ_tensor *yt = NULL;
@@ -204,7 +187,7 @@ static void check_chain(const char *label, int softmax)
                       yt->dims[2] == co,
                   "%s: output shape", label);
         occ_engine_opts on = {.threads = 2};
-        s = run_import(im, &on, x, yn, &e);
+        s = tb_run_import1(im, &on, x, yn, &e);
         CHECK_MSG(s == OCC_OK, "%s: native: %s", label, e.msg);
         double worst = 0;
         for (int i = 0; i < ny; i++)
@@ -213,7 +196,7 @@ static void check_chain(const char *label, int softmax)
         /* occlumency within a small budget: the same products, the same bits */
         occ_engine_opts oo = {.threads = 1, .loader_threads = 1, .mode = OCC_MODE_OCCLUMENCY,
                               .budget = 640u << 10};
-        s = run_import(im, &oo, x, yo, &e);
+        s = tb_run_import1(im, &oo, x, yo, &e);
         CHECK_MSG(s == OCC_OK, "%s: occlumency: %s", label, e.msg);
         CHECK_MSG(s == OCC_OK && !memcmp(yo, yn, sizeof(float) * (size_t)ny),
                   "%s: occlumency differs from native", label);

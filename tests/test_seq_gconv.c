@@ -34,23 +34,6 @@ static float *rnd(int64_t n)
     return p;
 }
 
-/* the imported model run once on x into y (chunks of 64 KiB) */
-static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,
-                             occ_error *e)
-{
-    const void *ins[1] = {x};
-    void *outs[1] = {y};
-    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, e);
-}
-
-static int count_op(const occ_model *m, const char *op)
-{
-    int c = 0;
-    for (uint32_t k = 0; k < m->n_nodes; k++)
-        c += !strcmp(m->nodes[k].op, op);
-    return c;
-}
-
 typedef struct gc {
     int C, L, O, G, K, D, S, PL, PR;
 } gc;
@@ -115,13 +98,13 @@ static void check_case(const char *label, const gc *g, int want_parts, uint64_t 
     CHECK_MSG(s == OCC_OK, "%s: import: %s", label, e.msg);
     if (s == OCC_OK) {
         const occ_model *m = occ_import_model(im);
-        const int parts = count_op(m, "OccGroupConv1d");
+        const int parts = tb_count_op(m, "OccGroupConv1d");
         CHECK_MSG(parts == want_parts, "%s: %d OccGroupConv1d, want %d", label, parts,
                   want_parts);
-        CHECK_MSG(count_op(m, "Conv") == (want_parts ? 0 : 1), "%s: Conv left", label);
-        CHECK_MSG(count_op(m, "Concat") == (want_parts > 1), "%s: Concat", label);
+        CHECK_MSG(tb_count_op(m, "Conv") == (want_parts ? 0 : 1), "%s: Conv left", label);
+        CHECK_MSG(tb_count_op(m, "Concat") == (want_parts > 1), "%s: Concat", label);
         occ_engine_opts on = {.threads = 2};
-        s = run_import(im, &on, x, yn, &e);
+        s = tb_run_import1(im, &on, x, yn, &e);
         CHECK_MSG(s == OCC_OK, "%s: native: %s", label, e.msg);
         double worst = 0;
         for (int i = 0; i < g->O * lo; i++)
@@ -130,7 +113,7 @@ static void check_case(const char *label, const gc *g, int want_parts, uint64_t 
         if (budget) {
             occ_engine_opts oo = {.threads = 1, .loader_threads = 1,
                                   .mode = OCC_MODE_OCCLUMENCY, .budget = budget};
-            s = run_import(im, &oo, x, yo, &e);
+            s = tb_run_import1(im, &oo, x, yo, &e);
             CHECK_MSG(s == OCC_OK, "%s: occlumency: %s", label, e.msg);
             CHECK_MSG(s == OCC_OK && !memcmp(yo, yn, sizeof(float) * (size_t)(g->O * lo)),
                       "%s: occlumency differs from native", label);
