@@ -16,9 +16,10 @@
  * Linear, fused by the packer: no pass over Y, and it streams with its
  * panel). occ_act = OCC_ACT_* (vecmath.h; with occ_packB only): the
  * activation after the Linear (GELU, ReLU), folded by src/pack/epifold.c
- * and applied by the kernel to each finished 6x16 tile before it is
- * stored, as the separate op would compute it; a streamed piece is whole
- * columns, so it applies there too.
+ * and applied by the kernel while the output is in cache (a tile in
+ * registers, or for erf-GELU a finished block of rows), as the separate op
+ * would compute it; a streamed piece is whole columns, so it applies there
+ * too.
  *
  * A batch of small products (attention's Q K^T and attn V: per head
  * [128, 64] x [64, 128]) runs on vecmath.c's kernel reading B in place, the
@@ -149,6 +150,19 @@ static occ_status matmul_prepare(occ_op_prep *p, void **state, occ_error *e)
     return OCC_OK;
 }
 
+/* Offsets of matrix bi of the batch in A and in B (broadcast batch dims) */
+static void batch_offsets(const matmul_state *s, int64_t bi, int64_t *oa, int64_t *ob)
+{
+    int64_t rem = bi;
+    *oa = *ob = 0;
+    for (int d = s->nb - 1; d >= 0; d--) {
+        const int64_t idx = rem % s->bdims[d];
+        rem /= s->bdims[d];
+        *oa += idx * s->sa[d];
+        *ob += idx * s->sb[d];
+    }
+}
+
 /* Rows of output a pool task computes in one matrix (a multiple of 6, the
  * kernel's block): 12 heads of 128 rows make 36 tasks. */
 enum { MM_ROWS = 48 };
@@ -167,13 +181,8 @@ static void mm_batch_tasks(void *ctx, int64_t t0, int64_t t1)
     for (int64_t t = t0; t < t1; t++) {
         const int64_t bi = t / j->rblk, r0 = (t % j->rblk) * MM_ROWS;
         const int64_t rows = s->m - r0 < MM_ROWS ? s->m - r0 : MM_ROWS;
-        int64_t rem = bi, oa = 0, ob = 0;
-        for (int d = s->nb - 1; d >= 0; d--) {
-            int64_t idx = rem % s->bdims[d];
-            rem /= s->bdims[d];
-            oa += idx * s->sa[d];
-            ob += idx * s->sb[d];
-        }
+        int64_t oa, ob;
+        batch_offsets(s, bi, &oa, &ob);
         occ_vec_gemm_plain(j->a + oa + r0 * s->k, rows, s->k, s->k, j->b + ob, s->n, s->n,
                            j->y + (bi * s->m + r0) * s->n, s->n);
     }
@@ -196,13 +205,8 @@ static occ_status matmul_run(void *state, const occ_op_exec *x, occ_error *e)
         return OCC_OK;
     }
     for (int64_t bi = 0; bi < s->batch; bi++) {
-        int64_t rem = bi, oa = 0, ob = 0;
-        for (int d = s->nb - 1; d >= 0; d--) {
-            int64_t idx = rem % s->bdims[d];
-            rem /= s->bdims[d];
-            oa += idx * s->sa[d];
-            ob += idx * s->sb[d];
-        }
+        int64_t oa, ob;
+        batch_offsets(s, bi, &oa, &ob);
         occ_status st = occ_dnnl_check(dnnl_sgemm('N', 'N', s->m, s->n, s->k, 1.0f, a + oa,
                                                   s->k, b + ob, s->n, 0.0f,
                                                   y + bi * s->m * s->n, s->n),

@@ -31,6 +31,7 @@ typedef struct softmax_state {
     int64_t outer, len, inner;
     float div;   /* occ_div (1: none) */
     int mask;    /* occ_mask: input 1 is a row of len floats added first */
+    int rows;    /* last-axis Softmax on vecmath.c's rows (else oneDNN or the loops) */
     dnnl_primitive_t prim; /* Softmax, LogSoftmax */
     dnnl_memory_t src, dst;
 } softmax_state;
@@ -127,9 +128,9 @@ static occ_status softmax_prepare(occ_op_prep *p, void **state, occ_error *e)
         free(s);
         return st;
     }
-    const int rows = s->kind == SM_SOFTMAX && s->inner == 1 &&
-                     (occ_vec_fast() || s->mask || s->div != 1.0f);
-    if (s->kind != SM_HARDMAX && !rows) {
+    s->rows = s->kind == SM_SOFTMAX && s->inner == 1 &&
+              (occ_vec_fast() || s->mask || s->div != 1.0f);
+    if (s->kind != SM_HARDMAX && !s->rows) {
         dnnl_memory_desc_t md;
         dnnl_softmax_v2_desc_t desc;
         dnnl_primitive_desc_t pd = NULL;
@@ -189,7 +190,7 @@ static occ_status softmax_run(void *state, const occ_op_exec *x, occ_error *e)
     const int64_t len = s->len, inner = s->inner;
     const float *src = x->in[0]; /* typed once: works whatever pointer type exec has */
     float *dst = x->out[0];
-    if (s->kind == SM_SOFTMAX && inner == 1 && (occ_vec_fast() || s->mask || s->div != 1.0f)) {
+    if (s->rows) {
         sm_job j = {.in = src, .out = dst, .len = len, .div = s->div,
                     .mask = s->mask ? (const float *)x->in[1] : NULL};
         occ_par_for(s->outer, s->outer * len > 65536 ? (8192 + len - 1) / len : s->outer,

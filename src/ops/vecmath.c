@@ -134,8 +134,8 @@ AVX2 static void erf_avx2(const float *in, float *out, int64_t n)
         out[i] = erf_s(in[i]);
 }
 
-/* 0.5 x (1 + erf(x / sqrt 2)) as 0.5 x erf(..) + 0.5 x: the GEMM's
- * epilogue (act8) and the Gelu op share it, bit for bit */
+/* 0.5 x (1 + erf(x / sqrt 2)) as 0.5 x erf(..) + 0.5 x: the Gelu op's
+ * lanes, and through gelu_avx2 the GEMM's erf-GELU pass, bit for bit */
 AVX2 static inline __m256 gelu8(__m256 x)
 {
     const __m256 hx = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
@@ -210,26 +210,15 @@ AVX2 static void gemv_avx2(const float *A, int64_t rows, int64_t cols, int64_t l
     }
 }
 
-/* MR (1..6) rows x 16 columns of Y over kc steps of k: two accumulators a
- * row, two panel vectors and one broadcast of A per row and step (six rows
- * are the register budget of AVX2's 16 ymm). Each MR has its own code
- * (micro_6x16 dispatches), so a block of fewer rows does only its own FMAs:
- * rows are split into blocks of 5 and 6 (next_mr), not 6s and a tail that
- * cost a whole block (49 tokens: 9 blocks of 6 did 10% more work).
- * Columns past nc go through a buffer. acc: add to Y. The 16 values of step
- * k are at Bp + k ldb: 16 for a stored panel, the row length for a plain B
- * (attention's products). */
 /* The activation of the store epilogue on 16 outputs in registers: ReLU as
- * max(v, 0) (NaN and -0 give +0, as unary.c's v > 0 ? v : 0), GELU by
- * gelu8 (occ_vec_gelu's lanes), the tanh form by its scalar loop. */
+ * max(v, 0) (NaN and -0 give +0, as unary.c's v > 0 ? v : 0), the tanh
+ * form of GELU by its scalar loop. (The erf form is a pass over finished
+ * rows instead: see panels_groups.) */
 AVX2 static inline void act16(int act, __m256 *v0, __m256 *v1)
 {
     if (act == OCC_ACT_RELU) {
         *v0 = _mm256_max_ps(*v0, _mm256_setzero_ps());
         *v1 = _mm256_max_ps(*v1, _mm256_setzero_ps());
-    } else if (act == OCC_ACT_GELU) {
-        *v0 = gelu8(*v0);
-        *v1 = gelu8(*v1);
     } else {
         float t[16];
         _mm256_storeu_ps(t, *v0);
@@ -241,9 +230,17 @@ AVX2 static inline void act16(int act, __m256 *v0, __m256 *v1)
     }
 }
 
-/* act (OCC_ACT_*, non-zero on the last k block only; ReLU and GELU's tanh
- * form, not the erf form: see panels_groups) is applied to the finished
- * sums while they are in registers: no second pass over Y. */
+/* MR (1..6) rows x 16 columns of Y over kc steps of k: two accumulators a
+ * row, two panel vectors and one broadcast of A per row and step (six rows
+ * are the register budget of AVX2's 16 ymm). Each MR has its own code
+ * (micro_6x16 dispatches), so a block of fewer rows does only its own FMAs:
+ * rows are split into blocks of 5 and 6 (next_mr), not 6s and a tail that
+ * cost a whole block (49 tokens: 9 blocks of 6 did 10% more work).
+ * Columns past nc go through a buffer. acc: add to Y. The 16 values of step
+ * k are at Bp + k ldb: 16 for a stored panel, the row length for a plain B
+ * (attention's products). act (OCC_ACT_RELU or _GELU_TANH, on the last k
+ * block only) is applied to the finished sums while they are in registers:
+ * no second pass over Y. */
 __attribute__((always_inline)) AVX2 static inline void
 micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t ldb, int64_t kc,
            float *Y, int64_t ldy, int nc, int acc, const float *bias, int act)
@@ -304,14 +301,9 @@ micro_rows(const int MR, const float *A, int64_t lda, const float *Bp, int64_t l
             float t[16];
             _mm256_storeu_ps(t, v0);
             _mm256_storeu_ps(t + 8, v1);
-            if (!act) {
-                for (int j = 0; j < nc; j++)
-                    y[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
-                continue;
-            }
             for (int j = 0; j < nc; j++)
                 t[j] = acc ? y[j] + t[j] : bias ? t[j] + bias[j] : t[j];
-            {
+            if (act) {
                 v0 = _mm256_loadu_ps(t);
                 v1 = _mm256_loadu_ps(t + 8);
                 act16(act, &v0, &v1);
@@ -418,9 +410,10 @@ AVX2 static void panels_groups(void *ctx, int64_t t0, int64_t t1)
                 if (last && p->act == OCC_ACT_GELU) {
                     /* GELU over the mr rows of the group just finished,
                      * still in L1 (at most 6 x 128 floats), as the Gelu
-                     * op's loop does it. In the tile's epilogue its 12
+                     * op's loop does it: in the tile's epilogue its 12
                      * erf (a division each) overflowed the out-of-order
-                     * window: 3% slower than a separate pass. */
+                     * window and ran slower than a separate pass
+                     * (docs/benchmarks.md). */
                     const int64_t cb = p->c0 + j0 * 16;
                     const int64_t ce = p->c0 + j1 * 16 < n ? p->c0 + j1 * 16 : n;
                     for (int64_t r = i; r < i + mr; r++)
@@ -606,12 +599,6 @@ AVX2 static inline __m256i tail_mask(int64_t r)
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* Three passes over a row that stays in L1 after the first: max, exp and
- * sum, scale. The row's tail (197 keys: 5 values) goes through a masked
- * load and the same expneg8 as the rest, not libm expf and scalar loops.
- * With expneg8: 18% less time a row of 197, 13% of 128, the same for 49
- * (docs/benchmarks.md); two accumulators a pass were slower on short
- * rows. */
 /* the max pass of softmax_scaled: out = in / div (+ mask), as Div and Add
  * round them, and its max */
 AVX2 static __m256 scaled_max(const float *in, float *out, int64_t len, float div,
@@ -641,7 +628,11 @@ AVX2 static __m256 scaled_max(const float *in, float *out, int64_t len, float di
     return mx8;
 }
 
-/* xf: the row is in / div + mask (softmax_scaled), made by the max pass
+/* Three passes over a row that stays in L1 after the first: max, exp and
+ * sum, scale. The row's tail (197 keys: 5 values) goes through a masked
+ * load and the same expneg8 as the rest, not libm expf and scalar loops
+ * (figures in docs/benchmarks.md; two accumulators a pass were slower on
+ * short rows). xf: the row is in / div + mask (softmax_scaled), made by the max pass
  * into out and read from there by the others */
 AVX2 static void softmax_avx2(const float *in, float *out, int64_t len, int xf, float div,
                               const float *mask)
@@ -890,17 +881,10 @@ void occ_vec_softmax_scaled(const float *in, float *out, int64_t len, float div,
         return;
     }
 #endif
-    if (div != 1.0f && mask)
-        for (int64_t i = 0; i < len; i++)
-            out[i] = in[i] / div + mask[i];
-    else if (div != 1.0f)
-        for (int64_t i = 0; i < len; i++)
-            out[i] = in[i] / div;
-    else if (mask)
-        for (int64_t i = 0; i < len; i++)
-            out[i] = in[i] + mask[i];
-    else if (out != in)
-        memcpy(out, in, sizeof(float) * (size_t)len);
+    for (int64_t i = 0; i < len; i++) {
+        float v = div != 1.0f ? in[i] / div : in[i];
+        out[i] = mask ? v + mask[i] : v;
+    }
     occ_vec_softmax(out, out, len);
 }
 

@@ -1,8 +1,9 @@
 /* Pack-time rewrite after fuse.c: an activation that follows a panel
  * MatMul (occ_packB, a Linear) goes into the MatMul as occ_act, applied by
- * the GEMM to each finished tile while it is in registers (src/ops/matmul.c,
- * vecmath.c's store epilogue). A transformer's MLP wrote [tokens, 3072]
- * and read it back for its GELU; now it writes it once.
+ * the GEMM while its output is in cache (src/ops/matmul.c, vecmath.c: ReLU
+ * and tanh-GELU on each tile in registers, erf-GELU on each finished block
+ * of rows). A transformer's MLP wrote [tokens, 3072] and read it back for
+ * its GELU; now it writes it once.
  *
  *   MatMul(occ_packB, no occ_act) -> Relu            =>  occ_act = 1
  *   MatMul(occ_packB, no occ_act) -> Gelu (none)     =>  occ_act = 2
@@ -28,14 +29,6 @@
 #include "ops/vecmath.h"
 #include "pack/imp_graph.h"
 
-static const occ_attr *find_attr(const occ_node *n, const char *name)
-{
-    for (uint32_t k = 0; k < n->n_attrs; k++)
-        if (strcmp(n->attrs[k].name, name) == 0)
-            return &n->attrs[k];
-    return NULL;
-}
-
 /* OCC_ACT_* for activation node n, or OCC_ACT_NONE when it is not one we
  * fold (or carries an attribute we do not know). */
 static int act_kind(const occ_node *n)
@@ -46,7 +39,7 @@ static int act_kind(const occ_node *n)
         return n->n_attrs == 0 ? OCC_ACT_RELU : OCC_ACT_NONE;
     if (strcmp(n->op, "Gelu") != 0 || n->n_attrs > 1)
         return OCC_ACT_NONE;
-    const occ_attr *ap = find_attr(n, "approximate");
+    const occ_attr *ap = occ_node_attr(n, "approximate");
     if (n->n_attrs == 1 && !ap)
         return OCC_ACT_NONE;
     if (!ap)
@@ -62,7 +55,7 @@ static int act_kind(const occ_node *n)
  * and perhaps occ_bias (what fuse.c writes), nothing else. */
 static int panel_matmul(const occ_node *n)
 {
-    if (strcmp(n->op, "MatMul") != 0 || n->n_outputs != 1 || !find_attr(n, "occ_packB"))
+    if (strcmp(n->op, "MatMul") != 0 || n->n_outputs != 1 || !occ_node_attr(n, "occ_packB"))
         return 0;
     for (uint32_t k = 0; k < n->n_attrs; k++)
         if (strcmp(n->attrs[k].name, "occ_packB") && strcmp(n->attrs[k].name, "occ_bias"))
@@ -211,8 +204,7 @@ occ_status imp_fold_epilogue(imp_ctx *c, const int32_t *gouts, uint32_t ngouts)
         const int act = act_kind(an);
         const int32_t z = act ? an->outputs[0] : -1;
         if (!act || an->inputs[0] != y || z < 0 || (uint32_t)z >= c->nv ||
-            occ_tensor_dtype(&c->t[z]) != OCC_DTYPE_FLOAT || c->t[z].ndim != c->t[y].ndim ||
-            memcmp(c->t[z].dims, c->t[y].dims, sizeof(int64_t) * (size_t)c->t[y].ndim))
+            occ_tensor_dtype(&c->t[z]) != OCC_DTYPE_FLOAT || !same_shape(&c->t[z], &c->t[y]))
             continue;
         occ_attr *na = imp_alloc(c->A, (n->n_attrs + 1) * sizeof *na);
         int32_t *no = imp_alloc(c->A, sizeof *no);
