@@ -709,15 +709,20 @@ void occ_ops_gather_bytes(int nd, const int64_t *odims, const int64_t *idims,
         }
         uint8_t *o = (uint8_t *)out + (size_t)(r * inner) * esize;
         const uint8_t *row = (const uint8_t *)in + (size_t)off * esize;
+        if (outside) {
+            for (int64_t i = 0; i < inner; i++)
+                memcpy(o + (size_t)i * esize, fill, esize);
+            continue;
+        }
         for (int64_t i = 0; i < inner; i++) {
-            if (!outside && i == c0 && c1 > c0) {
+            if (i == c0 && c1 > c0) { /* the contiguous stretch in one copy */
                 memcpy(o + (size_t)i * esize, row + (size_t)last[i] * esize,
                        (size_t)(c1 - c0) * esize);
                 i = c1 - 1;
                 continue;
             }
-            memcpy(o + (size_t)i * esize,
-                   outside || last[i] < 0 ? fill : row + (size_t)last[i] * esize, esize);
+            memcpy(o + (size_t)i * esize, last[i] < 0 ? fill : row + (size_t)last[i] * esize,
+                   esize);
         }
     }
 }
