@@ -30,6 +30,7 @@
 #include "ops/vecmath.h"
 #include "test.h"
 #include "test_pack_run.h"
+#include "test_panels.h"
 
 static float frnd(void)
 {
@@ -53,18 +54,6 @@ static double act_d(int act, double v)
         return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
     default: return v;
     }
-}
-
-/* W [K, N] (and bias [N]) -> panels [ceil(N/16), (K + 1?) * 16] */
-static float *panels_b(const float *w, const float *bias, int64_t K, int64_t N)
-{
-    int64_t np = (N + 15) / 16, kb = K + (bias != NULL);
-    float *p = calloc((size_t)(np * 16 * kb), sizeof *p);
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < kb; i++)
-            for (int64_t q = 0; q < 16 && j * 16 + q < N; q++)
-                p[(j * kb + i) * 16 + q] = i < K ? w[i * N + j * 16 + q] : bias[j * 16 + q];
-    return p;
 }
 
 static void ref_linear(const float *a, const float *w, const float *bv, int m, int k, int n,

@@ -19,6 +19,7 @@
 #include "occ/engine.h"
 #include "ops/vecmath.h"
 #include "test_ops_util.h"
+#include "test_panels.h"
 
 static void rechunk(tb *b)
 {
@@ -30,19 +31,6 @@ static void rechunk(tb *b)
         c->size = b->m.data_size - off < cs ? b->m.data_size - off : cs;
         CHECK(occ_sha256(b->data + off, (size_t)c->size, c->sha256) == 0);
     }
-}
-
-/* W [K, N] row-major (and a bias [N]) -> panels [ceil(N/16), (K + 1?) * 16]
- * (src/pack/fuse.c) */
-static float *panels_b(const float *w, const float *bias, int64_t K, int64_t N)
-{
-    int64_t np = (N + 15) / 16, kb = K + (bias != NULL);
-    float *p = calloc((size_t)(np * 16 * kb), sizeof *p);
-    for (int64_t j = 0; j < np; j++)
-        for (int64_t i = 0; i < kb; i++)
-            for (int64_t q = 0; q < 16 && j * 16 + q < N; q++)
-                p[(j * kb + i) * 16 + q] = i < K ? w[i * N + j * 16 + q] : bias[j * 16 + q];
-    return p;
 }
 
 static float *panels(const float *w, int64_t K, int64_t N)
