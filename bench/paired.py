@@ -23,7 +23,7 @@ beside the median of each configuration.
 Environment: ROUNDS (15), BURST (3), WARM (1; and at least WARM_MS, 100, of
 untimed runs by the configuration's last time), GAP_MS (30), VERBOSE (1: every round, in
 its order), MODELS, OCC_B (another occ build beside the first: allcores runs
-it as occ93_B and occ32_B, seq as occB_t1 and occB_t2 on PACKS_B's packs
+it as occ93_B and occ32_B, seq as occ_t1_B and occ_t2_B on PACKS_B's packs
 when given (a packer change needs packs of its own); the ratios "A/B"), CONFIGS (a subset of the
 configuration names), SEED (1), JSON_OUT (a file
 for every sample). seq's CONFIGS default: occ_t1 ort_t1 occ_t2 ort_t2 (also
@@ -116,6 +116,24 @@ def geomean(v):
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
 
 
+def occ_cmd(occ, pack, inputs, *extra):
+    return [occ, "run", pack] + inputs + list(extra) + ["--lockstep", "--json"]
+
+
+def ort_cmd(onnx, inputs, threads):
+    return (["node", os.path.join(ROOT, "bench/ort_named.js"), onnx] + inputs +
+            ["--threads", str(threads), "--lockstep"])
+
+
+def with_b(c, names, pack_b):
+    """OCC_B: configurations names again on that build (and pack_b)"""
+    for n in names:
+        if n in c:
+            argv = list(c[n][1:])
+            argv[1] = pack_b
+            c[n + "_B"] = [OCC_B] + argv
+
+
 def seq_preset(args):
     occ = args[0] if len(args) > 0 else os.path.join(ROOT, "build/release/occ")
     z = args[1] if len(args) > 1 else "/work/seqzoo"
@@ -133,31 +151,22 @@ def seq_preset(args):
         "wav2vec2_base": ["--input", "waveform=%s/wav2vec2_base.waveform.bin:float32:1,16000" % z],
         "lstm_kws": ["--input", "mfcc=%s/lstm_kws.mfcc.bin:float32:1,98,40" % z]}
     models = os.environ.get("MODELS", "bert_base vit_b_16 wav2vec2_base lstm_kws").split()
-    want = os.environ.get("CONFIGS", "occ_t1 ort_t1 occ_t2 ort_t2").split()
     groups = []
     for m in models:
-        c = {}
+        pack, c = "%s/%s.occ" % (p, m), {}
         for t in (1, 2):
-            c["occ_t%d" % t] = [occ, "run", "%s/%s.occ" % (p, m)] + occ_in[m] + [
-                "--threads", str(t), "--lockstep", "--json"]
-            c["ort_t%d" % t] = ["node", os.path.join(ROOT, "bench/ort_named.js"),
-                                "%s/%s.onnx" % (z, m)] + ort_in[m] + [
-                "--threads", str(t), "--lockstep"]
+            c["occ_t%d" % t] = occ_cmd(occ, pack, occ_in[m], "--threads", str(t))
+            c["ort_t%d" % t] = ort_cmd("%s/%s.onnx" % (z, m), ort_in[m], t)
         for b in ("93M", "32M"):
-            c["occ%s_t1" % b[:2]] = [occ, "run", "%s/%s.occ" % (p, m)] + occ_in[m] + [
-                "--threads", "1", "--mode", "occlumency", "--budget", b, "--lockstep", "--json"]
+            c["occ%s_t1" % b[:2]] = occ_cmd(occ, pack, occ_in[m], "--threads", "1", "--mode",
+                                             "occlumency", "--budget", b)
         if OCC_B:  # another build (on PACKS_B's packs if given): old vs new
-            pb = os.environ.get("PACKS_B", p)
-            for t in (1, 2):
-                argv = c["occ_t%d" % t][1:]
-                argv[1] = "%s/%s.occ" % (pb, m)
-                c["occB_t%d" % t] = [OCC_B] + argv
-            want = want + ["occB_t%d" % t for t in (1, 2) if "occ_t%d" % t in want]
-        groups.append((m, {k: v for k, v in c.items() if k in want}))
+            with_b(c, ("occ_t1", "occ_t2"), "%s/%s.occ" % (os.environ.get("PACKS_B", p), m))
+        groups.append((m, c))
     ratios = [("occ/ORT t1", "occ_t1", ["ort_t1"]), ("occ/ORT t2", "occ_t2", ["ort_t2"]),
-              ("A/B t1", "occ_t1", ["occB_t1"]), ("A/B t2", "occ_t2", ["occB_t2"]),
+              ("A/B t1", "occ_t1", ["occ_t1_B"]), ("A/B t2", "occ_t2", ["occ_t2_B"]),
               ("93M/native t1", "occ93_t1", ["occ_t1"]), ("32M/native t1", "occ32_t1", ["occ_t1"])]
-    return groups, ratios
+    return groups, ratios, "occ_t1 ort_t1 occ_t2 ort_t2"
 
 
 def allcores_preset(args):
@@ -168,25 +177,21 @@ def allcores_preset(args):
                             "googlenet squeezenet1_0 mobilenet_v2").split()
     groups = []
     for m in models:
-        base = [occ, "run", "%s/%s.occ" % (p, m), "--input", "%s/%s.input.bin" % (z, m),
-                "--lockstep", "--json"]
-        groups.append((m, {
-            "native_t1": base + ["--threads", "1"],
-            "native_t2": base + ["--threads", "2"],
-            "occ93": base + ["--mode", "occlumency", "--budget", "93M"],
-            "occ32": base + ["--mode", "occlumency", "--budget", "32M"],
-            "occ93_t2": base + ["--mode", "occlumency", "--budget", "93M", "--threads", "2"]}))
+        pack, x = "%s/%s.occ" % (p, m), ["--input", "%s/%s.input.bin" % (z, m)]
+        c = {"native_t1": occ_cmd(occ, pack, x, "--threads", "1"),
+             "native_t2": occ_cmd(occ, pack, x, "--threads", "2"),
+             "occ93": occ_cmd(occ, pack, x, "--mode", "occlumency", "--budget", "93M"),
+             "occ32": occ_cmd(occ, pack, x, "--mode", "occlumency", "--budget", "32M"),
+             "occ93_t2": occ_cmd(occ, pack, x, "--mode", "occlumency", "--budget", "93M",
+                                 "--threads", "2")}
         if OCC_B:  # another build, same pack and arguments: old vs new
-            for c in ("occ93", "occ32"):
-                groups[-1][1][c + "_B"] = [OCC_B] + groups[-1][1][c][1:]
+            with_b(c, ("occ93", "occ32"), pack)
+        groups.append((m, c))
     ratios = [("93M/best", "occ93", ["native_t1", "native_t2"]),
               ("32M/best", "occ32", ["native_t1", "native_t2"]),
               ("t2: 93M/native", "occ93_t2", ["native_t2"]),
               ("93M: A/B", "occ93", ["occ93_B"]), ("32M: A/B", "occ32", ["occ32_B"])]
-    want = os.environ.get("CONFIGS")
-    if want:
-        groups = [(g, {k: v for k, v in c.items() if k in want.split()}) for g, c in groups]
-    return groups, ratios
+    return groups, ratios, None
 
 
 def native_preset(args):
@@ -199,15 +204,23 @@ def native_preset(args):
     for m in models:
         c = {}
         for t in (1, 2):
-            c["occ_t%d" % t] = [occ, "run", "%s/%s.occ" % (p, m), "--input",
-                                "%s/%s.input.bin" % (z, m), "--threads", str(t),
-                                "--lockstep", "--json"]
-            c["ort_t%d" % t] = ["node", os.path.join(ROOT, "bench/ort_named.js"),
-                                "%s/%s.onnx" % (z, m), "--input",
-                                "input=%s/%s.input.bin:float32:1,3,224,224" % (z, m),
-                                "--threads", str(t), "--lockstep"]
+            c["occ_t%d" % t] = occ_cmd(occ, "%s/%s.occ" % (p, m),
+                                       ["--input", "%s/%s.input.bin" % (z, m)], "--threads", str(t))
+            c["ort_t%d" % t] = ort_cmd("%s/%s.onnx" % (z, m),
+                                       ["--input", "input=%s/%s.input.bin:float32:1,3,224,224"
+                                        % (z, m)], t)
         groups.append((m, c))
-    return groups, [("occ/ORT t1", "occ_t1", ["ort_t1"]), ("occ/ORT t2", "occ_t2", ["ort_t2"])]
+    return groups, [("occ/ORT t1", "occ_t1", ["ort_t1"]), ("occ/ORT t2", "occ_t2", ["ort_t2"])], None
+
+
+def pick(groups, default):
+    """CONFIGS (or the preset's default) and, with OCC_B, their _B twins"""
+    want = os.environ.get("CONFIGS", default)
+    if not want:
+        return groups
+    names = want.split()
+    names += [n + "_B" for n in names]
+    return [(g, {k: v for k, v in c.items() if k in names}) for g, c in groups]
 
 
 PRESETS = {"seq": seq_preset, "allcores": allcores_preset, "native": native_preset}
@@ -217,7 +230,8 @@ def main():
     if len(sys.argv) < 2 or sys.argv[1] not in PRESETS:
         sys.stderr.write(__doc__)
         return 2
-    groups, ratios = PRESETS[sys.argv[1]](sys.argv[2:])
+    groups, ratios, default = PRESETS[sys.argv[1]](sys.argv[2:])
+    groups = pick(groups, default)
     rounds = int(os.environ.get("ROUNDS", "15"))
     gap = float(os.environ.get("GAP_MS", "30")) / 1000.0
     burst = int(os.environ.get("BURST", "3"))
