@@ -25,6 +25,7 @@
 #include "occ/quote.h"
 #include "occ/server.h"
 #include "occ/weights_crypt.h"
+#include "ops/ops.h"
 
 #define MAX_MODELS 16
 
@@ -53,35 +54,62 @@ static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t 
     return s.streamed / batch;
 }
 
-/* The default pool in occlumency mode (no --workers): one single-threaded
- * engine per core is the fastest when the engines stream no more than one
- * engine with the whole budget would (no per-layer barrier; measured in
- * docs/benchmarks.md), but each gets 1/E of the budget, and a model that
- * then streams much more pays for it on every image (ResNet-50 at 93M:
- * 10.5 MiB per image at batch 4 with one engine, 90 with two). So: the most
- * engines (a divisor of the threads) whose per-image streaming stays within
- * 1 MiB (~0.25 ms of one core's copy and check) of one engine's, for every
- * model; the threads are shared among them. */
-static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_models,
-                                uint64_t budget, uint32_t threads, uint32_t batch)
+/* The default pool in occlumency mode (no --workers): E engines of
+ * threads / E threads each, E a divisor of the threads. One single-threaded
+ * engine per core runs whole requests with no per-layer barrier; an engine
+ * of t > 1 threads splits every layer and waits at each layer's end for the
+ * thread the host (the event loop, the clients) preempted. But the engines
+ * share the model's budget, so more engines may stream more per image. Per
+ * image, an engine pays its compute, times (1 + SPLIT_LOSS) when it splits
+ * layers, plus its streamed bytes at the copy-and-check rate. Both are put
+ * in streamed-byte equivalents through BYTES_PER_FLOP (one core's copy +
+ * Poly1305 rate over its convolution rate), summed over the models, and the
+ * cheapest pool wins (ties: more engines). A model whose weights are all
+ * resident streams nothing at any E, so it gets one engine per core.
+ * Measured here (docs/benchmarks.md, "Choosing the pool"): ResNet-50 at 93M
+ * streams 10.5 MiB per image with one engine and 25 MB with two, and two
+ * engines serve 0.90 of the native reference where one 2-thread engine
+ * serves 0.80; a 2-thread engine's layers cost 1.15x (alone) to 1.47x (in
+ * the server, 8 clients on the same cores) what they cost on one thread. */
+#define SPLIT_LOSS 0.25
+#define BYTES_PER_FLOP 0.05
+
+static double model_flops(const occ_model *m)
 {
-    uint64_t one[MAX_MODELS];
+    double f = 0;
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+        f += (double)occ_op_flops(m, &m->nodes[i]);
+    return f;
+}
+
+static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_models,
+                                uint64_t budget, uint32_t threads, uint32_t batch, uint64_t *streamed)
+{
+    uint32_t best = 1;
+    double best_cost = -1;
+    uint64_t s_w[MAX_MODELS];
     for (int i = 0; i < n_models; i++)
-        one[i] = stream_per_image(models[i], packs[i], budget, 1, batch);
-    for (uint32_t w = threads < 64 ? threads : 64; w > 1; w--) {
+        if (models[i]->weights_crypt != OCC_WCRYPT_NONE)
+            return threads; /* not plannable here (its key is the enclave's): the split, as before */
+    for (uint32_t w = threads < 64 ? threads : 64; w >= 1; w--) {
         if (threads % w)
             continue;
-        int ok = 1;
-        for (int i = 0; ok && i < n_models; i++) {
-            if (one[i] == UINT64_MAX)
-                return w; /* not plannable here: the split, as before */
-            uint64_t s = stream_per_image(models[i], packs[i], budget, w, batch);
-            ok = s != UINT64_MAX && s <= one[i] + (UINT64_C(1) << 20);
+        double cost = 0;
+        for (int i = 0; i < n_models && cost >= 0; i++) {
+            uint64_t s = s_w[i] = stream_per_image(models[i], packs[i], budget, w, batch);
+            if (s == UINT64_MAX)
+                cost = -1; /* does not fit at this split */
+            else
+                cost += (double)s +
+                        model_flops(models[i]) * BYTES_PER_FLOP * (threads / w > 1 ? 1 + SPLIT_LOSS : 1);
         }
-        if (ok)
-            return w;
+        if (cost >= 0 && (best_cost < 0 || cost < best_cost)) {
+            best = w;
+            best_cost = cost;
+            memcpy(streamed, s_w, (size_t)n_models * sizeof *s_w);
+        }
     }
-    return 1;
+    return best;
 }
 
 static void usage(FILE *f)
@@ -266,7 +294,8 @@ int occ_cmd_serve(int argc, char **argv)
      * next run starts with the first alone (ResNet-50: 2.6 requests per run
      * on average, 3.9 with it; docs/benchmarks.md). In occlumency mode the
      * engines share the model's budget, so the pool is narrowed when the
-     * split would make a model stream more (default_workers). */
+     * split would make a model stream more than the barriers it saves cost
+     * (default_workers). */
     uint32_t threads = 0, workers = 0, max_batch = 4, batch_wait = 0, batch_fill = 20000, max_conns = 256,
              req_to = 30000, idle_to = 60000;
     for (int i = 1; i < argc; i++) {
@@ -427,16 +456,19 @@ int occ_cmd_serve(int argc, char **argv)
     }
 
     if (!workers_given && mode == OCC_MODE_OCCLUMENCY && workers > 1) {
+        uint64_t streamed[MAX_MODELS];
+        for (int i = 0; i < n_models; i++)
+            streamed[i] = UINT64_MAX;
         workers = default_workers(models, packs, n_models, budget ? budget : OCC_DEFAULT_BUDGET,
-                                  threads, max_batch);
+                                  threads, max_batch, streamed);
         per_engine = threads / workers;
-        if (workers > 1)
-            fprintf(stderr, "occ serve: %u engines of %u thread%s per model (1/%u of the budget "
-                    "each streams no more per image than one engine would)\n", workers, per_engine,
-                    per_engine > 1 ? "s" : "", workers);
-        else
-            fprintf(stderr, "occ serve: one engine of %u threads per model (a share of the budget "
-                    "would stream more per image; --workers overrides)\n", per_engine);
+        fprintf(stderr, "occ serve: %u engine%s of %u thread%s per model (the pool with the least estimated "
+                "CPU per image: compute, plus weights streamed; --workers overrides)\n", workers,
+                workers > 1 ? "s" : "", per_engine, per_engine > 1 ? "s" : "");
+        for (int i = 0; i < n_models; i++)
+            if (streamed[i] && streamed[i] != UINT64_MAX)
+                fprintf(stderr, "occ serve: %s streams %.1f MiB per image (full batches of %u)\n", names[i],
+                        (double)streamed[i] / 1048576.0, max_batch);
     }
     occ_net_config nc = {listen, metrics, max_conns, idle_to, (int)workers};
     if (occ_net_create(&nc, &net, &e)) {
