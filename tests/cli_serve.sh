@@ -7,7 +7,8 @@
 #    binary answers;
 #  - 8 concurrent clients all get correct answers, served by a pool of two engines;
 #  - in occlumency mode the model's budget is split among its engines: one too small to
-#    split is refused at start, with the reason, while one engine fits it;
+#    split is refused at start, with the reason, while one engine fits it; without --workers
+#    the pool is one engine per core unless the split would make the model stream weights;
 #  - dynamic batching (--max-batch 4): concurrent clients get correct answers from batched
 #    runs (partial batches included); in occlumency mode a model whose weights are all
 #    resident is not batched, and the server says why;
@@ -259,6 +260,38 @@ grep -q '^engines: 1 per model' "$T/one.out" && ok || { bad "1M serves one engin
 grep -q '^batch fmnist 1 request per run (every weight resident' "$T/one.out" && ok ||
   { bad "a resident model is not batched"; cat "$T/one.out" >&2; }
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
+
+# --- the default pool (no --workers): one engine per core unless splitting the budget makes
+# the model stream more than the per-layer barriers of a multi-threaded engine cost. Eight
+# 512x512 fully connected layers (8 MiB, few FLOPs): at 12M two engines fit but would stream,
+# one engine keeps every weight resident; at 93M both keep them all, and one per core wins ---
+"$PY" - "$T/fc8.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+rng = np.random.default_rng(1)
+nodes, inits = [], []
+for i in range(8):
+    inits.append(nh.from_array((rng.standard_normal((512, 512)) / 22).astype(np.float32), f"W{i}"))
+    nodes.append(h.make_node("Gemm", [f"x{i}", f"W{i}"], [f"x{i + 1}" if i < 7 else "y"]))
+g = h.make_graph(nodes, "fc8", [h.make_tensor_value_info("x0", T.FLOAT, [1, 512])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [1, 512])], inits)
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+PY
+"$OCC" pack "$T/fc8.onnx" -o "$T/fc8.occ" --quiet >/dev/null
+pool_of() { # BUDGET -> the server's stderr up to 'listening'
+  "$OCC" serve --model fc8="$T/fc8.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 2 \
+    --mode occlumency --budget "$1" >"$T/pool.out" 2>"$T/pool.err" &
+  SERVER_PID=$!
+  for _ in $(seq 300); do grep -q '^listening' "$T/pool.out" 2>/dev/null && break; sleep 0.1; done
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
+}
+pool_of 12M
+grep -q '^occ serve: 1 engine of 2 threads per model' "$T/pool.err" &&
+  grep -Eq 'equivalents: 2: [0-9.]+, 1: [0-9.]+$' "$T/pool.err" && grep -q '^engines: 1 per model' "$T/pool.out" &&
+  ok || { bad "12M: one engine (two would fit but stream)"; cat "$T/pool.err" "$T/pool.out" >&2; }
+pool_of 93M
+grep -q '^occ serve: 2 engines of 1 thread per model' "$T/pool.err" && grep -q '^engines: 2 per model' "$T/pool.out" &&
+  ok || { bad "93M: one engine per core"; cat "$T/pool.err" "$T/pool.out" >&2; }
 
 # --- dynamic batching: one engine planned for 4 requests at once ---
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \

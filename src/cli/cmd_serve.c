@@ -83,8 +83,10 @@ static double model_flops(const occ_model *m)
 }
 
 static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_models,
-                                uint64_t budget, uint32_t threads, uint32_t batch, uint64_t *streamed)
+                                uint64_t budget, uint32_t threads, uint32_t batch, uint64_t *streamed,
+                                char *why, size_t why_size)
 {
+    size_t wn = 0;
     uint32_t best = 1;
     double best_cost = -1;
     uint64_t s_w[MAX_MODELS];
@@ -103,6 +105,10 @@ static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_
                 cost += (double)s +
                         model_flops(models[i]) * BYTES_PER_FLOP * (threads / w > 1 ? 1 + SPLIT_LOSS : 1);
         }
+        int k = snprintf(why + wn, why_size - wn, cost < 0 ? "%s%u: does not fit" : "%s%u: %.1f",
+                         wn ? ", " : "", w, cost / 1e6);
+        if (k > 0 && (size_t)k < why_size - wn)
+            wn += (size_t)k;
         if (cost >= 0 && (best_cost < 0 || cost < best_cost)) {
             best = w;
             best_cost = cost;
@@ -457,14 +463,18 @@ int occ_cmd_serve(int argc, char **argv)
 
     if (!workers_given && mode == OCC_MODE_OCCLUMENCY && workers > 1) {
         uint64_t streamed[MAX_MODELS];
+        char why[512] = "";
         for (int i = 0; i < n_models; i++)
             streamed[i] = UINT64_MAX;
         workers = default_workers(models, packs, n_models, budget ? budget : OCC_DEFAULT_BUDGET,
-                                  threads, max_batch, streamed);
+                                  threads, max_batch, streamed, why, sizeof why);
         per_engine = threads / workers;
         fprintf(stderr, "occ serve: %u engine%s of %u thread%s per model (the pool with the least estimated "
                 "CPU per image: compute, plus weights streamed; --workers overrides)\n", workers,
                 workers > 1 ? "s" : "", per_engine, per_engine > 1 ? "s" : "");
+        if (*why)
+            fprintf(stderr, "occ serve: estimated CPU per image by engines in the pool, in streamed-MB "
+                    "equivalents: %s\n", why);
         for (int i = 0; i < n_models; i++)
             if (streamed[i] && streamed[i] != UINT64_MAX)
                 fprintf(stderr, "occ serve: %s streams %.1f MiB per image (full batches of %u)\n", names[i],
