@@ -83,14 +83,6 @@ static int scalar_is(const fctx *f, int32_t v, float want, float tol)
     return cv && cv->count == 1 && fabsf(cv->f[0] - want) <= tol;
 }
 
-static const occ_attr *attr(const occ_node *n, const char *name)
-{
-    for (uint32_t k = 0; k < n->n_attrs; k++)
-        if (strcmp(n->attrs[k].name, name) == 0)
-            return &n->attrs[k];
-    return NULL;
-}
-
 /* Binary node n with one input v: the other input (-1 when neither is v). */
 static int32_t other_in(const occ_node *n, int32_t v)
 {
@@ -108,7 +100,7 @@ static int mean_last(const fctx *f, int32_t node)
     for (uint32_t k = 1; k < n->n_inputs; k++)
         if (n->inputs[k] >= 0)
             return 0;
-    const occ_attr *ax = attr(n, "axes"), *kd = attr(n, "keepdims");
+    const occ_attr *ax = occ_node_attr(n, "axes"), *kd = occ_node_attr(n, "keepdims");
     int rank = f->c->t[n->inputs[0]].ndim;
     if (!ax || ax->type != OCC_ATTR_INTS || ax->count != 1 ||
         !(ax->ints[0] == -1 || ax->ints[0] == rank - 1) || rank < 1)
@@ -580,7 +572,7 @@ static int layout_free(const occ_node *n)
 
 static int perm_021(const occ_node *n)
 {
-    const occ_attr *p = attr(n, "perm");
+    const occ_attr *p = occ_node_attr(n, "perm");
     return n->n_inputs == 1 && n->n_outputs == 1 && n->inputs[0] >= 0 && n->n_attrs == 1 && p &&
            p->type == OCC_ATTR_INTS && p->count == 3 && p->ints && p->ints[0] == 0 &&
            p->ints[1] == 2 && p->ints[2] == 1;
