@@ -278,8 +278,8 @@ g = h.make_graph(nodes, "fc8", [h.make_tensor_value_info("x0", T.FLOAT, [1, 512]
 onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
 PY
 "$OCC" pack "$T/fc8.onnx" -o "$T/fc8.occ" --quiet >/dev/null
-pool_of() { # BUDGET -> the server's stderr up to 'listening'
-  "$OCC" serve --model fc8="$T/fc8.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 2 \
+pool_of() { # BUDGET [PACK] -> the server's stderr up to 'listening'
+  "$OCC" serve --model m="${2:-$T/fc8.occ}" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 2 \
     --mode occlumency --budget "$1" >"$T/pool.out" 2>"$T/pool.err" &
   SERVER_PID=$!
   for _ in $(seq 300); do grep -q '^listening' "$T/pool.out" 2>/dev/null && break; sleep 0.1; done
@@ -292,6 +292,12 @@ grep -q '^occ serve: 1 engine of 2 threads per model' "$T/pool.err" &&
 pool_of 93M
 grep -q '^occ serve: 2 engines of 1 thread per model' "$T/pool.err" && grep -q '^engines: 2 per model' "$T/pool.out" &&
   ok || { bad "93M: one engine per core"; cat "$T/pool.err" "$T/pool.out" >&2; }
+# the host plans the pool as the enclave will (whole EPC pages): across the budgets where the
+# split starts to fit, the pool it picks always loads
+for b in 1400K 1450K 1500K 1550K 1600K 1650K; do
+  pool_of "$b" "$T/m.occ"
+  grep -q '^listening' "$T/pool.out" && ok || { bad "fmnist at $b: the default pool does not start"; cat "$T/pool.err" >&2; }
+done
 
 # --- dynamic batching: one engine planned for 4 requests at once ---
 "$OCC" serve --model fmnist="$T/m.occ" --listen 127.0.0.1:0 --enclave emu --emu-dir "$T/emu" --threads 1 \

@@ -34,18 +34,40 @@ static occ_status pack_read(void *ctx, uint64_t offset, void *dst, uint64_t size
     return occ_packfile_read(ctx, offset, dst, size, e);
 }
 
+/* The host's plans must be the enclave's: the emulated enclave hands out
+ * whole 4 KiB EPC pages (occ_epc_provider), and the engine plans each
+ * allocation rounded up to its provider's granularity, so a host plan at
+ * 64-byte rounding may fit a pool that the enclave then cannot load. */
+static occ_status page_alloc(void *ctx, size_t size, void **out, occ_error *e)
+{
+    (void)ctx;
+    if (posix_memalign(out, 64, size ? size : 64))
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory planning the pool");
+    return OCC_OK;
+}
+
+static void page_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    free(p);
+}
+
 /* Weight bytes copied in and checked per image by one engine of a pool of
  * `engines` sharing `budget` (plan only, on the host: the plan is a function
  * of the public manifest and the budget; the engines' budget by the
  * enclave's own rule, occ_engine_pool_budget: resident weights counted
  * once); UINT64_MAX when it does not fit or cannot be planned here (an
- * encrypted pack: its key is fetched by the enclave). */
+ * encrypted pack: its key is fetched by the enclave). `page` plans with the
+ * emulated enclave's page granularity. */
 static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t budget,
-                                 uint32_t engines, uint32_t batch)
+                                 uint32_t engines, uint32_t batch, int page)
 {
     if (m->weights_crypt != OCC_WCRYPT_NONE)
         return UINT64_MAX;
-    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = budget, .batch = batch};
+    static const occ_mem_provider paged = {NULL, page_alloc, page_free, 4096};
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = budget, .batch = batch,
+                         .mem = page ? &paged : NULL};
     occ_plan_summary s;
     uint64_t b = 0;
     occ_error e = {0};
@@ -83,8 +105,8 @@ static double model_flops(const occ_model *m)
 }
 
 static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_models,
-                                uint64_t budget, uint32_t threads, uint32_t batch, uint64_t *streamed,
-                                char *why, size_t why_size)
+                                uint64_t budget, uint32_t threads, uint32_t batch, int page,
+                                uint64_t *streamed, char *why, size_t why_size)
 {
     size_t wn = 0;
     uint32_t best = 1;
@@ -98,7 +120,7 @@ static uint32_t default_workers(occ_model **models, occ_packfile **packs, int n_
             continue;
         double cost = 0;
         for (int i = 0; i < n_models && cost >= 0; i++) {
-            uint64_t s = s_w[i] = stream_per_image(models[i], packs[i], budget, w, batch);
+            uint64_t s = s_w[i] = stream_per_image(models[i], packs[i], budget, w, batch, page);
             if (s == UINT64_MAX)
                 cost = -1; /* does not fit at this split */
             else
@@ -467,7 +489,7 @@ int occ_cmd_serve(int argc, char **argv)
         for (int i = 0; i < n_models; i++)
             streamed[i] = UINT64_MAX;
         workers = default_workers(models, packs, n_models, budget ? budget : OCC_DEFAULT_BUDGET,
-                                  threads, max_batch, streamed, why, sizeof why);
+                                  threads, max_batch, emu, streamed, why, sizeof why);
         per_engine = threads / workers;
         fprintf(stderr, "occ serve: %u engine%s of %u thread%s per model (the pool with the least estimated "
                 "CPU per image: compute, plus weights streamed; --workers overrides)\n", workers,
