@@ -20,7 +20,11 @@
 # REPEAT (50), ROUNDS (5), SERVE_ARGS (default "--budget 93M": occlumency mode
 # within 93 MiB; several configurations to compare side by side: separate
 # them with ';', each gets its own row and its own interleaved native runs),
-# WORK_DIR (build/bench-serve).
+# WORK_DIR (build/bench-serve). CPU columns: the server's CPU time per request
+# (/proc/PID/stat) and the client's (`/usr/bin/time`; its attested handshakes
+# and reading the tensors included), beside the 1-thread native processes'
+# wall time per image (their CPU per image when nothing else wants the cores):
+# steadier than throughput here.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OCC=${1:-$ROOT/build/release/occ}
@@ -41,6 +45,7 @@ SERVER_PID=
 stop_server() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
 trap stop_server EXIT
 field() { "$PY" "$ROOT/tools/jsonfield.py" - "$1"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { "$PY" -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v))' "$@"; }
 
 rows=()
@@ -67,7 +72,7 @@ for cfg in "${CONFIGS[@]}"; do
   "$OCC" infer "$url" --model "$m" --tensors "$input" --output /dev/null --policy "$WORK/policy.json" \
     --root "$WORK/emu/root.pem" --json >/dev/null
 
-  nat=() natmed=() par=() ref=() thr=() p50=() p99=() hs=()
+  nat=() natmed=() par=() ref=() thr=() p50=() p99=() hs=() scpu=() ccpu=() ncpu=()
   for r in $(seq "$ROUNDS"); do
     echo "bench-serve: $m [$cfg] round $r/$ROUNDS" >&2
     "$OCC" run "$pack" --mode native --threads "$THREADS" --input "$input" --output /dev/null \
@@ -85,8 +90,18 @@ for cfg in "${CONFIGS[@]}"; do
     par+=("$(for k in $(seq "$THREADS"); do field mean_ms <"$WORK/native1.$k.json"; done |
              "$PY" -c 'import sys; print(sum(1000/float(x) for x in sys.stdin.read().split()))')")
     ref+=("$("$PY" -c "print(max(${nat[-1]}, ${par[-1]}))")")
+    # CPU time, steadier than throughput on a shared VM: the server's (from
+    # /proc) and the client's, per request, beside the 1-thread native
+    # processes' time per image
+    c0=$(cpu_ticks "$SERVER_PID")
+    /usr/bin/time -f '%U %S' -o "$WORK/client.time" \
     "$OCC" infer "$url" --model "$m" --tensors "$tensors" --connections "$CONNECTIONS" --output /dev/null \
       --policy "$WORK/policy.json" --root "$WORK/emu/root.pem" --json >"$WORK/infer.json"
+    c1=$(cpu_ticks "$SERVER_PID")
+    scpu+=("$("$PY" -c "print(($c1 - $c0) * 1000 / $(getconf CLK_TCK) / $REQUESTS)")")
+    ccpu+=("$("$PY" -c "u, s = open('$WORK/client.time').read().split()[-2:]; print((float(u) + float(s)) * 1000 / $REQUESTS)")")
+    ncpu+=("$(for k in $(seq "$THREADS"); do field mean_ms <"$WORK/native1.$k.json"; done |
+              "$PY" -c 'import sys, statistics; print(statistics.mean(float(x) for x in sys.stdin.read().split()))')")
     thr+=("$(field throughput_per_s <"$WORK/infer.json")")
     echo "bench-serve:   native ${nat[-1]} req/s ($THREADS x 1 thread: ${par[-1]}), server ${thr[-1]} req/s" >&2
     p50+=("$(field p50_ms <"$WORK/infer.json")")
@@ -98,7 +113,7 @@ for cfg in "${CONFIGS[@]}"; do
   stop_server
   n=$(median "${nat[@]}") s=$(median "${thr[@]}") pn=$(median "${par[@]}") rf=$(median "${ref[@]}")
   best=$("$PY" -c 'import sys; print("%.3f" % max(float(x) for x in sys.argv[1:]))' "${nat[@]}")
-  rows+=("| $m | \`$cfg\` | $THREADS | $n | $(median "${natmed[@]}") | $best | $pn | $s | $("$PY" -c "print('%.2f' % ($s/$n))") | **$("$PY" -c "print('%.2f' % ($s/$rf))")** | $(median "${p50[@]}") | $(median "${p99[@]}") | $(median "${hs[@]}") |")
+  rows+=("| $m | \`$cfg\` | $THREADS | $n | $(median "${natmed[@]}") | $best | $pn | $s | $("$PY" -c "print('%.2f' % ($s/$n))") | **$("$PY" -c "print('%.2f' % ($s/$rf))")** | $(median "${p50[@]}") | $(median "${p99[@]}") | $(median "${hs[@]}") | $(median "${scpu[@]}") | $(median "${ccpu[@]}") | $(median "${ncpu[@]}") |")
 done
 done
 
@@ -112,8 +127,8 @@ done
   echo
   echo "Reference (issue 14): per round the better of one $THREADS-thread stream and $THREADS 1-thread \`occ run\` processes side by side (their 1000/mean added)."
   echo
-  echo "| model | config | threads | native req/s (1000/mean) | (1000/median) | native best round | $THREADS x 1-thread req/s | server req/s | server/native | server/reference | p50 ms | p99 ms | attest ms |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| model | config | threads | native req/s (1000/mean) | (1000/median) | native best round | $THREADS x 1-thread req/s | server req/s | server/native | server/reference | p50 ms | p99 ms | attest ms | server CPU ms/request | client CPU ms/request | native 1-thread ms/image (wall, two side by side) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
