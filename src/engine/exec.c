@@ -720,7 +720,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         memset(eng->times, 0, m->n_nodes * sizeof *eng->times);
     /* iteration it runs step si for images [b0, b1) (see split_k) */
     for (uint32_t it = 0; it < n_it && !st; it++) {
-        const uint32_t si = occ_eng_step_of(K, N, it);
+        uint32_t si = occ_eng_step_of(K, N, it);
         uint32_t b0 = 0, b1 = N;
         if (K && it < N * K) {
             b0 = it / K;
@@ -731,15 +731,25 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
                        (size_t)sz);
             }
         }
-        const step *s = &eng->steps[si];
-        const occ_node *n = &m->nodes[s->node];
         const uint32_t eit = K && it >= N * K ? it + (NB - N) * K : it; /* the plan's iteration */
         uint64_t t0 = eng->profiling ? now_ns() : 0;
+        /* a strip chain (batch 1 only): its steps at once, band by band */
+        const strip_chain *ch = K ? NULL : occ_eng_chain_at(eng, si);
+        if (ch) {
+            const step *c0 = &eng->steps[ch->s0], *c1 = &eng->steps[ch->s1];
+            int32_t tin = m->nodes[c0->node].inputs[0];
+            st = occ_eng_strips_run(eng, ch, c0->in_plain[0] ? plain_view(eng, tin, 0) : storage(eng, tin, 0),
+                                    storage(eng, c1->out, 0), eng->arena + eng->work_off[eit], e);
+            it += ch->s1 - ch->s0;
+            si = ch->s1;
+        }
+        const step *s = &eng->steps[si];
+        const occ_node *n = &m->nodes[s->node];
         if (s->sum_src >= 0 && !s->sum_alias)
             for (uint32_t b = b0; b < b1; b++)
                 memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
                        (size_t)eng->t[s->out].size);
-        uint32_t np = s->elided ? 0 : s->kind == K_NONE ? 1 : s->n_parts;
+        uint32_t np = s->elided || ch ? 0 : s->kind == K_NONE ? 1 : s->n_parts;
         float *ga = NULL, *gy = NULL; /* gathered A and Y of a batched Gemm */
         if (s->gemm_batch && b1 - b0 > 1 && eng->work_off) {
             uint64_t asz = s->gemm_batch;
@@ -812,6 +822,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
 void occ_eng_free_kernels(occ_engine *eng)
 {
     occ_ops_set_allocator(&eng->mem.ops);
+    occ_eng_strips_free(eng);
     for (uint32_t i = 0; eng->steps && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];
         if (s->state)
@@ -867,6 +878,7 @@ void occ_engine_free(occ_engine *eng)
     occ_plan_free(&eng->plan);
     pthread_mutex_destroy(&eng->mem.mu);
     free(eng->segs);
+    free(eng->chains);
     free(eng->layers);
     free(eng->offsets);
     free(eng->work_off);
