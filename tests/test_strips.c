@@ -5,10 +5,14 @@
  * convolutions and pools, stride 2, dilation 2, padded max and average
  * pools, odd heights, bands capped so that the last is shorter, a chain
  * ending at a Flatten -> Gemm; a budget too small for one-row bands gets one
- * clear refusal; models that fit keep their plan (no chain). */
+ * clear refusal; models that fit keep their plan (no chain); under an EPC
+ * cap that pages inside the bands, two inputs give the same page-fault
+ * trace. */
 #include "test_ops_util.h"
 
 #include "engine/striprows.h"
+#include "occ/boundary_emu.h"
+#include "occ/epc.h"
 
 /* ---- strip arithmetic ---- */
 
@@ -421,6 +425,104 @@ static void test_maxpool_pad_negative(void)
     tb_free(&b);
 }
 
+/* ---- access pattern ---- */
+
+static tb *ap_net;
+
+static occ_status ap_read(void *host, uint32_t pack, uint64_t off, void *dst, uint64_t size,
+                          occ_error *e)
+{
+    if (pack != 0)
+        return occ_fail(e, OCC_ERR_INVALID, "no pack %u", pack);
+    return tb_read(host, off, dst, size, e);
+}
+
+/* The page-fault trace of two inferences of x with a strip chain, in a
+ * fresh EPC of `cap` bytes (below the budget: pages fault inside the
+ * chain's bands) and a fresh engine; one compute thread, nothing streamed,
+ * so the order of faults is the program's. */
+static char *ap_trace(uint64_t cap, uint64_t budget, const float *x, float *y)
+{
+    occ_error e = {0};
+    occ_epc_opts eo;
+    occ_epc_opts_default(&eo);
+    eo.cap_size = cap;
+    eo.region_size = 64ull << 20;
+    eo.cost = OCC_EPC_COST_NONE;
+    occ_epc *epc = NULL;
+    char *out = NULL;
+    if (occ_epc_create(&eo, &epc, &e) != OCC_OK)
+        return NULL;
+    occ_ocalls host = {.host = ap_net, .read_chunk = ap_read};
+    occ_boundary *b = NULL;
+    occ_boundary_opts bo = {.epc = epc};
+    occ_mem_provider mem;
+    occ_epc_provider(epc, &mem);
+    occ_engine *eng = NULL;
+    if (occ_boundary_create(&bo, &host, NULL, &b, &e) == OCC_OK) {
+        occ_ocall_reader rd = {occ_boundary_ocalls(b), 0};
+        occ_engine_opts o = {.threads = 1, .loader_threads = 1, .mode = OCC_MODE_OCCLUMENCY,
+                             .budget = budget, .mem = &mem};
+        occ_status st = occ_engine_create(&ap_net->m, &o, occ_ocall_read, &rd, &eng, &e);
+        CHECK_MSG(st == OCC_OK, "%s", e.msg);
+        int64_t rows;
+        uint32_t bands;
+        CHECK(eng && chained(eng, &rows, &bands) && bands > 1);
+        occ_epc_trace_start(epc, NULL, 1);
+        const float *ins[1] = {x};
+        float *outs[1] = {y};
+        for (int r = 0; eng && r < 2; r++)
+            CHECK_MSG(occ_engine_run(eng, (const void *const *)ins, (void *const *)outs, &e) == OCC_OK,
+                      "%s", e.msg);
+        occ_epc_trace_stop(epc);
+        size_t len;
+        CHECK(occ_epc_trace_take(epc, &out, &len, &e) == OCC_OK);
+        occ_engine_free(eng);
+        occ_boundary_free(b);
+    }
+    occ_epc_destroy(epc);
+    return out;
+}
+
+static void test_access_pattern(void)
+{
+    spec sp = {"access pattern", 3, 64, 61, 3,
+               {{L_CONV, 16, 3, 1, 1, 1}, {L_CONV, 16, 3, 1, 1, 1}, {L_MAX, 0, 2, 2, 1, 0}}, 0};
+    tb b;
+    float *keep[32];
+    int nk = 0;
+    build(&b, &sp, keep, &nk);
+    ap_net = &b;
+    uint64_t b0 = unchained_min(&b);
+    int64_t nx = (int64_t)(b.t[b.gin[0]].size / 4), ny = (int64_t)(b.t[b.gout[0]].size / 4);
+    float *x1 = rand_buf(nx), *x2 = malloc((size_t)nx * 4), *y1 = malloc((size_t)ny * 4),
+          *y2 = malloc((size_t)ny * 4);
+    for (int64_t i = 0; i < nx; i++)
+        x2[i] = i % 7 ? -3.0f * x1[i] : 0.0f; /* another image: other maxima, zeros */
+    occ_engine_strip_rows_max = 5;
+    char *t1 = ap_trace(128u << 10, b0 * 3 / 4, x1, y1), *t2 = ap_trace(128u << 10, b0 * 3 / 4, x2, y2);
+    occ_engine_strip_rows_max = 0;
+    CHECK(t1 && t2);
+    if (t1 && t2) {
+        size_t faults = 0;
+        for (const char *p = t1; (p = strstr(p, "fault")); p++)
+            faults++;
+        CHECK_MSG(faults > 50, "only %zu faults: the cap does not page", faults);
+        CHECK_MSG(memcmp(y1, y2, (size_t)ny * 4) != 0, "the two inputs gave the same output");
+        CHECK_MSG(strcmp(t1, t2) == 0, "strip chain: the page-fault traces of two inputs differ");
+        fprintf(stderr, "   two inputs, %zu faults each: identical traces\n", faults);
+    }
+    free(t1);
+    free(t2);
+    free(x1);
+    free(x2);
+    free(y1);
+    free(y2);
+    for (int i = 0; i < nk; i++)
+        free(keep[i]);
+    tb_free(&b);
+}
+
 int main(void)
 {
     srand(11);
@@ -430,5 +532,6 @@ int main(void)
     RUN(test_stride_dilation_pads);
     RUN(test_chain_then_fc);
     RUN(test_maxpool_pad_negative);
+    RUN(test_access_pattern);
     TEST_DONE();
 }
