@@ -348,7 +348,7 @@ void occ_eng_set_threads(const occ_engine *eng)
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                  void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
-                                 uint32_t wino_div, occ_engine **out, occ_error *e);
+                                 uint32_t wino_div, int strips, occ_engine **out, occ_error *e);
 
 /* Bytes copied in and checked per run of a whole batch. */
 uint64_t occ_eng_streamed_per_run(const occ_engine *eng)
@@ -373,10 +373,22 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
      * keeps its Winograd convolutions with 2 MiB segments */
     static const uint32_t divs[][2] = {{8, 2}, {16, 2}, {32, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
-    for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
-        st = engine_create1(m, opts, read, read_ctx, plan_only, split_all, divs[i][0], divs[i][1],
-                            out, e);
-        if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
+    /* strip chains (strips.c) only when no plan fits without them: a model
+     * that fits keeps its plan */
+    for (int strips = 0; strips < 2; strips++) {
+        occ_error e0 = {0};
+        if (strips && e)
+            e0 = *e; /* the refusal without strip chains */
+        for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
+            st = engine_create1(m, opts, read, read_ctx, plan_only, split_all, divs[i][0], divs[i][1],
+                                strips, out, e);
+            if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
+                return st;
+        }
+        /* a model no strip chain was tried for keeps its own refusal */
+        if (strips && e && !strstr(e->msg, "strip chain"))
+            *e = e0;
+        if (!occ_engine_strips || opts->batch > 1)
             break;
     }
     return st;
@@ -424,7 +436,7 @@ static void vr_done(occ_engine *eng, vreader *vr)
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                  void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
-                                 uint32_t wino_div, occ_engine **out, occ_error *e)
+                                 uint32_t wino_div, int strips, occ_engine **out, occ_error *e)
 {
     occ_status st;
     if (!out)
@@ -465,6 +477,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     pthread_cond_init(&eng->ring.cv, NULL);
     eng->ring.eng = eng;
     eng->wino_div = wino_div;
+    eng->strips_ok = strips;
     eng->mem.ops = (occ_ops_allocator){&eng->mem, emem_ops_alloc, emem_ops_free};
     /* segments: small enough that a ring of them is a small part of the
      * budget; native and baseline never split a layer */

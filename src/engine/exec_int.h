@@ -217,6 +217,7 @@ struct occ_engine {
     uint32_t n_chains;
     struct strip_run *srun;  /* per chain: its band kernels (a context's own) */
     int32_t plan_bn;         /* the last failed plan's bottleneck step; -1 none */
+    int strips_ok;           /* a failed plan may try strip chains (create's second pass) */
 };
 
 struct occ_compiled {

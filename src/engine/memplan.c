@@ -453,7 +453,7 @@ occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
 {
     occ_status st = occ_eng_make_plan_once(eng, e);
     if (st != OCC_ERR_BUDGET || eng->mode != OCC_MODE_OCCLUMENCY || eng->batch != 1 ||
-        !occ_engine_strips)
+        !occ_engine_strips || !eng->strips_ok)
         return st;
     return occ_eng_plan_strips(eng, e);
 }
