@@ -429,11 +429,8 @@ static int fit_rows(occ_engine *eng, uint32_t c, int64_t max, occ_status *st, oc
     while (a <= b) {
         int64_t mid = a + (b - a) / 2;
         occ_status s = try_rows(eng, c, mid, e);
-        if (s != OCC_OK && s != OCC_ERR_BUDGET) {
-            *st = s;
-            return -1;
-        }
-        if (s == OCC_OK || !bn_in(eng, c)) {
+        /* (a band height without kernels - a band reading only padding - counts as not fitting) */
+        if (s == OCC_OK || (s == OCC_ERR_BUDGET && !bn_in(eng, c))) {
             good = mid;
             a = mid + 1;
         } else {
