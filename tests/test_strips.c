@@ -1,9 +1,10 @@
 /* Strip chains (src/engine/strips.c, striprows.c): the rows a band of
- * output rows reads (against a brute-force count), and small CNNs whose
+ * output rows reads (checked tap by tap), and small CNNs whose
  * feature maps alone pass the budget: refused without strip chains, run
  * with them equal to native, peak within the budget - for plain 3x3
  * convolutions and pools, stride 2, dilation 2, padded max and average
- * pools, odd heights, bands capped so that the last is shorter, a chain
+ * pools, odd heights, bands capped so that the last is shorter, batch 2
+ * and a partial batch (the chain runs image by image), a chain
  * ending at a Flatten -> Gemm; a budget too small for one-row bands gets one
  * clear refusal; models that fit keep their plan (no chain); under an EPC
  * cap that pages inside the bands, two inputs give the same page-fault
@@ -313,14 +314,46 @@ static void run_spec(const spec *sp)
             eng = NULL;
             occ_engine_strip_rows_max = 0;
         }
-    /* batch 2: strip chains are batch 1 only; a clear refusal */
-    occ_status st = make(&b, OCC_MODE_OCCLUMENCY, budgets[1], 2, &eng, &e);
-    CHECK_MSG(st == OCC_ERR_BUDGET && e.msg[0], "%s: batch 2: %d", sp->name, (int)st);
-    occ_engine_free(eng);
-    eng = NULL;
+    /* batch 2: the chain runs image by image (split_k); each image as alone */
+    {
+        int64_t nx = (int64_t)(xt->size / 4);
+        float *x2 = malloc(2 * xt->size), *ref2 = malloc(yt->size), *y2 = malloc(2 * yt->size);
+        memcpy(x2, x, xt->size);
+        for (int64_t i = 0; i < nx; i++)
+            x2[nx + i] = -0.5f * x[i] + 0.25f;
+        occ_engine *nat = NULL;
+        const float *in2[1] = {x2 + nx};
+        float *o2[1] = {ref2};
+        CHECK(make(&b, OCC_MODE_NATIVE, 0, 1, &nat, &e) == OCC_OK);
+        CHECK(nat && occ_engine_run(nat, (const void *const *)in2, (void *const *)o2, &e) == OCC_OK);
+        occ_engine_free(nat);
+        occ_status st = make(&b, OCC_MODE_OCCLUMENCY, budgets[0], 2, &eng, &e);
+        CHECK_MSG(st == OCC_OK, "%s: batch 2: %s", sp->name, e.msg);
+        if (!st) {
+            CHECK_MSG(chained(eng, &rows, &bands), "%s: batch 2 without a strip chain", sp->name);
+            in2[0] = x2;
+            o2[0] = y2;
+            CHECK(occ_engine_run(eng, (const void *const *)in2, (void *const *)o2, &e) == OCC_OK);
+            CHECK_MSG(max_rel_err(y2, ref, ny) <= 1e-5 && max_rel_err(y2 + ny, ref2, ny) <= 1e-5,
+                      "%s: batch 2: %g %g", sp->name, max_rel_err(y2, ref, ny),
+                      max_rel_err(y2 + ny, ref2, ny));
+            /* a partial batch: one image */
+            in2[0] = x2 + nx;
+            CHECK(occ_engine_run_n(eng, 1, (const void *const *)in2, (void *const *)o2, &e) == OCC_OK);
+            CHECK(max_rel_err(y2, ref2, ny) <= 1e-5);
+            occ_engine_stats s;
+            occ_engine_get_stats(eng, &s);
+            CHECK(s.peak_enclave_bytes <= budgets[0]);
+        }
+        occ_engine_free(eng);
+        eng = NULL;
+        free(x2);
+        free(ref2);
+        free(y2);
+    }
     /* far too small even for one-row bands: one line naming the chain */
     memset(&e, 0, sizeof e);
-    st = make(&b, OCC_MODE_OCCLUMENCY, b0 / 8, 1, &eng, &e);
+    occ_status st = make(&b, OCC_MODE_OCCLUMENCY, b0 / 8, 1, &eng, &e);
     CHECK_MSG(st == OCC_ERR_BUDGET && strstr(e.msg, "strip chain") && !strchr(e.msg, '\n'),
               "%s: tiny budget: %d %s", sp->name, (int)st, e.msg);
     occ_engine_free(eng);

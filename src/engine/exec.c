@@ -388,7 +388,7 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
         /* a model no strip chain was tried for keeps its own refusal */
         if (strips && e && !strstr(e->msg, "strip chain"))
             *e = e0;
-        if (!occ_engine_strips || opts->batch > 1)
+        if (!occ_engine_strips || (opts->batch > 1 && split_all))
             break;
     }
     return st;
@@ -746,13 +746,14 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         }
         const uint32_t eit = K && it >= N * K ? it + (NB - N) * K : it; /* the plan's iteration */
         uint64_t t0 = eng->profiling ? now_ns() : 0;
-        /* a strip chain (batch 1 only): its steps at once, band by band */
-        const strip_chain *ch = K ? NULL : occ_eng_chain_at(eng, si);
+        /* a strip chain (batch 1, or one image of a batch: split_k): its
+         * steps at once, band by band */
+        const strip_chain *ch = occ_eng_chain_at(eng, si);
         if (ch) {
             const step *c0 = &eng->steps[ch->s0], *c1 = &eng->steps[ch->s1];
             int32_t tin = m->nodes[c0->node].inputs[0];
-            st = occ_eng_strips_run(eng, ch, c0->in_plain[0] ? plain_view(eng, tin, 0) : storage(eng, tin, 0),
-                                    storage(eng, c1->out, 0), eng->arena + eng->work_off[eit], e);
+            st = occ_eng_strips_run(eng, ch, c0->in_plain[0] ? plain_view(eng, tin, b0) : storage(eng, tin, b0),
+                                    storage(eng, c1->out, b0), eng->arena + eng->work_off[eit], e);
             it += ch->s1 - ch->s0;
             si = ch->s1;
         }

@@ -213,7 +213,8 @@ struct occ_engine {
     struct occ_fcfuse *fuse; /* fused streamed FC: per-thread MAC contexts and buffers */
     uint64_t fuse_reserve;   /* enclave bytes the plan keeps aside for them */
     uint64_t wprep_bytes;    /* steps' kept prepare weights (step.wprep), enclave bytes */
-    strip_chain *chains;     /* strip chains (strips.c; occlumency, batch 1), by s0; shared */
+    strip_chain *chains;     /* strip chains (strips.c; occlumency, batch 1 or before
+                              * split_k), by s0; shared */
     uint32_t n_chains;
     struct strip_run *srun;  /* per chain: its band kernels (a context's own) */
     int32_t plan_bn;         /* the last failed plan's bottleneck step; -1 none */

@@ -187,18 +187,20 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
             }
         }
     /* a strip chain's inner tensors exist in its bands only (chains are
-     * formed at batch 1 only: iterations are steps) */
+     * formed at batch 1, or before split_k: each image's own iterations) */
     for (uint32_t c = 0; c < eng->n_chains; c++) {
         const strip_chain *ch = &eng->chains[c];
-        for (uint32_t i = ch->s0; i < ch->s1; i++)
-            bufs[eng->t[eng->steps[i].out].buf].size = 0;
-        /* the chain writes its output band by band while it reads its
-         * input: the output lives from the chain's first step */
-        int32_t to = eng->steps[ch->s1].out;
-        int32_t r[2] = {eng->t[occ_eng_root_of(eng, to)].buf, eng->t[to].plain_buf};
-        for (int k = 0; k < 2; k++)
-            if (r[k] >= 0 && bufs[r[k]].first > (int32_t)ch->s0)
-                bufs[r[k]].first = (int32_t)ch->s0;
+        for (uint32_t b = 0; b < N; b++) {
+            for (uint32_t i = ch->s0; i < ch->s1; i++)
+                bufs[b * eng->n_reqs + (uint32_t)eng->t[eng->steps[i].out].buf].size = 0;
+            /* the chain writes its output band by band while it reads its
+             * input: the output lives from the chain's first step */
+            int32_t to = eng->steps[ch->s1].out, it0 = (int32_t)occ_eng_iteration(eng, ch->s0, b);
+            int32_t r[2] = {eng->t[occ_eng_root_of(eng, to)].buf, eng->t[to].plain_buf};
+            for (int k = 0; k < 2; k++)
+                if (r[k] >= 0 && bufs[b * eng->n_reqs + (uint32_t)r[k]].first > it0)
+                    bufs[b * eng->n_reqs + (uint32_t)r[k]].first = it0;
+        }
     }
     for (uint32_t it = 0, k = nb; it < n_it; it++) {
         uint32_t i = occ_eng_step_of(K, N, it), wlast;
@@ -452,7 +454,7 @@ occ_status occ_eng_make_plan_once(occ_engine *eng, occ_error *e)
 occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
 {
     occ_status st = occ_eng_make_plan_once(eng, e);
-    if (st != OCC_ERR_BUDGET || eng->mode != OCC_MODE_OCCLUMENCY || eng->batch != 1 ||
+    if (st != OCC_ERR_BUDGET || eng->mode != OCC_MODE_OCCLUMENCY || (eng->batch > 1 && !eng->split_k) ||
         !occ_engine_strips || !eng->strips_ok)
         return st;
     return occ_eng_plan_strips(eng, e);

@@ -7,8 +7,9 @@
  * overlap, striprows.c), so only the chain's input and output are whole and
  * every tensor between exists one band at a time in a small working buffer.
  *
- * Formed at plan time (occlumency mode, batch 1: only then is the budget
- * known), only when the plan does not fit otherwise: the chain grows from
+ * Formed at plan time (occlumency mode: only then is the budget known;
+ * batch 1, or the image-by-image steps of a batch), only when no plan fits
+ * otherwise: the chain grows from
  * the plan's bottleneck step towards its larger whole boundary tensor, and
  * its bands are the tallest whose plan moves the bottleneck out of it.
  * Bands depend on shapes and the budget only, so which rows are read and
@@ -130,14 +131,16 @@ static int step_win(const occ_engine *eng, uint32_t i, occ_rows_win *w)
 }
 
 /* Can step i be in a strip chain? A whole (unsplit) direct Conv without a
- * residual sum, or a MaxPool/AveragePool, 2-D, batch 1, float, in layouts a
- * band kernel takes. Everything else ends a chain. */
+ * residual sum, or a MaxPool/AveragePool, 2-D, of one image, float, in
+ * layouts a band kernel takes. Everything else ends a chain. */
 static int step_rowlocal(const occ_engine *eng, uint32_t i)
 {
     const occ_model *m = eng->m;
     const step *s = &eng->steps[i];
     const occ_node *n = &m->nodes[s->node];
     if (s->elided || s->fused || s->sum_src >= 0 || n->n_outputs != 1)
+        return 0;
+    if (eng->batch > 1 && i >= eng->split_k) /* a batch: the image-by-image steps only */
         return 0;
     if (s->kind == K_CONV) {
         if (s->n_parts != 1 || !s->sig || strstr(s->sig[0].impl, "wino"))
