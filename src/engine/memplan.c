@@ -449,7 +449,7 @@ occ_status occ_eng_make_plan_once(occ_engine *eng, occ_error *e)
     return make_plan1(eng, 0, 0, e);
 }
 
-/* Plans; a model whose feature maps pass the budget (occlumency, batch 1)
+/* Plans; a model whose feature maps pass the budget (occlumency; batch 1 or split_k)
  * gets strip chains (strips.c). A plan that fits as it is stays as it was. */
 occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
 {
