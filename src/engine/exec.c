@@ -375,6 +375,7 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
     occ_status st = OCC_OK;
     /* strip chains (strips.c) only when no plan fits without them: a model
      * that fits keeps its plan */
+    occ_error first[2] = {{0}, {0}}; /* each pass's refusal with the largest segments */
     for (int strips = 0; strips < 2; strips++) {
         occ_error e0 = {0};
         if (strips && e)
@@ -384,10 +385,19 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
                                 strips, out, e);
             if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
                 return st;
+            if (!i && e)
+                first[strips] = *e;
         }
-        /* a model no strip chain was tried for keeps its own refusal */
-        if (strips && e && !strstr(e->msg, "strip chain"))
-            *e = e0;
+        if (strips && e) {
+            /* no chain formed: the refusal as without them; chains that
+             * did not suffice: where the plan with them fails */
+            if (!strcmp(first[0].msg, first[1].msg))
+                *e = e0;
+            else if (!strstr(e->msg, "strip chain")) {
+                *e = first[1];
+                occ_error_prefix(e, "with strip chains");
+            }
+        }
         if (!occ_engine_strips || (opts->batch > 1 && split_all))
             break;
     }
