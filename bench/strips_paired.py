@@ -7,7 +7,8 @@ and alternated with bench/paired.py's machinery (long-lived `occ run
   bench/strips_paired.py [OCC] [PACKS] [ZOO]
 
 Environment as bench/paired.py (ROUNDS, BURST, WARM, GAP_MS, VERBOSE, SEED,
-JSON_OUT); MODELS (default: vgg16 vgg19); BUDGETS (default: 16M 32M).
+JSON_OUT); MODELS (default: vgg16 vgg19); BUDGETS (default: 16M 32M); EXTRA
+(more `occ run` arguments for every configuration, e.g. "--batch 2").
 """
 import os
 import random
@@ -34,7 +35,8 @@ def main():
         rounds, burst, time.strftime("%H:%M:%S"),
         " ".join("%.2f" % x for x in os.getloadavg())), flush=True)
     for m in models:
-        pack, x = "%s/%s.occ" % (p, m), ["--input", "%s/%s.input.bin" % (z, m)]
+        pack = "%s/%s.occ" % (p, m)
+        x = ["--input", "%s/%s.input.bin" % (z, m)] + os.environ.get("EXTRA", "").split()
         c = {}
         for t in (1, 2):
             c["native_t%d" % t] = paired.occ_cmd(occ, pack, x, "--threads", str(t))
