@@ -363,7 +363,7 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
             goto out;
         }
         for (uint32_t it = 0, k = nb; it < n_it; it++)
-                if (occ_eng_step_work(eng, occ_eng_step_of(K, N, it), &wl))
+            if (occ_eng_step_work(eng, occ_eng_step_of(K, N, it), &wl))
                 eng->work_off[it] = eng->plan.offsets[k++];
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
