@@ -2,7 +2,8 @@
  * output rows reads (checked tap by tap), and small CNNs whose
  * feature maps alone pass the budget: refused without strip chains, run
  * with them equal to native, peak within the budget - for plain 3x3
- * convolutions and pools, stride 2, dilation 2, padded max and average
+ * convolutions and pools, a depthwise 3x3 and a 1x1, stride 2, dilation
+ * 2, padded max and average
  * pools, odd heights, bands capped so that the last is shorter, batch 2
  * and a partial batch (the chain runs image by image), a chain
  * ending at a Flatten -> Gemm; a budget too small for one-row bands gets one
@@ -117,6 +118,7 @@ enum { L_CONV, L_MAX, L_AVG };
 typedef struct layer {
     int kind;
     int64_t c, k, s, d, p; /* out channels (conv), kernel, stride, dilation, pads */
+    int64_t g;             /* conv groups */
 } layer;
 
 typedef struct spec {
@@ -146,16 +148,18 @@ static void build(tb *b, const spec *sp, float **keep, int *n_keep)
         snprintf(names[i], sizeof names[i], "l%d", i);
         int out = tb_act(b, names[i]);
         if (L->kind == L_CONV) {
-            int64_t wd[4] = {L->c, c, L->k, L->k}, bd[1] = {L->c};
-            float *wv = rand_buf(L->c * c * L->k * L->k), *bv = rand_buf(L->c);
+            int64_t g = L->g;
+            int64_t wd[4] = {L->c, c / g, L->k, L->k}, bd[1] = {L->c};
+            float *wv = rand_buf(L->c * (c / g) * L->k * L->k), *bv = rand_buf(L->c);
             keep[(*n_keep)++] = wv;
             keep[(*n_keep)++] = bv;
             int wt = tb_weight(b, "w", 4, wd, wv), bt = tb_weight(b, "b", 1, bd, bv);
             attrs[i][0] = A_INTS("pads", pads[i], 4);
             attrs[i][1] = A_INTS("strides", st[i], 2);
             attrs[i][2] = A_INTS("dilations", dl[i], 2);
+            attrs[i][3] = A_INT("group", g);
             int in[3] = {cur, wt, bt};
-            tb_node(b, "Conv", 3, in, out, 3, attrs[i])->name = names[i];
+            tb_node(b, "Conv", 3, in, out, 4, attrs[i])->name = names[i];
             int r = tb_act(b, "r");
             int in2[1] = {out};
             tb_node(b, "Relu", 1, in2, r, 0, NULL);
@@ -368,7 +372,7 @@ static void run_spec(const spec *sp)
 static void test_conv_relu_pool(void)
 {
     spec sp = {"conv3x3-relu-conv3x3-relu-maxpool 1x3x64x61", 3, 64, 61, 3,
-               {{L_CONV, 16, 3, 1, 1, 1}, {L_CONV, 16, 3, 1, 1, 1}, {L_MAX, 0, 2, 2, 1, 0}}, 0};
+               {{L_CONV, 16, 3, 1, 1, 1, 1}, {L_CONV, 16, 3, 1, 1, 1, 1}, {L_MAX, 0, 2, 2, 1, 0, 1}}, 0};
     run_spec(&sp);
 }
 
@@ -377,11 +381,22 @@ static void test_stride_dilation_pads(void)
     /* odd height, stride 2, dilation 2 (pad 2), a padded 3x3 max pool, a
      * padded average pool that counts its pads (count_include_pad) */
     spec sp = {"stride 2, dilation 2, padded max and avg pools 1x4x131x45", 4, 131, 45, 5,
-               {{L_CONV, 32, 3, 2, 1, 1},
-                {L_CONV, 32, 3, 1, 2, 2},
-                {L_MAX, 0, 3, 2, 1, 1},
-                {L_CONV, 8, 3, 1, 1, 1},
-                {L_AVG, 0, 3, 1, 1, 1}},
+               {{L_CONV, 32, 3, 2, 1, 1, 1},
+                {L_CONV, 32, 3, 1, 2, 2, 1},
+                {L_MAX, 0, 3, 2, 1, 1, 1},
+                {L_CONV, 8, 3, 1, 1, 1, 1},
+                {L_AVG, 0, 3, 1, 1, 1, 1}},
+               0};
+    run_spec(&sp);
+}
+
+static void test_depthwise_1x1(void)
+{
+    spec sp = {"conv-depthwise 3x3-conv 1x1-maxpool 1x3x75x50", 3, 75, 50, 4,
+               {{L_CONV, 32, 3, 1, 1, 1, 1},
+                {L_CONV, 32, 3, 1, 1, 1, 32},
+                {L_CONV, 16, 1, 1, 1, 0, 1},
+                {L_MAX, 0, 3, 2, 1, 0, 1}},
                0};
     run_spec(&sp);
 }
@@ -389,10 +404,10 @@ static void test_stride_dilation_pads(void)
 static void test_chain_then_fc(void)
 {
     spec sp = {"conv-conv-conv-maxpool -> Flatten -> Gemm 1x3x57x40", 3, 57, 40, 4,
-               {{L_CONV, 16, 3, 1, 1, 1},
-                {L_CONV, 16, 5, 1, 1, 2},
-                {L_CONV, 4, 3, 1, 1, 1},
-                {L_MAX, 0, 4, 4, 1, 0}},
+               {{L_CONV, 16, 3, 1, 1, 1, 1},
+                {L_CONV, 16, 5, 1, 1, 2, 1},
+                {L_CONV, 4, 3, 1, 1, 1, 1},
+                {L_MAX, 0, 4, 4, 1, 0, 1}},
                1};
     run_spec(&sp);
 }
@@ -520,7 +535,7 @@ static char *ap_trace(uint64_t cap, uint64_t budget, const float *x, float *y)
 static void test_access_pattern(void)
 {
     spec sp = {"access pattern", 3, 64, 61, 3,
-               {{L_CONV, 16, 3, 1, 1, 1}, {L_CONV, 16, 3, 1, 1, 1}, {L_MAX, 0, 2, 2, 1, 0}}, 0};
+               {{L_CONV, 16, 3, 1, 1, 1, 1}, {L_CONV, 16, 3, 1, 1, 1, 1}, {L_MAX, 0, 2, 2, 1, 0, 1}}, 0};
     tb b;
     float *keep[32];
     int nk = 0;
@@ -563,6 +578,7 @@ int main(void)
     RUN(test_rows_chain);
     RUN(test_conv_relu_pool);
     RUN(test_stride_dilation_pads);
+    RUN(test_depthwise_1x1);
     RUN(test_chain_then_fc);
     RUN(test_maxpool_pad_negative);
     RUN(test_access_pattern);
