@@ -1,15 +1,13 @@
 /* Strip chains (src/engine/strips.c, striprows.c): the rows a band of
- * output rows reads (checked tap by tap), and small CNNs whose
- * feature maps alone pass the budget: refused without strip chains, run
- * with them equal to native, peak within the budget - for plain 3x3
- * convolutions and pools, a depthwise 3x3 and a 1x1, stride 2, dilation
- * 2, padded max and average
- * pools, odd heights, bands capped so that the last is shorter, batch 2
- * and a partial batch (the chain runs image by image), a chain
- * ending at a Flatten -> Gemm; a budget too small for one-row bands gets one
- * clear refusal; models that fit keep their plan (no chain); under an EPC
- * cap that pages inside the bands, two inputs give the same page-fault
- * trace. */
+ * output rows reads (checked tap by tap), and small CNNs whose feature maps
+ * alone pass the budget: refused without strip chains, run with them equal
+ * to native, peak within the budget - for plain 3x3 convolutions and pools,
+ * a depthwise 3x3 and a 1x1, stride 2, dilation 2, padded max and average
+ * pools, odd heights, bands capped so that the last is shorter, batch 2 and
+ * a partial batch (the chain runs image by image), a chain ending at a
+ * Flatten -> Gemm; a budget too small for one-row bands gets one clear
+ * refusal; models that fit keep their plan (no chain); under an EPC cap
+ * that pages inside the bands, two inputs give the same page-fault trace. */
 #include "test_ops_util.h"
 
 #include "engine/striprows.h"
