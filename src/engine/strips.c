@@ -493,6 +493,9 @@ static int grow(occ_engine *eng, uint32_t *cp, occ_status *st, occ_error *e)
 occ_status occ_eng_plan_strips(occ_engine *eng, occ_error *e)
 {
     occ_status st = OCC_ERR_BUDGET;
+    occ_error own = {0};
+    if (!e) /* messages are kept and restored below */
+        e = &own;
     if (!eng->chains && !(eng->chains = calloc(MAX_CHAIN, sizeof *eng->chains)))
         return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
     for (int round = 0; round < 256 && st == OCC_ERR_BUDGET; round++) {
