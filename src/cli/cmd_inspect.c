@@ -167,6 +167,12 @@ static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, ui
             cJSON_AddNumberToObject(o, "resident_bytes", (double)L[i].bytes_resident);
             cJSON_AddNumberToObject(o, "streamed_segments", L[i].seg_streamed);
             cJSON_AddNumberToObject(o, "streamed_bytes", (double)L[i].bytes_streamed);
+            if (L[i].band_rows) { /* a strip chain's step (docs/streaming.md) */
+                cJSON_AddNumberToObject(o, "strip_chain_first", L[i].chain_first);
+                cJSON_AddNumberToObject(o, "strip_chain_last", L[i].chain_last);
+                cJSON_AddNumberToObject(o, "band_rows", (double)L[i].band_rows);
+                cJSON_AddNumberToObject(o, "bands", L[i].n_bands);
+            }
             cJSON_AddItemToArray(layers, o);
         }
         cJSON_AddItemToObject(root, "layers", layers);
@@ -188,6 +194,12 @@ static int print_plan(const char *path, occ_packfile *pf, const occ_model *m, ui
             printf("%5u  %-28.28s %-18.18s %10.2f %10.2f %5u %16s %16s\n", i, L[i].name, L[i].op,
                    mib(L[i].act_live), mib(L[i].work), L[i].parts, res, str);
         }
+        /* strip chains (docs/streaming.md): their bands */
+        for (uint32_t i = 0, n_ch = 0; i < nl; i++)
+            if (L[i].band_rows && L[i].chain_first == i)
+                printf("%sstrip chain              steps %u..%u in %u bands of %lld output rows\n",
+                       n_ch++ ? "" : "\n", L[i].chain_first, L[i].chain_last, L[i].n_bands,
+                       (long long)L[i].band_rows);
         printf("\narena (feature maps)     %10.2f MiB\n", mib(s.arena));
         printf("working buffer           %10.2f MiB\n", mib(s.work));
         printf("streaming window         %10.2f MiB (%u slots)\n", mib(s.window), s.window_slots);

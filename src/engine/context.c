@@ -350,9 +350,12 @@ occ_status occ_engine_create_ctx(const occ_compiled *c, const occ_engine_opts *o
         (st = occ_dnnl_check(dnnl_stream_create(&eng->stream, eng->deng, dnnl_stream_default_flags),
                              "stream", e)))
         goto fail;
+    eng->srun = NULL;
     for (uint32_t i = 0; i < eng->n_steps; i++)
         if ((st = prepare_step(eng, &eng->steps[i], &mc, e)))
             goto fail;
+    if ((st = occ_eng_strips_prepare(eng, e)))
+        goto fail;
     occ_eng_segmac_free(mc);
     mc = NULL;
     if ((st = occ_eng_alloc_run_memory(eng, e)))

@@ -46,6 +46,11 @@ typedef struct occ_plan_layer {
     uint32_t parts;          /* pieces the layer runs in (weight segments) */
     uint32_t seg_streamed, seg_resident;
     uint64_t bytes_streamed, bytes_resident;
+    /* in a strip chain (src/engine/strips.c): its steps [chain_first,
+     * chain_last], run in bands of band_rows output rows of the last
+     * (n_bands of them); band_rows 0 = not in one */
+    uint32_t chain_first, chain_last, n_bands;
+    int64_t band_rows;
 } occ_plan_layer;
 
 typedef struct occ_plan_summary {
@@ -74,6 +79,10 @@ extern int occ_engine_batch_order;
  * only the rows it names (the plain kernel, no oblivious pieces): the
  * control that shows tests/test_embed_oblivious.c sees the leak. */
 extern int occ_engine_gather_direct;
+/* Strip chains (strips.c): 0 = never formed (tests: the plan without them);
+ * strip_rows_max > 0 caps band heights (tests: many bands, a shorter last). */
+extern int occ_engine_strips;
+extern int64_t occ_engine_strip_rows_max;
 
 /* Experiments and tests: 0 = a streamed Gemm goes through the ring like any
  * segment instead of being fused (src/engine/fcfuse.c); `occ` sets it from

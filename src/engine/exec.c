@@ -348,7 +348,7 @@ void occ_eng_set_threads(const occ_engine *eng)
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                  void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
-                                 uint32_t wino_div, occ_engine **out, occ_error *e);
+                                 uint32_t wino_div, int strips, occ_engine **out, occ_error *e);
 
 /* Bytes copied in and checked per run of a whole batch. */
 uint64_t occ_eng_streamed_per_run(const occ_engine *eng)
@@ -373,10 +373,32 @@ static occ_status engine_create_divs(const occ_model *m, const occ_engine_opts *
      * keeps its Winograd convolutions with 2 MiB segments */
     static const uint32_t divs[][2] = {{8, 2}, {16, 2}, {32, 2}, {8, 8}, {16, 8}, {32, 8}, {32, 32}};
     occ_status st = OCC_OK;
-    for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
-        st = engine_create1(m, opts, read, read_ctx, plan_only, split_all, divs[i][0], divs[i][1],
-                            out, e);
-        if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
+    /* strip chains (strips.c) only when no plan fits without them: a model
+     * that fits keeps its plan */
+    occ_error first[2] = {{0}, {0}}; /* each pass's refusal with the largest segments */
+    for (int strips = 0; strips < 2; strips++) {
+        occ_error e0 = {0};
+        if (strips && e)
+            e0 = *e; /* the refusal without strip chains */
+        for (size_t i = 0; i < sizeof divs / sizeof divs[0]; i++) {
+            st = engine_create1(m, opts, read, read_ctx, plan_only, split_all, divs[i][0], divs[i][1],
+                                strips, out, e);
+            if (st != OCC_ERR_BUDGET || !opts || opts->mode != OCC_MODE_OCCLUMENCY)
+                return st;
+            if (!i && e)
+                first[strips] = *e;
+        }
+        if (strips && e) {
+            /* no chain formed: the refusal as without them; chains that
+             * did not suffice: where the plan with them fails */
+            if (!strcmp(first[0].msg, first[1].msg))
+                *e = e0;
+            else if (!strstr(e->msg, "strip chain")) {
+                *e = first[1];
+                occ_error_prefix(e, "with strip chains");
+            }
+        }
+        if (!occ_engine_strips || (opts->batch > 1 && split_all))
             break;
     }
     return st;
@@ -424,7 +446,7 @@ static void vr_done(occ_engine *eng, vreader *vr)
 
 static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts, occ_read_fn read,
                                  void *read_ctx, int plan_only, int split_all, uint32_t seg_div,
-                                 uint32_t wino_div, occ_engine **out, occ_error *e)
+                                 uint32_t wino_div, int strips, occ_engine **out, occ_error *e)
 {
     occ_status st;
     if (!out)
@@ -465,6 +487,7 @@ static occ_status engine_create1(const occ_model *m, const occ_engine_opts *opts
     pthread_cond_init(&eng->ring.cv, NULL);
     eng->ring.eng = eng;
     eng->wino_div = wino_div;
+    eng->strips_ok = strips;
     eng->mem.ops = (occ_ops_allocator){&eng->mem, emem_ops_alloc, emem_ops_free};
     /* segments: small enough that a ring of them is a small part of the
      * budget; native and baseline never split a layer */
@@ -720,7 +743,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
         memset(eng->times, 0, m->n_nodes * sizeof *eng->times);
     /* iteration it runs step si for images [b0, b1) (see split_k) */
     for (uint32_t it = 0; it < n_it && !st; it++) {
-        const uint32_t si = occ_eng_step_of(K, N, it);
+        uint32_t si = occ_eng_step_of(K, N, it);
         uint32_t b0 = 0, b1 = N;
         if (K && it < N * K) {
             b0 = it / K;
@@ -731,15 +754,26 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
                        (size_t)sz);
             }
         }
-        const step *s = &eng->steps[si];
-        const occ_node *n = &m->nodes[s->node];
         const uint32_t eit = K && it >= N * K ? it + (NB - N) * K : it; /* the plan's iteration */
         uint64_t t0 = eng->profiling ? now_ns() : 0;
+        /* a strip chain (batch 1, or one image of a batch: split_k): its
+         * steps at once, band by band */
+        const strip_chain *ch = occ_eng_chain_at(eng, si);
+        if (ch) {
+            const step *c0 = &eng->steps[ch->s0], *c1 = &eng->steps[ch->s1];
+            int32_t tin = m->nodes[c0->node].inputs[0];
+            st = occ_eng_strips_run(eng, ch, c0->in_plain[0] ? plain_view(eng, tin, b0) : storage(eng, tin, b0),
+                                    storage(eng, c1->out, b0), eng->arena + eng->work_off[eit], e);
+            it += ch->s1 - ch->s0;
+            si = ch->s1;
+        }
+        const step *s = &eng->steps[si];
+        const occ_node *n = &m->nodes[s->node];
         if (s->sum_src >= 0 && !s->sum_alias)
             for (uint32_t b = b0; b < b1; b++)
                 memcpy(storage(eng, s->out, b), storage(eng, s->sum_src, b),
                        (size_t)eng->t[s->out].size);
-        uint32_t np = s->elided ? 0 : s->kind == K_NONE ? 1 : s->n_parts;
+        uint32_t np = s->elided || ch ? 0 : s->kind == K_NONE ? 1 : s->n_parts;
         float *ga = NULL, *gy = NULL; /* gathered A and Y of a batched Gemm */
         if (s->gemm_batch && b1 - b0 > 1 && eng->work_off) {
             uint64_t asz = s->gemm_batch;
@@ -812,6 +846,7 @@ occ_status occ_engine_run_n(occ_engine *eng, uint32_t n, const void *const *inpu
 void occ_eng_free_kernels(occ_engine *eng)
 {
     occ_ops_set_allocator(&eng->mem.ops);
+    occ_eng_strips_free(eng);
     for (uint32_t i = 0; eng->steps && i < eng->n_steps; i++) {
         step *s = &eng->steps[i];
         if (s->state)
@@ -867,6 +902,7 @@ void occ_engine_free(occ_engine *eng)
     occ_plan_free(&eng->plan);
     pthread_mutex_destroy(&eng->mem.mu);
     free(eng->segs);
+    free(eng->chains);
     free(eng->layers);
     free(eng->offsets);
     free(eng->work_off);

@@ -81,6 +81,21 @@ typedef struct conv_sig {
     char impl[64];
 } conv_sig;
 
+/* A strip chain (strips.c): steps [s0, s1], each row-local (a Conv with its
+ * fused activation, a pool) and each reading the one before, run band by
+ * band of `rows` output rows of s1 (the last band may be shorter): only
+ * s0's input and s1's output are whole buffers; every tensor between exists
+ * one band at a time in the chain's working buffer (two band buffers used in
+ * turn, then the largest band kernel's scratchpad), an arena buffer alive
+ * over the chain's steps. The bands depend on shapes and the budget only. */
+typedef struct strip_chain {
+    uint32_t s0, s1;
+    int64_t rows;
+    uint64_t buf_size;       /* each band buffer */
+    uint64_t scratch;        /* the largest band kernel's scratchpad */
+    uint64_t work;           /* 2 * buf_size + scratch */
+} strip_chain;
+
 /* A weight segment: the unit of residency and streaming. Its plaintext is
  * kernel-ready bytes (a conv part's reordered weights + bias, a Gemm's rows
  * of B + C slice, or an op's raw weight bytes). */
@@ -198,6 +213,12 @@ struct occ_engine {
     struct occ_fcfuse *fuse; /* fused streamed FC: per-thread MAC contexts and buffers */
     uint64_t fuse_reserve;   /* enclave bytes the plan keeps aside for them */
     uint64_t wprep_bytes;    /* steps' kept prepare weights (step.wprep), enclave bytes */
+    strip_chain *chains;     /* strip chains (strips.c; occlumency, batch 1 or before
+                              * split_k), by s0; shared */
+    uint32_t n_chains;
+    struct strip_run *srun;  /* per chain: its band kernels (a context's own) */
+    int32_t plan_bn;         /* the last failed plan's bottleneck step; -1 none */
+    int strips_ok;           /* a failed plan may try strip chains (create's second pass) */
 };
 
 struct occ_compiled {
@@ -259,6 +280,29 @@ uint32_t occ_eng_iteration(const occ_engine *eng, uint32_t i, uint32_t b);
 uint32_t occ_eng_step_of(uint32_t K, uint32_t n, uint32_t it);
 uint32_t occ_eng_choose_split(const occ_engine *eng, int split_all);
 occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e);
+
+void occ_eng_drop_plan(occ_engine *eng);
+occ_status occ_eng_make_plan_once(occ_engine *eng, occ_error *e);
+/* steps' working buffers as planned: bytes and lifetime [first, last] of
+ * step i's, 0 for steps of a strip chain but its first (whose is the chain's) */
+uint64_t occ_eng_step_work(const occ_engine *eng, uint32_t i, uint32_t *last);
+
+/* ---- strips.c: strip chains ---- */
+
+/* The chain whose first step is i, or NULL. */
+const strip_chain *occ_eng_chain_at(const occ_engine *eng, uint32_t i);
+int32_t occ_eng_chain_of(const occ_engine *eng, uint32_t i);
+/* After a plan that failed (eng->plan_bn its bottleneck): forms or
+ * lengthens strip chains and sizes their bands until a plan fits, or
+ * says why none does. */
+occ_status occ_eng_plan_strips(occ_engine *eng, occ_error *e);
+/* A context's band kernels (after its steps' kernels), and their end. */
+occ_status occ_eng_strips_prepare(occ_engine *eng, occ_error *e);
+void occ_eng_strips_free(occ_engine *eng);
+/* Runs chain ch: input whole at `in`, output whole at `out`, its working
+ * buffer at `work`. */
+occ_status occ_eng_strips_run(occ_engine *eng, const strip_chain *ch, const void *in, void *out,
+                              uint8_t *work, occ_error *e);
 
 /* ---- stream.c: segment MAC/AEAD context and the streaming ring ---- */
 

@@ -126,6 +126,17 @@ uint32_t occ_eng_choose_split(const occ_engine *eng, int split_all)
     return k;
 }
 
+uint64_t occ_eng_step_work(const occ_engine *eng, uint32_t i, uint32_t *last)
+{
+    *last = i;
+    int32_t c = occ_eng_chain_of(eng, i);
+    if (c < 0)
+        return eng->steps[i].work;
+    const strip_chain *ch = &eng->chains[c];
+    *last = ch->s1;
+    return i == ch->s0 ? ch->work : 0;
+}
+
 /* One plan with fuse_reserve bytes kept aside for the fused FC buffers;
  * fuse = 0: no Gemm is fused. */
 static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, occ_error *e)
@@ -143,8 +154,9 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
     const uint32_t K = eng->split_k, N = eng->batch;
     const uint32_t n_it = K ? N * K + (eng->n_steps - K) : eng->n_steps;
     uint32_t nw = 0;
+    uint32_t wl;
     for (uint32_t i = 0; work_in_arena && i < eng->n_steps; i++)
-        nw += eng->steps[i].work > 0 ? (K && i < K ? N : 1) : 0;
+        nw += occ_eng_step_work(eng, i, &wl) > 0 ? (K && i < K ? N : 1) : 0;
     occ_plan_buffer *bufs = calloc(nb + nw + 1u, sizeof *bufs);
     occ_plan_step *steps = calloc(n_it + 1u, sizeof *steps);
     uint64_t *csz = calloc(eng->n_segs + 1u, sizeof *csz);
@@ -174,12 +186,29 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
                 pb->last = to_end ? (int32_t)n_it - 1 : (int32_t)occ_eng_iteration(eng, (uint32_t)pb->last, b);
             }
         }
+    /* a strip chain's inner tensors exist in its bands only (chains are
+     * formed at batch 1, or before split_k: each image's own iterations) */
+    for (uint32_t c = 0; c < eng->n_chains; c++) {
+        const strip_chain *ch = &eng->chains[c];
+        for (uint32_t b = 0; b < N; b++) {
+            for (uint32_t i = ch->s0; i < ch->s1; i++)
+                bufs[b * eng->n_reqs + (uint32_t)eng->t[eng->steps[i].out].buf].size = 0;
+            /* the chain writes its output band by band while it reads its
+             * input: the output lives from the chain's first step */
+            int32_t to = eng->steps[ch->s1].out, it0 = (int32_t)occ_eng_iteration(eng, ch->s0, b);
+            int32_t r[2] = {eng->t[occ_eng_root_of(eng, to)].buf, eng->t[to].plain_buf};
+            for (int k = 0; k < 2; k++)
+                if (r[k] >= 0 && bufs[b * eng->n_reqs + (uint32_t)r[k]].first > it0)
+                    bufs[b * eng->n_reqs + (uint32_t)r[k]].first = it0;
+        }
+    }
     for (uint32_t it = 0, k = nb; it < n_it; it++) {
-        uint32_t i = occ_eng_step_of(K, N, it);
-        steps[it].part_size = eng->steps[i].work;
+        uint32_t i = occ_eng_step_of(K, N, it), wlast;
+        uint64_t w = occ_eng_step_work(eng, i, &wlast);
+        steps[it].part_size = w;
         steps[it].parts_max = 1;
-        if (work_in_arena && eng->steps[i].work) {
-            bufs[k++] = (occ_plan_buffer){eng->steps[i].work, (int32_t)it, (int32_t)it};
+        if (work_in_arena && w) {
+            bufs[k++] = (occ_plan_buffer){w, (int32_t)it, (int32_t)(it + (wlast - i))};
             steps[it].part_size = 0;
         }
         if (eng->steps[i].kind != K_NONE) {
@@ -203,6 +232,8 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
         double f = (double)occ_op_flops(m, &m->nodes[s->node]) * (K && i < K ? 1 : N) + 1.0;
         double pr = (double)w / f * 1e6;
         uint64_t v = pr > 1e18 ? UINT64_C(1000000000000000000) : (uint64_t)pr;
+        if (occ_eng_chain_of(eng, i) >= 0) /* a chain's weights stay resident (below) */
+            v = UINT64_C(2000000000000000000);
         for (uint32_t p = 0; p < s->n_parts; p++)
             prio[s->first_seg + p] = v;
     }
@@ -245,6 +276,7 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
             max_plain = p;
     }
     const uint64_t avail0 = in.budget;
+    eng->plan_bn = -1;
     for (int attempt = 0; attempt < 4; attempt++) {
         int32_t bn = -1;
         occ_plan_free(&eng->plan);
@@ -253,6 +285,7 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
             /* name the bottleneck layer */
             if (bn >= 0 && (uint32_t)bn < n_it) {
                 bn = (int32_t)occ_eng_step_of(K, N, (uint32_t)bn);
+                eng->plan_bn = bn;
                 const occ_node *nd = &m->nodes[eng->steps[bn].node];
                 occ_error_prefix(e, "layer %s (%s, step %d)", nm(nd->name), nm(nd->op), bn);
             }
@@ -295,6 +328,21 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
                       (unsigned long long)eng->budget);
         goto out;
     }
+    /* a strip chain runs every band with all its steps' weights: they must
+     * all be in enclave memory at once (resident, first by priority) */
+    for (uint32_t c = 0; c < eng->n_chains; c++)
+        for (uint32_t i = eng->chains[c].s0; i <= eng->chains[c].s1; i++) {
+            const step *s = &eng->steps[i];
+            for (uint32_t p = 0; s->kind != K_NONE && p < s->n_parts; p++)
+                if (!eng->plan.resident[s->first_seg + p]) {
+                    eng->plan_bn = (int32_t)i;
+                    st = occ_fail(e, OCC_ERR_BUDGET,
+                                  "does not fit the enclave memory budget: the weights of the "
+                                  "strip chain of steps %u..%u cannot all stay resident",
+                                  eng->chains[c].s0, eng->chains[c].s1);
+                    goto out;
+                }
+        }
     eng->planned = 1;
     /* a model whose feature maps are all empty (zero-size tensors) still gets
      * an arena: every tensor then has an address, its 0 bytes copied from it */
@@ -315,7 +363,7 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
             goto out;
         }
         for (uint32_t it = 0, k = nb; it < n_it; it++)
-            if (eng->steps[occ_eng_step_of(K, N, it)].work)
+            if (occ_eng_step_work(eng, occ_eng_step_of(K, N, it), &wl))
                 eng->work_off[it] = eng->plan.offsets[k++];
     }
     for (uint32_t g = 0; g < eng->n_segs; g++)
@@ -333,7 +381,16 @@ static occ_status make_plan1(occ_engine *eng, uint64_t fuse_reserve, int fuse, o
         const step *s = &eng->steps[i];
         L->name = nm(m->nodes[s->node].name);
         L->op = nm(m->nodes[s->node].op);
-        L->work = s->work;
+        L->work = occ_eng_step_work(eng, i, &wl);
+        int32_t c = occ_eng_chain_of(eng, i);
+        if (c >= 0) {
+            const strip_chain *ch = &eng->chains[c];
+            L->chain_first = ch->s0;
+            L->chain_last = ch->s1;
+            L->band_rows = ch->rows;
+            int64_t h = m->tensors[eng->steps[ch->s1].out].dims[2];
+            L->n_bands = (uint32_t)((h + ch->rows - 1) / ch->rows);
+        }
         L->parts = s->kind == K_NONE ? 1 : s->n_parts;
         int32_t at = K ? (int32_t)occ_eng_iteration(eng, i, 0) : (int32_t)i; /* image 0's */
         for (uint32_t b = 0; b < nb; b++)
@@ -359,7 +416,7 @@ out:
     return st;
 }
 
-static void drop_plan(occ_engine *eng)
+void occ_eng_drop_plan(occ_engine *eng)
 {
     occ_plan_free(&eng->plan);
     free(eng->offsets);
@@ -376,7 +433,7 @@ static void drop_plan(occ_engine *eng)
  * Gemm, plans again with them kept aside (they take from what stays
  * resident) and keeps that plan if the model still fits, else the first
  * (no fusion: fusing never makes a model not fit). */
-occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
+occ_status occ_eng_make_plan_once(occ_engine *eng, occ_error *e)
 {
     occ_status st = make_plan1(eng, 0, 1, e); /* a probe when it fuses (no room kept) */
     int fused = 0;
@@ -385,9 +442,20 @@ occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
     if (!fused)
         return st;
     occ_error e2 = {0};
-    drop_plan(eng);
+    occ_eng_drop_plan(eng);
     if (make_plan1(eng, occ_eng_fuse_reserve(eng), 1, &e2) == OCC_OK && eng->fuse_reserve)
         return OCC_OK;
-    drop_plan(eng);
+    occ_eng_drop_plan(eng);
     return make_plan1(eng, 0, 0, e);
+}
+
+/* Plans; a model whose feature maps pass the budget (occlumency; batch 1 or split_k)
+ * gets strip chains (strips.c). A plan that fits as it is stays as it was. */
+occ_status occ_eng_make_plan(occ_engine *eng, occ_error *e)
+{
+    occ_status st = occ_eng_make_plan_once(eng, e);
+    if (st != OCC_ERR_BUDGET || eng->mode != OCC_MODE_OCCLUMENCY || (eng->batch > 1 && !eng->split_k) ||
+        !occ_engine_strips || !eng->strips_ok)
+        return st;
+    return occ_eng_plan_strips(eng, e);
 }

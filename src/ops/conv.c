@@ -139,11 +139,10 @@ static void conv_destroy(void *p)
     free(s);
 }
 
-/* Tries to build a primitive descriptor with the given algorithm. */
-static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_bias,
-                             const dnnl_memory_desc_t *src, dnnl_format_tag_t dst_tag,
-                             const dnnl_primitive_attr_t attr, dnnl_engine_t eng,
-                             dnnl_primitive_desc_t *pd)
+/* The operation descriptor of a convolution with the given algorithm. */
+static dnnl_status_t conv_desc(const conv_geom *cg, dnnl_alg_kind_t alg, int has_bias,
+                               const dnnl_memory_desc_t *src, dnnl_format_tag_t dst_tag,
+                               dnnl_convolution_desc_t *cd)
 {
     dnnl_memory_desc_t smd, wmd, bmd, dmd;
     dnnl_dims_t sd = {cg->n, cg->c, cg->h, cg->w};
@@ -170,10 +169,20 @@ static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_b
         return s;
     if ((s = dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x)))
         return s;
+    return dnnl_dilated_convolution_forward_desc_init(cd, dnnl_forward_inference, alg, &smd, &wmd,
+                                                      has_bias ? &bmd : NULL, &dmd, strides, dil,
+                                                      pl, pr);
+}
+
+/* Tries to build a primitive descriptor with the given algorithm. */
+static dnnl_status_t conv_pd(const conv_geom *cg, dnnl_alg_kind_t alg, int has_bias,
+                             const dnnl_memory_desc_t *src, dnnl_format_tag_t dst_tag,
+                             const dnnl_primitive_attr_t attr, dnnl_engine_t eng,
+                             dnnl_primitive_desc_t *pd)
+{
     dnnl_convolution_desc_t cd;
-    if ((s = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &smd,
-                                                        &wmd, has_bias ? &bmd : NULL, &dmd,
-                                                        strides, dil, pl, pr)))
+    dnnl_status_t s = conv_desc(cg, alg, has_bias, src, dst_tag, &cd);
+    if (s)
         return s;
     return dnnl_primitive_desc_create(pd, &cd, attr, eng, NULL);
 }
@@ -184,6 +193,50 @@ dnnl_format_tag_t occ_conv_canonical_tag(void)
     return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core
                ? dnnl_nChw16c
                : dnnl_nChw8c;
+}
+
+/* The primitive attributes of a Conv: user scratchpad (the working buffer
+ * the caller provides and counts) and the fused post-ops. */
+static occ_status conv_attr(const occ_op_prep *p, dnnl_primitive_attr_t *out, occ_error *e)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    occ_status st;
+    *out = NULL;
+    if ((st = occ_dnnl_check(dnnl_primitive_attr_create(&attr), "attr", e)))
+        return st;
+    if ((st = occ_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+                             "scratchpad mode", e)))
+        goto fail;
+    if (p->n_post) {
+        if ((st = occ_dnnl_check(dnnl_post_ops_create(&po), "post-ops", e)))
+            goto fail;
+        for (int i = 0; i < p->n_post && !st; i++) {
+            const occ_post *q = &p->post[i];
+            if (q->kind == OCC_POST_SUM)
+                st = occ_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", e);
+            else if (q->kind == OCC_POST_RELU)
+                st = occ_dnnl_check(
+                    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, q->a, 0.0f),
+                    "relu post-op", e);
+            else
+                st = occ_dnnl_check(
+                    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, q->a, q->b),
+                    "clip post-op", e);
+        }
+        if (st)
+            goto fail;
+        if ((st = occ_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", e)))
+            goto fail;
+        dnnl_post_ops_destroy(po); /* the attributes keep a copy */
+    }
+    *out = attr;
+    return OCC_OK;
+fail:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
 }
 
 static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state **out,
@@ -229,38 +282,12 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
     s->dst_offset = (uint64_t)o0 * (uint64_t)cg.win.out[0] * (uint64_t)cg.win.out[1] * 4u;
     (void)full_m;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int has_bias = p->n->n_inputs > 2 && p->n->inputs[2] >= 0;
     s->has_bias = has_bias;
 
-    if ((st = occ_dnnl_check(dnnl_primitive_attr_create(&attr), "attr", e)))
+    if ((st = conv_attr(p, &attr, e)))
         goto fail;
-    /* the scratchpad is a working buffer the caller provides (and counts) */
-    if ((st = occ_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
-                             "scratchpad mode", e)))
-        goto fail;
-    if (p->n_post) {
-        if ((st = occ_dnnl_check(dnnl_post_ops_create(&po), "post-ops", e)))
-            goto fail;
-        for (int i = 0; i < p->n_post && !st; i++) {
-            const occ_post *q = &p->post[i];
-            if (q->kind == OCC_POST_SUM)
-                st = occ_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", e);
-            else if (q->kind == OCC_POST_RELU)
-                st = occ_dnnl_check(
-                    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, q->a, 0.0f),
-                    "relu post-op", e);
-            else
-                st = occ_dnnl_check(
-                    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, q->a, q->b),
-                    "clip post-op", e);
-        }
-        if (st)
-            goto fail;
-        if ((st = occ_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops", e)))
-            goto fail;
-    }
     /* Winograd pays off for 3x3 stride-1 layers with enough channels (measured
      * 1.3-3x faster than direct on this class of CPU); otherwise direct. The
      * decision uses the whole layer's channel counts so that every piece of a
@@ -374,16 +401,12 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
     p->out_blocked = !occ_dnnl_md_is_plain(dmd);
     p->out_md = *dmd;
     dnnl_primitive_desc_destroy(pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
     *out = s;
     return OCC_OK;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     conv_destroy(s);
@@ -472,6 +495,154 @@ occ_status occ_conv_part_run(void *state, const float *src, float *dst, const vo
 void occ_conv_part_destroy(void *state)
 {
     conv_destroy(state);
+}
+
+/* The format tag of a part's source layout (4-D), 0 if none of those a
+ * band takes. */
+static dnnl_format_tag_t conv_src_tag(const conv_state *ps)
+{
+    const dnnl_memory_desc_t *md = NULL;
+    if (dnnl_memory_get_memory_desc(ps->src, &md) != dnnl_success || !md || md->ndims != 4)
+        return (dnnl_format_tag_t)0;
+    static const dnnl_format_tag_t tags[] = {dnnl_nchw, dnnl_nhwc, dnnl_nChw8c, dnnl_nChw16c};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        dnnl_memory_desc_t t;
+        if (dnnl_memory_desc_init_by_tag(&t, 4, md->dims, dnnl_f32, tags[i]) == dnnl_success &&
+            dnnl_memory_desc_equal(&t, md))
+            return tags[i];
+    }
+    return (dnnl_format_tag_t)0;
+}
+
+/* ---- strips (the engine's strip chains, src/engine/strips.c) ----
+ * The whole layer (part o0 = 0, o1 = 0) over a band of rows: the band's own
+ * height and top/bottom padding, src and dst in the given format tags, the
+ * part's weight layout (so the part's blob serves every band). Direct only:
+ * each output pixel is then computed as in the whole layer. */
+occ_status occ_conv_strip_prepare(occ_op_prep *p, const void *part, const occ_strip_geom *g,
+                                  void **state, occ_error *e)
+{
+    const conv_state *ps = part;
+    conv_geom cg;
+    occ_status st = conv_geometry(p->m, p->n, &cg, e);
+    *state = NULL;
+    if (st)
+        return st;
+    if (cg.rank != 4 || ps->o0 != 0 || ps->o1 != cg.m || cg.n != 1)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "strips: a whole 2-D layer of batch 1 only");
+    cg.h = g->h_in;
+    cg.win.out[0] = g->h_out;
+    cg.win.pb[0] = g->pt;
+    cg.win.pe[0] = g->pb;
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    s->o0 = 0;
+    s->o1 = cg.m;
+    s->wsize = ps->wsize;
+    s->has_bias = ps->has_bias;
+    s->wmd = ps->wmd;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t smd, umd;
+    dnnl_dims_t sd = {cg.n, cg.c, cg.h, cg.w};
+    /* the kernel takes its source in the layout the whole layer's does (a
+     * layer that converts its input converts each band, as it would) */
+    dnnl_format_tag_t ktag = conv_src_tag(ps);
+    if (!ktag) {
+        st = occ_fail(e, OCC_ERR_UNSUPPORTED, "strips: the layer's source layout");
+        goto fail;
+    }
+    if ((st = conv_attr(p, &attr, e)) ||
+        (st = occ_dnnl_check(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, ktag),
+                             "strip source", e)) ||
+        (st = occ_dnnl_check(dnnl_memory_desc_init_by_tag(&umd, 4, sd, dnnl_f32, g->src_tag),
+                             "strip source", e)))
+        goto fail;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_iterator_t pit = NULL;
+    if ((st = occ_dnnl_check(conv_desc(&cg, dnnl_convolution_direct, ps->has_bias, &smd,
+                                       g->dst_tag, &cd),
+                             "strip convolution", e)) ||
+        (st = occ_dnnl_check(dnnl_primitive_desc_iterator_create(&pit, &cd, attr, p->eng, NULL),
+                             "strip convolution", e)))
+        goto fail;
+    /* the first implementation that takes the part's weight layout */
+    do {
+        dnnl_primitive_desc_t t = dnnl_primitive_desc_iterator_fetch(pit);
+        const dnnl_memory_desc_t *wmd =
+            t ? dnnl_primitive_desc_query_md(t, dnnl_query_weights_md, 0) : NULL;
+        if (wmd && dnnl_memory_desc_equal(wmd, &ps->wmd)) {
+            pd = t;
+            break;
+        }
+        if (t)
+            dnnl_primitive_desc_destroy(t);
+    } while (dnnl_primitive_desc_iterator_next(pit) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(pit);
+    if (!pd) {
+        st = occ_fail(e, OCC_ERR_UNSUPPORTED,
+                      "strips: no convolution kernel for a band takes the layer's weight layout");
+        goto fail;
+    }
+    if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "strip convolution", e)))
+        goto fail;
+    {
+        const char *impl = "";
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "");
+    }
+    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    s->scratch_size = spmd ? dnnl_memory_desc_get_size(spmd) : 0;
+    if ((st = occ_dnnl_mem(&s->wei, &ps->wmd, p->eng, NULL, e)) ||
+        (st = occ_dnnl_mem(&s->src, &smd, p->eng, NULL, e)) ||
+        (st = occ_dnnl_mem(&s->dst, dmd, p->eng, NULL, e)))
+        goto fail;
+    if (s->has_bias) {
+        dnnl_memory_desc_t bmd;
+        int64_t bd[1] = {cg.m};
+        if ((st = occ_dnnl_plain_md(&bmd, 1, bd, e)) ||
+            (st = occ_dnnl_mem(&s->bias, &bmd, p->eng, NULL, e)))
+            goto fail;
+    }
+    if (s->scratch_size && (st = occ_dnnl_mem(&s->scratch, spmd, p->eng, NULL, e)))
+        goto fail;
+    if (!dnnl_memory_desc_equal(&umd, &smd)) {
+        dnnl_primitive_desc_t rpd;
+        dnnl_primitive_attr_t rattr = NULL;
+        if ((st = occ_dnnl_user_attr(&rattr, e)))
+            goto fail;
+        st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&rpd, &umd, p->eng, &smd, p->eng, rattr),
+                            "strip input reorder", e);
+        dnnl_primitive_attr_destroy(rattr);
+        if (st)
+            goto fail;
+        dnnl_status_t ds = dnnl_primitive_create(&s->in_reorder, rpd);
+        if (!(st = occ_dnnl_check(ds, "strip input reorder", e)))
+            st = occ_dnnl_scratch_init(&s->in_scratch, rpd, p->eng, e);
+        dnnl_primitive_desc_destroy(rpd);
+        if (st || (st = occ_dnnl_mem(&s->in_user, &umd, p->eng, NULL, e)))
+            goto fail;
+        s->in_off = (dnnl_memory_desc_get_size(&smd) + 63u) & ~UINT64_C(63);
+        s->scratch_size += s->in_off;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    *state = s;
+    return OCC_OK;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    conv_destroy(s);
+    return st;
+}
+
+uint64_t occ_conv_strip_scratch(const void *state)
+{
+    return ((const conv_state *)state)->scratch_size;
 }
 
 /* The self-contained vtable path (tests, tools): one part, owns its blob. */

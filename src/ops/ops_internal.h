@@ -216,6 +216,27 @@ occ_status occ_conv_part_run(void *state, const float *src, float *dst, const vo
                              void *scratch, dnnl_stream_t stream, occ_error *e) OCC_MUST_CHECK;
 void occ_conv_part_destroy(void *state);
 
+/* ---- strips: a layer over a band of rows (the engine's strip chains,
+ * src/engine/strips.c). h_in input rows with pt/pb rows of the layer's own
+ * padding above/below them give h_out output rows; src and dst in the
+ * given format tags (nchw, nhwc or the blocked nChw8c/nChw16c). A Conv
+ * band uses a whole-layer part's weight layout (its blob) and is run by
+ * occ_conv_part_run, destroyed by occ_conv_part_destroy. The scratchpad
+ * (occ_*_strip_scratch bytes) is the caller's. */
+typedef struct occ_strip_geom {
+    int64_t h_in, pt, pb, h_out;
+    dnnl_format_tag_t src_tag, dst_tag;
+} occ_strip_geom;
+occ_status occ_conv_strip_prepare(occ_op_prep *p, const void *part, const occ_strip_geom *g,
+                                  void **state, occ_error *e) OCC_MUST_CHECK;
+uint64_t occ_conv_strip_scratch(const void *state);
+occ_status occ_pool_strip_prepare(occ_op_prep *p, const occ_strip_geom *g, void **state,
+                                  occ_error *e) OCC_MUST_CHECK;
+uint64_t occ_pool_strip_scratch(const void *state);
+occ_status occ_pool_strip_run(void *state, const void *src, void *dst, void *scratch,
+                              dnnl_stream_t stream, occ_error *e) OCC_MUST_CHECK;
+void occ_pool_strip_destroy(void *state);
+
 /* Gemm state from the vtable's prepare: columns [j0, j1) of Y from rows
  * j0..j1 of B (transB = 1 only: occ_gemm_splittable) and C. */
 int occ_gemm_splittable(const void *state, int64_t *n_cols, int64_t *k);

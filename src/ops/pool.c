@@ -374,6 +374,107 @@ static occ_status pool_run(void *state, const occ_op_exec *x, occ_error *e)
     return occ_dnnl_exec(s->prim, x->stream, occ_dnnl_scratch_arg(&s->scratch, args, 2), args, e);
 }
 
+/* ---- strips (the engine's strip chains, src/engine/strips.c) ----
+ * A 2-D MaxPool or AveragePool that oneDNN computes exactly (pool_layout)
+ * over a band of rows: the band's height and top/bottom padding (the
+ * layer's own, at the input's edges only, so a max still ignores them and
+ * an average counts them as the whole layer does), src and dst in the given
+ * tags; the scratchpad, if any, is the caller's. */
+typedef struct pool_strip {
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst, scratch;
+    uint64_t scratch_size;
+} pool_strip;
+
+void occ_pool_strip_destroy(void *state)
+{
+    pool_strip *s = state;
+    if (!s)
+        return;
+    if (s->prim)
+        dnnl_primitive_destroy(s->prim);
+    dnnl_memory_t mems[] = {s->src, s->dst, s->scratch};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+    free(s);
+}
+
+occ_status occ_pool_strip_prepare(occ_op_prep *p, const occ_strip_geom *sg, void **state,
+                                  occ_error *e)
+{
+    pool_geom g;
+    occ_status st = pool_geometry(p->m, p->n, &g, e);
+    *state = NULL;
+    if (st)
+        return st;
+    if (g.kind == P_LP || !pool_dnnl_exact(&g) || p->n->n_outputs != 1)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "strips: a pool oneDNN computes exactly only");
+    pool_strip *s = calloc(1, sizeof *s);
+    if (!s)
+        return occ_fail(e, OCC_ERR_NOMEM, "out of memory");
+    dnnl_memory_desc_t smd, dmd;
+    dnnl_dims_t sd = {g.n, g.c, sg->h_in, g.w.in[1]}, dd = {g.n, g.c, sg->h_out, g.w.out[1]};
+    dnnl_dims_t strides = {g.w.s[0], g.w.s[1]}, kernel = {g.w.k[0], g.w.k[1]};
+    dnnl_dims_t dil = {g.w.d[0] - 1, g.w.d[1] - 1};
+    dnnl_dims_t pl = {sg->pt, g.w.pb[1]}, pr = {sg->pb, dnnl_pad_r(&g.w, 1)};
+    dnnl_alg_kind_t alg = g.kind == P_MAX    ? dnnl_pooling_max
+                          : g.include_pad ? dnnl_pooling_avg_include_padding
+                                          : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_v2_desc_t pdsc;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    if ((st = occ_dnnl_check(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, sg->src_tag),
+                             "strip pooling", e)) ||
+        (st = occ_dnnl_check(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, sg->dst_tag),
+                             "strip pooling", e)) ||
+        (st = occ_dnnl_check(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg,
+                                                               &smd, &dmd, strides, kernel, dil,
+                                                               pl, pr),
+                             "strip pooling", e)) ||
+        (st = occ_dnnl_user_attr(&attr, e)))
+        goto fail;
+    st = occ_dnnl_check(dnnl_primitive_desc_create(&pd, &pdsc, attr, p->eng, NULL), "strip pooling", e);
+    dnnl_primitive_attr_destroy(attr);
+    if (st)
+        goto fail;
+    const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    s->scratch_size = spmd ? dnnl_memory_desc_get_size(spmd) : 0;
+    if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "strip pooling", e)) ||
+        (st = occ_dnnl_mem(&s->src, &smd, p->eng, NULL, e)) ||
+        (st = occ_dnnl_mem(&s->dst, &dmd, p->eng, NULL, e)) ||
+        (s->scratch_size && (st = occ_dnnl_mem(&s->scratch, spmd, p->eng, NULL, e))))
+        goto fail;
+    dnnl_primitive_desc_destroy(pd);
+    *state = s;
+    return OCC_OK;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    occ_pool_strip_destroy(s);
+    return st;
+}
+
+uint64_t occ_pool_strip_scratch(const void *state)
+{
+    return ((const pool_strip *)state)->scratch_size;
+}
+
+occ_status occ_pool_strip_run(void *state, const void *src, void *dst, void *scratch,
+                              dnnl_stream_t stream, occ_error *e)
+{
+    pool_strip *s = state;
+    dnnl_memory_set_data_handle(s->src, (void *)src);
+    dnnl_memory_set_data_handle(s->dst, dst);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_DST, s->dst}};
+    int n = 2;
+    if (s->scratch) {
+        dnnl_memory_set_data_handle(s->scratch, scratch);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch};
+    }
+    return occ_dnnl_exec(s->prim, stream, n, args, e);
+}
+
 const occ_op_vtable occ_op_maxpool = {
     .op = "MaxPool",
     .min_in = 1,
