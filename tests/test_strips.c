@@ -569,6 +569,29 @@ static void test_access_pattern(void)
     tb_free(&b);
 }
 
+/* A map of 2^20 rows whose chain cannot fit at any band height: the search
+ * stops at the tallest bands that keep a chain within 4096 of them (no
+ * one-row bands over a million rows at create), and says so. */
+static void test_band_cap(void)
+{
+    spec sp = {"1x1x1048576x1, chain boundary maps past the budget", 1, 1 << 20, 1, 2,
+               {{L_CONV, 1, 3, 1, 1, 1, 1}, {L_CONV, 1, 3, 1, 1, 1, 1}}, 0};
+    tb b;
+    float *keep[16];
+    int n_keep = 0;
+    build(&b, &sp, keep, &n_keep);
+    occ_engine *eng = NULL;
+    occ_error e = {0};
+    occ_engine_opts o = {.threads = 1, .mode = OCC_MODE_OCCLUMENCY, .budget = UINT64_C(2) << 20};
+    occ_status st = occ_engine_plan_only(&b.m, &o, tb_read, &b, &eng, &e);
+    CHECK_MSG(st == OCC_ERR_BUDGET && strstr(e.msg, "in bands of 256 rows (at most 4096 bands)"), "%d %s", st,
+              e.msg);
+    occ_engine_free(eng);
+    for (int i = 0; i < n_keep; i++)
+        free(keep[i]);
+    tb_free(&b);
+}
+
 int main(void)
 {
     srand(11);
@@ -580,5 +603,6 @@ int main(void)
     RUN(test_chain_then_fc);
     RUN(test_maxpool_pad_negative);
     RUN(test_access_pattern);
+    RUN(test_band_cap);
     TEST_DONE();
 }

@@ -26,6 +26,11 @@
 #include "ops/ops_internal.h"
 
 #define MAX_CHAIN 64
+/* At most this many bands a chain: the pack's shapes are the host's, and a
+ * map of 2^30 rows in one-row bands would loop (and allocate per band) for
+ * minutes at create. A model whose chain needs more bands than this gets
+ * taller ones, or the plan's refusal. */
+#define MAX_BANDS 4096
 
 int occ_engine_strips = 1;
 int64_t occ_engine_strip_rows_max = 0;
@@ -217,6 +222,9 @@ static occ_status run_make(occ_engine *eng, const strip_chain *ch, struct strip_
             !tensor_lay(eng, eng->steps[ch->s0 + k].out, 0, &r->lay[k + 1]))
             return occ_fail(e, OCC_ERR_UNSUPPORTED, "strip chain: step %u", ch->s0 + k);
     int64_t mx[MAX_CHAIN + 1];
+    const int64_t rows_out = r->win[L - 1].out;
+    if (ch->rows < 1 || (rows_out + ch->rows - 1) / ch->rows > MAX_BANDS)
+        return occ_fail(e, OCC_ERR_UNSUPPORTED, "strip chain: more than %d bands", MAX_BANDS);
     r->n_bands = occ_rows_strips(r->win, L, ch->rows, mx);
     if (!r->n_bands)
         return occ_fail(e, OCC_ERR_UNSUPPORTED, "strip chain: a band reads no input row");
@@ -428,7 +436,8 @@ static int fit_rows(occ_engine *eng, uint32_t c, int64_t max, occ_status *st, oc
 {
     if (occ_engine_strip_rows_max > 0 && max > occ_engine_strip_rows_max)
         max = occ_engine_strip_rows_max;
-    int64_t a = 1, b = max, good = 0;
+    const int64_t out = out_rows(eng, c), least = (out + MAX_BANDS - 1) / MAX_BANDS;
+    int64_t a = least, b = max, good = 0;
     while (a <= b) {
         int64_t mid = a + (b - a) / 2;
         occ_status s = try_rows(eng, c, mid, e);
@@ -440,7 +449,7 @@ static int fit_rows(occ_engine *eng, uint32_t c, int64_t max, occ_status *st, oc
             b = mid - 1;
         }
     }
-    *st = try_rows(eng, c, good ? good : 1, e);
+    *st = try_rows(eng, c, good ? good : least, e);
     if (*st != OCC_OK && *st != OCC_ERR_BUDGET)
         return -1;
     return good ? 1 : 0;
@@ -531,14 +540,17 @@ occ_status occ_eng_plan_strips(occ_engine *eng, occ_error *e)
         if (r > 0)
             continue;
         uint32_t uc = (uint32_t)c;
-        occ_error one_row = *e; /* the plan with bands of one row */
+        occ_error one_row = *e; /* the plan with its lowest bands (one row, or MAX_BANDS) */
         if (!grow(eng, &uc, &st, e)) {
             *e = one_row;
             const strip_chain *ch = &eng->chains[uc];
             const occ_model *m = eng->m;
-            occ_error_prefix(e, "even as a strip chain of layers %s..%s in bands of one row",
+            char rows[64] = "one row";
+            if (ch->rows > 1)
+                snprintf(rows, sizeof rows, "%lld rows (at most %d bands)", (long long)ch->rows, MAX_BANDS);
+            occ_error_prefix(e, "even as a strip chain of layers %s..%s in bands of %s",
                              nm(m->nodes[eng->steps[ch->s0].node].name),
-                             nm(m->nodes[eng->steps[ch->s1].node].name));
+                             nm(m->nodes[eng->steps[ch->s1].node].name), rows);
             return OCC_ERR_BUDGET;
         }
     }
