@@ -239,6 +239,43 @@ fail:
     return st;
 }
 
+/* Makes s's primitive from pd and records which kernel oneDNN picked. */
+static occ_status conv_prim(conv_state *s, dnnl_primitive_desc_t pd, const char *what, occ_error *e)
+{
+    occ_status st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), what, e);
+    if (st)
+        return st;
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "");
+    return OCC_OK;
+}
+
+/* The reorder of s's input from the layout its producer wrote (from) to the
+ * one the kernel reads (to), its user-mode scratchpad, and the room the
+ * reordered copy takes at the front of the working buffer. */
+static occ_status conv_in_reorder(conv_state *s, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                  dnnl_engine_t eng, const char *what, occ_error *e)
+{
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_attr_t rattr = NULL;
+    occ_status st = occ_dnnl_user_attr(&rattr, e);
+    if (st)
+        return st;
+    st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&rpd, from, eng, to, eng, rattr), what, e);
+    dnnl_primitive_attr_destroy(rattr);
+    if (st)
+        return st;
+    if (!(st = occ_dnnl_check(dnnl_primitive_create(&s->in_reorder, rpd), what, e)))
+        st = occ_dnnl_scratch_init(&s->in_scratch, rpd, eng, e);
+    dnnl_primitive_desc_destroy(rpd);
+    if (st || (st = occ_dnnl_mem(&s->in_user, from, eng, NULL, e)))
+        return st;
+    s->in_off = (dnnl_memory_desc_get_size(to) + 63u) & ~UINT64_C(63);
+    s->scratch_size += s->in_off;
+    return OCC_OK;
+}
+
 static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state **out,
                             occ_error *e)
 {
@@ -333,13 +370,8 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
                      cg.rank == 3 ? dnnl_nchw : dnnl_format_tag_any, attr, p->eng, &pd);
     if ((st = occ_dnnl_check(ds, "convolution", e)))
         goto fail;
-    if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "convolution", e)))
+    if ((st = conv_prim(s, pd, "convolution", e)))
         goto fail;
-    {
-        const char *impl = "";
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-        snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "");
-    }
 
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -376,28 +408,9 @@ static occ_status conv_make(occ_op_prep *p, int64_t o0, int64_t o1, conv_state *
         if ((st = occ_dnnl_plain_md(&in_md, 4, sd, e)))
             goto fail;
     }
-    if (!dnnl_memory_desc_equal(&in_md, smd)) {
-        dnnl_primitive_desc_t rpd;
-        dnnl_primitive_attr_t rattr = NULL;
-        if ((st = occ_dnnl_user_attr(&rattr, e)))
-            goto fail;
-        st = occ_dnnl_check(
-            dnnl_reorder_primitive_desc_create(&rpd, &in_md, p->eng, smd, p->eng, rattr),
-            "input reorder", e);
-        dnnl_primitive_attr_destroy(rattr);
-        if (st)
-            goto fail;
-        ds = dnnl_primitive_create(&s->in_reorder, rpd);
-        if (!(st = occ_dnnl_check(ds, "input reorder", e)))
-            st = occ_dnnl_scratch_init(&s->in_scratch, rpd, p->eng, e);
-        dnnl_primitive_desc_destroy(rpd);
-        if (st)
-            goto fail;
-        if ((st = occ_dnnl_mem(&s->in_user, &in_md, p->eng, NULL, e)))
-            goto fail;
-        s->in_off = (dnnl_memory_desc_get_size(smd) + 63u) & ~UINT64_C(63);
-        s->scratch_size += s->in_off;
-    }
+    if (!dnnl_memory_desc_equal(&in_md, smd) &&
+        (st = conv_in_reorder(s, &in_md, smd, p->eng, "input reorder", e)))
+        goto fail;
     p->out_blocked = !occ_dnnl_md_is_plain(dmd);
     p->out_md = *dmd;
     dnnl_primitive_desc_destroy(pd);
@@ -585,13 +598,8 @@ occ_status occ_conv_strip_prepare(occ_op_prep *p, const void *part, const occ_st
                       "strips: no convolution kernel for a band takes the layer's weight layout");
         goto fail;
     }
-    if ((st = occ_dnnl_check(dnnl_primitive_create(&s->prim, pd), "strip convolution", e)))
+    if ((st = conv_prim(s, pd, "strip convolution", e)))
         goto fail;
-    {
-        const char *impl = "";
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-        snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "");
-    }
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     s->scratch_size = spmd ? dnnl_memory_desc_get_size(spmd) : 0;
@@ -608,25 +616,9 @@ occ_status occ_conv_strip_prepare(occ_op_prep *p, const void *part, const occ_st
     }
     if (s->scratch_size && (st = occ_dnnl_mem(&s->scratch, spmd, p->eng, NULL, e)))
         goto fail;
-    if (!dnnl_memory_desc_equal(&umd, &smd)) {
-        dnnl_primitive_desc_t rpd;
-        dnnl_primitive_attr_t rattr = NULL;
-        if ((st = occ_dnnl_user_attr(&rattr, e)))
-            goto fail;
-        st = occ_dnnl_check(dnnl_reorder_primitive_desc_create(&rpd, &umd, p->eng, &smd, p->eng, rattr),
-                            "strip input reorder", e);
-        dnnl_primitive_attr_destroy(rattr);
-        if (st)
-            goto fail;
-        dnnl_status_t ds = dnnl_primitive_create(&s->in_reorder, rpd);
-        if (!(st = occ_dnnl_check(ds, "strip input reorder", e)))
-            st = occ_dnnl_scratch_init(&s->in_scratch, rpd, p->eng, e);
-        dnnl_primitive_desc_destroy(rpd);
-        if (st || (st = occ_dnnl_mem(&s->in_user, &umd, p->eng, NULL, e)))
-            goto fail;
-        s->in_off = (dnnl_memory_desc_get_size(&smd) + 63u) & ~UINT64_C(63);
-        s->scratch_size += s->in_off;
-    }
+    if (!dnnl_memory_desc_equal(&umd, &smd) &&
+        (st = conv_in_reorder(s, &umd, &smd, p->eng, "strip input reorder", e)))
+        goto fail;
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     *state = s;
