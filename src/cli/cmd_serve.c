@@ -57,9 +57,9 @@ static void page_free(void *ctx, void *p, size_t size)
  * `engines` sharing `budget` (plan only, on the host: the plan is a function
  * of the public manifest and the budget; the engines' budget by the
  * enclave's own rule, occ_engine_pool_budget: resident weights counted
- * once); UINT64_MAX when it does not fit or cannot be planned here (an
- * encrypted pack: its key is fetched by the enclave). `page` plans with the
- * emulated enclave's page granularity. */
+ * once) at the batch the enclave will run; UINT64_MAX when it does not fit
+ * or cannot be planned here (an encrypted pack: its key is fetched by the
+ * enclave). `page` plans with the emulated enclave's page granularity. */
 static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t budget,
                                  uint32_t engines, uint32_t batch, int page)
 {
@@ -71,8 +71,20 @@ static uint64_t stream_per_image(const occ_model *m, occ_packfile *pf, uint64_t 
     occ_plan_summary s;
     uint64_t b = 0;
     occ_error e = {0};
+    /* as the enclave decides (server.c): a model that streams nothing at
+     * batch 1 runs one request at a time, and so does one whose batch does
+     * not fit */
+    uint64_t one = UINT64_MAX;
+    if (batch > 1) {
+        o.batch = 1;
+        if (occ_engine_pool_budget(m, &o, pack_read, pf, engines, budget, &b, &s, &e) == OCC_OK)
+            one = s.streamed;
+        if (!one)
+            return 0;
+        o.batch = batch;
+    }
     if (occ_engine_pool_budget(m, &o, pack_read, pf, engines, budget, &b, &s, &e) != OCC_OK)
-        return UINT64_MAX;
+        return one;
     return s.streamed / batch;
 }
 
@@ -499,8 +511,8 @@ int occ_cmd_serve(int argc, char **argv)
                     "equivalents: %s\n", why);
         for (int i = 0; i < n_models; i++)
             if (streamed[i] && streamed[i] != UINT64_MAX)
-                fprintf(stderr, "occ serve: %s streams %.1f MiB per image (full batches of %u)\n", names[i],
-                        (double)streamed[i] / 1048576.0, max_batch);
+                fprintf(stderr, "occ serve: %s streams %.1f MiB per image (at the batch its pool runs, full)\n",
+                        names[i], (double)streamed[i] / 1048576.0);
     }
     occ_net_config nc = {listen, metrics, max_conns, idle_to, (int)workers};
     if (occ_net_create(&nc, &net, &e)) {
