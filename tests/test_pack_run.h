@@ -46,10 +46,12 @@ static inline occ_status tb_mem_read(void *ctx, uint64_t off, void *dst, uint64_
 /* Lays out the imported model's weights in chunks of chunk_size, hashes
  * them, encodes and decodes its manifest (as a pack's), then creates an
  * engine with options o and runs it once: inputs ins, outputs outs; its
- * stats into *st when st is not NULL. */
+ * stats into *st and the decoded model's output tensors (shapes, types)
+ * into mout[0..n_outputs) when not NULL. */
 static inline occ_status tb_run_import(occ_import *im, uint64_t chunk_size,
                                        const occ_engine_opts *o, const void *const *ins,
-                                       void *const *outs, occ_engine_stats *st, occ_error *e)
+                                       void *const *outs, occ_engine_stats *st, occ_tensor *mout,
+                                       occ_error *e)
 {
     uint8_t *data = NULL, *man = NULL;
     size_t man_size = 0;
@@ -65,6 +67,8 @@ static inline occ_status tb_run_import(occ_import *im, uint64_t chunk_size,
         s = occ_manifest_encode(im_m, &man, &man_size, e);
     if (!s)
         s = occ_manifest_decode(man, man_size, &m, e);
+    for (uint32_t k = 0; !s && mout && k < m->n_outputs; k++)
+        mout[k] = m->tensors[m->outputs[k]];
     tb_mem r = {data, m ? m->data_size : 0};
     if (!s)
         s = occ_engine_create(m, o, tb_mem_read, &r, &eng, e);
@@ -85,7 +89,7 @@ static inline occ_status tb_run_import1(occ_import *im, const occ_engine_opts *o
 {
     const void *ins[1] = {x};
     void *outs[1] = {y};
-    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, e);
+    return tb_run_import(im, 64u << 10, o, ins, outs, NULL, NULL, e);
 }
 
 /* How many nodes of the model run op. */

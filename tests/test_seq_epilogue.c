@@ -123,7 +123,7 @@ static void test_kernel(void)
 static occ_status run_import_n(occ_import *im, const occ_engine_opts *o, const void *const *ins,
                                void *const *outs, occ_engine_stats *st, occ_error *e)
 {
-    return tb_run_import(im, 4u << 10, o, ins, outs, st, e);
+    return tb_run_import(im, 4u << 10, o, ins, outs, st, NULL, e);
 }
 
 static occ_status run_import(occ_import *im, const occ_engine_opts *o, const float *x, float *y,

@@ -22,38 +22,14 @@ static void input_t(tb *b, const char *name, int32_t elem, int ndim, const int64
     b->graph.input[b->graph.n_input - 1]->type->tensor_type->elem_type = elem;
 }
 
-/* Lays out, encodes and decodes (what the enclave would see), creates an
- * engine and runs it once; *mout: the decoded model's output shapes. */
+/* Runs the imported model once as the enclave would see it (chunks of 4
+ * KiB, manifest encoded and decoded); *mout: the decoded model's output
+ * shapes. */
 static occ_status run_import(occ_import *im, const void *const *ins, void *const *outs,
                              occ_tensor *mout, occ_error *e)
 {
-    uint8_t *data = NULL, *man = NULL;
-    size_t man_size = 0;
-    occ_model *m = NULL;
-    occ_engine *eng = NULL;
-    occ_status s = occ_import_layout(im, 4096, &data, e);
-    occ_model *im_m = occ_import_model(im);
-    for (uint32_t k = 0; !s && k < im_m->n_chunks; k++)
-        if (occ_sha256(data + im_m->chunks[k].offset, (size_t)im_m->chunks[k].size,
-                       im_m->chunks[k].sha256))
-            s = occ_fail(e, OCC_ERR_INTERNAL, "sha256");
-    if (!s)
-        s = occ_manifest_encode(im_m, &man, &man_size, e);
-    if (!s)
-        s = occ_manifest_decode(man, man_size, &m, e);
-    for (uint32_t k = 0; !s && mout && k < m->n_outputs; k++)
-        mout[k] = m->tensors[m->outputs[k]];
-    tb_mem r = {data, m ? m->data_size : 0};
     occ_engine_opts o = {.threads = 1};
-    if (!s)
-        s = occ_engine_create(m, &o, tb_mem_read, &r, &eng, e);
-    if (!s)
-        s = occ_engine_run(eng, ins, outs, e);
-    occ_engine_free(eng);
-    occ_model_free(m);
-    free(man);
-    free(data);
-    return s;
+    return tb_run_import(im, 4096, &o, ins, outs, NULL, mout, e);
 }
 
 static int shape_is(const occ_tensor *t, int ndim, const int64_t *dims)
