@@ -82,6 +82,22 @@ AVX2 static inline __m256 erf8(__m256 v)
     return _mm256_div_ps(_mm256_mul_ps(x, p), q);
 }
 
+/* e^r for r = x - n ln 2 (the reduction in two parts, then Cephes'
+ * degree-6 polynomial): the part of exp shared by exp8 and expneg8, which
+ * differ in how they find n and apply 2^n. */
+AVX2 static inline __m256 exp8_reduced(__m256 x, __m256 fx)
+{
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    return _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+}
+
 /* exp: n = round(x log2 e), r = x - n ln 2 (in two parts), e^r by Cephes'
  * degree-6 polynomial, times 2^n through the exponent bits. x is clamped
  * to [-87.3, 88.3] (2^n stays a normal float); a NaN stays NaN. */
@@ -91,15 +107,7 @@ AVX2 static inline __m256 exp8(__m256 x)
                       _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), x));
     __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256 y = exp8_reduced(x, fx);
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)),
                                   23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
@@ -580,15 +588,7 @@ AVX2 static inline __m256 expneg8(__m256 x)
     x = _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), x);
     const __m256 fb = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     const __m256 fx = _mm256_sub_ps(fb, magic); /* n, exactly */
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256 y = exp8_reduced(x, fx);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(fb), 23)));
 }
 
